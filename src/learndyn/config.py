@@ -1,0 +1,58 @@
+"""Config validation against the JSON schema, with one clear line per error.
+
+Snakemake's ``validate`` fills defaults; when it fails, ``explain`` names the offending
+field in one line (``config error: train.depths[0]: 0 is less than the minimum of 1``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config value violates the schema or a cross-field rule."""
+
+
+def field_path(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<root>"
+
+
+def load_schema(path: str | Path) -> dict:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def explain(config: dict, schema: dict) -> str | None:
+    """One line naming the most relevant schema violation, or None when the config is valid."""
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is None:
+        return None
+    where = field_path(error.absolute_path)
+    if error.validator == "additionalProperties":
+        return f"config error: {where}: {error.message}"
+    return f"config error: {where}: {error.message}"
+
+
+def check_references(config: dict) -> list[str]:
+    """Cross-field rules the schema cannot express (names that must refer to defined tasks)."""
+    problems = []
+    tasks = config.get("data", {}).get("tasks", {})
+    for section in ("train", "theory"):
+        for i, name in enumerate(config.get(section, {}).get("tasks", []) or []):
+            if name not in tasks:
+                problems.append(f"config error: {section}.tasks[{i}]: unknown task {name!r}; "
+                                f"defined tasks are {sorted(tasks)}")
+    for name, spec in tasks.items():
+        if spec.get("generator") == "fashion_mnist":
+            path = Path(spec.get("path", ""))
+            if not path.is_dir():
+                problems.append(f"config error: data.tasks.{name}.path: directory {str(path)!r} "
+                                "does not exist")
+    return problems

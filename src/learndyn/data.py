@@ -1,0 +1,247 @@
+"""Task generators and the on-disk task format (spec structured-layers.md §4; gram-hierarchy.md §9).
+
+Every task is a dataset with variables ``x_train (sample_train, feature)``,
+``x_test (sample_test, feature)`` and targets ``y_train``/``y_test``: float
+``(sample_*, output)`` for regression, integer labels ``(sample_*,)`` for classification.
+Generator parameters are stored in the attrs. Nothing is downloaded: the digits ship with
+scikit-learn and Fashion-MNIST is read from IDX files at a configured path.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+GENERATORS = ("teacher", "linear_correction", "deep_teacher", "spirals", "digits",
+              "fashion_mnist")
+
+
+@dataclass
+class Task:
+    """A supervised task held in memory (numpy arrays, float64 inputs)."""
+
+    name: str
+    kind: str  # "regression" or "classification"
+    x_train: np.ndarray  # (n_train, d)
+    y_train: np.ndarray  # (n_train, k) float or (n_train,) int
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int = 0
+    params: dict = field(default_factory=dict)
+
+    @property
+    def d_in(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def d_out(self) -> int:
+        return self.n_classes if self.kind == "classification" else self.y_train.shape[1]
+
+
+# --- generators: each returns (x, y) for n_train + n_test samples ------------------------
+
+def sphere_inputs(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    """Gaussian directions scaled to the sphere of radius sqrt(d), so x·x/d = 1. Shape (n, d)."""
+    x = rng.standard_normal((n, d))
+    return x * np.sqrt(d) / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def teacher(rng, n, d=16, width=8, noise=0.0, **_):
+    """y = a·relu(W x/sqrt d)/sqrt(width) + noise, inputs on the sphere (theory data)."""
+    x = sphere_inputs(rng, n, d)
+    w = rng.standard_normal((width, d))
+    a = rng.choice([-1.0, 1.0], size=width)
+    y = np.maximum(x @ w.T / np.sqrt(d), 0.0) @ a / np.sqrt(width)
+    y = y - y.mean()
+    return x, (y + noise * rng.standard_normal(n))[:, None]
+
+
+def random_orthogonal(rng, rows, cols) -> np.ndarray:
+    """A (rows, cols) matrix with orthonormal columns (rows >= cols) or rows."""
+    q, r = np.linalg.qr(rng.standard_normal((max(rows, cols), min(rows, cols))))
+    q = q * np.sign(np.diag(r))
+    return q if rows >= cols else q.T
+
+
+def linear_correction(rng, n, d=32, gamma=0.5, noise=0.1, **_):
+    """y = T x + gamma tanh(G x) + noise, T = 0.9 * orthogonal, G ~ N(0, 1/d) (spec §4)."""
+    x = rng.standard_normal((n, d))
+    t = 0.9 * random_orthogonal(rng, d, d)
+    g = rng.standard_normal((d, d)) / np.sqrt(d)
+    y = x @ t.T + gamma * np.tanh(x @ g.T)
+    return x, y + noise * rng.standard_normal(y.shape)
+
+
+def deep_teacher(rng, n, d=32, width=64, depth=4, noise=0.0, **_):
+    """Random ReLU teacher MLP (depth hidden layers), every weight rescaled to ||W||_2 = 1."""
+    x = rng.standard_normal((n, d))
+    h, fan_in = x, d
+    for _ in range(depth):
+        w = rng.standard_normal((width, fan_in))
+        h = np.maximum(h @ (w / np.linalg.norm(w, 2)).T * np.sqrt(width), 0.0)
+        fan_in = width
+    w_out = rng.standard_normal((1, fan_in))
+    y = h @ (w_out / np.linalg.norm(w_out, 2)).T
+    y = (y - y.mean()) / y.std()
+    return x, y + noise * rng.standard_normal(y.shape)
+
+
+def spirals(rng, n, d=32, noise=0.1, turns=1.5, **_):
+    """Two interleaved 2-D spirals lifted to d dimensions by a random orthonormal map."""
+    label = rng.integers(0, 2, size=n)
+    t = np.sqrt(rng.uniform(0, 1, size=n)) * turns * 2 * np.pi
+    radius = t / (turns * 2 * np.pi)
+    angle = t + np.pi * label
+    xy = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
+    xy = (xy + noise * rng.standard_normal(xy.shape)) * 2.0
+    return xy @ random_orthogonal(rng, d, 2).T, label
+
+
+def digits(rng, n=None, classes=None, **_):
+    """scikit-learn's bundled 8x8 digits (1797 images, offline), optionally a class subset."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    if classes:
+        keep = np.isin(y, classes)
+        x, y = x[keep], np.searchsorted(np.asarray(sorted(classes)), y[keep])
+    order = rng.permutation(len(y))
+    return x[order].astype(float), y[order]
+
+
+# --- Fashion-MNIST from IDX files ---------------------------------------------------------
+
+IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+FASHION_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                 "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (optionally gzipped): magic (0, 0, dtype, ndim), big-endian dims, data."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        raw = fh.read()
+    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype_code not in IDX_DTYPES:
+        raise ValueError(f"{path}: not an IDX file (magic {raw[:4].hex()})")
+    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    data = np.frombuffer(raw, dtype=IDX_DTYPES[dtype_code], offset=4 + 4 * ndim)
+    return data.reshape(shape)
+
+
+def write_idx(array: np.ndarray, path: str | Path) -> None:
+    """Write a uint8 array as an IDX file (used by tests to make small fixtures)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as fh:
+        fh.write(header + array.tobytes())
+
+
+def find_idx(root: Path, stem: str) -> Path:
+    for candidate in (root / stem, root / f"{stem}.gz"):
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"Fashion-MNIST file {stem}[.gz] not found in {root}")
+
+
+def load_fashion_mnist(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{"train": (x, y), "test": (x, y)} from the standard IDX files in directory ``path``."""
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"Fashion-MNIST directory {root} does not exist")
+    out = {}
+    for split, (images, labels) in FASHION_FILES.items():
+        x = read_idx(find_idx(root, images)).reshape(-1, 28 * 28).astype(float) / 255.0
+        y = read_idx(find_idx(root, labels)).astype(np.int64)
+        if len(x) != len(y):
+            raise ValueError(f"{split}: {len(x)} images but {len(y)} labels")
+        out[split] = (x, y)
+    return out
+
+
+# --- assembling a task ----------------------------------------------------------------------
+
+def standardize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Zero mean, unit variance per feature with train statistics (constant features stay 0)."""
+    mean, std = x_train.mean(0), x_train.std(0)
+    std = np.where(std > 0, std, 1.0)
+    return (x_train - mean) / std, (x_test - mean) / std
+
+
+def make_task(name: str, spec: dict) -> Task:
+    """Generate task ``name`` from its config entry (``generator``, ``n_train``, ``n_test``, ...)."""
+    spec = dict(spec)
+    gen = spec.pop("generator")
+    if gen not in GENERATORS:
+        raise ValueError(f"unknown generator {gen!r}; choose from {GENERATORS}")
+    n_train, n_test = spec.pop("n_train", None), spec.pop("n_test", None)
+    rng = np.random.default_rng(spec.pop("seed", 0))
+    if gen == "fashion_mnist":
+        splits = load_fashion_mnist(spec.pop("path"))
+        x_tr, y_tr = splits["train"]
+        x_te, y_te = splits["test"]
+        x_tr, y_tr, x_te, y_te = x_tr[:n_train], y_tr[:n_train], x_te[:n_test], y_te[:n_test]
+    else:
+        fn = globals()[gen]
+        n = None if gen == "digits" else n_train + n_test
+        x, y = fn(rng, n, **spec)
+        if gen == "digits":
+            n_test = n_test or len(y) // 4
+            n_train = min(n_train or len(y) - n_test, len(y) - n_test)
+        x_tr, y_tr = x[:n_train], y[:n_train]
+        x_te, y_te = x[n_train:n_train + n_test], y[n_train:n_train + n_test]
+    if gen in ("digits", "fashion_mnist"):
+        x_tr, x_te = standardize(x_tr, x_te)
+    kind = "classification" if y_tr.ndim == 1 else "regression"
+    n_classes = int(max(y_tr.max(), y_te.max()) + 1) if kind == "classification" else 0
+    return Task(name, kind, x_tr, y_tr, x_te, y_te, n_classes, {"generator": gen, **spec})
+
+
+def task_to_dataset(task: Task) -> xr.Dataset:
+    """The on-disk form of a task, with CF attributes on every variable."""
+    feat = {"long_name": "input feature", "units": "1"}
+    if task.kind == "regression":
+        tgt = {"long_name": "regression target", "units": "1"}
+        y_dims = lambda split: (f"sample_{split}", "output")  # noqa: E731
+    else:
+        tgt = {"long_name": "class label", "units": "1"}
+        y_dims = lambda split: (f"sample_{split}",)  # noqa: E731
+    ds = xr.Dataset({
+        "x_train": (("sample_train", "feature"), task.x_train, feat),
+        "y_train": (y_dims("train"), task.y_train, tgt),
+        "x_test": (("sample_test", "feature"), task.x_test, feat),
+        "y_test": (y_dims("test"), task.y_test, tgt),
+    })
+    ds.attrs.update(task=task.name, kind=task.kind, n_classes=task.n_classes,
+                    generator_params=json.dumps(task.params, sort_keys=True, default=str))
+    return ds
+
+
+def dataset_to_task(ds: xr.Dataset) -> Task:
+    return Task(ds.attrs["task"], ds.attrs["kind"], ds.x_train.values, ds.y_train.values,
+                ds.x_test.values, ds.y_test.values, int(ds.attrs["n_classes"]),
+                json.loads(ds.attrs["generator_params"]))
+
+
+def load_task(path: str | Path) -> Task:
+    """Read a task written by the data stage (``results/data/{task}.nc``)."""
+    from .io import open_dataset
+
+    return dataset_to_task(open_dataset(path))
+
+
+def summary_table(tasks: list[Task]):
+    """One row per task: kind, sizes and dimensions (for the paper's data table)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"task": t.name.replace("_", r"\_"), "kind": t.kind,
+                          "train": len(t.x_train), "test": len(t.x_test),
+                          "inputs": t.d_in, "outputs": t.d_out} for t in tasks])

@@ -1,0 +1,63 @@
+"""Writing result datasets: metadata checks, provenance, atomic replace.
+
+A reader never sees a half-written file: data go to a temporary file in the target
+directory which is renamed over the target only once complete.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import xarray as xr
+
+from .provenance import provenance_attrs
+
+ENGINE = "netcdf4"
+VOLATILE_ATTRS = ("created_utc", "git_commit", "git_dirty", "package_versions", "python")
+
+
+def check_metadata(ds: xr.Dataset) -> None:
+    """Every data variable and every non-index coordinate needs ``long_name`` and ``units``."""
+    missing = [f"{name}.{key}" for name, var in {**ds.data_vars, **ds.coords}.items()
+               for key in ("long_name", "units") if key not in var.attrs
+               and not (name in ds.dims and var.dtype.kind in "OUS")]
+    if missing:
+        raise ValueError("dataset variables lack CF attributes: " + ", ".join(sorted(missing)))
+
+
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> tuple[Path, Path]:
+    """(final, temporary) paths in the same directory, so ``os.replace`` is atomic."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=suffix)
+    os.close(fd)
+    return final, Path(tmp)
+
+
+def write_text(text: str, path: str | os.PathLike) -> None:
+    """Atomically write a text file (tables, macros)."""
+    final, tmp = atomic_path(path)
+    tmp.write_text(text)
+    os.replace(tmp, final)
+
+
+def write_netcdf(ds: xr.Dataset, path: str | os.PathLike, config: dict | None = None,
+                 seeds=None) -> None:
+    """Check metadata, attach provenance and write ``ds`` to ``path`` atomically (netCDF4)."""
+    check_metadata(ds)
+    ds = ds.copy()
+    ds.attrs.update(provenance_attrs(config, seeds))
+    final, tmp = atomic_path(path, ".nc")
+    try:
+        ds.to_netcdf(tmp, engine=ENGINE)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def open_dataset(path: str | os.PathLike) -> xr.Dataset:
+    """Load a result dataset fully into memory and close the file."""
+    with xr.open_dataset(path, engine=ENGINE) as ds:
+        return ds.load()

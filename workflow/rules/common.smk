@@ -1,0 +1,73 @@
+# Everything that is not a rule: config validation, library-file inputs, shared helpers.
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+ROOT = Path(workflow.current_basedir).parents[1]  # repository root (this file: workflow/rules/)
+sys.path.insert(0, str(ROOT / "src"))
+from learndyn.config import ConfigError, check_references, explain, load_schema  # noqa: E402
+
+SCHEMA = "workflow/schemas/config.schema.yaml"
+
+
+def validate_config(config):
+    """Fill schema defaults and stop with one line naming the bad field before any job runs."""
+    problem = explain(config, load_schema(Path(ROOT) / SCHEMA))
+    problems = [problem] if problem else check_references(config)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    validate(config, str(ROOT / SCHEMA))
+
+
+validate_config(config)
+
+TASKS = sorted(config["data"]["tasks"])
+LIB = "src/learndyn"
+
+
+wildcard_constraints:
+    task="|".join(TASKS),
+
+
+def lib(*modules):
+    """Library files a rule imports, declared as inputs so editing them reruns the rule.
+
+    ``lib("data", "theory")`` -> src/learndyn/{__init__,io,provenance,...}.py plus
+    data.py and every file of the ``theory`` package.
+    """
+    files = [f"{LIB}/{m}.py" for m in ("__init__", "io", "provenance", "device")]
+    for m in modules:
+        pkg = Path(ROOT) / LIB / m
+        files += sorted(str(p.relative_to(ROOT)) for p in pkg.glob("*.py")) if pkg.is_dir() else [f"{LIB}/{m}.py"]
+    return files
+
+
+def get_task_spec(wildcards):
+    return config["data"]["tasks"][wildcards.task]
+
+
+def get_task_file(task):
+    return f"results/data/{task}.nc"
+
+
+def get_final_outputs():
+    """The paper and everything it is built from (each stage lists its own files)."""
+    return ["paper/main.pdf", *get_paper_inputs()]
+
+
+def get_paper_inputs(wildcards=None):
+    """Generated files the paper includes: macros, tables and figures of every stage."""
+    return ["results/paper/macros.tex", *get_data_paper_files(), *get_train_paper_files(),
+            *get_theory_paper_files()]
+
+
+def get_paper_sources():
+    """Hand-written LaTeX sources of the paper (a change rebuilds the PDF)."""
+    return sorted(str(p.relative_to(ROOT)) for p in (ROOT / "paper").rglob("*")
+                  if p.suffix in (".tex", ".bib", ".sty", ".cls"))
+
+
+def get_stage_macros():
+    """Per-stage macro files merged into results/paper/macros.tex."""
+    return [*get_data_macros(), *get_train_macros(), *get_theory_macros()]

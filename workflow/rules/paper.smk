@@ -1,0 +1,26 @@
+rule macros:
+    input:
+        stages=get_stage_macros(),
+        lib=lib("latex", "paper"),
+    output:
+        macros="results/paper/macros.tex",
+    log:
+        "logs/paper/macros.log",
+    script:
+        "../scripts/merge_macros.py"
+
+
+rule paper:
+    input:
+        tex=get_paper_sources(),
+        generated=get_paper_inputs(),
+    output:
+        pdf="paper/main.pdf",
+    log:
+        "logs/paper/latexmk.log",
+    params:
+        outdir="results/paper/build",
+    shell:
+        "SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1 latexmk -pdf -halt-on-error -interaction=nonstopmode"
+        " -cd -outdir=$PWD/{params.outdir} paper/main.tex > {log} 2>&1"
+        " && cp {params.outdir}/main.pdf {output.pdf}"

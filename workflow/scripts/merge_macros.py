@@ -1,0 +1,13 @@
+"""Merge every stage's macros into results/paper/macros.tex, plus the provenance macros."""
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from learndyn.io import write_text  # noqa: E402
+from learndyn.latex import macro_block  # noqa: E402
+from learndyn.paper import merge_macro_files, provenance_macros  # noqa: E402
+
+stage_texts = [Path(p).read_text() for p in snakemake.input.stages]
+text = merge_macro_files(stage_texts + [macro_block(provenance_macros(), prefix="LD")])
+write_text(text, snakemake.output.macros)
