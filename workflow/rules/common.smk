@@ -1,11 +1,16 @@
 # Everything that is not a rule: config validation, library-file inputs, shared helpers.
+import os
 import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
 ROOT = Path(workflow.current_basedir).parents[1]  # repository root (this file: workflow/rules/)
+# Jobs import the library of this checkout (not whichever copy is installed).
 sys.path.insert(0, str(ROOT / "src"))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p
+)
 from learndyn.config import ConfigError, check_references, explain, load_schema  # noqa: E402
 
 SCHEMA = "workflow/schemas/config.schema.yaml"
