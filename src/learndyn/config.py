@@ -6,6 +6,7 @@ field in one line (``config error: train.depths[0]: 0 is less than the minimum o
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import jsonschema
@@ -56,3 +57,10 @@ def check_references(config: dict) -> list[str]:
                 problems.append(f"config error: data.tasks.{name}.path: directory {str(path)!r} "
                                 "does not exist")
     return problems
+
+
+def use_checkout_library(root: str | Path) -> None:
+    """Make jobs import ``root/src`` first, so results always come from this checkout's code."""
+    src = str(Path(root) / "src")
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != src]
+    os.environ["PYTHONPATH"] = os.pathsep.join([src, *rest])

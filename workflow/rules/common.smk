@@ -1,5 +1,4 @@
 # Everything that is not a rule: config validation, library-file inputs, shared helpers.
-import os
 import sys
 from pathlib import Path
 
@@ -8,10 +7,15 @@ from snakemake.utils import validate
 ROOT = Path(workflow.current_basedir).parents[1]  # repository root (this file: workflow/rules/)
 # Jobs import the library of this checkout (not whichever copy is installed).
 sys.path.insert(0, str(ROOT / "src"))
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p
+from learndyn.config import (  # noqa: E402
+    ConfigError,
+    check_references,
+    explain,
+    load_schema,
+    use_checkout_library,
 )
-from learndyn.config import ConfigError, check_references, explain, load_schema  # noqa: E402
+
+use_checkout_library(ROOT)
 
 SCHEMA = "workflow/schemas/config.schema.yaml"
 
@@ -27,6 +31,8 @@ def validate_config(config):
 
 validate_config(config)
 
+# One environment for every rule (used with --software-deployment-method conda).
+CONDA_ENV = str(ROOT / "environment.yml")
 TASKS = sorted(config["data"]["tasks"])
 LIB = "src/learndyn"
 
@@ -71,6 +77,14 @@ def get_paper_sources():
     """Hand-written LaTeX sources of the paper (a change rebuilds the PDF)."""
     return sorted(str(p.relative_to(ROOT)) for p in (ROOT / "paper").rglob("*")
                   if p.suffix in (".tex", ".bib", ".sty", ".cls"))
+
+
+def get_data_paper_files():
+    return ["results/paper/tables/data_tasks.tex"]
+
+
+def get_data_macros():
+    return ["results/paper/macros/data.tex"]
 
 
 def get_stage_macros():

@@ -5,6 +5,8 @@ rule make_data:
         task="results/data/{task}.nc",
     log:
         "logs/data/{task}.log",
+    conda:
+        CONDA_ENV
     params:
         spec=get_task_spec,
     script:
@@ -20,13 +22,8 @@ rule data_summary:
         macros="results/paper/macros/data.tex",
     log:
         "logs/data/summary.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/data_summary.py"
 
-
-def get_data_paper_files():
-    return ["results/paper/tables/data_tasks.tex"]
-
-
-def get_data_macros():
-    return ["results/paper/macros/data.tex"]

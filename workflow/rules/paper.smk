@@ -6,6 +6,8 @@ rule macros:
         macros="results/paper/macros.tex",
     log:
         "logs/paper/macros.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/merge_macros.py"
 
@@ -18,6 +20,8 @@ rule paper:
         pdf="paper/main.pdf",
     log:
         "logs/paper/latexmk.log",
+    conda:
+        CONDA_ENV
     params:
         outdir="results/paper/build",
     shell:

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian/Ubuntu machine (Python 3.11, root or sudo) for the pipeline:
+# TeX Live via apt when latexmk is missing, then the project and its test extras via pip.
+set -euo pipefail
+cd "$(dirname "$0")"
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if ! command -v latexmk >/dev/null 2>&1; then
+  echo "installing TeX Live (latexmk, pdflatex, bibtex) via apt-get ..."
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra \
+    texlive-fonts-recommended texlive-science >/dev/null
+fi
+python3 -m pip install -q --upgrade pip
+# torch is pinned to the CPU wheel in pyproject.toml (torch==2.13.0)
+python3 -m pip install -q -e ".[test]"
+echo "setup done: run 'snakemake --cores all' (full study) or add '--configfile config/quick.yaml'"

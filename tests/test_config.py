@@ -1,0 +1,148 @@
+"""Bad configs fail before any job runs, with one line naming the offending field.
+
+Every case is checked twice: through ``learndyn.config`` (fast, exact message) and through
+``snakemake --dry-run`` on a copy of the workflow (exit status, one ``config error`` line,
+nothing written).
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+
+from learndyn.config import check_references, explain, load_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = load_schema(ROOT / "workflow/schemas/config.schema.yaml")
+QUICK = yaml.safe_load((ROOT / "config/quick.yaml").read_text())
+
+
+def setter(path, value):
+    """A mutation that sets config[path] = value (path dotted; ints index lists)."""
+    def apply(cfg):
+        *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+        node = cfg
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return apply
+
+
+def deleter(path):
+    def apply(cfg):
+        *parents, last = path.split(".")
+        node = cfg
+        for key in parents:
+            node = node[key]
+        del node[last]
+    return apply
+
+
+# (case id, mutation, text the error line must contain: the field name)
+BAD_CONFIGS = [
+    ("unknown-top-key", setter("epochs", 3), "epochs"),
+    ("device-nonsense", setter("device", "gpu"), "device"),
+    ("device-type", setter("device", 1), "device"),
+    ("no-data", deleter("data"), "data"),
+    ("no-tasks", setter("data.tasks", {}), "data.tasks"),
+    ("tasks-not-mapping", setter("data.tasks", ["teacher"]), "data.tasks"),
+    ("task-bad-name", setter("data.tasks.Bad-Name", {"generator": "teacher"}), "Bad-Name"),
+    ("unknown-generator", setter("data.tasks.teacher.generator", "imagenet"), "data.tasks.teacher.generator"),
+    ("missing-generator", deleter("data.tasks.teacher.generator"), "data.tasks.teacher"),
+    ("n-train-zero", setter("data.tasks.teacher.n_train", 0), "data.tasks.teacher.n_train"),
+    ("n-train-negative", setter("data.tasks.teacher.n_train", -5), "data.tasks.teacher.n_train"),
+    ("n-train-float", setter("data.tasks.teacher.n_train", 10.5), "data.tasks.teacher.n_train"),
+    ("n-test-string", setter("data.tasks.teacher.n_test", "many"), "data.tasks.teacher.n_test"),
+    ("d-zero", setter("data.tasks.teacher.d", 0), "data.tasks.teacher.d"),
+    ("width-zero", setter("data.tasks.teacher.width", 0), "data.tasks.teacher.width"),
+    ("depth-zero", setter("data.tasks.deep_teacher.depth", 0), "data.tasks.deep_teacher.depth"),
+    ("noise-negative", setter("data.tasks.spirals.noise", -0.1), "data.tasks.spirals.noise"),
+    ("gamma-negative", setter("data.tasks.linear_correction.gamma", -1), "data.tasks.linear_correction.gamma"),
+    ("turns-zero", setter("data.tasks.spirals.turns", 0), "data.tasks.spirals.turns"),
+    ("seed-negative", setter("data.tasks.teacher.seed", -1), "data.tasks.teacher.seed"),
+    ("unknown-task-key", setter("data.tasks.teacher.colour", "red"), "colour"),
+    ("classes-one", setter("data.tasks.digits01.classes", [0]), "data.tasks.digits01.classes"),
+    ("classes-out-of-range", setter("data.tasks.digits01.classes", [0, 12]), "data.tasks.digits01.classes[1]"),
+    ("classes-duplicate", setter("data.tasks.digits01.classes", [1, 1]), "data.tasks.digits01.classes"),
+    ("fashion-missing-path", setter("data.tasks.fashion", {"generator": "fashion_mnist", "path": "/nonexistent/fmnist"}), "data.tasks.fashion.path"),
+    ("fashion-empty-path", setter("data.tasks.fashion", {"generator": "fashion_mnist", "path": ""}), "data.tasks.fashion.path"),
+    ("paper-unknown-key", setter("paper.colour", "red"), "colour"),
+    ("paper-title-type", setter("paper.title", 3), "paper.title"),
+]
+
+
+def case_ids():
+    return [c[0] for c in BAD_CONFIGS]
+
+
+def mutated(mutation):
+    cfg = copy.deepcopy(QUICK)
+    mutation(cfg)
+    return cfg
+
+
+def validation_lines(cfg):
+    problem = explain(cfg, SCHEMA)
+    return [problem] if problem else check_references(cfg)
+
+
+def test_quick_and_full_configs_are_valid():
+    for name in ("quick.yaml", "config.yaml"):
+        cfg = yaml.safe_load((ROOT / "config" / name).read_text())
+        assert validation_lines(cfg) == [], f"config/{name} is invalid"
+
+
+def test_there_are_at_least_30_bad_configs():
+    assert len(BAD_CONFIGS) >= 30, f"only {len(BAD_CONFIGS)} bad configs"
+
+
+@pytest.mark.parametrize("case", BAD_CONFIGS, ids=case_ids())
+def test_library_names_the_field(case):
+    _, mutation, field = case
+    lines = validation_lines(mutated(mutation))
+    assert len(lines) >= 1, "bad config accepted"
+    assert lines[0].startswith("config error: ") and field in lines[0], lines[0]
+    assert "\n" not in lines[0]
+
+
+@pytest.fixture(scope="module")
+def workflow_copy(tmp_path_factory):
+    """Snakefile, rules, schema, profile and paper sources, but no results."""
+    import shutil
+
+    dest = tmp_path_factory.mktemp("wf")
+    for item in ("Snakefile", "workflow", "config", "profiles", "paper", "src"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / item)
+    return dest
+
+
+def run_dry(workdir: Path, cfg: dict, name: str):
+    path = workdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return subprocess.run([sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1",
+                           "--configfile", str(path)], cwd=workdir, capture_output=True, text=True)
+
+
+def test_snakemake_rejects_every_bad_config_before_any_job(workflow_copy):
+    before = sorted(p.name for p in workflow_copy.iterdir())
+    cases = [(cid, mutated(mut), field) for cid, mut, field in BAD_CONFIGS]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda c: run_dry(workflow_copy, c[1], c[0]), cases))
+    failures = []
+    for (cid, _, field), proc in zip(cases, results):
+        lines = [ln for ln in proc.stderr.splitlines() + proc.stdout.splitlines()
+                 if ln.startswith("config error: ")]
+        if proc.returncode == 0 or len(lines) != 1 or field not in lines[0]:
+            failures.append(f"{cid}: exit {proc.returncode}, lines {lines}")
+    assert not failures, "\n".join(failures)
+    written = {"results", "logs", "benchmarks"} & {p.name for p in workflow_copy.iterdir()}
+    assert not written, f"bad configs wrote {written}"
+    after = sorted(p.name for p in workflow_copy.iterdir() if not p.name.endswith(".yaml"))
+    assert set(after) - set(before) <= {".snakemake"}

@@ -1,0 +1,59 @@
+"""Result datasets: metadata is enforced, provenance attached, writes are atomic."""
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from learndyn import io, latex, provenance
+
+
+def good_dataset():
+    return xr.Dataset(
+        {"loss": (("seed", "epoch"), np.ones((2, 3)), {"long_name": "training loss", "units": "1"})},
+        coords={"seed": ("seed", [0, 1], {"long_name": "seed", "units": "1"}),
+                "epoch": ("epoch", [0, 1, 2], {"long_name": "epoch", "units": "1"})})
+
+
+def test_write_requires_long_name_and_units(tmp_path):
+    ds = good_dataset()
+    ds["loss"].attrs.pop("units")
+    with pytest.raises(ValueError, match="loss.units"):
+        io.write_netcdf(ds, tmp_path / "x.nc")
+    assert not list(tmp_path.iterdir()), "a rejected dataset must leave no file behind"
+
+
+def test_provenance_attrs_round_trip(tmp_path):
+    config = {"b": [1, 2], "a": {"c": "x"}}
+    io.write_netcdf(good_dataset(), tmp_path / "x.nc", config=config, seeds=[0, 1])
+    ds = io.open_dataset(tmp_path / "x.nc")
+    for key in ("git_commit", "git_dirty", "config_sha256", "config_json", "package_versions", "seeds"):
+        assert key in ds.attrs, f"provenance attr {key} missing"
+    assert json.loads(ds.attrs["config_json"]) == config
+    assert ds.attrs["config_sha256"] == provenance.config_hash({"a": {"c": "x"}, "b": [1, 2]})
+    assert json.loads(ds.attrs["seeds"]) == [0, 1]
+    assert [p.name for p in tmp_path.iterdir()] == ["x.nc"], "temporary files left behind"
+
+
+def test_config_hash_ignores_key_order_but_not_values():
+    assert provenance.config_hash({"a": 1, "b": 2}) == provenance.config_hash({"b": 2, "a": 1})
+    assert provenance.config_hash({"a": 1}) != provenance.config_hash({"a": 2})
+
+
+def test_macros_and_number_format(tmp_path):
+    latex.write_macros({"Alpha": 0.5, "Big": 1.5e-7, "Count": 12}, tmp_path / "m.tex", prefix="T")
+    text = (tmp_path / "m.tex").read_text()
+    assert r"\newcommand{\TAlpha}{0.5}" in text
+    assert r"\newcommand{\TBig}{1.50\times10^{-7}}" in text
+    assert r"\newcommand{\TCount}{12}" in text
+    with pytest.raises(ValueError, match="letters only"):
+        latex.macro_block({"bad_name1": 1})
+
+
+def test_merge_macros_refuses_duplicates():
+    from learndyn.paper import merge_macro_files
+
+    block = latex.macro_block({"X": 1})
+    with pytest.raises(ValueError, match="defined in stage files"):
+        merge_macro_files([block, block])
