@@ -106,3 +106,13 @@ def test_editing_a_library_module_reruns_only_its_dependents(quick_run, tmp_path
     assert {"paper", "macros"} <= set(jobs), jobs
     rerun = {r for r in jobs if r.startswith(("make_data", "train"))}
     assert not rerun, f"editing latex.py would rerun {rerun}"
+
+
+def test_two_runs_from_scratch_give_identical_results(quick_run, tmp_path_factory):
+    """Determinism: a second from-scratch run gives identical data variables, tables and macros."""
+    from learndyn.reproduce import diff_results
+
+    other = copy_checkout(tmp_path_factory.mktemp("e2e_again"))
+    snakemake(other)
+    problems = diff_results(quick_run, other)
+    assert not problems, "\n".join(problems)

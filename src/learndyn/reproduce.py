@@ -1,0 +1,64 @@
+"""Comparing two result trees: same data variables, same tables and macros.
+
+Used by the determinism test, the kill-and-resume test and the cluster check. Provenance
+attributes (commit, time stamps, versions) are set aside; everything else must match exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import xarray as xr
+
+from .io import open_dataset
+
+# Macro lines that legitimately differ between checkouts of the same commit.
+VOLATILE_MACROS = re.compile(r"^\\newcommand\{\\LDCommit\}.*$", re.M)
+
+
+def result_files(root: str | Path, pattern: str) -> dict[str, Path]:
+    root = Path(root)
+    return {str(p.relative_to(root)): p for p in sorted((root / "results").rglob(pattern))
+            if "build" not in p.parts}
+
+
+def diff_results(a: str | Path, b: str | Path) -> list[str]:
+    """Human-readable differences between the results/ trees of two checkouts (empty: identical)."""
+    problems = []
+    for pattern in ("*.nc", "*.tex"):
+        fa, fb = result_files(a, pattern), result_files(b, pattern)
+        for rel in sorted(fa.keys() ^ fb.keys()):
+            problems.append(f"{rel}: present in only one tree")
+        for rel in sorted(fa.keys() & fb.keys()):
+            if pattern == "*.nc":
+                da, db = open_dataset(fa[rel]), open_dataset(fb[rel])
+                da.attrs, db.attrs = {}, {}
+                try:
+                    xr.testing.assert_identical(da, db)
+                except AssertionError as err:
+                    problems.append(f"{rel}: {str(err).splitlines()[0]}")
+            else:
+                ta = VOLATILE_MACROS.sub("", fa[rel].read_text())
+                tb = VOLATILE_MACROS.sub("", fb[rel].read_text())
+                if ta != tb:
+                    problems.append(f"{rel}: text differs")
+    return problems
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Compare the results/ trees of two checkouts.")
+    parser.add_argument("a")
+    parser.add_argument("b")
+    args = parser.parse_args(argv)
+    problems = diff_results(args.a, args.b)
+    for line in problems:
+        print(line)
+    print("identical" if not problems else f"{len(problems)} difference(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
