@@ -1,9 +1,151 @@
-# Training stage (structured layers vs baselines). Filled in by the training work.
+# Training stage: structured layers vs baselines (spec structured-layers.md §2-§5).
+# One job per (task, model, depth, width) cell trains all seeds as one batched ensemble.
+from learndyn.study import cells as train_cells  # noqa: E402
+
+TRAIN = config["train"]
+TRAIN_MODELS = sorted(TRAIN["models"])
+TRAIN_CELLS = train_cells(TRAIN)
+TRAIN_LIB = ("models", "training", "metrics", "study", "data")
 
 
-def get_train_paper_files():
-    return []
+def check_train_config():
+    """Study tasks must be listed in train.tasks, study models in train.models."""
+    problems = []
+    for name, study in TRAIN["studies"].items():
+        for task in study["tasks"]:
+            if task not in TRAIN["tasks"]:
+                problems.append(f"config error: train.studies.{name}.tasks: {task!r} not in train.tasks {TRAIN['tasks']}")
+        for model in study["models"]:
+            if model not in TRAIN["models"]:
+                problems.append(f"config error: train.studies.{name}.models: {model!r} not in train.models {TRAIN_MODELS}")
+    sweep = TRAIN["lr_sweep"]
+    for model in sweep["models"]:
+        if model not in TRAIN["models"]:
+            problems.append(f"config error: train.lr_sweep.models: {model!r} not in train.models {TRAIN_MODELS}")
+    for task in sweep["tasks"] + [TRAIN["fixed_point"]["task"]]:
+        if task not in TRAIN["tasks"]:
+            problems.append(f"config error: train: task {task!r} not in train.tasks {TRAIN['tasks']}")
+    for key in ("structured", *TRAIN["claims"]["baselines"]):
+        name = TRAIN["claims"][key] if key == "structured" else key
+        if name not in TRAIN["models"]:
+            problems.append(f"config error: train.claims: model {name!r} not in train.models {TRAIN_MODELS}")
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
-def get_train_macros():
-    return []
+check_train_config()
+
+
+wildcard_constraints:
+    model="|".join(TRAIN_MODELS),
+    depth=r"\d+",
+    width=r"\d+",
+
+
+def get_train_cell_files():
+    return [f"results/train/{t}/{m}/L{d}_W{w}.nc" for t, m, d, w in TRAIN_CELLS]
+
+
+def get_lr_sweep_files():
+    return expand("results/train/lrsweep/{task}/{model}.nc", task=TRAIN["lr_sweep"]["tasks"],
+                  model=TRAIN["lr_sweep"]["models"])
+
+
+def get_model_spec(wildcards):
+    return TRAIN["models"][wildcards.model]
+
+
+def get_train_settings(wildcards):
+    """Seeds, optimiser and measurement settings of a cell."""
+    return {"seeds": TRAIN["seeds"], "optim": TRAIN["optim"], "measure": TRAIN["measure"]}
+
+
+def get_checkpoint(wildcards):
+    """Resumable state, outside the declared outputs (checkpoints/ is git-ignored)."""
+    return f"checkpoints/train/{wildcards.task}/{wildcards.model}/L{wildcards.depth}_W{wildcards.width}.pt"
+
+
+def get_lr_sweep_settings(wildcards):
+    sweep = TRAIN["lr_sweep"]
+    optim = {**TRAIN["optim"], "optimizer": sweep["optimizer"], "steps": sweep["steps"],
+             "eval_every": sweep["steps"], "checkpoint_every": 0}
+    return {"seeds": TRAIN["seeds"], "lrs": sweep["lrs"], "optim": optim,
+            "depth": TRAIN["depth"], "width": TRAIN["width"]}
+
+
+def get_fixed_point_settings(wildcards):
+    fp = TRAIN["fixed_point"]
+    optim = {**TRAIN["optim"], "steps": fp["steps"], "eval_every": fp["steps"], "checkpoint_every": 0}
+    return {"seeds": TRAIN["seeds"], "optim": optim, "fixed_point": fp}
+
+
+def get_cell_mem(wildcards):
+    return 500 + int(wildcards.width) * int(wildcards.depth) // 2
+
+
+def get_cell_runtime(wildcards):
+    """Minutes: generous multiples of the measured cost (~1 s per layer at width 64)."""
+    return 5 + int(wildcards.depth) * int(wildcards.width) // 64
+
+
+rule train_cell:
+    input:
+        task=lambda wc: get_task_file(wc.task),
+        lib=lib(*TRAIN_LIB),
+    output:
+        cell="results/train/{task}/{model}/L{depth}_W{width}.nc",
+    log:
+        "logs/train/{task}/{model}/L{depth}_W{width}.log",
+    benchmark:
+        "benchmarks/train/{task}/{model}/L{depth}_W{width}.tsv"
+    params:
+        spec=get_model_spec,
+        settings=get_train_settings,
+        checkpoint=get_checkpoint,
+    threads: 1
+    resources:
+        mem_mb=get_cell_mem,
+        runtime=get_cell_runtime,
+    script:
+        "../scripts/train_cell.py"
+
+
+rule train_lr_sweep:
+    input:
+        task=lambda wc: get_task_file(wc.task),
+        lib=lib(*TRAIN_LIB),
+    output:
+        sweep="results/train/lrsweep/{task}/{model}.nc",
+    log:
+        "logs/train/lrsweep/{task}/{model}.log",
+    benchmark:
+        "benchmarks/train/lrsweep/{task}/{model}.tsv"
+    params:
+        spec=get_model_spec,
+        settings=get_lr_sweep_settings,
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/train_lr_sweep.py"
+
+
+rule train_fixed_point:
+    input:
+        task=lambda wc: get_task_file(wc.task),
+        lib=lib(*TRAIN_LIB),
+    output:
+        fixed_point="results/train/fixedpoint/{task}.nc",
+    log:
+        "logs/train/fixedpoint/{task}.log",
+    benchmark:
+        "benchmarks/train/fixedpoint/{task}.tsv"
+    params:
+        settings=get_fixed_point_settings,
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=15,
+    script:
+        "../scripts/train_fixed_point.py"

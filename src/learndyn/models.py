@@ -1,0 +1,401 @@
+"""Structured layers and baselines as batched ensembles (spec structured-layers.md §2).
+
+Every parameter carries a leading ensemble dimension ``S`` (one member per seed, or per
+(learning rate, seed) in the LR sweep), so all seeds of a cell train in one set of batched
+matmuls. Member ``m`` is initialised from its own ``torch.Generator(seed_m)``, so a member's
+numbers do not depend on which other members share the ensemble.
+
+Hidden states are row vectors ``h (S, B, d)``; a layer applies ``h @ A^T``.
+
+Layer family (spec §2.2, [P]):
+
+    structured   h_l = S(W_l) h_{l-1} + b_l + alpha_l * phi_l(h_{l-1})
+                 phi_l(h) = U_l psi(V_l h + c_l),   rank r = rank_ratio * d,  psi = GELU
+    post-act.    h_l = psi(S(W_l) h_{l-1} + b_l) + alpha_l * phi_l(h_{l-1})
+    mlp          h_l = relu(W_l h_{l-1} + b_l)                  (Kaiming init)
+    resmlp       h_l = h_{l-1} + U_l psi(V_l h_{l-1} + c_l)     (S = I, alpha = 1)
+    snmlp        h_l = relu(W_l / sigma_max(W_l) h_{l-1} + b_l)  (spectral normalisation)
+
+Shaping operators S: ``cap`` W*min(1, rho/sigma_max(W)); ``orthogonal`` rho*Cayley(W - W^T);
+``mask`` cap(M*W) with a fixed banded mask M; ``identity`` W.
+Gates: ``scalar`` alpha = beta*tanh(a); ``input`` alpha(h) = beta*sigmoid(g.h + e);
+``fixed`` alpha = constant (0 gives the structure-only ablation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+KINDS = ("mlp", "resmlp", "snmlp", "structured")
+SHAPINGS = ("cap", "orthogonal", "mask", "identity")
+GATES = ("scalar", "input", "fixed")
+# Lipschitz constants of the pointwise nonlinearities: max |relu'| = 1, max |gelu'| ~ 1.1289.
+LIP = {"relu": 1.0, "gelu": 1.1289}
+U_INIT_STD = 1e-3  # correction read-out starts tiny: the structured path dominates at init
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the study (a value of ``train.models`` in the config)."""
+
+    kind: str = "structured"
+    shaping: str = "cap"  # structured only: cap | orthogonal | mask | identity
+    rho: float = 1.0  # spectral cap / orthogonal scale
+    gate: str = "scalar"  # scalar | input | fixed
+    alpha: float = 0.1  # initial |alpha| (scalar, input) or its value (fixed)
+    beta: float = 1.0  # gate bound |alpha| <= beta
+    rank_ratio: float = 0.25  # correction rank r = rank_ratio * width
+    post_activation: bool = False
+    reg: float = 1e-4  # lambda_phi of the correction regulariser (0 = off)
+    mask_band: float = 0.25  # half bandwidth of the fixed mask, fraction of the width
+    power_iters: int = 1  # power iterations per training step for sigma_max estimates
+
+    @classmethod
+    def from_config(cls, spec: dict) -> "ModelSpec":
+        names = {f.name for f in fields(cls)}
+        unknown = set(spec) - names
+        if unknown:
+            raise ValueError(f"unknown model keys {sorted(unknown)}; accepted: {sorted(names)}")
+        out = cls(**spec)
+        for value, allowed, what in ((out.kind, KINDS, "kind"), (out.shaping, SHAPINGS, "shaping"),
+                                     (out.gate, GATES, "gate")):
+            if value not in allowed:
+                raise ValueError(f"model {what} {value!r} not in {allowed}")
+        return out
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# --- spectral helpers -----------------------------------------------------------------
+
+def power_iteration(M: torch.Tensor, u: torch.Tensor, iters: int = 1) -> torch.Tensor:
+    """sigma_max(M) estimate by power iteration with a persistent left vector (spectral norm).
+
+    ``M (..., m, n)``, ``u (..., m)`` updated in place (no grad). Returns ``sigma (...)``
+    = u^T M v, differentiable in M (as in spectral normalisation, Miyato et al. 2018).
+    """
+    with torch.no_grad():
+        for _ in range(max(iters, 1)):
+            v = F.normalize((u.unsqueeze(-2) @ M).squeeze(-2), dim=-1, eps=1e-12)
+            u.copy_(F.normalize((M @ v.unsqueeze(-1)).squeeze(-1), dim=-1, eps=1e-12))
+    return (u.unsqueeze(-2) @ M @ v.unsqueeze(-1))[..., 0, 0]
+
+
+def sigma_max_exact(M: torch.Tensor) -> torch.Tensor:
+    """Exact largest singular value ``(...)`` of ``M (..., m, n)`` (float64 SVD)."""
+    return torch.linalg.matrix_norm(M.double(), ord=2).to(M.dtype)
+
+
+def band_mask(d: int, band: float) -> torch.Tensor:
+    """Fixed banded mask ``(d, d)``: M_ij = 1 when |i - j| <= band * d."""
+    idx = torch.arange(d)
+    return ((idx[:, None] - idx[None, :]).abs() <= max(1, int(round(band * d)))).float()
+
+
+def spectral_cap(W: torch.Tensor, sigma: torch.Tensor, rho: float) -> torch.Tensor:
+    """S(W) = W * min(1, rho / sigma_max(W)) (spec §2.2, shaping 1). ``W (..., d, d)``."""
+    scale = torch.clamp(rho / sigma.clamp_min(1e-12), max=1.0)
+    return W * scale[..., None, None]
+
+
+def orthogonal_shaping(W: torch.Tensor, rho: float) -> torch.Tensor:
+    """S(W) = rho * (I + K)^{-1} (I - K), K = W - W^T (Cayley map): an orthogonal matrix times
+    rho, so every singular value equals rho (spec §2.2, shaping 2). ``W (..., d, d)``.
+
+    The Cayley map costs one LU solve; the matrix exponential (also orthogonal) was ~5x slower
+    in training on CPU.
+    """
+    K = W - W.mT
+    eye = torch.eye(W.shape[-1], dtype=W.dtype, device=W.device)
+    return rho * torch.linalg.solve(eye + K, eye - K)
+
+
+# --- initialisation -----------------------------------------------------------------------
+
+def _normal(gen, shape, std):
+    return torch.randn(shape, generator=gen, dtype=torch.float64) * std
+
+
+def _orthogonal(gen, d):
+    q, r = torch.linalg.qr(torch.randn((d, d), generator=gen, dtype=torch.float64))
+    return q * torch.sign(torch.diagonal(r))
+
+
+class EnsembleNet(nn.Module):
+    """Embedding E -> L layers of width d -> read-out R, for S ensemble members at once.
+
+    ``seeds`` (length S) gives each member's initialisation seed.
+    """
+
+    def __init__(self, spec: ModelSpec, d_in: int, d_out: int, width: int, depth: int,
+                 seeds, device=None):
+        super().__init__()
+        self.spec, self.d_in, self.d_out, self.width, self.depth = spec, d_in, d_out, width, depth
+        self.seeds = [int(s) for s in seeds]
+        self.rank = max(1, int(round(spec.rank_ratio * width)))
+        members = [self._init_member(torch.Generator().manual_seed(s)) for s in self.seeds]
+        for name in members[0]:
+            value = torch.stack([m[name] for m in members]).float().to(device)
+            if name.startswith("u_"):
+                self.register_buffer(name, value)
+            else:
+                setattr(self, name, nn.Parameter(value))
+        if spec.kind == "structured" and spec.shaping == "mask":
+            self.register_buffer("mask", band_mask(width, spec.mask_band).to(device))
+        self.exact_sigma = False  # True: exact SVD instead of power iteration (measurements)
+
+    # parameters of one member, in a fixed order (so members are independent of S)
+    def _init_member(self, gen) -> dict[str, torch.Tensor]:
+        s, d, L, r = self.spec, self.width, self.depth, self.rank
+        p = {"E": _normal(gen, (self.d_in, d), 1 / math.sqrt(self.d_in)), "e_b": torch.zeros(d),
+             "R": _normal(gen, (d, self.d_out), 1 / math.sqrt(d)), "r_b": torch.zeros(self.d_out)}
+        if s.kind in ("mlp", "snmlp"):
+            p["W"] = _normal(gen, (L, d, d), math.sqrt(2 / d))  # Kaiming (fan-in, ReLU)
+            p["b"] = torch.zeros(L, d)
+        if s.kind == "structured":
+            if s.shaping == "orthogonal":  # skew generator of a random rotation
+                p["W"] = _normal(gen, (L, d, d), 0.5 / math.sqrt(d))
+            else:
+                p["W"] = torch.stack([_orthogonal(gen, d) for _ in range(L)])
+            p["b"] = torch.zeros(L, d)
+        if s.kind in ("structured", "resmlp"):
+            p["V"] = _normal(gen, (L, r, d), math.sqrt(2 / d))
+            # resmlp: residual branch scaled 1/sqrt(r L) so depth 32 does not explode at init
+            u_std = U_INIT_STD if s.kind == "structured" else 1 / math.sqrt(r * L)
+            p["U"] = _normal(gen, (L, d, r), u_std)
+            p["c"] = torch.zeros(L, r)
+        if s.kind == "structured" and s.gate == "scalar":
+            p["a"] = torch.full((L,), math.atanh(s.alpha / s.beta))
+        if s.kind == "structured" and s.gate == "input":
+            p["g"] = torch.zeros(L, d)
+            p["e"] = torch.full((L,), math.log(s.alpha / (s.beta - s.alpha)))
+        if s.kind == "snmlp" or (s.kind == "structured" and s.shaping in ("cap", "mask")):
+            p["u_W"] = F.normalize(torch.randn((L, d), generator=gen, dtype=torch.float64), dim=-1)
+        if s.kind == "structured" and s.reg > 0:
+            p["u_U"] = F.normalize(torch.randn((L, d), generator=gen, dtype=torch.float64), dim=-1)
+            p["u_V"] = F.normalize(torch.randn((L, r), generator=gen, dtype=torch.float64), dim=-1)
+        return p
+
+    @property
+    def n_members(self) -> int:
+        return len(self.seeds)
+
+    def param_count(self) -> int:
+        """Trainable parameters of one member."""
+        return sum(p[0].numel() for p in self.parameters())
+
+    # --- the structured operator and the gate -----------------------------------------
+    def _sigma(self, M: torch.Tensor, buffer: str) -> torch.Tensor:
+        if self.exact_sigma or not self.training:
+            return sigma_max_exact(M)
+        return power_iteration(M, getattr(self, buffer), self.spec.power_iters)
+
+    def shaped(self) -> torch.Tensor:
+        """A_l = S(W_l) for all members and layers, ``(S, L, d, d)`` (identity for resmlp)."""
+        s = self.spec
+        if s.kind == "resmlp":
+            eye = torch.eye(self.width, device=self.E.device)
+            return eye.expand(self.n_members, self.depth, -1, -1)
+        if s.kind == "mlp" or (s.kind == "structured" and s.shaping == "identity"):
+            return self.W
+        if s.kind == "snmlp":
+            return self.W / self._sigma(self.W, "u_W")[..., None, None]
+        if s.shaping == "orthogonal":
+            return orthogonal_shaping(self.W, s.rho)
+        W = self.W * self.mask if s.shaping == "mask" else self.W
+        return spectral_cap(W, self._sigma(W, "u_W"), s.rho)
+
+    def alpha_scalar(self) -> torch.Tensor:
+        """Per-layer gate ``(S, L)``: beta*tanh(a) (scalar), the constant (fixed), 1 (resmlp),
+        0 (no correction path), beta (input gate: its bound)."""
+        s, shape = self.spec, (self.n_members, self.depth)
+        dev = self.E.device
+        if s.kind == "resmlp":
+            return torch.ones(shape, device=dev)
+        if s.kind != "structured":
+            return torch.zeros(shape, device=dev)
+        if s.gate == "scalar":
+            return s.beta * torch.tanh(self.a)
+        if s.gate == "fixed":
+            return torch.full(shape, s.alpha, device=dev)
+        return torch.full(shape, s.beta, device=dev)
+
+    def has_correction(self) -> bool:
+        return self.spec.kind == "resmlp" or (self.spec.kind == "structured" and not (
+            self.spec.gate == "fixed" and self.spec.alpha == 0))
+
+    # --- forward ------------------------------------------------------------------------
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """h_0 = x E + e, ``x (S, B, d_in)`` or ``(B, d_in)`` -> ``(S, B, d)``."""
+        if x.dim() == 2:
+            x = x.expand(self.n_members, -1, -1)  # (S, B, d_in), shared inputs
+        return x @ self.E + self.e_b[:, None]
+
+    def layer(self, l: int, h: torch.Tensor, A: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """h_l from h_{l-1} ``(S, B, d)``; ``A (S, L, d, d)``, ``alpha (S, L)``."""
+        s = self.spec
+        if s.kind in ("mlp", "snmlp"):
+            return F.relu(h @ A[:, l].mT + self.b[:, l, None])
+        corr = F.gelu(h @ self.V[:, l].mT + self.c[:, l, None]) @ self.U[:, l].mT  # (S, B, d)
+        if s.kind == "resmlp":
+            return h + corr
+        lin = h @ A[:, l].mT + self.b[:, l, None]
+        if s.post_activation:
+            lin = F.gelu(lin)
+        if s.gate == "input":
+            gate = s.beta * torch.sigmoid(h @ self.g[:, l, :, None] + self.e[:, l, None, None])
+        else:
+            gate = alpha[:, l, None, None]
+        return lin + gate * corr
+
+    def readout(self, h: torch.Tensor) -> torch.Tensor:
+        return h @ self.R + self.r_b[:, None]
+
+    def forward(self, x: torch.Tensor, return_hidden: bool = False):
+        """Outputs ``(S, B, d_out)``; with ``return_hidden`` also ``[h_0, ..., h_L]``."""
+        A, alpha = self.shaped(), self.alpha_scalar()
+        h = self.embed(x)
+        hidden = [h]
+        for l in range(self.depth):
+            h = self.layer(l, h, A, alpha)
+            hidden.append(h)
+        out = self.readout(h)
+        return (out, hidden) if return_hidden else out
+
+    def forward_from(self, l0: int, h: torch.Tensor, l1: int | None = None) -> torch.Tensor:
+        """Apply layers l0+1..l1 to ``h = h_{l0}`` (no read-out); l1 defaults to L."""
+        A, alpha = self.shaped(), self.alpha_scalar()
+        for l in range(l0, self.depth if l1 is None else l1):
+            h = self.layer(l, h, A, alpha)
+        return h
+
+    # --- regulariser and bounds (spec §3) -------------------------------------------------
+    def correction_lipschitz(self) -> torch.Tensor:
+        """L_phi <= L_psi ||U_l||_2 ||V_l||_2, ``(S, L)`` (0 without a correction path)."""
+        if self.spec.kind not in ("structured", "resmlp"):
+            return torch.zeros(self.n_members, self.depth, device=self.E.device)
+        if self.training and not self.exact_sigma and self.spec.reg > 0:
+            su, sv = self._sigma(self.U, "u_U"), self._sigma(self.V, "u_V")
+        else:
+            su, sv = sigma_max_exact(self.U), sigma_max_exact(self.V)
+        return LIP["gelu"] * su * sv
+
+    def regulariser(self) -> torch.Tensor:
+        """lambda_phi sum_l alpha_l^2 ||U_l||^2 ||V_l||^2 per member ``(S,)`` (spec §2.2)."""
+        if self.spec.kind != "structured" or self.spec.reg == 0 or not self.has_correction():
+            return torch.zeros(self.n_members, device=self.E.device)
+        eps = self.alpha_scalar() * self.correction_lipschitz() / LIP["gelu"]
+        return self.spec.reg * (eps ** 2).sum(-1)
+
+    @torch.no_grad()
+    def layer_bounds(self) -> dict[str, torch.Tensor]:
+        """P1/P2 per layer ``(S, L)``: upper ||A|| L_out + |alpha| L_phi and lower s - eps.
+
+        ``L_out`` is the Lipschitz constant applied after A (ReLU for the MLPs, GELU for the
+        post-activation variant, 1 otherwise). The lower bound only holds for the linear
+        structured path (no activation after A); it is NaN elsewhere. The input gate has no
+        scalar bound (its derivative adds a term), so its bounds are NaN.
+        """
+        A = self.shaped().double()
+        sv = torch.linalg.svdvals(A)
+        s_max, s_min = sv[..., 0], sv[..., -1]
+        eps = self.alpha_scalar().abs().double() * self.correction_lipschitz().double()
+        s = self.spec
+        post = LIP["relu"] if s.kind in ("mlp", "snmlp") else (
+            LIP["gelu"] if s.post_activation else 1.0)
+        upper = post * s_max + eps
+        lower = s_min - eps
+        if s.kind in ("mlp", "snmlp") or s.post_activation:
+            lower = torch.full_like(lower, float("nan"))
+        if s.kind == "structured" and s.gate == "input":
+            upper = torch.full_like(upper, float("nan"))
+            lower = torch.full_like(lower, float("nan"))
+        return {"A_sigma_max": s_max, "A_sigma_min": s_min, "eps": eps,
+                "bound_upper": upper, "bound_lower": lower}
+
+
+class TiedNet(nn.Module):
+    """Weight-tied fixed-point model (spec §3 P3): T(h; x) = A h + b + alpha phi(h) + B x.
+
+    ``A = cap(W, rho)`` (``rho = inf`` leaves W unconstrained), ``alpha`` fixed, ``K``
+    iterations from h = 0 followed by a linear read-out. Ensemble dimension S as above.
+    """
+
+    def __init__(self, d_in: int, d_out: int, width: int, rho: float, alpha: float, K: int,
+                 seeds, rank_ratio: float = 0.25, device=None):
+        super().__init__()
+        self.width, self.rho, self.alpha, self.K = width, float(rho), float(alpha), int(K)
+        self.seeds = [int(s) for s in seeds]
+        r = max(1, int(round(rank_ratio * width)))
+        members = []
+        for seed in self.seeds:
+            gen = torch.Generator().manual_seed(seed)
+            members.append({
+                "B": _normal(gen, (d_in, width), 1 / math.sqrt(d_in)),
+                "W": _orthogonal(gen, width), "b": torch.zeros(width),
+                "V": _normal(gen, (r, width), math.sqrt(2 / width)),
+                "U": _normal(gen, (width, r), 1 / math.sqrt(r)),
+                "c": torch.zeros(r),
+                "R": _normal(gen, (width, d_out), 1 / math.sqrt(width)), "r_b": torch.zeros(d_out),
+                "u_W": F.normalize(torch.randn(width, generator=gen, dtype=torch.float64), dim=0)})
+        for name in members[0]:
+            value = torch.stack([m[name] for m in members]).float().to(device)
+            if name.startswith("u_"):
+                self.register_buffer(name, value)
+            else:
+                setattr(self, name, nn.Parameter(value))
+        self.exact_sigma = False
+
+    @property
+    def n_members(self) -> int:
+        return len(self.seeds)
+
+    def shaped(self) -> torch.Tensor:
+        """A = W min(1, rho/sigma_max(W)), ``(S, d, d)``."""
+        if math.isinf(self.rho):
+            return self.W
+        if self.exact_sigma or not self.training:
+            sigma = sigma_max_exact(self.W)
+        else:
+            sigma = power_iteration(self.W, self.u_W, 1)
+        return spectral_cap(self.W, sigma, self.rho)
+
+    def step(self, h, inj, A):
+        """One application of T: ``h (S, B, d)``, ``inj = B x + b (S, B, d)``."""
+        corr = F.gelu(h @ self.V.mT + self.c[:, None]) @ self.U.mT
+        return h @ A.mT + self.alpha * corr + inj
+
+    def injection(self, x):
+        if x.dim() == 2:
+            x = x.expand(self.n_members, -1, -1)
+        return x @ self.B + self.b[:, None]
+
+    def forward(self, x):
+        A, inj = self.shaped(), self.injection(x)
+        h = torch.zeros_like(inj)
+        for _ in range(self.K):
+            h = self.step(h, inj, A)
+        return h @ self.R + self.r_b[:, None]
+
+    def regulariser(self) -> torch.Tensor:
+        return torch.zeros(self.n_members, device=self.W.device)
+
+    @torch.no_grad()
+    def contraction_bound(self) -> torch.Tensor:
+        """q = ||A||_2 + |alpha| L_psi ||U||_2 ||V||_2 per member ``(S,)`` (P3)."""
+        A = self.shaped().double()
+        return (sigma_max_exact(A) + abs(self.alpha) * LIP["gelu"]
+                * sigma_max_exact(self.U.double()) * sigma_max_exact(self.V.double()))
+
+
+def build_model(spec: ModelSpec | dict, d_in: int, d_out: int, width: int, depth: int, seeds,
+                device=None) -> EnsembleNet:
+    if isinstance(spec, dict):
+        spec = ModelSpec.from_config(spec)
+    return EnsembleNet(spec, d_in, d_out, width, depth, seeds, device)

@@ -1,0 +1,23 @@
+"""Claims table (effect, CI, verdict per claim and baseline), summary table T-1 and macros."""
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from learndyn import analysis  # noqa: E402
+from learndyn.io import open_dataset, write_netcdf  # noqa: E402
+from learndyn.latex import write_macros, write_table  # noqa: E402
+
+train = snakemake.params.train
+cells, lr, fp = (open_dataset(snakemake.input[k]) for k in ("cells", "lr", "fp"))
+
+# claims: paired effects with confidence intervals and verdicts
+claims = analysis.claims_table(cells, train, lr, fp)
+print(claims.to_string(), file=sys.stderr)
+write_netcdf(analysis.claims_dataset(claims), snakemake.output.claims, config=snakemake.config,
+             seeds=train["seeds"])
+write_table(analysis.claims_latex_frame(claims, train["claims"]["confidence"]), snakemake.output.table,
+            column_format="p{2.6cm}p{3.6cm}llllrl")
+
+# T-1 and the numbers the section quotes
+write_table(analysis.summary_frame(cells, train), snakemake.output.summary, column_format="llllllllrr")
+write_macros(analysis.claims_macros(claims, cells, train, fp), snakemake.output.macros, prefix="Train")
