@@ -38,7 +38,12 @@ def _eval_axis(ds: xr.Dataset) -> xr.Dataset:
 
 def combine_cells(datasets: list[xr.Dataset]) -> xr.Dataset:
     """One tidy dataset with dims (task, model, depth, width, seed, eval_step, layer, ...)."""
-    parts = [expand_cell(_eval_axis(ds)) for ds in datasets]
+    L = max(int(ds.attrs["depth"]) for ds in datasets)
+    parts = []
+    for ds in datasets:
+        part = expand_cell(_eval_axis(ds)).drop_vars("sv", errors="ignore")
+        # shared layer axes (deeper cells have more layers) so only the cell dims are concatenated
+        parts.append(part.reindex(layer=np.arange(1, L + 1), layer_h=np.arange(0, L + 1)))
     out = xr.combine_by_coords(parts, **COMBINE)
     out.attrs.update({f"kind_{ds.attrs['task']}": ds.attrs["kind"] for ds in datasets})
     return label_coords(out)

@@ -93,7 +93,7 @@ def run_cell(task, spec: dict, depth: int, width: int, seeds, tcfg: TrainConfig,
     fgsm = metrics.fgsm_robustness(model, x_rob, y_rob, data.kind, mcfg["fgsm_eps"])
     amp = metrics.layer_amplification(model, x_rob[:mcfg["jacobian_samples"]],
                                       y_rob[:mcfg["jacobian_samples"]], data.kind)
-    tv, rising = metrics.loss_smoothness(res.train_loss)
+    tv, rising = metrics.loss_smoothness(res.step_loss)
 
     mname, munits = metric_name(data.kind)
     epoch = res.eval_steps * tcfg.batch_size / len(data.x_train)
@@ -152,8 +152,8 @@ def run_cell(task, spec: dict, depth: int, width: int, seeds, tcfg: TrainConfig,
         "fgsm_metric": (("seed", "fgsm_eps"), fm(_np(fgsm)), _attrs(f"test {mname} under FGSM", munits)),
         "amplification": (("seed", "direction", "layer_h"), fm(_np(amp)),
                           _attrs("layer-wise perturbation amplification")),
-        "loss_tv_ratio": (("seed",), tv, _attrs("loss total-variation ratio")),
-        "frac_rising": (("seed",), rising, _attrs("fraction of rising loss evaluations")),
+        "loss_tv_ratio": (("seed",), tv, _attrs("minibatch-loss total-variation ratio")),
+        "frac_rising": (("seed",), rising, _attrs("fraction of rising minibatch-loss steps")),
         "gen_gap": (("seed",), _gen_gap(res, data.kind), _attrs("generalisation gap")),
         "diverged": (("seed",), res.diverged.astype(np.int8), _attrs("diverged (1) or not (0)")),
         "diverged_step": (("seed",), res.diverged_step, _attrs("first diverged step (-1 never)")),
@@ -178,7 +178,7 @@ def _gen_gap(res, kind):
 
 def expand_cell(ds: xr.Dataset) -> xr.Dataset:
     """Add the cell's (task, model, depth, width) as length-1 dimensions for combining."""
-    out = ds.drop_vars(["A_sv", "J_sv", "step_loss"], errors="ignore")
+    out = ds.drop_vars(["A_sv", "J_sv", "step_loss", "step"], errors="ignore")
     out = out.expand_dims(task=[ds.attrs["task"]], model=[ds.attrs["model"]],
                           depth=[int(ds.attrs["depth"])], width=[int(ds.attrs["width"])])
     out["depth"].attrs.update(_attrs("depth L"))

@@ -299,6 +299,8 @@ def train_ensemble(model, data: TaskTensors, cfg: TrainConfig, lr=None, probe_fn
                 and step + 1 < cfg.steps:
             save_checkpoint(checkpoint, model, opt, step + 1, logs, key)
     model.eval()
+    if checkpoint and Path(checkpoint).exists():
+        Path(checkpoint).unlink()  # the run is complete; a rerun starts afresh
     div_step = logs["diverged_step"].cpu().numpy()
     # a member whose weights are not finite at the end counts as diverged too
     finite = torch.stack([torch.isfinite(p).flatten(1).all(1) for p in model.parameters()]).all(0)

@@ -51,6 +51,10 @@ def get_lr_sweep_files():
                   model=TRAIN["lr_sweep"]["models"])
 
 
+def get_train_task_file(wildcards):
+    return get_task_file(wildcards.task)
+
+
 def get_model_spec(wildcards):
     return TRAIN["models"][wildcards.model]
 
@@ -90,7 +94,7 @@ def get_cell_runtime(wildcards):
 
 rule train_cell:
     input:
-        task=lambda wc: get_task_file(wc.task),
+        task=get_train_task_file,
         lib=lib(*TRAIN_LIB),
     output:
         cell="results/train/{task}/{model}/L{depth}_W{width}.nc",
@@ -112,7 +116,7 @@ rule train_cell:
 
 rule train_lr_sweep:
     input:
-        task=lambda wc: get_task_file(wc.task),
+        task=get_train_task_file,
         lib=lib(*TRAIN_LIB),
     output:
         sweep="results/train/lrsweep/{task}/{model}.nc",
@@ -133,7 +137,7 @@ rule train_lr_sweep:
 
 rule train_fixed_point:
     input:
-        task=lambda wc: get_task_file(wc.task),
+        task=get_train_task_file,
         lib=lib(*TRAIN_LIB),
     output:
         fixed_point="results/train/fixedpoint/{task}.nc",
