@@ -93,20 +93,17 @@ def fc_spectra(inp: Inputs):
     models = [m for m in inp.key_models() if m in s.model.values][:2]
     fig, axes = plt.subplots(2, 3, figsize=(9, 5.2))
     for j, var in enumerate(("A_sv", "J_sv")):
+        # the spectrum as singular value against rank (band: sd over seeds and layers)
         df = frame(s[var].sel(task=task, model=models))
-        sns.histplot(df, x=var, hue="model", multiple="layer", element="step", fill=False,
-                     bins=40, ax=axes[0, j], stat="density", common_norm=False,
-                     hue_order=models, linestyle="-")
-        df_i = df[df.stage == "init"]
-        for k, m in enumerate(models):
-            axes[0, j].hist(df_i[df_i.model == m][var], bins=40, density=True, histtype="step",
-                            linestyle=":", color=f"C{k}")
-        axes[0, j].set(xlabel=label(s[var]), title=f"{task}: final (solid), init (dotted)")
+        sns.lineplot(df, x="sv", y=var, hue="model", style="stage", errorbar=BAND, ax=axes[0, j],
+                     hue_order=models, style_order=["init", "final"])
+        axes[0, j].set(yscale="log", xlabel=label(s.sv), ylabel=label(s[var]), title=task)
     st = cfg["studies"].get("depth", cfg["studies"]["main"])
     sub = c.sel(task=st["tasks"][0], width=cfg["width"], model=st["models"], stage="final")
     sns.lineplot(frame(sub.e2e_logcond), x="depth", y="e2e_logcond", hue="model", errorbar=BAND,
                  marker="o", ax=axes[0, 2])
-    axes[0, 2].set(xscale="log", xlabel=label(c.depth), ylabel=label(c.e2e_logcond),
+    axes[0, 2].set_xscale("log", base=2)
+    axes[0, 2].set(xlabel=label(c.depth), ylabel=label(c.e2e_logcond),
                    title=f"{st['tasks'][0]}, end of training")
     for j, (meas, bound, title) in enumerate((("J_sigma_sup", "bound_upper", "P1 upper bound"),
                                               ("J_sigma_min", "bound_lower", "P2 lower bound"))):
@@ -139,11 +136,13 @@ def fd_depth(inp: Inputs):
         sub = c.sel(task=task, width=cfg["width"], model=st["models"]).isel(eval_step=-1)
         sns.lineplot(frame(sub.test_metric), x="depth", y="test_metric", hue="model",
                      errorbar=BAND, marker="o", ax=axes[i, 0])
-        axes[i, 0].set(xscale="log", xlabel=label(c.depth), ylabel=label(c.test_metric), title=task)
+        axes[i, 0].set_xscale("log", base=2)
+        axes[i, 1].set_xscale("log", base=2)
+        axes[i, 0].set(xlabel=label(c.depth), ylabel=label(c.test_metric), title=task)
         sns.lineplot(frame(sub.grad_ratio), x="depth", y="grad_ratio", hue="model",
                      errorbar=BAND, marker="o", ax=axes[i, 1])
         axes[i, 1].axhline(1.0, color="k", lw=0.6, ls="--")
-        axes[i, 1].set(xscale="log", yscale="log", xlabel=label(c.depth),
+        axes[i, 1].set(yscale="log", xlabel=label(c.depth),
                        ylabel=label(c.grad_ratio), title=f"{task}, end of training")
     _legend_once(axes.ravel())
     return fig
@@ -239,10 +238,12 @@ def fh_width(inp: Inputs):
     sub = c.sel(task=st["tasks"][0], depth=cfg["depth"], model=st["models"]).isel(eval_step=-1)
     sns.lineplot(frame(sub.test_metric), x="width", y="test_metric", hue="model", errorbar=BAND,
                  marker="o", ax=axes[0])
-    axes[0].set(xscale="log", xlabel=label(c.width), ylabel=label(c.test_metric), title=st["tasks"][0])
+    axes[0].set_xscale("log", base=2)
+    axes[1].set_xscale("log", base=2)
+    axes[0].set(xlabel=label(c.width), ylabel=label(c.test_metric), title=st["tasks"][0])
     sns.lineplot(frame(sub.grad_ratio), x="width", y="grad_ratio", hue="model", errorbar=BAND,
                  marker="o", ax=axes[1])
-    axes[1].set(xscale="log", yscale="log", xlabel=label(c.width), ylabel=label(c.grad_ratio))
+    axes[1].set(yscale="log", xlabel=label(c.width), ylabel=label(c.grad_ratio))
     _legend_once(axes)
     return fig
 

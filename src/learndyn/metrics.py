@@ -19,6 +19,7 @@ from .training import member_loss, member_metric
 
 AMPLIFICATION_NORM = 1e-3  # ||delta|| of the layer-wise perturbation (spec §5)
 FIXED_POINT_TOL = 1e-5  # residual ||h_{k+1} - h_k|| below which an iteration has converged
+LOG_COND_CAP = 16.0  # log10 condition number of a singular Jacobian (float64 resolution)
 DIFF_FLOOR = 1e-8  # successive differences below this are dominated by float64 rounding
 
 
@@ -136,7 +137,8 @@ def spectra(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
             J_sup.append(sv[..., 0].max(1).values)
         J_e2e = batched_jacobian(lambda h: _stack(model, h, A, alpha), hidden[0].detach())
         sv_e2e = svdvals64(J_e2e)
-        logcond = torch.log10(sv_e2e[..., 0] / sv_e2e[..., -1].clamp_min(1e-300)).mean(1)
+        ratio = sv_e2e[..., 0] / sv_e2e[..., -1].clamp_min(1e-300)
+        logcond = torch.log10(ratio).clamp(max=LOG_COND_CAP).mean(1)  # singular J: capped
         xs = x.expand(model.n_members, -1, -1).contiguous()
         J_io = batched_jacobian(lambda z: model.readout(_stack(model, model.embed(z), A, alpha)), xs)
         io_norm = svdvals64(J_io)[..., 0].mean(1)
