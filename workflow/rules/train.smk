@@ -7,3 +7,7 @@ def get_train_paper_files():
 
 def get_train_macros():
     return []
+
+
+def get_train_benchmarks():
+    return []
