@@ -74,6 +74,8 @@ BAD_CONFIGS = [
     ("fashion-empty-path", setter("data.tasks.fashion", {"generator": "fashion_mnist", "path": ""}), "data.tasks.fashion.path"),
     ("paper-unknown-key", setter("paper.colour", "red"), "colour"),
     ("paper-title-type", setter("paper.title", 3), "paper.title"),
+    ("train-not-mapping", setter("train", 5), "train"),
+    ("theory-not-mapping", setter("theory", [1]), "theory"),
 ]
 
 

@@ -116,3 +116,9 @@ def test_two_runs_from_scratch_give_identical_results(quick_run, tmp_path_factor
     snakemake(other)
     problems = diff_results(quick_run, other)
     assert not problems, "\n".join(problems)
+
+
+def test_html_report_builds(quick_run):
+    snakemake(quick_run, "--report", "report.html")
+    report = quick_run / "report.html"
+    assert report.exists() and report.stat().st_size > 100_000

@@ -1,6 +1,7 @@
 """Comparing two result trees: same data variables, same tables and macros.
 
-Used by the determinism test, the kill-and-resume test and the cluster check. Provenance
+Timing outputs (``results/paper/compute/``) and the LaTeX build directory are not results
+and are skipped. Used by the determinism test, the kill-and-resume test and the cluster check. Provenance
 attributes (commit, time stamps, versions) are set aside; everything else must match exactly.
 """
 
@@ -20,7 +21,7 @@ VOLATILE_MACROS = re.compile(r"^\\newcommand\{\\LDCommit\}.*$", re.M)
 def result_files(root: str | Path, pattern: str) -> dict[str, Path]:
     root = Path(root)
     return {str(p.relative_to(root)): p for p in sorted((root / "results").rglob(pattern))
-            if "build" not in p.parts}
+            if not {"build", "compute"} & set(p.parts)}
 
 
 def diff_results(a: str | Path, b: str | Path) -> list[str]:

@@ -1,42 +1,16 @@
 # Aggregation of the training stage, the claims table, T-1 and figures F-A ... F-H.
-from learndyn.figures_train import CAPTIONS as TRAIN_CAPTIONS  # noqa: E402
-
-TRAIN_FIGURES = sorted(TRAIN_CAPTIONS)
-TRAIN_ANALYSIS = {
-    "cells": "results/analysis/train_cells.nc",
-    "spectra": "results/analysis/train_spectra.nc",
-    "lr": "results/analysis/train_lrsweep.nc",
-    "fp": "results/analysis/train_fixedpoint.nc",
-}
+# Input/param functions are in train_common.smk.
 
 
 wildcard_constraints:
     fig="|".join(TRAIN_FIGURES),
 
 
-def get_train_settings_all(wildcards=None):
-    """The train config as the analysis needs it (studies, default size, claims)."""
-    return TRAIN
-
-
-def get_figure_caption(wildcards):
-    return TRAIN_CAPTIONS[wildcards.fig]
-
-
-def get_train_paper_files():
-    return [*expand("results/figures/train/{fig}.pdf", fig=TRAIN_FIGURES),
-            "results/paper/tables/train_claims.tex", "results/paper/tables/train_summary.tex"]
-
-
-def get_train_macros():
-    return ["results/paper/macros/train.tex"]
-
-
-rule train_collect:
+rule analysis_train_collect:
     input:
         cells=get_train_cell_files(),
         sweeps=get_lr_sweep_files(),
-        fixed_point=f"results/train/fixedpoint/{TRAIN['fixed_point']['task']}.nc",
+        fixed_point=get_fixed_point_file(),
         lib=lib("analysis", "study", "models", "training", "metrics"),
     output:
         cells=TRAIN_ANALYSIS["cells"],
@@ -45,6 +19,8 @@ rule train_collect:
         fp=TRAIN_ANALYSIS["fp"],
     log:
         "logs/analysis/train_collect.log",
+    conda:
+        CONDA_ENV
     params:
         train=get_train_settings_all,
     threads: 1
@@ -55,7 +31,7 @@ rule train_collect:
         "../scripts/analysis_train_collect.py"
 
 
-rule train_claims:
+rule analysis_train_claims:
     input:
         **TRAIN_ANALYSIS,
         lib=lib("analysis", "latex", "study", "models", "training", "metrics"),
@@ -66,6 +42,8 @@ rule train_claims:
         macros="results/paper/macros/train.tex",
     log:
         "logs/analysis/train_claims.log",
+    conda:
+        CONDA_ENV
     params:
         train=get_train_settings_all,
     script:
@@ -78,10 +56,15 @@ rule figure_train:
         lib=lib("figures_train", "plotting"),
     output:
         pdf="results/figures/train/{fig}.pdf",
-        png=report("results/figures/train/{fig}.png", caption="../report/train_figure.rst",
-                   category="Training"),
+        png=report(
+            "results/figures/train/{fig}.png",
+            caption="../report/train_figure.rst",
+            category="Training",
+        ),
     log:
         "logs/figures/train/{fig}.log",
+    conda:
+        CONDA_ENV
     params:
         train=get_train_settings_all,
         caption=get_figure_caption,

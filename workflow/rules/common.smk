@@ -69,7 +69,8 @@ def get_final_outputs():
 
 def get_paper_inputs(wildcards=None):
     """Generated files the paper includes: macros, tables and figures of every stage."""
-    return ["results/paper/macros.tex", *get_data_paper_files(), *get_train_paper_files(),
+    return ["results/paper/macros.tex", "results/paper/compute/macros.tex",
+            "results/paper/compute/cost_table.tex", *get_data_paper_files(), *get_train_paper_files(),
             *get_theory_paper_files()]
 
 
@@ -85,6 +86,11 @@ def get_data_paper_files():
 
 def get_data_macros():
     return ["results/paper/macros/data.tex"]
+
+
+def get_benchmark_files():
+    """Benchmark files of every heavy job, for the compute-cost appendix."""
+    return [*get_train_benchmarks(), *get_theory_benchmarks()]
 
 
 def get_stage_macros():

@@ -28,3 +28,23 @@ rule paper:
         "SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1 latexmk -pdf -halt-on-error -interaction=nonstopmode"
         " -cd -outdir=$PWD/{params.outdir} paper/main.tex > {log} 2>&1"
         " && cp {params.outdir}/main.pdf {output.pdf}"
+
+
+rule compute_cost:
+    input:
+        benchmarks=get_benchmark_files(),
+        lib=lib("compute", "latex"),
+    output:
+        table="results/paper/compute/cost_table.tex",
+        macros="results/paper/compute/macros.tex",
+        jobs=report(
+            "results/paper/compute/jobs.csv",
+            caption="../report/compute_cost.rst",
+            category="Compute cost",
+        ),
+    log:
+        "logs/paper/compute_cost.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/compute_cost.py"

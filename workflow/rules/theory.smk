@@ -7,3 +7,7 @@ def get_theory_paper_files():
 
 def get_theory_macros():
     return []
+
+
+def get_theory_benchmarks():
+    return []
