@@ -96,16 +96,18 @@ def test_divergence_recorded_and_cell_completes(spirals, tmp_path):
     assert open_dataset(tmp_path / "cell.nc").diverged.values.tolist() == [1, 1]
 
 
-def test_divergence_isolated_per_member(spirals):
+@pytest.mark.parametrize("spec", [{"kind": "mlp"}, {"kind": "structured"},
+                                  {"kind": "structured", "shaping": "orthogonal"}])
+def test_divergence_isolated_per_member(spirals, spec):
     """In an LR sweep the diverging rates do not disturb the stable ones."""
-    cfg = TrainConfig(optimizer="sgd", steps=20, batch_size=32, eval_every=20)
-    ds = run_lr_sweep(spirals, {"kind": "mlp"}, 2, 8, [0, 1], [0.01, 1e4], cfg, model_name="mlp")
+    cfg = TrainConfig(optimizer="sgd", steps=20, batch_size=32, eval_every=10)
+    ds = run_lr_sweep(spirals, spec, 2, 8, [0, 1], [0.01, 1e4], cfg, model_name="m")
     assert ds.diverged.sel(lr=1e4).values.tolist() == [1, 1]
     assert ds.diverged.sel(lr=0.01).values.tolist() == [0, 0]
     assert np.allclose(ds.stable_lr.values, 0.01)
     data = TaskTensors.from_task(spirals)
-    alone = train_ensemble(build_model({"kind": "mlp"}, data.d_in, data.d_out, 8, 2, [0, 1]), data,
-                           TrainConfig(optimizer="sgd", lr=0.01, steps=20, batch_size=32, eval_every=20))
+    alone = train_ensemble(build_model(spec, data.d_in, data.d_out, 8, 2, [0, 1]), data,
+                           TrainConfig(optimizer="sgd", lr=0.01, steps=20, batch_size=32, eval_every=10))
     np.testing.assert_allclose(ds.final_loss.sel(lr=0.01).values, alone.train_loss[:, -1],
                                rtol=ENSEMBLE_TOL)
 

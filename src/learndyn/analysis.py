@@ -295,14 +295,25 @@ def claims_latex_frame(df: pd.DataFrame, confidence: float) -> pd.DataFrame:
         "verdict": df.verdict.map(lambda v: r"\textbf{" + v + "}" if v == "supported" else v)})
 
 
-def summary_frame(cells: xr.Dataset, cfg: dict) -> pd.DataFrame:
-    """T-1: per task and model (main study, default size) mean +- sd over seeds."""
+def summary_frame(cells: xr.Dataset, cfg: dict, study: str = "main") -> pd.DataFrame:
+    """T-1 (``study="main"``) or the ablation table: per task and model at the default size,
+    mean +- sd over seeds. The ablation table adds the structured model for reference."""
     depth, width = cfg["depth"], cfg["width"]
     sigma = cfg["claims"]["noise_sigma"]
+    st = cfg["studies"].get(study)
+    if st is None:
+        return pd.DataFrame({"task": [], "model": []})
+    models = list(st["models"])
+    if study != "main" and cfg["claims"]["structured"] not in models:
+        models = [cfg["claims"]["structured"], *models]
     rows = []
-    for task in cfg["studies"]["main"]["tasks"]:
-        for model in cfg["studies"]["main"]["models"]:
+    for task in st["tasks"]:
+        for model in models:
+            if model not in cells.model.values:
+                continue
             c = _cell(cells, task, model, depth, width)
+            if not np.isfinite(c.n_params.values):
+                continue
 
             def ms(da):
                 v = np.asarray(da.values, dtype=float)

@@ -261,7 +261,7 @@ CAPTIONS = {
                   "number against depth, and the bounds P1, P2, P4 against measured values.",
     "fd_depth": "F-D: final test metric and gradient ratio against depth.",
     "fe_robustness": "F-E: test metric under Gaussian input noise and FGSM, and layer-wise perturbation "
-                     "amplification.",
+                     "amplification (solid: random direction, dashed: gradient direction).",
     "ff_smoothness": "F-F: loss curves, loss total-variation ratio, top Hessian eigenvalue and the largest "
                      "stable SGD learning rate.",
     "fg_fixedpoint": "F-G: weight-tied model: empirical contraction against the bound q (P3), iterations "

@@ -88,8 +88,14 @@ def power_iteration(M: torch.Tensor, u: torch.Tensor, iters: int = 1) -> torch.T
 
 
 def sigma_max_exact(M: torch.Tensor) -> torch.Tensor:
-    """Exact largest singular value ``(...)`` of ``M (..., m, n)`` (float64 SVD)."""
-    return torch.linalg.matrix_norm(M.double(), ord=2).to(M.dtype)
+    """Exact largest singular value ``(...)`` of ``M (..., m, n)`` (float64 SVD).
+
+    Non-finite matrices (a diverged ensemble member) give NaN instead of an SVD error.
+    """
+    Md = M.double()
+    finite = torch.isfinite(Md).flatten(-2).all(-1)
+    s = torch.linalg.matrix_norm(torch.where(finite[..., None, None], Md, torch.zeros_like(Md)), ord=2)
+    return torch.where(finite, s, torch.full_like(s, float("nan"))).to(M.dtype)
 
 
 def band_mask(d: int, band: float) -> torch.Tensor:
@@ -112,8 +118,11 @@ def orthogonal_shaping(W: torch.Tensor, rho: float) -> torch.Tensor:
     in training on CPU.
     """
     K = W - W.mT
+    finite = torch.isfinite(K).flatten(-2).all(-1)[..., None, None]
+    K = torch.where(finite, K, torch.zeros_like(K))  # a diverged member must not break the solve
     eye = torch.eye(W.shape[-1], dtype=W.dtype, device=W.device)
-    return rho * torch.linalg.solve(eye + K, eye - K)
+    Q = torch.linalg.solve(eye + K, eye - K)
+    return rho * torch.where(finite, Q, torch.full_like(Q, float("nan")))
 
 
 # --- initialisation -----------------------------------------------------------------------

@@ -39,6 +39,7 @@ rule analysis_train_claims:
         claims="results/analysis/train_claims.nc",
         table="results/paper/tables/train_claims.tex",
         summary="results/paper/tables/train_summary.tex",
+        ablation="results/paper/tables/train_ablation.tex",
         macros="results/paper/macros/train.tex",
     log:
         "logs/analysis/train_claims.log",

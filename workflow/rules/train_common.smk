@@ -119,7 +119,8 @@ def get_fixed_point_file(wildcards=None):
 
 def get_train_paper_files():
     return [*expand("results/figures/train/{fig}.pdf", fig=TRAIN_FIGURES),
-            "results/paper/tables/train_claims.tex", "results/paper/tables/train_summary.tex"]
+            "results/paper/tables/train_claims.tex", "results/paper/tables/train_summary.tex",
+            "results/paper/tables/train_ablation.tex"]
 
 
 def get_train_macros():

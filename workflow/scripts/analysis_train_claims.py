@@ -20,4 +20,6 @@ write_table(analysis.claims_latex_frame(claims, train["claims"]["confidence"]), 
 
 # T-1 and the numbers the section quotes
 write_table(analysis.summary_frame(cells, train), snakemake.output.summary, column_format="llllllllrr")
+write_table(analysis.summary_frame(cells, train, "ablation"), snakemake.output.ablation,
+            column_format="llllllllrr")
 write_macros(analysis.claims_macros(claims, cells, train, fp), snakemake.output.macros, prefix="Train")
