@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -261,6 +262,7 @@ def train_ensemble(model, data: TaskTensors, cfg: TrainConfig, lr=None, probe_fn
     resumed = load_checkpoint(checkpoint, model, opt, key) if checkpoint and cfg.checkpoint_every else None
     if resumed is not None:
         start, logs = resumed
+        print(f"resumed from checkpoint {checkpoint} at step {start}/{cfg.steps}", file=sys.stderr)
     n_tr = min(cfg.eval_samples, n)
 
     def record(i_eval):

@@ -1,0 +1,141 @@
+"""Training-speed benchmark: our batched ensemble vs the loop a user would write.
+
+The peer trains one seed at a time: a plain ``nn.Module`` of the same structured layers
+(spectral cap by one power iteration per step, rank-r GELU correction, scalar tanh gate),
+``torch.optim.AdamW``, a ``DataLoader`` with shuffling, and ``loss.item()`` every step.
+Ours trains all seeds at once (``EnsembleNet`` + ``train_ensemble``). Both do the same
+steps, batch size and evaluation schedule. FLOP counts are analytic (matmuls only).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from .data import make_task
+from .models import build_model
+from .training import TaskTensors, TrainConfig, train_ensemble
+
+STRUCTURED = {"kind": "structured", "shaping": "cap", "gate": "scalar", "alpha": 0.1,
+              "rank_ratio": 0.25, "reg": 0.0}
+
+
+class PeerStructuredLayer(nn.Module):
+    """h -> cap(W) h + b + beta tanh(a) U gelu(V h + c), written the ordinary way."""
+
+    def __init__(self, d: int, r: int, rho: float = 1.0, alpha: float = 0.1):
+        super().__init__()
+        self.W = nn.Parameter(torch.linalg.qr(torch.randn(d, d))[0])
+        self.b = nn.Parameter(torch.zeros(d))
+        self.V = nn.Linear(d, r)
+        self.U = nn.Linear(r, d, bias=False)
+        nn.init.normal_(self.U.weight, std=1e-3)
+        self.a = nn.Parameter(torch.tensor(math.atanh(alpha)))
+        self.register_buffer("u", F.normalize(torch.randn(d), dim=0))
+        self.rho = rho
+
+    def forward(self, h):
+        with torch.no_grad():  # one power iteration per step, persistent vector
+            v = F.normalize(self.W.T @ self.u, dim=0)
+            self.u.copy_(F.normalize(self.W @ v, dim=0))
+        sigma = self.u @ self.W @ v
+        A = self.W * torch.clamp(self.rho / sigma, max=1.0)
+        return h @ A.T + self.b + torch.tanh(self.a) * self.U(F.gelu(self.V(h)))
+
+
+def peer_model(d_in, d_out, width, depth):
+    r = max(1, round(0.25 * width))
+    return nn.Sequential(nn.Linear(d_in, width),
+                         *[PeerStructuredLayer(width, r) for _ in range(depth)],
+                         nn.Linear(width, d_out))
+
+
+def peer_train(task, width, depth, seeds, cfg: TrainConfig):
+    """One seed after another: DataLoader, torch.optim.AdamW, loss.item() every step."""
+    x, y = torch.as_tensor(task.x_train, dtype=torch.float32), torch.as_tensor(task.y_train)
+    xt, yt = torch.as_tensor(task.x_test, dtype=torch.float32), torch.as_tensor(task.y_test)
+    loss_fn = nn.CrossEntropyLoss() if task.kind == "classification" else nn.MSELoss()
+    history = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        model = peer_model(task.d_in, task.d_out, width, depth)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        loader = DataLoader(TensorDataset(x, y), batch_size=cfg.batch_size, shuffle=True,
+                            drop_last=True)
+        step = 0
+        while step < cfg.steps:
+            for xb, yb in loader:
+                loss = loss_fn(model(xb), yb)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                history.append(loss.item())
+                step += 1
+                if step % cfg.eval_every == 0:
+                    with torch.no_grad():
+                        history.append(loss_fn(model(xt), yt).item())
+                if step == cfg.steps:
+                    break
+    return history
+
+
+def ensemble_train(task, width, depth, seeds, cfg: TrainConfig):
+    data = TaskTensors.from_task(task)
+    model = build_model(STRUCTURED, task.d_in, task.d_out, width, depth, seeds)
+    return train_ensemble(model, data, cfg)
+
+
+def step_flops(d_in, d_out, width, depth, batch, members) -> float:
+    """Matmul FLOPs of one training step (forward + backward = 3x forward)."""
+    r = max(1, round(0.25 * width))
+    forward = 2 * batch * (d_in * width + depth * (width * width + 2 * width * r) + width * d_out)
+    return 3.0 * forward * members
+
+
+def gemm_flops(n: int = 2048, repeats: int = 5) -> float:
+    """Achieved FLOP/s of a large float32 GEMM on this machine (median of repeats)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(times)
+
+
+def timed(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
+
+
+def run(widths=(32, 64, 128, 256), depth=8, seeds=(0, 1, 2, 3, 4), steps=200, batch=256,
+        repeats=5, threads=2, task_spec=None) -> dict:
+    """Peer/ensemble wall-time ratios and achieved FLOP/s per width (medians of ``repeats``)."""
+    torch.set_num_threads(threads)
+    task = make_task("bench", task_spec or {"generator": "spirals", "n_train": 4096,
+                                            "n_test": 1024, "d": 32, "seed": 0})
+    cfg = TrainConfig(steps=steps, batch_size=batch, eval_every=max(1, steps // 10),
+                      eval_samples=1024)
+    peak = gemm_flops()
+    rows = []
+    for width in widths:
+        ours, ours_all = timed(lambda: ensemble_train(task, width, depth, seeds, cfg), repeats)
+        peer, peer_all = timed(lambda: peer_train(task, width, depth, seeds, cfg), repeats)
+        flops = step_flops(task.d_in, task.d_out, width, depth, batch, len(seeds)) * steps
+        rows.append({"width": width, "depth": depth, "seeds": len(seeds), "steps": steps,
+                     "peer_s": peer, "ours_s": ours, "speedup": peer / ours,
+                     "speedup_pairs": [p / o for p, o in zip(peer_all, ours_all)],
+                     "ours_flops": flops / ours, "flops_fraction_of_gemm": flops / ours / peak,
+                     "ours_step_us": 1e6 * ours / steps})
+    return {"gemm_flops": peak, "threads": threads, "rows": rows}
