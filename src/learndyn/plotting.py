@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
+from .provenance import config_hash, git_state, package_versions  # noqa: E402
 
 # Deterministic PDF/PNG output: no creation dates in the files.
 PDF_METADATA = {"CreationDate": None, "Creator": None, "Producer": None}
@@ -35,9 +36,27 @@ def label(var) -> str:
     return name if units in ("1", "") else f"{name} [{units}]"
 
 
-def save_figure(fig, pdf: str | os.PathLike, png: str | os.PathLike | None = None) -> None:
-    """Save ``fig`` as PDF (for the paper) and optionally PNG (for the report), atomically."""
-    for path, fmt, meta in ((pdf, "pdf", PDF_METADATA), (png, "png", PNG_METADATA)):
+def provenance_note(config: dict | None = None) -> str:
+    """``git_commit=... git_dirty=... config_sha256=... torch=...`` for figure metadata."""
+    commit, dirty = git_state()
+    versions = package_versions()
+    parts = [f"git_commit={commit}", f"git_dirty={int(dirty)}"]
+    if config is not None:
+        parts.append(f"config_sha256={config_hash(config)}")
+    parts += [f"{name}={versions[name]}" for name in ("learndyn", "torch", "numpy", "matplotlib")]
+    return " ".join(parts)
+
+
+def save_figure(fig, pdf: str | os.PathLike, png: str | os.PathLike | None = None,
+                config: dict | None = None) -> None:
+    """Save ``fig`` as PDF (for the paper) and optionally PNG (for the report), atomically.
+
+    Provenance (commit, config hash, versions) goes into the PDF ``Keywords`` and the PNG
+    ``Comment`` metadata; no time stamps, so reruns give identical files.
+    """
+    note = provenance_note(config)
+    for path, fmt, meta in ((pdf, "pdf", {**PDF_METADATA, "Keywords": note}),
+                            (png, "png", {**PNG_METADATA, "Comment": note})):
         if path is None:
             continue
         final, tmp = atomic_path(path, f".{fmt}")
