@@ -42,6 +42,8 @@ def combine_cells(datasets: list[xr.Dataset]) -> xr.Dataset:
     parts = []
     for ds in datasets:
         part = expand_cell(_eval_axis(ds)).drop_vars("sv", errors="ignore")
+        # integers become floats, so cells missing from the grid are NaN (not a fill value)
+        part = part.assign({k: v.astype(float) for k, v in part.data_vars.items() if v.dtype.kind in "iu"})
         # shared layer axes (deeper cells have more layers) so only the cell dims are concatenated
         parts.append(part.reindex(layer=np.arange(1, L + 1), layer_h=np.arange(0, L + 1)))
     out = xr.combine_by_coords(parts, **COMBINE)
@@ -116,21 +118,21 @@ class Claim:
 
 
 CLAIMS = [
-    Claim("GradFlow", "better gradient flow", r"$|\log_{10}\|g_0\|/\|g_L\||$, deepest $L$", "lower"),
-    Claim("Conditioning", "better gradient conditioning", r"$\log_{10}\kappa(\partial h_L/\partial h_0)$", "lower"),
-    Claim("Sensitivity", "lower spectral sensitivity", r"$\log_{10}\|\partial F/\partial x\|_2$", "lower"),
-    Claim("NoiseRobust", "robustness to perturbations", r"accuracy change under noise $\sigma$", "higher"),
-    Claim("FgsmRobust", "robustness to perturbations", r"accuracy change under FGSM $\epsilon$", "higher"),
+    Claim("GradFlow", "gradient flow", r"$|\log_{10}\|g_0\|/\|g_L\||$ at the deepest $L$", "lower"),
+    Claim("Conditioning", "gradient conditioning", r"$\log_{10}\kappa(\partial h_L/\partial h_0)$", "lower"),
+    Claim("Sensitivity", "spectral sensitivity", r"$\log_{10}\|\partial F/\partial x\|_2$", "lower"),
+    Claim("NoiseRobust", "robustness (noise)", r"accuracy change under noise $\sigma$", "higher"),
+    Claim("FgsmRobust", "robustness (FGSM)", r"accuracy change under FGSM $\epsilon$", "higher"),
     Claim("LayerRobust", "layer-wise robustness", r"$\log_{10}$ amplification at $h_L$ (gradient dir.)", "lower"),
-    Claim("LossTV", "smoother optimisation", r"$\log_{10}$ loss total-variation ratio", "lower"),
-    Claim("Curvature", "smoother optimisation", r"$\log_{10}$ top Hessian eigenvalue (final)", "lower"),
-    Claim("StableLR", "smoother optimisation", r"$\log_{10}$ largest stable SGD learning rate", "higher"),
-    Claim("DepthScaling", "scalable depth behaviour", r"test accuracy at the deepest $L$", "higher"),
-    Claim("WidthScaling", "benefits persist across scales", r"test accuracy, mean over widths", "higher"),
-    Claim("Accuracy", "better test performance (F-MNIST figure analogue)", r"test accuracy", "higher"),
-    Claim("RegressionMSE", "better test performance (synthetic)", r"$\log_{10}$ test MSE", "lower"),
-    Claim("GenGap", "better generalisation", r"generalisation gap", "lower"),
-    Claim("FixedPoint", "well-behaved fixed points", r"fraction of inputs whose iteration converges", "higher"),
+    Claim("LossTV", "smoothness (loss)", r"$\log_{10}$ loss total-variation ratio", "lower"),
+    Claim("Curvature", "smoothness (curvature)", r"$\log_{10}$ top Hessian eigenvalue (final)", "lower"),
+    Claim("StableLR", "smoothness (stable LR)", r"$\log_{10}$ largest stable SGD learning rate", "higher"),
+    Claim("DepthScaling", "depth scaling", r"test accuracy at the deepest $L$", "higher"),
+    Claim("WidthScaling", "across widths", r"test accuracy, mean over widths", "higher"),
+    Claim("Accuracy", "accuracy", r"test accuracy", "higher"),
+    Claim("RegressionMSE", "regression error", r"$\log_{10}$ test MSE", "lower"),
+    Claim("GenGap", "generalisation", r"generalisation gap", "lower"),
+    Claim("FixedPoint", "fixed points", r"fraction of inputs whose iteration converges", "higher"),
 ]
 
 
@@ -288,7 +290,7 @@ def claims_latex_frame(df: pd.DataFrame, confidence: float) -> pd.DataFrame:
     return pd.DataFrame({
         "claim": df.claim, "measured quantity": df.measure,
         "baseline": df.baseline.map(_tex_escape),
-        "better": df.better,
+        "better": df.better.map({"higher": r"$\uparrow$", "lower": r"$\downarrow$"}),
         "effect": df.effect.map(num),
         f"{pct}\\% CI": [f"[{num(a)}, {num(b)}]" for a, b in zip(df.ci_low, df.ci_high)],
         "$n$": df.n.astype(int),
@@ -370,7 +372,7 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
     # P1: measured layer Lipschitz estimates never exceed the bound
     ratio = (cells.J_sigma_sup / cells.bound_upper).values
     ratio = ratio[np.isfinite(ratio)]
-    out["POneMaxRatio"] = float(ratio.max()) if ratio.size else float("nan")
+    out["POneMaxRatio"] = f"{ratio.max():.6f}" if ratio.size else r"\text{n/a}"
     out["POneNumChecked"] = int(ratio.size)
     low = (cells.J_sigma_min - cells.bound_lower).values
     low = low[np.isfinite(low)]

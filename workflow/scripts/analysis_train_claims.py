@@ -16,7 +16,7 @@ print(claims.to_string(), file=sys.stderr)
 write_netcdf(analysis.claims_dataset(claims), snakemake.output.claims, config=snakemake.config,
              seeds=train["seeds"])
 write_table(analysis.claims_latex_frame(claims, train["claims"]["confidence"]), snakemake.output.table,
-            column_format="p{2.6cm}p{3.6cm}llllrl")
+            column_format="lp{4.4cm}lcllrl")
 
 # T-1 and the numbers the section quotes
 write_table(analysis.summary_frame(cells, train), snakemake.output.summary, column_format="llllllllrr")
