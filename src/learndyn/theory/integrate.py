@@ -10,7 +10,8 @@ order drops to one in the step that contains the switch. The embedded error esti
 the jump (it is O(h |jump|)), and the controller shrinks the step until the step meets the
 tolerance: this bounds the error from every crossing by the tolerance instead of locating
 the event. In a Filippov sliding mode (a unit held at h = 0 from both sides) that would
-stall, so steps shorter than ``h_min`` are accepted anyway and counted (``forced``).
+stall; after such a sliding step (counted as ``forced``) switches are stepped over, masks
+following the stage values, for ``slide_window`` of ODE time (first order there).
 
 ``rk4`` (fixed step, the textbook k1..k4) is the reference scheme for the cost benchmark.
 """
@@ -47,7 +48,8 @@ class Settings:
     atol: float = 1e-12
     events: bool = True  # locate every mask switch (event-driven) instead of stepping over it
     h_min: float = 1e-9  # a switch closer than this to the step start counts as sliding (forced)
-    h_slide: float = 1e-3  # step cap while sliding: masks then follow the stages (first order)
+    slide_window: float = 0.05  # ODE time without event location after a sliding mode is met
+    h_floor: float = 1e-4  # inside a sliding window, steps this short are accepted (chattering)
     bisect: int = 24  # bisection iterations when locating a switch inside a step
     max_steps: int = 200000
     dt: float = 0.01  # rk4 only
@@ -104,7 +106,9 @@ def dopri5(rhs, y0, times, settings: Settings, post_step=None, switching=None):
     stats = Stats()
     events = settings.events and switching is not None
     live = (lambda y: (switching(y) > 0)) if switching is not None else (lambda y: None)
-    field_ = rhs if events else (lambda t, y, masks: rhs(t, y, live(y)))
+    field_live = lambda t, y, masks: rhs(t, y, live(y))  # noqa: E731
+    field_ = rhs if events else field_live
+    events_off_until = -math.inf
     t, y = times[0], y0
     masks = live(y)
     out = [y0]
@@ -119,16 +123,23 @@ def dopri5(rhs, y0, times, settings: Settings, post_step=None, switching=None):
             if stats.accepted + stats.rejected > settings.max_steps:
                 raise RuntimeError(f"dopri5: more than {settings.max_steps} steps before t = {t_next}")
             step = min(h, t_next - t)
-            y_new, k = _dopri_step(field_, t, y, step, k1, masks)
+            locate = events and t >= events_off_until
+            if events and not locate and t + step >= events_off_until:
+                step = max(events_off_until - t, settings.h_min)  # end the sliding window exactly
+            y_new, k = _dopri_step(field_ if locate else field_live, t, y, step, k1, masks)
             stats.rhs_evals += 6
             err = _rms_error(step * sum(E[j] * k[j] for j in range(7) if E[j] != 0.0), y, y_new,
                              settings.rtol, settings.atol)
-            if err > 1.0 and step >= settings.h_min:
+            floor = settings.h_min if (locate or not events) else settings.h_floor
+            if err > 1.0 and step >= floor:
                 stats.rejected += 1
                 h = step * min(5.0, max(0.2, 0.9 * err ** -0.2))
                 continue
             factor = min(5.0, max(0.2, 0.9 * max(err, 1e-10) ** -0.2))
-            if events and torch.any(live(y_new) != masks):
+            if err > 1.0:
+                stats.forced += 1
+                factor = 2.0
+            if locate and torch.any(live(y_new) != masks):
                 # locate the earliest switch: smallest theta with some mask mismatch
                 lo, hi = 0.0, 1.0
                 for _ in range(settings.bisect):
@@ -137,16 +148,18 @@ def dopri5(rhs, y0, times, settings: Settings, post_step=None, switching=None):
                         hi = mid
                     else:
                         lo = mid
-                if hi < 1.0 and hi * step >= settings.h_min:
-                    step = hi * step
-                    y_new, k = _dopri_step(field_, t, y, step, k1, masks)
-                    stats.rhs_evals += 6
-                elif hi * step < settings.h_min:
-                    # Filippov sliding (a unit pushed onto h = 0 from both sides): no event to
-                    # stop at, so take a short step whose stages follow the live masks.
-                    step = min(step, settings.h_slide)
-                    y_new, k = _dopri_step(lambda t, y, _m: rhs(t, y, live(y)), t, y, step,
-                                           rhs(t, y, live(y)), masks)
+                if hi * step >= settings.h_min:
+                    if hi < 1.0:
+                        step = hi * step
+                        y_new, k = _dopri_step(field_, t, y, step, k1, masks)
+                        stats.rhs_evals += 6
+                else:
+                    # Filippov sliding (a unit pushed onto h = 0 from both sides): there is no
+                    # switch to stop at. Step on with masks following the stages (first order)
+                    # for a window of ODE time, then resume locating switches.
+                    events_off_until = t + settings.slide_window
+                    step = min(step, settings.slide_window)
+                    y_new, k = _dopri_step(field_live, t, y, step, field_live(t, y, None), masks)
                     stats.rhs_evals += 7
                     stats.forced += 1
                 stats.events += 1
@@ -158,7 +171,7 @@ def dopri5(rhs, y0, times, settings: Settings, post_step=None, switching=None):
                 y_jump = post_step(y, y_new, masks, new_masks)
                 jumped, y_new = y_jump is not y_new, y_jump
             if jumped or (events and not torch.equal(new_masks, masks)):
-                k[6] = field_(t, y_new, new_masks)
+                k[6] = (field_ if t >= events_off_until else field_live)(t, y_new, new_masks)
                 stats.rhs_evals += 1
             masks = new_masks
             y, k1 = y_new, k[6]
