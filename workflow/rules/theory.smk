@@ -56,7 +56,7 @@ rule theory_e1:
         common=get_theory_common,
         integrator=get_theory_integrator,
         e1=get_theory_e1,
-    threads: 2
+    threads: 1
     resources:
         mem_mb=1024,
         runtime=10,
@@ -78,7 +78,7 @@ rule theory_e2:
         common=get_theory_common,
         integrator=get_theory_integrator,
         e2=get_theory_e2,
-    threads: 2
+    threads: 1
     resources:
         mem_mb=1024,
         runtime=10,
@@ -99,7 +99,7 @@ rule theory_e3:
     params:
         common=get_theory_common,
         e3=get_theory_e3,
-    threads: 2
+    threads: 1
     resources:
         mem_mb=1024,
         runtime=10,
@@ -121,7 +121,7 @@ rule theory_e4:
         common=get_theory_common,
         integrator=get_theory_integrator,
         e4=get_theory_e4,
-    threads: 2
+    threads: 1
     resources:
         mem_mb=1024,
         runtime=10,
@@ -144,7 +144,7 @@ rule theory_truncation:
         common=get_theory_common,
         integrator=get_theory_integrator,
         e5=get_theory_e5,
-    threads: 2
+    threads: 1
     resources:
         mem_mb=2048,
         runtime=20,

@@ -49,7 +49,7 @@ class Settings:
     events: bool = True  # locate every mask switch (event-driven) instead of stepping over it
     h_min: float = 1e-9  # a switch closer than this to the step start counts as sliding (forced)
     slide_window: float = 0.05  # ODE time without event location after a sliding mode is met
-    h_floor: float = 1e-4  # inside a sliding window, steps this short are accepted (chattering)
+    h_floor: float = 1e-3  # without event location (sliding window or events off) shorter steps are accepted
     bisect: int = 24  # bisection iterations when locating a switch inside a step
     max_steps: int = 200000
     dt: float = 0.01  # rk4 only
@@ -130,7 +130,7 @@ def dopri5(rhs, y0, times, settings: Settings, post_step=None, switching=None):
             stats.rhs_evals += 6
             err = _rms_error(step * sum(E[j] * k[j] for j in range(7) if E[j] != 0.0), y, y_new,
                              settings.rtol, settings.atol)
-            floor = settings.h_min if (locate or not events) else settings.h_floor
+            floor = settings.h_min if locate else settings.h_floor
             if err > 1.0 and step >= floor:
                 stats.rejected += 1
                 h = step * min(5.0, max(0.2, 0.9 * err ** -0.2))
