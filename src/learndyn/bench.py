@@ -1,0 +1,87 @@
+"""Cost benchmarks, one subcommand per stage; prints JSON.
+
+    python -m learndyn.bench theory [--n 16 32 64] [--m 64 128 256] [--depths 1 2 3]
+
+``theory``: wall time of integrating gradient flow in weight space and in field space (the
+closed L = 1 system; the hybrid closure for L >= 2) for the same network, same integrator and
+tolerances, on a grid of n, m and depth; reports the field/weight cost ratios and the fitted
+exponents of wall time vs n and m. Other stages add their own subcommand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def bench_theory(args) -> dict:
+    import numpy as np
+    import torch
+
+    from .data import sphere_inputs
+    from .device import setup_torch
+    from .theory.experiments import fit_exponent
+    from .theory.fields import init_network
+    from .theory.flows import closed_flow_L1, hybrid_flow, weight_flow
+    from .theory.integrate import Settings
+
+    device = setup_torch(args.threads, args.device)
+    settings = Settings(rtol=args.rtol, atol=args.rtol * 1e-2, events=not args.no_events)
+    times = torch.tensor([0.0, args.t], dtype=torch.float64)
+    rows = []
+    for L in args.depths:
+        for n in args.n:
+            for m in args.m:
+                rng = np.random.default_rng(0)
+                X = torch.tensor(sphere_inputs(rng, n, args.d), device=device)
+                y = torch.tensor(np.sign(rng.standard_normal(n)), device=device)
+                Ws, a = init_network(args.seeds, args.d, [m] * L, device)
+                t0 = time.perf_counter()
+                wf = weight_flow(Ws, a, X, y, times, settings)
+                t_w = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                ff = closed_flow_L1(Ws, a, X, y, times, settings) if L == 1 else hybrid_flow(Ws, a, X, y, times, settings)
+                t_f = time.perf_counter() - t0
+                rows.append(dict(depth=L, n=n, m=m, weight_s=t_w, field_s=t_f, ratio=t_f / t_w,
+                                 weight_evals=wf["stats"].rhs_evals, field_evals=ff["stats"].rhs_evals,
+                                 weight_per_eval_ms=1e3 * t_w / wf["stats"].rhs_evals,
+                                 field_per_eval_ms=1e3 * t_f / ff["stats"].rhs_evals))
+                print(json.dumps(rows[-1]), file=sys.stderr)
+    exps = {}
+    for L in args.depths:
+        for key in ("weight_s", "field_s", "weight_per_eval_ms", "field_per_eval_ms"):
+            sub = [r for r in rows if r["depth"] == L]
+            if len(args.m) > 1:
+                ms = [r for r in sub if r["n"] == args.n[-1]]
+                exps[f"L{L}_{key}_vs_m"] = fit_exponent([r["m"] for r in ms], [r[key] for r in ms])[0]
+            if len(args.n) > 1:
+                ns = [r for r in sub if r["m"] == args.m[-1]]
+                exps[f"L{L}_{key}_vs_n"] = fit_exponent([r["n"] for r in ns], [r[key] for r in ns])[0]
+    return {"benchmark": "theory", "d": args.d, "t": args.t, "rtol": args.rtol, "events": not args.no_events,
+            "seeds": args.seeds, "threads": args.threads, "rows": rows, "exponents": exps,
+            "max_ratio_n_le_m": max([r["ratio"] for r in rows if r["n"] <= r["m"]], default=None)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m learndyn.bench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="stage", required=True)
+    th = sub.add_parser("theory", help="field-space vs weight-space gradient-flow cost")
+    th.add_argument("--n", type=int, nargs="+", default=[16, 32, 64, 128])
+    th.add_argument("--m", type=int, nargs="+", default=[64, 128, 256, 512])
+    th.add_argument("--depths", type=int, nargs="+", default=[1, 2, 3])
+    th.add_argument("--d", type=int, default=64, help="input dimension (sphere inputs)")
+    th.add_argument("--t", type=float, default=0.5, help="ODE time integrated")
+    th.add_argument("--rtol", type=float, default=1e-8)
+    th.add_argument("--no-events", action="store_true", help="step over mask switches instead of locating them")
+    th.add_argument("--seeds", type=int, nargs="+", default=[0])
+    th.add_argument("--threads", type=int, default=2)
+    th.add_argument("--device", default="auto")
+    th.set_defaults(func=bench_theory)
+    args = parser.parse_args(argv)
+    print(json.dumps(args.func(args), indent=1))
+
+
+if __name__ == "__main__":
+    main()

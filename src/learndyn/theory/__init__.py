@@ -1,0 +1,17 @@
+"""Closed training-set dynamics of fixed-readout ReLU networks (spec: gram-hierarchy.md).
+
+Modules, in the order of the spec:
+
+* ``fields``     training-set fields h, phi, D, b, Q, S, K, G, C and the gradient (§1-§4)
+* ``operators``  forward operators M, pullback operators 𝒢, Gram operators Γ (§5.1-§5.5)
+* ``dynamics``   gradient-flow right-hand sides in weight space and field space (§3-§5)
+* ``integrate``  Dormand-Prince 5(4) and RK4 integrators shared by both spaces
+* ``gd``         exact discrete-time (gradient descent) forms (§4, §5.1, §5.5, §7)
+* ``checks``     the identity checks of §8 (experiment E3)
+* ``experiments``  the experiments E1-E6 as functions returning xarray datasets
+
+Every tensor is float64 and carries a leading ``seed`` axis (S): networks of several seeds
+are integrated in one vectorised call. Shapes use n samples, d inputs, widths m_l.
+"""
+
+DTYPE = "float64"

@@ -1,0 +1,126 @@
+"""Summary of every check (max error, tolerance, pass/fail computed), table and paper macros."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .experiments import eta_slopes, fit_exponent, truncation_exponents
+
+CHECK_LABELS = {
+    "ntk_autodiff": r"$K=\sum_\ell Q^{(\ell-1)}\odot S^{(\ell)}$ vs autodiff eNTK",
+    "ntk_gc": r"$K=G\odot C$ ($L=1$)",
+    "rate_r_fd": r"$\dot r=-\tfrac1n Kr$ vs finite differences",
+    "rate_h_fd": r"$\dot h^{(\ell)}$ (forward recursion) vs finite differences",
+    "rate_h_operator": r"$\dot h^{(\ell)}$ via $M^{(\ell;k)}$ vs recursion",
+    "rate_b_fd": r"$\dot b^{(\ell)}$ (backward recursion) vs finite differences",
+    "rate_b_operator": r"$\dot b^{(\ell)}$ via $\mathcal G^{(\ell;j)}$ vs finite differences",
+    "rate_q_fd": r"$\dot Q^{(\ell)}$ via $\mathcal G^{(k;\ell)}$ vs finite differences",
+    "rate_gamma_fd": r"$\dot\Gamma^{(\ell)}$ vs finite differences",
+    "forward_recursion": r"forward recursion $M^{(\ell;k)}$ vs $J J^\top$",
+    "pullback_recursion": r"pullback recursion $\mathcal G^{(\ell;j)}$ vs $J^\top\Pi J$",
+    "homogeneity": r"$f=b^{(\ell)}\cdot h^{(\ell)}$, $h^{(k)}=J h^{(\ell)}$",
+    "symmetry": r"symmetry of $K,Q,S,C,\Gamma,\mathcal G,M$",
+    "psd": r"PSD of $K,Q,S,C,\Gamma_{\nu\kappa},\mathcal G_{\nu\nu}$ ($-\lambda_{\min}$)",
+    "balancedness_fd": r"balancedness invariant, $\mathrm{d}/\mathrm{d}t$ by finite differences",
+    "gram_norm_matrix_free": r"matrix-free $\|\Gamma-\Gamma_0\|$ vs explicit",
+    "gd_gram_step": r"GD: exact $W^\top W$ step",
+    "gd_hidden_update": r"GD: exact hidden update (mixed-time overlap)",
+    "gd_field_update_L1": r"GD: exact $L=1$ field update",
+    "gd_flip_corrected_L1": r"GD: flip-corrected $L=1$ residual recursion",
+    "gd_balancedness_drift": r"GD: exact $\eta^2$ balancedness drift",
+}
+
+
+def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, tol: dict):
+    """Rows (experiment, check, data, max error, tolerance, pass); returns (Dataset, DataFrame, macros)."""
+    rows = []
+
+    def add(exp, check, data, err, tolerance, kind="max"):
+        ok = bool(np.isfinite(err) and (abs(err - 2.0) <= tolerance if kind == "slope" else err <= tolerance))
+        rows.append(dict(experiment=exp, check=check, data=data, value=float(err), tolerance=float(tolerance),
+                         kind=kind, passed=ok))
+
+    for task, ds in e1.items():
+        add("E1", "closed (h,r) vs weight-space flow: residual", task, float(ds.err_r.max()), tol["flow"])
+        add("E1", "closed h vs forward pass of W(t)", task, float(ds.err_h.max()), tol["flow"])
+        add("E1", "evolved r vs readout of evolved h", task, float(ds.err_r_readout.max()), tol["flow"])
+    for task, ds in e2.items():
+        add("E2", "hybrid closure vs weight-space flow: residual", task, float(ds.err_r.max()), tol["flow"])
+        add("E2", "hybrid h vs forward pass of W(t)", task, float(ds.err_h_forward.max()), tol["flow"])
+        add("E2", "hybrid b vs backward pass of W(t)", task, float(ds.err_b_forward.max()), tol["flow"])
+        add("E2", "co-integrated W vs weight-space W", task, float(ds.err_W.max()), tol["flow"])
+    for task, ds in e3.items():
+        for c in ds.check.values:
+            err = float(ds.error.sel(check=c).max(skipna=True))
+            if np.isfinite(err):
+                add("E3", CHECK_LABELS[str(c)], task, err, tol["identity"])
+    for c in e4.discrete_check.values:
+        err = float(e4.discrete_error.sel(discrete_check=c).max(skipna=True))
+        if np.isfinite(err):
+            add("E4", CHECK_LABELS[str(c)], e4.attrs["data_task"], err, tol["identity"])
+    l1 = e4.one_step_error.sel(depth=1).where(e4.switched.sel(depth=1) == 0)
+    add("E4", r"$L=1$ one-step residual without switches (exact)", e4.attrs["data_task"],
+        float(l1.max(skipna=True)), tol["identity"])
+    slopes = eta_slopes(e4)
+    for L, s in slopes.items():
+        if L >= 2:
+            add("E4", rf"one-step residual error $\propto\eta^2$, $L={L}$ (slope)", e4.attrs["data_task"], s,
+                tol["slope"], kind="slope")
+    gd_slope = {int(L): fit_exponent(e4.gd_eta.values, e4.gd_vs_gf_error.sel(depth=L).values)[0]
+                for L in e4.depth.values}
+    floor = float(e5.err_frozen_gamma.sel(depth=1).max(skipna=True)) if 1 in e5.depth.values else 0.0
+    expo = truncation_exponents(e5, 10 * floor)
+
+    df = pd.DataFrame(rows)
+    ds = xr.Dataset(
+        {"max_error": (("row",), df.value.values, {"long_name": "max error (or fitted slope)", "units": "1"}),
+         "tolerance": (("row",), df.tolerance.values, {"long_name": "tolerance", "units": "1"}),
+         "passed": (("row",), df.passed.values.astype(np.int8), {"long_name": "check passed (1 = yes)", "units": "1"})},
+        coords={"row": ("row", np.arange(len(df)), {"long_name": "check index", "units": "1"}),
+                "experiment": ("row", df.experiment.values.astype(str)),
+                "check": ("row", df.check.values.astype(str)),
+                "data": ("row", df.data.values.astype(str))})
+    for L, s in slopes.items():
+        ds.attrs[f"eta_slope_L{L}"] = s
+    for L, s in gd_slope.items():
+        ds.attrs[f"gd_vs_gf_slope_L{L}"] = s
+    for (name, L), p in expo.items():
+        ds.attrs[f"exponent_{name}_L{L}"] = p
+    ds.attrs["integration_floor"] = floor
+
+    table = pd.DataFrame({
+        "Exp.": df.experiment, "Check": df.check, "Data": df.data.str.replace("_", r"\_"),
+        "Max error": [(f"slope {v:.3f}" if k == "slope" else f"{v:.1e}") for v, k in zip(df.value, df.kind)],
+        "Tolerance": [(f"2 $\\pm$ {t:g}" if k == "slope" else f"{t:.0e}") for t, k in zip(df.tolerance, df.kind)],
+        "Pass": np.where(df.passed, "yes", r"\textbf{no}")})
+
+    words = {1: "One", 2: "Two", 3: "Three", 4: "Four"}
+    macros = {"NumChecks": len(df), "NumPassed": int(df.passed.sum()), "NumFailed": int((~df.passed).sum()),
+              "FlowTol": tol["flow"], "IdentityTol": tol["identity"], "SlopeTol": tol["slope"],
+              "IntegrationFloor": floor}
+    for exp in ("E1", "E2", "E3"):
+        sel = df[(df.experiment == exp)]
+        if len(sel):
+            macros[f"MaxErr{exp.replace('1', 'One').replace('2', 'Two').replace('3', 'Three')}"] = sel.value.max()
+    disc = df[(df.experiment == "E4") & (df.kind == "max")]
+    if len(disc):
+        macros["MaxErrDiscrete"] = disc.value.max()
+    for L, s in slopes.items():
+        macros[f"EtaSlope{words.get(L, str(L))}"] = round(s, 3)
+    for L, s in gd_slope.items():
+        macros[f"GdSlope{words.get(L, str(L))}"] = round(s, 2)
+    for (name, L), p in expo.items():
+        key = "Frozen" if name == "err_frozen_gamma" else "Ntk"
+        macros[f"Expo{key}{words.get(L, str(L))}"] = round(p, 2) if np.isfinite(p) else r"\text{n/a}"
+    last = e5.isel(time=-1).mean("seed")
+    for L in e5.depth.values:
+        for name, key in (("err_frozen_gamma", "Frozen"), ("err_ntk", "Ntk")):
+            v = last[name].sel(depth=L).dropna("width")
+            if len(v):
+                macros[f"Err{key}{words[int(L)]}MaxWidth"] = float(v.values[-1])
+                macros[f"Err{key}{words[int(L)]}MinWidth"] = float(v.values[0])
+    macros["TruncMaxWidth"] = int(e5.width.values.max())
+    macros["TruncMinWidth"] = int(e5.width.values.min())
+    return ds, table, macros
