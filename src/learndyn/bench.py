@@ -1,6 +1,8 @@
 """Cost benchmarks, one subcommand per stage; prints JSON.
 
     python -m learndyn.bench theory [--n 16 32 64] [--m 64 128 256] [--depths 1 2 3]
+    python -m learndyn.bench train [--widths 32 64 128 256] [--steps 200] [--repeats 5]
+    python -m learndyn.bench noop [--configfile config/config.yaml]
 
 ``theory``: wall time of integrating gradient flow in weight space and in field space (the
 closed L = 1 system; the hybrid closure for L >= 2) for the same network, same integrator and
@@ -64,6 +66,43 @@ def bench_theory(args) -> dict:
             "max_ratio_n_le_m": max([r["ratio"] for r in rows if r["n"] <= r["m"]], default=None)}
 
 
+def bench_train(args) -> dict:
+    """Batched ensemble vs a per-seed PyTorch loop (DataLoader, loss.item() every step)."""
+    from . import bench_train as bt
+
+    if args.smoke:
+        args.widths, args.steps, args.repeats = [16], 4, 1
+    out = bt.run(widths=args.widths, depth=args.depth, seeds=tuple(range(args.seeds)),
+                 steps=args.steps, batch=args.batch, repeats=args.repeats, threads=args.threads)
+    return {"benchmark": "train", **out}
+
+
+def bench_noop(args) -> dict:
+    """Wall time of `snakemake --cores all` when nothing is to be done (median of repeats)."""
+    import statistics
+    import subprocess
+
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "all", "--configfile", args.configfile]
+    times, said = [], []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        times.append(time.perf_counter() - t0)
+        said.append("Nothing to be done" in proc.stdout + proc.stderr)
+    return {"benchmark": "noop", "configfile": args.configfile, "median_s": statistics.median(times),
+            "times_s": times, "all_noop": all(said)}
+
+
+def machine() -> dict:
+    import os
+    import platform
+
+    import torch
+
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "torch": torch.__version__, "cuda": torch.cuda.is_available()}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m learndyn.bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="stage", required=True)
@@ -79,8 +118,22 @@ def main(argv=None):
     th.add_argument("--threads", type=int, default=2)
     th.add_argument("--device", default="auto")
     th.set_defaults(func=bench_theory)
+    tr = sub.add_parser("train", help="batched ensemble vs per-seed PyTorch loop; FLOP/s vs GEMM")
+    tr.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128, 256])
+    tr.add_argument("--depth", type=int, default=8)
+    tr.add_argument("--seeds", type=int, default=5, help="ensemble size (seeds 0..S-1)")
+    tr.add_argument("--steps", type=int, default=200)
+    tr.add_argument("--batch", type=int, default=256)
+    tr.add_argument("--repeats", type=int, default=5)
+    tr.add_argument("--threads", type=int, default=2)
+    tr.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat (CI)")
+    tr.set_defaults(func=bench_train)
+    no = sub.add_parser("noop", help="time a rerun with nothing to do")
+    no.add_argument("--configfile", default="config/config.yaml")
+    no.add_argument("--repeats", type=int, default=5)
+    no.set_defaults(func=bench_noop)
     args = parser.parse_args(argv)
-    print(json.dumps(args.func(args), indent=1))
+    print(json.dumps({"machine": machine(), **args.func(args)}, indent=1))
 
 
 if __name__ == "__main__":

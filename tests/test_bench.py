@@ -1,0 +1,15 @@
+"""The benchmark CLI runs in smoke mode and reports the fields the README quotes."""
+
+import json
+import subprocess
+import sys
+
+
+def test_train_bench_smoke():
+    proc = subprocess.run([sys.executable, "-m", "learndyn.bench", "train", "--smoke"],
+                          capture_output=True, text=True, check=True)
+    out = json.loads(proc.stdout)
+    row = out["rows"][0]
+    assert out["gemm_flops"] > 0 and row["peer_s"] > 0 and row["ours_s"] > 0
+    assert row["speedup"] == row["peer_s"] / row["ours_s"]
+    assert "machine" in out
