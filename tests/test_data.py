@@ -85,3 +85,27 @@ def test_idx_rejects_garbage(tmp_path):
 def test_fashion_missing_directory_is_clear():
     with pytest.raises(FileNotFoundError, match="does not exist"):
         data.load_fashion_mnist("/nonexistent/fashion")
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(generator=st.sampled_from(sorted(GENERATOR_SPECS)), n_train=st.integers(1, 30),
+       n_test=st.integers(1, 10), d=st.integers(2, 9), seed=st.integers(0, 2**31 - 1))
+def test_any_valid_size_gives_consistent_shapes(generator, n_train, n_test, d, seed):
+    spec = {**GENERATOR_SPECS[generator], "generator": generator, "n_train": n_train,
+            "n_test": n_test, "d": d, "seed": seed}
+    task = data.make_task("h", spec)
+    assert task.x_train.shape == (n_train, d) and task.x_test.shape == (n_test, d)
+    assert task.x_train.dtype == np.float64 and np.isfinite(task.x_train).all()
+    assert len(task.y_train) == n_train and np.isfinite(task.y_train).all()
+
+
+@pytest.mark.parametrize("bad", [{"n_train": 0}, {"n_train": -3}, {"n_test": 2.5}, {"d": 0},
+                                 {"generator": "imagenet"}, {"n_train": None}])
+def test_make_task_rejects_bad_specs(bad):
+    spec = {"generator": "teacher", "n_train": 10, "n_test": 5, "d": 4, **bad}
+    spec = {k: v for k, v in spec.items() if v is not None}
+    with pytest.raises(ValueError, match="task 'bad'"):
+        data.make_task("bad", spec)

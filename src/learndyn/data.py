@@ -179,10 +179,15 @@ def standardize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np
 def make_task(name: str, spec: dict) -> Task:
     """Generate task ``name`` from its config entry (``generator``, ``n_train``, ``n_test``, ...)."""
     spec = dict(spec)
-    gen = spec.pop("generator")
+    gen = spec.pop("generator", None)
     if gen not in GENERATORS:
-        raise ValueError(f"unknown generator {gen!r}; choose from {GENERATORS}")
+        raise ValueError(f"task {name!r}: unknown generator {gen!r}; choose from {GENERATORS}")
     n_train, n_test = spec.pop("n_train", None), spec.pop("n_test", None)
+    for key, value in (("n_train", n_train), ("n_test", n_test), *((k, spec.get(k)) for k in ("d", "width", "depth"))):
+        if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
+            raise ValueError(f"task {name!r}: {key} must be a positive integer, got {value!r}")
+    if gen not in ("digits", "fashion_mnist") and (n_train is None or n_test is None):
+        raise ValueError(f"task {name!r}: generator {gen!r} needs n_train and n_test")
     rng = np.random.default_rng(spec.pop("seed", 0))
     if gen == "fashion_mnist":
         splits = load_fashion_mnist(spec.pop("path"))
