@@ -123,12 +123,12 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
     if len(disc):
         macros["MaxErrDiscrete"] = disc.value.max()
     for L, s in slopes.items():
-        macros[f"EtaSlope{words.get(L, str(L))}"] = round(s, 3)
+        macros[f"EtaSlope{words.get(L, str(L))}"] = f"{s:.3f}"
     for L, s in gd_slope.items():
-        macros[f"GdSlope{words.get(L, str(L))}"] = round(s, 2)
+        macros[f"GdSlope{words.get(L, str(L))}"] = f"{s:.2f}"
     for (name, L), p in expo.items():
         key = "Frozen" if name == "err_frozen_gamma" else "Ntk"
-        macros[f"Expo{key}{words.get(L, str(L))}"] = round(p, 2) if np.isfinite(p) else r"\text{n/a}"
+        macros[f"Expo{key}{words.get(L, str(L))}"] = f"{p:.2f}" if np.isfinite(p) else r"\text{n/a}"
     last = e5.isel(time=-1).mean("seed")
     for L in e5.depth.values:
         for name, key in (("err_frozen_gamma", "Frozen"), ("err_ntk", "Ntk")):
