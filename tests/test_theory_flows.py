@@ -1,10 +1,10 @@
 """Field-space integration against weight-space gradient flow (spec §8.1), same integrator."""
-import numpy as np
 import pytest
 import torch
 
-from learndyn.data import sphere_inputs
+from learndyn.data import make_task
 from learndyn.theory.dynamics import ntk_residual
+from learndyn.theory.experiments import load_problem
 from learndyn.theory.fields import init_network, kernel, training_fields
 from learndyn.theory.flows import closed_flow_L1, fields_along, hybrid_flow, weight_flow
 from learndyn.theory.integrate import Settings, integrate
@@ -13,13 +13,15 @@ FLOW_TOL = 1e-7  # relative residual error, field vs weight space at rtol 1e-10
 SETTINGS = Settings(rtol=1e-10, atol=1e-12)
 
 
-def problem(n=12, d=10, seed=0):
-    rng = np.random.default_rng(seed)
-    X = torch.tensor(sphere_inputs(rng, n, d))
-    # correlated inputs (shared mean direction) keep the flow away from sliding modes
-    X = X + 2.0 * torch.tensor(rng.standard_normal(d))
-    X = X * np.sqrt(d) / X.norm(dim=1, keepdim=True)
-    return X, torch.tensor(np.sign(rng.standard_normal(n)))
+def problem(n=16, seed=0):
+    """Two digit classes (offline scikit-learn digits) on the sphere, labels ±1.
+
+    Their strongly correlated inputs keep these small flows out of Filippov sliding modes
+    (on nearly orthogonal inputs ReLU units get pinned at h = 0, where the a.e. equations stop).
+    """
+    task = make_task("digits01", {"generator": "digits", "classes": [0, 1], "n_test": 90, "seed": 5})
+    p = load_problem(task, n, seed)
+    return p.X, p.y
 
 
 def r_of(W_traj, a, X, y):

@@ -50,6 +50,8 @@ rule theory_e1:
         ds="results/theory/e1_{task}.nc",
     log:
         "logs/theory/e1_{task}.log",
+    conda:
+        CONDA_ENV
     benchmark:
         "benchmarks/theory/e1_{task}.tsv"
     params:
@@ -72,6 +74,8 @@ rule theory_e2:
         ds="results/theory/e2_{task}.nc",
     log:
         "logs/theory/e2_{task}.log",
+    conda:
+        CONDA_ENV
     benchmark:
         "benchmarks/theory/e2_{task}.tsv"
     params:
@@ -94,6 +98,8 @@ rule theory_e3:
         ds="results/theory/e3_{task}.nc",
     log:
         "logs/theory/e3_{task}.log",
+    conda:
+        CONDA_ENV
     benchmark:
         "benchmarks/theory/e3_{task}.tsv"
     params:
@@ -115,6 +121,8 @@ rule theory_e4:
         ds="results/theory/e4_gd.nc",
     log:
         "logs/theory/e4_gd.log",
+    conda:
+        CONDA_ENV
     benchmark:
         "benchmarks/theory/e4_gd.tsv"
     params:
@@ -138,6 +146,8 @@ rule theory_truncation:
         e6="results/theory/e6_dynamics.nc",
     log:
         "logs/theory/truncation.log",
+    conda:
+        CONDA_ENV
     benchmark:
         "benchmarks/theory/truncation.tsv"
     params:
@@ -166,6 +176,8 @@ rule theory_summary:
         macros="results/paper/macros/theory.tex",
     log:
         "logs/theory/summary.log",
+    conda:
+        CONDA_ENV
     params:
         tolerances=get_theory_tolerances,
     script:
@@ -201,6 +213,8 @@ rule theory_figures:
                                caption="../report/theory_eta_scaling.rst", category="Theory"),
     log:
         "logs/theory/figures.log",
+    conda:
+        CONDA_ENV
     params:
         tolerances=get_theory_tolerances,
     script:

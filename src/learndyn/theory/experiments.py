@@ -247,13 +247,13 @@ def run_e4(p: Problem, depths, width: int, seeds, etas, check_eta: float, gd_eta
         one_step[i], switched[i] = _np(e), _np(s)
         res = checks.discrete_checks(Ws, a, p.X, p.y, check_eta)
         disc[i] = [res[c] for c in checks.DISCRETE_CHECKS]
-        times = torch.tensor([0.0, t_gd], dtype=DT)
-        wf = weight_flow(Ws, a, p.X, p.y, times, settings)
-        r_gf = training_fields([W[-1] for W in wf["W"]], a, p.X, p.y).r
+        steps = [max(1, int(round(t_gd / eta))) for eta in gd_etas]
+        t_k = sorted({0.0, *(k * eta for k, eta in zip(steps, gd_etas))})  # GF at exactly t = eta k
+        wf = weight_flow(Ws, a, p.X, p.y, torch.tensor(t_k, dtype=DT), settings)
         r0 = training_fields(Ws, a, p.X, p.y).r
         for j, eta in enumerate(gd_etas):
-            steps = int(round(t_gd / eta))
-            r_gd = training_fields(gd.gd_train(Ws, a, p.X, p.y, eta, steps), a, p.X, p.y).r
+            r_gf = training_fields([W[t_k.index(steps[j] * eta)] for W in wf["W"]], a, p.X, p.y).r
+            r_gd = training_fields(gd.gd_train(Ws, a, p.X, p.y, eta, steps[j]), a, p.X, p.y).r
             gd_err[i, j] = ((r_gd - r_gf).abs().max() / r0.abs().max()).item()
     ds = xr.Dataset(
         {"one_step_error": (("depth", "eta", "seed"), one_step,

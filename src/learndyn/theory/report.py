@@ -47,10 +47,13 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
         add("E1", "closed h vs forward pass of W(t)", task, float(ds.err_h.max()), tol["flow"])
         add("E1", "evolved r vs readout of evolved h", task, float(ds.err_r_readout.max()), tol["flow"])
     for task, ds in e2.items():
-        add("E2", "hybrid closure vs weight-space flow: residual", task, float(ds.err_r.max()), tol["flow"])
-        add("E2", "hybrid h vs forward pass of W(t)", task, float(ds.err_h_forward.max()), tol["flow"])
-        add("E2", "hybrid b vs backward pass of W(t)", task, float(ds.err_b_forward.max()), tol["flow"])
-        add("E2", "co-integrated W vs weight-space W", task, float(ds.err_W.max()), tol["flow"])
+        for L in ds.depth.values:
+            d = ds.sel(depth=L)
+            slid = int(d.sliding_steps)
+            note = f", $L={int(L)}$" + (f" ({slid} sliding steps)" if slid else "")
+            add("E2", "hybrid closure vs weight-space flow: residual" + note, task, float(d.err_r.max()), tol["flow"])
+            add("E2", "hybrid $h$, $b$ vs forward/backward pass of $W(t)$" + note, task,
+                max(float(d.err_h_forward), float(d.err_b_forward)), tol["flow"])
     for task, ds in e3.items():
         for c in ds.check.values:
             err = float(ds.error.sel(check=c).max(skipna=True))
@@ -79,9 +82,9 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
          "tolerance": (("row",), df.tolerance.values, {"long_name": "tolerance", "units": "1"}),
          "passed": (("row",), df.passed.values.astype(np.int8), {"long_name": "check passed (1 = yes)", "units": "1"})},
         coords={"row": ("row", np.arange(len(df)), {"long_name": "check index", "units": "1"}),
-                "experiment": ("row", df.experiment.values.astype(str)),
-                "check": ("row", df.check.values.astype(str)),
-                "data": ("row", df.data.values.astype(str))})
+                "experiment": ("row", df.experiment.values.astype(str), {"long_name": "experiment", "units": "1"}),
+                "check": ("row", df.check.values.astype(str), {"long_name": "check", "units": "1"}),
+                "data": ("row", df.data.values.astype(str), {"long_name": "data set", "units": "1"})})
     for L, s in slopes.items():
         ds.attrs[f"eta_slope_L{L}"] = s
     for L, s in gd_slope.items():
@@ -104,16 +107,28 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
         sel = df[(df.experiment == exp)]
         if len(sel):
             macros[f"MaxErr{exp.replace('1', 'One').replace('2', 'Two').replace('3', 'Three')}"] = sel.value.max()
+    for task, ds in e2.items():
+        for L in ds.depth.values:
+            macros[f"ErrTwo{words[int(L)]}"] = float(ds.err_r.sel(depth=L).max())
+            macros[f"SlideTwo{words[int(L)]}"] = int(ds.sliding_steps.sel(depth=L))
+        break
+    for task, ds in e1.items():
+        macros["SlideOne"] = int(ds.attrs["weight_steps_forced"]) + int(ds.attrs["field_steps_forced"])
+        macros["EventsOne"] = int(ds.attrs["field_steps_events"])
+        macros["WidthOne"] = int(ds.attrs["width"])
+        break
+    macros["NumSamples"] = int(e4.sizes["sample"])
+    macros["FlowRtol"] = float(e4.attrs["integrator_rtol"])
     disc = df[(df.experiment == "E4") & (df.kind == "max")]
     if len(disc):
         macros["MaxErrDiscrete"] = disc.value.max()
     for L, s in slopes.items():
-        macros[f"EtaSlope{words.get(L, str(L))}"] = round(s, 3)
+        macros[f"EtaSlope{words.get(L, str(L))}"] = f"{s:.3f}"
     for L, s in gd_slope.items():
-        macros[f"GdSlope{words.get(L, str(L))}"] = round(s, 2)
+        macros[f"GdSlope{words.get(L, str(L))}"] = f"{s:.2f}"
     for (name, L), p in expo.items():
         key = "Frozen" if name == "err_frozen_gamma" else "Ntk"
-        macros[f"Expo{key}{words.get(L, str(L))}"] = round(p, 2) if np.isfinite(p) else r"\text{n/a}"
+        macros[f"Expo{key}{words.get(L, str(L))}"] = f"{p:.2f}" if np.isfinite(p) else r"\text{n/a}"
     last = e5.isel(time=-1).mean("seed")
     for L in e5.depth.values:
         for name, key in (("err_frozen_gamma", "Frozen"), ("err_ntk", "Ntk")):
