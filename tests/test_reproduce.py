@@ -8,7 +8,8 @@ from learndyn.reproduce import diff_results
 
 
 def make_tree(root, value, commit_macro="abc"):
-    ds = xr.Dataset({"v": ("seed", np.array([1.0, value]), {"long_name": "v", "units": "1"})},
+    ds = xr.Dataset({"v": ("seed", np.array([1.0, value]), {"long_name": "v", "units": "1"}),
+                     "wall_fit": ("seed", np.random.rand(2), {"long_name": "wall time", "units": "s"})},
                     coords={"seed": ("seed", [0, 1], {"long_name": "seed", "units": "1"})})
     write_netcdf(ds, root / "results" / "x.nc", config={"a": 1})
     (root / "results" / "paper").mkdir(parents=True)

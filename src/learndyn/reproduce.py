@@ -1,7 +1,7 @@
 """Comparing two result trees: same data variables, same tables and macros.
 
-Timing outputs (``results/paper/compute/``) and the LaTeX build directory are not results
-and are skipped. Used by the determinism test, the kill-and-resume test and the cluster check. Provenance
+Timing outputs (``results/paper/compute/``, and data variables named ``wall_*``, which hold
+wall-clock seconds) and the LaTeX build directory are not results and are skipped. Used by the determinism test, the kill-and-resume test and the cluster check. Provenance
 attributes (commit, time stamps, versions) are set aside; everything else must match exactly.
 """
 
@@ -16,6 +16,11 @@ from .io import open_dataset
 
 # Macro lines that legitimately differ between checkouts of the same commit.
 VOLATILE_MACROS = re.compile(r"^\\newcommand\{\\LDCommit\}.*$", re.M)
+
+
+def drop_timings(ds: xr.Dataset) -> xr.Dataset:
+    """Remove wall-clock measurements (variables named ``wall_*``), which differ run to run."""
+    return ds.drop_vars([name for name in ds.data_vars if str(name).startswith("wall_")])
 
 
 def result_files(root: str | Path, pattern: str) -> dict[str, Path]:
@@ -33,7 +38,7 @@ def diff_results(a: str | Path, b: str | Path) -> list[str]:
             problems.append(f"{rel}: present in only one tree")
         for rel in sorted(fa.keys() & fb.keys()):
             if pattern == "*.nc":
-                da, db = open_dataset(fa[rel]), open_dataset(fb[rel])
+                da, db = drop_timings(open_dataset(fa[rel])), drop_timings(open_dataset(fb[rel]))
                 da.attrs, db.attrs = {}, {}
                 try:
                     xr.testing.assert_identical(da, db)
