@@ -136,6 +136,17 @@ def _orthogonal(gen, d):
     return q * torch.sign(torch.diagonal(r))
 
 
+def register_members(module: nn.Module, members: list[dict], device=None) -> None:
+    """Stack per-member tensors along a leading ensemble dim ``S`` (float32) and register them:
+    names starting with ``u_`` (power-iteration vectors) as buffers, the rest as parameters."""
+    for name in members[0]:
+        value = torch.stack([m[name] for m in members]).float().to(device)
+        if name.startswith("u_"):
+            module.register_buffer(name, value)
+        else:
+            setattr(module, name, nn.Parameter(value))
+
+
 class EnsembleNet(nn.Module):
     """Embedding E -> L layers of width d -> read-out R, for S ensemble members at once.
 
@@ -149,12 +160,7 @@ class EnsembleNet(nn.Module):
         self.seeds = [int(s) for s in seeds]
         self.rank = max(1, int(round(spec.rank_ratio * width)))
         members = [self._init_member(torch.Generator().manual_seed(s)) for s in self.seeds]
-        for name in members[0]:
-            value = torch.stack([m[name] for m in members]).float().to(device)
-            if name.startswith("u_"):
-                self.register_buffer(name, value)
-            else:
-                setattr(self, name, nn.Parameter(value))
+        register_members(self, members, device)
         if spec.kind == "structured" and spec.shaping == "mask":
             self.register_buffer("mask", band_mask(width, spec.mask_band).to(device))
         self.exact_sigma = False  # True: exact SVD instead of power iteration (measurements)
@@ -353,12 +359,7 @@ class TiedNet(nn.Module):
                 "c": torch.zeros(r),
                 "R": _normal(gen, (width, d_out), 1 / math.sqrt(width)), "r_b": torch.zeros(d_out),
                 "u_W": F.normalize(torch.randn(width, generator=gen, dtype=torch.float64), dim=0)})
-        for name in members[0]:
-            value = torch.stack([m[name] for m in members]).float().to(device)
-            if name.startswith("u_"):
-                self.register_buffer(name, value)
-            else:
-                setattr(self, name, nn.Parameter(value))
+        register_members(self, members, device)
         self.exact_sigma = False
 
     @property

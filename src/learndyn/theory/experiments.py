@@ -120,18 +120,21 @@ def base_attrs(p: Problem, settings: Settings | None, **extra) -> dict:
     return attrs
 
 
+def timed(fn, *args):
+    """(fn(*args), wall seconds) — the integrations' cost is recorded next to their results."""
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0
+
+
 # --- E1: L = 1 closed (h, r) system vs weight-space flow ------------------------------------
 
 def run_e1(p: Problem, width: int, seeds, t_max: float, n_times: int, settings: Settings) -> xr.Dataset:
     """E1 (spec §4, §8.1): integrate weight-space GF and the closed (h, r) system, compare."""
     times = torch.linspace(0, t_max, n_times, dtype=DT)
     Ws, a = init_network(seeds, p.d, [width], p.X.device)
-    t0 = time.perf_counter()
-    wf = weight_flow(Ws, a, p.X, p.y, times, settings)
-    t_weight = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    cf = closed_flow_L1(Ws, a, p.X, p.y, times, settings)
-    t_field = time.perf_counter() - t0
+    wf, t_weight = timed(weight_flow, Ws, a, p.X, p.y, times, settings)
+    cf, t_field = timed(closed_flow_L1, Ws, a, p.X, p.y, times, settings)
     Fw = fields_along(wf["W"], a, p.X, p.y)
     r_w = torch.stack([F.r for F in Fw])  # (T, S, n)
     h_w = torch.stack([F.h[0] for F in Fw])
@@ -164,12 +167,8 @@ def run_e2(p: Problem, depths, width: int, seeds, t_max: float, n_times: int, se
     per_depth = []
     for L in depths:
         Ws, a = init_network(seeds, p.d, [width] * L, p.X.device)
-        t0 = time.perf_counter()
-        wf = weight_flow(Ws, a, p.X, p.y, times, settings)
-        t_weight = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        hf = hybrid_flow(Ws, a, p.X, p.y, times, settings)
-        t_field = time.perf_counter() - t0
+        wf, t_weight = timed(weight_flow, Ws, a, p.X, p.y, times, settings)
+        hf, t_field = timed(hybrid_flow, Ws, a, p.X, p.y, times, settings)
         Fw = fields_along(wf["W"], a, p.X, p.y)
         Fh = fields_along(hf["W"], a, p.X, p.y)  # forward pass of the co-integrated weights
         r_w = torch.stack([F.r for F in Fw])
