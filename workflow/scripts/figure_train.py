@@ -10,4 +10,5 @@ from learndyn.plotting import save_figure, set_style  # noqa: E402
 set_style()
 inputs = Inputs(*(open_dataset(snakemake.input[k]) for k in ("cells", "spectra", "lr", "fp")),
                 cfg=snakemake.params.train)
-save_figure(make_figure(snakemake.wildcards.fig, inputs), snakemake.output.pdf, snakemake.output.png)
+save_figure(make_figure(snakemake.wildcards.fig, inputs), snakemake.output.pdf, snakemake.output.png,
+            config=snakemake.config)
