@@ -15,7 +15,6 @@ import xarray as xr
 from .provenance import provenance_attrs
 
 ENGINE = "netcdf4"
-VOLATILE_ATTRS = ("created_utc", "git_commit", "git_dirty", "package_versions", "python")
 
 
 def check_metadata(ds: xr.Dataset) -> None:
