@@ -252,22 +252,7 @@ FIGURES = {"fa_accuracy": fa_accuracy, "fb_gradflow": fb_gradflow, "fc_spectra":
            "fd_depth": fd_depth, "fe_robustness": fe_robustness, "ff_smoothness": ff_smoothness,
            "fg_fixedpoint": fg_fixedpoint, "fh_width": fh_width}
 
-CAPTIONS = {
-    "fa_accuracy": "F-A: training and test accuracy of the structured model and its baselines on the "
-                   "classification tasks (mean and sd band over seeds).",
-    "fb_gradflow": "F-B: per-sample gradient norm at each hidden state, at initialisation and at the end, "
-                   "for the default and the deepest network.",
-    "fc_spectra": "F-C: singular values of the shaped operators and layer Jacobians, end-to-end condition "
-                  "number against depth, and the bounds P1, P2, P4 against measured values.",
-    "fd_depth": "F-D: final test metric and gradient ratio against depth.",
-    "fe_robustness": "F-E: test metric under Gaussian input noise and FGSM, and layer-wise perturbation "
-                     "amplification (solid: random direction, dashed: gradient direction).",
-    "ff_smoothness": "F-F: loss curves, loss total-variation ratio, top Hessian eigenvalue and the largest "
-                     "stable SGD learning rate.",
-    "fg_fixedpoint": "F-G: weight-tied model: empirical contraction against the bound q (P3), iterations "
-                     "and convergence against the cap, and fixed-point sensitivity against its bound.",
-    "fh_width": "F-H: final test metric and gradient ratio against width at the default depth.",
-}
+from .train_grid import CAPTIONS  # noqa: E402,F401  (re-exported)
 
 
 def make_figure(name: str, inp: Inputs):

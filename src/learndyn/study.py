@@ -25,16 +25,7 @@ DIRECTIONS = ("random", "gradient")
 
 # --- the grid -----------------------------------------------------------------------------
 
-def cells(train_cfg: dict) -> list[tuple[str, str, int, int]]:
-    """Sorted unique (task, model, depth, width) over every study of ``train.studies``."""
-    out = set()
-    for study in train_cfg["studies"].values():
-        for task in study["tasks"]:
-            for model in study["models"]:
-                for depth in study.get("depths", [train_cfg["depth"]]):
-                    for width in study.get("widths", [train_cfg["width"]]):
-                        out.add((task, model, int(depth), int(width)))
-    return sorted(out)
+from .train_grid import cells  # noqa: E402,F401  (re-exported)
 
 
 def measure_config(train_cfg: dict) -> dict:

@@ -1,12 +1,12 @@
 # Training stage and its analysis: config checks and input/param functions (no rules, so
 # the rule files stay lint-clean). Included by workflow/rules/train.smk.
-from learndyn.figures_train import CAPTIONS as TRAIN_CAPTIONS  # noqa: E402
-from learndyn.study import cells as train_cells  # noqa: E402
+from learndyn.train_grid import CAPTIONS as TRAIN_CAPTIONS  # noqa: E402
+from learndyn.train_grid import cells as train_cells  # noqa: E402
 
 TRAIN = config["train"]
 TRAIN_MODELS = sorted(TRAIN["models"])
 TRAIN_CELLS = train_cells(TRAIN)
-TRAIN_LIB = ("models", "training", "metrics", "study", "data")
+TRAIN_LIB = ("models", "training", "metrics", "study", "train_grid", "data")
 TRAIN_FIGURES = sorted(TRAIN_CAPTIONS)
 TRAIN_ANALYSIS = {
     "cells": "results/analysis/train_cells.nc",
