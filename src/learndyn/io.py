@@ -17,6 +17,11 @@ from .provenance import provenance_attrs
 ENGINE = "netcdf4"
 
 
+def cf_attrs(long_name: str, units: str = "1", **extra) -> dict:
+    """CF-style variable attributes: ``long_name`` and ``units`` ("1" if unitless), plus extras."""
+    return {"long_name": long_name, "units": units, **extra}
+
+
 def check_metadata(ds: xr.Dataset) -> None:
     """Every data variable and every non-index coordinate needs ``long_name`` and ``units``."""
     missing = [f"{name}.{key}" for name, var in {**ds.data_vars, **ds.coords}.items()

@@ -15,6 +15,7 @@ import torch
 import xarray as xr
 
 from . import metrics
+from .io import cf_attrs
 from .models import ModelSpec, TiedNet, build_model
 from .training import (TaskTensors, TrainConfig, lr_sweep_members, sanitize_, stable_lr, state_key,
                        train_ensemble)
@@ -34,8 +35,7 @@ def measure_config(train_cfg: dict) -> dict:
 
 # --- helpers ---------------------------------------------------------------------------
 
-def _attrs(long_name, units="1", **extra):
-    return {"long_name": long_name, "units": units, **extra}
+_attrs = cf_attrs
 
 
 def _mask(arr: np.ndarray, finite: np.ndarray) -> np.ndarray:

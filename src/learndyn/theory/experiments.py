@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ..io import cf_attrs
 from . import checks, gd
 from .dynamics import ntk_residual
 from .fields import coactivation, init_network, kernel, training_fields
@@ -70,8 +71,7 @@ def load_problem(task, n: int, seed: int, device=None) -> Problem:
 
 # --- helpers ------------------------------------------------------------------------------
 
-def _a(long_name, units="1"):
-    return {"long_name": long_name, "units": units}
+_a = cf_attrs
 
 
 def _np(x):
@@ -304,11 +304,9 @@ def run_truncation(p: Problem, depths, widths, max_widths, seeds, t_max: float, 
             if m > max_widths[i]:
                 continue
             Ws, a = init_network(seeds, p.d, [m] * L, p.X.device)
-            t0 = time.perf_counter()
-            wf = weight_flow(Ws, a, p.X, p.y, times, settings)
-            t1 = time.perf_counter()
-            ff = hybrid_flow(Ws, a, p.X, p.y, times, settings, freeze_weights=True)
-            wall[i, j] = (t1 - t0, time.perf_counter() - t1)
+            wf, t_weight = timed(weight_flow, Ws, a, p.X, p.y, times, settings)
+            ff, t_frozen = timed(lambda: hybrid_flow(Ws, a, p.X, p.y, times, settings, freeze_weights=True))
+            wall[i, j] = (t_weight, t_frozen)
             Fw = fields_along(wf["W"], a, p.X, p.y)
             r_w = torch.stack([F.r for F in Fw])
             K0 = kernel(Fw[0].phi, Fw[0].b)
