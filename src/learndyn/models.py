@@ -88,13 +88,17 @@ def power_iteration(M: torch.Tensor, u: torch.Tensor, iters: int = 1) -> torch.T
 
 
 def sigma_max_exact(M: torch.Tensor) -> torch.Tensor:
-    """Exact largest singular value ``(...)`` of ``M (..., m, n)`` (float64 SVD).
+    """Exact largest singular value ``(...)`` of ``M (..., m, n)``, in float64:
+    sqrt(lambda_max(M^T M)) by a symmetric eigensolver (1.5x faster than an SVD on CPU, same
+    value to ~1e-14 relative; differentiable).
 
-    Non-finite matrices (a diverged ensemble member) give NaN instead of an SVD error.
+    Non-finite matrices (a diverged ensemble member) give NaN instead of a solver error.
     """
     Md = M.double()
     finite = torch.isfinite(Md).flatten(-2).all(-1)
-    s = torch.linalg.matrix_norm(torch.where(finite[..., None, None], Md, torch.zeros_like(Md)), ord=2)
+    Md = torch.where(finite[..., None, None], Md, torch.zeros_like(Md))
+    gram = Md.mT @ Md if Md.shape[-1] <= Md.shape[-2] else Md @ Md.mT
+    s = torch.linalg.eigvalsh(gram)[..., -1].clamp_min(0.0).sqrt()
     return torch.where(finite, s, torch.full_like(s, float("nan"))).to(M.dtype)
 
 
@@ -252,40 +256,74 @@ class EnsembleNet(nn.Module):
             x = x.expand(self.n_members, -1, -1)  # (S, B, d_in), shared inputs
         return x @ self.E + self.e_b[:, None]
 
+    # names of the stacked (S, L, ...) tensors a layer reads, besides A and alpha
+    LAYER_TENSORS = ("b", "V", "U", "c", "g", "e")
+
+    def layer_tensors(self, A: torch.Tensor, alpha: torch.Tensor, l: int | None = None):
+        """Per-layer slices ``{name: (S, ...)}`` of A, alpha and the layer parameters.
+
+        ``l=None`` returns the list over all layers, split once with ``unbind`` (so the
+        backward pass stacks the layer gradients once instead of scattering each layer's
+        gradient into a zero-filled copy of the whole stacked tensor).
+        """
+        stacked = {"A": A, "alpha": alpha} | {
+            k: getattr(self, k) for k in self.LAYER_TENSORS if hasattr(self, k)}
+        if l is not None:
+            return {k: v[:, l] for k, v in stacked.items()}
+        split = {k: v.unbind(1) for k, v in stacked.items()}
+        return [{k: v[i] for k, v in split.items()} for i in range(self.depth)]
+
     def layer(self, l: int, h: torch.Tensor, A: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
         """h_l from h_{l-1} ``(S, B, d)``; ``A (S, L, d, d)``, ``alpha (S, L)``."""
+        return self.apply_layer(h, self.layer_tensors(A, alpha, l))
+
+    def apply_layer(self, h: torch.Tensor, p: dict) -> torch.Tensor:
+        """One layer on ``h (S, B, d)`` given its slices ``p`` (see ``layer_tensors``)."""
         s = self.spec
         if s.kind in ("mlp", "snmlp"):
-            return F.relu(h @ A[:, l].mT + self.b[:, l, None])
-        corr = F.gelu(h @ self.V[:, l].mT + self.c[:, l, None]) @ self.U[:, l].mT  # (S, B, d)
+            return F.relu(torch.baddbmm(p["b"][:, None], h, p["A"].mT))
+        z = F.gelu(torch.baddbmm(p["c"][:, None], h, p["V"].mT))  # psi(V h + c), (S, B, r)
         if s.kind == "resmlp":
-            return h + corr
-        lin = h @ A[:, l].mT + self.b[:, l, None]
+            return torch.baddbmm(h, z, p["U"].mT)
+        lin = torch.baddbmm(p["b"][:, None], h, p["A"].mT)
         if s.post_activation:
             lin = F.gelu(lin)
         if s.gate == "input":
-            gate = s.beta * torch.sigmoid(h @ self.g[:, l, :, None] + self.e[:, l, None, None])
-        else:
-            gate = alpha[:, l, None, None]
-        return lin + gate * corr
+            gate = s.beta * torch.sigmoid(h @ p["g"][..., None] + p["e"][:, None, None])
+            return torch.addcmul(lin, gate, z @ p["U"].mT)
+        # scalar gate folded into the (d, r) read-out: alpha U psi(.) costs no (S, B, d) pass
+        return torch.baddbmm(lin, z, (p["U"] * p["alpha"][:, None, None]).mT)
 
     def readout(self, h: torch.Tensor) -> torch.Tensor:
         return h @ self.R + self.r_b[:, None]
 
+    def operators(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(A, alpha)`` = (shaped(), alpha_scalar()). In eval mode without autograd (the
+        evaluations, robustness sweeps) they are cached until a parameter or buffer changes
+        in place, so an exact sigma_max is computed once, not once per forward call."""
+        if self.training or torch.is_grad_enabled():
+            return self.shaped(), self.alpha_scalar()
+        key = tuple((id(t), t._version) for t in (*self.parameters(), *self.buffers()))
+        cached = getattr(self, "_operators_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, (self.shaped(), self.alpha_scalar()))
+            self._operators_cache = cached
+        return cached[1]
+
     def forward(self, x: torch.Tensor, return_hidden: bool = False):
         """Outputs ``(S, B, d_out)``; with ``return_hidden`` also ``[h_0, ..., h_L]``."""
-        A, alpha = self.shaped(), self.alpha_scalar()
+        A, alpha = self.operators()
         h = self.embed(x)
         hidden = [h]
-        for l in range(self.depth):
-            h = self.layer(l, h, A, alpha)
+        for p in self.layer_tensors(A, alpha):
+            h = self.apply_layer(h, p)
             hidden.append(h)
         out = self.readout(h)
         return (out, hidden) if return_hidden else out
 
     def forward_from(self, l0: int, h: torch.Tensor, l1: int | None = None) -> torch.Tensor:
         """Apply layers l0+1..l1 to ``h = h_{l0}`` (no read-out); l1 defaults to L."""
-        A, alpha = self.shaped(), self.alpha_scalar()
+        A, alpha = self.operators()
         for l in range(l0, self.depth if l1 is None else l1):
             h = self.layer(l, h, A, alpha)
         return h

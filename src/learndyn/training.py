@@ -80,28 +80,34 @@ class BatchedOptimizer:
         self.state = {"m": [torch.zeros_like(p) for p in self.params],
                       "v": [torch.zeros_like(p) for p in self.params]}
 
-    def _lr(self, p, factor):
-        return (self.lr * factor).view(-1, *([1] * (p.dim() - 1)))
+    def _per_member(self, values: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        return values.view(-1, *([1] * (p.dim() - 1)))
 
     @torch.no_grad()
     def step(self, factor: float = 1.0):
+        """One update, in place and with one temporary per parameter (the AdamW denominator);
+        the arithmetic follows torch.optim.AdamW's single-tensor path."""
         c = self.cfg
         self.t += 1
+        lr = self.lr * factor  # (S,)
+        if c.optimizer == "adamw":
+            bc1, bc2 = 1 - c.betas[0] ** self.t, 1 - c.betas[1] ** self.t
+            decay, step_size = 1 - lr * c.weight_decay, lr / bc1
         for p, m, v in zip(self.params, self.state["m"], self.state["v"]):
             if p.grad is None:
                 continue
-            g, lr = p.grad, self._lr(p, factor)
+            g = p.grad
             if c.optimizer == "adamw":
-                p.mul_(1 - lr * c.weight_decay)
-                m.mul_(c.betas[0]).add_(g, alpha=1 - c.betas[0])
+                p.mul_(self._per_member(decay, p))
+                m.lerp_(g, 1 - c.betas[0])
                 v.mul_(c.betas[1]).addcmul_(g, g, value=1 - c.betas[1])
-                m_hat = m / (1 - c.betas[0] ** self.t)
-                v_hat = v / (1 - c.betas[1] ** self.t)
-                p.sub_(lr * m_hat / (v_hat.sqrt() + c.eps))
+                upd = v.sqrt().div_(math.sqrt(bc2)).add_(c.eps)
+                torch.div(m, upd, out=upd)  # m_hat / (sqrt(v_hat) + eps) * bc1, in place
+                p.addcmul_(upd, self._per_member(step_size, p), value=-1.0)
             else:
-                g = g + c.weight_decay * p
+                g = g.add(p, alpha=c.weight_decay)
                 m.mul_(c.momentum).add_(g)  # buffer starts at 0: first step m = g
-                p.sub_(lr * m)
+                p.sub_(m * self._per_member(lr, p))
 
     def state_dict(self):
         return {"t": self.t, "m": self.state["m"], "v": self.state["v"]}
