@@ -57,10 +57,28 @@ def peer_model(d_in, d_out, width, depth):
 
 
 def peer_train(task, width, depth, seeds, cfg: TrainConfig):
-    """One seed after another: DataLoader, torch.optim.AdamW, loss.item() every step."""
+    """One seed after another: DataLoader, torch.optim.AdamW, loss.item() every step; at each
+    evaluation the same numbers as ours (loss and metric on the first ``eval_samples`` training
+    inputs and on the test set), read back with .item()."""
     x, y = torch.as_tensor(task.x_train, dtype=torch.float32), torch.as_tensor(task.y_train)
     xt, yt = torch.as_tensor(task.x_test, dtype=torch.float32), torch.as_tensor(task.y_test)
     loss_fn = nn.CrossEntropyLoss() if task.kind == "classification" else nn.MSELoss()
+    xe, ye = x[:cfg.eval_samples], y[:cfg.eval_samples]
+
+    def metric(out, target):
+        if task.kind == "classification":
+            return (out.argmax(-1) == target).float().mean()
+        return loss_fn(out, target)
+
+    def evaluate(model):
+        model.eval()
+        with torch.no_grad():
+            out_e, out_t = model(xe), model(xt)
+            numbers = [loss_fn(out_e, ye).item(), loss_fn(out_t, yt).item(),
+                       metric(out_e, ye).item(), metric(out_t, yt).item()]
+        model.train()
+        return numbers
+
     history = []
     for seed in seeds:
         torch.manual_seed(seed)
@@ -69,6 +87,7 @@ def peer_train(task, width, depth, seeds, cfg: TrainConfig):
         loader = DataLoader(TensorDataset(x, y), batch_size=cfg.batch_size, shuffle=True,
                             drop_last=True)
         step = 0
+        history.append(evaluate(model))
         while step < cfg.steps:
             for xb, yb in loader:
                 loss = loss_fn(model(xb), yb)
@@ -78,8 +97,7 @@ def peer_train(task, width, depth, seeds, cfg: TrainConfig):
                 history.append(loss.item())
                 step += 1
                 if step % cfg.eval_every == 0:
-                    with torch.no_grad():
-                        history.append(loss_fn(model(xt), yt).item())
+                    history.append(evaluate(model))
                 if step == cfg.steps:
                     break
     return history
