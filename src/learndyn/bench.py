@@ -19,6 +19,15 @@ import time
 
 
 def bench_theory(args) -> dict:
+    """Field-space vs weight-space gradient flow of the same network, timed in turn (weight,
+    field, weight, field, ...) ``repeats`` times per (depth, n, m); medians and pairwise ratios.
+
+    With ``--method rk4`` (default) both runs take the same fixed steps, so the wall-time ratio
+    is the cost of the two formulations per unit of ODE time; with ``dopri5`` the adaptive step
+    counts differ between the runs and the per-evaluation ratio is reported as well.
+    """
+    import statistics
+
     import numpy as np
     import torch
 
@@ -29,9 +38,18 @@ def bench_theory(args) -> dict:
     from .theory.flows import closed_flow_L1, hybrid_flow, weight_flow
     from .theory.integrate import Settings
 
+    if args.smoke:
+        args.n, args.m, args.depths, args.repeats, args.t = [8], [16], [1, 2], 1, 0.05
     device = setup_torch(args.threads, args.device)
-    settings = Settings(rtol=args.rtol, atol=args.rtol * 1e-2, events=args.events)
+    settings = Settings(method=args.method, rtol=args.rtol, atol=args.rtol * 1e-2,
+                        events=args.events, dt=args.dt)
     times = torch.tensor([0.0, args.t], dtype=torch.float64)
+
+    def timed(flow, *a):
+        t0 = time.perf_counter()
+        out = flow(*a)
+        return time.perf_counter() - t0, out["stats"].rhs_evals
+
     rows = []
     for L in args.depths:
         for n in args.n:
@@ -40,21 +58,23 @@ def bench_theory(args) -> dict:
                 X = torch.tensor(sphere_inputs(rng, n, args.d), device=device)
                 y = torch.tensor(np.sign(rng.standard_normal(n)), device=device)
                 Ws, a = init_network(args.seeds, args.d, [m] * L, device)
-                t0 = time.perf_counter()
-                wf = weight_flow(Ws, a, X, y, times, settings)
-                t_w = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                ff = closed_flow_L1(Ws, a, X, y, times, settings) if L == 1 else hybrid_flow(Ws, a, X, y, times, settings)
-                t_f = time.perf_counter() - t0
-                rows.append(dict(depth=L, n=n, m=m, weight_s=t_w, field_s=t_f, ratio=t_f / t_w,
-                                 weight_evals=wf["stats"].rhs_evals, field_evals=ff["stats"].rhs_evals,
-                                 weight_per_eval_ms=1e3 * t_w / wf["stats"].rhs_evals,
-                                 field_per_eval_ms=1e3 * t_f / ff["stats"].rhs_evals,
-                                 ratio_per_eval=(t_f / ff["stats"].rhs_evals) / (t_w / wf["stats"].rhs_evals)))
+                field_flow = closed_flow_L1 if L == 1 else hybrid_flow
+                w_runs, f_runs = [], []
+                for _ in range(args.repeats):
+                    w_runs.append(timed(weight_flow, Ws, a, X, y, times, settings))
+                    f_runs.append(timed(field_flow, Ws, a, X, y, times, settings))
+                t_w = statistics.median(r[0] for r in w_runs)
+                t_f = statistics.median(r[0] for r in f_runs)
+                ev_w, ev_f = w_runs[-1][1], f_runs[-1][1]
+                rows.append(dict(depth=L, n=n, m=m, weight_s=t_w, field_s=t_f,
+                                 ratio=statistics.median(f[0] / w[0] for w, f in zip(w_runs, f_runs)),
+                                 weight_evals=ev_w, field_evals=ev_f,
+                                 weight_per_eval_ms=1e3 * t_w / ev_w, field_per_eval_ms=1e3 * t_f / ev_f,
+                                 ratio_per_eval=(t_f / ev_f) / (t_w / ev_w)))
                 print(json.dumps(rows[-1]), file=sys.stderr)
     exps = {}
     for L in args.depths:
-        for key in ("weight_s", "field_s", "weight_per_eval_ms", "field_per_eval_ms"):
+        for key in ("weight_s", "field_s"):
             sub = [r for r in rows if r["depth"] == L]
             if len(args.m) > 1:
                 ms = [r for r in sub if r["n"] == args.n[-1]]
@@ -62,12 +82,17 @@ def bench_theory(args) -> dict:
             if len(args.n) > 1:
                 ns = [r for r in sub if r["m"] == args.m[-1]]
                 exps[f"L{L}_{key}_vs_n"] = fit_exponent([r["n"] for r in ns], [r[key] for r in ns])[0]
-    return {"benchmark": "theory", "d": args.d, "t": args.t, "rtol": args.rtol, "events": args.events,
-            "seeds": args.seeds, "threads": args.threads, "rows": rows, "exponents": exps,
-            "max_ratio_n_le_m": max([r["ratio"] for r in rows if r["n"] <= r["m"]], default=None),
-            # wall-time ratios follow the number of steps, which differs between the two runs
-            # (switches and sliding modes); per-evaluation ratios compare the right-hand sides
-            "median_ratio_per_eval_n_le_m": float(np.median([r["ratio_per_eval"] for r in rows if r["n"] <= r["m"]]))}
+    for key in ("weight_s", "field_s"):  # cost vs depth at the largest (n, m)
+        ds = [r for r in rows if r["n"] == args.n[-1] and r["m"] == args.m[-1]]
+        if len(ds) > 1:
+            exps[f"{key}_vs_depth"] = fit_exponent([r["depth"] for r in ds], [r[key] for r in ds])[0]
+    le = [r for r in rows if r["n"] <= r["m"]]
+    return {"benchmark": "theory", "method": args.method, "dt": args.dt, "d": args.d, "t": args.t,
+            "rtol": args.rtol, "events": args.events, "seeds": args.seeds, "threads": args.threads,
+            "repeats": args.repeats, "rows": rows, "exponents": exps,
+            "max_ratio_n_le_m": max([r["ratio"] for r in le], default=None),
+            "median_ratio_n_le_m": float(np.median([r["ratio"] for r in le])) if le else None,
+            "median_ratio_per_eval_n_le_m": float(np.median([r["ratio_per_eval"] for r in le])) if le else None}
 
 
 def bench_train(args) -> dict:
@@ -116,8 +141,13 @@ def main(argv=None):
     th.add_argument("--depths", type=int, nargs="+", default=[1, 2, 3])
     th.add_argument("--d", type=int, default=64, help="input dimension (sphere inputs)")
     th.add_argument("--t", type=float, default=0.5, help="ODE time integrated")
-    th.add_argument("--rtol", type=float, default=1e-8)
-    th.add_argument("--events", action="store_true", help="locate mask switches (default: step over them)")
+    th.add_argument("--method", choices=["rk4", "dopri5"], default="rk4",
+                    help="rk4: the same fixed steps in both spaces (default); dopri5: adaptive")
+    th.add_argument("--dt", type=float, default=0.01, help="rk4 step")
+    th.add_argument("--rtol", type=float, default=1e-8, help="dopri5 tolerance (atol = rtol/100)")
+    th.add_argument("--repeats", type=int, default=5)
+    th.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat (CI)")
+    th.add_argument("--events", action="store_true", help="dopri5: locate mask switches (default: step over them)")
     th.add_argument("--seeds", type=int, nargs="+", default=[0])
     th.add_argument("--threads", type=int, default=2)
     th.add_argument("--device", default="auto")
