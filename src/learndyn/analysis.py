@@ -18,7 +18,19 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from .study import expand_cell
+from .io import cf_attrs
+
+
+def expand_cell(ds: xr.Dataset) -> xr.Dataset:
+    """Add the cell's (task, model, depth, width) as length-1 dimensions for combining."""
+    out = ds.drop_vars(["A_sv", "J_sv", "step_loss", "step"], errors="ignore")
+    out = out.expand_dims(task=[ds.attrs["task"]], model=[ds.attrs["model"]],
+                          depth=[int(ds.attrs["depth"])], width=[int(ds.attrs["width"])])
+    out["depth"].attrs.update(cf_attrs("depth L"))
+    out["width"].attrs.update(cf_attrs("width d"))
+    out.attrs = {}
+    return out
+
 
 COMBINE = dict(join="outer", compat="no_conflicts", data_vars="all", combine_attrs="drop_conflicts")
 VERDICTS = ("supported", "not supported", "inconclusive")

@@ -167,17 +167,6 @@ def _gen_gap(res, kind):
     return gap if kind == "classification" else -gap
 
 
-def expand_cell(ds: xr.Dataset) -> xr.Dataset:
-    """Add the cell's (task, model, depth, width) as length-1 dimensions for combining."""
-    out = ds.drop_vars(["A_sv", "J_sv", "step_loss", "step"], errors="ignore")
-    out = out.expand_dims(task=[ds.attrs["task"]], model=[ds.attrs["model"]],
-                          depth=[int(ds.attrs["depth"])], width=[int(ds.attrs["width"])])
-    out["depth"].attrs.update(_attrs("depth L"))
-    out["width"].attrs.update(_attrs("width d"))
-    out.attrs = {}
-    return out
-
-
 # --- LR sweep -------------------------------------------------------------------------------
 
 def run_lr_sweep(task, spec: dict, depth: int, width: int, seeds, lrs, tcfg: TrainConfig,

@@ -11,7 +11,7 @@ rule analysis_train_collect:
         cells=get_train_cell_files(),
         sweeps=get_lr_sweep_files(),
         fixed_point=get_fixed_point_file(),
-        lib=lib("analysis", "study", "train_grid", "models", "training", "metrics"),
+        lib=lib("analysis"),
     output:
         cells=TRAIN_ANALYSIS["cells"],
         spectra=TRAIN_ANALYSIS["spectra"],
@@ -34,7 +34,7 @@ rule analysis_train_collect:
 rule analysis_train_claims:
     input:
         **TRAIN_ANALYSIS,
-        lib=lib("analysis", "latex", "study", "train_grid", "models", "training", "metrics"),
+        lib=lib("analysis", "latex"),
     output:
         claims="results/analysis/train_claims.nc",
         table="results/paper/tables/train_claims.tex",
