@@ -30,7 +30,7 @@ def bench_theory(args) -> dict:
     from .theory.integrate import Settings
 
     device = setup_torch(args.threads, args.device)
-    settings = Settings(rtol=args.rtol, atol=args.rtol * 1e-2, events=args.events)
+    settings = Settings(rtol=args.rtol, atol=args.rtol * 1e-2)
     times = torch.tensor([0.0, args.t], dtype=torch.float64)
     rows = []
     for L in args.depths:
@@ -62,7 +62,7 @@ def bench_theory(args) -> dict:
             if len(args.n) > 1:
                 ns = [r for r in sub if r["m"] == args.m[-1]]
                 exps[f"L{L}_{key}_vs_n"] = fit_exponent([r["n"] for r in ns], [r[key] for r in ns])[0]
-    return {"benchmark": "theory", "d": args.d, "t": args.t, "rtol": args.rtol, "events": args.events,
+    return {"benchmark": "theory", "d": args.d, "t": args.t, "rtol": args.rtol,
             "seeds": args.seeds, "threads": args.threads, "rows": rows, "exponents": exps,
             "max_ratio_n_le_m": max([r["ratio"] for r in rows if r["n"] <= r["m"]], default=None),
             # wall-time ratios follow the number of steps, which differs between the two runs
@@ -117,7 +117,6 @@ def main(argv=None):
     th.add_argument("--d", type=int, default=64, help="input dimension (sphere inputs)")
     th.add_argument("--t", type=float, default=0.5, help="ODE time integrated")
     th.add_argument("--rtol", type=float, default=1e-8)
-    th.add_argument("--events", action="store_true", help="locate mask switches (default: step over them)")
     th.add_argument("--seeds", type=int, nargs="+", default=[0])
     th.add_argument("--threads", type=int, default=2)
     th.add_argument("--device", default="auto")

@@ -43,17 +43,24 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
                          kind=kind, passed=ok))
 
     for task, ds in e1.items():
-        add("E1", "closed (h,r) vs weight-space flow: residual", task, float(ds.err_r.max()), tol["flow"])
+        slid = int(ds.attrs["field_steps_slides"])
+        note = f" ({slid} sliding entries)" if slid else ""
+        add("E1", "closed (h,r) vs weight-space flow: residual" + note, task, float(ds.err_r.max()), tol["flow"])
         add("E1", "closed h vs forward pass of W(t)", task, float(ds.err_h.max()), tol["flow"])
         add("E1", "evolved r vs readout of evolved h", task, float(ds.err_r_readout.max()), tol["flow"])
+        add("E1", r"sliding modes: $\dot h=0$ on sliding entries (equivalent control)", task,
+            max(float(ds.attrs["weight_steps_slide_residual"]), float(ds.attrs["field_steps_slide_residual"])),
+            tol["identity"])
     for task, ds in e2.items():
         for L in ds.depth.values:
             d = ds.sel(depth=L)
-            slid = int(d.sliding_steps)
-            note = f", $L={int(L)}$" + (f" ({slid} sliding steps)" if slid else "")
+            slid = int(d.slides.sel(space="field"))
+            note = f", $L={int(L)}$" + (f" ({slid} sliding entries)" if slid else "")
             add("E2", "hybrid closure vs weight-space flow: residual" + note, task, float(d.err_r.max()), tol["flow"])
-            add("E2", "hybrid $h$, $b$ vs forward/backward pass of $W(t)$" + note, task,
+            add("E2", "hybrid $h$, $b$ vs forward/backward pass of $W(t)$" + f", $L={int(L)}$", task,
                 max(float(d.err_h_forward), float(d.err_b_forward)), tol["flow"])
+        add("E2", r"sliding modes: $\dot h=0$ on sliding entries (equivalent control)", task,
+            float(ds.slide_residual.max()), tol["identity"])
     for task, ds in e3.items():
         for c in ds.check.values:
             err = float(ds.error.sel(check=c).max(skipna=True))
@@ -111,10 +118,10 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
     for task, ds in e2.items():
         for L in ds.depth.values:
             macros[f"ErrTwo{words[int(L)]}"] = float(ds.err_r.sel(depth=L).max())
-            macros[f"SlideTwo{words[int(L)]}"] = int(ds.sliding_steps.sel(depth=L))
+            macros[f"SlideTwo{words[int(L)]}"] = int(ds.slides.sel(depth=L, space="field"))
         break
     for task, ds in e1.items():
-        macros["SlideOne"] = int(ds.attrs["weight_steps_forced"]) + int(ds.attrs["field_steps_forced"])
+        macros["SlideOne"] = int(ds.attrs["field_steps_slides"])
         macros["EventsOne"] = int(ds.attrs["field_steps_events"])
         macros["WidthOne"] = int(ds.attrs["width"])
         break
