@@ -92,6 +92,7 @@ class Stats:
     slide_exits: int = 0  # entries that left one
     sliding_steps: int = 0  # accepted steps taken with at least one sliding entry
     jumps: int = 0  # transitions at which ``jump`` changed the state
+    locate_evals: int = 0  # steps in which an event was located
     rhs_evals: int = 0
     extra: dict = field(default_factory=dict)
     modes: list = field(default_factory=list, repr=False)  # Mode at each output time
@@ -137,6 +138,43 @@ def _events(g_val, mode, consistent0, lam):
     if lam is None or not mode.sliding.any():
         return cross
     return cross | (mode.sliding & ((lam < 0) | (lam > 1)))
+
+
+def _margin(g_val, mode, lam):
+    """Signed distance to the next event, positive before it: g (mask 1) or -g (mask 0) on
+    ordinary entries, min(λ, 1 - λ) on sliding ones. (S, Q). Guides the root finder only;
+    ``_events`` decides."""
+    s = torch.where(mode.masks > 0, g_val, -g_val)
+    if lam is None or not mode.sliding.any():
+        return s
+    return torch.where(mode.sliding, torch.minimum(lam, 1 - lam), s)
+
+
+def locate_event(events_at, ev1, s0, s1, iters: int):
+    """Earliest θ in (0, 1] with an event, to 2^-iters: Illinois (modified regula falsi) on the
+    margins of the entries with an event, the bracket [lo, hi] kept by the event test.
+
+    ``events_at(θ) -> (events (S, Q) bool, margins (S, Q), extra)``; ``ev1``, ``s1`` at θ = 1,
+    ``s0`` at θ = 0 (no event there). Returns (hi, events at hi, extra at hi (None if θ = 1)).
+    """
+    lo, hi, s_lo, s_hi, ev_hi, extra_hi = 0.0, 1.0, s0, s1, ev1, None
+    tol, last = 2.0 ** -iters, 0
+    for _ in range(4 * iters):
+        if hi - lo <= tol:
+            break
+        a, b = s_lo[ev_hi], s_hi[ev_hi]  # a > 0 >= b on the entries with an event at hi
+        theta = (lo + (hi - lo) * a / (a - b).clamp_min(1e-300)).min().item()
+        theta = min(max(theta, lo + 0.5 * tol), hi - 0.5 * tol)
+        ev_t, s_t, extra_t = events_at(theta)
+        if ev_t.any():
+            hi, s_hi, ev_hi, extra_hi = theta, s_t, ev_t, extra_t
+            s_lo = s_lo * 0.5 if last == 1 else s_lo  # Illinois: halve the retained end
+            last = 1
+        else:
+            lo, s_lo = theta, s_t
+            s_hi = s_hi * 0.5 if last == -1 else s_hi
+            last = -1
+    return hi, ev_hi, extra_hi
 
 
 def _transition(rhs, jump, t, y, mode, ev, lam):
@@ -193,7 +231,8 @@ def dopri5(rhs, y0, times, settings: Settings, switching=None, jump=None):
     mode = Mode.of(switching(y)) if switching is not None else None
     out = [y0]
     stats.modes.append(mode)
-    k1, lam = _call(rhs, t, y, mode)
+    k1, lam_start = _call(rhs, t, y, mode)
+    g_cache = None  # switching functions at y (reused from the end of the previous step)
     stats.rhs_evals += 1
     scale = settings.atol + settings.rtol * y.abs()
     d0, d1 = torch.sqrt(torch.mean((y / scale) ** 2)), torch.sqrt(torch.mean((k1 / scale) ** 2))
@@ -215,36 +254,37 @@ def dopri5(rhs, y0, times, settings: Settings, switching=None, jump=None):
             factor = min(5.0, max(0.2, 0.9 * max(err, 1e-10) ** -0.2))
             ev = None
             if mode is not None:
-                g0 = switching(y)
+                g0 = g_cache if g_cache is not None else switching(y)
                 consistent0 = ~mode.sliding & ((g0 > 0).to(y.dtype) == mode.masks)
                 wrong = (g0.abs() * ~(consistent0 | mode.sliding)).max() / g0.abs().max().clamp_min(1e-300)
                 stats.extra["max_wrong_side"] = max(stats.extra.get("max_wrong_side", 0.0), wrong.item())
-                ev = _events(switching(y_new), mode, consistent0, lam_new)
+                g1 = switching(y_new)
+                ev = _events(g1, mode, consistent0, lam_new)
                 if ev.any():
-                    # locate the earliest event: smallest theta with some event (bisection)
+                    # locate the earliest event on the step's Hermite interpolant
                     watch_lam = bool((ev & mode.sliding).any())
 
                     def events_at(theta):
                         z = hermite(y, y_new, k[0], k[6], step, theta)
                         lam_z = _call(rhs, t + theta * step, z, mode)[1] if watch_lam else None
                         stats.rhs_evals += int(watch_lam)
-                        return _events(switching(z), mode, consistent0, lam_z), lam_z
+                        g_z = switching(z)
+                        return _events(g_z, mode, consistent0, lam_z), _margin(g_z, mode, lam_z), lam_z
 
-                    lo, hi, ev_hi, lam_hi = 0.0, 1.0, ev, lam_new
-                    for _ in range(settings.bisect):
-                        mid = 0.5 * (lo + hi)
-                        ev_mid, lam_mid = events_at(mid)
-                        if ev_mid.any():
-                            hi, ev_hi, lam_hi = mid, ev_mid, lam_mid
-                        else:
-                            lo = mid
+                    stats.locate_evals += 1
+                    lam0 = lam_start if watch_lam else None
+                    hi, ev, lam_hi = locate_event(events_at, ev, _margin(g0, mode, lam0),
+                                                  _margin(g1, mode, lam_new if watch_lam else None),
+                                                  settings.bisect)
+                    lam_ev = lam_hi if lam_hi is not None else lam_new
                     if hi < 1.0:
                         step = max(hi * step, 1e-14 * max(1.0, abs(t)))
                         y_new, k, lam_new = _dopri_step(rhs, t, y, step, k1, mode)
                         stats.rhs_evals += 6
-                    ev, lam_ev = ev_hi, (lam_hi if lam_hi is not None else lam_new)
+                        g1 = None
                 else:
                     ev = None
+                g_cache = g1
             stats.accepted += 1
             if mode is not None and mode.sliding.any():
                 stats.sliding_steps += 1
@@ -260,7 +300,8 @@ def dopri5(rhs, y0, times, settings: Settings, switching=None, jump=None):
                 mode = new_mode
                 k[6], lam_new = _call(rhs, t, y_new, mode)
                 stats.rhs_evals += 1
-            y, k1 = y_new, k[6]
+                g_cache = None
+            y, k1, lam_start = y_new, k[6], lam_new
             h = step * factor
         out.append(y)
         stats.modes.append(mode)
