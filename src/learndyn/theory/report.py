@@ -125,6 +125,10 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
         macros["EventsOne"] = int(ds.attrs["field_steps_events"])
         macros["WidthOne"] = int(ds.attrs["width"])
         break
+    slide_res = [float(ds.attrs[f"{sp}_steps_slide_residual"]) for ds in e1.values() for sp in ("weight", "field")]
+    slide_res += [float(ds.slide_residual.max()) for ds in e2.values()]
+    macros["SlideResidual"] = max(slide_res, default=0.0)
+    macros["SlideTol"] = float(e4.attrs["integrator_slide_tol"])
     macros["NumSamples"] = int(e4.sizes["sample"])
     macros["FlowRtol"] = float(e4.attrs["integrator_rtol"])
     disc = df[(df.experiment == "E4") & (df.kind == "max")]
