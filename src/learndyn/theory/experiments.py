@@ -21,7 +21,7 @@ from ..io import cf_attrs
 from . import checks, gd
 from .dynamics import ntk_residual
 from .fields import coactivation, init_network, kernel, training_fields
-from .flows import closed_flow_L1, fields_along, hybrid_flow, weight_flow
+from .flows import closed_flow_L1, fields_along, hybrid_flow, per_seed, weight_flow
 from .integrate import Settings
 from .operators import gram_operator_sq_norm
 
@@ -310,8 +310,9 @@ def run_truncation(p: Problem, depths, widths, max_widths, seeds, t_max: float, 
             if m > max_widths[i]:
                 continue
             Ws, a = init_network(seeds, p.d, [m] * L, p.X.device)
-            wf, t_weight = timed(weight_flow, Ws, a, p.X, p.y, times, settings)
-            ff, t_frozen = timed(lambda: hybrid_flow(Ws, a, p.X, p.y, times, settings, freeze_weights=True))
+            # seeds one at a time: at large widths steps are set by mask switches (see flows.per_seed)
+            wf, t_weight = timed(per_seed, weight_flow, Ws, a, p.X, p.y, times, settings)
+            ff, t_frozen = timed(lambda: per_seed(hybrid_flow, Ws, a, p.X, p.y, times, settings, freeze_weights=True))
             wall[i, j] = (t_weight, t_frozen)
             Fw = fields_along(wf["W"], a, p.X, p.y)
             r_w = torch.stack([F.r for F in Fw])
