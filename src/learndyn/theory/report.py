@@ -84,7 +84,7 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
     expo = truncation_exponents(e5, 10 * floor)
 
     df = pd.DataFrame(rows)
-    ds = xr.Dataset(
+    summary = xr.Dataset(
         {"max_error": (("row",), df.value.values, {"long_name": "max error (or fitted slope)", "units": "1"}),
          "tolerance": (("row",), df.tolerance.values, {"long_name": "tolerance", "units": "1"}),
          "passed": (("row",), df.passed.values.astype(np.int8), {"long_name": "check passed (1 = yes)", "units": "1"})},
@@ -93,12 +93,12 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
                 "check": ("row", df.check.values.astype(str), {"long_name": "check", "units": "1"}),
                 "data": ("row", df.data.values.astype(str), {"long_name": "data set", "units": "1"})})
     for L, s in slopes.items():
-        ds.attrs[f"eta_slope_L{L}"] = s
+        summary.attrs[f"eta_slope_L{L}"] = s
     for L, s in gd_slope.items():
-        ds.attrs[f"gd_vs_gf_slope_L{L}"] = s
+        summary.attrs[f"gd_vs_gf_slope_L{L}"] = s
     for (name, L), p in expo.items():
-        ds.attrs[f"exponent_{name}_L{L}"] = p
-    ds.attrs["integration_floor"] = floor
+        summary.attrs[f"exponent_{name}_L{L}"] = p
+    summary.attrs["integration_floor"] = floor
 
     table = pd.DataFrame({
         "Exp.": df.experiment, "Check": df.check, "Data": df.data.str.replace("_", r"\_"),
@@ -150,4 +150,4 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
                 macros[f"Err{key}{words[int(L)]}MinWidth"] = float(v.values[0])
     macros["TruncMaxWidth"] = int(e5.width.values.max())
     macros["TruncMinWidth"] = int(e5.width.values.min())
-    return ds, table, macros
+    return summary, table, macros
