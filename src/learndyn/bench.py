@@ -41,8 +41,7 @@ def bench_theory(args) -> dict:
     if args.smoke:
         args.n, args.m, args.depths, args.repeats, args.t = [8], [16], [1, 2], 1, 0.05
     device = setup_torch(args.threads, args.device)
-    settings = Settings(method=args.method, rtol=args.rtol, atol=args.rtol * 1e-2,
-                        events=args.events, dt=args.dt)
+    settings = Settings(method=args.method, rtol=args.rtol, atol=args.rtol * 1e-2, dt=args.dt)
     times = torch.tensor([0.0, args.t], dtype=torch.float64)
 
     def timed(flow, *a):
@@ -88,7 +87,7 @@ def bench_theory(args) -> dict:
             exps[f"{key}_vs_depth"] = fit_exponent([r["depth"] for r in ds], [r[key] for r in ds])[0]
     le = [r for r in rows if r["n"] <= r["m"]]
     return {"benchmark": "theory", "method": args.method, "dt": args.dt, "d": args.d, "t": args.t,
-            "rtol": args.rtol, "events": args.events, "seeds": args.seeds, "threads": args.threads,
+            "rtol": args.rtol, "seeds": args.seeds, "threads": args.threads,
             "repeats": args.repeats, "rows": rows, "exponents": exps,
             "max_ratio_n_le_m": max([r["ratio"] for r in le], default=None),
             "median_ratio_n_le_m": float(np.median([r["ratio"] for r in le])) if le else None,
@@ -147,7 +146,6 @@ def main(argv=None):
     th.add_argument("--rtol", type=float, default=1e-8, help="dopri5 tolerance (atol = rtol/100)")
     th.add_argument("--repeats", type=int, default=5)
     th.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat (CI)")
-    th.add_argument("--events", action="store_true", help="dopri5: locate mask switches (default: step over them)")
     th.add_argument("--seeds", type=int, nargs="+", default=[0])
     th.add_argument("--threads", type=int, default=2)
     th.add_argument("--device", default="auto")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from . import gd, operators as ops
@@ -56,6 +57,19 @@ def _fd_delta(Ws, a, X, y, grads, delta):
             return delta
         delta /= 4
     raise RuntimeError("could not find a finite-difference step without mask switches")
+
+
+def gram_drift_sq_norm_explicit(W_l, D_l, W0_l, D0_l):
+    """sum_{nu kappa} |Γ_{nu kappa} - Γ0_{nu kappa}|_F^2 from the explicit (S, n, n, m, m) operators
+    (spec §5.2 box), formed in extended precision (numpy longdouble, eps 1e-19): the entrywise
+    difference of two O(1) operators that differ by O(δ) loses log10(|Γ|/|ΔΓ|) digits, which
+    float64 cannot spare. Returns a float64 tensor (S,)."""
+    def gram(W, D):
+        W, D = W.cpu().numpy().astype(np.longdouble), D.cpu().numpy().astype(np.longdouble)
+        DD = D[:, :, None, :] * D[:, None, :, :]
+        return np.einsum("sia,svki,sib->svkab", W, DD, W) / W.shape[-2]
+    diff = gram(W_l, D_l) - gram(W0_l, D0_l)
+    return torch.tensor((diff ** 2).sum((1, 2, 3, 4)).astype(np.float64), dtype=W_l.dtype, device=W_l.device)
 
 
 def identity_checks(Ws, a, X, y, delta: float = 1e-4) -> dict[str, float]:
@@ -141,8 +155,7 @@ def identity_checks(Ws, a, X, y, delta: float = 1e-4) -> dict[str, float]:
     # matrix-free Gram drift norm vs explicit operators (E6 uses the former)
     Ws2 = gd.gd_step(Ws, a, X, y, 0.5)
     D2 = training_fields(Ws2, a, X, y).D
-    explicit = [((ops.gram_operator(Ws2[l], D2[l]) - ops.gram_operator(Ws[l], D[l])) ** 2).sum((1, 2, 3, 4))
-                for l in range(L)]
+    explicit = [gram_drift_sq_norm_explicit(Ws2[l], D2[l], Ws[l], D[l]) for l in range(L)]
     free = [ops.gram_operator_sq_norm(Ws2[l], D2[l], Ws[l], D[l]) for l in range(L)]
     out["gram_norm_matrix_free"] = max(rel_err(f, e) for f, e in zip(free, explicit))
     return out

@@ -13,6 +13,16 @@ State of the field closure (spec §11 choice 6): the conjugate field is stored u
 b^(l) = D^(l)(h^(l)) β^(l) with β^(l) = W_{l+1}^T b^(l+1) / sqrt(m_l), so switches of layer l's own
 masks act instantly through h^(l); switches of deeper masks make β jump, and that jump
 (``conjugate_jump``) is applied with the (co-integrated or frozen) weights after each step.
+
+Sliding modes (spec §1 caveat: GF is a Filippov flow). Where an entry (i, mu) of some layer is
+pushed onto h_{i mu} = 0 from both sides, Filippov's solution stays on the surface with the mask
+D_{i mu} replaced by the equivalent control λ_{i mu} ∈ [0, 1] that makes ḣ_{i mu} = 0
+(``equivalent_control``). φ = σ(h) = 0 there, so the forward pass does not see λ; λ enters the
+backward pass (b, β) and hence Ẇ and ṙ. Every rate below therefore takes two masks: ``D`` (the
+effective masks, λ on sliding entries) in the backward pass, and ``D_fwd`` (the reference masks,
+0 on sliding entries) in the forward pass and the forward recursion (φ̇ = D ḣ = 0 on the surface).
+With that split ḣ is affine in the λ's of each layer (multilinear across layers), which the
+equivalent-control solver uses. Weight space and field space call the same solver.
 """
 
 from __future__ import annotations
@@ -21,7 +31,8 @@ import math
 
 import torch
 
-from .fields import (gradient_W, heaviside, overlap_Q, overlap_S, relu, training_fields)
+from .fields import (conjugate_fields, gradient_W, heaviside, overlap_Q, overlap_S, preactivations_forward,
+                     readout, relu, residual, training_fields)
 
 
 # --- weight space -------------------------------------------------------------------------
@@ -33,6 +44,80 @@ def weight_rate(Ws, a, X, y, D=None):
     """
     F = training_fields(Ws, a, X, y, D)
     return [-g for g in gradient_W(F.phi, F.b, F.r)]
+
+
+def weight_rate_filippov(Ws, a, X, y, D_fwd, sliding, pack, unpack, slide_tol=1e-12):
+    """Filippov gradient flow in weight space: Ẇ_l = -(1/n) sum_nu r_nu b^(l)_nu φ^(l-1)T_nu / sqrt(m_{l-1})
+    with the backward pass through the effective masks (λ on sliding entries, spec §1 caveat).
+
+    ``D_fwd`` list of (S, n, m_l) reference masks (0 on sliding entries), ``sliding`` (S, Q) bool
+    over the packed entries; ``pack``/``unpack`` convert lists of (S, n, m_l) to (S, Q) and back.
+    Returns (Ẇ list, effective masks (S, Q), equivalent-control residual).
+    """
+    if D_fwd is None:
+        D_fwd = [heaviside(x) for x in preactivations_forward(Ws, X)[0]]
+    h, phi = preactivations_forward(Ws, X, D_fwd)
+    r = residual(readout(a, phi[-1]), y)
+    sliding = torch.zeros_like(pack(D_fwd), dtype=torch.bool) if sliding is None else sliding
+
+    def h_rate_of(D_flat):
+        return pack(hidden_rate(Ws, phi, D_fwd, conjugate_fields(Ws, a, h, unpack(D_flat)), r))
+
+    D_eff, res = equivalent_control(h_rate_of, pack(D_fwd), sliding, slide_tol)
+    b = conjugate_fields(Ws, a, h, unpack(D_eff))
+    return [-g for g in gradient_W(phi, b, r)], D_eff, res
+
+
+# --- Filippov sliding modes: equivalent control ---------------------------------------------
+
+def equivalent_control(h_rate_of, masks, sliding, tol: float = 1e-12, max_iter: int = 30):
+    """Filippov equivalent control (spec §1 caveat, §11 choice 4): masks λ on the sliding entries
+    such that ḣ = 0 there,
+
+        find λ_q (q sliding) with  ḣ_q(D(λ)) = 0,   D(λ)_q = λ_q on sliding entries, masks elsewhere.
+
+    ``h_rate_of(D (S, Q)) -> ḣ (S, Q)`` is affine in each single λ_q (the rates are multilinear
+    in the masks of the layers, and linear within a layer; for L = 1 the system is linear: per
+    unit i, sum_{nu in S_i} G_{mu nu} r_nu λ_{i nu} = -sum_{nu not in S_i} G_{mu nu} r_nu D_{i nu}).
+    So the Jacobian columns ∂ḣ/∂λ_q = ḣ(D + e_q) - ḣ(D) are exact, and Newton's method converges
+    in one step for L = 1 and quadratically otherwise. Each seed has its own set, padded.
+
+    Stops when max|ḣ_q| <= ``tol`` max|ḣ| (relative to the largest rate of all entries).
+    Returns (D (S, Q) with λ inserted, achieved max|ḣ_q| / max|ḣ|); raises RuntimeError if
+    Newton fails (a singular or non-convergent system).
+    """
+    if not bool(sliding.any()):
+        return masks, 0.0
+    S, _ = masks.shape
+    k = sliding.sum(-1)  # (S,)
+    kmax = int(k.max())
+    idx = torch.argsort(sliding.to(torch.int8), dim=-1, descending=True, stable=True)[:, :kmax]  # (S, kmax)
+    valid = torch.arange(kmax, device=masks.device).unsqueeze(0) < k.unsqueeze(-1)  # (S, kmax)
+    vf = valid.to(masks.dtype)
+    lam = torch.full((S, kmax), 0.5, dtype=masks.dtype, device=masks.device)
+    eye = torch.eye(kmax, dtype=masks.dtype, device=masks.device).expand(S, kmax, kmax)
+    for _ in range(max_iter):
+        D = masks.scatter(-1, idx, torch.where(valid, lam, masks.gather(-1, idx)))
+        rate = h_rate_of(D)
+        F = rate.gather(-1, idx) * vf  # (S, kmax)
+        scale = rate.abs().max().clamp_min(1e-300)
+        res = (F.abs().max() / scale).item()
+        if res <= tol:
+            return D, res
+        cols = []
+        for j in range(kmax):
+            Dj = D.scatter_add(-1, idx[:, j:j + 1], vf[:, j:j + 1])
+            cols.append((h_rate_of(Dj).gather(-1, idx) - rate.gather(-1, idx)) * vf)
+        J = torch.stack(cols, -1)  # (S, kmax, kmax): J[s, p, q] = ∂ḣ_p/∂λ_q
+        J = torch.where(valid.unsqueeze(-1) & valid.unsqueeze(-2), J, eye)
+        try:
+            step = torch.linalg.solve(J, F.unsqueeze(-1)).squeeze(-1)
+        except RuntimeError as exc:  # torch.linalg.LinAlgError is a RuntimeError
+            raise RuntimeError(f"equivalent control: singular system ({exc})") from exc
+        if not torch.isfinite(step).all():
+            raise RuntimeError("equivalent control: non-finite Newton step")
+        lam = lam - step
+    raise RuntimeError(f"equivalent control: no convergence in {max_iter} iterations (residual {res:.2e})")
 
 
 def residual_rate(K, r):
@@ -70,6 +155,22 @@ def closed_rate_L1(h, r, a, X, D=None):
     return h_dot, r_dot
 
 
+def closed_rate_L1_filippov(h, r, a, X, D_fwd, sliding, slide_tol=1e-12):
+    """Closed L = 1 system (spec §4) on a Filippov sliding mode: ``closed_rate_L1`` with the masks of
+    the sliding entries (``sliding`` (S, n, m) bool) replaced by the equivalent control λ, which solves
+    per unit i the linear system sum_{nu in S_i} G_{mu nu} r_nu λ_{i nu} = -sum_{nu not in S_i} G_{mu nu} r_nu D_{i nu}
+    (mu in S_i), i.e. ḣ_{i mu} = 0 on the surface. Returns (ḣ, ṙ, effective masks (S, n, m), residual).
+    """
+    shape = h.shape
+
+    def h_rate_of(D_flat):
+        return closed_rate_L1(h, r, a, X, D_flat.reshape(shape))[0].flatten(1)
+
+    D_eff, res = equivalent_control(h_rate_of, D_fwd.flatten(1), sliding.flatten(1), slide_tol)
+    D_eff = D_eff.reshape(shape)
+    return (*closed_rate_L1(h, r, a, X, D_eff), D_eff, res)
+
+
 def residual_from_h_L1(h, a, y):
     """r_mu = (1/sqrt m) sum_i a_i σ(h_{i mu}) - y_mu (spec §4), the field-only readout. (S, n)."""
     return (relu(h) * a.unsqueeze(-2)).sum(-1) / math.sqrt(h.shape[-1]) - y
@@ -102,49 +203,77 @@ def hidden_rate(Ws, phi, D, b, r, h_dot_prev=None):
     return out
 
 
-def conjugate_rate(Ws, phi, D, b, r):
+def conjugate_rate(Ws, phi, D, b, r, b_eff=None):
     """β̇^(l), ḃ^(l) by the backward recursion (spec §5.2), matrix-free, for l = L-1..1:
 
         β̇^(l)_nu = -(1/(n m_l)) sum_kappa S^(l+1)_{nu kappa} r_kappa φ^(l)_kappa + W_{l+1}^T ḃ^(l+1)_nu / sqrt(m_l),
         ḃ^(l) = D^(l) β̇^(l),  ḃ^(L) = 0.
 
-    The first term is the j = l term S Π h of §5.2; unrolled, the second gives the pulled-back
-    operators 𝒢^(l;j), j > l. Returns (β̇ list of length L-1, ḃ list of length L).
+    The first term is the j = l term S Π h of §5.2 (it is Ẇ_{l+1}^T b^(l+1)_nu / sqrt(m_l)); unrolled,
+    the second gives the pulled-back operators 𝒢^(l;j), j > l. On a sliding mode the state β
+    belongs to the fixed reference masks ``D`` (and ``b``), while Ẇ is built from the effective
+    conjugate ``b_eff`` (λ on sliding entries): then S^(l+1)_{nu kappa} = b^(l+1)_nu . b_eff^(l+1)_kappa.
+    Returns (β̇ list of length L-1, ḃ list of length L).
     """
     L, n = len(b), r.shape[-1]
+    b_eff = b if b_eff is None else b_eff
     b_dot = [None] * L
     beta_dot = [None] * (L - 1)
     b_dot[L - 1] = torch.zeros_like(b[L - 1])
     for l in range(L - 2, -1, -1):
         m_l = phi[l + 1].shape[-1]
-        rate = -(overlap_S(b[l + 1]) * r.unsqueeze(-2)) @ phi[l + 1] / (n * m_l)
+        S_mixed = b[l + 1] @ b_eff[l + 1].transpose(-1, -2)
+        rate = -(S_mixed * r.unsqueeze(-2)) @ phi[l + 1] / (n * m_l)
         beta_dot[l] = rate + b_dot[l + 1] @ Ws[l + 1] / math.sqrt(m_l)
         b_dot[l] = D[l] * beta_dot[l]
     return beta_dot, b_dot
 
 
-def hybrid_rate(Ws, h, beta, r, a, X, freeze_weights: bool = False, D=None):
+def hybrid_rate(Ws, h, beta, r, a, X, freeze_weights: bool = False, D=None, D_eff=None):
     """Right-hand side of the hybrid field closure (spec §11 choice 6).
 
     Fields (h, β, r) evolve by §5.1, §5.2 and §3 with Q, S, K built from the field state; the
     operators W_l come from the co-integrated weights, whose rate Ẇ_l = -(1/n) sum r b φ^T/sqrt(m)
     (§2) is itself built from the fields. ``freeze_weights`` gives the frozen-Γ truncation: Ẇ = 0,
     so every weight-induced operator (M, 𝒢, Γ) keeps its t = 0 weights while masks move.
-    Returns (Ẇ list, ḣ list, β̇ list, ṙ).
+
+    ``D`` are the reference masks of the state (default Θ(h)); ``D_eff`` (default ``D``) the
+    effective masks of a Filippov sliding mode (λ on sliding entries, see the module doc): the
+    conjugate that enters Ẇ, ṙ and ḣ is b = D_eff β_eff, with β_eff the state β jumped from D to
+    D_eff (``conjugate_jump``, exact given W). Returns (Ẇ list, ḣ list, β̇ list, ṙ).
     """
     S = r.shape[0]
     D = [heaviside(x) for x in h] if D is None else D
     phi = [X.expand(S, *X.shape)] + [Dl * x for Dl, x in zip(D, h)]
-    b = conjugate_from_state(D, beta, a)
+    b_ref = conjugate_from_state(D, beta, a)
+    b = b_ref if D_eff is None else conjugate_from_state(D_eff, conjugate_jump(Ws, D, D_eff, beta, a), a)
     K = sum(overlap_Q(phi[l]) * overlap_S(b[l]) for l in range(len(b)))
     r_dot = residual_rate(K, r)
     h_dot = hidden_rate(Ws, phi, D, b, r)
-    beta_dot, _ = conjugate_rate(Ws, phi, D, b, r)
+    beta_dot, _ = conjugate_rate(Ws, phi, D, b_ref, r, b_eff=b)
     if freeze_weights:
         W_dot = [torch.zeros_like(W) for W in Ws]
     else:
         W_dot = [-g for g in gradient_W(phi, b, r)]
     return W_dot, h_dot, beta_dot, r_dot
+
+
+def hybrid_rate_filippov(Ws, h, beta, r, a, X, freeze_weights, D, sliding, pack, unpack, slide_tol=1e-12):
+    """``hybrid_rate`` on a Filippov sliding mode: the equivalent control λ on the entries
+    ``sliding`` (S, Q) solves ḣ = 0 there (``equivalent_control``) with the same ḣ (forward
+    recursion, spec §5.1) and conjugate as ``hybrid_rate``. Returns (rates..., D_eff (S, Q), residual).
+    """
+    S = r.shape[0]
+    phi = [X.expand(S, *X.shape)] + [Dl * x for Dl, x in zip(D, h)]
+
+    def h_rate_of(D_flat):
+        D_eff = unpack(D_flat)
+        b = conjugate_from_state(D_eff, conjugate_jump(Ws, D, D_eff, beta, a), a)
+        return pack(hidden_rate(Ws, phi, D, b, r))
+
+    D_eff, res = equivalent_control(h_rate_of, pack(D), sliding, slide_tol)
+    D_eff_list = unpack(D_eff) if bool(sliding.any()) else None
+    return (*hybrid_rate(Ws, h, beta, r, a, X, freeze_weights, D, D_eff_list), D_eff, res)
 
 
 def conjugate_jump(Ws, D_old, D_new, beta, a):

@@ -21,7 +21,7 @@ from ..io import cf_attrs
 from . import checks, gd
 from .dynamics import ntk_residual
 from .fields import coactivation, init_network, kernel, training_fields
-from .flows import closed_flow_L1, fields_along, hybrid_flow, weight_flow
+from .flows import closed_flow_L1, fields_along, hybrid_flow, per_seed, weight_flow
 from .integrate import Settings
 from .operators import gram_operator_sq_norm
 
@@ -170,14 +170,16 @@ def run_e2(p: Problem, depths, width: int, seeds, t_max: float, n_times: int, se
         wf, t_weight = timed(weight_flow, Ws, a, p.X, p.y, times, settings)
         hf, t_field = timed(hybrid_flow, Ws, a, p.X, p.y, times, settings)
         Fw = fields_along(wf["W"], a, p.X, p.y)
-        Fh = fields_along(hf["W"], a, p.X, p.y)  # forward pass of the co-integrated weights
+        # forward/backward pass of the co-integrated weights with the integrator's reference masks
+        # (0 on sliding entries), the masks the field state β belongs to
+        Fh = fields_along(hf["W"], a, p.X, p.y, masks=hf["masks"])
         r_w = torch.stack([F.r for F in Fw])
-        err_h = max(_rel_traj(hf["h"][l], torch.stack([F.h[l] for F in Fh]), Fh[0].h[l]) .max().item()
+        err_h = max(_rel_traj(hf["h"][l], torch.stack([F.h[l] for F in Fh]), Fh[0].h[l]).max().item()
                     for l in range(L))
-        b_state = [[(hf["h"][l][t] > 0).to(DT) * hf["beta"][l][t] for t in range(len(times))] for l in range(L - 1)]
-        err_b = max([_rel_traj(torch.stack(b_state[l]), torch.stack([F.b[l] for F in Fh]), Fh[0].b[l]).max().item()
+        err_b = max([_rel_traj(hf["masks"][l] * hf["beta"][l], torch.stack([F.b[l] for F in Fh]), Fh[0].b[l]).max().item()
                      for l in range(L - 1)], default=0.0)
         err_W = max(_rel_traj(hf["W"][l], wf["W"][l], wf["W"][l][0]).max().item() for l in range(L))
+        ws, hs = wf["stats"], hf["stats"]
         Hvars = {"r_weight": (("time", "seed", "sample"), _np(r_w), _a("residual, weight-space flow")),
                  "r_hybrid": (("time", "seed", "sample"), _np(hf["r"]), _a("residual, hybrid field closure")),
                  "err_r": (("time",), _np(_rel_traj(hf["r"], r_w, r_w[0])),
@@ -188,13 +190,17 @@ def run_e2(p: Problem, depths, width: int, seeds, t_max: float, n_times: int, se
                  "loss": (("time", "seed"), _np(0.5 * (r_w ** 2).mean(-1)), _a("training loss")),
                  "wall_weight": ((), t_weight, _a("wall time, weight-space integration", "s")),
                  "wall_field": ((), t_field, _a("wall time, hybrid field integration", "s")),
-                 "switch_events": ((), hf["stats"].events, _a("mask switches located (hybrid run)")),
-                 "sliding_steps": ((), hf["stats"].forced + wf["stats"].forced,
-                                   _a("steps taken through a sliding mode (both runs)"))}
+                 "switch_events": ((), hs.events, _a("mask switches located (hybrid run)")),
+                 "slides": (("space",), [ws.slides, hs.slides], _a("entries that entered a sliding mode")),
+                 "sliding_steps": (("space",), [ws.sliding_steps, hs.sliding_steps],
+                                   _a("steps taken on a sliding mode")),
+                 "slide_residual": (("space",), [ws.extra["slide_residual"], hs.extra["slide_residual"]],
+                                    _a("max |dh/dt| on sliding entries / max |dh/dt| (equivalent control)"))}
         net = network_vars(Ws, a)
         Hvars["a"], Hvars["W1_init"] = net["a"], net["W1_init"]
         ds = xr.Dataset(Hvars, coords={"time": ("time", _np(times), _a("ODE time")),
-                                       "seed": ("seed", list(seeds), _a("network seed"))})
+                                       "seed": ("seed", list(seeds), _a("network seed")),
+                                       "space": ("space", ["weight", "field"], _a("flow"))})
         if "Wh_init" in net:  # pad hidden layers to depth max(depths)-1
             W = np.full((len(seeds), max(depths) - 1, width, width), np.nan)
             W[:, :L - 1] = net["Wh_init"][1]
@@ -304,8 +310,9 @@ def run_truncation(p: Problem, depths, widths, max_widths, seeds, t_max: float, 
             if m > max_widths[i]:
                 continue
             Ws, a = init_network(seeds, p.d, [m] * L, p.X.device)
-            wf, t_weight = timed(weight_flow, Ws, a, p.X, p.y, times, settings)
-            ff, t_frozen = timed(lambda: hybrid_flow(Ws, a, p.X, p.y, times, settings, freeze_weights=True))
+            # seeds one at a time: at large widths steps are set by mask switches (see flows.per_seed)
+            wf, t_weight = timed(per_seed, weight_flow, Ws, a, p.X, p.y, times, settings)
+            ff, t_frozen = timed(lambda: per_seed(hybrid_flow, Ws, a, p.X, p.y, times, settings, freeze_weights=True))
             wall[i, j] = (t_weight, t_frozen)
             Fw = fields_along(wf["W"], a, p.X, p.y)
             r_w = torch.stack([F.r for F in Fw])

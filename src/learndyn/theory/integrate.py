@@ -1,19 +1,32 @@
-"""One integrator for weight space and field space (spec §8 check 1; §11 choice 4).
+"""One integrator for weight space and field space (spec §1 caveat, §8 check 1; §11 choice 4).
 
 Scheme: Dormand-Prince 5(4) (Hairer, Nørsett & Wanner, Solving ODEs I, §II.5), adaptive,
 error per seed measured in the RMS norm err = sqrt(mean((e_i / (atol + rtol max|y_i|))^2))
 and one step size shared by all seeds (the worst seed decides). Time is ODE time, not wall
 clock. Outputs are produced exactly at the requested times by shortening the step.
 
-Mask crossings. A ReLU unit switching sign makes the right-hand side jump, so the local
-order drops to one in the step that contains the switch. The embedded error estimate sees
-the jump (it is O(h |jump|)), and the controller shrinks the step until the step meets the
-tolerance: this bounds the error from every crossing by the tolerance instead of locating
-the event. In a Filippov sliding mode (a unit held at h = 0 from both sides) that would
-stall; after such a sliding step (counted as ``forced``) switches are stepped over, masks
-following the stage values, for ``slide_window`` of ODE time (first order there).
+Switched systems (Filippov). The right-hand side depends on masks D = Θ(g(y)) of switching
+functions g (the pre-activations). The integrator keeps a discrete ``Mode`` — the masks and
+a set of *sliding* entries — fixed within a step, so the field is smooth there, and handles
+three kinds of events, each located by bisection on the step's Hermite interpolant and
+crossed at its own time:
 
-``rk4`` (fixed step, the textbook k1..k4) is the reference scheme for the cost benchmark.
+* crossing: g_q changes sign on an entry that is not sliding (ordinary mask switch);
+* sliding entry: at a crossing the field of *both* sides pushes g_q back onto g_q = 0.
+  Filippov's solution then stays on the surface with the convex combination of the two
+  fields that keeps ġ_q = 0 (equivalent control): the mask becomes λ_q ∈ [0, 1], computed by
+  the right-hand side itself (``dynamics.equivalent_control``). The test: add q to the
+  sliding set; it slides iff its λ_q lies in (0, 1), i.e. the two one-sided rates ġ_q(D_q=0),
+  ġ_q(D_q=1) have opposite signs with the arriving side pointing at the surface;
+* sliding exit: λ_q leaves [0, 1]; the entry leaves the surface to the side λ_q points at
+  (mask 1 if λ_q > 1, else 0), where that side's field carries it away.
+
+In sliding the right-hand side is smooth (λ is a smooth function of the state), so the step
+keeps its fifth order. ``jump(y, mode_old, mode_new)`` may reset the state at a transition
+(the conjugate fields of the hybrid closure jump when deeper masks change).
+
+``rk4`` (fixed step, the textbook k1..k4, masks following the stage values) is the reference
+scheme of the cost benchmark.
 """
 
 from __future__ import annotations
@@ -46,11 +59,8 @@ class Settings:
     method: str = "dopri5"
     rtol: float = 1e-10
     atol: float = 1e-12
-    events: bool = True  # locate every mask switch (event-driven) instead of stepping over it
-    h_min: float = 1e-9  # a switch closer than this to the step start counts as sliding (forced)
-    slide_window: float = 0.05  # ODE time without event location after a sliding mode is met
-    h_floor: float = 1e-3  # without event location (sliding window or events off) shorter steps are accepted
-    bisect: int = 24  # bisection iterations when locating a switch inside a step
+    bisect: int = 30  # bisection iterations when locating an event inside a step
+    slide_tol: float = 1e-12  # equivalent control: max|ġ| on sliding entries / max|ġ| must stay below
     max_steps: int = 200000
     dt: float = 0.01  # rk4 only
 
@@ -59,16 +69,37 @@ class Settings:
 
 
 @dataclass
+class Mode:
+    """Discrete state of a switched system: ``masks`` (S, Q) in {0, 1} (0 on sliding entries)
+    and ``sliding`` (S, Q) bool. The masks of the non-sliding entries are the reference masks
+    D_ref; the right-hand side puts the equivalent control λ on the sliding entries."""
+
+    masks: torch.Tensor
+    sliding: torch.Tensor
+
+    @classmethod
+    def of(cls, g):
+        """Masks Θ(g) (Θ(0) = 0), nothing sliding."""
+        return cls((g > 0).to(g.dtype), torch.zeros_like(g, dtype=torch.bool))
+
+
+@dataclass
 class Stats:
     accepted: int = 0
     rejected: int = 0
-    events: int = 0
-    forced: int = 0
+    events: int = 0  # ordinary mask switches (entries)
+    slides: int = 0  # entries that entered a sliding mode
+    slide_exits: int = 0  # entries that left one
+    sliding_steps: int = 0  # accepted steps taken with at least one sliding entry
+    jumps: int = 0  # transitions at which ``jump`` changed the state
+    locate_evals: int = 0  # steps in which an event was located
     rhs_evals: int = 0
     extra: dict = field(default_factory=dict)
+    modes: list = field(default_factory=list, repr=False)  # Mode at each output time
 
     def attrs(self, prefix: str = "steps_") -> dict:
-        return {prefix + k: v for k, v in self.__dict__.items() if k != "extra"} | \
+        skip = ("extra", "modes")
+        return {prefix + k: v for k, v in self.__dict__.items() if k not in skip} | \
             {prefix + k: v for k, v in self.extra.items()}
 
 
@@ -78,41 +109,130 @@ def _rms_error(err, y0, y1, rtol, atol):
 
 
 def hermite(y0, y1, f0, f1, h, theta):
-    """Cubic Hermite interpolant on a step (third order), used to locate switches."""
+    """Cubic Hermite interpolant on a step (third order), used to locate events."""
     t2, t3 = theta ** 2, theta ** 3
     return ((2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + theta) * h * f0
             + (-2 * t3 + 3 * t2) * y1 + (t3 - t2) * h * f1)
 
 
-def _dopri_step(rhs, t, y, h, k1, masks):
+def _call(rhs, t, y, mode):
+    """rhs -> (ẏ, effective masks or None); plain rhs returning ẏ alone are allowed."""
+    out = rhs(t, y, mode)
+    return out if isinstance(out, tuple) else (out, None)
+
+
+def _dopri_step(rhs, t, y, h, k1, mode):
+    """One Dormand-Prince step with the mode fixed; returns (y_new, stages k1..k7, λ at y_new)."""
     k = [k1]
     for i in range(1, 7):
         yi = y + h * sum(A[i][j] * k[j] for j in range(i) if A[i][j] != 0.0)
-        k.append(rhs(t + C[i] * h, yi, masks))
-    return yi, k
+        ki, lam = _call(rhs, t + C[i] * h, yi, mode)
+        k.append(ki)
+    return yi, k, lam
 
 
-def dopri5(rhs, y0, times, settings: Settings, post_step=None, switching=None):
-    """Integrate y' = rhs(t, y, masks) for y (S, P); return (Y (T, S, P) at ``times``, Stats).
+def _events(g_val, mode, consistent0, lam):
+    """Entries with an event at a state: crossings (entries consistent with their mask at the
+    step start whose sign now disagrees) and sliding exits (λ outside [0, 1]). (S, Q) bool."""
+    cross = consistent0 & ((g_val > 0).to(mode.masks.dtype) != mode.masks)
+    if lam is None or not mode.sliding.any():
+        return cross
+    return cross | (mode.sliding & ((lam < 0) | (lam > 1)))
 
-    ``switching(y) -> g (S, Q)`` gives the switching functions (pre-activations); masks are
-    Θ(g). With ``settings.events`` the masks are held fixed inside a step, so the field is
-    smooth there, and a step in which some g changes sign is cut back to just after the
-    earliest switch (bisection on the Hermite interpolant): each switch is crossed at its
-    own time, up to 2^-bisect of a step. Without events the masks follow the stage values.
-    ``post_step(y_old, y_new) -> y_new`` may reset the state after an accepted step (jumps).
+
+def _margin(g_val, mode, lam):
+    """Signed distance to the next event, positive before it: g (mask 1) or -g (mask 0) on
+    ordinary entries, min(λ, 1 - λ) on sliding ones. (S, Q). Guides the root finder only;
+    ``_events`` decides."""
+    s = torch.where(mode.masks > 0, g_val, -g_val)
+    if lam is None or not mode.sliding.any():
+        return s
+    return torch.where(mode.sliding, torch.minimum(lam, 1 - lam), s)
+
+
+def locate_event(events_at, ev1, s0, s1, iters: int):
+    """Earliest θ in (0, 1] with an event, to 2^-iters: Illinois (modified regula falsi) on the
+    margins of the entries with an event, the bracket [lo, hi] kept by the event test.
+
+    ``events_at(θ) -> (events (S, Q) bool, margins (S, Q), extra)``; ``ev1``, ``s1`` at θ = 1,
+    ``s0`` at θ = 0 (no event there). Returns (hi, events at hi, extra at hi (None if θ = 1)).
+    """
+    lo, hi, s_lo, s_hi, ev_hi, extra_hi = 0.0, 1.0, s0, s1, ev1, None
+    tol, last = 2.0 ** -iters, 0
+    for _ in range(4 * iters):
+        if hi - lo <= tol:
+            break
+        a, b = s_lo[ev_hi], s_hi[ev_hi]  # a > 0 >= b on the entries with an event at hi
+        theta = (lo + (hi - lo) * a / (a - b).clamp_min(1e-300)).min().item()
+        theta = min(max(theta, lo + 0.5 * tol), hi - 0.5 * tol)
+        ev_t, s_t, extra_t = events_at(theta)
+        if ev_t.any():
+            hi, s_hi, ev_hi, extra_hi = theta, s_t, ev_t, extra_t
+            s_lo = s_lo * 0.5 if last == 1 else s_lo  # Illinois: halve the retained end
+            last = 1
+        else:
+            lo, s_lo = theta, s_t
+            s_hi = s_hi * 0.5 if last == -1 else s_hi
+            last = -1
+    return hi, ev_hi, extra_hi
+
+
+def _transition(rhs, jump, t, y, mode, ev, lam):
+    """New mode after the events ``ev`` located at (t, y); λ (S, Q) there. Returns (mode, counts).
+
+    Trial modes are evaluated on the state jumped to them (``jump``), as the step after would be.
+    """
+    def lam_of(trial):
+        return _call(rhs, t, y if jump is None else jump(y, mode, trial), trial)[1]
+
+    masks, sliding = mode.masks.clone(), mode.sliding.clone()
+    exits = ev & mode.sliding
+    masks[exits] = (lam[exits] > 1).to(masks.dtype)
+    sliding[exits] = False
+    cross = ev & ~mode.sliding
+    enter = torch.zeros_like(cross)
+    if cross.any():
+        # Filippov test: with the crossing entries on the surface, does their λ lie in (0, 1)?
+        trial = Mode(torch.where(cross, torch.zeros_like(masks), masks), sliding | cross)
+        try:
+            lam_trial = lam_of(trial)
+            enter = cross & (lam_trial > 0) & (lam_trial < 1)
+        except RuntimeError:  # no equivalent control (singular system): ordinary crossings
+            enter = torch.zeros_like(cross)
+    flip = cross & ~enter
+    masks[flip] = 1 - masks[flip]
+    masks[enter] = 0
+    sliding |= enter
+    new = Mode(masks, sliding)
+    # entries already sliding whose λ left [0, 1] with the new set leave the surface too
+    for _ in range(8):
+        if not new.sliding.any():
+            break
+        lam_new = lam_of(new)
+        out = new.sliding & ((lam_new < 0) | (lam_new > 1))
+        if not out.any():
+            break
+        new.masks[out] = (lam_new[out] > 1).to(masks.dtype)
+        new.sliding[out] = False
+        exits |= out
+    return new, {"events": int(flip.sum()), "slides": int(enter.sum()), "slide_exits": int(exits.sum())}
+
+
+def dopri5(rhs, y0, times, settings: Settings, switching=None, jump=None):
+    """Integrate y' = rhs(t, y, mode) for y (S, P); return (Y (T, S, P) at ``times``, Stats).
+
+    ``switching(y) -> g (S, Q)`` gives the switching functions (pre-activations); without it
+    ``mode`` is None. ``rhs`` returns ẏ, or (ẏ, λ) with λ (S, Q) the effective masks (the
+    equivalent control on sliding entries of ``mode``). See the module doc for the events.
     """
     times = [float(t) for t in times]
     stats = Stats()
-    events = settings.events and switching is not None
-    live = (lambda y: (switching(y) > 0)) if switching is not None else (lambda y: None)
-    field_live = lambda t, y, masks: rhs(t, y, live(y))  # noqa: E731
-    field_ = rhs if events else field_live
-    events_off_until = -math.inf
     t, y = times[0], y0
-    masks = live(y)
+    mode = Mode.of(switching(y)) if switching is not None else None
     out = [y0]
-    k1 = field_(t, y, masks)
+    stats.modes.append(mode)
+    k1, lam_start = _call(rhs, t, y, mode)
+    g_cache = None  # switching functions at y (reused from the end of the previous step)
     stats.rhs_evals += 1
     scale = settings.atol + settings.rtol * y.abs()
     d0, d1 = torch.sqrt(torch.mean((y / scale) ** 2)), torch.sqrt(torch.mean((k1 / scale) ** 2))
@@ -123,60 +243,68 @@ def dopri5(rhs, y0, times, settings: Settings, post_step=None, switching=None):
             if stats.accepted + stats.rejected > settings.max_steps:
                 raise RuntimeError(f"dopri5: more than {settings.max_steps} steps before t = {t_next}")
             step = min(h, t_next - t)
-            locate = events and t >= events_off_until
-            if events and not locate and t + step >= events_off_until:
-                step = max(events_off_until - t, settings.h_min)  # end the sliding window exactly
-            y_new, k = _dopri_step(field_ if locate else field_live, t, y, step, k1, masks)
+            y_new, k, lam_new = _dopri_step(rhs, t, y, step, k1, mode)
             stats.rhs_evals += 6
             err = _rms_error(step * sum(E[j] * k[j] for j in range(7) if E[j] != 0.0), y, y_new,
                              settings.rtol, settings.atol)
-            floor = settings.h_min if locate else settings.h_floor
-            if err > 1.0 and step >= floor:
+            if err > 1.0:
                 stats.rejected += 1
                 h = step * min(5.0, max(0.2, 0.9 * err ** -0.2))
                 continue
             factor = min(5.0, max(0.2, 0.9 * max(err, 1e-10) ** -0.2))
-            if err > 1.0:
-                stats.forced += 1
-                factor = 2.0
-            if locate and torch.any(live(y_new) != masks):
-                # locate the earliest switch: smallest theta with some mask mismatch
-                lo, hi = 0.0, 1.0
-                for _ in range(settings.bisect):
-                    mid = 0.5 * (lo + hi)
-                    if torch.any(live(hermite(y, y_new, k[0], k[6], step, mid)) != masks):
-                        hi = mid
-                    else:
-                        lo = mid
-                if hi * step >= settings.h_min:
+            ev = None
+            if mode is not None:
+                g0 = g_cache if g_cache is not None else switching(y)
+                consistent0 = ~mode.sliding & ((g0 > 0).to(y.dtype) == mode.masks)
+                wrong = (g0.abs() * ~(consistent0 | mode.sliding)).max() / g0.abs().max().clamp_min(1e-300)
+                stats.extra["max_wrong_side"] = max(stats.extra.get("max_wrong_side", 0.0), wrong.item())
+                g1 = switching(y_new)
+                ev = _events(g1, mode, consistent0, lam_new)
+                if ev.any():
+                    # locate the earliest event on the step's Hermite interpolant
+                    watch_lam = bool((ev & mode.sliding).any())
+
+                    def events_at(theta):
+                        z = hermite(y, y_new, k[0], k[6], step, theta)
+                        lam_z = _call(rhs, t + theta * step, z, mode)[1] if watch_lam else None
+                        stats.rhs_evals += int(watch_lam)
+                        g_z = switching(z)
+                        return _events(g_z, mode, consistent0, lam_z), _margin(g_z, mode, lam_z), lam_z
+
+                    stats.locate_evals += 1
+                    lam0 = lam_start if watch_lam else None
+                    hi, ev, lam_hi = locate_event(events_at, ev, _margin(g0, mode, lam0),
+                                                  _margin(g1, mode, lam_new if watch_lam else None),
+                                                  settings.bisect)
+                    lam_ev = lam_hi if lam_hi is not None else lam_new
                     if hi < 1.0:
-                        step = hi * step
-                        y_new, k = _dopri_step(field_, t, y, step, k1, masks)
+                        step = max(hi * step, 1e-14 * max(1.0, abs(t)))
+                        y_new, k, lam_new = _dopri_step(rhs, t, y, step, k1, mode)
                         stats.rhs_evals += 6
+                        g1 = None
                 else:
-                    # Filippov sliding (a unit pushed onto h = 0 from both sides): there is no
-                    # switch to stop at. Step on with masks following the stages (first order)
-                    # for a window of ODE time, then resume locating switches.
-                    events_off_until = t + settings.slide_window
-                    step = min(step, settings.slide_window)
-                    y_new, k = _dopri_step(field_live, t, y, step, field_live(t, y, None), masks)
-                    stats.rhs_evals += 7
-                    stats.forced += 1
-                stats.events += 1
+                    ev = None
+                g_cache = g1
             stats.accepted += 1
+            if mode is not None and mode.sliding.any():
+                stats.sliding_steps += 1
             t += step
-            new_masks = live(y_new)
-            jumped = False
-            if post_step is not None:
-                y_jump = post_step(y, y_new, masks, new_masks)
-                jumped, y_new = y_jump is not y_new, y_jump
-            if jumped or (events and not torch.equal(new_masks, masks)):
-                k[6] = (field_ if t >= events_off_until else field_live)(t, y_new, new_masks)
+            if ev is not None:
+                new_mode, counts = _transition(rhs, jump, t, y_new, mode, ev, lam_ev)
+                for key, v in counts.items():
+                    setattr(stats, key, getattr(stats, key) + v)
+                if jump is not None:
+                    y_jump = jump(y_new, mode, new_mode)
+                    stats.jumps += y_jump is not y_new
+                    y_new = y_jump
+                mode = new_mode
+                k[6], lam_new = _call(rhs, t, y_new, mode)
                 stats.rhs_evals += 1
-            masks = new_masks
-            y, k1 = y_new, k[6]
+                g_cache = None
+            y, k1, lam_start = y_new, k[6], lam_new
             h = step * factor
         out.append(y)
+        stats.modes.append(mode)
     return torch.stack(out), stats
 
 
@@ -189,30 +317,37 @@ def rk4_step(rhs, t, y, h):
     return y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
-def rk4(rhs, y0, times, settings: Settings, post_step=None, switching=None):
-    """Fixed-step RK4 with step <= ``settings.dt``, landing exactly on ``times`` (masks follow the stages)."""
+def rk4(rhs, y0, times, settings: Settings, switching=None, jump=None):
+    """Fixed-step RK4 with step <= ``settings.dt``, landing exactly on ``times``.
+
+    Masks follow the stage values (Θ(g) at every stage, no sliding modes): first order at
+    switches, for cost comparisons only.
+    """
     stats = Stats()
-    live = (lambda y: (switching(y) > 0)) if switching is not None else (lambda y: None)
-    field_ = rhs
-    rhs = lambda t, y: field_(t, y, live(y))  # noqa: E731
+    mode_of = (lambda y: Mode.of(switching(y))) if switching is not None else (lambda y: None)
+    field_ = lambda t, y: _call(rhs, t, y, mode_of(y))[0]  # noqa: E731
     y, out = y0, [y0]
+    stats.modes.append(mode_of(y0))
     for t0, t1 in zip(times[:-1], times[1:]):
         t0, t1 = float(t0), float(t1)
         steps = max(1, math.ceil((t1 - t0) / settings.dt - 1e-9))
         h = (t1 - t0) / steps
         for s in range(steps):
-            y_new = rk4_step(rhs, t0 + s * h, y, h)
-            y = post_step(y, y_new, live(y), live(y_new)) if post_step is not None else y_new
+            y_new = rk4_step(field_, t0 + s * h, y, h)
+            if jump is not None:
+                y_new = jump(y_new, mode_of(y), mode_of(y_new))
+            y = y_new
             stats.accepted += 1
             stats.rhs_evals += 4
         out.append(y)
+        stats.modes.append(mode_of(y))
     return torch.stack(out), stats
 
 
-def integrate(rhs, y0, times, settings: Settings, post_step=None, switching=None):
-    """Dispatch on ``settings.method``; ``rhs(t, y, masks)`` with masks Θ(switching(y)) or frozen."""
+def integrate(rhs, y0, times, settings: Settings, switching=None, jump=None):
+    """Dispatch on ``settings.method``; ``rhs(t, y, mode)`` with ``mode`` a ``Mode`` or None."""
     method = {"dopri5": dopri5, "rk4": rk4}[settings.method]
-    return method(rhs, y0, times, settings, post_step, switching)
+    return method(rhs, y0, times, settings, switching, jump)
 
 
 # --- packing lists of (S, ...) tensors into one (S, P) state --------------------------------

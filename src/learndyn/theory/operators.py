@@ -109,21 +109,45 @@ def gram_operator_rate(W_l, D_l, grad_l):
 def gram_operator_sq_norm(W_l, D_l, W0_l=None, D0_l=None):
     """sum_{nu kappa} |Γ_{nu kappa} - Γ0_{nu kappa}|_F^2 without forming Γ (spec §5.5; E6 drift).
 
-    With P = W W^T and N = D^T D (unit x unit co-activation counts),
-    sum |Γ|^2 = sum_ij P_ij^2 N_ij^2 / m^2 and the cross term uses W W0^T, D^T D0. Cost m^2 (m_{l-1} + n)
-    instead of n^2 m_{l-1}^2. Without ``W0_l`` returns sum |Γ|^2. Shape (S,).
+    Without ``W0_l``: sum |Γ|^2 = sum_ij P_ij^2 N_ij^2 / m^2 with P = W W^T and N = D^T D (unit x
+    unit co-activation counts). Cost m^2 (m_{l-1} + n) instead of n^2 m_{l-1}^2.
+
+    With ``W0_l``: the difference is expanded in small quantities, so that nothing cancels.
+    With δ_i = w_i - w0_i (rows), c_i = D_{i nu} D_{i kappa} and Δc_i = c_i - c0_i,
+
+        Γ - Γ0 = (1/m) sum_i [c_i δ_i w_i^T + c_i w0_i δ_i^T + Δc_i w0_i w0_i^T],
+
+    a sum of rank-one terms a_t b_t^T (t = 1, 2, 3), so
+    sum_{nu kappa} |Γ - Γ0|^2 = (1/m^2) sum_ij sum_tu C_tu(i, j) (a_ti . a_uj)(b_ti . b_uj), where the
+    sample sums C_tu of the coefficient products are integers, exact in float64:
+    C_cc = N^2, C_cΔ = N^2 - M^2, C_Δc = C_cΔ^T, C_ΔΔ = N^2 - M^2 - (M^T)^2 + N0^2 with
+    N = D^T D, N0 = D0^T D0, M = D^T D0. Every term is O(|δ|^2) or carries mask changes, so the
+    result keeps its relative accuracy when Γ ≈ Γ0 (the plain expansion |Γ|^2 - 2<Γ, Γ0> + |Γ0|^2
+    loses it to cancellation). Shape (S,).
     """
     m = W_l.shape[-2]
 
-    def inner(Wa, Da, Wb, Db):
-        P = Wa @ Wb.transpose(-1, -2)  # (S, m, m)
-        N = Da.transpose(-1, -2) @ Db  # (S, m, m)
-        return ((P * N) ** 2).sum((-1, -2)) / m ** 2
+    def gram(U, V):
+        return U @ V.transpose(-1, -2)  # (S, m, m)
 
-    out = inner(W_l, D_l, W_l, D_l)
-    if W0_l is not None:
-        out = out - 2 * inner(W_l, D_l, W0_l, D0_l) + inner(W0_l, D0_l, W0_l, D0_l)
-    return out.clamp_min(0.0)
+    def counts(Da, Db):
+        return Da.transpose(-1, -2) @ Db  # (S, m, m)
+
+    if W0_l is None:
+        return ((gram(W_l, W_l) * counts(D_l, D_l)) ** 2).sum((-1, -2)) / m ** 2
+    delta = W_l - W0_l
+    N, N0, M = counts(D_l, D_l), counts(D0_l, D0_l), counts(D_l, D0_l)
+    C_cc, C_cd = N ** 2, N ** 2 - M ** 2
+    C = {("c1", "c1"): C_cc, ("c1", "c2"): C_cc, ("c2", "c2"): C_cc,
+         ("c1", "d3"): C_cd, ("c2", "d3"): C_cd,
+         ("d3", "d3"): N ** 2 - M ** 2 - M.transpose(-1, -2) ** 2 + N0 ** 2}
+    a = {"c1": delta, "c2": W0_l, "d3": W0_l}
+    b = {"c1": W_l, "c2": delta, "d3": W0_l}
+    out = 0.0
+    for (t, u), C_tu in C.items():
+        term = (C_tu * gram(a[t], a[u]) * gram(b[t], b[u])).sum((-1, -2))
+        out = out + (term if t == u else 2 * term)  # (t, u) and (u, t) give the same sum
+    return out.clamp_min(0.0) / m ** 2
 
 
 # --- rates written with the explicit operators (spec §5.1-§5.3) -----------------------------

@@ -43,17 +43,24 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
                          kind=kind, passed=ok))
 
     for task, ds in e1.items():
-        add("E1", "closed (h,r) vs weight-space flow: residual", task, float(ds.err_r.max()), tol["flow"])
+        slid = int(ds.attrs["field_steps_slides"])
+        note = f" ({slid} sliding entries)" if slid else ""
+        add("E1", "closed (h,r) vs weight-space flow: residual" + note, task, float(ds.err_r.max()), tol["flow"])
         add("E1", "closed h vs forward pass of W(t)", task, float(ds.err_h.max()), tol["flow"])
         add("E1", "evolved r vs readout of evolved h", task, float(ds.err_r_readout.max()), tol["flow"])
+        add("E1", r"sliding modes: $\dot h=0$ on sliding entries (equivalent control)", task,
+            max(float(ds.attrs["weight_steps_slide_residual"]), float(ds.attrs["field_steps_slide_residual"])),
+            tol["identity"])
     for task, ds in e2.items():
         for L in ds.depth.values:
             d = ds.sel(depth=L)
-            slid = int(d.sliding_steps)
-            note = f", $L={int(L)}$" + (f" ({slid} sliding steps)" if slid else "")
+            slid = int(d.slides.sel(space="field"))
+            note = f", $L={int(L)}$" + (f" ({slid} sliding entries)" if slid else "")
             add("E2", "hybrid closure vs weight-space flow: residual" + note, task, float(d.err_r.max()), tol["flow"])
-            add("E2", "hybrid $h$, $b$ vs forward/backward pass of $W(t)$" + note, task,
+            add("E2", "hybrid $h$, $b$ vs forward/backward pass of $W(t)$" + f", $L={int(L)}$", task,
                 max(float(d.err_h_forward), float(d.err_b_forward)), tol["flow"])
+        add("E2", r"sliding modes: $\dot h=0$ on sliding entries (equivalent control)", task,
+            float(ds.slide_residual.max()), tol["identity"])
     for task, ds in e3.items():
         for c in ds.check.values:
             err = float(ds.error.sel(check=c).max(skipna=True))
@@ -77,7 +84,7 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
     expo = truncation_exponents(e5, 10 * floor)
 
     df = pd.DataFrame(rows)
-    ds = xr.Dataset(
+    summary = xr.Dataset(
         {"max_error": (("row",), df.value.values, {"long_name": "max error (or fitted slope)", "units": "1"}),
          "tolerance": (("row",), df.tolerance.values, {"long_name": "tolerance", "units": "1"}),
          "passed": (("row",), df.passed.values.astype(np.int8), {"long_name": "check passed (1 = yes)", "units": "1"})},
@@ -86,12 +93,12 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
                 "check": ("row", df.check.values.astype(str), {"long_name": "check", "units": "1"}),
                 "data": ("row", df.data.values.astype(str), {"long_name": "data set", "units": "1"})})
     for L, s in slopes.items():
-        ds.attrs[f"eta_slope_L{L}"] = s
+        summary.attrs[f"eta_slope_L{L}"] = s
     for L, s in gd_slope.items():
-        ds.attrs[f"gd_vs_gf_slope_L{L}"] = s
+        summary.attrs[f"gd_vs_gf_slope_L{L}"] = s
     for (name, L), p in expo.items():
-        ds.attrs[f"exponent_{name}_L{L}"] = p
-    ds.attrs["integration_floor"] = floor
+        summary.attrs[f"exponent_{name}_L{L}"] = p
+    summary.attrs["integration_floor"] = floor
 
     table = pd.DataFrame({
         "Exp.": df.experiment, "Check": df.check, "Data": df.data.str.replace("_", r"\_"),
@@ -111,13 +118,17 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
     for task, ds in e2.items():
         for L in ds.depth.values:
             macros[f"ErrTwo{words[int(L)]}"] = float(ds.err_r.sel(depth=L).max())
-            macros[f"SlideTwo{words[int(L)]}"] = int(ds.sliding_steps.sel(depth=L))
+            macros[f"SlideTwo{words[int(L)]}"] = int(ds.slides.sel(depth=L, space="field"))
         break
     for task, ds in e1.items():
-        macros["SlideOne"] = int(ds.attrs["weight_steps_forced"]) + int(ds.attrs["field_steps_forced"])
+        macros["SlideOne"] = int(ds.attrs["field_steps_slides"])
         macros["EventsOne"] = int(ds.attrs["field_steps_events"])
         macros["WidthOne"] = int(ds.attrs["width"])
         break
+    slide_res = [float(ds.attrs[f"{sp}_steps_slide_residual"]) for ds in e1.values() for sp in ("weight", "field")]
+    slide_res += [float(ds.slide_residual.max()) for ds in e2.values()]
+    macros["SlideResidual"] = max(slide_res, default=0.0)
+    macros["SlideTol"] = float(e4.attrs["integrator_slide_tol"])
     macros["NumSamples"] = int(e4.sizes["sample"])
     macros["FlowRtol"] = float(e4.attrs["integrator_rtol"])
     disc = df[(df.experiment == "E4") & (df.kind == "max")]
@@ -139,4 +150,4 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
                 macros[f"Err{key}{words[int(L)]}MinWidth"] = float(v.values[0])
     macros["TruncMaxWidth"] = int(e5.width.values.max())
     macros["TruncMinWidth"] = int(e5.width.values.min())
-    return ds, table, macros
+    return summary, table, macros
