@@ -33,7 +33,7 @@ def bench_theory(args) -> dict:
 
     from .data import sphere_inputs
     from .device import setup_torch
-    from .theory.experiments import fit_exponent
+    from .theory.experiments import fit_exponent, timed
     from .theory.fields import init_network
     from .theory.flows import closed_flow_L1, hybrid_flow, weight_flow
     from .theory.integrate import Settings
@@ -43,11 +43,6 @@ def bench_theory(args) -> dict:
     device = setup_torch(args.threads, args.device)
     settings = Settings(method=args.method, rtol=args.rtol, atol=args.rtol * 1e-2, dt=args.dt)
     times = torch.tensor([0.0, args.t], dtype=torch.float64)
-
-    def timed(flow, *a):
-        t0 = time.perf_counter()
-        out = flow(*a)
-        return time.perf_counter() - t0, out["stats"].rhs_evals
 
     rows = []
     for L in args.depths:
@@ -62,11 +57,11 @@ def bench_theory(args) -> dict:
                 for _ in range(args.repeats):
                     w_runs.append(timed(weight_flow, Ws, a, X, y, times, settings))
                     f_runs.append(timed(field_flow, Ws, a, X, y, times, settings))
-                t_w = statistics.median(r[0] for r in w_runs)
-                t_f = statistics.median(r[0] for r in f_runs)
-                ev_w, ev_f = w_runs[-1][1], f_runs[-1][1]
+                t_w = statistics.median(r[1] for r in w_runs)
+                t_f = statistics.median(r[1] for r in f_runs)
+                ev_w, ev_f = w_runs[-1][0]["stats"].rhs_evals, f_runs[-1][0]["stats"].rhs_evals
                 rows.append(dict(depth=L, n=n, m=m, weight_s=t_w, field_s=t_f,
-                                 ratio=statistics.median(f[0] / w[0] for w, f in zip(w_runs, f_runs)),
+                                 ratio=statistics.median(f[1] / w[1] for w, f in zip(w_runs, f_runs)),
                                  weight_evals=ev_w, field_evals=ev_f,
                                  weight_per_eval_ms=1e3 * t_w / ev_w, field_per_eval_ms=1e3 * t_f / ev_f,
                                  ratio_per_eval=(t_f / ev_f) / (t_w / ev_w)))

@@ -140,13 +140,10 @@ def timed(fn, repeats):
 def step_time(task, width, depth, seeds, steps, batch, repeats) -> float:
     """Seconds per training step of the ensemble alone: (T(2N) - T(N)) / N with no evaluation
     after the initial one, so model set-up, evaluation and read-back cancel (median)."""
-    data = TaskTensors.from_task(task)
-
     def run_steps(n):
         cfg = TrainConfig(steps=n, batch_size=batch, eval_every=n + 1)
-        model = build_model(STRUCTURED, task.d_in, task.d_out, width, depth, seeds)
         t0 = time.perf_counter()
-        train_ensemble(model, data, cfg)
+        ensemble_train(task, width, depth, seeds, cfg)
         return time.perf_counter() - t0
 
     run_steps(2)  # warm-up
