@@ -1,4 +1,5 @@
 """Layers of the structured family and the baselines: shapes, gradients, shaping, bounds."""
+import copy
 import itertools
 import math
 
@@ -7,8 +8,10 @@ import pytest
 import torch
 
 from learndyn import metrics
-from learndyn.models import (LIP, ModelSpec, TiedNet, build_model, orthogonal_shaping, power_iteration,
-                             spectral_cap)
+from torch.nn import functional as F
+
+from learndyn.models import (LIP, CappedRows, ModelSpec, StructuredStack, TiedNet, build_model,
+                             orthogonal_shaping, power_iteration, power_vectors, spectral_cap)
 
 SIGMA_TOL = 1e-5  # float32 singular values vs the cap / orthogonal scale
 POWER_TOL = 1e-3  # converged power iteration vs SVD (relative)
@@ -202,3 +205,86 @@ def test_gelu_lipschitz_constant():
     z = torch.linspace(-6, 6, 100001, dtype=torch.float64, requires_grad=True)
     (g,) = torch.autograd.grad(torch.nn.functional.gelu(z).sum(), z)
     assert g.abs().max() <= LIP["gelu"] and g.abs().max() > LIP["gelu"] - 1e-3
+
+
+# --- the fused structured stack -------------------------------------------------------------
+FUSED_TOL = 1e-12  # fused stack vs autograd through the per-layer path, float64
+FUSED_VARIANTS = ["cap", "rho_half", "fixed_gate", "alpha0", "orth", "mask", "identity"]
+
+
+def _unfused_copy(model):
+    ref = copy.deepcopy(model)
+    ref.fused = lambda: False  # the instance attribute shadows the method
+    return ref
+
+
+@pytest.mark.parametrize("name", FUSED_VARIANTS)
+def test_fused_training_forward_matches_unfused_layers(name):
+    """Loss, every parameter gradient and the power-iteration vectors after a training forward
+    through StructuredStack (and CappedRows for the cap) equal those of autograd through the
+    per-layer path, in float64, with caps active on all but one layer."""
+    model = _model(dict(VARIANTS[name], reg=1e-3)).double()
+    _grow(model)
+    with torch.no_grad():
+        model.W[0, 1].mul_(0.01)  # one inactive cap (sigma < rho)
+    model.train()
+    ref = _unfused_copy(model)
+    assert model.fused() and not ref.fused()
+    x = torch.randn(len(SEEDS), 9, D_IN, dtype=torch.float64)
+    results = []
+    for m in (model, ref):
+        loss = m(x).pow(2).sum() + m.regulariser().sum()
+        results.append((loss, torch.autograd.grad(loss, list(m.parameters()))))
+    (loss, grads), (loss_ref, grads_ref) = results
+    assert loss.item() == pytest.approx(loss_ref.item(), rel=FUSED_TOL)
+    for (pname, _), g, g_ref in zip(model.named_parameters(), grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, rtol=FUSED_TOL, atol=FUSED_TOL, msg=pname)
+    for (bname, b), b_ref in zip(model.named_buffers(), ref.buffers()):
+        torch.testing.assert_close(b, b_ref, rtol=0, atol=0, msg=bname)
+
+
+@pytest.mark.parametrize("name", FUSED_VARIANTS)
+def test_fused_eval_forward_matches_unfused_layers(name):
+    model = _model(VARIANTS[name]).double()
+    _grow(model)
+    model.eval()
+    ref = _unfused_copy(model)
+    x = torch.randn(11, D_IN, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref(x), rtol=FUSED_TOL, atol=FUSED_TOL)
+
+
+def test_unfused_where_second_order_is_needed():
+    """Eval mode with autograd (Jacobians, Hessian-vector products) and non-scalar gates or
+    post-activations take the per-layer path."""
+    model = _model(VARIANTS["cap"]).eval()
+    assert not model.fused()
+    with torch.no_grad():
+        assert model.fused()
+    for name in ("input_gate", "post", "mlp", "resmlp", "snmlp"):
+        assert not _model(VARIANTS[name]).train().fused(), name
+
+
+def test_structured_stack_gradcheck():
+    """The hand-written backward against finite differences (torch.autograd.gradcheck)."""
+    gen = torch.Generator().manual_seed(0)
+    S, B, L, d, r = 2, 3, 3, 4, 2
+
+    def rand(*shape, scale=1.0):
+        return (scale * torch.randn(shape, generator=gen, dtype=torch.float64)).requires_grad_()
+
+    args = (rand(S, B, d), rand(S, L, d + r, d, scale=0.5), rand(S, L, d + r), rand(S, L, d, r))
+    assert torch.autograd.gradcheck(StructuredStack.apply, args)
+
+
+@pytest.mark.parametrize("rho", [0.5, 50.0])  # cap active for some matrices / for none
+def test_capped_rows_gradcheck(rho):
+    gen = torch.Generator().manual_seed(1)
+    W = torch.randn((2, 3, 4, 4), generator=gen, dtype=torch.float64).requires_grad_()
+    V = torch.randn((2, 3, 2, 4), generator=gen, dtype=torch.float64).requires_grad_()
+    u = F.normalize(torch.randn((2, 3, 4), generator=gen, dtype=torch.float64), dim=-1)
+    v = power_vectors(W.detach(), u, 3)
+    assert torch.autograd.gradcheck(lambda W, V: CappedRows.apply(W, V, u, v, rho), (W, V))
+    sigma = (u.unsqueeze(-2) @ W @ v.unsqueeze(-1))[..., 0, 0]  # as power_iteration
+    expected = torch.cat([spectral_cap(W, sigma, rho), V], 2)
+    torch.testing.assert_close(CappedRows.apply(W, V, u, v, rho), expected, rtol=0, atol=1e-15)

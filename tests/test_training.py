@@ -29,28 +29,33 @@ def regression():
                             "seed": 1})
 
 
-@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
-def test_batched_optimizer_matches_torch(optimizer):
-    """Two members with different learning rates = two torch optimisers on separate copies."""
+@pytest.mark.parametrize("optimizer,fused", [("adamw", True), ("adamw", False), ("sgd", False)])
+def test_batched_optimizer_matches_torch(optimizer, fused):
+    """Three members, learning rates (a, a, b) = three torch optimisers (single-tensor path) on
+    separate copies; the fused AdamW kernel runs once per run of equal rates."""
     torch.manual_seed(0)
-    p = torch.nn.Parameter(torch.randn(2, 4, 3))
-    copies = [torch.nn.Parameter(p.detach()[i].clone()) for i in range(2)]
-    lrs = [1e-2, 3e-2]
+    p = torch.nn.Parameter(torch.randn(3, 4, 3))
+    copies = [torch.nn.Parameter(p.detach()[i].clone()) for i in range(3)]
+    lrs = [1e-2, 1e-2, 3e-2]
     cfg = TrainConfig(optimizer=optimizer, weight_decay=0.1, momentum=0.9)
-    ours = BatchedOptimizer([p], torch.tensor(lrs), cfg)
+    ours = BatchedOptimizer([p], torch.tensor(lrs), cfg, fused=fused)
+    assert [(a, b) for a, b, _ in ours.lr_runs] == [(0, 2), (2, 3)]
+    assert [lr for *_, lr in ours.lr_runs] == pytest.approx([1e-2, 3e-2])
     if optimizer == "adamw":
-        ref = [torch.optim.AdamW([c], lr=lr, weight_decay=0.1, betas=cfg.betas, eps=cfg.eps)
-               for c, lr in zip(copies, lrs)]
+        ref = [torch.optim.AdamW([c], lr=lr, weight_decay=0.1, betas=cfg.betas, eps=cfg.eps,
+                                 foreach=False) for c, lr in zip(copies, lrs)]
     else:
         ref = [torch.optim.SGD([c], lr=lr, weight_decay=0.1, momentum=0.9) for c, lr in zip(copies, lrs)]
     for step in range(5):
-        g = torch.randn(2, 4, 3)
+        g = torch.randn(3, 4, 3)
         p.grad = g.clone()
-        ours.step()
-        for i in range(2):
+        ours.step(factor=0.5 if step == 2 else 1.0)
+        for i in range(3):
             copies[i].grad = g[i].clone()
+            for group in ref[i].param_groups:
+                group["lr"] = lrs[i] * (0.5 if step == 2 else 1.0)
             ref[i].step()
-    for i in range(2):
+    for i in range(3):
         torch.testing.assert_close(p.detach()[i], copies[i].detach(), atol=OPT_TOL, rtol=OPT_TOL,
                                    msg=f"{optimizer} member {i}")
 

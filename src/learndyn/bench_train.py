@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from .data import make_task
 from .models import build_model
+from .theory.experiments import timed
 from .training import TaskTensors, TrainConfig, train_ensemble
 
 STRUCTURED = {"kind": "structured", "shaping": "cap", "gate": "scalar", "alpha": 0.1,
@@ -128,18 +129,12 @@ def gemm_flops(n: int = 2048, repeats: int = 7) -> float:
     return 2 * n**3 / statistics.median(times)
 
 
-def timed(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
-
-
-def step_time(task, width, depth, seeds, steps, batch, repeats) -> float:
-    """Seconds per training step of the ensemble alone: (T(2N) - T(N)) / N with no evaluation
-    after the initial one, so model set-up, evaluation and read-back cancel (median)."""
+def step_time(task, width, depth, seeds, steps, batch, repeats) -> tuple[list, list]:
+    """Seconds per training step of the ensemble alone, and the large-GEMM FLOP/s measured
+    right before it, per repeat. A step time is (T(2N) - T(N)) / N with no evaluation after
+    the initial one, so model set-up, evaluation and read-back cancel. The GEMM rate of
+    these shared machines drifts by tens of percent within seconds, so each repeat gets its
+    own adjacent reference."""
     def run_steps(n):
         cfg = TrainConfig(steps=n, batch_size=batch, eval_every=n + 1)
         t0 = time.perf_counter()
@@ -147,14 +142,18 @@ def step_time(task, width, depth, seeds, steps, batch, repeats) -> float:
         return time.perf_counter() - t0
 
     run_steps(2)  # warm-up
-    diffs = [(run_steps(2 * steps) - run_steps(steps)) / steps for _ in range(repeats)]
-    return statistics.median(diffs)
+    steps_s, peaks = [], []
+    for _ in range(repeats):
+        peaks.append(gemm_flops(repeats=3))
+        steps_s.append((run_steps(2 * steps) - run_steps(steps)) / steps)
+    return steps_s, peaks
 
 
 def run(widths=(32, 64, 128, 256), depth=8, seeds=(0, 1, 2, 3, 4), steps=200, batch=256,
         repeats=5, threads=2, task_spec=None) -> dict:
     """Peer/ensemble wall-time ratios (end to end, same steps and evaluations) and the training
-    step's achieved FLOP/s against a large GEMM, per width (medians of ``repeats``).
+    step's achieved FLOP/s against a large GEMM timed next to it, per width (medians of
+    ``repeats`` pairs).
 
     ``step_overhead_us`` is the step time beyond what the step's matmuls would take at the
     GEMM rate (Python, elementwise work, small-matrix inefficiency)."""
@@ -166,15 +165,21 @@ def run(widths=(32, 64, 128, 256), depth=8, seeds=(0, 1, 2, 3, 4), steps=200, ba
     peak = gemm_flops()
     rows = []
     for width in widths:
-        ours, ours_all = timed(lambda: ensemble_train(task, width, depth, seeds, cfg), repeats)
-        peer, peer_all = timed(lambda: peer_train(task, width, depth, seeds, cfg), repeats)
-        step = step_time(task, width, depth, seeds, steps, batch, repeats)
+        ours_all, peer_all = [], []
+        for _ in range(repeats):  # in turn, so a drift of the machine's speed hits both
+            ours_all.append(timed(ensemble_train, task, width, depth, seeds, cfg)[1])
+            peer_all.append(timed(peer_train, task, width, depth, seeds, cfg)[1])
+        ours, peer = statistics.median(ours_all), statistics.median(peer_all)
+        steps_s, peaks = step_time(task, width, depth, seeds, steps, batch, repeats)
+        step, gemm = statistics.median(steps_s), statistics.median(peaks)
         flops = step_flops(task.d_in, task.d_out, width, depth, batch, len(seeds))
         rows.append({"width": width, "depth": depth, "seeds": len(seeds), "steps": steps,
                      "batch": batch, "peer_s": peer, "ours_s": ours, "speedup": peer / ours,
                      "speedup_pairs": [p / o for p, o in zip(peer_all, ours_all)],
-                     "step_us": 1e6 * step, "step_flops": flops / step,
-                     "flops_fraction_of_gemm": flops / step / peak,
-                     "step_overhead_us": 1e6 * (step - flops / peak),
+                     "step_us": 1e6 * step, "step_flops": flops / step, "step_gemm_flops": gemm,
+                     "flops_fraction_of_gemm": statistics.median(
+                         flops / t / g for t, g in zip(steps_s, peaks)),
+                     "flops_fraction_pairs": [flops / t / g for t, g in zip(steps_s, peaks)],
+                     "step_overhead_us": 1e6 * (step - flops / gemm),
                      "end_to_end_flops_fraction": flops * steps / ours / peak})
     return {"gemm_flops": peak, "gemm_flops_after": gemm_flops(), "threads": threads, "rows": rows}

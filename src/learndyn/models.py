@@ -74,16 +74,23 @@ class ModelSpec:
 
 # --- spectral helpers -----------------------------------------------------------------
 
+@torch.no_grad()
+def power_vectors(M: torch.Tensor, u: torch.Tensor, iters: int = 1) -> torch.Tensor:
+    """``iters`` power iterations on ``M (..., m, n)`` from the persistent left vector
+    ``u (..., m)``, which is updated in place; returns the right vector ``v (..., n)``."""
+    for _ in range(max(iters, 1)):
+        v = F.normalize((u.unsqueeze(-2) @ M).squeeze(-2), dim=-1, eps=1e-12)
+        u.copy_(F.normalize((M @ v.unsqueeze(-1)).squeeze(-1), dim=-1, eps=1e-12))
+    return v
+
+
 def power_iteration(M: torch.Tensor, u: torch.Tensor, iters: int = 1) -> torch.Tensor:
     """sigma_max(M) estimate by power iteration with a persistent left vector (spectral norm).
 
     ``M (..., m, n)``, ``u (..., m)`` updated in place (no grad). Returns ``sigma (...)``
     = u^T M v, differentiable in M (as in spectral normalisation, Miyato et al. 2018).
     """
-    with torch.no_grad():
-        for _ in range(max(iters, 1)):
-            v = F.normalize((u.unsqueeze(-2) @ M).squeeze(-2), dim=-1, eps=1e-12)
-            u.copy_(F.normalize((M @ v.unsqueeze(-1)).squeeze(-1), dim=-1, eps=1e-12))
+    v = power_vectors(M, u, iters)
     return (u.unsqueeze(-2) @ M @ v.unsqueeze(-1))[..., 0, 0]
 
 
@@ -127,6 +134,102 @@ def orthogonal_shaping(W: torch.Tensor, rho: float) -> torch.Tensor:
     eye = torch.eye(W.shape[-1], dtype=W.dtype, device=W.device)
     Q = torch.linalg.solve(eye + K, eye - K)
     return rho * torch.where(finite, Q, torch.full_like(Q, float("nan")))
+
+
+# --- the structured stack with a hand-written backward ------------------------------------
+
+def structured_stack_forward(h: torch.Tensor, AV: torch.Tensor, bc: torch.Tensor,
+                             Ua: torch.Tensor, saved: list | None = None) -> torch.Tensor:
+    """L structured layers h_l = A_l h + b_l + U_l^alpha gelu(V_l h + c_l) (spec §2.2, shaping
+    before and gate folded in), with the two matmuls that read h fused into one.
+
+    ``h (S, B, d)``; ``AV (S, L, d + r, d)`` = [A_l; V_l] stacked by rows; ``bc (S, L, d + r)``
+    = [b_l; c_l]; ``Ua (S, L, d, r)`` = alpha_l U_l. ``saved`` (a list) collects
+    (h_{l-1}, V_l h + c_l, gelu(.)) per layer for the backward pass. Returns h_L.
+    """
+    d = h.shape[-1]
+    for l in range(AV.shape[1]):
+        P = torch.baddbmm(bc[:, l, None], h, AV[:, l].mT)  # (S, B, d + r): [A h + b, V h + c]
+        pre = P[..., d:]
+        z = F.gelu(pre)
+        if saved is not None:
+            saved.append((h, pre, z))
+        h = torch.baddbmm(P[..., :d], z, Ua[:, l].mT)
+    return h
+
+
+class CappedRows(torch.autograd.Function):
+    """[cap(W_l); V_l] ``(S, L, d + r, d)`` for the structured stack, in one buffer:
+    cap(W) = W min(1, rho / sigma), sigma = u^T W v from the power-iteration vectors
+    ``u, v (S, L, d)`` (spec §2.2, shaping 1; same value and gradient as ``spectral_cap`` of
+    ``power_iteration``, which the tests check).
+
+    Backward, with s = min(1, rho / sigma) and G_A the rows of the incoming gradient that
+    belong to A:  dW = s G_A - [rho <= sigma] (rho / sigma^2) <G_A, W> u v^T,  dV = G_V.
+    """
+
+    @staticmethod
+    def forward(ctx, W, V, u, v, rho):
+        d = W.shape[-1]
+        sigma = (u.unsqueeze(-2) @ W @ v.unsqueeze(-1))[..., 0, 0]  # (S, L)
+        ratio = rho / sigma.clamp_min(1e-12)
+        scale = ratio.clamp(max=1.0)
+        out = W.new_empty(*W.shape[:-2], d + V.shape[-2], d)
+        torch.mul(W, scale[..., None, None], out=out[..., :d, :])
+        out[..., d:, :] = V
+        # d scale / d sigma where the cap is active (clamp passes the gradient at equality)
+        dscale = torch.where((ratio <= 1.0) & (sigma > 1e-12), -ratio / sigma, torch.zeros_like(ratio))
+        ctx.save_for_backward(W, u, v, scale, dscale)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        W, u, v, scale, dscale = ctx.saved_tensors
+        d = W.shape[-1]
+        gA = g[..., :d, :]
+        gW = gA * scale[..., None, None]
+        coef = dscale * (gA * W).sum((-1, -2))  # d loss / d sigma, (S, L)
+        gW += (coef[..., None] * u).unsqueeze(-1) * v.unsqueeze(-2)
+        return gW, g[..., d:, :], None, None, None
+
+
+class StructuredStack(torch.autograd.Function):
+    """``structured_stack_forward`` as one autograd node with the backward written out.
+
+    Per layer, with g = dLoss/dh_l ``(S, B, d)`` and G = [g, gelu'(pre) * (g Ua_l)]
+    ``(S, B, d + r)``:  dAV_l = G^T h_{l-1},  dbc_l = sum_B G,  dUa_l = g^T z_l,
+    dh_{l-1} = G AV_l. Four matmuls per layer instead of the six that autograd runs on the
+    unfused layer, and the per-layer gradients are written straight into the stacked
+    ``(S, L, ...)`` tensors. Checked against autograd of the unfused layers in the tests.
+    Once differentiable: second-order uses (Hessian-vector products) take the unfused path.
+    """
+
+    @staticmethod
+    def forward(ctx, h, AV, bc, Ua):
+        saved = []
+        out = structured_stack_forward(h, AV, bc, Ua, saved)
+        ctx.save_for_backward(AV, Ua, *(t for layer in saved for t in layer))
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        AV, Ua, *flat = ctx.saved_tensors
+        S, L, m, d = AV.shape
+        # layer-major buffers, so each layer's gradient is one contiguous matmul output
+        gAV, gbc = AV.new_empty(L, S, m, d), AV.new_empty(L, S, m)
+        gUa = Ua.new_empty(L, *Ua.shape[:1], *Ua.shape[2:])
+        G = g.new_empty(*g.shape[:-1], m)
+        for l in reversed(range(L)):
+            h, pre, z = flat[3 * l:3 * l + 3]
+            G[..., :d] = g
+            G[..., d:] = torch.ops.aten.gelu_backward(torch.bmm(g, Ua[:, l]), pre)
+            torch.bmm(G.mT, h, out=gAV[l])
+            torch.sum(G, 1, out=gbc[l])
+            torch.bmm(g.mT, z, out=gUa[l])
+            g = torch.bmm(G, AV[:, l])
+        return g, gAV.transpose(0, 1), gbc.transpose(0, 1), gUa.transpose(0, 1)
 
 
 # --- initialisation -----------------------------------------------------------------------
@@ -310,8 +413,34 @@ class EnsembleNet(nn.Module):
             self._operators_cache = cached
         return cached[1]
 
+    def fused(self) -> bool:
+        """Whether ``forward`` runs the layers as one ``StructuredStack``: structured layers
+        with a per-layer scalar gate and no post-activation, in training or without autograd.
+        In eval mode with autograd on (Jacobians, Hessian-vector products) the layers run
+        unfused, since the fused backward is only once differentiable."""
+        s = self.spec
+        return (s.kind == "structured" and s.gate in ("scalar", "fixed")
+                and not s.post_activation and (self.training or not torch.is_grad_enabled()))
+
+    def fused_layers(self, h: torch.Tensor) -> torch.Tensor:
+        """h_L from h_0 ``(S, B, d)`` through ``StructuredStack`` (see ``fused``). In training
+        with the power-iteration cap, [cap(W_l); V_l] is built by ``CappedRows`` in one buffer."""
+        s = self.spec
+        if s.shaping == "cap" and self.training and not self.exact_sigma:
+            v = power_vectors(self.W, self.u_W, s.power_iters)
+            AV, alpha = CappedRows.apply(self.W, self.V, self.u_W, v, s.rho), self.alpha_scalar()
+        else:
+            A, alpha = self.operators()
+            AV = torch.cat([A, self.V], 2)
+        bc, Ua = torch.cat([self.b, self.c], 2), self.U * alpha[..., None, None]
+        if torch.is_grad_enabled():
+            return StructuredStack.apply(h, AV, bc, Ua)
+        return structured_stack_forward(h, AV, bc, Ua)
+
     def forward(self, x: torch.Tensor, return_hidden: bool = False):
         """Outputs ``(S, B, d_out)``; with ``return_hidden`` also ``[h_0, ..., h_L]``."""
+        if not return_hidden and self.fused():
+            return self.readout(self.fused_layers(self.embed(x)))
         A, alpha = self.operators()
         h = self.embed(x)
         hidden = [h]
