@@ -6,12 +6,12 @@ import math
 import numpy as np
 import pytest
 import torch
-
-from learndyn import metrics
 from torch.nn import functional as F
 
+from learndyn import metrics
 from learndyn.models import (LIP, CappedRows, ModelSpec, StructuredStack, TiedNet, build_model,
-                             orthogonal_shaping, power_iteration, power_vectors, spectral_cap)
+                             eigvalsh_batched, orthogonal_shaping, power_iteration, power_vectors,
+                             spectral_cap)
 
 SIGMA_TOL = 1e-5  # float32 singular values vs the cap / orthogonal scale
 POWER_TOL = 1e-3  # converged power iteration vs SVD (relative)
@@ -288,3 +288,18 @@ def test_capped_rows_gradcheck(rho):
     sigma = (u.unsqueeze(-2) @ W @ v.unsqueeze(-1))[..., 0, 0]  # as power_iteration
     expected = torch.cat([spectral_cap(W, sigma, rho), V], 2)
     torch.testing.assert_close(CappedRows.apply(W, V, u, v, rho), expected, rtol=0, atol=1e-15)
+
+
+def test_eigvalsh_batched_matches_torch():
+    """The thread-split batch gives the same eigenvalues as one torch.linalg.eigvalsh call,
+    and the threads setting is restored."""
+    gen = torch.Generator().manual_seed(2)
+    M = torch.randn((3, 4, 9, 9), generator=gen, dtype=torch.float64)
+    G = M.mT @ M
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.testing.assert_close(eigvalsh_batched(G), torch.linalg.eigvalsh(G), rtol=0, atol=0)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
