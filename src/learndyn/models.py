@@ -90,7 +90,12 @@ def power_iteration(M: torch.Tensor, u: torch.Tensor, iters: int = 1) -> torch.T
     ``M (..., m, n)``, ``u (..., m)`` updated in place (no grad). Returns ``sigma (...)``
     = u^T M v, differentiable in M (as in spectral normalisation, Miyato et al. 2018).
     """
-    v = power_vectors(M, u, iters)
+    return bilinear_sigma(M, u, power_vectors(M, u, iters))
+
+
+def bilinear_sigma(M: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """sigma = u^T M v ``(...)`` for ``M (..., m, n)``, ``u (..., m)``, ``v (..., n)``: the
+    power-iteration estimate of sigma_max, differentiable in M."""
     return (u.unsqueeze(-2) @ M @ v.unsqueeze(-1))[..., 0, 0]
 
 
@@ -166,8 +171,9 @@ def orthogonal_shaping(W: torch.Tensor, rho: float) -> torch.Tensor:
 
 def structured_stack_forward(h: torch.Tensor, AV: torch.Tensor, bc: torch.Tensor,
                              Ua: torch.Tensor, saved: list | None = None) -> torch.Tensor:
-    """L structured layers h_l = A_l h + b_l + U_l^alpha gelu(V_l h + c_l) (spec §2.2, shaping
-    before and gate folded in), with the two matmuls that read h fused into one.
+    """L structured layers h_l = A_l h + b_l + alpha_l U_l gelu(V_l h + c_l) (spec §2.2), given
+    the shaped A_l = S(W_l) and the gate folded into U_l, with the two matmuls that read h
+    fused into one.
 
     ``h (S, B, d)``; ``AV (S, L, d + r, d)`` = [A_l; V_l] stacked by rows; ``bc (S, L, d + r)``
     = [b_l; c_l]; ``Ua (S, L, d, r)`` = alpha_l U_l. ``saved`` (a list) collects
@@ -196,14 +202,12 @@ class CappedRows(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, W, V, u, v, rho):
-        sigma = (u.unsqueeze(-2) @ W @ v.unsqueeze(-1))[..., 0, 0]  # (S, L)
+        sigma = bilinear_sigma(W, u, v)  # (S, L)
         ratio = rho / sigma.clamp_min(1e-12)
-        scale = ratio.clamp(max=1.0)
-        out = torch.cat([W * scale[..., None, None], V], -2)
         # d scale / d sigma where the cap is active (clamp passes the gradient at equality)
         dscale = torch.where((ratio <= 1.0) & (sigma > 1e-12), -ratio / sigma, torch.zeros_like(ratio))
-        ctx.save_for_backward(W, u, v, scale, dscale)
-        return out
+        ctx.save_for_backward(W, u, v, ratio.clamp(max=1.0), dscale)
+        return torch.cat([spectral_cap(W, sigma, rho), V], -2)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
