@@ -24,7 +24,9 @@ Gates: ``scalar`` alpha = beta*tanh(a); ``input`` alpha(h) = beta*sigmoid(g.h + 
 
 from __future__ import annotations
 
+import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -99,7 +101,9 @@ def bilinear_sigma(M: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.T
     return (u.unsqueeze(-2) @ M @ v.unsqueeze(-1))[..., 0, 0]
 
 
-_EIG_POOL: list = []  # one lazily created thread pool for eigvalsh_batched
+@functools.lru_cache(maxsize=None)
+def _thread_pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="eigvalsh")
 
 
 def eigvalsh_batched(G: torch.Tensor) -> torch.Tensor:
@@ -114,12 +118,9 @@ def eigvalsh_batched(G: torch.Tensor) -> torch.Tensor:
     if G.device.type != "cpu" or threads < 2 or len(flat) < 2 * threads or (
             G.requires_grad and torch.is_grad_enabled()):
         return torch.linalg.eigvalsh(G)
-    if not _EIG_POOL:
-        from concurrent.futures import ThreadPoolExecutor
-        _EIG_POOL.append(ThreadPoolExecutor(threads, thread_name_prefix="eigvalsh"))
     torch.set_num_threads(1)
     try:
-        parts = list(_EIG_POOL[0].map(torch.linalg.eigvalsh, flat.detach().chunk(threads)))
+        parts = list(_thread_pool(threads).map(torch.linalg.eigvalsh, flat.detach().chunk(threads)))
     finally:
         torch.set_num_threads(threads)
     return torch.cat(parts).reshape(G.shape[:-1])
@@ -246,7 +247,7 @@ class StructuredStack(torch.autograd.Function):
         S, L, m, d = AV.shape
         # layer-major buffers, so each layer's gradient is one contiguous matmul output
         gAV, gbc = AV.new_empty(L, S, m, d), AV.new_empty(L, S, m)
-        gUa = Ua.new_empty(L, *Ua.shape[:1], *Ua.shape[2:])
+        gUa = Ua.new_empty(L, S, *Ua.shape[2:])
         G = g.new_empty(*g.shape[:-1], m)
         for l in reversed(range(L)):
             h, pre, z = flat[3 * l:3 * l + 3]
@@ -341,9 +342,14 @@ class EnsembleNet(nn.Module):
 
     # --- the structured operator and the gate -----------------------------------------
     def _sigma(self, M: torch.Tensor, buffer: str) -> torch.Tensor:
-        if self.exact_sigma or not self.training:
+        if not self.power_sigma():
             return sigma_max_exact(M)
         return power_iteration(M, getattr(self, buffer), self.spec.power_iters)
+
+    def power_sigma(self) -> bool:
+        """sigma_max by power iteration (training) rather than exactly (evaluation, or
+        ``exact_sigma`` for measurements)."""
+        return self.training and not self.exact_sigma
 
     def shaped(self) -> torch.Tensor:
         """A_l = S(W_l) for all members and layers, ``(S, L, d, d)`` (identity for resmlp)."""
@@ -453,7 +459,7 @@ class EnsembleNet(nn.Module):
         """h_L from h_0 ``(S, B, d)`` through ``StructuredStack`` (see ``fused``). In training
         with the power-iteration cap, [cap(W_l); V_l] comes from one ``CappedRows`` node."""
         s = self.spec
-        if s.shaping == "cap" and self.training and not self.exact_sigma:
+        if s.shaping == "cap" and self.power_sigma():
             v = power_vectors(self.W, self.u_W, s.power_iters)
             AV, alpha = CappedRows.apply(self.W, self.V, self.u_W, v, s.rho), self.alpha_scalar()
         else:
@@ -489,7 +495,7 @@ class EnsembleNet(nn.Module):
         """L_phi <= L_psi ||U_l||_2 ||V_l||_2, ``(S, L)`` (0 without a correction path)."""
         if self.spec.kind not in ("structured", "resmlp"):
             return torch.zeros(self.n_members, self.depth, device=self.E.device)
-        if self.training and not self.exact_sigma and self.spec.reg > 0:
+        if self.power_sigma() and self.spec.reg > 0:
             su, sv = self._sigma(self.U, "u_U"), self._sigma(self.V, "u_V")
         else:
             su, sv = sigma_max_exact(self.U), sigma_max_exact(self.V)
