@@ -19,12 +19,12 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/analysis.smk"
 include: "workflow/rules/theory.smk"
+include: "workflow/rules/figures.smk"
 include: "workflow/rules/paper.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_outputs(),
-    default_target: True

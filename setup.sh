@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian/Ubuntu machine (Python 3.11, root or sudo) for the pipeline:
-# TeX Live via apt when latexmk is missing, then the project and its test extras via pip.
+# TeX Live via apt when latexmk is missing, then the exact versions of requirements.lock
+# (runtime, test and lint tools) and the project itself via pip.
 set -euo pipefail
 cd "$(dirname "$0")"
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -12,6 +13,7 @@ if ! command -v latexmk >/dev/null 2>&1; then
     texlive-fonts-recommended texlive-science >/dev/null
 fi
 python3 -m pip install -q --upgrade pip
-# torch is pinned to the CPU wheel in pyproject.toml (torch==2.13.0)
-python3 -m pip install -q -e ".[test]"
+# everything pinned, torch included (torch==2.13.0, the CPU wheel); regenerate with tools/lock.sh
+python3 -m pip install -q -r requirements.lock
+python3 -m pip install -q --no-deps -e .
 echo "setup done: run 'snakemake --cores all' (full study) or add '--configfile config/quick.yaml'"

@@ -25,12 +25,14 @@ QUICK = yaml.safe_load((ROOT / "config/quick.yaml").read_text())
 
 def setter(path, value):
     """A mutation that sets config[path] = value (path dotted; ints index lists)."""
+
     def apply(cfg):
         *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
         node = cfg
         for key in parents:
             node = node[key]
         node[last] = value
+
     return apply
 
 
@@ -41,6 +43,7 @@ def deleter(path):
         for key in parents:
             node = node[key]
         del node[last]
+
     return apply
 
 
@@ -63,15 +66,31 @@ BAD_CONFIGS = [
     ("width-zero", setter("data.tasks.teacher.width", 0), "data.tasks.teacher.width"),
     ("depth-zero", setter("data.tasks.deep_teacher.depth", 0), "data.tasks.deep_teacher.depth"),
     ("noise-negative", setter("data.tasks.spirals.noise", -0.1), "data.tasks.spirals.noise"),
-    ("gamma-negative", setter("data.tasks.linear_correction.gamma", -1), "data.tasks.linear_correction.gamma"),
+    (
+        "gamma-negative",
+        setter("data.tasks.linear_correction.gamma", -1),
+        "data.tasks.linear_correction.gamma",
+    ),
     ("turns-zero", setter("data.tasks.spirals.turns", 0), "data.tasks.spirals.turns"),
     ("seed-negative", setter("data.tasks.teacher.seed", -1), "data.tasks.teacher.seed"),
     ("unknown-task-key", setter("data.tasks.teacher.colour", "red"), "colour"),
     ("classes-one", setter("data.tasks.digits01.classes", [0]), "data.tasks.digits01.classes"),
-    ("classes-out-of-range", setter("data.tasks.digits01.classes", [0, 12]), "data.tasks.digits01.classes[1]"),
+    (
+        "classes-out-of-range",
+        setter("data.tasks.digits01.classes", [0, 12]),
+        "data.tasks.digits01.classes[1]",
+    ),
     ("classes-duplicate", setter("data.tasks.digits01.classes", [1, 1]), "data.tasks.digits01.classes"),
-    ("fashion-missing-path", setter("data.tasks.fashion", {"generator": "fashion_mnist", "path": "/nonexistent/fmnist"}), "data.tasks.fashion.path"),
-    ("fashion-empty-path", setter("data.tasks.fashion", {"generator": "fashion_mnist", "path": ""}), "data.tasks.fashion.path"),
+    (
+        "fashion-missing-path",
+        setter("data.tasks.fashion", {"generator": "fashion_mnist", "path": "/nonexistent/fmnist"}),
+        "data.tasks.fashion.path",
+    ),
+    (
+        "fashion-empty-path",
+        setter("data.tasks.fashion", {"generator": "fashion_mnist", "path": ""}),
+        "data.tasks.fashion.path",
+    ),
     ("paper-unknown-key", setter("paper.colour", "red"), "colour"),
     ("paper-title-type", setter("paper.title", 3), "paper.title"),
     ("train-not-mapping", setter("train", 5), "train"),
@@ -82,7 +101,11 @@ BAD_CONFIGS = [
     ("train-depth-zero", setter("train.depth", 0), "train.depth"),
     ("train-width-negative", setter("train.width", -32), "train.width"),
     ("train-unknown-model-kind", setter("train.models.mlp.kind", "transformer"), "train.models.mlp.kind"),
-    ("train-unknown-shaping", setter("train.models.structured.shaping", "banana"), "train.models.structured.shaping"),
+    (
+        "train-unknown-shaping",
+        setter("train.models.structured.shaping", "banana"),
+        "train.models.structured.shaping",
+    ),
     ("train-optimizer", setter("train.optim.optimizer", "lbfgs"), "train.optim.optimizer"),
     ("train-lr-zero", setter("train.optim.lr", 0), "train.optim.lr"),
     ("train-steps-zero", setter("train.optim.steps", 0), "train.optim.steps"),
@@ -92,9 +115,9 @@ BAD_CONFIGS = [
     ("theory-n-zero", setter("theory.n", 0), "theory.n"),
     ("theory-empty-seeds", setter("theory.seeds", []), "theory.seeds"),
     ("theory-rtol-negative", setter("theory.integrator.rtol", -1e-8), "theory.integrator.rtol"),
-    ("theory-depth-zero", setter("theory.e2.depths", [0]), "theory.e2.depths[0]"),
-    ("theory-width-zero", setter("theory.e5.widths", [0, 64]), "theory.e5.widths[0]"),
-    ("theory-unknown-key", setter("theory.e1.colour", 1), "colour"),
+    ("theory-depth-zero", setter("theory.hybrid_flow.depths", [0]), "theory.hybrid_flow.depths[0]"),
+    ("theory-width-zero", setter("theory.truncation.widths", [0, 64]), "theory.truncation.widths[0]"),
+    ("theory-unknown-key", setter("theory.closed_flow.colour", 1), "colour"),
 ]
 
 
@@ -147,8 +170,12 @@ def workflow_copy(tmp_path_factory):
 def run_dry(workdir: Path, cfg: dict, name: str):
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    return subprocess.run([sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1",
-                           "--configfile", str(path)], cwd=workdir, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1", "--configfile", str(path)],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_snakemake_rejects_every_bad_config_before_any_job(workflow_copy):
@@ -158,8 +185,11 @@ def test_snakemake_rejects_every_bad_config_before_any_job(workflow_copy):
         results = list(pool.map(lambda c: run_dry(workflow_copy, c[1], c[0]), cases))
     failures = []
     for (cid, _, field), proc in zip(cases, results):
-        lines = [ln for ln in proc.stderr.splitlines() + proc.stdout.splitlines()
-                 if ln.startswith("config error: ")]
+        lines = [
+            ln
+            for ln in proc.stderr.splitlines() + proc.stdout.splitlines()
+            if ln.startswith("config error: ")
+        ]
         if proc.returncode == 0 or len(lines) != 1 or field not in lines[0]:
             failures.append(f"{cid}: exit {proc.returncode}, lines {lines}")
     assert not failures, "\n".join(failures)

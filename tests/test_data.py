@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from learndyn import data
 
@@ -62,48 +64,45 @@ def test_dataset_round_trip(tmp_path):
         np.testing.assert_array_equal(back.y_test, task.y_test)
 
 
-def test_idx_round_trip_and_fashion_loader(tmp_path):
-    rng = np.random.default_rng(0)
-    images = {s: rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8) for s, n in (("train", 6), ("test", 4))}
-    labels = {s: rng.integers(0, 10, size=len(images[s]), dtype=np.uint8) for s in images}
-    for split, (img_name, lab_name) in data.FASHION_FILES.items():
-        data.write_idx(images[split], tmp_path / f"{img_name}.gz")
-        data.write_idx(labels[split], tmp_path / lab_name)
-    np.testing.assert_array_equal(data.read_idx(tmp_path / f"{data.FASHION_FILES['train'][0]}.gz"),
-                                  images["train"])
-    task = data.make_task("f", {"generator": "fashion_mnist", "path": str(tmp_path)})
-    assert task.x_train.shape == (6, 784) and task.x_test.shape == (4, 784)
-    np.testing.assert_array_equal(task.y_train, labels["train"])
-
-
-def test_idx_rejects_garbage(tmp_path):
-    (tmp_path / "bad").write_bytes(b"\x01\x02\x03\x04" + b"\x00" * 8)
-    with pytest.raises(ValueError, match="not an IDX file"):
-        data.read_idx(tmp_path / "bad")
-
-
 def test_fashion_missing_directory_is_clear():
     with pytest.raises(FileNotFoundError, match="does not exist"):
         data.load_fashion_mnist("/nonexistent/fashion")
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
-
-
 @settings(max_examples=25, deadline=None)
-@given(generator=st.sampled_from(sorted(GENERATOR_SPECS)), n_train=st.integers(1, 30),
-       n_test=st.integers(1, 10), d=st.integers(2, 9), seed=st.integers(0, 2**31 - 1))
+@given(
+    generator=st.sampled_from(sorted(GENERATOR_SPECS)),
+    n_train=st.integers(1, 30),
+    n_test=st.integers(1, 10),
+    d=st.integers(2, 9),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_any_valid_size_gives_consistent_shapes(generator, n_train, n_test, d, seed):
-    spec = {**GENERATOR_SPECS[generator], "generator": generator, "n_train": n_train,
-            "n_test": n_test, "d": d, "seed": seed}
+    spec = {
+        **GENERATOR_SPECS[generator],
+        "generator": generator,
+        "n_train": n_train,
+        "n_test": n_test,
+        "d": d,
+        "seed": seed,
+    }
     task = data.make_task("h", spec)
     assert task.x_train.shape == (n_train, d) and task.x_test.shape == (n_test, d)
     assert task.x_train.dtype == np.float64 and np.isfinite(task.x_train).all()
     assert len(task.y_train) == n_train and np.isfinite(task.y_train).all()
 
 
-@pytest.mark.parametrize("bad", [{"n_train": 0}, {"n_train": -3}, {"n_test": 2.5}, {"d": 0},
-                                 {"generator": "imagenet"}, {"n_train": None}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"n_train": 0},
+        {"n_train": -3},
+        {"n_test": 2.5},
+        {"d": 0},
+        {"generator": "imagenet"},
+        {"n_train": None},
+    ],
+)
 def test_make_task_rejects_bad_specs(bad):
     spec = {"generator": "teacher", "n_train": 10, "n_test": 5, "d": 4, **bad}
     spec = {k: v for k, v in spec.items() if v is not None}

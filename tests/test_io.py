@@ -12,8 +12,11 @@ from learndyn import io, latex, provenance
 def good_dataset():
     return xr.Dataset(
         {"loss": (("seed", "epoch"), np.ones((2, 3)), {"long_name": "training loss", "units": "1"})},
-        coords={"seed": ("seed", [0, 1], {"long_name": "seed", "units": "1"}),
-                "epoch": ("epoch", [0, 1, 2], {"long_name": "epoch", "units": "1"})})
+        coords={
+            "seed": ("seed", [0, 1], {"long_name": "seed", "units": "1"}),
+            "epoch": ("epoch", [0, 1, 2], {"long_name": "epoch", "units": "1"}),
+        },
+    )
 
 
 def test_write_requires_long_name_and_units(tmp_path):
@@ -52,7 +55,7 @@ def test_macros_and_number_format(tmp_path):
 
 
 def test_merge_macros_refuses_duplicates():
-    from learndyn.paper import merge_macro_files
+    from learndyn.latex import merge_macro_files
 
     block = latex.macro_block({"X": 1})
     with pytest.raises(ValueError, match="defined in stage files"):

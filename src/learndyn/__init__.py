@@ -1,12 +1,19 @@
-"""learndyn: learning dynamics of structured layers and closed training-set dynamics.
+"""learndyn: the library behind the paper pipeline (``Snakefile``), one module per topic.
 
-Modules, one per topic:
-    data         task generators and the on-disk task format
-    device       device/thread selection (``device: auto``)
-    provenance   git commit, config hash, package versions for every artifact
-    io           netCDF writing with metadata checks and atomic replace
-    plotting     seaborn styling and figure saving
-    latex        LaTeX macros and tables generated from results
+Shared modules:
+
+* ``config``      config validation: JSON schema, cross-field checks, experiment settings
+* ``data``        generated and real tasks (``make_task``, ``load_task``)
+* ``io``          netCDF with CF attributes and provenance, atomic writes
+* ``provenance``  commit, config hash, versions; the library files a script imports
+* ``reproduce``   compare two result trees (determinism, resume, cluster checks)
+* ``runtime``     torch device and threads, ``timed``
+* ``stats``       paired confidence intervals, verdicts, exponent fits
+* ``latex``       number macros, table bodies, the merged macro file
+* ``plotting``    figure style, one palette per model and closure, saving with provenance
+* ``cost``        the compute-cost table from Snakemake's benchmark files
+* ``figures``     the registry of every figure of the paper (names, inputs, captions)
+
+Packages: ``train`` (structured layers vs baselines), ``theory`` (closed training-set dynamics),
+``bench`` (``python -m learndyn.bench``: cost benchmarks).
 """
-
-__version__ = "0.1.0"

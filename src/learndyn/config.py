@@ -6,6 +6,7 @@ field in one line (``config error: train.depths[0]: 0 is less than the minimum o
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -48,14 +49,55 @@ def check_references(config: dict) -> list[str]:
     for section in ("train", "theory"):
         for i, name in enumerate(config.get(section, {}).get("tasks", []) or []):
             if name not in tasks:
-                problems.append(f"config error: {section}.tasks[{i}]: unknown task {name!r}; "
-                                f"defined tasks are {sorted(tasks)}")
+                problems.append(
+                    f"config error: {section}.tasks[{i}]: unknown task {name!r}; "
+                    f"defined tasks are {sorted(tasks)}"
+                )
+    problems += check_train_references(config.get("train", {}))
     for name, spec in tasks.items():
         if spec.get("generator") == "fashion_mnist":
             path = Path(spec.get("path", ""))
             if not path.is_dir():
-                problems.append(f"config error: data.tasks.{name}.path: directory {str(path)!r} "
-                                "does not exist")
+                problems.append(
+                    f"config error: data.tasks.{name}.path: directory {str(path)!r} does not exist"
+                )
+    return problems
+
+
+def check_train_references(train: dict) -> list[str]:
+    """Study, sweep, fixed-point and claims entries must name tasks of ``train.tasks`` and
+    models of ``train.models``."""
+    problems, tasks, models = [], train.get("tasks", []), sorted(train.get("models", {}))
+    if "models" not in train:  # a partial config (tests): nothing to cross-check
+        return []
+    for name, study in train["studies"].items():
+        problems += [
+            f"config error: train.studies.{name}.tasks: {t!r} not in train.tasks {tasks}"
+            for t in study["tasks"]
+            if t not in tasks
+        ]
+        problems += [
+            f"config error: train.studies.{name}.models: {m!r} not in train.models {models}"
+            for m in study["models"]
+            if m not in models
+        ]
+    sweep = train["lr_sweep"]
+    problems += [
+        f"config error: train.lr_sweep.models: {m!r} not in train.models {models}"
+        for m in sweep["models"]
+        if m not in models
+    ]
+    problems += [
+        f"config error: train: task {t!r} not in train.tasks {tasks}"
+        for t in [*sweep["tasks"], train["fixed_point"]["task"]]
+        if t not in tasks
+    ]
+    claims = train["claims"]
+    problems += [
+        f"config error: train.claims: model {m!r} not in train.models {models}"
+        for m in [claims["structured"], *claims["baselines"]]
+        if m not in models
+    ]
     return problems
 
 
@@ -64,3 +106,16 @@ def use_checkout_library(root: str | Path) -> None:
     src = str(Path(root) / "src")
     rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != src]
     os.environ["PYTHONPATH"] = os.pathsep.join([src, *rest])
+
+
+def from_mapping(cls, values: dict, where: str):
+    """Build the settings dataclass ``cls`` from a config mapping, refusing unknown keys.
+
+    ``where`` names the config section in the error (``train.measure``). Lists become tuples
+    so the settings are hashable and immutable.
+    """
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ConfigError(f"config error: {where}: unknown keys {unknown}; accepted: {sorted(names)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

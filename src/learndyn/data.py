@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-GENERATORS = ("teacher", "linear_correction", "deep_teacher", "spirals", "digits",
-              "fashion_mnist")
+GENERATORS = ("teacher", "linear_correction", "deep_teacher", "spirals", "digits", "fashion_mnist")
 
 
 @dataclass
@@ -45,6 +44,7 @@ class Task:
 
 
 # --- generators: each returns (x, y) for n_train + n_test samples ------------------------
+
 
 def sphere_inputs(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     """Gaussian directions scaled to the sphere of radius sqrt(d), so x·x/d = 1. Shape (n, d)."""
@@ -118,8 +118,10 @@ def digits(rng, n=None, classes=None, **_):
 # --- Fashion-MNIST from IDX files ---------------------------------------------------------
 
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-FASHION_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-                 "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+FASHION_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -131,7 +133,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
     if zero != 0 or dtype_code not in IDX_DTYPES:
         raise ValueError(f"{path}: not an IDX file (magic {raw[:4].hex()})")
-    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     data = np.frombuffer(raw, dtype=IDX_DTYPES[dtype_code], offset=4 + 4 * ndim)
     return data.reshape(shape)
 
@@ -169,6 +171,7 @@ def load_fashion_mnist(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarr
 
 # --- assembling a task ----------------------------------------------------------------------
 
+
 def standardize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Zero mean, unit variance per feature with train statistics (constant features stay 0)."""
     mean, std = x_train.mean(0), x_train.std(0)
@@ -183,7 +186,11 @@ def make_task(name: str, spec: dict) -> Task:
     if gen not in GENERATORS:
         raise ValueError(f"task {name!r}: unknown generator {gen!r}; choose from {GENERATORS}")
     n_train, n_test = spec.pop("n_train", None), spec.pop("n_test", None)
-    for key, value in (("n_train", n_train), ("n_test", n_test), *((k, spec.get(k)) for k in ("d", "width", "depth"))):
+    for key, value in (
+        ("n_train", n_train),
+        ("n_test", n_test),
+        *((k, spec.get(k)) for k in ("d", "width", "depth")),
+    ):
         if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
             raise ValueError(f"task {name!r}: {key} must be a positive integer, got {value!r}")
     if gen not in ("digits", "fashion_mnist") and (n_train is None or n_test is None):
@@ -202,7 +209,7 @@ def make_task(name: str, spec: dict) -> Task:
             n_test = n_test or len(y) // 4
             n_train = min(n_train or len(y) - n_test, len(y) - n_test)
         x_tr, y_tr = x[:n_train], y[:n_train]
-        x_te, y_te = x[n_train:n_train + n_test], y[n_train:n_train + n_test]
+        x_te, y_te = x[n_train : n_train + n_test], y[n_train : n_train + n_test]
     if gen in ("digits", "fashion_mnist"):
         x_tr, x_te = standardize(x_tr, x_te)
     kind = "classification" if y_tr.ndim == 1 else "regression"
@@ -219,21 +226,34 @@ def task_to_dataset(task: Task) -> xr.Dataset:
     else:
         tgt = {"long_name": "class label", "units": "1"}
         y_dims = lambda split: (f"sample_{split}",)  # noqa: E731
-    ds = xr.Dataset({
-        "x_train": (("sample_train", "feature"), task.x_train, feat),
-        "y_train": (y_dims("train"), task.y_train, tgt),
-        "x_test": (("sample_test", "feature"), task.x_test, feat),
-        "y_test": (y_dims("test"), task.y_test, tgt),
-    })
-    ds.attrs.update(task=task.name, kind=task.kind, n_classes=task.n_classes,
-                    generator_params=json.dumps(task.params, sort_keys=True, default=str))
+    ds = xr.Dataset(
+        {
+            "x_train": (("sample_train", "feature"), task.x_train, feat),
+            "y_train": (y_dims("train"), task.y_train, tgt),
+            "x_test": (("sample_test", "feature"), task.x_test, feat),
+            "y_test": (y_dims("test"), task.y_test, tgt),
+        }
+    )
+    ds.attrs.update(
+        task=task.name,
+        kind=task.kind,
+        n_classes=task.n_classes,
+        generator_params=json.dumps(task.params, sort_keys=True, default=str),
+    )
     return ds
 
 
 def dataset_to_task(ds: xr.Dataset) -> Task:
-    return Task(ds.attrs["task"], ds.attrs["kind"], ds.x_train.values, ds.y_train.values,
-                ds.x_test.values, ds.y_test.values, int(ds.attrs["n_classes"]),
-                json.loads(ds.attrs["generator_params"]))
+    return Task(
+        ds.attrs["task"],
+        ds.attrs["kind"],
+        ds.x_train.values,
+        ds.y_train.values,
+        ds.x_test.values,
+        ds.y_test.values,
+        int(ds.attrs["n_classes"]),
+        json.loads(ds.attrs["generator_params"]),
+    )
 
 
 def load_task(path: str | Path) -> Task:
@@ -247,6 +267,16 @@ def summary_table(tasks: list[Task]):
     """One row per task: kind, sizes and dimensions (for the paper's data table)."""
     import pandas as pd
 
-    return pd.DataFrame([{"task": t.name.replace("_", r"\_"), "kind": t.kind,
-                          "train": len(t.x_train), "test": len(t.x_test),
-                          "inputs": t.d_in, "outputs": t.d_out} for t in tasks])
+    return pd.DataFrame(
+        [
+            {
+                "task": t.name.replace("_", r"\_"),
+                "kind": t.kind,
+                "train": len(t.x_train),
+                "test": len(t.x_test),
+                "inputs": t.d_in,
+                "outputs": t.d_out,
+            }
+            for t in tasks
+        ]
+    )

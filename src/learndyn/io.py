@@ -24,9 +24,12 @@ def cf_attrs(long_name: str, units: str = "1", **extra) -> dict:
 
 def check_metadata(ds: xr.Dataset) -> None:
     """Every data variable and every non-index coordinate needs ``long_name`` and ``units``."""
-    missing = [f"{name}.{key}" for name, var in {**ds.data_vars, **ds.coords}.items()
-               for key in ("long_name", "units") if key not in var.attrs
-               and not (name in ds.dims and var.dtype.kind in "OUS")]
+    missing = [
+        f"{name}.{key}"
+        for name, var in {**ds.data_vars, **ds.coords}.items()
+        for key in ("long_name", "units")
+        if key not in var.attrs and not (name in ds.dims and var.dtype.kind in "OUS")
+    ]
     if missing:
         raise ValueError("dataset variables lack CF attributes: " + ", ".join(sorted(missing)))
 
@@ -47,8 +50,7 @@ def write_text(text: str, path: str | os.PathLike) -> None:
     os.replace(tmp, final)
 
 
-def write_netcdf(ds: xr.Dataset, path: str | os.PathLike, config: dict | None = None,
-                 seeds=None) -> None:
+def write_netcdf(ds: xr.Dataset, path: str | os.PathLike, config: dict | None = None, seeds=None) -> None:
     """Check metadata, attach provenance and write ``ds`` to ``path`` atomically (netCDF4)."""
     check_metadata(ds)
     ds = ds.copy()
@@ -65,3 +67,12 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
     """Load a result dataset fully into memory and close the file."""
     with xr.open_dataset(path, engine=ENGINE) as ds:
         return ds.load()
+
+
+def open_per_task(paths, prefix: str) -> dict[str, xr.Dataset]:
+    """Datasets written one per task as ``{prefix}_{task}.nc``, as ``{task: dataset}`` in the
+    order of ``paths`` (the first task is the one the text quotes)."""
+    return {
+        os.path.basename(str(p)).removesuffix(".nc").removeprefix(prefix + "_"): open_dataset(p)
+        for p in paths
+    }

@@ -10,13 +10,23 @@ import hashlib
 import json
 import platform
 import subprocess
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import UTC, datetime
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("learndyn", "numpy", "torch", "xarray", "netCDF4", "scipy", "pandas",
-            "matplotlib", "seaborn", "snakemake")
+PACKAGES = (
+    "learndyn",
+    "numpy",
+    "torch",
+    "xarray",
+    "netCDF4",
+    "scipy",
+    "pandas",
+    "matplotlib",
+    "seaborn",
+    "snakemake",
+)
 
 
 def canonical_json(obj) -> str:
@@ -29,15 +39,21 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def git_state(repo: str | None = None) -> tuple[str, bool]:
     """(commit, dirty) of the checkout holding this package; ("unknown", True) outside git."""
     cwd = repo or str(Path(__file__).resolve().parent)
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                cwd=cwd, capture_output=True, text=True, check=True).stdout
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         return commit, bool(status.strip())
     except (OSError, subprocess.CalledProcessError):
         return "unknown", True
@@ -61,7 +77,7 @@ def provenance_attrs(config: dict | None = None, seeds=None) -> dict[str, str | 
         "git_dirty": int(dirty),
         "python": platform.python_version(),
         "package_versions": canonical_json(package_versions()),
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if config is not None:
         attrs["config_sha256"] = config_hash(config)
@@ -69,3 +85,57 @@ def provenance_attrs(config: dict | None = None, seeds=None) -> dict[str, str | 
     if seeds is not None:
         attrs["seeds"] = canonical_json([int(s) for s in seeds])
     return attrs
+
+
+# --- which library files a script runs ---------------------------------------------------------
+
+
+def _module_file(src: Path, module: str) -> Path | None:
+    """The file of ``learndyn.x.y`` under ``src`` (a module or a package's __init__)."""
+    base = src.joinpath(*module.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imports(path: Path, src: Path) -> set[str]:
+    """``learndyn`` modules imported by ``path`` (absolute or relative, at any depth), each
+    with its parent packages (their __init__ runs on import)."""
+    import ast
+
+    module = ".".join(path.relative_to(src).with_suffix("").parts) if path.is_relative_to(src) else ""
+    package = module.rsplit(".", 1)[0] if path.name != "__init__.py" else module.removesuffix(".__init__")
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, *([base] if base else [])])
+            names = [base] + [f"{base}.{a.name}" for a in node.names]
+        for name in names:
+            if name.split(".")[0] == "learndyn":
+                parts = name.split(".")
+                found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return found
+
+
+@cache
+def library_files(script: str | Path, src: str | Path) -> tuple[str, ...]:
+    """Every file of the ``learndyn`` library under ``src`` that ``script`` imports, directly
+    or through other library modules: the library inputs of a workflow rule, so editing a
+    module reruns exactly the rules whose scripts run it. Paths as given by ``src``."""
+    src = Path(src)
+    todo = [Path(script)]
+    files: set[Path] = set()
+    while todo:
+        for name in _imports(todo.pop(), src):
+            path = _module_file(src, name)
+            if path is not None and path not in files:
+                files.add(path)
+                todo.append(path)
+    return tuple(sorted(str(p) for p in files))

@@ -1,7 +1,8 @@
 """Comparing two result trees: same data variables, same tables and macros.
 
 Timing outputs (``results/paper/compute/``, and data variables named ``wall_*``, which hold
-wall-clock seconds) and the LaTeX build directory are not results and are skipped. Used by the determinism test, the kill-and-resume test and the cluster check. Provenance
+wall-clock seconds) and the LaTeX build directory are not results and are skipped. Used by the
+determinism test, the kill-and-resume test and the cluster check. Provenance
 attributes (commit, time stamps, versions) are set aside; everything else must match exactly.
 """
 
@@ -25,8 +26,11 @@ def drop_timings(ds: xr.Dataset) -> xr.Dataset:
 
 def result_files(root: str | Path, pattern: str) -> dict[str, Path]:
     root = Path(root)
-    return {str(p.relative_to(root)): p for p in sorted((root / "results").rglob(pattern))
-            if not {"build", "compute"} & set(p.parts)}
+    return {
+        str(p.relative_to(root)): p
+        for p in sorted((root / "results").rglob(pattern))
+        if not {"build", "compute"} & set(p.parts)
+    }
 
 
 def diff_results(a: str | Path, b: str | Path) -> list[str]:

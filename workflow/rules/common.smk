@@ -14,6 +14,9 @@ from learndyn.config import (  # noqa: E402
     load_schema,
     use_checkout_library,
 )
+from learndyn.figures import DATASETS as FIGURE_DATASETS  # noqa: E402
+from learndyn.figures import FIGURES, input_files  # noqa: E402
+from learndyn.provenance import library_files  # noqa: E402
 
 use_checkout_library(ROOT)
 
@@ -23,10 +26,12 @@ SCHEMA = "workflow/schemas/config.schema.yaml"
 def validate_config(config):
     """Fill schema defaults and stop with one line naming the bad field before any job runs."""
     problem = explain(config, load_schema(Path(ROOT) / SCHEMA))
-    problems = [problem] if problem else check_references(config)
+    if problem:
+        raise ConfigError(problem)
+    validate(config, str(ROOT / SCHEMA))
+    problems = check_references(config)
     if problems:
         raise ConfigError("\n".join(problems))
-    validate(config, str(ROOT / SCHEMA))
 
 
 validate_config(config)
@@ -34,24 +39,18 @@ validate_config(config)
 # One environment for every rule (used with --software-deployment-method conda).
 CONDA_ENV = str(ROOT / "environment.yml")
 TASKS = sorted(config["data"]["tasks"])
-LIB = "src/learndyn"
 
 
 wildcard_constraints:
     task="|".join(TASKS),
 
 
-def lib(*modules):
-    """Library files a rule imports, declared as inputs so editing them reruns the rule.
-
-    ``lib("data", "theory")`` -> src/learndyn/{__init__,io,provenance,...}.py plus
-    data.py and every file of the ``theory`` package.
-    """
-    files = [f"{LIB}/{m}.py" for m in ("__init__", "io", "provenance", "device")]
-    for m in modules:
-        pkg = Path(ROOT) / LIB / m
-        files += sorted(str(p.relative_to(ROOT)) for p in pkg.glob("*.py")) if pkg.is_dir() else [f"{LIB}/{m}.py"]
-    return files
+def lib(script):
+    """Library files the rule's script imports, directly or through other library modules
+    (read from the import statements), declared as inputs: editing a module reruns exactly
+    the rules whose scripts run it. ``script`` is the file name under workflow/scripts/."""
+    files = library_files(ROOT / "workflow" / "scripts" / script, ROOT / "src")
+    return [str(Path(f).relative_to(ROOT)) for f in files]
 
 
 def get_task_spec(wildcards):
@@ -69,15 +68,24 @@ def get_final_outputs():
 
 def get_paper_inputs(wildcards=None):
     """Generated files the paper includes: macros, tables and figures of every stage."""
-    return ["results/paper/macros.tex", "results/paper/compute/macros.tex",
-            "results/paper/compute/cost_table.tex", *get_data_paper_files(), *get_train_paper_files(),
-            *get_theory_paper_files()]
+    return [
+        "results/paper/macros.tex",
+        "results/paper/compute/macros.tex",
+        "results/paper/compute/cost_table.tex",
+        *get_data_paper_files(),
+        *get_train_paper_files(),
+        *get_theory_paper_files(),
+        *[f"results/figures/{key}.pdf" for key in FIGURES],
+    ]
 
 
 def get_paper_sources():
     """Hand-written LaTeX sources of the paper (a change rebuilds the PDF)."""
-    return sorted(str(p.relative_to(ROOT)) for p in (ROOT / "paper").rglob("*")
-                  if p.suffix in (".tex", ".bib", ".sty", ".cls"))
+    return sorted(
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "paper").rglob("*")
+        if p.suffix in (".tex", ".bib", ".sty", ".cls")
+    )
 
 
 def get_data_paper_files():
@@ -96,3 +104,26 @@ def get_benchmark_files():
 def get_stage_macros():
     """Per-stage macro files merged into results/paper/macros.tex."""
     return [*get_data_macros(), *get_train_macros(), *get_theory_macros()]
+
+
+# --- figures of both halves (registry: learndyn.figures) -------------------------------------
+
+
+def get_figure_inputs(wildcards):
+    """Datasets the figure reads, by key (per-task datasets expand over their tasks)."""
+    figure = FIGURES[f"{wildcards.half}/{wildcards.figure}"]
+    return input_files(figure, {"closed_flow": THEORY["flow_tasks"], "hybrid_flow": THEORY["flow_tasks"]})
+
+
+def get_figure_per_task(wildcards):
+    """Keys of the per-task datasets (read as dicts task -> dataset)."""
+    return [k for k, pattern in FIGURE_DATASETS[wildcards.half].items() if "{task}" in pattern]
+
+
+def get_figure_settings(wildcards):
+    """The config section a figure's drawing function reads."""
+    return TRAIN if wildcards.half == "train" else {"tolerances": THEORY["tolerances"]}
+
+
+def get_figure_caption(wildcards):
+    return FIGURES[f"{wildcards.half}/{wildcards.figure}"].caption

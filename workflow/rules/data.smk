@@ -1,6 +1,9 @@
-rule make_data:
+# Data stage: one netCDF file per task (generated, or read from files) and the tasks table.
+
+
+rule data_task:
     input:
-        lib=lib("data"),
+        lib=lib("data_task.py"),
     output:
         task="results/data/{task}.nc",
     log:
@@ -10,13 +13,13 @@ rule make_data:
     params:
         spec=get_task_spec,
     script:
-        "../scripts/make_data.py"
+        "../scripts/data_task.py"
 
 
 rule data_summary:
     input:
         tasks=expand("results/data/{task}.nc", task=TASKS),
-        lib=lib("data", "latex"),
+        lib=lib("data_summary.py"),
     output:
         table="results/paper/tables/data_tasks.tex",
         macros="results/paper/macros/data.tex",
@@ -26,4 +29,3 @@ rule data_summary:
         CONDA_ENV
     script:
         "../scripts/data_summary.py"
-

@@ -1,7 +1,10 @@
-rule macros:
+# Paper stage: the merged macros, the compute-cost appendix and the PDF.
+
+
+rule paper_macros:
     input:
         stages=get_stage_macros(),
-        lib=lib("latex", "paper"),
+        lib=lib("paper_macros.py"),
     output:
         macros="results/paper/macros.tex",
     log:
@@ -9,7 +12,27 @@ rule macros:
     conda:
         CONDA_ENV
     script:
-        "../scripts/merge_macros.py"
+        "../scripts/paper_macros.py"
+
+
+rule paper_cost:
+    input:
+        benchmarks=get_benchmark_files(),
+        lib=lib("paper_cost.py"),
+    output:
+        table="results/paper/compute/cost_table.tex",
+        macros="results/paper/compute/macros.tex",
+        jobs=report(
+            "results/paper/compute/jobs.csv",
+            caption="../report/compute_cost.rst",
+            category="Compute cost",
+        ),
+    log:
+        "logs/paper/cost.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/paper_cost.py"
 
 
 rule paper:
@@ -28,23 +51,3 @@ rule paper:
         "SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1 latexmk -pdf -halt-on-error -interaction=nonstopmode"
         " -cd -outdir=$PWD/{params.outdir} paper/main.tex > {log} 2>&1"
         " && cp {params.outdir}/main.pdf {output.pdf}"
-
-
-rule compute_cost:
-    input:
-        benchmarks=get_benchmark_files(),
-        lib=lib("compute", "latex"),
-    output:
-        table="results/paper/compute/cost_table.tex",
-        macros="results/paper/compute/macros.tex",
-        jobs=report(
-            "results/paper/compute/jobs.csv",
-            caption="../report/compute_cost.rst",
-            category="Compute cost",
-        ),
-    log:
-        "logs/paper/compute_cost.log",
-    conda:
-        CONDA_ENV
-    script:
-        "../scripts/compute_cost.py"

@@ -1,139 +1,131 @@
 # Theory stage: closed training-set dynamics and the Gram-operator hierarchy (spec
-# ../shared/papers/gram-hierarchy.md). E1/E2 integrate flows per task, E3 checks identities per
-# task, E4 (gradient descent) and E5/E6 (truncation, dynamics pictures) use the main task.
+# ../shared/papers/gram-hierarchy.md). E1 closed_flow / E2 hybrid_flow integrate flows per task,
+# E3 identities checks identities per task, E4 gradient_descent and E5/E6 truncation (closures
+# and drift) use the main task.
 
 
 include: "theory_common.smk"
 
 
-rule theory_e1:
+rule theory_closed_flow:
     input:
         task="results/data/{task}.nc",
-        lib=lib("theory"),
+        lib=lib("theory_closed_flow.py"),
     output:
-        ds="results/theory/e1_{task}.nc",
+        ds="results/theory/closed_flow_{task}.nc",
     log:
-        "logs/theory/e1_{task}.log",
+        "logs/theory/closed_flow_{task}.log",
+    benchmark:
+        "benchmarks/theory/closed_flow_{task}.tsv"
     conda:
         CONDA_ENV
-    benchmark:
-        "benchmarks/theory/e1_{task}.tsv"
-    params:
-        common=get_theory_common,
-        integrator=get_theory_integrator,
-        e1=get_theory_e1,
     threads: 1
     resources:
         mem_mb=1024,
         runtime=10,
+    params:
+        theory=theory_params("closed_flow"),
     script:
-        "../scripts/theory_e1.py"
+        "../scripts/theory_closed_flow.py"
 
 
-rule theory_e2:
+rule theory_hybrid_flow:
     input:
         task="results/data/{task}.nc",
-        lib=lib("theory"),
+        lib=lib("theory_hybrid_flow.py"),
     output:
-        ds="results/theory/e2_{task}.nc",
+        ds="results/theory/hybrid_flow_{task}.nc",
     log:
-        "logs/theory/e2_{task}.log",
+        "logs/theory/hybrid_flow_{task}.log",
+    benchmark:
+        "benchmarks/theory/hybrid_flow_{task}.tsv"
     conda:
         CONDA_ENV
-    benchmark:
-        "benchmarks/theory/e2_{task}.tsv"
-    params:
-        common=get_theory_common,
-        integrator=get_theory_integrator,
-        e2=get_theory_e2,
     threads: 1
     resources:
         mem_mb=1024,
         runtime=10,
+    params:
+        theory=theory_params("hybrid_flow"),
     script:
-        "../scripts/theory_e2.py"
+        "../scripts/theory_hybrid_flow.py"
 
 
-rule theory_e3:
+rule theory_identities:
     input:
         task="results/data/{task}.nc",
-        lib=lib("theory"),
+        lib=lib("theory_identities.py"),
     output:
-        ds="results/theory/e3_{task}.nc",
+        ds="results/theory/identities_{task}.nc",
     log:
-        "logs/theory/e3_{task}.log",
+        "logs/theory/identities_{task}.log",
+    benchmark:
+        "benchmarks/theory/identities_{task}.tsv"
     conda:
         CONDA_ENV
-    benchmark:
-        "benchmarks/theory/e3_{task}.tsv"
-    params:
-        common=get_theory_common,
-        e3=get_theory_e3,
     threads: 1
     resources:
         mem_mb=1024,
         runtime=10,
+    params:
+        theory=theory_params("identities"),
     script:
-        "../scripts/theory_e3.py"
+        "../scripts/theory_identities.py"
 
 
-rule theory_e4:
+rule theory_gradient_descent:
     input:
         task=get_theory_main_task_file(),
-        lib=lib("theory"),
+        lib=lib("theory_gradient_descent.py"),
     output:
-        ds="results/theory/e4_gd.nc",
+        ds="results/theory/gradient_descent.nc",
     log:
-        "logs/theory/e4_gd.log",
+        "logs/theory/gradient_descent.log",
+    benchmark:
+        "benchmarks/theory/gradient_descent.tsv"
     conda:
         CONDA_ENV
-    benchmark:
-        "benchmarks/theory/e4_gd.tsv"
-    params:
-        common=get_theory_common,
-        integrator=get_theory_integrator,
-        e4=get_theory_e4,
     threads: 1
     resources:
         mem_mb=1024,
         runtime=10,
+    params:
+        theory=theory_params("gradient_descent"),
     script:
-        "../scripts/theory_e4.py"
+        "../scripts/theory_gradient_descent.py"
 
 
 rule theory_truncation:
     input:
         task=get_theory_main_task_file(),
-        lib=lib("theory"),
+        lib=lib("theory_truncation.py"),
     output:
-        e5="results/theory/e5_truncation.nc",
-        e6="results/theory/e6_dynamics.nc",
+        truncation="results/theory/truncation.nc",
+        drift="results/theory/drift.nc",
     log:
         "logs/theory/truncation.log",
-    conda:
-        CONDA_ENV
     benchmark:
         "benchmarks/theory/truncation.tsv"
-    params:
-        common=get_theory_common,
-        integrator=get_theory_integrator,
-        e5=get_theory_e5,
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=2048,
         runtime=20,
+    params:
+        theory=theory_params("truncation"),
     script:
         "../scripts/theory_truncation.py"
 
 
 rule theory_summary:
     input:
-        e1=expand("results/theory/e1_{task}.nc", task=THEORY["flow_tasks"]),
-        e2=expand("results/theory/e2_{task}.nc", task=THEORY["flow_tasks"]),
-        e3=expand("results/theory/e3_{task}.nc", task=THEORY["tasks"]),
-        e4="results/theory/e4_gd.nc",
-        e5="results/theory/e5_truncation.nc",
-        lib=lib("theory", "latex"),
+        closed_flow=expand("results/theory/closed_flow_{task}.nc", task=THEORY["flow_tasks"]),
+        hybrid_flow=expand("results/theory/hybrid_flow_{task}.nc", task=THEORY["flow_tasks"]),
+        identities=expand("results/theory/identities_{task}.nc", task=THEORY["tasks"]),
+        gradient_descent="results/theory/gradient_descent.nc",
+        truncation="results/theory/truncation.nc",
+        lib=lib("theory_summary.py"),
     output:
         summary="results/theory/summary.nc",
         table="results/paper/tables/theory_checks.tex",
@@ -146,40 +138,3 @@ rule theory_summary:
         tolerances=get_theory_tolerances,
     script:
         "../scripts/theory_summary.py"
-
-
-rule theory_figures:
-    input:
-        e1=expand("results/theory/e1_{task}.nc", task=THEORY["flow_tasks"]),
-        e2=expand("results/theory/e2_{task}.nc", task=THEORY["flow_tasks"]),
-        e4="results/theory/e4_gd.nc",
-        e5="results/theory/e5_truncation.nc",
-        e6="results/theory/e6_dynamics.nc",
-        lib=lib("theory", "plotting"),
-    output:
-        residuals_pdf="results/figures/theory/residuals.pdf",
-        residuals_png=report("results/figures/theory/residuals.png",
-                             caption="../report/theory_residuals.rst", category="Theory"),
-        error_time_pdf="results/figures/theory/error_time.pdf",
-        error_time_png=report("results/figures/theory/error_time.png",
-                              caption="../report/theory_error_time.rst", category="Theory"),
-        truncation_pdf="results/figures/theory/truncation.pdf",
-        truncation_png=report("results/figures/theory/truncation.png",
-                              caption="../report/theory_truncation.rst", category="Theory"),
-        gram_drift_pdf="results/figures/theory/gram_drift.pdf",
-        gram_drift_png=report("results/figures/theory/gram_drift.png",
-                              caption="../report/theory_gram_drift.rst", category="Theory"),
-        spectrum_pdf="results/figures/theory/spectrum.pdf",
-        spectrum_png=report("results/figures/theory/spectrum.png",
-                            caption="../report/theory_spectrum.rst", category="Theory"),
-        eta_scaling_pdf="results/figures/theory/eta_scaling.pdf",
-        eta_scaling_png=report("results/figures/theory/eta_scaling.png",
-                               caption="../report/theory_eta_scaling.rst", category="Theory"),
-    log:
-        "logs/theory/figures.log",
-    conda:
-        CONDA_ENV
-    params:
-        tolerances=get_theory_tolerances,
-    script:
-        "../scripts/theory_figures.py"

@@ -1,35 +1,15 @@
 # Theory stage: constants and functions used by theory.smk (rule files hold rules only).
+# Experiment settings are resolved in learndyn.theory.experiments.configure.
 
 THEORY = config["theory"]
-THEORY_FIGURES = ["residuals", "error_time", "truncation", "gram_drift", "spectrum", "eta_scaling"]
+THEORY_FLOWS = ("closed_flow", "hybrid_flow")  # integrated per flow task
 
 
-def get_theory_common(wildcards=None):
-    return {"n": THEORY["n"], "subsample_seed": THEORY["subsample_seed"], "seeds": THEORY["seeds"]}
-
-
-def get_theory_integrator(wildcards=None):
-    return THEORY["integrator"]
-
-
-def get_theory_e1(wildcards):
-    return THEORY["e1"]
-
-
-def get_theory_e2(wildcards):
-    return THEORY["e2"]
-
-
-def get_theory_e3(wildcards):
-    return THEORY["e3"]
-
-
-def get_theory_e4(wildcards):
-    return THEORY["e4"]
-
-
-def get_theory_e5(wildcards):
-    return THEORY["e5"]
+def theory_params(name):
+    """The part of the theory config experiment ``name`` reads (so that editing another
+    experiment's settings does not rerun this one)."""
+    keys = ("n", "subsample_seed", "seeds", "integrator", name)
+    return lambda wildcards: {k: THEORY[k] for k in keys}
 
 
 def get_theory_tolerances(wildcards):
@@ -41,8 +21,7 @@ def get_theory_main_task_file(wildcards=None):
 
 
 def get_theory_paper_files():
-    return [f"results/figures/theory/{name}.pdf" for name in THEORY_FIGURES] + [
-        "results/paper/tables/theory_checks.tex"]
+    return ["results/paper/tables/theory_checks.tex"]
 
 
 def get_theory_macros():
@@ -50,7 +29,9 @@ def get_theory_macros():
 
 
 def get_theory_benchmarks():
-    return [*expand("benchmarks/theory/e1_{task}.tsv", task=THEORY["flow_tasks"]),
-            *expand("benchmarks/theory/e2_{task}.tsv", task=THEORY["flow_tasks"]),
-            *expand("benchmarks/theory/e3_{task}.tsv", task=THEORY["tasks"]),
-            "benchmarks/theory/e4_gd.tsv", "benchmarks/theory/truncation.tsv"]
+    return [
+        *expand("benchmarks/theory/{flow}_{task}.tsv", flow=THEORY_FLOWS, task=THEORY["flow_tasks"]),
+        *expand("benchmarks/theory/identities_{task}.tsv", task=THEORY["tasks"]),
+        "benchmarks/theory/gradient_descent.tsv",
+        "benchmarks/theory/truncation.tsv",
+    ]

@@ -1,6 +1,6 @@
-# Training stage: structured layers vs baselines (spec structured-layers.md §2-§5).
-# One job per (task, model, depth, width) cell trains all seeds as one batched ensemble.
-# Functions and config checks live in train_common.smk (rule files hold rules only).
+# Training stage: structured layers vs baselines (spec structured-layers.md §2-§5), then the
+# aggregation, the claims table and the summary tables. One job per (task, model, depth, width)
+# cell trains all seeds as one batched ensemble. Functions live in train_common.smk.
 
 
 include: "train_common.smk"
@@ -15,7 +15,7 @@ wildcard_constraints:
 rule train_cell:
     input:
         task=get_train_task_file,
-        lib=lib(*TRAIN_LIB),
+        lib=lib("train_cell.py"),
     output:
         cell="results/train/{task}/{model}/L{depth}_W{width}.nc",
     log:
@@ -24,14 +24,14 @@ rule train_cell:
         "benchmarks/train/{task}/{model}/L{depth}_W{width}.tsv"
     conda:
         CONDA_ENV
-    params:
-        spec=get_model_spec,
-        settings=get_train_settings,
-        checkpoint=get_checkpoint,
     threads: 1
     resources:
         mem_mb=get_cell_mem,
         runtime=get_cell_runtime,
+    params:
+        spec=get_model_spec,
+        train=get_cell_settings,
+        checkpoint=get_checkpoint,
     script:
         "../scripts/train_cell.py"
 
@@ -39,7 +39,7 @@ rule train_cell:
 rule train_lr_sweep:
     input:
         task=get_train_task_file,
-        lib=lib(*TRAIN_LIB),
+        lib=lib("train_lr_sweep.py"),
     output:
         sweep="results/train/lrsweep/{task}/{model}.nc",
     log:
@@ -48,13 +48,13 @@ rule train_lr_sweep:
         "benchmarks/train/lrsweep/{task}/{model}.tsv"
     conda:
         CONDA_ENV
-    params:
-        spec=get_model_spec,
-        settings=get_lr_sweep_settings,
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        spec=get_model_spec,
+        train=get_lr_sweep_settings,
     script:
         "../scripts/train_lr_sweep.py"
 
@@ -62,7 +62,7 @@ rule train_lr_sweep:
 rule train_fixed_point:
     input:
         task=get_train_task_file,
-        lib=lib(*TRAIN_LIB),
+        lib=lib("train_fixed_point.py"),
     output:
         fixed_point="results/train/fixedpoint/{task}.nc",
     log:
@@ -71,11 +71,53 @@ rule train_fixed_point:
         "benchmarks/train/fixedpoint/{task}.tsv"
     conda:
         CONDA_ENV
-    params:
-        settings=get_fixed_point_settings,
     threads: 1
     resources:
         mem_mb=1000,
         runtime=15,
+    params:
+        train=get_fixed_point_settings,
     script:
         "../scripts/train_fixed_point.py"
+
+
+rule train_collect:
+    input:
+        cells=get_train_cell_files(),
+        sweeps=get_lr_sweep_files(),
+        fixed_point=get_fixed_point_file(),
+        lib=lib("train_collect.py"),
+    output:
+        **TRAIN_ANALYSIS,
+    log:
+        "logs/train/collect.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        train=get_train_settings,
+    script:
+        "../scripts/train_collect.py"
+
+
+rule train_claims:
+    input:
+        **TRAIN_ANALYSIS,
+        lib=lib("train_claims.py"),
+    output:
+        claims="results/analysis/train_claims.nc",
+        table="results/paper/tables/train_claims.tex",
+        summary="results/paper/tables/train_summary.tex",
+        ablation="results/paper/tables/train_ablation.tex",
+        macros="results/paper/macros/train.tex",
+    log:
+        "logs/train/claims.log",
+    conda:
+        CONDA_ENV
+    params:
+        train=get_train_settings,
+    script:
+        "../scripts/train_claims.py"

@@ -1,4 +1,5 @@
 """Table of the generated tasks and the macros the paper quotes about them."""
+
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")

@@ -1,20 +1,33 @@
-"""E5/E6: frozen-Gamma and NTK closures vs the true flow over width and depth; drift pictures."""
+"""E5/E6: frozen-Gamma and NTK closures vs the true flow over width and depth (truncation.nc),
+and the drift of the kernel, co-activation and Gram operators along the same flows (drift.nc)."""
+
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
 from learndyn.data import load_task  # noqa: E402
-from learndyn.device import setup_torch  # noqa: E402
 from learndyn.io import write_netcdf  # noqa: E402
-from learndyn.theory.experiments import load_problem, run_truncation  # noqa: E402
-from learndyn.theory.integrate import Settings  # noqa: E402
+from learndyn.runtime import setup_torch  # noqa: E402
+from learndyn.theory import experiments  # noqa: E402
+from learndyn.theory.settings import configure  # noqa: E402
 
+# settings (every override resolved in one place), device, the subsampled problem
+job = configure("truncation", snakemake.params.theory)
+exp = job.experiment
 device = setup_torch(snakemake.threads, snakemake.config["device"])
-common, e5 = snakemake.params.common, snakemake.params.e5
-problem = load_problem(load_task(snakemake.input.task), common["n"], common["subsample_seed"], device)
-settings = Settings(**{**snakemake.params.integrator, "rtol": e5["rtol"], "atol": e5["atol"]})
-ds5, ds6 = run_truncation(problem, e5["depths"], e5["widths"], e5["max_widths"], common["seeds"], e5["t_max"],
-                          e5["n_times"], settings, e5["gram_max_width"])
-print(ds5.wall_weight.to_series().to_string(), file=sys.stderr)
-write_netcdf(ds5, snakemake.output.e5, config=snakemake.config, seeds=common["seeds"])
-write_netcdf(ds6, snakemake.output.e6, config=snakemake.config, seeds=common["seeds"])
+problem = experiments.load_problem(load_task(snakemake.input.task), job.n, job.subsample_seed, device)
+
+truncation, drift = experiments.run_truncation(
+    problem,
+    exp.depths,
+    exp.widths,
+    exp.max_widths,
+    job.seeds,
+    exp.t_max,
+    exp.n_times,
+    job.integrator,
+    exp.gram_max_width,
+)
+print(truncation.wall_weight.to_series().to_string(), file=sys.stderr)
+write_netcdf(truncation, snakemake.output.truncation, config=snakemake.config, seeds=job.seeds)
+write_netcdf(drift, snakemake.output.drift, config=snakemake.config, seeds=job.seeds)

@@ -8,10 +8,11 @@ Modules, in the order of the spec:
 * ``integrate``  Dormand-Prince 5(4) and RK4 integrators shared by both spaces
 * ``gd``         exact discrete-time (gradient descent) forms (§4, §5.1, §5.5, §7)
 * ``checks``     the identity checks of §8 (experiment E3)
+* ``settings``     one settings dataclass per experiment; ``configure`` resolves overrides
 * ``experiments``  the experiments E1-E6 as functions returning xarray datasets
+* ``report``       the checks table, exponents and slopes, macros
+* ``figures``      the theory figures
 
 Every tensor is float64 and carries a leading ``seed`` axis (S): networks of several seeds
 are integrated in one vectorised call. Shapes use n samples, d inputs, widths m_l.
 """
-
-DTYPE = "float64"

@@ -7,23 +7,40 @@ All maxima are taken over seeds, samples, units and layers.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
-from . import gd, operators as ops
+from . import gd
+from . import operators as ops
 from .dynamics import hybrid_initial_state, hybrid_rate
-from .fields import (coactivation, gradient_W, heaviside, input_geometric, kernel, overlap_Q,
-                     training_fields)
+from .fields import coactivation, gradient_W, heaviside, input_geometric, kernel, overlap_Q, training_fields
 
 # Checks of E3 (continuous time) and E4 (discrete time), in table order.
-E3_CHECKS = ("ntk_autodiff", "ntk_gc", "rate_r_fd", "rate_h_fd", "rate_h_operator", "rate_b_fd",
-             "rate_b_operator", "rate_q_fd", "rate_gamma_fd", "forward_recursion",
-             "pullback_recursion", "homogeneity", "symmetry", "psd", "balancedness_fd",
-             "gram_norm_matrix_free")
-DISCRETE_CHECKS = ("gd_gram_step", "gd_hidden_update", "gd_field_update_L1",
-                   "gd_flip_corrected_L1", "gd_balancedness_drift")
+E3_CHECKS = (
+    "ntk_autodiff",
+    "ntk_gc",
+    "rate_r_fd",
+    "rate_h_fd",
+    "rate_h_operator",
+    "rate_b_fd",
+    "rate_b_operator",
+    "rate_q_fd",
+    "rate_gamma_fd",
+    "forward_recursion",
+    "pullback_recursion",
+    "homogeneity",
+    "symmetry",
+    "psd",
+    "balancedness_fd",
+    "gram_norm_matrix_free",
+)
+DISCRETE_CHECKS = (
+    "gd_gram_step",
+    "gd_hidden_update",
+    "gd_field_update_L1",
+    "gd_flip_corrected_L1",
+    "gd_balancedness_drift",
+)
 
 
 def rel_err(x, ref) -> float:
@@ -64,12 +81,14 @@ def gram_drift_sq_norm_explicit(W_l, D_l, W0_l, D0_l):
     (spec §5.2 box), formed in extended precision (numpy longdouble, eps 1e-19): the entrywise
     difference of two O(1) operators that differ by O(δ) loses log10(|Γ|/|ΔΓ|) digits, which
     float64 cannot spare. Returns a float64 tensor (S,)."""
+
     def gram(W, D):
         W, D = W.cpu().numpy().astype(np.longdouble), D.cpu().numpy().astype(np.longdouble)
         DD = D[:, :, None, :] * D[:, None, :, :]
         return np.einsum("sia,svki,sib->svkab", W, DD, W) / W.shape[-2]
+
     diff = gram(W_l, D_l) - gram(W0_l, D0_l)
-    return torch.tensor((diff ** 2).sum((1, 2, 3, 4)).astype(np.float64), dtype=W_l.dtype, device=W_l.device)
+    return torch.tensor((diff**2).sum((1, 2, 3, 4)).astype(np.float64), dtype=W_l.dtype, device=W_l.device)
 
 
 def identity_checks(Ws, a, X, y, delta: float = 1e-4) -> dict[str, float]:
@@ -92,10 +111,12 @@ def identity_checks(Ws, a, X, y, delta: float = 1e-4) -> dict[str, float]:
 
     def fd(fn):
         """Richardson-extrapolated central difference of fn(W(s)) at s = 0, W(s) = W - s ∇loss."""
+
         def central(e):
             plus = fn([W - e * g for W, g in zip(Ws, grads)])
             minus = fn([W + e * g for W, g in zip(Ws, grads)])
             return [(p - m) / (2 * e) for p, m in zip(plus, minus)]
+
         coarse, fine = central(dl), central(dl / 2)
         return [(4 * f - c) / 3 for f, c in zip(fine, coarse)]
 
@@ -105,32 +126,54 @@ def identity_checks(Ws, a, X, y, delta: float = 1e-4) -> dict[str, float]:
     out["rate_r_fd"] = rel_err(r_dot, fd(lambda W: [fields(W).r])[0])
     fd_h = fd(lambda W: fields(W).h)
     out["rate_h_fd"] = max(rel_err(h_dot[l], fd_h[l]) for l in range(L))
-    out["rate_h_operator"] = max(rel_err(ops.hidden_rate_operator(Ws, D, F.phi, F.b, F.r, l + 1), h_dot[l])
-                                 for l in range(L))
+    out["rate_h_operator"] = max(
+        rel_err(ops.hidden_rate_operator(Ws, D, F.phi, F.b, F.r, l + 1), h_dot[l]) for l in range(L)
+    )
     b_dot = [D[l] * beta_dot[l] for l in range(L - 1)]
     fd_b = fd(lambda W: fields(W).b)
     out["rate_b_fd"] = max([rel_err(b_dot[l], fd_b[l]) for l in range(L - 1)], default=float("nan"))
-    out["rate_b_operator"] = max([rel_err(ops.conjugate_rate_operator(Ws, D, F.h, F.b, F.r, l + 1), fd_b[l])
-                                  for l in range(L - 1)], default=float("nan"))
+    out["rate_b_operator"] = max(
+        [rel_err(ops.conjugate_rate_operator(Ws, D, F.h, F.b, F.r, l + 1), fd_b[l]) for l in range(L - 1)],
+        default=float("nan"),
+    )
     fd_q = fd(lambda W: [overlap_Q(p) for p in fields(W).phi[1:]])
-    out["rate_q_fd"] = max(rel_err(ops.overlap_rate_operator(Ws, D, F.phi, F.h, F.b, F.r, l), fd_q[l - 1])
-                           for l in range(1, L + 1))
+    out["rate_q_fd"] = max(
+        rel_err(ops.overlap_rate_operator(Ws, D, F.phi, F.h, F.b, F.r, l), fd_q[l - 1])
+        for l in range(1, L + 1)
+    )
     fd_g = fd(lambda W: [ops.gram_operator(W[l], D[l]) for l in range(L)])
-    out["rate_gamma_fd"] = max(rel_err(ops.gram_operator_rate(Ws[l], D[l], grads[l]), fd_g[l]) for l in range(L))
+    out["rate_gamma_fd"] = max(
+        rel_err(ops.gram_operator_rate(Ws[l], D[l], grads[l]), fd_g[l]) for l in range(L)
+    )
     fd_bal = fd(ops.balancedness)
-    scale = max((W ** 2).sum(-1).max().item() for W in Ws)
+    scale = max((W**2).sum(-1).max().item() for W in Ws)
     out["balancedness_fd"] = max([x.abs().max().item() / scale for x in fd_bal], default=float("nan"))
 
     # operator recursions vs their Jacobian-sandwich definitions (spec §8.4)
-    out["forward_recursion"] = max([rel_err(ops.forward_operator(Ws, D, l, k), ops.forward_operator_sandwich(Ws, D, l, k))
-                                    for l in range(2, L + 1) for k in range(1, l)], default=float("nan"))
-    out["pullback_recursion"] = max([rel_err(ops.pullback_operator(Ws, D, l, j), ops.pullback_operator_sandwich(Ws, D, l, j))
-                                     for j in range(1, L + 1) for l in range(1, j + 1)], default=float("nan"))
+    out["forward_recursion"] = max(
+        [
+            rel_err(ops.forward_operator(Ws, D, l, k), ops.forward_operator_sandwich(Ws, D, l, k))
+            for l in range(2, L + 1)
+            for k in range(1, l)
+        ],
+        default=float("nan"),
+    )
+    out["pullback_recursion"] = max(
+        [
+            rel_err(ops.pullback_operator(Ws, D, l, j), ops.pullback_operator_sandwich(Ws, D, l, j))
+            for j in range(1, L + 1)
+            for l in range(1, j + 1)
+        ],
+        default=float("nan"),
+    )
 
     # homogeneity f = b^(l).h^(l) and h^(k) = J^(k<-l) h^(l) (spec §2)
     hom = [rel_err((F.b[l] * F.h[l]).sum(-1), F.f) for l in range(L)]
-    hom += [rel_err((ops.layer_jacobian(Ws, D, k, l) @ F.h[l - 1].unsqueeze(-1)).squeeze(-1), F.h[k - 1])
-            for k in range(1, L + 1) for l in range(1, k + 1)]
+    hom += [
+        rel_err((ops.layer_jacobian(Ws, D, k, l) @ F.h[l - 1].unsqueeze(-1)).squeeze(-1), F.h[k - 1])
+        for k in range(1, L + 1)
+        for l in range(1, k + 1)
+    ]
     out["homogeneity"] = max(hom)
 
     # symmetry and PSD (spec §7): K, Q, S, C, Γ_{nu kappa}, 𝒢_{nu nu}; M^T_{mu nu} = M_{nu mu}
@@ -146,11 +189,20 @@ def identity_checks(Ws, a, X, y, delta: float = 1e-4) -> dict[str, float]:
     pulled = [ops.pullback_operator(Ws, D, l, L) for l in range(1, L + 1)]
     sym += [rel_err(G.transpose(1, 2).transpose(-1, -2), G) for G in pulled]
     out["symmetry"] = max(sym)
-    psd_mats = mats + [G[:, idx, idx] for G in Gam for idx in [torch.arange(G.shape[1])]] + \
-        [torch.stack([G[:, i, j] for i in range(G.shape[1]) for j in range(G.shape[1])], 1) for G in Gam[:1]] + \
-        [G[:, idx, idx] for G in pulled for idx in [torch.arange(G.shape[1])]]
-    out["psd"] = max(max(0.0, -torch.linalg.eigvalsh(0.5 * (M + M.transpose(-1, -2))).min().item())
-                     / max(M.abs().max().item(), 1e-300) for M in psd_mats)
+    psd_mats = (
+        mats
+        + [G[:, idx, idx] for G in Gam for idx in [torch.arange(G.shape[1])]]
+        + [
+            torch.stack([G[:, i, j] for i in range(G.shape[1]) for j in range(G.shape[1])], 1)
+            for G in Gam[:1]
+        ]
+        + [G[:, idx, idx] for G in pulled for idx in [torch.arange(G.shape[1])]]
+    )
+    out["psd"] = max(
+        max(0.0, -torch.linalg.eigvalsh(0.5 * (M + M.transpose(-1, -2))).min().item())
+        / max(M.abs().max().item(), 1e-300)
+        for M in psd_mats
+    )
 
     # matrix-free Gram drift norm vs explicit operators (E6 uses the former)
     Ws2 = gd.gd_step(Ws, a, X, y, 0.5)
@@ -169,11 +221,17 @@ def discrete_checks(Ws, a, X, y, eta: float) -> dict[str, float]:
     Wn = [W - eta * g for W, g in zip(Ws, grads)]
     Fn = training_fields(Wn, a, X, y)
     out = dict.fromkeys(DISCRETE_CHECKS, float("nan"))
-    out["gd_gram_step"] = max(rel_err(gd.weight_gram_update(Ws[l], grads[l], eta),
-                                      Wn[l].transpose(-1, -2) @ Wn[l] - Ws[l].transpose(-1, -2) @ Ws[l])
-                              for l in range(L))
-    out["gd_hidden_update"] = max(rel_err(gd.hidden_update(Ws[l], F.phi[l], Fn.phi[l], F.b[l], F.r, eta),
-                                          Fn.h[l] - F.h[l]) for l in range(L))
+    out["gd_gram_step"] = max(
+        rel_err(
+            gd.weight_gram_update(Ws[l], grads[l], eta),
+            Wn[l].transpose(-1, -2) @ Wn[l] - Ws[l].transpose(-1, -2) @ Ws[l],
+        )
+        for l in range(L)
+    )
+    out["gd_hidden_update"] = max(
+        rel_err(gd.hidden_update(Ws[l], F.phi[l], Fn.phi[l], F.b[l], F.r, eta), Fn.h[l] - F.h[l])
+        for l in range(L)
+    )
     if L == 1:
         h_next = gd.field_update_L1(F.h[0], F.r, a, X, eta)
         out["gd_field_update_L1"] = rel_err(h_next, Fn.h[0])
@@ -203,6 +261,7 @@ def one_step_residual_error(Ws, a, X, y, etas):
         Fn = training_fields(Wn, a, X, y)
         pred = gd.residual_update_kernel(K, F.r, eta)
         errs.append((Fn.r - pred).abs().amax(-1) / F.r.abs().amax(-1))
-        switched.append(torch.stack([(heaviside(u) != heaviside(v)).flatten(1).any(-1)
-                                     for u, v in zip(F.h, Fn.h)]).any(0))
+        switched.append(
+            torch.stack([(heaviside(u) != heaviside(v)).flatten(1).any(-1) for u, v in zip(F.h, Fn.h)]).any(0)
+        )
     return torch.stack(errs), torch.stack(switched)

@@ -31,11 +31,21 @@ import math
 
 import torch
 
-from .fields import (conjugate_fields, gradient_W, heaviside, overlap_Q, overlap_S, preactivations_forward,
-                     readout, relu, residual, training_fields)
-
+from .fields import (
+    conjugate_fields,
+    gradient_W,
+    heaviside,
+    overlap_Q,
+    overlap_S,
+    preactivations_forward,
+    readout,
+    relu,
+    residual,
+    training_fields,
+)
 
 # --- weight space -------------------------------------------------------------------------
+
 
 def weight_rate(Ws, a, X, y, D=None):
     """Gradient flow Ẇ_l = -∇_{W_l} loss (spec §1), via the fields of a forward/backward pass.
@@ -69,6 +79,7 @@ def weight_rate_filippov(Ws, a, X, y, D_fwd, sliding, pack, unpack, slide_tol=1e
 
 
 # --- Filippov sliding modes: equivalent control ---------------------------------------------
+
 
 def equivalent_control(h_rate_of, masks, sliding, tol: float = 1e-12, max_iter: int = 30):
     """Filippov equivalent control (spec §1 caveat, §11 choice 4): masks λ on the sliding entries
@@ -106,7 +117,7 @@ def equivalent_control(h_rate_of, masks, sliding, tol: float = 1e-12, max_iter: 
             return D, res
         cols = []
         for j in range(kmax):
-            Dj = D.scatter_add(-1, idx[:, j:j + 1], vf[:, j:j + 1])
+            Dj = D.scatter_add(-1, idx[:, j : j + 1], vf[:, j : j + 1])
             cols.append((h_rate_of(Dj).gather(-1, idx) - rate.gather(-1, idx)) * vf)
         J = torch.stack(cols, -1)  # (S, kmax, kmax): J[s, p, q] = ∂ḣ_p/∂λ_q
         J = torch.where(valid.unsqueeze(-1) & valid.unsqueeze(-2), J, eye)
@@ -126,6 +137,7 @@ def residual_rate(K, r):
 
 
 # --- L = 1: closed (h, r) system without weights (spec §4) ----------------------------------
+
 
 def apply_input_geometric(X, V):
     """G V with G = X X^T / d, through the rank-d factor X when d < n (cost n d m instead of n^2 m).
@@ -151,14 +163,15 @@ def closed_rate_L1(h, r, a, X, D=None):
     D = heaviside(h) if D is None else D
     u = apply_input_geometric(X, D * r.unsqueeze(-1))  # (S, n, m): sum_nu G_{mu nu} Θ_{i nu} r_nu
     h_dot = -u * a.unsqueeze(-2) / (n * math.sqrt(m))
-    r_dot = -(D * u * (a ** 2).unsqueeze(-2)).sum(-1) / (n * m)
+    r_dot = -(D * u * (a**2).unsqueeze(-2)).sum(-1) / (n * m)
     return h_dot, r_dot
 
 
 def closed_rate_L1_filippov(h, r, a, X, D_fwd, sliding, slide_tol=1e-12):
     """Closed L = 1 system (spec §4) on a Filippov sliding mode: ``closed_rate_L1`` with the masks of
     the sliding entries (``sliding`` (S, n, m) bool) replaced by the equivalent control λ, which solves
-    per unit i the linear system sum_{nu in S_i} G_{mu nu} r_nu λ_{i nu} = -sum_{nu not in S_i} G_{mu nu} r_nu D_{i nu}
+    per unit i the linear system
+        sum_{nu in S_i} G_{mu nu} r_nu λ_{i nu} = -sum_{nu not in S_i} G_{mu nu} r_nu D_{i nu}
     (mu in S_i), i.e. ḣ_{i mu} = 0 on the surface. Returns (ḣ, ṙ, effective masks (S, n, m), residual).
     """
     shape = h.shape
@@ -177,6 +190,7 @@ def residual_from_h_L1(h, a, y):
 
 
 # --- L >= 1: hybrid closure (spec §5.1-§5.2) ----------------------------------------------
+
 
 def conjugate_from_state(D, beta, a):
     """b^(L) = D^(L) a / sqrt(m_L), b^(l) = D^(l) β^(l) for l < L (spec §2 with the stored β)."""
@@ -206,7 +220,8 @@ def hidden_rate(Ws, phi, D, b, r, h_dot_prev=None):
 def conjugate_rate(Ws, phi, D, b, r, b_eff=None):
     """β̇^(l), ḃ^(l) by the backward recursion (spec §5.2), matrix-free, for l = L-1..1:
 
-        β̇^(l)_nu = -(1/(n m_l)) sum_kappa S^(l+1)_{nu kappa} r_kappa φ^(l)_kappa + W_{l+1}^T ḃ^(l+1)_nu / sqrt(m_l),
+        β̇^(l)_nu = -(1/(n m_l)) sum_kappa S^(l+1)_{nu kappa} r_kappa φ^(l)_kappa
+                   + W_{l+1}^T ḃ^(l+1)_nu / sqrt(m_l),
         ḃ^(l) = D^(l) β̇^(l),  ḃ^(L) = 0.
 
     The first term is the j = l term S Π h of §5.2 (it is Ẇ_{l+1}^T b^(l+1)_nu / sqrt(m_l)); unrolled,
@@ -301,6 +316,7 @@ def hybrid_initial_state(Ws, a, X, y):
 
 
 # --- NTK truncation ------------------------------------------------------------------------
+
 
 def ntk_residual(K0, r0, times):
     """Kernel frozen at t = 0: r(t) = exp(-K0 t / n) r0, via the eigendecomposition of K0.

@@ -10,7 +10,6 @@ hidden widths m, W ~ N(0, 1), readout a_i = ±1, one torch seed per network (``i
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +17,7 @@ import torch
 import xarray as xr
 
 from ..io import cf_attrs
+from ..runtime import timed
 from . import checks, gd
 from .dynamics import ntk_residual
 from .fields import coactivation, init_network, kernel, training_fields
@@ -63,10 +63,16 @@ def load_problem(task, n: int, seed: int, device=None) -> Problem:
         y, target = 2.0 * task.y_train[idx] - 1.0, "labels mapped to -1/+1"
     else:
         y, target = task.y_train[idx, 0], "first regression output"
-    choices = {"task": task.name, "n": n, "subsample_seed": seed,
-               "input_normalisation": "projected to the sphere |x| = sqrt(d)", "target": target}
-    return Problem(task.name, torch.tensor(x, dtype=DT, device=device),
-                   torch.tensor(y, dtype=DT, device=device), choices)
+    choices = {
+        "task": task.name,
+        "n": n,
+        "subsample_seed": seed,
+        "input_normalisation": "projected to the sphere |x| = sqrt(d)",
+        "target": target,
+    }
+    return Problem(
+        task.name, torch.tensor(x, dtype=DT, device=device), torch.tensor(y, dtype=DT, device=device), choices
+    )
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -78,16 +84,6 @@ def _np(x):
     return x.detach().cpu().numpy()
 
 
-def fit_exponent(x, y):
-    """Least-squares slope and intercept of log y against log x (finite, positive entries only)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    keep = np.isfinite(y) & (y > 0) & np.isfinite(x) & (x > 0)
-    if keep.sum() < 2:
-        return float("nan"), float("nan")
-    slope, icpt = np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)
-    return float(slope), float(icpt)
-
-
 def _rel_traj(x, ref, ref0):
     """max over seeds/samples of |x - ref| at each time, divided by max|ref0|. (T,)."""
     return (x - ref).abs().flatten(1).amax(-1) / ref0.abs().max()
@@ -95,39 +91,42 @@ def _rel_traj(x, ref, ref0):
 
 def problem_vars(p: Problem) -> dict:
     """Inputs and targets, stored with every dataset so it can be recomputed."""
-    return {"X": (("sample", "feature"), _np(p.X), _a("input (projected to the sphere)")),
-            "y": (("sample",), _np(p.y), _a("target"))}
+    return {
+        "X": (("sample", "feature"), _np(p.X), _a("input (projected to the sphere)")),
+        "y": (("sample",), _np(p.y), _a("target")),
+    }
 
 
 def network_vars(Ws, a, depth=None) -> dict:
     """Initial weights and readout (first layer, stacked hidden layers) as dataset variables."""
-    out = {"a": (("seed", "unit"), _np(a), _a("fixed readout a")),
-           "W1_init": (("seed", "unit", "feature"), _np(Ws[0]), _a("initial first-layer weights W_1"))}
+    out = {
+        "a": (("seed", "unit"), _np(a), _a("fixed readout a")),
+        "W1_init": (("seed", "unit", "feature"), _np(Ws[0]), _a("initial first-layer weights W_1")),
+    }
     if len(Ws) > 1:
-        out["Wh_init"] = (("seed", "hidden_layer", "unit", "unit_in"), _np(torch.stack(Ws[1:], 1)),
-                          _a("initial weights W_2..W_L"))
+        out["Wh_init"] = (
+            ("seed", "hidden_layer", "unit", "unit_in"),
+            _np(torch.stack(Ws[1:], 1)),
+            _a("initial weights W_2..W_L"),
+        )
     return out
 
 
 def base_attrs(p: Problem, settings: Settings | None, **extra) -> dict:
     attrs = {f"data_{k}": v for k, v in p.choices.items()}
-    attrs.update(init="W ~ N(0,1) entrywise, a_i = +-1 Rademacher, torch.Generator(seed)",
-                 scaling="1/sqrt(fan-in), no biases, loss |r|^2/(2n), Theta(0)=0",
-                 time_units="ODE time of dW/dt = -grad loss")
+    attrs.update(
+        init="W ~ N(0,1) entrywise, a_i = +-1 Rademacher, torch.Generator(seed)",
+        scaling="1/sqrt(fan-in), no biases, loss |r|^2/(2n), Theta(0)=0",
+        time_units="ODE time of dW/dt = -grad loss",
+    )
     if settings is not None:
         attrs.update(settings.attrs())
     attrs.update(extra)
     return attrs
 
 
-def timed(fn, *args):
-    """(fn(*args), wall seconds) — the integrations' cost is recorded next to their results."""
-    t0 = time.perf_counter()
-    out = fn(*args)
-    return out, time.perf_counter() - t0
-
-
 # --- E1: L = 1 closed (h, r) system vs weight-space flow ------------------------------------
+
 
 def run_e1(p: Problem, width: int, seeds, t_max: float, n_times: int, settings: Settings) -> xr.Dataset:
     """E1 (spec §4, §8.1): integrate weight-space GF and the closed (h, r) system, compare."""
@@ -138,30 +137,64 @@ def run_e1(p: Problem, width: int, seeds, t_max: float, n_times: int, settings: 
     Fw = fields_along(wf["W"], a, p.X, p.y)
     r_w = torch.stack([F.r for F in Fw])  # (T, S, n)
     h_w = torch.stack([F.h[0] for F in Fw])
-    r_h = torch.stack([(torch.clamp_min(h, 0) * a.unsqueeze(-2)).sum(-1) / math.sqrt(width) - p.y for h in cf["h"]])
+    r_h = torch.stack(
+        [(torch.clamp_min(h, 0) * a.unsqueeze(-2)).sum(-1) / math.sqrt(width) - p.y for h in cf["h"]]
+    )
     C0, Ct = coactivation(cf["h"][0], a), torch.stack([coactivation(h, a) for h in cf["h"]])
     ds = xr.Dataset(
-        {"r_weight": (("time", "seed", "sample"), _np(r_w), _a("residual, weight-space flow")),
-         "r_field": (("time", "seed", "sample"), _np(cf["r"]), _a("residual, closed (h, r) system")),
-         "err_r": (("time",), _np(_rel_traj(cf["r"], r_w, r_w[0])),
-                   _a("relative residual error, closed system vs weight space")),
-         "err_h": (("time",), _np(_rel_traj(cf["h"], h_w, h_w[0])),
-                   _a("relative error of h, closed system vs forward pass of W(t)")),
-         "err_r_readout": (("time",), _np(_rel_traj(cf["r"], r_h, r_w[0])),
-                           _a("relative error, evolved r vs readout of evolved h")),
-         "coactivation_drift": (("time", "seed"), _np((Ct - C0).flatten(2).norm(dim=-1) / C0.flatten(1).norm(dim=-1)),
-                                _a("relative change of co-activation C")),
-         "loss": (("time", "seed"), _np(0.5 * (r_w ** 2).mean(-1)), _a("training loss")),
-         **problem_vars(p), **network_vars(Ws, a)},
-        coords={"time": ("time", _np(times), _a("ODE time")), "seed": ("seed", list(seeds), _a("network seed"))})
-    ds.attrs.update(base_attrs(p, settings, width=width, depth=1, wall_weight_s=t_weight, wall_field_s=t_field,
-                               **wf["stats"].attrs("weight_steps_"), **cf["stats"].attrs("field_steps_")))
+        {
+            "r_weight": (("time", "seed", "sample"), _np(r_w), _a("residual, weight-space flow")),
+            "r_field": (("time", "seed", "sample"), _np(cf["r"]), _a("residual, closed (h, r) system")),
+            "err_r": (
+                ("time",),
+                _np(_rel_traj(cf["r"], r_w, r_w[0])),
+                _a("relative residual error, closed system vs weight space"),
+            ),
+            "err_h": (
+                ("time",),
+                _np(_rel_traj(cf["h"], h_w, h_w[0])),
+                _a("relative error of h, closed system vs forward pass of W(t)"),
+            ),
+            "err_r_readout": (
+                ("time",),
+                _np(_rel_traj(cf["r"], r_h, r_w[0])),
+                _a("relative error, evolved r vs readout of evolved h"),
+            ),
+            "coactivation_drift": (
+                ("time", "seed"),
+                _np((Ct - C0).flatten(2).norm(dim=-1) / C0.flatten(1).norm(dim=-1)),
+                _a("relative change of co-activation C"),
+            ),
+            "loss": (("time", "seed"), _np(0.5 * (r_w**2).mean(-1)), _a("training loss")),
+            **problem_vars(p),
+            **network_vars(Ws, a),
+        },
+        coords={
+            "time": ("time", _np(times), _a("ODE time")),
+            "seed": ("seed", list(seeds), _a("network seed")),
+        },
+    )
+    ds.attrs.update(
+        base_attrs(
+            p,
+            settings,
+            width=width,
+            depth=1,
+            wall_weight_s=t_weight,
+            wall_field_s=t_field,
+            **wf["stats"].attrs("weight_steps_"),
+            **cf["stats"].attrs("field_steps_"),
+        )
+    )
     return ds
 
 
 # --- E2: L = 1..4 hybrid closure vs weight-space flow ---------------------------------------
 
-def run_e2(p: Problem, depths, width: int, seeds, t_max: float, n_times: int, settings: Settings) -> xr.Dataset:
+
+def run_e2(
+    p: Problem, depths, width: int, seeds, t_max: float, n_times: int, settings: Settings
+) -> xr.Dataset:
     """E2 (spec §5, §8.1): hybrid field closure (h, β, r; W co-integrated) vs weight-space GF."""
     times = torch.linspace(0, t_max, n_times, dtype=DT)
     per_depth = []
@@ -174,39 +207,70 @@ def run_e2(p: Problem, depths, width: int, seeds, t_max: float, n_times: int, se
         # (0 on sliding entries), the masks the field state β belongs to
         Fh = fields_along(hf["W"], a, p.X, p.y, masks=hf["masks"])
         r_w = torch.stack([F.r for F in Fw])
-        err_h = max(_rel_traj(hf["h"][l], torch.stack([F.h[l] for F in Fh]), Fh[0].h[l]).max().item()
-                    for l in range(L))
-        err_b = max([_rel_traj(hf["masks"][l] * hf["beta"][l], torch.stack([F.b[l] for F in Fh]), Fh[0].b[l]).max().item()
-                     for l in range(L - 1)], default=0.0)
+        err_h = max(
+            _rel_traj(hf["h"][l], torch.stack([F.h[l] for F in Fh]), Fh[0].h[l]).max().item()
+            for l in range(L)
+        )
+        err_b = max(
+            [
+                _rel_traj(hf["masks"][l] * hf["beta"][l], torch.stack([F.b[l] for F in Fh]), Fh[0].b[l])
+                .max()
+                .item()
+                for l in range(L - 1)
+            ],
+            default=0.0,
+        )
         err_W = max(_rel_traj(hf["W"][l], wf["W"][l], wf["W"][l][0]).max().item() for l in range(L))
         ws, hs = wf["stats"], hf["stats"]
-        Hvars = {"r_weight": (("time", "seed", "sample"), _np(r_w), _a("residual, weight-space flow")),
-                 "r_hybrid": (("time", "seed", "sample"), _np(hf["r"]), _a("residual, hybrid field closure")),
-                 "err_r": (("time",), _np(_rel_traj(hf["r"], r_w, r_w[0])),
-                           _a("relative residual error, hybrid closure vs weight space")),
-                 "err_h_forward": ((), err_h, _a("max relative error of h, fields vs forward pass of W(t)")),
-                 "err_b_forward": ((), err_b, _a("max relative error of b, fields vs backward pass of W(t)")),
-                 "err_W": ((), err_W, _a("max relative error of co-integrated W vs weight-space W")),
-                 "loss": (("time", "seed"), _np(0.5 * (r_w ** 2).mean(-1)), _a("training loss")),
-                 "wall_weight": ((), t_weight, _a("wall time, weight-space integration", "s")),
-                 "wall_field": ((), t_field, _a("wall time, hybrid field integration", "s")),
-                 "switch_events": ((), hs.events, _a("mask switches located (hybrid run)")),
-                 "slides": (("space",), [ws.slides, hs.slides], _a("entries that entered a sliding mode")),
-                 "sliding_steps": (("space",), [ws.sliding_steps, hs.sliding_steps],
-                                   _a("steps taken on a sliding mode")),
-                 "slide_residual": (("space",), [ws.extra["slide_residual"], hs.extra["slide_residual"]],
-                                    _a("max |dh/dt| on sliding entries / max |dh/dt| (equivalent control)"))}
+        Hvars = {
+            "r_weight": (("time", "seed", "sample"), _np(r_w), _a("residual, weight-space flow")),
+            "r_hybrid": (("time", "seed", "sample"), _np(hf["r"]), _a("residual, hybrid field closure")),
+            "err_r": (
+                ("time",),
+                _np(_rel_traj(hf["r"], r_w, r_w[0])),
+                _a("relative residual error, hybrid closure vs weight space"),
+            ),
+            "err_h_forward": ((), err_h, _a("max relative error of h, fields vs forward pass of W(t)")),
+            "err_b_forward": ((), err_b, _a("max relative error of b, fields vs backward pass of W(t)")),
+            "err_W": ((), err_W, _a("max relative error of co-integrated W vs weight-space W")),
+            "loss": (("time", "seed"), _np(0.5 * (r_w**2).mean(-1)), _a("training loss")),
+            "wall_weight": ((), t_weight, _a("wall time, weight-space integration", "s")),
+            "wall_field": ((), t_field, _a("wall time, hybrid field integration", "s")),
+            "switch_events": ((), hs.events, _a("mask switches located (hybrid run)")),
+            "slides": (("space",), [ws.slides, hs.slides], _a("entries that entered a sliding mode")),
+            "sliding_steps": (
+                ("space",),
+                [ws.sliding_steps, hs.sliding_steps],
+                _a("steps taken on a sliding mode"),
+            ),
+            "slide_residual": (
+                ("space",),
+                [ws.extra["slide_residual"], hs.extra["slide_residual"]],
+                _a("max |dh/dt| on sliding entries / max |dh/dt| (equivalent control)"),
+            ),
+        }
         net = network_vars(Ws, a)
         Hvars["a"], Hvars["W1_init"] = net["a"], net["W1_init"]
-        ds = xr.Dataset(Hvars, coords={"time": ("time", _np(times), _a("ODE time")),
-                                       "seed": ("seed", list(seeds), _a("network seed")),
-                                       "space": ("space", ["weight", "field"], _a("flow"))})
+        ds = xr.Dataset(
+            Hvars,
+            coords={
+                "time": ("time", _np(times), _a("ODE time")),
+                "seed": ("seed", list(seeds), _a("network seed")),
+                "space": ("space", ["weight", "field"], _a("flow")),
+            },
+        )
         if "Wh_init" in net:  # pad hidden layers to depth max(depths)-1
             W = np.full((len(seeds), max(depths) - 1, width, width), np.nan)
-            W[:, :L - 1] = net["Wh_init"][1]
-            ds["Wh_init"] = (("seed", "hidden_layer", "unit", "unit_in"), W, _a("initial weights W_2..W_L (NaN-padded)"))
+            W[:, : L - 1] = net["Wh_init"][1]
+            ds["Wh_init"] = (
+                ("seed", "hidden_layer", "unit", "unit_in"),
+                W,
+                _a("initial weights W_2..W_L (NaN-padded)"),
+            )
         per_depth.append(ds.expand_dims(depth=[L]))
-    out = xr.concat(per_depth, dim="depth", join="outer", data_vars="all", coords="different", compat="equals")
+    out = xr.concat(
+        per_depth, dim="depth", join="outer", data_vars="all", coords="different", compat="equals"
+    )
     out["depth"].attrs.update(_a("number of trained hidden layers L"))
     for k, v in problem_vars(p).items():
         out[k] = v
@@ -216,8 +280,10 @@ def run_e2(p: Problem, depths, width: int, seeds, t_max: float, n_times: int, se
 
 # --- E3: identities at random and trained points ---------------------------------------------
 
-def run_e3(p: Problem, depths, width: int, seeds, train_eta: float, train_steps: int,
-           fd_delta: float) -> xr.Dataset:
+
+def run_e3(
+    p: Problem, depths, width: int, seeds, train_eta: float, train_steps: int, fd_delta: float
+) -> xr.Dataset:
     """E3 (spec §8.2-§8.6): every identity at the random init and after ``train_steps`` GD steps."""
     rows = np.full((len(depths), 2, len(checks.E3_CHECKS)), np.nan)
     for i, L in enumerate(depths):
@@ -226,21 +292,37 @@ def run_e3(p: Problem, depths, width: int, seeds, train_eta: float, train_steps:
         for j, W in enumerate((Ws, trained)):
             res = checks.identity_checks(W, a, p.X, p.y, fd_delta)
             rows[i, j] = [res[c] for c in checks.E3_CHECKS]
-    ds = xr.Dataset({"error": (("depth", "point", "check"), rows, _a("relative error of the identity"))},
-                    coords={"depth": ("depth", list(depths), _a("number of trained hidden layers L")),
-                            "point": ["random", "trained"], "check": list(checks.E3_CHECKS),
-                            "seed": ("seed", list(seeds), _a("network seed"))})
+    ds = xr.Dataset(
+        {"error": (("depth", "point", "check"), rows, _a("relative error of the identity"))},
+        coords={
+            "depth": ("depth", list(depths), _a("number of trained hidden layers L")),
+            "point": ["random", "trained"],
+            "check": list(checks.E3_CHECKS),
+            "seed": ("seed", list(seeds), _a("network seed")),
+        },
+    )
     for k, v in problem_vars(p).items():
         ds[k] = v
-    ds.attrs.update(base_attrs(p, None, width=width, train_eta=train_eta, train_steps=train_steps,
-                               fd_delta=fd_delta, weights="regenerate with init_network(seeds, d, [width]*L)"))
+    ds.attrs.update(
+        base_attrs(
+            p,
+            None,
+            width=width,
+            train_eta=train_eta,
+            train_steps=train_steps,
+            fd_delta=fd_delta,
+            weights="regenerate with init_network(seeds, d, [width]*L)",
+        )
+    )
     return ds
 
 
 # --- E4: gradient descent ---------------------------------------------------------------------
 
-def run_e4(p: Problem, depths, width: int, seeds, etas, check_eta: float, gd_etas, t_gd: float,
-           settings: Settings) -> xr.Dataset:
+
+def run_e4(
+    p: Problem, depths, width: int, seeds, etas, check_eta: float, gd_etas, t_gd: float, settings: Settings
+) -> xr.Dataset:
     """E4 (spec §3, §4, §8.5): one-step residual error vs η, exact discrete identities, GD vs GF."""
     one_step = np.full((len(depths), len(etas), len(seeds)), np.nan)
     switched = np.zeros_like(one_step)
@@ -261,36 +343,60 @@ def run_e4(p: Problem, depths, width: int, seeds, etas, check_eta: float, gd_eta
             r_gd = training_fields(gd.gd_train(Ws, a, p.X, p.y, eta, steps[j]), a, p.X, p.y).r
             gd_err[i, j] = ((r_gd - r_gf).abs().max() / r0.abs().max()).item()
     ds = xr.Dataset(
-        {"one_step_error": (("depth", "eta", "seed"), one_step,
-                            _a("one-step residual error |r(t+1) - (I - eta K/n) r(t)| / |r(t)|")),
-         "switched": (("depth", "eta", "seed"), switched, _a("a mask switched during the step (1 = yes)")),
-         "discrete_error": (("depth", "discrete_check"), disc, _a("relative error of the exact GD identity")),
-         "gd_vs_gf_error": (("depth", "gd_eta"), gd_err, _a("relative residual error of GD vs GF at t = eta k")),
-         **problem_vars(p)},
-        coords={"depth": ("depth", list(depths), _a("number of trained hidden layers L")),
-                "eta": ("eta", list(etas), _a("learning rate eta")),
-                "gd_eta": ("gd_eta", list(gd_etas), _a("learning rate eta of the GD trajectory")),
-                "discrete_check": list(checks.DISCRETE_CHECKS),
-                "seed": ("seed", list(seeds), _a("network seed"))})
-    ds.attrs.update(base_attrs(p, settings, width=width, check_eta=check_eta, t_gd=t_gd,
-                               weights="regenerate with init_network(seeds, d, [width]*L)"))
+        {
+            "one_step_error": (
+                ("depth", "eta", "seed"),
+                one_step,
+                _a("one-step residual error |r(t+1) - (I - eta K/n) r(t)| / |r(t)|"),
+            ),
+            "switched": (("depth", "eta", "seed"), switched, _a("a mask switched during the step (1 = yes)")),
+            "discrete_error": (
+                ("depth", "discrete_check"),
+                disc,
+                _a("relative error of the exact GD identity"),
+            ),
+            "gd_vs_gf_error": (
+                ("depth", "gd_eta"),
+                gd_err,
+                _a("relative residual error of GD vs GF at t = eta k"),
+            ),
+            **problem_vars(p),
+        },
+        coords={
+            "depth": ("depth", list(depths), _a("number of trained hidden layers L")),
+            "eta": ("eta", list(etas), _a("learning rate eta")),
+            "gd_eta": ("gd_eta", list(gd_etas), _a("learning rate eta of the GD trajectory")),
+            "discrete_check": list(checks.DISCRETE_CHECKS),
+            "seed": ("seed", list(seeds), _a("network seed")),
+        },
+    )
+    ds.attrs.update(
+        base_attrs(
+            p,
+            settings,
+            width=width,
+            check_eta=check_eta,
+            t_gd=t_gd,
+            weights="regenerate with init_network(seeds, d, [width]*L)",
+        )
+    )
     return ds
-
-
-def eta_slopes(e4: xr.Dataset) -> dict[int, float]:
-    """Log-log slope of the one-step error vs η per depth, over steps without mask switches."""
-    out = {}
-    for L in e4.depth.values:
-        sel = e4.sel(depth=L)
-        ok = (sel.switched.max("seed") == 0).values
-        out[int(L)] = fit_exponent(sel.eta.values[ok], sel.one_step_error.max("seed").values[ok])[0]
-    return out
 
 
 # --- E5/E6: truncated closures and dynamics pictures -----------------------------------------
 
-def run_truncation(p: Problem, depths, widths, max_widths, seeds, t_max: float, n_times: int,
-                   settings: Settings, gram_max_width: int) -> tuple[xr.Dataset, xr.Dataset]:
+
+def run_truncation(
+    p: Problem,
+    depths,
+    widths,
+    max_widths,
+    seeds,
+    t_max: float,
+    n_times: int,
+    settings: Settings,
+    gram_max_width: int,
+) -> tuple[xr.Dataset, xr.Dataset]:
     """E5 and E6: true flow vs frozen-Γ and NTK closures over width and depth; drift diagnostics.
 
     The true flow is weight-space GF; frozen-Γ is the hybrid closure with Ẇ = 0 in its operators;
@@ -312,7 +418,9 @@ def run_truncation(p: Problem, depths, widths, max_widths, seeds, t_max: float, 
             Ws, a = init_network(seeds, p.d, [m] * L, p.X.device)
             # seeds one at a time: at large widths steps are set by mask switches (see flows.per_seed)
             wf, t_weight = timed(per_seed, weight_flow, Ws, a, p.X, p.y, times, settings)
-            ff, t_frozen = timed(lambda: per_seed(hybrid_flow, Ws, a, p.X, p.y, times, settings, freeze_weights=True))
+            ff, t_frozen = timed(
+                lambda: per_seed(hybrid_flow, Ws, a, p.X, p.y, times, settings, freeze_weights=True)
+            )
             wall[i, j] = (t_weight, t_frozen)
             Fw = fields_along(wf["W"], a, p.X, p.y)
             r_w = torch.stack([F.r for F in Fw])
@@ -321,7 +429,7 @@ def run_truncation(p: Problem, depths, widths, max_widths, seeds, t_max: float, 
             scale = r_w[0].abs().amax(-1)  # (S,)
             err_frozen[i, j] = _np(((ff["r"] - r_w).abs().amax(-1) / scale).T)
             err_ntk[i, j] = _np(((r_ntk - r_w).abs().amax(-1) / scale).T)
-            loss[i, j] = _np((0.5 * (r_w ** 2).mean(-1)).T)
+            loss[i, j] = _np((0.5 * (r_w**2).mean(-1)).T)
             for t, F in enumerate(Fw):
                 spectrum[i, j, t] = _np(torch.linalg.eigvalsh(kernel(F.phi, F.b)).mean(0).flip(-1)) / n
                 if L == 1:
@@ -333,40 +441,57 @@ def run_truncation(p: Problem, depths, widths, max_widths, seeds, t_max: float, 
                         num = gram_operator_sq_norm(wf["W"][l][t], D[l], wf["W"][l][0], D0[l])
                         den = gram_operator_sq_norm(wf["W"][l][0], D0[l])
                         g_drift[i, j, l, :, t] = _np(torch.sqrt(num / den))
-    coords = {"depth": ("depth", list(depths), _a("number of trained hidden layers L")),
-              "width": ("width", list(widths), _a("hidden width m")),
-              "seed": ("seed", list(seeds), _a("network seed")),
-              "time": ("time", _np(times), _a("ODE time"))}
+    coords = {
+        "depth": ("depth", list(depths), _a("number of trained hidden layers L")),
+        "width": ("width", list(widths), _a("hidden width m")),
+        "seed": ("seed", list(seeds), _a("network seed")),
+        "time": ("time", _np(times), _a("ODE time")),
+    }
     attrs = base_attrs(p, settings, weights="regenerate with init_network(seeds, d, [width]*L)")
     e5 = xr.Dataset(
-        {"err_frozen_gamma": (("depth", "width", "seed", "time"), err_frozen,
-                              _a("relative residual error, frozen-Gamma closure vs true flow")),
-         "err_ntk": (("depth", "width", "seed", "time"), err_ntk,
-                     _a("relative residual error, NTK (frozen-kernel) closure vs true flow")),
-         "loss": (("depth", "width", "seed", "time"), loss, _a("training loss of the true flow")),
-         "wall_weight": (("depth", "width"), wall[..., 0], _a("wall time, weight-space flow", "s")),
-         "wall_frozen": (("depth", "width"), wall[..., 1], _a("wall time, frozen-Gamma closure", "s")),
-         **problem_vars(p)}, coords=coords, attrs=attrs)
+        {
+            "err_frozen_gamma": (
+                ("depth", "width", "seed", "time"),
+                err_frozen,
+                _a("relative residual error, frozen-Gamma closure vs true flow"),
+            ),
+            "err_ntk": (
+                ("depth", "width", "seed", "time"),
+                err_ntk,
+                _a("relative residual error, NTK (frozen-kernel) closure vs true flow"),
+            ),
+            "loss": (("depth", "width", "seed", "time"), loss, _a("training loss of the true flow")),
+            "wall_weight": (("depth", "width"), wall[..., 0], _a("wall time, weight-space flow", "s")),
+            "wall_frozen": (("depth", "width"), wall[..., 1], _a("wall time, frozen-Gamma closure", "s")),
+            **problem_vars(p),
+        },
+        coords=coords,
+        attrs=attrs,
+    )
     e6 = xr.Dataset(
-        {"coactivation_drift": (("width", "seed", "time"), c_drift,
-                                _a("relative change |C(t) - C(0)|/|C(0)| (L = 1)")),
-         "gram_drift": (("depth", "width", "layer", "seed", "time"), g_drift,
-                        _a("relative Gram-operator drift |Gamma(t) - Gamma(0)|/|Gamma(0)|")),
-         "kernel_eigenvalue": (("depth", "width", "time", "mode"), spectrum,
-                               _a("eigenvalue of K(t)/n (seed mean)")),
-         **problem_vars(p)},
-        coords={**coords, "layer": ("layer", list(range(1, max(depths) + 1)), _a("layer l")),
-                "mode": ("mode", list(range(1, n + 1)), _a("eigenvalue index"))}, attrs=attrs)
+        {
+            "coactivation_drift": (
+                ("width", "seed", "time"),
+                c_drift,
+                _a("relative change |C(t) - C(0)|/|C(0)| (L = 1)"),
+            ),
+            "gram_drift": (
+                ("depth", "width", "layer", "seed", "time"),
+                g_drift,
+                _a("relative Gram-operator drift |Gamma(t) - Gamma(0)|/|Gamma(0)|"),
+            ),
+            "kernel_eigenvalue": (
+                ("depth", "width", "time", "mode"),
+                spectrum,
+                _a("eigenvalue of K(t)/n (seed mean)"),
+            ),
+            **problem_vars(p),
+        },
+        coords={
+            **coords,
+            "layer": ("layer", list(range(1, max(depths) + 1)), _a("layer l")),
+            "mode": ("mode", list(range(1, n + 1)), _a("eigenvalue index")),
+        },
+        attrs=attrs,
+    )
     return e5, e6
-
-
-def truncation_exponents(e5: xr.Dataset, floor: float) -> dict:
-    """Fitted exponents p of err(T) ~ m^p per depth and closure (errors below ``floor`` excluded)."""
-    out = {}
-    last = e5.isel(time=-1)
-    for name in ("err_frozen_gamma", "err_ntk"):
-        for L in e5.depth.values:
-            err = last[name].sel(depth=L).mean("seed").values
-            err = np.where(err > floor, err, np.nan)
-            out[(name, int(L))] = fit_exponent(e5.width.values, err)[0]
-    return out

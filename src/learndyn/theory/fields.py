@@ -117,7 +117,7 @@ def residual(f, y):
 
 def loss(r):
     """Quadratic loss |r|^2 / (2n) per seed (spec §1). (S,)."""
-    return 0.5 * (r ** 2).mean(-1)
+    return 0.5 * (r**2).mean(-1)
 
 
 def gradient_W(phi, b, r):
@@ -126,8 +126,10 @@ def gradient_W(phi, b, r):
     Returns a list of (S, m_l, m_{l-1}).
     """
     n = r.shape[-1]
-    return [(b[l] * r.unsqueeze(-1)).transpose(-1, -2) @ phi[l] / (n * math.sqrt(phi[l].shape[-1]))
-            for l in range(len(b))]
+    return [
+        (b[l] * r.unsqueeze(-1)).transpose(-1, -2) @ phi[l] / (n * math.sqrt(phi[l].shape[-1]))
+        for l in range(len(b))
+    ]
 
 
 @dataclass

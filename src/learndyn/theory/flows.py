@@ -16,8 +16,13 @@ from __future__ import annotations
 
 import torch
 
-from .dynamics import (closed_rate_L1_filippov, conjugate_jump, hybrid_initial_state,
-                       hybrid_rate_filippov, weight_rate_filippov)
+from .dynamics import (
+    closed_rate_L1_filippov,
+    conjugate_jump,
+    hybrid_initial_state,
+    hybrid_rate_filippov,
+    weight_rate_filippov,
+)
 from .fields import preactivations_forward, training_fields
 from .integrate import Layout, Mode, Settings, Stats, integrate
 
@@ -46,8 +51,17 @@ def weight_flow(Ws, a, X, y, times, settings: Settings):
         return hl.pack(preactivations_forward(layout.unpack(state), X)[0])
 
     def rhs(t, state, mode):
-        W_dot, D_eff, res = weight_rate_filippov(layout.unpack(state), a, X, y, masks_of(mode.masks),
-                                                 mode.sliding, hl.pack, masks_of, settings.slide_tol)
+        W_dot, D_eff, res = weight_rate_filippov(
+            layout.unpack(state),
+            a,
+            X,
+            y,
+            masks_of(mode.masks),
+            mode.sliding,
+            hl.pack,
+            masks_of,
+            settings.slide_tol,
+        )
         residuals.append(res)
         return layout.pack(W_dot), D_eff
 
@@ -72,8 +86,9 @@ def closed_flow_L1(Ws, a, X, y, times, settings: Settings):
 
     def rhs(t, state, mode):
         h, r = layout.unpack(state)
-        h_dot, r_dot, D_eff, res = closed_rate_L1_filippov(h, r, a, X, mode.masks.reshape(shape),
-                                                           mode.sliding.reshape(shape), settings.slide_tol)
+        h_dot, r_dot, D_eff, res = closed_rate_L1_filippov(
+            h, r, a, X, mode.masks.reshape(shape), mode.sliding.reshape(shape), settings.slide_tol
+        )
         residuals.append(res)
         return layout.pack([h_dot, r_dot]), D_eff.flatten(1)
 
@@ -96,12 +111,12 @@ def hybrid_flow(Ws, a, X, y, times, settings: Settings, freeze_weights: bool = F
     layout = Layout(parts)
     hl, masks_of = _mask_layout(h0)
     start_h = sum(layout.sizes[:L])
-    end_h = start_h + sum(layout.sizes[L:2 * L])
+    end_h = start_h + sum(layout.sizes[L : 2 * L])
     residuals = []
 
     def split(state):
         p = layout.unpack(state)
-        return p[:L], p[L:2 * L], p[2 * L:3 * L - 1], p[-1]
+        return p[:L], p[L : 2 * L], p[2 * L : 3 * L - 1], p[-1]
 
     def switching(state):
         return state[..., start_h:end_h]
@@ -109,8 +124,19 @@ def hybrid_flow(Ws, a, X, y, times, settings: Settings, freeze_weights: bool = F
     def rhs(t, state, mode):
         W, h, beta, r = split(state)
         W_dot, h_dot, beta_dot, r_dot, D_eff, res = hybrid_rate_filippov(
-            W, h, beta, r, a, X, freeze_weights, masks_of(mode.masks), mode.sliding, hl.pack, masks_of,
-            settings.slide_tol)
+            W,
+            h,
+            beta,
+            r,
+            a,
+            X,
+            freeze_weights,
+            masks_of(mode.masks),
+            mode.sliding,
+            hl.pack,
+            masks_of,
+            settings.slide_tol,
+        )
         residuals.append(res)
         return layout.pack([*W_dot, *h_dot, *beta_dot, r_dot]), D_eff
 
@@ -143,8 +169,10 @@ def fields_along(W_traj, a, X, y, masks=None):
     ``masks`` (list over layers of (T, S, n, m_l)) fixes the masks (default Θ(h)).
     """
     T = W_traj[0].shape[0]
-    return [training_fields([W[t] for W in W_traj], a, X, y, None if masks is None else [D[t] for D in masks])
-            for t in range(T)]
+    return [
+        training_fields([W[t] for W in W_traj], a, X, y, None if masks is None else [D[t] for D in masks])
+        for t in range(T)
+    ]
 
 
 def per_seed(flow, Ws, a, *args, **kwargs):
@@ -155,7 +183,7 @@ def per_seed(flow, Ws, a, *args, **kwargs):
     seeds separately costs about 1/S as many steps per seed. Same equations and tolerances;
     the trajectories agree with the vectorised ones within the integration tolerance.
     """
-    outs = [flow([W[s:s + 1] for W in Ws], a[s:s + 1], *args, **kwargs) for s in range(a.shape[0])]
+    outs = [flow([W[s : s + 1] for W in Ws], a[s : s + 1], *args, **kwargs) for s in range(a.shape[0])]
 
     def stack(values):
         if isinstance(values[0], list):
@@ -170,8 +198,12 @@ def per_seed(flow, Ws, a, *args, **kwargs):
                 setattr(stats, k, getattr(stats, k) + v)
         for k, v in o["stats"].extra.items():
             stats.extra[k] = max(stats.extra.get(k, v), v)
-    stats.modes = [Mode(torch.cat([o["stats"].modes[t].masks for o in outs]),
-                        torch.cat([o["stats"].modes[t].sliding for o in outs]))
-                   for t in range(len(outs[0]["stats"].modes))]
+    stats.modes = [
+        Mode(
+            torch.cat([o["stats"].modes[t].masks for o in outs]),
+            torch.cat([o["stats"].modes[t].sliding for o in outs]),
+        )
+        for t in range(len(outs[0]["stats"].modes))
+    ]
     merged["stats"] = stats
     return merged

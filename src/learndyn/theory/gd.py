@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 
-import torch
-
 from .dynamics import apply_input_geometric
 from .fields import gradient_W, heaviside, relu, training_fields
 
@@ -33,7 +31,9 @@ def field_update_L1(h, r, a, X, eta):
     """L = 1 field update, exact in discrete time (spec §4): h is linear in W, so
     h^{t+1}_{i mu} = h^t_{i mu} - (η a_i/(n sqrt m)) sum_nu G_{mu nu} Θ(h^t_{i nu}) r^t_nu. (S, n, m)."""
     n, m = h.shape[-2], h.shape[-1]
-    return h - eta * apply_input_geometric(X, heaviside(h) * r.unsqueeze(-1)) * a.unsqueeze(-2) / (n * math.sqrt(m))
+    return h - eta * apply_input_geometric(X, heaviside(h) * r.unsqueeze(-1)) * a.unsqueeze(-2) / (
+        n * math.sqrt(m)
+    )
 
 
 def residual_update_kernel(K, r, eta):
@@ -64,9 +64,9 @@ def weight_gram_update(W, grad, eta):
     """Exact step of the unmasked Gram (spec §5.5):
     W^{t+1 T}W^{t+1} - W^{tT}W^t = -η(∇^T W + W^T ∇) + η^2 ∇^T ∇. (S, m_{l-1}, m_{l-1})."""
     gW = grad.transpose(-1, -2) @ W
-    return -eta * (gW + gW.transpose(-1, -2)) + eta ** 2 * grad.transpose(-1, -2) @ grad
+    return -eta * (gW + gW.transpose(-1, -2)) + eta**2 * grad.transpose(-1, -2) @ grad
 
 
 def balancedness_drift(grads, eta):
     """Exact GD change of the §7 invariant: η^2 (|∇_{W_l}[i,:]|^2 - |∇_{W_{l+1}}[:,i]|^2). List (S, m_l)."""
-    return [eta ** 2 * ((grads[l] ** 2).sum(-1) - (grads[l + 1] ** 2).sum(-2)) for l in range(len(grads) - 1)]
+    return [eta**2 * ((grads[l] ** 2).sum(-1) - (grads[l + 1] ** 2).sum(-2)) for l in range(len(grads) - 1)]

@@ -99,8 +99,9 @@ class Stats:
 
     def attrs(self, prefix: str = "steps_") -> dict:
         skip = ("extra", "modes")
-        return {prefix + k: v for k, v in self.__dict__.items() if k not in skip} | \
-            {prefix + k: v for k, v in self.extra.items()}
+        return {prefix + k: v for k, v in self.__dict__.items() if k not in skip} | {
+            prefix + k: v for k, v in self.extra.items()
+        }
 
 
 def _rms_error(err, y0, y1, rtol, atol):
@@ -110,9 +111,13 @@ def _rms_error(err, y0, y1, rtol, atol):
 
 def hermite(y0, y1, f0, f1, h, theta):
     """Cubic Hermite interpolant on a step (third order), used to locate events."""
-    t2, t3 = theta ** 2, theta ** 3
-    return ((2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + theta) * h * f0
-            + (-2 * t3 + 3 * t2) * y1 + (t3 - t2) * h * f1)
+    t2, t3 = theta**2, theta**3
+    return (
+        (2 * t3 - 3 * t2 + 1) * y0
+        + (t3 - 2 * t2 + theta) * h * f0
+        + (-2 * t3 + 3 * t2) * y1
+        + (t3 - t2) * h * f1
+    )
 
 
 def _call(rhs, t, y, mode):
@@ -158,7 +163,7 @@ def locate_event(events_at, ev1, s0, s1, iters: int):
     ``s0`` at θ = 0 (no event there). Returns (hi, events at hi, extra at hi (None if θ = 1)).
     """
     lo, hi, s_lo, s_hi, ev_hi, extra_hi = 0.0, 1.0, s0, s1, ev1, None
-    tol, last = 2.0 ** -iters, 0
+    tol, last = 2.0**-iters, 0
     for _ in range(4 * iters):
         if hi - lo <= tol:
             break
@@ -182,6 +187,7 @@ def _transition(rhs, jump, t, y, mode, ev, lam):
 
     Trial modes are evaluated on the state jumped to them (``jump``), as the step after would be.
     """
+
     def lam_of(trial):
         return _call(rhs, t, y if jump is None else jump(y, mode, trial), trial)[1]
 
@@ -245,11 +251,16 @@ def dopri5(rhs, y0, times, settings: Settings, switching=None, jump=None):
             step = min(h, t_next - t)
             y_new, k, lam_new = _dopri_step(rhs, t, y, step, k1, mode)
             stats.rhs_evals += 6
-            err = _rms_error(step * sum(E[j] * k[j] for j in range(7) if E[j] != 0.0), y, y_new,
-                             settings.rtol, settings.atol)
+            err = _rms_error(
+                step * sum(E[j] * k[j] for j in range(7) if E[j] != 0.0),
+                y,
+                y_new,
+                settings.rtol,
+                settings.atol,
+            )
             if err > 1.0:
                 stats.rejected += 1
-                h = step * min(5.0, max(0.2, 0.9 * err ** -0.2))
+                h = step * min(5.0, max(0.2, 0.9 * err**-0.2))
                 continue
             factor = min(5.0, max(0.2, 0.9 * max(err, 1e-10) ** -0.2))
             ev = None
@@ -273,9 +284,13 @@ def dopri5(rhs, y0, times, settings: Settings, switching=None, jump=None):
 
                     stats.locate_evals += 1
                     lam0 = lam_start if watch_lam else None
-                    hi, ev, lam_hi = locate_event(events_at, ev, _margin(g0, mode, lam0),
-                                                  _margin(g1, mode, lam_new if watch_lam else None),
-                                                  settings.bisect)
+                    hi, ev, lam_hi = locate_event(
+                        events_at,
+                        ev,
+                        _margin(g0, mode, lam0),
+                        _margin(g1, mode, lam_new if watch_lam else None),
+                        settings.bisect,
+                    )
                     lam_ev = lam_hi if lam_hi is not None else lam_new
                     if hi < 1.0:
                         step = max(hi * step, 1e-14 * max(1.0, abs(t)))
@@ -351,6 +366,7 @@ def integrate(rhs, y0, times, settings: Settings, switching=None, jump=None):
 
 
 # --- packing lists of (S, ...) tensors into one (S, P) state --------------------------------
+
 
 class Layout:
     """Packs a list of tensors with a shared leading seed axis into one (S, P) tensor."""

@@ -76,7 +76,8 @@ def pullback_operator_sandwich(Ws, D, l: int, j: int):
 
 def pullback_operator(Ws, D, l: int, j: int):
     """Backward pullback recursion (spec §5.2): 𝒢^(j;j) = Π^(j),
-    𝒢^(q;j)_{nu kappa} = (1/m_q) D^(q)_nu W_{q+1}^T 𝒢^(q+1;j)_{nu kappa} W_{q+1} D^(q)_kappa. (S, n, n, m_l, m_l).
+    𝒢^(q;j)_{nu kappa} = (1/m_q) D^(q)_nu W_{q+1}^T 𝒢^(q+1;j)_{nu kappa} W_{q+1} D^(q)_kappa.
+    (S, n, n, m_l, m_l).
     """
     G = torch.diag_embed(coactivation_projector(D[j - 1]))
     for q in range(j - 1, l - 1, -1):
@@ -134,26 +135,33 @@ def gram_operator_sq_norm(W_l, D_l, W0_l=None, D0_l=None):
         return Da.transpose(-1, -2) @ Db  # (S, m, m)
 
     if W0_l is None:
-        return ((gram(W_l, W_l) * counts(D_l, D_l)) ** 2).sum((-1, -2)) / m ** 2
+        return ((gram(W_l, W_l) * counts(D_l, D_l)) ** 2).sum((-1, -2)) / m**2
     delta = W_l - W0_l
     N, N0, M = counts(D_l, D_l), counts(D0_l, D0_l), counts(D_l, D0_l)
-    C_cc, C_cd = N ** 2, N ** 2 - M ** 2
-    C = {("c1", "c1"): C_cc, ("c1", "c2"): C_cc, ("c2", "c2"): C_cc,
-         ("c1", "d3"): C_cd, ("c2", "d3"): C_cd,
-         ("d3", "d3"): N ** 2 - M ** 2 - M.transpose(-1, -2) ** 2 + N0 ** 2}
+    C_cc, C_cd = N**2, N**2 - M**2
+    C = {
+        ("c1", "c1"): C_cc,
+        ("c1", "c2"): C_cc,
+        ("c2", "c2"): C_cc,
+        ("c1", "d3"): C_cd,
+        ("c2", "d3"): C_cd,
+        ("d3", "d3"): N**2 - M**2 - M.transpose(-1, -2) ** 2 + N0**2,
+    }
     a = {"c1": delta, "c2": W0_l, "d3": W0_l}
     b = {"c1": W_l, "c2": delta, "d3": W0_l}
     out = 0.0
     for (t, u), C_tu in C.items():
         term = (C_tu * gram(a[t], a[u]) * gram(b[t], b[u])).sum((-1, -2))
         out = out + (term if t == u else 2 * term)  # (t, u) and (u, t) give the same sum
-    return out.clamp_min(0.0) / m ** 2
+    return out.clamp_min(0.0) / m**2
 
 
 # --- rates written with the explicit operators (spec §5.1-§5.3) -----------------------------
 
+
 def hidden_rate_operator(Ws, D, phi, b, r, l: int):
-    """ḣ^(l)_mu = -(1/n) sum_nu r_nu sum_{k=1}^{l} Q^(k-1)_{mu nu} M^(l;k)_{mu nu} b^(l)_nu (spec §5.1). (S, n, m_l)."""
+    """ḣ^(l)_mu = -(1/n) sum_nu r_nu sum_{k=1}^{l} Q^(k-1)_{mu nu} M^(l;k)_{mu nu} b^(l)_nu
+    (spec §5.1). (S, n, m_l)."""
     n = r.shape[-1]
     out = 0.0
     for k in range(1, l + 1):
@@ -176,7 +184,8 @@ def conjugate_rate_operator(Ws, D, h, b, r, l: int):
 
 
 def overlap_rate_operator(Ws, D, phi, h, b, r, l: int):
-    """Q̇^(l)_{mu nu} = -(1/n) sum_lambda r_lambda sum_{k=1}^{l} [Q^(k-1)_{mu lambda} h^(k)T_nu 𝒢^(k;l)_{nu mu} b^(k)_lambda
+    """Q̇^(l)_{mu nu} = -(1/n) sum_lambda r_lambda sum_{k=1}^{l}
+        [Q^(k-1)_{mu lambda} h^(k)T_nu 𝒢^(k;l)_{nu mu} b^(k)_lambda
     + (mu <-> nu)] (spec §5.3). (S, n, n)."""
     n = r.shape[-1]
     T = 0.0

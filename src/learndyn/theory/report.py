@@ -6,7 +6,30 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .experiments import eta_slopes, fit_exponent, truncation_exponents
+from ..stats import fit_exponent
+
+
+def eta_slopes(e4: xr.Dataset) -> dict[int, float]:
+    """Log-log slope of the one-step error vs η per depth, over steps without mask switches."""
+    out = {}
+    for L in e4.depth.values:
+        sel = e4.sel(depth=L)
+        ok = (sel.switched.max("seed") == 0).values
+        out[int(L)] = fit_exponent(sel.eta.values[ok], sel.one_step_error.max("seed").values[ok])[0]
+    return out
+
+
+def truncation_exponents(e5: xr.Dataset, floor: float) -> dict:
+    """Fitted exponents p of err(T) ~ m^p per depth and closure (errors below ``floor`` excluded)."""
+    out = {}
+    last = e5.isel(time=-1)
+    for name in ("err_frozen_gamma", "err_ntk"):
+        for L in e5.depth.values:
+            err = last[name].sel(depth=L).mean("seed").values
+            err = np.where(err > floor, err, np.nan)
+            out[(name, int(L))] = fit_exponent(e5.width.values, err)[0]
+    return out
+
 
 CHECK_LABELS = {
     "ntk_autodiff": r"$K=\sum_\ell Q^{(\ell-1)}\odot S^{(\ell)}$ vs autodiff eNTK",
@@ -39,28 +62,65 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
 
     def add(exp, check, data, err, tolerance, kind="max"):
         ok = bool(np.isfinite(err) and (abs(err - 2.0) <= tolerance if kind == "slope" else err <= tolerance))
-        rows.append(dict(experiment=exp, check=check, data=data, value=float(err), tolerance=float(tolerance),
-                         kind=kind, passed=ok))
+        rows.append(
+            dict(
+                experiment=exp,
+                check=check,
+                data=data,
+                value=float(err),
+                tolerance=float(tolerance),
+                kind=kind,
+                passed=ok,
+            )
+        )
 
     for task, ds in e1.items():
         slid = int(ds.attrs["field_steps_slides"])
         note = f" ({slid} sliding entries)" if slid else ""
-        add("E1", "closed (h,r) vs weight-space flow: residual" + note, task, float(ds.err_r.max()), tol["flow"])
+        add(
+            "E1",
+            "closed (h,r) vs weight-space flow: residual" + note,
+            task,
+            float(ds.err_r.max()),
+            tol["flow"],
+        )
         add("E1", "closed h vs forward pass of W(t)", task, float(ds.err_h.max()), tol["flow"])
         add("E1", "evolved r vs readout of evolved h", task, float(ds.err_r_readout.max()), tol["flow"])
-        add("E1", r"sliding modes: $\dot h=0$ on sliding entries (equivalent control)", task,
-            max(float(ds.attrs["weight_steps_slide_residual"]), float(ds.attrs["field_steps_slide_residual"])),
-            tol["identity"])
+        add(
+            "E1",
+            r"sliding modes: $\dot h=0$ on sliding entries (equivalent control)",
+            task,
+            max(
+                float(ds.attrs["weight_steps_slide_residual"]), float(ds.attrs["field_steps_slide_residual"])
+            ),
+            tol["identity"],
+        )
     for task, ds in e2.items():
         for L in ds.depth.values:
             d = ds.sel(depth=L)
             slid = int(d.slides.sel(space="field"))
             note = f", $L={int(L)}$" + (f" ({slid} sliding entries)" if slid else "")
-            add("E2", "hybrid closure vs weight-space flow: residual" + note, task, float(d.err_r.max()), tol["flow"])
-            add("E2", "hybrid $h$, $b$ vs forward/backward pass of $W(t)$" + f", $L={int(L)}$", task,
-                max(float(d.err_h_forward), float(d.err_b_forward)), tol["flow"])
-        add("E2", r"sliding modes: $\dot h=0$ on sliding entries (equivalent control)", task,
-            float(ds.slide_residual.max()), tol["identity"])
+            add(
+                "E2",
+                "hybrid closure vs weight-space flow: residual" + note,
+                task,
+                float(d.err_r.max()),
+                tol["flow"],
+            )
+            add(
+                "E2",
+                "hybrid $h$, $b$ vs forward/backward pass of $W(t)$" + f", $L={int(L)}$",
+                task,
+                max(float(d.err_h_forward), float(d.err_b_forward)),
+                tol["flow"],
+            )
+        add(
+            "E2",
+            r"sliding modes: $\dot h=0$ on sliding entries (equivalent control)",
+            task,
+            float(ds.slide_residual.max()),
+            tol["identity"],
+        )
     for task, ds in e3.items():
         for c in ds.check.values:
             err = float(ds.error.sel(check=c).max(skipna=True))
@@ -71,27 +131,57 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
         if np.isfinite(err):
             add("E4", CHECK_LABELS[str(c)], e4.attrs["data_task"], err, tol["identity"])
     l1 = e4.one_step_error.sel(depth=1).where(e4.switched.sel(depth=1) == 0)
-    add("E4", r"$L=1$ one-step residual without switches (exact)", e4.attrs["data_task"],
-        float(l1.max(skipna=True)), tol["identity"])
+    add(
+        "E4",
+        r"$L=1$ one-step residual without switches (exact)",
+        e4.attrs["data_task"],
+        float(l1.max(skipna=True)),
+        tol["identity"],
+    )
     slopes = eta_slopes(e4)
     for L, s in slopes.items():
         if L >= 2:
-            add("E4", rf"one-step residual error $\propto\eta^2$, $L={L}$ (slope)", e4.attrs["data_task"], s,
-                tol["slope"], kind="slope")
-    gd_slope = {int(L): fit_exponent(e4.gd_eta.values, e4.gd_vs_gf_error.sel(depth=L).values)[0]
-                for L in e4.depth.values}
+            add(
+                "E4",
+                rf"one-step residual error $\propto\eta^2$, $L={L}$ (slope)",
+                e4.attrs["data_task"],
+                s,
+                tol["slope"],
+                kind="slope",
+            )
+    gd_slope = {
+        int(L): fit_exponent(e4.gd_eta.values, e4.gd_vs_gf_error.sel(depth=L).values)[0]
+        for L in e4.depth.values
+    }
     floor = float(e5.err_frozen_gamma.sel(depth=1).max(skipna=True)) if 1 in e5.depth.values else 0.0
     expo = truncation_exponents(e5, 10 * floor)
 
     df = pd.DataFrame(rows)
     summary = xr.Dataset(
-        {"max_error": (("row",), df.value.values, {"long_name": "max error (or fitted slope)", "units": "1"}),
-         "tolerance": (("row",), df.tolerance.values, {"long_name": "tolerance", "units": "1"}),
-         "passed": (("row",), df.passed.values.astype(np.int8), {"long_name": "check passed (1 = yes)", "units": "1"})},
-        coords={"row": ("row", np.arange(len(df)), {"long_name": "check index", "units": "1"}),
-                "experiment": ("row", df.experiment.values.astype(str), {"long_name": "experiment", "units": "1"}),
-                "check": ("row", df.check.values.astype(str), {"long_name": "check", "units": "1"}),
-                "data": ("row", df.data.values.astype(str), {"long_name": "data set", "units": "1"})})
+        {
+            "max_error": (
+                ("row",),
+                df.value.values,
+                {"long_name": "max error (or fitted slope)", "units": "1"},
+            ),
+            "tolerance": (("row",), df.tolerance.values, {"long_name": "tolerance", "units": "1"}),
+            "passed": (
+                ("row",),
+                df.passed.values.astype(np.int8),
+                {"long_name": "check passed (1 = yes)", "units": "1"},
+            ),
+        },
+        coords={
+            "row": ("row", np.arange(len(df)), {"long_name": "check index", "units": "1"}),
+            "experiment": (
+                "row",
+                df.experiment.values.astype(str),
+                {"long_name": "experiment", "units": "1"},
+            ),
+            "check": ("row", df.check.values.astype(str), {"long_name": "check", "units": "1"}),
+            "data": ("row", df.data.values.astype(str), {"long_name": "data set", "units": "1"}),
+        },
+    )
     for L, s in slopes.items():
         summary.attrs[f"eta_slope_L{L}"] = s
     for L, s in gd_slope.items():
@@ -100,32 +190,49 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
         summary.attrs[f"exponent_{name}_L{L}"] = p
     summary.attrs["integration_floor"] = floor
 
-    table = pd.DataFrame({
-        "Exp.": df.experiment, "Check": df.check, "Data": df.data.str.replace("_", r"\_"),
-        "Max error": [(f"slope {v:.3f}" if k == "slope" else f"{v:.1e}") for v, k in zip(df.value, df.kind)],
-        "Tolerance": [(f"2 $\\pm$ {t:g}" if k == "slope" else f"{t:.0e}") for t, k in zip(df.tolerance, df.kind)],
-        "Pass": np.where(df.passed, "yes", r"\textbf{no}")})
+    table = pd.DataFrame(
+        {
+            "Exp.": df.experiment,
+            "Check": df.check,
+            "Data": df.data.str.replace("_", r"\_"),
+            "Max error": [
+                (f"slope {v:.3f}" if k == "slope" else f"{v:.1e}") for v, k in zip(df.value, df.kind)
+            ],
+            "Tolerance": [
+                (f"2 $\\pm$ {t:g}" if k == "slope" else f"{t:.0e}") for t, k in zip(df.tolerance, df.kind)
+            ],
+            "Pass": np.where(df.passed, "yes", r"\textbf{no}"),
+        }
+    )
 
     words = {1: "One", 2: "Two", 3: "Three", 4: "Four"}
-    macros = {"NumChecks": len(df), "NumPassed": int(df.passed.sum()), "NumFailed": int((~df.passed).sum()),
-              "FlowTol": tol["flow"], "IdentityTol": tol["identity"], "SlopeTol": tol["slope"],
-              "IntegrationFloor": floor}
+    macros = {
+        "NumChecks": len(df),
+        "NumPassed": int(df.passed.sum()),
+        "NumFailed": int((~df.passed).sum()),
+        "FlowTol": tol["flow"],
+        "IdentityTol": tol["identity"],
+        "SlopeTol": tol["slope"],
+        "IntegrationFloor": floor,
+    }
     for exp in ("E1", "E2", "E3"):
         # E3 macro: the identities of the theory (the matrix-free norm is a tool of E6)
         sel = df[(df.experiment == exp) & (df.check != CHECK_LABELS["gram_norm_matrix_free"])]
         if len(sel):
-            macros[f"MaxErr{exp.replace('1', 'One').replace('2', 'Two').replace('3', 'Three')}"] = sel.value.max()
-    for task, ds in e2.items():
-        for L in ds.depth.values:
-            macros[f"ErrTwo{words[int(L)]}"] = float(ds.err_r.sel(depth=L).max())
-            macros[f"SlideTwo{words[int(L)]}"] = int(ds.slides.sel(depth=L, space="field"))
-        break
-    for task, ds in e1.items():
-        macros["SlideOne"] = int(ds.attrs["field_steps_slides"])
-        macros["EventsOne"] = int(ds.attrs["field_steps_events"])
-        macros["WidthOne"] = int(ds.attrs["width"])
-        break
-    slide_res = [float(ds.attrs[f"{sp}_steps_slide_residual"]) for ds in e1.values() for sp in ("weight", "field")]
+            macros[f"MaxErr{exp.replace('1', 'One').replace('2', 'Two').replace('3', 'Three')}"] = (
+                sel.value.max()
+            )
+    ds = next(iter(e2.values()))  # the first flow task is the one the text quotes
+    for L in ds.depth.values:
+        macros[f"ErrTwo{words[int(L)]}"] = float(ds.err_r.sel(depth=L).max())
+        macros[f"SlideTwo{words[int(L)]}"] = int(ds.slides.sel(depth=L, space="field"))
+    ds = next(iter(e1.values()))
+    macros["SlideOne"] = int(ds.attrs["field_steps_slides"])
+    macros["EventsOne"] = int(ds.attrs["field_steps_events"])
+    macros["WidthOne"] = int(ds.attrs["width"])
+    slide_res = [
+        float(ds.attrs[f"{sp}_steps_slide_residual"]) for ds in e1.values() for sp in ("weight", "field")
+    ]
     slide_res += [float(ds.slide_residual.max()) for ds in e2.values()]
     macros["SlideResidual"] = max(slide_res, default=0.0)
     macros["SlideTol"] = float(e4.attrs["integrator_slide_tol"])

@@ -1,0 +1,35 @@
+"""Run-time helpers shared by every job that runs torch: device and thread selection, timing."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Map a config value to a torch device: ``auto`` is CUDA when present, else CPU."""
+    if name not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {name!r}")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def setup_torch(threads: int, device: str = "auto", deterministic: bool = True) -> torch.device:
+    """Match torch's intra-op threads to the job's ``threads:`` and make CPU runs reproducible."""
+    torch.set_num_threads(max(1, int(threads)))
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return resolve_device(device)
+
+
+def timed(fn, *args):
+    """(fn(*args), wall seconds): costs are recorded next to the results they produced."""
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0

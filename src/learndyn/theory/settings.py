@@ -1,0 +1,102 @@
+"""Settings of each theory experiment, built from the validated ``theory`` config: one frozen
+dataclass per experiment (unknown keys refused) and ``configure``, where every override is
+resolved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import from_mapping
+from .integrate import Settings
+
+
+@dataclass(frozen=True)
+class ClosedFlowConfig:
+    """E1 (``theory.closed_flow``): L = 1 closed (h, r) system vs weight-space flow."""
+
+    width: int
+    t_max: float  # ODE time integrated
+    n_times: int  # output times in [0, t_max]
+
+
+@dataclass(frozen=True)
+class HybridFlowConfig:
+    """E2 (``theory.hybrid_flow``): hybrid field closure vs weight-space flow."""
+
+    depths: tuple
+    width: int
+    t_max: float
+    n_times: int
+
+
+@dataclass(frozen=True)
+class IdentitiesConfig:
+    """E3 (``theory.identities``): pointwise identities at init and after GD training."""
+
+    depths: tuple
+    width: int
+    n: int  # training points of this experiment (overrides theory.n: operators are (n, n, m, m))
+    train_eta: float
+    train_steps: int
+    fd_delta: float  # central-difference step
+
+
+@dataclass(frozen=True)
+class GradientDescentConfig:
+    """E4 (``theory.gradient_descent``): one-step errors, exact discrete forms, GD vs GF."""
+
+    depths: tuple
+    width: int
+    etas: tuple
+    check_eta: float
+    gd_etas: tuple
+    t_gd: float
+
+
+@dataclass(frozen=True)
+class TruncationConfig:
+    """E5/E6 (``theory.truncation``): truncated closures over width and depth; drift pictures."""
+
+    depths: tuple
+    widths: tuple
+    max_widths: tuple  # widths above max_widths[i] are skipped at depths[i]
+    t_max: float
+    n_times: int
+    rtol: float  # integrator tolerances of this experiment (override theory.integrator)
+    atol: float
+    gram_max_width: int
+
+
+EXPERIMENTS = {
+    "closed_flow": ClosedFlowConfig,
+    "hybrid_flow": HybridFlowConfig,
+    "identities": IdentitiesConfig,
+    "gradient_descent": GradientDescentConfig,
+    "truncation": TruncationConfig,
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything one theory job needs, every override resolved (``configure``)."""
+
+    n: int  # training points subsampled from the task
+    subsample_seed: int
+    seeds: tuple  # network seeds
+    experiment: object  # one of the ``*Config`` classes above
+    integrator: Settings
+
+
+def configure(name: str, theory: dict) -> Job:
+    """The settings of experiment ``name`` from the ``theory`` config (or the subset of it a
+    rule passes: n, subsample_seed, seeds, integrator and the experiment's own section).
+
+    The two overrides live here and nowhere else: ``identities.n`` replaces ``theory.n``, and
+    ``truncation.rtol``/``atol`` replace the integrator's tolerances.
+    """
+    exp = from_mapping(EXPERIMENTS[name], theory[name], f"theory.{name}")
+    integrator = from_mapping(Settings, theory["integrator"], "theory.integrator")
+    if name == "truncation":
+        integrator = Settings(**{**integrator.__dict__, "rtol": exp.rtol, "atol": exp.atol})
+    n = exp.n if name == "identities" else theory["n"]
+    return Job(n, theory["subsample_seed"], tuple(theory["seeds"]), exp, integrator)

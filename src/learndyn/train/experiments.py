@@ -1,0 +1,376 @@
+"""One job of the training stage -> one tidy xarray Dataset.
+
+``run_cell``: a (task, model, depth, width) cell, all seeds as one ensemble, with every
+measurement of spec §5. ``run_lr_sweep``: the largest stable learning rate. ``run_fixed_point``:
+the weight-tied contraction study (P3). The grid itself (which cells exist) is ``cells``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ..config import from_mapping
+from ..io import cf_attrs
+from . import metrics
+from .loop import TaskTensors, TrainConfig, lr_sweep_members, sanitize_, stable_lr, state_key, train_ensemble
+from .models import build_model
+from .spec import ModelSpec
+from .tied import TiedNet
+
+STAGES = ("init", "final")
+DIRECTIONS = ("random", "gradient")
+
+
+# --- settings of the three kinds of job, built from the validated ``train`` config -------------
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """Measurements of a cell (``train.measure``, spec §5)."""
+
+    probe_samples: int  # training inputs for gradient norms and the Hessian
+    hessian_points: int  # evaluations (evenly spaced) at which the top Hessian eigenvalue is computed
+    hessian_iters: int  # power iterations per Hessian estimate
+    jacobian_samples: int  # inputs for layer and input-output Jacobians
+    robust_samples: int  # test inputs for the robustness sweeps
+    noise_sigmas: tuple  # Gaussian input noise levels
+    fgsm_eps: tuple  # FGSM step sizes
+
+    @classmethod
+    def from_train(cls, train: dict) -> MeasureConfig:
+        return from_mapping(cls, train["measure"], "train.measure")
+
+
+@dataclass(frozen=True)
+class LRSweepConfig:
+    """Largest-stable-learning-rate sweep (``train.lr_sweep``)."""
+
+    tasks: tuple
+    models: tuple
+    optimizer: str  # optimiser of the sweep's short runs (overrides train.optim.optimizer)
+    lrs: tuple  # peak learning rates tried
+    steps: int  # steps per run (overrides train.optim.steps)
+
+    @classmethod
+    def from_train(cls, train: dict) -> LRSweepConfig:
+        return from_mapping(cls, train["lr_sweep"], "train.lr_sweep")
+
+    def optim(self, train: dict) -> TrainConfig:
+        """``train.optim`` with this sweep's optimiser and steps, one evaluation at the end."""
+        return TrainConfig.from_config(
+            {
+                **train["optim"],
+                "optimizer": self.optimizer,
+                "steps": self.steps,
+                "eval_every": self.steps,
+                "checkpoint_every": 0,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class FixedPointConfig:
+    """Weight-tied fixed-point study of P3 (``train.fixed_point``)."""
+
+    task: str
+    width: int
+    K: int  # unrolled iterations in training
+    steps: int  # training steps (overrides train.optim.steps)
+    samples: int  # test inputs iterated to their fixed point
+    rhos: tuple  # spectral caps (inf = uncapped)
+    alphas: tuple  # fixed gates
+    max_iter: int  # iterations allowed to converge (float64)
+    sensitivity_sigma: float  # input noise of the sensitivity measurement
+
+    @classmethod
+    def from_train(cls, train: dict) -> FixedPointConfig:
+        return from_mapping(cls, train["fixed_point"], "train.fixed_point")
+
+    def optim(self, train: dict) -> TrainConfig:
+        """``train.optim`` with this study's steps, one evaluation at the end."""
+        return TrainConfig.from_config(
+            {**train["optim"], "steps": self.steps, "eval_every": self.steps, "checkpoint_every": 0}
+        )
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+_attrs = cf_attrs
+
+
+def _mask(arr: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    arr = np.array(arr, dtype=float)
+    arr[~finite] = np.nan
+    return arr
+
+
+def _np(t):
+    return t.detach().cpu().double().numpy() if torch.is_tensor(t) else np.asarray(t, dtype=float)
+
+
+def metric_name(kind: str) -> tuple[str, str]:
+    return ("accuracy", "1") if kind == "classification" else ("mean squared error", "1")
+
+
+# --- one cell ----------------------------------------------------------------------------
+
+
+def run_cell(
+    task,
+    spec: dict,
+    depth: int,
+    width: int,
+    seeds,
+    tcfg: TrainConfig,
+    mcfg: MeasureConfig,
+    device=None,
+    checkpoint=None,
+    model_name: str = "",
+) -> xr.Dataset:
+    """Train all seeds of one cell as a batched ensemble and measure it (spec §5)."""
+    data = TaskTensors.from_task(task, device)
+    spec = ModelSpec.from_config(spec)
+    model = build_model(spec, data.d_in, data.d_out, width, depth, seeds, device)
+    n_probe = min(mcfg.probe_samples, len(data.x_train))
+    x_probe, y_probe = data.x_train[:n_probe], data.y_train[:n_probe]
+    n_eval = tcfg.steps // tcfg.eval_every + 1
+    hess_points = set(np.unique(np.linspace(0, n_eval - 1, mcfg.hessian_points).round().astype(int)))
+
+    def probe(m, d, i_eval):
+        out = metrics.gradient_norms(m, x_probe, y_probe, d.kind)
+        lam = torch.full((m.n_members,), float("nan"))
+        if i_eval in hess_points:
+            lam = metrics.hessian_top_eigenvalue(m, x_probe, y_probe, d.kind, mcfg.hessian_iters)
+        out["hessian_top"] = lam
+        return out
+
+    x_jac = data.x_test[: mcfg.jacobian_samples]
+    init_spec = metrics.spectra(model, x_jac)
+    key = state_key("cell", task.name, spec.as_dict(), depth, width, list(seeds), tcfg.__dict__)
+    res = train_ensemble(model, data, tcfg, probe_fn=probe, checkpoint=checkpoint, key=key)
+    finite = sanitize_(model) & ~res.diverged
+    final_spec = metrics.spectra(model, x_jac)
+    x_rob, y_rob = data.x_test[: mcfg.robust_samples], data.y_test[: mcfg.robust_samples]
+    noise = metrics.noise_robustness(model, x_rob, y_rob, data.kind, mcfg.noise_sigmas)
+    fgsm = metrics.fgsm_robustness(model, x_rob, y_rob, data.kind, mcfg.fgsm_eps)
+    amp = metrics.layer_amplification(
+        model, x_rob[: mcfg.jacobian_samples], y_rob[: mcfg.jacobian_samples], data.kind
+    )
+    tv, rising = metrics.loss_smoothness(res.step_loss)
+
+    mname, munits = metric_name(data.kind)
+    epoch = res.eval_steps * tcfg.batch_size / len(data.x_train)
+    L = depth
+    coords = {
+        "seed": ("seed", np.asarray(seeds, dtype=int), _attrs("seed")),
+        "epoch": ("epoch", epoch, _attrs("training epoch", "epoch")),
+        "step": ("step", np.arange(tcfg.steps), _attrs("optimisation step")),
+        "layer": ("layer", np.arange(1, L + 1), _attrs("layer index l")),
+        "layer_h": ("layer_h", np.arange(0, L + 1), _attrs("hidden state index l (0 = embedding)")),
+        "stage": ("stage", list(STAGES)),
+        "sv": ("sv", np.arange(width), _attrs("singular value rank (descending)")),
+        "noise_sigma": (
+            "noise_sigma",
+            np.asarray(mcfg.noise_sigmas, float),
+            _attrs("Gaussian input noise sigma"),
+        ),
+        "fgsm_eps": ("fgsm_eps", np.asarray(mcfg.fgsm_eps, float), _attrs("FGSM epsilon")),
+        "direction": ("direction", list(DIRECTIONS)),
+    }
+    fm = lambda a: _mask(a, finite)  # noqa: E731  (seed on axis 0)
+    sp = {k: np.stack([_np(init_spec[k]), fm(_np(final_spec[k]))], 1) for k in init_spec}
+    pr = res.probes
+    grad_h = pr["grad_h"]
+    data_vars = {
+        "train_loss": (("seed", "epoch"), res.train_loss, _attrs("training loss (eval subset)")),
+        "test_loss": (("seed", "epoch"), res.test_loss, _attrs("test loss")),
+        "train_metric": (("seed", "epoch"), res.train_metric, _attrs(f"training {mname}", munits)),
+        "test_metric": (("seed", "epoch"), res.test_metric, _attrs(f"test {mname}", munits)),
+        "step_loss": (("seed", "step"), res.step_loss, _attrs("minibatch loss")),
+        "grad_h": (("seed", "epoch", "layer_h"), grad_h, _attrs("per-sample gradient norm ||dL/dh_l||")),
+        "grad_W": (("seed", "epoch", "layer"), pr["grad_W"], _attrs("weight gradient norm ||dL/dW_l||_F")),
+        "grad_ratio": (
+            ("seed", "epoch"),
+            grad_h[..., 0] / grad_h[..., -1],
+            _attrs("gradient ratio ||g_0|| / ||g_L||"),
+        ),
+        "hessian_top": (("seed", "epoch"), pr["hessian_top"], _attrs("top Hessian eigenvalue")),
+        "A_sigma_max": (("seed", "stage", "layer"), sp["A_sigma_max"], _attrs("sigma_max of S(W_l)")),
+        "A_sigma_min": (("seed", "stage", "layer"), sp["A_sigma_min"], _attrs("sigma_min of S(W_l)")),
+        "J_sigma_max": (
+            ("seed", "stage", "layer"),
+            sp["J_sv"][..., 0],
+            _attrs("sigma_max of layer Jacobian (input mean)"),
+        ),
+        "J_sigma_min": (
+            ("seed", "stage", "layer"),
+            sp["J_sv"][..., -1],
+            _attrs("sigma_min of layer Jacobian (input mean)"),
+        ),
+        "J_sigma_sup": (
+            ("seed", "stage", "layer"),
+            sp["J_sigma_sup"],
+            _attrs("sigma_max of layer Jacobian (input max)"),
+        ),
+        "bound_upper": (
+            ("seed", "stage", "layer"),
+            sp["bound_upper"],
+            _attrs("P1 bound ||A_l|| + |alpha_l| L_phi"),
+        ),
+        "bound_lower": (("seed", "stage", "layer"), sp["bound_lower"], _attrs("P2 lower bound s_l - eps_l")),
+        "eps": (("seed", "stage", "layer"), sp["eps"], _attrs("correction size |alpha_l| L_phi")),
+        "alpha": (("seed", "stage", "layer"), sp["alpha"], _attrs("gate |alpha_l|")),
+        "A_sv": (("seed", "stage", "layer", "sv"), sp["A_sv"], _attrs("singular value of S(W_l)")),
+        "J_sv": (
+            ("seed", "stage", "layer", "sv"),
+            sp["J_sv"],
+            _attrs("singular value of layer Jacobian (input mean)"),
+        ),
+        "e2e_logcond": (("seed", "stage"), sp["e2e_logcond"], _attrs("log10 condition number of dh_L/dh_0")),
+        "io_norm": (("seed", "stage"), sp["io_norm"], _attrs("input-output Jacobian norm ||dF/dx||_2")),
+        "io_bound": (("seed", "stage"), sp["io_bound"], _attrs("P4 bound on ||dF/dx||_2")),
+        "noise_metric": (
+            ("seed", "noise_sigma"),
+            fm(_np(noise)),
+            _attrs(f"test {mname} under noise", munits),
+        ),
+        "fgsm_metric": (("seed", "fgsm_eps"), fm(_np(fgsm)), _attrs(f"test {mname} under FGSM", munits)),
+        "amplification": (
+            ("seed", "direction", "layer_h"),
+            fm(_np(amp)),
+            _attrs("layer-wise perturbation amplification"),
+        ),
+        "loss_tv_ratio": (("seed",), tv, _attrs("minibatch-loss total-variation ratio")),
+        "frac_rising": (("seed",), rising, _attrs("fraction of rising minibatch-loss steps")),
+        "gen_gap": (("seed",), _gen_gap(res, data.kind), _attrs("generalisation gap")),
+        "diverged": (("seed",), res.diverged.astype(np.int8), _attrs("diverged (1) or not (0)")),
+        "diverged_step": (("seed",), res.diverged_step, _attrs("first diverged step (-1 never)")),
+        "n_params": ((), model.param_count(), _attrs("trainable parameters per model")),
+    }
+    for name in ("grad_h", "grad_W", "grad_ratio", "hessian_top"):
+        arr = np.array(data_vars[name][1], dtype=float)
+        arr[res.diverged] = np.nan
+        data_vars[name] = (data_vars[name][0], arr, data_vars[name][2])
+    ds = xr.Dataset(data_vars, coords=coords)
+    ds.attrs.update(
+        task=task.name,
+        model=model_name,
+        depth=depth,
+        width=width,
+        kind=data.kind,
+        model_spec=json.dumps(spec.as_dict(), sort_keys=True),
+        train_config=json.dumps(tcfg.__dict__, sort_keys=True, default=list),
+    )
+    return ds
+
+
+def _gen_gap(res, kind):
+    """Final train minus test metric (accuracy); test minus train MSE for regression."""
+    gap = res.train_metric[:, -1] - res.test_metric[:, -1]
+    return gap if kind == "classification" else -gap
+
+
+# --- LR sweep -------------------------------------------------------------------------------
+
+
+def run_lr_sweep(
+    task, spec: dict, depth: int, width: int, seeds, lrs, tcfg: TrainConfig, device=None, model_name: str = ""
+) -> xr.Dataset:
+    """Train (lr, seed) members as one ensemble; the largest stable LR per seed (spec §5)."""
+    data = TaskTensors.from_task(task, device)
+    lr, member_seeds = lr_sweep_members(lrs, seeds)
+    model = build_model(spec, data.d_in, data.d_out, width, depth, member_seeds, device)
+    res = train_ensemble(model, data, tcfg, lr=torch.as_tensor(lr))
+    shape = (len(lrs), len(seeds))
+    final = res.train_loss[:, -1].reshape(shape)
+    initial = res.train_loss[:, 0].reshape(shape)
+    div = res.diverged.reshape(shape)
+    best = stable_lr(lrs, div, final, initial)
+    ds = xr.Dataset(
+        {
+            "final_loss": (("lr", "seed"), final, _attrs("final training loss")),
+            "initial_loss": (("lr", "seed"), initial, _attrs("initial training loss")),
+            "diverged": (("lr", "seed"), div.astype(np.int8), _attrs("diverged (1) or not (0)")),
+            "stable_lr": (("seed",), best, _attrs("largest stable learning rate")),
+        },
+        coords={
+            "lr": ("lr", np.asarray(lrs, float), _attrs("peak learning rate")),
+            "seed": ("seed", np.asarray(seeds, int), _attrs("seed")),
+        },
+    )
+    ds.attrs.update(task=task.name, model=model_name, depth=depth, width=width, optimizer=tcfg.optimizer)
+    return ds
+
+
+# --- fixed points (P3) ---------------------------------------------------------------------
+
+
+def run_fixed_point(task, cfg: FixedPointConfig, seeds, tcfg: TrainConfig, device=None) -> xr.Dataset:
+    """Weight-tied model trained with K unrolled steps for each (rho, alpha); measures q_hat,
+    the bound q, iterations to converge, convergence fraction and fixed-point sensitivity."""
+    data = TaskTensors.from_task(task, device)
+    rhos, alphas = [float(r) for r in cfg.rhos], [float(a) for a in cfg.alphas]
+    x = data.x_test[: cfg.samples]
+    names = (
+        "q_bound",
+        "q_hat",
+        "q_hat_median",
+        "iterations",
+        "converged",
+        "sensitivity",
+        "sensitivity_bound",
+        "test_metric",
+        "diverged",
+    )
+    out = {k: np.full((len(rhos), len(alphas), len(seeds)), np.nan) for k in names}
+    for i, rho in enumerate(rhos):
+        for j, alpha in enumerate(alphas):
+            model = TiedNet(data.d_in, data.d_out, cfg.width, rho, alpha, cfg.K, seeds, device=device)
+            res = train_ensemble(model, data, tcfg)
+            finite = sanitize_(model) & ~res.diverged
+            model.eval()
+            q = _np(model.contraction_bound())
+            fp = metrics.fixed_point_iteration(model, x, cfg.max_iter)
+            sens = _np(
+                metrics.fixed_point_sensitivity(model, x, cfg.sensitivity_sigma, max_iter=cfg.max_iter)
+            )
+            B2 = _np(torch.linalg.matrix_norm(model.B.detach().double(), ord=2))
+            vals = {
+                "q_bound": q,
+                "q_hat": _np(fp["q_hat"].max(1).values),
+                "q_hat_median": _np(fp["q_hat"].median(1).values),
+                "iterations": _np(fp["iterations"].double().median(1).values),
+                "converged": _np(fp["converged"].double().mean(1)),
+                "sensitivity": np.nanmax(sens, 1) if np.isfinite(sens).any() else np.full(len(seeds), np.nan),
+                "sensitivity_bound": np.where(q < 1, B2 / (1 - np.minimum(q, 1 - 1e-12)), np.inf),
+                "test_metric": res.test_metric[:, -1],
+            }
+            for k, v in vals.items():
+                out[k][i, j] = _mask(v, finite)
+            out["diverged"][i, j] = res.diverged.astype(float)
+    units = {
+        "q_bound": "P3 contraction bound q",
+        "q_hat": "empirical contraction q_hat (max over inputs)",
+        "q_hat_median": "empirical contraction q_hat (median over inputs)",
+        "iterations": "iterations to converge (median)",
+        "converged": "fraction of inputs converged",
+        "sensitivity": "fixed-point sensitivity ||dh*||/||dx|| (max)",
+        "sensitivity_bound": "P3 sensitivity bound ||B||/(1-q)",
+        "test_metric": "test mean squared error",
+        "diverged": "diverged (1) or not (0)",
+    }
+    ds = xr.Dataset(
+        {k: (("rho", "alpha", "seed"), v, _attrs(units[k])) for k, v in out.items()},
+        coords={
+            "rho": ("rho", np.asarray(rhos), _attrs("spectral cap rho (inf = none)")),
+            "alpha": ("alpha", np.asarray(alphas), _attrs("fixed gate alpha")),
+            "seed": ("seed", np.asarray(seeds, int), _attrs("seed")),
+        },
+    )
+    ds.attrs.update(task=task.name, K=cfg.K, width=cfg.width)
+    return ds

@@ -1,0 +1,373 @@
+"""Figures F-A ... F-H of the training stage (spec structured-layers.md §7); names, inputs and
+captions are registered in ``learndyn.figures``.
+
+Each function takes the aggregated datasets (``Inputs``) and the ``train`` config and returns
+a matplotlib figure. Seeds are shown as bands (mean +- sd), axes are logarithmic where the
+quantity spans decades, and axis labels come from the variables' ``long_name``/``units``.
+Models keep their registry colour and marker (``learndyn.plotting.STYLES``) in every figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import xarray as xr
+
+from ..plotting import hue_order, label, markers, palette
+
+BAND = ("sd", 1)
+
+
+@dataclass
+class Inputs:
+    cells: xr.Dataset
+    spectra: xr.Dataset
+    lr: xr.Dataset
+    fp: xr.Dataset
+    cfg: dict
+
+    def main_models(self):
+        return list(self.cfg["studies"]["main"]["models"])
+
+    def classification_tasks(self, tasks):
+        return [t for t in tasks if self.cells.attrs.get(f"kind_{t}") == "classification"]
+
+    def key_models(self):
+        """The structured model and its baselines (claims comparison), in that order."""
+        cl = self.cfg["claims"]
+        return [cl["structured"], *cl["baselines"]]
+
+
+def frame(da: xr.DataArray, name: str | None = None) -> pd.DataFrame:
+    name = name or da.name
+    return da.rename(name).to_dataframe().reset_index().dropna(subset=[name])
+
+
+def by_model(df: pd.DataFrame, marked: bool = False) -> dict:
+    """Seaborn keywords colouring ``df`` by ``model`` from the palette registry: fixed colours and
+    legend order for the models present; ``marked`` adds each model's registry marker (as
+    ``style="model"``, solid lines)."""
+    order = hue_order(df["model"].unique()) if "model" in df else []
+    kw = {"hue_order": order, "palette": palette(order)}
+    if marked:
+        kw |= {"style": "model", "style_order": order, "markers": markers(order), "dashes": False}
+    return kw
+
+
+def _legend_once(axes):
+    for ax in axes[1:]:
+        if ax.get_legend():
+            ax.get_legend().remove()
+
+
+def fa_accuracy(inp: Inputs):
+    """F-A: train and test accuracy against training step, structured vs baselines."""
+    c, cfg = inp.cells, inp.cfg
+    tasks = inp.classification_tasks(cfg["studies"]["main"]["tasks"])
+    models = [m for m in inp.key_models() if m in cfg["studies"]["main"]["models"]]
+    fig, axes = plt.subplots(len(tasks), 2, figsize=(7, 2.4 * len(tasks)), squeeze=False)
+    for i, task in enumerate(tasks):
+        sub = c.sel(task=task, depth=cfg["depth"], width=cfg["width"], model=models)
+        for j, var in enumerate(("train_metric", "test_metric")):
+            df = frame(sub[var])
+            sns.lineplot(df, x="eval_step", y=var, hue="model", **by_model(df), errorbar=BAND, ax=axes[i, j])
+            axes[i, j].set(xlabel=label(c.eval_step), ylabel=label(c[var]), title=f"{task}")
+    _legend_once(axes.ravel())
+    return fig
+
+
+def fb_gradflow(inp: Inputs):
+    """F-B: per-layer gradient norm ||dL/dh_l|| against layer, at init and at the end."""
+    c, cfg = inp.cells, inp.cfg
+    st = cfg["studies"].get("depth", cfg["studies"]["main"])
+    depths = sorted({cfg["depth"], max(st.get("depths", [cfg["depth"]]))})
+    task = st["tasks"][0]
+    fig, axes = plt.subplots(len(depths), 2, figsize=(7, 2.5 * len(depths)), squeeze=False)
+    for i, depth in enumerate(depths):
+        sub = c.sel(task=task, depth=depth, width=cfg["width"], model=st["models"])
+        for j, (pos, name) in enumerate(((0, "initialisation"), (-1, "end of training"))):
+            df = frame(sub.grad_h.isel(eval_step=pos))
+            sns.lineplot(
+                df, x="layer_h", y="grad_h", hue="model", **by_model(df), errorbar=BAND, ax=axes[i, j]
+            )
+            axes[i, j].set(
+                yscale="log",
+                xlabel=label(c.layer_h),
+                ylabel=label(c.grad_h),
+                title=f"{task}, L={depth}, {name}",
+            )
+    _legend_once(axes.ravel())
+    return fig
+
+
+def fc_spectra(inp: Inputs):
+    """F-C: singular values of S(W_l) and J_l (init/final), log kappa vs depth, and the bounds
+    P1/P2 against the measured Jacobian singular values."""
+    c, s, cfg = inp.cells, inp.spectra, inp.cfg
+    task = cfg["studies"]["main"]["tasks"][0]
+    models = [m for m in inp.key_models() if m in s.model.values][:2]
+    fig, axes = plt.subplots(2, 3, figsize=(9, 5.2))
+    for j, var in enumerate(("A_sv", "J_sv")):
+        # the spectrum as singular value against rank (band: sd over seeds and layers)
+        df = frame(s[var].sel(task=task, model=models))
+        sns.lineplot(
+            df,
+            x="sv",
+            y=var,
+            hue="model",
+            style="stage",
+            errorbar=BAND,
+            ax=axes[0, j],
+            **by_model(df),
+            style_order=["init", "final"],
+        )
+        axes[0, j].set(yscale="log", xlabel=label(s.sv), ylabel=label(s[var]), title=task)
+    st = cfg["studies"].get("depth", cfg["studies"]["main"])
+    sub = c.sel(task=st["tasks"][0], width=cfg["width"], model=st["models"], stage="final")
+    df = frame(sub.e2e_logcond)
+    sns.lineplot(
+        df, x="depth", y="e2e_logcond", hue="model", **by_model(df, marked=True), errorbar=BAND, ax=axes[0, 2]
+    )
+    axes[0, 2].set_xscale("log", base=2)
+    axes[0, 2].set(
+        xlabel=label(c.depth), ylabel=label(c.e2e_logcond), title=f"{st['tasks'][0]}, end of training"
+    )
+    for j, (meas, bound, title) in enumerate(
+        (("J_sigma_sup", "bound_upper", "P1 upper bound"), ("J_sigma_min", "bound_lower", "P2 lower bound"))
+    ):
+        df = pd.merge(frame(c[meas]), frame(c[bound]))
+        df = df[df[bound] > 0]
+        sns.scatterplot(
+            df, x=bound, y=meas, hue="model", **by_model(df), style="stage", s=10, ax=axes[1, j], alpha=0.6
+        )
+        lim = [df[[bound, meas]].min().min(), df[[bound, meas]].max().max()] if len(df) else [0.1, 1]
+        axes[1, j].plot(lim, lim, "k--", lw=0.8)
+        axes[1, j].set(
+            xscale="log",
+            yscale="log",
+            xlabel=label(c[bound]),
+            ylabel=label(c[meas]),
+            title=title + " vs measured",
+        )
+    df = pd.merge(frame(c.io_norm), frame(c.io_bound))
+    sns.scatterplot(
+        df, x="io_bound", y="io_norm", hue="model", **by_model(df), s=10, ax=axes[1, 2], alpha=0.6
+    )
+    lim = [df[["io_bound", "io_norm"]].min().min(), df[["io_bound", "io_norm"]].max().max()]
+    axes[1, 2].plot(lim, lim, "k--", lw=0.8)
+    axes[1, 2].set(
+        xscale="log",
+        yscale="log",
+        xlabel=label(c.io_bound),
+        ylabel=label(c.io_norm),
+        title="P4 bound vs measured",
+    )
+    for ax in axes.ravel()[3:]:
+        if ax.get_legend():
+            ax.get_legend().remove()
+    return fig
+
+
+def fd_depth(inp: Inputs):
+    """F-D: final test metric and gradient ratio against depth."""
+    c, cfg = inp.cells, inp.cfg
+    st = cfg["studies"].get("depth", cfg["studies"]["main"])
+    fig, axes = plt.subplots(len(st["tasks"]), 2, figsize=(7, 2.6 * len(st["tasks"])), squeeze=False)
+    for i, task in enumerate(st["tasks"]):
+        sub = c.sel(task=task, width=cfg["width"], model=st["models"]).isel(eval_step=-1)
+        df = frame(sub.test_metric)
+        sns.lineplot(
+            df,
+            x="depth",
+            y="test_metric",
+            hue="model",
+            **by_model(df, marked=True),
+            errorbar=BAND,
+            ax=axes[i, 0],
+        )
+        axes[i, 0].set_xscale("log", base=2)
+        axes[i, 1].set_xscale("log", base=2)
+        axes[i, 0].set(xlabel=label(c.depth), ylabel=label(c.test_metric), title=task)
+        df = frame(sub.grad_ratio)
+        sns.lineplot(
+            df,
+            x="depth",
+            y="grad_ratio",
+            hue="model",
+            **by_model(df, marked=True),
+            errorbar=BAND,
+            ax=axes[i, 1],
+        )
+        axes[i, 1].axhline(1.0, color="k", lw=0.6, ls="--")
+        axes[i, 1].set(
+            yscale="log", xlabel=label(c.depth), ylabel=label(c.grad_ratio), title=f"{task}, end of training"
+        )
+    _legend_once(axes.ravel())
+    return fig
+
+
+def fe_robustness(inp: Inputs):
+    """F-E: metric under Gaussian noise and FGSM, and layer-wise amplification."""
+    c, cfg = inp.cells, inp.cfg
+    tasks = inp.classification_tasks(cfg["studies"]["main"]["tasks"]) or cfg["studies"]["main"]["tasks"]
+    task = tasks[-1]
+    sub = c.sel(task=task, depth=cfg["depth"], width=cfg["width"], model=inp.main_models())
+    fig, axes = plt.subplots(1, 3, figsize=(10, 2.8))
+    df = frame(sub.noise_metric)
+    sns.lineplot(
+        df,
+        x="noise_sigma",
+        y="noise_metric",
+        hue="model",
+        **by_model(df, marked=True),
+        errorbar=BAND,
+        ax=axes[0],
+    )
+    axes[0].set(xlabel=label(c.noise_sigma), ylabel=label(c.noise_metric), title=task)
+    df = frame(sub.fgsm_metric)
+    sns.lineplot(
+        df, x="fgsm_eps", y="fgsm_metric", hue="model", **by_model(df, marked=True), errorbar=BAND, ax=axes[1]
+    )
+    axes[1].set(xscale="log", xlabel=label(c.fgsm_eps), ylabel=label(c.fgsm_metric), title=task)
+    df = frame(sub.amplification)
+    sns.lineplot(
+        df,
+        x="layer_h",
+        y="amplification",
+        hue="model",
+        **by_model(df),
+        style="direction",
+        errorbar=BAND,
+        ax=axes[2],
+    )
+    axes[2].set(yscale="log", xlabel=label(c.layer_h), ylabel=label(c.amplification), title=task)
+    _legend_once(axes)
+    return fig
+
+
+def ff_smoothness(inp: Inputs):
+    """F-F: loss curves, loss TV ratio, top Hessian eigenvalue and largest stable LR."""
+    c, cfg, lr = inp.cells, inp.cfg, inp.lr
+    task = cfg["studies"]["main"]["tasks"][0]
+    sub = c.sel(depth=cfg["depth"], width=cfg["width"], model=inp.main_models())
+    fig, axes = plt.subplots(1, 4, figsize=(12, 2.8))
+    df = frame(sub.train_loss.sel(task=task))
+    sns.lineplot(df, x="eval_step", y="train_loss", hue="model", **by_model(df), errorbar=BAND, ax=axes[0])
+    axes[0].set(yscale="log", xlabel=label(c.eval_step), ylabel=label(c.train_loss), title=task)
+    sns.boxplot(frame(sub.loss_tv_ratio), x="model", y="loss_tv_ratio", hue="task", ax=axes[1], fliersize=1)
+    axes[1].set(yscale="log", ylabel=label(c.loss_tv_ratio), xlabel="")
+    axes[1].tick_params(axis="x", rotation=60)
+    df = frame(sub.hessian_top.sel(task=task))
+    sns.lineplot(
+        df,
+        x="eval_step",
+        y="hessian_top",
+        hue="model",
+        **by_model(df, marked=True),
+        errorbar=BAND,
+        ax=axes[2],
+    )
+    axes[2].set(yscale="log", xlabel=label(c.eval_step), ylabel=label(c.hessian_top), title=task)
+    if lr is not None and lr.sizes:
+        df = frame(lr.stable_lr)
+        sns.stripplot(df, x="model", y="stable_lr", hue="task", ax=axes[3], dodge=True)
+        axes[3].set(yscale="log", ylabel=label(lr.stable_lr), xlabel="")
+        axes[3].tick_params(axis="x", rotation=60)
+    for ax in (axes[0], axes[2]):
+        if ax.get_legend():
+            ax.get_legend().remove()
+    return fig
+
+
+def fg_fixedpoint(inp: Inputs):
+    """F-G: weight-tied model: q_hat vs the bound q, iterations and convergence vs rho,
+    fixed-point sensitivity vs its bound."""
+    fp = inp.fp
+    fig, axes = plt.subplots(1, 4, figsize=(12, 2.8))
+    df = frame(fp.q_hat).merge(frame(fp.q_bound))
+    df["rho"] = df["rho"].map(lambda r: "none" if np.isinf(r) else f"{r:g}")
+    sns.scatterplot(df, x="q_bound", y="q_hat", hue="rho", style="alpha", ax=axes[0])
+    lim = [min(df.q_bound.min(), df.q_hat.min()), max(df.q_bound.max(), df.q_hat.max())]
+    axes[0].plot(lim, lim, "k--", lw=0.8)
+    axes[0].axvline(1, color="grey", lw=0.6)
+    axes[0].set(xlabel=label(fp.q_bound), ylabel=label(fp.q_hat), xscale="log", yscale="log")
+    finite = fp.sel(rho=[r for r in fp.rho.values if np.isfinite(r)])
+    for ax, var in ((axes[1], "iterations"), (axes[2], "converged")):
+        sns.lineplot(
+            frame(finite[var]),
+            x="rho",
+            y=var,
+            hue="alpha",
+            errorbar=BAND,
+            marker="o",
+            ax=ax,
+            palette="viridis",
+        )
+        if np.isinf(fp.rho.values).any():
+            unc = frame(fp[var].sel(rho=np.inf))
+            ax.scatter(
+                np.full(len(unc), fp.rho.values[np.isfinite(fp.rho.values)].max() * 1.1),
+                unc[var],
+                marker="x",
+                color="k",
+                label="uncapped",
+            )
+        ax.set(xlabel=label(fp.rho) + " (x: uncapped)", ylabel=label(fp[var]))
+    df = frame(fp.sensitivity).merge(frame(fp.sensitivity_bound))
+    df = df[np.isfinite(df.sensitivity_bound)]
+    sns.scatterplot(df, x="sensitivity_bound", y="sensitivity", hue="alpha", ax=axes[3], palette="viridis")
+    if len(df):
+        lim = [
+            df[["sensitivity_bound", "sensitivity"]].min().min(),
+            df[["sensitivity_bound", "sensitivity"]].max().max(),
+        ]
+        axes[3].plot(lim, lim, "k--", lw=0.8)
+    axes[3].set(xscale="log", yscale="log", xlabel=label(fp.sensitivity_bound), ylabel=label(fp.sensitivity))
+    return fig
+
+
+def fh_width(inp: Inputs):
+    """F-H: final test metric and gradient ratio against width at the default depth."""
+    c, cfg = inp.cells, inp.cfg
+    st = cfg["studies"].get("width", cfg["studies"]["main"])
+    fig, axes = plt.subplots(1, 2, figsize=(7, 2.8))
+    sub = c.sel(task=st["tasks"][0], depth=cfg["depth"], model=st["models"]).isel(eval_step=-1)
+    df = frame(sub.test_metric)
+    sns.lineplot(
+        df, x="width", y="test_metric", hue="model", **by_model(df, marked=True), errorbar=BAND, ax=axes[0]
+    )
+    axes[0].set_xscale("log", base=2)
+    axes[1].set_xscale("log", base=2)
+    axes[0].set(xlabel=label(c.width), ylabel=label(c.test_metric), title=st["tasks"][0])
+    df = frame(sub.grad_ratio)
+    sns.lineplot(
+        df, x="width", y="grad_ratio", hue="model", **by_model(df, marked=True), errorbar=BAND, ax=axes[1]
+    )
+    axes[1].set(yscale="log", xlabel=label(c.width), ylabel=label(c.grad_ratio))
+    _legend_once(axes)
+    return fig
+
+
+def _with_inputs(fn):
+    """``fn(Inputs)`` as a registry entry ``(datasets, train config) -> figure``."""
+    return lambda datasets, cfg: fn(Inputs(**datasets, cfg=cfg))
+
+
+# name -> drawing function, as listed in ``learndyn.figures.FIGURES``
+FIGURES = {
+    fn.__name__: _with_inputs(fn)
+    for fn in (
+        fa_accuracy,
+        fb_gradflow,
+        fc_spectra,
+        fd_depth,
+        fe_robustness,
+        ff_smoothness,
+        fg_fixedpoint,
+        fh_width,
+    )
+}

@@ -1,0 +1,104 @@
+"""The structured stack as one autograd node with a hand-written backward (training speed).
+
+``structured_stack_forward`` is the plain forward of L structured layers; ``StructuredStack`` the
+same as one autograd node; ``CappedRows`` builds [cap(W_l); V_l] with its gradient. Both are
+checked against autograd of the unfused layers in ``tests/train/test_models.py``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from .spectral import bilinear_sigma, spectral_cap
+
+
+def structured_stack_forward(
+    h: torch.Tensor, AV: torch.Tensor, bc: torch.Tensor, Ua: torch.Tensor, saved: list | None = None
+) -> torch.Tensor:
+    """L structured layers h_l = A_l h + b_l + alpha_l U_l gelu(V_l h + c_l) (spec §2.2), given
+    the shaped A_l = S(W_l) and the gate folded into U_l, with the two matmuls that read h
+    fused into one.
+
+    ``h (S, B, d)``; ``AV (S, L, d + r, d)`` = [A_l; V_l] stacked by rows; ``bc (S, L, d + r)``
+    = [b_l; c_l]; ``Ua (S, L, d, r)`` = alpha_l U_l. ``saved`` (a list) collects
+    (h_{l-1}, V_l h + c_l, gelu(.)) per layer for the backward pass. Returns h_L.
+    """
+    d = h.shape[-1]
+    for l in range(AV.shape[1]):
+        P = torch.baddbmm(bc[:, l, None], h, AV[:, l].mT)  # (S, B, d + r): [A h + b, V h + c]
+        pre = P[..., d:]
+        z = F.gelu(pre)
+        if saved is not None:
+            saved.append((h, pre, z))
+        h = torch.baddbmm(P[..., :d], z, Ua[:, l].mT)
+    return h
+
+
+class CappedRows(torch.autograd.Function):
+    """[cap(W_l); V_l] ``(S, L, d + r, d)`` for the structured stack, as one autograd node:
+    cap(W) = W min(1, rho / sigma), sigma = u^T W v from the power-iteration vectors
+    ``u, v (S, L, d)`` (spec §2.2, shaping 1; same value and gradient as ``spectral_cap`` of
+    ``power_iteration``, which the tests check).
+
+    Backward, with s = min(1, rho / sigma) and G_A the rows of the incoming gradient that
+    belong to A:  dW = s G_A - [rho <= sigma] (rho / sigma^2) <G_A, W> u v^T,  dV = G_V.
+    """
+
+    @staticmethod
+    def forward(ctx, W, V, u, v, rho):
+        sigma = bilinear_sigma(W, u, v)  # (S, L)
+        ratio = rho / sigma.clamp_min(1e-12)
+        # d scale / d sigma where the cap is active (clamp passes the gradient at equality)
+        dscale = torch.where((ratio <= 1.0) & (sigma > 1e-12), -ratio / sigma, torch.zeros_like(ratio))
+        ctx.save_for_backward(W, u, v, ratio.clamp(max=1.0), dscale)
+        return torch.cat([spectral_cap(W, sigma, rho), V], -2)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        W, u, v, scale, dscale = ctx.saved_tensors
+        d = W.shape[-1]
+        gA = g[..., :d, :]
+        gW = gA * scale[..., None, None]
+        coef = dscale * (gA * W).sum((-1, -2))  # d loss / d sigma, (S, L)
+        gW += (coef[..., None] * u).unsqueeze(-1) * v.unsqueeze(-2)
+        return gW, g[..., d:, :], None, None, None
+
+
+class StructuredStack(torch.autograd.Function):
+    """``structured_stack_forward`` as one autograd node with the backward written out.
+
+    Per layer, with g = dLoss/dh_l ``(S, B, d)`` and G = [g, gelu'(pre) * (g Ua_l)]
+    ``(S, B, d + r)``:  dAV_l = G^T h_{l-1},  dbc_l = sum_B G,  dUa_l = g^T z_l,
+    dh_{l-1} = G AV_l. Four matmuls per layer instead of the six that autograd runs on the
+    unfused layer, and the per-layer gradients are written straight into the stacked
+    ``(S, L, ...)`` tensors. Checked against autograd of the unfused layers in the tests.
+    Once differentiable: second-order uses (Hessian-vector products) take the unfused path.
+    """
+
+    @staticmethod
+    def forward(ctx, h, AV, bc, Ua):
+        saved = []
+        out = structured_stack_forward(h, AV, bc, Ua, saved)
+        ctx.save_for_backward(AV, Ua, *(t for layer in saved for t in layer))
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        AV, Ua, *flat = ctx.saved_tensors
+        S, L, m, d = AV.shape
+        # layer-major buffers, so each layer's gradient is one contiguous matmul output
+        gAV, gbc = AV.new_empty(L, S, m, d), AV.new_empty(L, S, m)
+        gUa = Ua.new_empty(L, S, *Ua.shape[2:])
+        G = g.new_empty(*g.shape[:-1], m)
+        for l in reversed(range(L)):
+            h, pre, z = flat[3 * l : 3 * l + 3]
+            G[..., :d] = g
+            G[..., d:] = torch.ops.aten.gelu_backward(torch.bmm(g, Ua[:, l]), pre)
+            torch.bmm(G.mT, h, out=gAV[l])
+            torch.sum(G, 1, out=gbc[l])
+            torch.bmm(g.mT, z, out=gUa[l])
+            g = torch.bmm(G, AV[:, l])
+        return g, gAV.transpose(0, 1), gbc.transpose(0, 1), gUa.transpose(0, 1)
