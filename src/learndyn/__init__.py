@@ -2,7 +2,8 @@
 
 Shared modules:
 
-* ``config``      config validation: JSON schema, cross-field checks, experiment settings
+* ``config``      config validation: JSON schema and cross-field checks (run before any job)
+* ``settings``    settings dataclasses from the validated config (``from_mapping``, ``ConfigError``)
 * ``data``        generated and real tasks (``make_task``, ``load_task``)
 * ``io``          netCDF with CF attributes and provenance, atomic writes
 * ``provenance``  commit, config hash, versions; the library files a script imports

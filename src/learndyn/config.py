@@ -6,16 +6,11 @@ field in one line (``config error: train.depths[0]: 0 is less than the minimum o
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
 import jsonschema
 import yaml
-
-
-class ConfigError(ValueError):
-    """A config value violates the schema or a cross-field rule."""
 
 
 def field_path(path) -> str:
@@ -53,7 +48,6 @@ def check_references(config: dict) -> list[str]:
                     f"config error: {section}.tasks[{i}]: unknown task {name!r}; "
                     f"defined tasks are {sorted(tasks)}"
                 )
-    problems += check_train_references(config.get("train", {}))
     for name, spec in tasks.items():
         if spec.get("generator") == "fashion_mnist":
             path = Path(spec.get("path", ""))
@@ -61,7 +55,8 @@ def check_references(config: dict) -> list[str]:
                 problems.append(
                     f"config error: data.tasks.{name}.path: directory {str(path)!r} does not exist"
                 )
-    return problems
+    # the train cross-checks only once the task names resolve (else they repeat the same error)
+    return problems or check_train_references(config.get("train", {}))
 
 
 def check_train_references(train: dict) -> list[str]:
@@ -106,16 +101,3 @@ def use_checkout_library(root: str | Path) -> None:
     src = str(Path(root) / "src")
     rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != src]
     os.environ["PYTHONPATH"] = os.pathsep.join([src, *rest])
-
-
-def from_mapping(cls, values: dict, where: str):
-    """Build the settings dataclass ``cls`` from a config mapping, refusing unknown keys.
-
-    ``where`` names the config section in the error (``train.measure``). Lists become tuples
-    so the settings are hashable and immutable.
-    """
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(values) - set(names))
-    if unknown:
-        raise ConfigError(f"config error: {where}: unknown keys {unknown}; accepted: {sorted(names)}")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

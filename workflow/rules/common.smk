@@ -8,7 +8,6 @@ ROOT = Path(workflow.current_basedir).parents[1]  # repository root (this file: 
 # Jobs import the library of this checkout (not whichever copy is installed).
 sys.path.insert(0, str(ROOT / "src"))
 from learndyn.config import (  # noqa: E402
-    ConfigError,
     check_references,
     explain,
     load_schema,
@@ -17,6 +16,7 @@ from learndyn.config import (  # noqa: E402
 from learndyn.figures import DATASETS as FIGURE_DATASETS  # noqa: E402
 from learndyn.figures import FIGURES, input_files  # noqa: E402
 from learndyn.provenance import library_files  # noqa: E402
+from learndyn.settings import ConfigError  # noqa: E402
 
 use_checkout_library(ROOT)
 
@@ -118,6 +118,14 @@ def get_figure_inputs(wildcards):
 def get_figure_per_task(wildcards):
     """Keys of the per-task datasets (read as dicts task -> dataset)."""
     return [k for k, pattern in FIGURE_DATASETS[wildcards.half].items() if "{task}" in pattern]
+
+
+def get_figure_lib(wildcards):
+    """The figure script's library files plus the half's drawing module and what it imports
+    (``learndyn.figures.draw`` imports that module by name, which no import statement shows)."""
+    drawer = ROOT / "src" / "learndyn" / wildcards.half / "figures.py"
+    drawing = [str(Path(f).relative_to(ROOT)) for f in library_files(drawer, ROOT / "src")]
+    return sorted({*lib("paper_figure.py"), str(drawer.relative_to(ROOT)), *drawing})
 
 
 def get_figure_settings(wildcards):

@@ -10,7 +10,7 @@ wildcard_constraints:
 rule figure:
     input:
         unpack(get_figure_inputs),
-        lib=lib("paper_figure.py"),
+        lib=get_figure_lib,
     output:
         pdf="results/figures/{half}/{figure}.pdf",
         png=report(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import from_mapping
+from ..settings import from_mapping
 from .integrate import Settings
 
 

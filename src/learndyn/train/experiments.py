@@ -14,8 +14,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..config import from_mapping
 from ..io import cf_attrs
+from ..settings import from_mapping
 from . import metrics
 from .loop import TaskTensors, TrainConfig, lr_sweep_members, sanitize_, stable_lr, state_key, train_ensemble
 from .models import build_model

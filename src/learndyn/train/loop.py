@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..config import ConfigError, from_mapping
+from ..settings import ConfigError, from_mapping
 from .optim import BatchedOptimizer, lr_factor
 
 OPTIMIZERS = ("adamw", "sgd")
