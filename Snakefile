@@ -24,6 +24,15 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/paper.smk"
 
 
+# After every stage has listed its files: refuse a corrupt result, or a report for another config.
+check_existing_results()
+check_report_config()
+
+
+onsuccess:
+    record_run_config()
+
+
 rule all:
     default_target: True
     input:

@@ -12,6 +12,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .settings import ConfigError
+
 
 def field_path(path) -> str:
     out = ""
@@ -101,3 +103,63 @@ def use_checkout_library(root: str | Path) -> None:
     src = str(Path(root) / "src")
     rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != src]
     os.environ["PYTHONPATH"] = os.pathsep.join([src, *rest])
+
+
+# --- accidents the schema cannot see ----------------------------------------------------------
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(
+                    f"config error: {node.start_mark.name}: duplicate key {key!r} "
+                    f"(lines {seen[key] + 1} and {key_node.start_mark.line + 1})"
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def check_duplicate_keys(path: str | Path) -> None:
+    """Raise ``ConfigError`` naming the file and lines of a duplicated key."""
+    with open(path) as fh:
+        yaml.load(fh, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+# input dimension of the loaders whose size is not in the config
+FIXED_DIMENSIONS = {"digits": 64, "fashion_mnist": 784}
+# bytes per stored input value while a task is generated and written (float64 arrays, the
+# standardised copy and the netCDF encoding buffer)
+BYTES_PER_VALUE = 3 * 8
+# fraction of the machine's memory one job may plan to use
+MEMORY_FRACTION = 0.5
+
+
+def machine_memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def task_bytes(spec: dict) -> int:
+    """Estimated peak memory of generating task ``spec`` (and of holding it in a job)."""
+    d = FIXED_DIMENSIONS.get(spec["generator"], spec.get("d", 1))
+    n = spec.get("n_train", 0) + spec.get("n_test", 0)
+    return n * (d + 1) * BYTES_PER_VALUE
+
+
+def check_memory(config: dict, available: int | None = None) -> list[str]:
+    """Tasks whose estimated memory exceeds ``MEMORY_FRACTION`` of this machine's memory."""
+    available = machine_memory_bytes() if available is None else available
+    problems = []
+    for name, spec in config.get("data", {}).get("tasks", {}).items():
+        need = task_bytes(spec)
+        if need > MEMORY_FRACTION * available:
+            problems.append(
+                f"config error: data.tasks.{name}: needs about {need / 2**30:.1f} GiB "
+                f"((n_train + n_test) x (d + 1) x {BYTES_PER_VALUE} bytes), more than "
+                f"{MEMORY_FRACTION:.0%} of this machine's {available / 2**30:.1f} GiB"
+            )
+    return problems

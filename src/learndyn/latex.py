@@ -79,8 +79,28 @@ def merge_macro_files(texts: list[str]) -> str:
     return "".join(texts)
 
 
-def provenance_macros() -> dict[str, str]:
-    """\\LDCommit (short hash, with +dirty) for the PDF's provenance footnote."""
+def provenance_macros(title: str = "") -> dict[str, str]:
+    """\\LDCommit (short hash, with +dirty) for the PDF's provenance footnote and \\LDTitle
+    (``paper.title`` of the config, TeX-escaped)."""
     commit, dirty = git_state()
     short = commit[:10] + (r"+dirty" if dirty else "")
-    return {"Commit": r"\texttt{" + short + "}"}
+    return {"Commit": r"\texttt{" + short + "}", "Title": tex_escape(title)}
+
+
+TEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def tex_escape(text: str) -> str:
+    """Plain text as TeX source (the ten special characters escaped)."""
+    return "".join(TEX_SPECIAL.get(c, c) for c in text)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import yaml
-from test_workflow import copy_checkout
+from conftest import copy_checkout
 
 from learndyn.reproduce import diff_results
 

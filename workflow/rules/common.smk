@@ -1,4 +1,6 @@
 # Everything that is not a rule: config validation, library-file inputs, shared helpers.
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -8,6 +10,8 @@ ROOT = Path(workflow.current_basedir).parents[1]  # repository root (this file: 
 # Jobs import the library of this checkout (not whichever copy is installed).
 sys.path.insert(0, str(ROOT / "src"))
 from learndyn.config import (  # noqa: E402
+    check_duplicate_keys,
+    check_memory,
     check_references,
     explain,
     load_schema,
@@ -15,7 +19,8 @@ from learndyn.config import (  # noqa: E402
 )
 from learndyn.figures import DATASETS as FIGURE_DATASETS  # noqa: E402
 from learndyn.figures import FIGURES, input_files  # noqa: E402
-from learndyn.provenance import library_files  # noqa: E402
+from learndyn.io import integrity_problem, rebuild_hint, write_text  # noqa: E402
+from learndyn.provenance import config_hash, library_files  # noqa: E402
 from learndyn.settings import ConfigError  # noqa: E402
 
 use_checkout_library(ROOT)
@@ -24,12 +29,15 @@ SCHEMA = "workflow/schemas/config.schema.yaml"
 
 
 def validate_config(config):
-    """Fill schema defaults and stop with one line naming the bad field before any job runs."""
+    """Fill schema defaults and stop with one line naming the bad field (or file) before any
+    job runs: duplicated YAML keys, schema, cross-field references, memory of the largest job."""
+    for path in workflow.configfiles:
+        check_duplicate_keys(path)
     problem = explain(config, load_schema(Path(ROOT) / SCHEMA))
     if problem:
         raise ConfigError(problem)
     validate(config, str(ROOT / SCHEMA))
-    problems = check_references(config)
+    problems = check_references(config) or check_memory(config)
     if problems:
         raise ConfigError("\n".join(problems))
 
@@ -62,8 +70,50 @@ def get_task_file(task):
 
 
 def get_final_outputs():
-    """The paper and everything it is built from (each stage lists its own files)."""
-    return ["paper/main.pdf", *get_paper_inputs()]
+    """The paper, everything it is built from, and every dataset the pipeline writes (so a
+    deleted intermediate is rebuilt, not silently skipped)."""
+    return ["paper/main.pdf", *get_paper_inputs(), *get_dataset_files()]
+
+
+def get_dataset_files():
+    """Every netCDF result of the study (each stage lists its own)."""
+    return [
+        *expand("results/data/{task}.nc", task=TASKS),
+        *get_train_dataset_files(),
+        *get_theory_dataset_files(),
+    ]
+
+
+def check_existing_results():
+    """Stop with one line naming the first result file that exists but is truncated or not
+    netCDF (a disk accident or a killed copy): Snakemake would otherwise treat it as done."""
+    for path in get_dataset_files():
+        problem = integrity_problem(ROOT / path)
+        if problem:
+            raise ConfigError(f"result error: {path}: {problem}; {rebuild_hint(path)}")
+
+
+RUN_RECORD = "results/run_config.json"  # the config of the last successful run (onsuccess)
+
+
+def record_run_config():
+    """Write which config made results/ (hash and config files), after a successful run."""
+    record = {"config_sha256": config_hash(config), "configfiles": [os.path.relpath(p, ROOT) for p in workflow.configfiles]}
+    write_text(json.dumps(record, indent=1) + "\n", ROOT / RUN_RECORD)
+
+
+def check_report_config():
+    """``--report`` describes the results in results/: refuse, in one line, a config that is
+    not the one of the last successful run (Snakemake would mix the two DAGs silently)."""
+    if not any(arg.startswith("--report") for arg in sys.argv) or not (ROOT / RUN_RECORD).exists():
+        return
+    record = json.loads((ROOT / RUN_RECORD).read_text())
+    if record["config_sha256"] != config_hash(config):
+        files = " ".join(record["configfiles"]) or "the default config"
+        raise ConfigError(
+            f"report error: results/ were made with another config ({files}, {RUN_RECORD}): "
+            f"pass the same --configfile to --report"
+        )
 
 
 def get_paper_inputs(wildcards=None):
@@ -135,3 +185,7 @@ def get_figure_settings(wildcards):
 
 def get_figure_caption(wildcards):
     return FIGURES[f"{wildcards.half}/{wildcards.figure}"].caption
+
+
+def get_paper_title(wildcards):
+    return config["paper"]["title"]

@@ -11,6 +11,8 @@ rule paper_macros:
         "logs/paper/macros.log",
     conda:
         CONDA_ENV
+    params:
+        title=get_paper_title,
     script:
         "../scripts/paper_macros.py"
 
@@ -48,6 +50,9 @@ rule paper:
     params:
         outdir="results/paper/build",
     shell:
-        "SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1 latexmk -pdf -halt-on-error -interaction=nonstopmode"
-        " -cd -outdir=$PWD/{params.outdir} paper/main.tex > {log} 2>&1"
-        " && cp {params.outdir}/main.pdf {output.pdf}"
+        # a fresh build directory every time: an interrupted pdflatex leaves latexmk state
+        # (main.fdb_latexmk) that would make every later build fail; paths quoted (spaces)
+        "rm -rf {params.outdir:q} && mkdir -p {params.outdir:q}"
+        " && SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1 latexmk -pdf -halt-on-error -interaction=nonstopmode"
+        ' -cd -outdir="$PWD/{params.outdir}" paper/main.tex > {log:q} 2>&1'
+        " && cp {params.outdir:q}/main.pdf {output.pdf:q}"

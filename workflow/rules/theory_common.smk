@@ -20,6 +20,18 @@ def get_theory_main_task_file(wildcards=None):
     return get_task_file(THEORY["main_task"])
 
 
+def get_theory_dataset_files():
+    """Every netCDF file the theory stage writes."""
+    return [
+        *expand("results/theory/{flow}_{task}.nc", flow=THEORY_FLOWS, task=THEORY["flow_tasks"]),
+        *expand("results/theory/identities_{task}.nc", task=THEORY["tasks"]),
+        "results/theory/gradient_descent.nc",
+        "results/theory/truncation.nc",
+        "results/theory/drift.nc",
+        "results/theory/summary.nc",
+    ]
+
+
 def get_theory_paper_files():
     return ["results/paper/tables/theory_checks.tex"]
 

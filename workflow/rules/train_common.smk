@@ -76,6 +76,17 @@ def get_fixed_point_file(wildcards=None):
     return f"results/train/fixedpoint/{TRAIN['fixed_point']['task']}.nc"
 
 
+def get_train_dataset_files():
+    """Every netCDF file the training stage writes."""
+    return [
+        *get_train_cell_files(),
+        *get_lr_sweep_files(),
+        get_fixed_point_file(),
+        *TRAIN_ANALYSIS.values(),
+        "results/analysis/train_claims.nc",
+    ]
+
+
 def get_train_paper_files():
     return [
         "results/paper/tables/train_claims.tex",

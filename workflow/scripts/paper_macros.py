@@ -1,4 +1,4 @@
-"""Merge every stage's macros into results/paper/macros.tex, plus the provenance macros."""
+"""Merge every stage's macros into results/paper/macros.tex, plus the provenance and title macros."""
 
 import sys
 from pathlib import Path
@@ -13,5 +13,5 @@ from learndyn.latex import (  # noqa: E402
 )
 
 stage_texts = [Path(p).read_text() for p in snakemake.input.stages]
-text = merge_macro_files(stage_texts + [macro_block(provenance_macros(), prefix="LD")])
+text = merge_macro_files(stage_texts + [macro_block(provenance_macros(snakemake.params.title), prefix="LD")])
 write_text(text, snakemake.output.macros)
