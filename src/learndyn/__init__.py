@@ -6,6 +6,7 @@ Shared modules:
 * ``settings``    settings dataclasses from the validated config (``from_mapping``, ``ConfigError``)
 * ``data``        generated and real tasks (``make_task``, ``load_task``)
 * ``io``          netCDF with CF attributes and provenance, atomic writes
+* ``integrity``   whether a result file is complete (checked before any job is planned)
 * ``provenance``  commit, config hash, versions; the library files a script imports
 * ``reproduce``   compare two result trees (determinism, resume, cluster checks)
 * ``runtime``     torch device and threads, ``timed``

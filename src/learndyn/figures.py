@@ -1,9 +1,11 @@
-"""The registry of every figure of the paper, for both halves: name, the datasets it reads and
-its caption. Importable without matplotlib or torch (the workflow reads it while building the
-DAG); ``draw`` imports the half's ``figures`` module only when a figure is made.
+"""The registry of every figure of the paper, for both halves: name and the datasets it reads
+(its report caption is ``workflow/report/figures/{half}_{name}.rst``). Importable without
+matplotlib or torch (the workflow reads it while building the DAG); ``draw`` imports the half's
+``figures`` module only when a figure is made.
 
-One workflow rule makes every figure: ``results/figures/{half}/{name}.pdf`` (and ``.png`` for
-the report) from the datasets named in ``inputs`` (keys of ``DATASETS``).
+One workflow rule per half, made from this registry in one loop, draws the half's figures in
+one job (one import of matplotlib and seaborn instead of one per figure, 10 s of the quick
+profile): ``results/figures/{half}/{name}.pdf`` (and ``.png`` for the report).
 """
 
 from __future__ import annotations
@@ -36,105 +38,43 @@ class Figure:
     half: str  # "train" or "theory": the package whose ``figures.FIGURES`` draws it
     name: str  # file stem under results/figures/{half}/
     inputs: tuple[str, ...]  # keys of DATASETS[half]
-    caption: str  # one sentence for the report (the paper has its own captions)
 
     @property
     def key(self) -> str:
         return f"{self.half}/{self.name}"
 
+    @property
+    def caption_file(self) -> str:
+        """Its report caption (one sentence; the paper has its own), relative to the repository."""
+        return f"workflow/report/figures/{self.half}_{self.name}.rst"
 
+
+_TRAIN = [
+    "fa_accuracy",
+    "fb_gradflow",
+    "fc_spectra",
+    "fd_depth",
+    "fe_robustness",
+    "ff_smoothness",
+    "fg_fixedpoint",
+    "fh_width",
+]
+_THEORY = {
+    "residuals": ("closed_flow", "hybrid_flow"),
+    "error_time": ("closed_flow", "hybrid_flow"),
+    "truncation": ("truncation",),
+    "gram_drift": ("drift",),
+    "spectrum": ("drift",),
+    "eta_scaling": ("gradient_descent",),
+}
 FIGURES = {
     f.key: f
     for f in [
-        Figure(
-            "train",
-            "fa_accuracy",
-            TRAIN_ALL,
-            "Training and test accuracy of the structured model and its baselines on the "
-            "classification tasks (mean and sd band over seeds).",
-        ),
-        Figure(
-            "train",
-            "fb_gradflow",
-            TRAIN_ALL,
-            "Per-sample gradient norm at each hidden state, at initialisation and at the end, for "
-            "the default and the deepest network.",
-        ),
-        Figure(
-            "train",
-            "fc_spectra",
-            TRAIN_ALL,
-            "Singular values of the shaped operators and layer Jacobians, end-to-end condition "
-            "number against depth, and the bounds P1, P2, P4 against measured values.",
-        ),
-        Figure("train", "fd_depth", TRAIN_ALL, "Final test metric and gradient ratio against depth."),
-        Figure(
-            "train",
-            "fe_robustness",
-            TRAIN_ALL,
-            "Test metric under Gaussian input noise and FGSM, and layer-wise perturbation "
-            "amplification (solid: random direction, dashed: gradient direction).",
-        ),
-        Figure(
-            "train",
-            "ff_smoothness",
-            TRAIN_ALL,
-            "Loss curves, loss total-variation ratio, top Hessian eigenvalue and the largest stable "
-            "SGD learning rate.",
-        ),
-        Figure(
-            "train",
-            "fg_fixedpoint",
-            TRAIN_ALL,
-            "Weight-tied model: empirical contraction against the bound q (P3), iterations and "
-            "convergence against the cap, and fixed-point sensitivity against its bound.",
-        ),
-        Figure(
-            "train",
-            "fh_width",
-            TRAIN_ALL,
-            "Final test metric and gradient ratio against width at the default depth.",
-        ),
-        Figure(
-            "theory",
-            "residuals",
-            ("closed_flow", "hybrid_flow"),
-            "Residuals of weight-space gradient flow (lines) and of the closed L=1 and hybrid L>=2 field "
-            "closures (markers).",
-        ),
-        Figure(
-            "theory",
-            "error_time",
-            ("closed_flow", "hybrid_flow"),
-            "Relative residual error of the field closures against weight-space gradient flow over ODE "
-            "time, with the tolerance.",
-        ),
-        Figure(
-            "theory",
-            "truncation",
-            ("truncation",),
-            "Error of the frozen-Gamma and NTK truncated closures at the final time versus width, "
-            "log-log with fitted slopes.",
-        ),
-        Figure(
-            "theory",
-            "gram_drift",
-            ("drift",),
-            "Relative drift of the Gram operators Gamma versus width and depth, and drift of the "
-            "co-activation C over time (L=1).",
-        ),
-        Figure(
-            "theory", "spectrum", ("drift",), "Eigenvalue spectrum of the kernel K(t)/n at the stored times."
-        ),
-        Figure(
-            "theory",
-            "eta_scaling",
-            ("gradient_descent",),
-            "One-step residual error of gradient descent versus learning rate (eta^2 reference) and "
-            "GD-vs-GF error.",
-        ),
+        *(Figure("train", name, TRAIN_ALL) for name in _TRAIN),
+        *(Figure("theory", name, inputs) for name, inputs in _THEORY.items()),
     ]
 }
+HALVES = ("train", "theory")
 
 
 def figure_names(half: str | None = None) -> list[str]:
@@ -149,11 +89,16 @@ def lookup(half: str, name: str) -> Figure:
     return FIGURES[key]
 
 
-def input_files(fig: Figure, tasks: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Files of each dataset the figure reads; per-task datasets expand over ``tasks[key]``."""
+def of_half(half: str) -> list[Figure]:
+    """The half's figures, in registry order."""
+    return [f for f in FIGURES.values() if f.half == half]
+
+
+def input_files(half: str, tasks: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Files of each dataset the half's figures read; per-task datasets expand over ``tasks[key]``."""
     out = {}
-    for key in fig.inputs:
-        pattern = DATASETS[fig.half][key]
+    for key in sorted({k for f in of_half(half) for k in f.inputs}):
+        pattern = DATASETS[half][key]
         out[key] = [pattern.format(task=t) for t in tasks.get(key, [])] if "{task}" in pattern else [pattern]
     return out
 

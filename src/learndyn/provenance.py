@@ -99,7 +99,8 @@ def _module_file(src: Path, module: str) -> Path | None:
     return None
 
 
-def _imports(path: Path, src: Path) -> set[str]:
+@cache
+def _imports(path: Path, src: Path) -> frozenset[str]:
     """``learndyn`` modules imported by ``path`` (absolute or relative, at any depth), each
     with its parent packages (their __init__ runs on import)."""
     import ast

@@ -79,3 +79,10 @@ def test_network_code_reads_spec_properties_not_kind():
     """``EnsembleNet`` asks ``ModelSpec`` what it is (operator, gate_mode, ...), never ``kind``."""
     text = (SRC / "learndyn" / "train" / "models.py").read_text()
     assert not re.search(r"\.kind\b", text)
+
+
+def test_every_registered_figure_has_a_report_caption_and_no_caption_is_orphaned():
+    captions = {str(p.relative_to(ROOT)) for p in (ROOT / "workflow" / "report" / "figures").glob("*.rst")}
+    assert captions == {f.caption_file for f in figures.FIGURES.values()}
+    for path in captions:
+        assert (ROOT / path).read_text().strip(), f"{path} is empty"

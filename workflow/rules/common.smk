@@ -18,8 +18,9 @@ from learndyn.config import (  # noqa: E402
     use_checkout_library,
 )
 from learndyn.figures import DATASETS as FIGURE_DATASETS  # noqa: E402
-from learndyn.figures import FIGURES, input_files  # noqa: E402
-from learndyn.io import integrity_problem, rebuild_hint, write_text  # noqa: E402
+from learndyn.figures import FIGURES, HALVES as FIGURE_HALVES, input_files  # noqa: E402
+from learndyn.figures import of_half as figures_of  # noqa: E402
+from learndyn.integrity import integrity_problem, rebuild_hint  # noqa: E402
 from learndyn.provenance import config_hash, library_files  # noqa: E402
 from learndyn.settings import ConfigError  # noqa: E402
 
@@ -98,7 +99,12 @@ RUN_RECORD = "results/run_config.json"  # the config of the last successful run 
 
 def record_run_config():
     """Write which config made results/ (hash and config files), after a successful run."""
-    record = {"config_sha256": config_hash(config), "configfiles": [os.path.relpath(p, ROOT) for p in workflow.configfiles]}
+    from learndyn.io import write_text
+
+    record = {
+        "config_sha256": config_hash(config),
+        "configfiles": [os.path.relpath(p, ROOT) for p in workflow.configfiles],
+    }
     write_text(json.dumps(record, indent=1) + "\n", ROOT / RUN_RECORD)
 
 
@@ -159,32 +165,27 @@ def get_stage_macros():
 # --- figures of both halves (registry: learndyn.figures) -------------------------------------
 
 
-def get_figure_inputs(wildcards):
-    """Datasets the figure reads, by key (per-task datasets expand over their tasks)."""
-    figure = FIGURES[f"{wildcards.half}/{wildcards.figure}"]
-    return input_files(figure, {"closed_flow": THEORY["flow_tasks"], "hybrid_flow": THEORY["flow_tasks"]})
+def get_figure_inputs(half):
+    """Datasets the half's figures read, by key (per-task datasets expand over their tasks)."""
+    return input_files(half, {"closed_flow": THEORY["flow_tasks"], "hybrid_flow": THEORY["flow_tasks"]})
 
 
-def get_figure_per_task(wildcards):
+def get_figure_per_task(half):
     """Keys of the per-task datasets (read as dicts task -> dataset)."""
-    return [k for k, pattern in FIGURE_DATASETS[wildcards.half].items() if "{task}" in pattern]
+    return [k for k, pattern in FIGURE_DATASETS[half].items() if "{task}" in pattern]
 
 
-def get_figure_lib(wildcards):
+def get_figure_lib(half):
     """The figure script's library files plus the half's drawing module and what it imports
     (``learndyn.figures.draw`` imports that module by name, which no import statement shows)."""
-    drawer = ROOT / "src" / "learndyn" / wildcards.half / "figures.py"
+    drawer = ROOT / "src" / "learndyn" / half / "figures.py"
     drawing = [str(Path(f).relative_to(ROOT)) for f in library_files(drawer, ROOT / "src")]
-    return sorted({*lib("paper_figure.py"), str(drawer.relative_to(ROOT)), *drawing})
+    return sorted({*lib("paper_figures.py"), str(drawer.relative_to(ROOT)), *drawing})
 
 
-def get_figure_settings(wildcards):
-    """The config section a figure's drawing function reads."""
-    return TRAIN if wildcards.half == "train" else {"tolerances": THEORY["tolerances"]}
-
-
-def get_figure_caption(wildcards):
-    return FIGURES[f"{wildcards.half}/{wildcards.figure}"].caption
+def get_figure_settings(half):
+    """The config section the half's drawing functions read."""
+    return TRAIN if half == "train" else {"tolerances": THEORY["tolerances"]}
 
 
 def get_paper_title(wildcards):

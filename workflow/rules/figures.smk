@@ -1,30 +1,33 @@
-# Figures of both halves from one rule over the registry learndyn.figures.FIGURES:
-# results/figures/{half}/{figure}.pdf for the paper, .png for the report.
+# Figures of both halves, one rule per half made from the registry learndyn.figures.FIGURES in
+# one loop: results/figures/{half}/{name}.pdf for the paper, .png for the report (captions in
+# workflow/report/figures/). One job per half imports matplotlib and seaborn once.
 
 
-wildcard_constraints:
-    half="train|theory",
-    figure="|".join(sorted({key.split("/")[1] for key in FIGURES})),
+for half in FIGURE_HALVES:
 
-
-rule figure:
-    input:
-        unpack(get_figure_inputs),
-        lib=get_figure_lib,
-    output:
-        pdf="results/figures/{half}/{figure}.pdf",
-        png=report(
-            "results/figures/{half}/{figure}.png",
-            caption="../report/figure.rst",
-            category="{half}",
-        ),
-    log:
-        "logs/figures/{half}/{figure}.log",
-    conda:
-        CONDA_ENV
-    params:
-        settings=get_figure_settings,
-        per_task=get_figure_per_task,
-        caption=get_figure_caption,
-    script:
-        "../scripts/paper_figure.py"
+    rule:
+        name:
+            f"figures_{half}"
+        input:
+            **get_figure_inputs(half),
+            lib=get_figure_lib(half),
+        output:
+            pdf=[f"results/figures/{f.key}.pdf" for f in figures_of(half)],
+            png=[
+                report(
+                    f"results/figures/{f.key}.png",
+                    caption=f"../report/figures/{f.half}_{f.name}.rst",
+                    category=half,
+                )
+                for f in figures_of(half)
+            ],
+        log:
+            f"logs/figures/{half}.log",
+        conda:
+            CONDA_ENV
+        params:
+            half=half,
+            settings=get_figure_settings(half),
+            per_task=get_figure_per_task(half),
+        script:
+            "../scripts/paper_figures.py"

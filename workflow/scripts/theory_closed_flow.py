@@ -4,17 +4,13 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.data import load_task  # noqa: E402
 from learndyn.io import write_netcdf  # noqa: E402
-from learndyn.runtime import setup_torch  # noqa: E402
 from learndyn.theory import experiments  # noqa: E402
-from learndyn.theory.settings import configure  # noqa: E402
 
 # settings (every override resolved in one place), device, the subsampled problem
-job = configure("closed_flow", snakemake.params.theory)
+theory, device, task = snakemake.params.theory, snakemake.config["device"], snakemake.input.task
+job, problem = experiments.prepare("closed_flow", theory, task, snakemake.threads, device)
 exp = job.experiment
-device = setup_torch(snakemake.threads, snakemake.config["device"])
-problem = experiments.load_problem(load_task(snakemake.input.task), job.n, job.subsample_seed, device)
 
 ds = experiments.run_e1(problem, exp.width, job.seeds, exp.t_max, exp.n_times, job.integrator)
 print(f"E1 {problem.name}: max err_r {float(ds.err_r.max()):.2e}", file=sys.stderr)

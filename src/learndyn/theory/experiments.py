@@ -16,14 +16,16 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ..data import load_task
 from ..io import cf_attrs
-from ..runtime import timed
+from ..runtime import setup_torch, timed
 from . import checks, gd
 from .dynamics import ntk_residual
 from .fields import coactivation, init_network, kernel, training_fields
 from .flows import closed_flow_L1, fields_along, hybrid_flow, per_seed, weight_flow
 from .integrate import Settings
 from .operators import gram_operator_sq_norm
+from .settings import configure
 
 DT = torch.float64
 
@@ -44,6 +46,14 @@ class Problem:
     @property
     def d(self):
         return self.X.shape[1]
+
+
+def prepare(name: str, params: dict, task_path, threads: int, device_name: str = "auto"):
+    """``(job, problem)`` of one theory job: its settings (``settings.configure``), torch set up
+    for the job's threads and device, and the task's subsampled problem."""
+    job = configure(name, params)
+    device = setup_torch(threads, device_name)
+    return job, load_problem(load_task(task_path), job.n, job.subsample_seed, device)
 
 
 def project_to_sphere(x: np.ndarray) -> np.ndarray:
