@@ -58,6 +58,11 @@ def by_model(df: pd.DataFrame, marked: bool = False) -> dict:
     return kw
 
 
+def model_lines(df: pd.DataFrame, x: str, y: str, ax, marked: bool = False):
+    """``y`` against ``x``, one line per model in its registry colour, band mean +- sd over seeds."""
+    return sns.lineplot(df, x=x, y=y, hue="model", **by_model(df, marked), errorbar=BAND, ax=ax)
+
+
 def _legend_once(axes):
     for ax in axes[1:]:
         if ax.get_legend():
@@ -74,7 +79,7 @@ def fa_accuracy(inp: Inputs):
         sub = c.sel(task=task, depth=cfg["depth"], width=cfg["width"], model=models)
         for j, var in enumerate(("train_metric", "test_metric")):
             df = frame(sub[var])
-            sns.lineplot(df, x="eval_step", y=var, hue="model", **by_model(df), errorbar=BAND, ax=axes[i, j])
+            model_lines(df, "eval_step", var, axes[i, j])
             axes[i, j].set(xlabel=label(c.eval_step), ylabel=label(c[var]), title=f"{task}")
     _legend_once(axes.ravel())
     return fig
@@ -91,9 +96,7 @@ def fb_gradflow(inp: Inputs):
         sub = c.sel(task=task, depth=depth, width=cfg["width"], model=st["models"])
         for j, (pos, name) in enumerate(((0, "initialisation"), (-1, "end of training"))):
             df = frame(sub.grad_h.isel(eval_step=pos))
-            sns.lineplot(
-                df, x="layer_h", y="grad_h", hue="model", **by_model(df), errorbar=BAND, ax=axes[i, j]
-            )
+            model_lines(df, "layer_h", "grad_h", axes[i, j])
             axes[i, j].set(
                 yscale="log",
                 xlabel=label(c.layer_h),
@@ -129,9 +132,7 @@ def fc_spectra(inp: Inputs):
     st = cfg["studies"].get("depth", cfg["studies"]["main"])
     sub = c.sel(task=st["tasks"][0], width=cfg["width"], model=st["models"], stage="final")
     df = frame(sub.e2e_logcond)
-    sns.lineplot(
-        df, x="depth", y="e2e_logcond", hue="model", **by_model(df, marked=True), errorbar=BAND, ax=axes[0, 2]
-    )
+    model_lines(df, "depth", "e2e_logcond", axes[0, 2], marked=True)
     axes[0, 2].set_xscale("log", base=2)
     axes[0, 2].set(
         xlabel=label(c.depth), ylabel=label(c.e2e_logcond), title=f"{st['tasks'][0]}, end of training"
@@ -180,28 +181,12 @@ def fd_depth(inp: Inputs):
     for i, task in enumerate(st["tasks"]):
         sub = c.sel(task=task, width=cfg["width"], model=st["models"]).isel(eval_step=-1)
         df = frame(sub.test_metric)
-        sns.lineplot(
-            df,
-            x="depth",
-            y="test_metric",
-            hue="model",
-            **by_model(df, marked=True),
-            errorbar=BAND,
-            ax=axes[i, 0],
-        )
+        model_lines(df, "depth", "test_metric", axes[i, 0], marked=True)
         axes[i, 0].set_xscale("log", base=2)
         axes[i, 1].set_xscale("log", base=2)
         axes[i, 0].set(xlabel=label(c.depth), ylabel=label(c.test_metric), title=task)
         df = frame(sub.grad_ratio)
-        sns.lineplot(
-            df,
-            x="depth",
-            y="grad_ratio",
-            hue="model",
-            **by_model(df, marked=True),
-            errorbar=BAND,
-            ax=axes[i, 1],
-        )
+        model_lines(df, "depth", "grad_ratio", axes[i, 1], marked=True)
         axes[i, 1].axhline(1.0, color="k", lw=0.6, ls="--")
         axes[i, 1].set(
             yscale="log", xlabel=label(c.depth), ylabel=label(c.grad_ratio), title=f"{task}, end of training"
@@ -218,20 +203,10 @@ def fe_robustness(inp: Inputs):
     sub = c.sel(task=task, depth=cfg["depth"], width=cfg["width"], model=inp.main_models())
     fig, axes = plt.subplots(1, 3, figsize=(10, 2.8))
     df = frame(sub.noise_metric)
-    sns.lineplot(
-        df,
-        x="noise_sigma",
-        y="noise_metric",
-        hue="model",
-        **by_model(df, marked=True),
-        errorbar=BAND,
-        ax=axes[0],
-    )
+    model_lines(df, "noise_sigma", "noise_metric", axes[0], marked=True)
     axes[0].set(xlabel=label(c.noise_sigma), ylabel=label(c.noise_metric), title=task)
     df = frame(sub.fgsm_metric)
-    sns.lineplot(
-        df, x="fgsm_eps", y="fgsm_metric", hue="model", **by_model(df, marked=True), errorbar=BAND, ax=axes[1]
-    )
+    model_lines(df, "fgsm_eps", "fgsm_metric", axes[1], marked=True)
     axes[1].set(xscale="log", xlabel=label(c.fgsm_eps), ylabel=label(c.fgsm_metric), title=task)
     df = frame(sub.amplification)
     sns.lineplot(
@@ -256,21 +231,13 @@ def ff_smoothness(inp: Inputs):
     sub = c.sel(depth=cfg["depth"], width=cfg["width"], model=inp.main_models())
     fig, axes = plt.subplots(1, 4, figsize=(12, 2.8))
     df = frame(sub.train_loss.sel(task=task))
-    sns.lineplot(df, x="eval_step", y="train_loss", hue="model", **by_model(df), errorbar=BAND, ax=axes[0])
+    model_lines(df, "eval_step", "train_loss", axes[0])
     axes[0].set(yscale="log", xlabel=label(c.eval_step), ylabel=label(c.train_loss), title=task)
     sns.boxplot(frame(sub.loss_tv_ratio), x="model", y="loss_tv_ratio", hue="task", ax=axes[1], fliersize=1)
     axes[1].set(yscale="log", ylabel=label(c.loss_tv_ratio), xlabel="")
     axes[1].tick_params(axis="x", rotation=60)
     df = frame(sub.hessian_top.sel(task=task))
-    sns.lineplot(
-        df,
-        x="eval_step",
-        y="hessian_top",
-        hue="model",
-        **by_model(df, marked=True),
-        errorbar=BAND,
-        ax=axes[2],
-    )
+    model_lines(df, "eval_step", "hessian_top", axes[2], marked=True)
     axes[2].set(yscale="log", xlabel=label(c.eval_step), ylabel=label(c.hessian_top), title=task)
     if lr is not None and lr.sizes:
         df = frame(lr.stable_lr)
@@ -337,16 +304,12 @@ def fh_width(inp: Inputs):
     fig, axes = plt.subplots(1, 2, figsize=(7, 2.8))
     sub = c.sel(task=st["tasks"][0], depth=cfg["depth"], model=st["models"]).isel(eval_step=-1)
     df = frame(sub.test_metric)
-    sns.lineplot(
-        df, x="width", y="test_metric", hue="model", **by_model(df, marked=True), errorbar=BAND, ax=axes[0]
-    )
+    model_lines(df, "width", "test_metric", axes[0], marked=True)
     axes[0].set_xscale("log", base=2)
     axes[1].set_xscale("log", base=2)
     axes[0].set(xlabel=label(c.width), ylabel=label(c.test_metric), title=st["tasks"][0])
     df = frame(sub.grad_ratio)
-    sns.lineplot(
-        df, x="width", y="grad_ratio", hue="model", **by_model(df, marked=True), errorbar=BAND, ax=axes[1]
-    )
+    model_lines(df, "width", "grad_ratio", axes[1], marked=True)
     axes[1].set(yscale="log", xlabel=label(c.width), ylabel=label(c.grad_ratio))
     _legend_once(axes)
     return fig
