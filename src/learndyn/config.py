@@ -61,40 +61,25 @@ def check_references(config: dict) -> list[str]:
     return problems or check_train_references(config.get("train", {}))
 
 
+def _unknown(names, allowed, where: str, what: str) -> list[str]:
+    """One line per entry of ``names`` missing from ``allowed``."""
+    return [f"config error: {where}: {n!r} not in {what} {allowed}" for n in names if n not in allowed]
+
+
 def check_train_references(train: dict) -> list[str]:
     """Study, sweep, fixed-point and claims entries must name tasks of ``train.tasks`` and
     models of ``train.models``."""
-    problems, tasks, models = [], train.get("tasks", []), sorted(train.get("models", {}))
     if "models" not in train:  # a partial config (tests): nothing to cross-check
         return []
+    tasks, models = train.get("tasks", []), sorted(train["models"])
+    problems = []
     for name, study in train["studies"].items():
-        problems += [
-            f"config error: train.studies.{name}.tasks: {t!r} not in train.tasks {tasks}"
-            for t in study["tasks"]
-            if t not in tasks
-        ]
-        problems += [
-            f"config error: train.studies.{name}.models: {m!r} not in train.models {models}"
-            for m in study["models"]
-            if m not in models
-        ]
-    sweep = train["lr_sweep"]
-    problems += [
-        f"config error: train.lr_sweep.models: {m!r} not in train.models {models}"
-        for m in sweep["models"]
-        if m not in models
-    ]
-    problems += [
-        f"config error: train: task {t!r} not in train.tasks {tasks}"
-        for t in [*sweep["tasks"], train["fixed_point"]["task"]]
-        if t not in tasks
-    ]
-    claims = train["claims"]
-    problems += [
-        f"config error: train.claims: model {m!r} not in train.models {models}"
-        for m in [claims["structured"], *claims["baselines"]]
-        if m not in models
-    ]
+        problems += _unknown(study["tasks"], tasks, f"train.studies.{name}.tasks", "train.tasks")
+        problems += _unknown(study["models"], models, f"train.studies.{name}.models", "train.models")
+    sweep, claims = train["lr_sweep"], train["claims"]
+    problems += _unknown(sweep["models"], models, "train.lr_sweep.models", "train.models")
+    problems += _unknown([*sweep["tasks"], train["fixed_point"]["task"]], tasks, "train", "train.tasks")
+    problems += _unknown([claims["structured"], *claims["baselines"]], models, "train.claims", "train.models")
     return problems
 
 

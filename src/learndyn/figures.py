@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from pathlib import Path
 
 # Datasets a figure may read; ``{task}`` marks one file per task (read as a dict task -> dataset).
 DATASETS = {
@@ -77,18 +76,6 @@ FIGURES = {
 HALVES = ("train", "theory")
 
 
-def figure_names(half: str | None = None) -> list[str]:
-    """Registry keys ``{half}/{name}``, of one half or of both."""
-    return [k for k, f in FIGURES.items() if half in (None, f.half)]
-
-
-def lookup(half: str, name: str) -> Figure:
-    key = f"{half}/{name}"
-    if key not in FIGURES:
-        raise ValueError(f"unknown figure {key!r}; choose from {sorted(FIGURES)}")
-    return FIGURES[key]
-
-
 def of_half(half: str) -> list[Figure]:
     """The half's figures, in registry order."""
     return [f for f in FIGURES.values() if f.half == half]
@@ -101,11 +88,6 @@ def input_files(half: str, tasks: dict[str, list[str]]) -> dict[str, list[str]]:
         pattern = DATASETS[half][key]
         out[key] = [pattern.format(task=t) for t in tasks.get(key, [])] if "{task}" in pattern else [pattern]
     return out
-
-
-def task_of(path: str | Path, key: str) -> str:
-    """The task of a per-task dataset file (``closed_flow_digits01.nc`` -> ``digits01``)."""
-    return Path(path).stem.removeprefix(key + "_")
 
 
 def draw(fig: Figure, datasets: dict, settings: dict):

@@ -169,6 +169,12 @@ def kernel_spectrum(e6):
     return fig
 
 
+def _depth_line(ax, L, x, y):
+    """One log-log curve of depth ``L`` in its registry colour and marker."""
+    st = style(depth(L))
+    ax.loglog(x, y, "-", marker=st.marker, color=st.color, ms=3, lw=0.8, label=f"$L={L}$")
+
+
 def eta_scaling(e4):
     """One-step residual error vs η (log-log), with the η^2 reference; GD-vs-GF error inset."""
     set_style()
@@ -177,16 +183,7 @@ def eta_scaling(e4):
         st = style(depth(L))
         err = e4.one_step_error.sel(depth=L).max("seed")
         sw = e4.switched.sel(depth=L).max("seed").values > 0
-        axes[0].loglog(
-            e4.eta,
-            np.maximum(err, 1e-17),
-            "-",
-            marker=st.marker,
-            color=st.color,
-            ms=3,
-            lw=0.8,
-            label=f"$L={L}$",
-        )
+        _depth_line(axes[0], L, e4.eta, np.maximum(err, 1e-17))
         if sw.any():
             axes[0].loglog(e4.eta.values[sw], np.maximum(err.values[sw], 1e-17), "x", color=st.color)
     eta = e4.eta.values
@@ -195,17 +192,7 @@ def eta_scaling(e4):
     axes[0].set_ylabel("one-step residual error")
     axes[0].legend(fontsize=6)
     for L in e4.depth.values:
-        st = style(depth(L))
-        axes[1].loglog(
-            e4.gd_eta,
-            e4.gd_vs_gf_error.sel(depth=L),
-            "-",
-            marker=st.marker,
-            color=st.color,
-            ms=3,
-            lw=0.8,
-            label=f"$L={L}$",
-        )
+        _depth_line(axes[1], L, e4.gd_eta, e4.gd_vs_gf_error.sel(depth=L))
     axes[1].set_xlabel(label(e4.gd_eta))
     axes[1].set_ylabel("GD vs GF at $t=\\eta k$")
     axes[1].legend(fontsize=6)
