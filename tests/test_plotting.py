@@ -17,20 +17,7 @@ from learndyn.plotting import STYLES, hue_order, markers, palette, save_figure, 
 from learndyn.provenance import config_hash
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = [
-    "mlp",
-    "resmlp",
-    "snmlp",
-    "structured",
-    "struct_orth",
-    "struct_mask",
-    "struct_alpha0",
-    "struct_noshape",
-    "struct_inputgate",
-    "struct_fixedalpha",
-    "struct_post",
-    "struct_noreg",
-]
+MODELS = list(yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["train"]["models"])
 THEORY = ["weight", "closed", "hybrid", "frozen_gamma", "ntk", "tolerance", "L=1", "L=2", "L=3", "L=4"]
 
 

@@ -80,6 +80,21 @@ def check_train_references(train: dict) -> list[str]:
     problems += _unknown(sweep["models"], models, "train.lr_sweep.models", "train.models")
     problems += _unknown([*sweep["tasks"], train["fixed_point"]["task"]], tasks, "train", "train.tasks")
     problems += _unknown([claims["structured"], *claims["baselines"]], models, "train.claims", "train.models")
+    for name, spec in train["models"].items():
+        target = spec.get("match_params", "")
+        if not target:
+            continue
+        where = f"train.models.{name}.match_params"
+        if target not in models:
+            problems.append(f"config error: {where}: {target!r} not in train.models {models}")
+        elif target == name or train["models"][target].get("match_params"):
+            problems.append(f"config error: {where}: {target!r} must be a model that matches nothing itself")
+    overlap = sorted(set(train["tune"]["seeds"]) & set(train["seeds"]))
+    if overlap:
+        problems.append(
+            f"config error: train.tune.seeds: {overlap} are also evaluation seeds (train.seeds); "
+            "tuning seeds must be disjoint so the reported runs are not the ones the rate was chosen on"
+        )
     return problems
 
 

@@ -179,6 +179,33 @@ def standardize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np
     return (x_train - mean) / std, (x_test - mean) / std
 
 
+def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fit indices, validation indices) of a training split with targets ``y``.
+
+    ``fraction`` of the points go to validation, drawn with ``numpy.random.default_rng(seed)``;
+    class labels (1-D integer ``y``) are split per class (stratified, at least one point per
+    class in each part when a class has two or more). Both index arrays are sorted.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction!r}")
+    rng = np.random.default_rng(seed)
+    y = np.asarray(y)
+    if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
+        groups = [np.flatnonzero(y == c) for c in np.unique(y)]
+    else:
+        groups = [np.arange(len(y))]
+    val = []
+    for idx in groups:
+        k = int(round(fraction * len(idx)))
+        k = min(max(k, 1 if len(idx) >= 2 else 0), len(idx) - 1) if len(idx) >= 2 else 0
+        val.append(rng.permutation(idx)[:k])
+    val = np.sort(np.concatenate(val)).astype(int)
+    fit = np.setdiff1d(np.arange(len(y)), val)
+    if len(val) == 0 or len(fit) == 0:
+        raise ValueError(f"validation split of {len(y)} points with fraction {fraction} leaves a part empty")
+    return fit, val
+
+
 def make_task(name: str, spec: dict) -> Task:
     """Generate task ``name`` from its config entry (``generator``, ``n_train``, ``n_test``, ...)."""
     spec = dict(spec)

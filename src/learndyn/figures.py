@@ -20,6 +20,8 @@ DATASETS = {
         "spectra": "results/analysis/train_spectra.nc",
         "lr": "results/analysis/train_lrsweep.nc",
         "fp": "results/analysis/train_fixedpoint.nc",
+        "tune": "results/analysis/train_tune.nc",
+        "claims": "results/analysis/train_claims.nc",
     },
     "theory": {
         "closed_flow": "results/theory/closed_flow_{task}.nc",
@@ -57,6 +59,8 @@ _TRAIN = [
     "ff_smoothness",
     "fg_fixedpoint",
     "fh_width",
+    "fi_forest",
+    "fj_tuning",
 ]
 _THEORY = {
     "residuals": ("closed_flow", "hybrid_flow"),

@@ -44,7 +44,10 @@ class Style(NamedTuple):
 STYLES: dict[str, Style] = {
     # training half: the models of config/config.yaml and config/quick.yaml
     "mlp": Style("#0173B2", "s"),
+    "mlp_orth": Style("#4477AA", "d"),  # MLP variants: blues
+    "mlp_matched": Style("#88CCEE", "8"),
     "resmlp": Style("#029E73", "^"),
+    "rezero": Style("#117733", "H"),  # residual family: greens
     "snmlp": Style("#CC78BC", "v"),
     "structured": Style("#D55E00", "o"),
     "struct_orth": Style("#DE8F05", "D"),

@@ -156,3 +156,133 @@ def test_end_to_end_jacobian_chain_rule_matches_autograd(model):
             )
         assert float(sp["e2e_logcond"][s]) == pytest.approx(float(torch.stack(ref_cond).mean()), rel=1e-4)
         assert float(sp["io_norm"][s]) == pytest.approx(float(torch.stack(ref_norm).mean()), rel=1e-4)
+
+
+# --- conditioning on the active subspace -------------------------------------------------
+
+
+def test_pseudo_condition_rank_deficient_spectrum():
+    logc, frac = metrics.pseudo_condition(torch.tensor([4.0, 2.0, 1.0, 0.0, 0.0]))
+    assert float(logc) == pytest.approx(np.log10(4.0))
+    assert float(frac) == pytest.approx(3 / 5)
+    logc, frac = metrics.pseudo_condition(torch.tensor([4.0, 2.0, 1e-9]), rank_rtol=1e-6)
+    assert float(logc) == pytest.approx(np.log10(4.0 / 2.0))
+    assert float(frac) == pytest.approx(2 / 3)
+
+
+def test_pseudo_condition_full_rank_batch_and_zero():
+    sv = torch.tensor([[[5.0, 3.0, 0.5], [2.0, 2.0, 2.0]], [[0.0, 0.0, 0.0], [1.0, 1e-3, 1e-5]]])
+    logc, frac = metrics.pseudo_condition(sv)
+    assert logc.shape == frac.shape == (2, 2)
+    assert float(logc[0, 0]) == pytest.approx(np.log10(5.0 / 0.5))
+    assert float(logc[0, 1]) == pytest.approx(0.0)
+    assert float(logc[1, 1]) == pytest.approx(5.0)  # all active: equals log10(s_max / s_min)
+    np.testing.assert_allclose(frac[0].numpy(), [1.0, 1.0])
+    assert float(frac[1, 1]) == 1.0
+    assert np.isnan(float(logc[1, 0]))  # s_max == 0: no active subspace
+
+
+def test_spectra_relu_mlp_not_capped():
+    """A ReLU MLP's end-to-end Jacobian is rank deficient; kappa_+ stays finite below the old cap."""
+    torch.manual_seed(0)
+    m = build_model({"kind": "mlp"}, D_IN, D_OUT, WIDTH, 3, [0, 1, 2]).eval()
+    x = torch.randn(8, D_IN)
+    sp = metrics.spectra(m, x)
+    assert sp["e2e_logcond"].shape == sp["e2e_rank"].shape == (3,)
+    assert torch.isfinite(sp["e2e_logcond"]).all() and (sp["e2e_logcond"] < 16).all()
+    assert (sp["e2e_rank"] > 0).all() and (sp["e2e_rank"] <= 1).all()
+    assert (sp["e2e_rank"] < 1).any()  # some inputs switch units off
+    # member 0 has an input with every unit off (zero Jacobian): left out of the kappa_+ mean,
+    # rank 0 in the rank mean. Reference from the per-input spectra:
+    refs_c, refs_r = [], []
+    for i in range(8):
+        J = torch.autograd.functional.jacobian(
+            lambda h0: m.forward_from(0, h0[None, None].expand(3, 1, -1))[0, 0],
+            m.embed(x[i : i + 1])[0, 0].detach(),
+        )
+        sv = torch.linalg.svdvals(J.double())
+        logc, frac = metrics.pseudo_condition(sv)
+        refs_r.append(float(frac))
+        if float(sv[0]) > 0:
+            refs_c.append(float(logc))
+    assert len(refs_c) < 8  # the dead input is there
+    assert float(sp["e2e_logcond"][0]) == pytest.approx(np.mean(refs_c), rel=1e-4)
+    assert float(sp["e2e_rank"][0]) == pytest.approx(np.mean(refs_r))
+
+
+def test_spectra_structured_full_rank(model):
+    sp = metrics.spectra(model, torch.randn(3, D_IN))
+    torch.testing.assert_close(sp["e2e_rank"], torch.ones(2, dtype=torch.float64))
+
+
+# --- stable learning rate ------------------------------------------------------------------
+
+
+def test_chance_loss_classification_and_regression():
+    y = torch.arange(10).repeat(7)
+    assert metrics.chance_loss(y, "classification") == pytest.approx(np.log(10))
+    assert metrics.chance_loss(np.array([0, 0, 0, 1]), "classification") == pytest.approx(
+        -(0.75 * np.log(0.75) + 0.25 * np.log(0.25))
+    )
+    yr = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 4.0]])  # variances 8/3 and 2
+    assert metrics.chance_loss(yr, "regression") == pytest.approx((8 / 3 + 2) / 2)
+    assert metrics.chance_loss(torch.tensor(yr, dtype=torch.float32), "regression") == pytest.approx(7 / 3)
+
+
+def test_stable_lr_rejects_collapse_to_chance():
+    lrs = [0.01, 0.1, 1.0]
+    chance = np.log(10)
+    initial = np.full((3, 3), 5.0)  # poorly scaled init: above chance
+    # seed 0: good, good, collapsed (final == chance < initial)
+    # seed 1: good, diverged, diverged
+    # seed 2: collapsed, collapsed, NaN -> none stable
+    final = np.array([[0.5, 0.3, chance], [0.4, 0.2, chance], [chance, np.inf, np.nan]])
+    diverged = np.array([[False, False, True], [False, True, False], [False, True, False]])
+    np.testing.assert_array_equal(
+        metrics.stable_lr(lrs, diverged, final, initial, chance), [0.1, 0.01, np.nan]
+    )
+    np.testing.assert_array_equal(metrics.stable_lr_index(lrs, diverged, final, initial, chance), [1, 0, -1])
+    # the old criterion (final < initial only) would have called seed 0's lr = 1 stable
+    assert final[2, 0] < initial[2, 0] and not diverged[2, 0]
+
+
+def test_stable_lr_margin_and_initial_bound():
+    lrs = np.array([0.1, 1.0])
+    diverged = np.zeros((2, 1), bool)
+    final = np.array([[1.0], [2.0]])
+    initial = np.array([[1.5], [1.5]])  # lr 1 ends above its initial loss although below chance
+    assert metrics.stable_lr(lrs, diverged, final, initial, 3.0)[0] == 0.1
+    # margin 0.5: bound = 1.5 * 0.5 = 0.75, nothing below it
+    assert np.isnan(metrics.stable_lr(lrs, diverged, final, initial, 3.0, margin=0.5)[0])
+    assert metrics.stable_lr_index(lrs, diverged, final, initial, 3.0, margin=0.5)[0] == -1
+
+
+# --- robustness at matched clean accuracy ---------------------------------------------------
+
+
+def test_matched_robustness_hand_built():
+    clean_a = np.array([[0.5, 0.7, 0.9], [0.5, 0.8, 0.8], [0.5, 0.6, 0.9], [0.5, 0.6, np.nan]])
+    robust_a = np.array([[0.4, 0.6, 0.5], [0.45, 0.7, 0.6], [0.4, 0.5, 0.8], [0.4, 0.5, 0.8]])
+    clean_b = np.array([[0.4, 0.6, 0.7], [0.6, 0.75, 0.8], [0.3, 0.4, 0.5], [0.5, 0.6, 0.7]])
+    robust_b = np.array([[0.3, 0.5, 0.4], [0.5, 0.6, 0.75], [0.2, 0.3, 0.4], [0.4, 0.5, 0.6]])
+    effect, ia, ib = metrics.matched_robustness(clean_a, robust_a, clean_b, robust_b, tolerance=0.05)
+    # seed 0: target min(0.9, 0.7) = 0.7 -> a at index 1 (0.7), b at index 2 (0.7)
+    #   effect = (0.6 - 0.7) - (0.4 - 0.7) = -0.1 + 0.3 = 0.2
+    # seed 1: target 0.8 -> a ties at indices 1, 2: the later one, 2; b at index 2
+    #   effect = (0.6 - 0.8) - (0.75 - 0.8) = -0.2 + 0.05 = -0.15
+    # seed 2: target min(0.9, 0.5) = 0.5 -> a at index 0 (0.5), b at index 2 (0.5)
+    #   effect = (0.4 - 0.5) - (0.4 - 0.5) = 0
+    # seed 3: a's final clean accuracy is NaN -> no target
+    np.testing.assert_allclose(effect, [0.2, -0.15, 0.0, np.nan], atol=1e-12)
+    np.testing.assert_array_equal(ia, [1, 2, 0, -1])
+    np.testing.assert_array_equal(ib, [2, 2, 2, -1])
+
+
+def test_matched_robustness_no_match():
+    clean_a = np.array([[0.2, 0.9]])  # nearest to the target 0.6 is 0.9 (distance 0.3)
+    clean_b = np.array([[0.5, 0.6]])
+    robust_a, robust_b = clean_a - 0.1, clean_b - 0.2
+    effect, ia, ib = metrics.matched_robustness(clean_a, robust_a, clean_b, robust_b, tolerance=0.1)
+    assert np.isnan(effect[0]) and ia[0] == -1 and ib[0] == -1
+    effect, ia, ib = metrics.matched_robustness(clean_a, robust_a, clean_b, robust_b, tolerance=0.35)
+    assert effect[0] == pytest.approx(-0.1 + 0.2) and ia[0] == 1 and ib[0] == 1

@@ -1,6 +1,7 @@
 # Training stage: structured layers vs baselines (spec structured-layers.md §2-§5), then the
-# aggregation, the claims table and the summary tables. One job per (task, model, depth, width)
-# cell trains all seeds as one batched ensemble. Functions live in train_common.smk.
+# aggregation, the claims table and the summary tables. One job per (task, model) tunes the
+# learning rate on the validation split; one job per (task, model, depth, width) cell trains all
+# seeds at that rate as one batched ensemble. Functions live in train_common.smk.
 
 
 include: "train_common.smk"
@@ -12,9 +13,34 @@ wildcard_constraints:
     width=r"\d+",
 
 
+rule train_tune:
+    input:
+        task=get_train_task_file,
+        lib=lib("train_tune.py"),
+    output:
+        tune="results/train/tune/{task}/{model}.nc",
+    log:
+        "logs/train/tune/{task}/{model}.log",
+    benchmark:
+        "benchmarks/train/tune/{task}/{model}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=20,
+    params:
+        spec=get_model_spec,
+        match=get_match_spec,
+        train=get_tune_settings,
+    script:
+        "../scripts/train_tune.py"
+
+
 rule train_cell:
     input:
         task=get_train_task_file,
+        tune=get_tune_file,
         lib=lib("train_cell.py"),
     output:
         cell="results/train/{task}/{model}/L{depth}_W{width}.nc",
@@ -30,6 +56,7 @@ rule train_cell:
         runtime=get_cell_runtime,
     params:
         spec=get_model_spec,
+        match=get_match_spec,
         train=get_cell_settings,
         checkpoint=get_checkpoint,
     script:
@@ -83,6 +110,7 @@ rule train_fixed_point:
 
 rule train_collect:
     input:
+        tunes=get_tune_files(),
         cells=get_train_cell_files(),
         sweeps=get_lr_sweep_files(),
         fixed_point=get_fixed_point_file(),
@@ -108,8 +136,10 @@ rule train_claims:
         **TRAIN_ANALYSIS,
         lib=lib("train_claims.py"),
     output:
-        claims="results/analysis/train_claims.nc",
+        claims=TRAIN_CLAIMS,
         table="results/paper/tables/train_claims.tex",
+        verdicts="results/paper/tables/train_verdicts.tex",
+        protocol="results/paper/tables/train_protocol.tex",
         summary="results/paper/tables/train_summary.tex",
         ablation="results/paper/tables/train_ablation.tex",
         macros="results/paper/macros/train.tex",

@@ -5,11 +5,23 @@ from learndyn.train.grid import cells as train_cells  # noqa: E402
 TRAIN = config["train"]
 TRAIN_MODELS = sorted(TRAIN["models"])
 TRAIN_CELLS = train_cells(TRAIN)
-TRAIN_ANALYSIS = FIGURE_DATASETS["train"]  # combined datasets (cells, spectra, lr, fp)
+# one learning-rate tuning per (task, model) at the default size, reused by every cell of the pair
+TRAIN_TUNED = sorted({(t, m) for t, m, _, _ in TRAIN_CELLS})
+# combined datasets (cells, spectra, lr, fp, tune) of train_collect; the claims of train_claims
+TRAIN_CLAIMS = FIGURE_DATASETS["train"]["claims"]
+TRAIN_ANALYSIS = {k: v for k, v in FIGURE_DATASETS["train"].items() if k != "claims"}
 
 
 def get_train_cell_files():
     return [f"results/train/{t}/{m}/L{d}_W{w}.nc" for t, m, d, w in TRAIN_CELLS]
+
+
+def get_tune_files():
+    return [f"results/train/tune/{t}/{m}.nc" for t, m in TRAIN_TUNED]
+
+
+def get_tune_file(wildcards):
+    return f"results/train/tune/{wildcards.task}/{wildcards.model}.nc"
 
 
 def get_lr_sweep_files():
@@ -28,10 +40,20 @@ def get_model_spec(wildcards):
     return TRAIN["models"][wildcards.model]
 
 
+def get_match_spec(wildcards):
+    """The spec of the model whose parameter count this one matches ({} if none)."""
+    target = TRAIN["models"][wildcards.model].get("match_params", "")
+    return TRAIN["models"][target] if target else {}
+
+
 def get_cell_settings(wildcards):
     """The parts of the train config a cell reads (seeds, optimiser, measurements), so that
     editing another part does not retrain the cells."""
-    return {k: TRAIN[k] for k in ("seeds", "optim", "measure")}
+    return {k: TRAIN[k] for k in ("seeds", "optim", "measure", "validation")}
+
+
+def get_tune_settings(wildcards):
+    return {k: TRAIN[k] for k in ("tune", "optim", "validation", "depth", "width")}
 
 
 def get_lr_sweep_settings(wildcards):
@@ -64,7 +86,8 @@ def get_train_benchmarks():
         task=TRAIN["lr_sweep"]["tasks"],
         model=TRAIN["lr_sweep"]["models"],
     )
-    return [*cells, *sweeps, f"benchmarks/train/fixedpoint/{TRAIN['fixed_point']['task']}.tsv"]
+    tunes = [f"benchmarks/train/tune/{t}/{m}.tsv" for t, m in TRAIN_TUNED]
+    return [*tunes, *cells, *sweeps, f"benchmarks/train/fixedpoint/{TRAIN['fixed_point']['task']}.tsv"]
 
 
 def get_train_settings(wildcards=None):
@@ -79,17 +102,20 @@ def get_fixed_point_file(wildcards=None):
 def get_train_dataset_files():
     """Every netCDF file the training stage writes."""
     return [
+        *get_tune_files(),
         *get_train_cell_files(),
         *get_lr_sweep_files(),
         get_fixed_point_file(),
         *TRAIN_ANALYSIS.values(),
-        "results/analysis/train_claims.nc",
+        TRAIN_CLAIMS,
     ]
 
 
 def get_train_paper_files():
     return [
         "results/paper/tables/train_claims.tex",
+        "results/paper/tables/train_verdicts.tex",
+        "results/paper/tables/train_protocol.tex",
         "results/paper/tables/train_summary.tex",
         "results/paper/tables/train_ablation.tex",
     ]

@@ -5,17 +5,20 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 
 from learndyn.data import load_task  # noqa: E402
-from learndyn.io import write_netcdf  # noqa: E402
+from learndyn.io import open_dataset, write_netcdf  # noqa: E402
 from learndyn.runtime import setup_torch  # noqa: E402
 from learndyn.train.experiments import MeasureConfig, run_cell  # noqa: E402
-from learndyn.train.loop import TrainConfig  # noqa: E402
+from learndyn.train.loop import TrainConfig, Validation  # noqa: E402
 
 train, wc = snakemake.params.train, snakemake.wildcards
 device = setup_torch(snakemake.threads, snakemake.config["device"])
 
-# data, optimiser and measurement settings
+# data, optimiser at the tuned learning rate, validation split and measurement settings
 task = load_task(snakemake.input.task)
-optim, measure = TrainConfig.from_config(train["optim"]), MeasureConfig.from_train(train)
+lr = float(open_dataset(snakemake.input.tune).chosen_lr)
+optim = TrainConfig.from_config(train["optim"]).with_lr(lr)
+measure, validation = MeasureConfig.from_train(train), Validation.from_config(train["validation"])
+print(f"learning rate {lr} (tuned on validation)", file=sys.stderr)
 
 # train the ensemble and measure it (resumes from the checkpoint if one exists)
 ds = run_cell(
@@ -26,13 +29,15 @@ ds = run_cell(
     train["seeds"],
     optim,
     measure,
+    validation,
     device=device,
     checkpoint=snakemake.params.checkpoint,
     model_name=wc.model,
+    match_spec=snakemake.params.match,
 )
 print(
     f"{wc.task}/{wc.model}/L{wc.depth}_W{wc.width}: diverged={ds.diverged.values.tolist()} "
-    f"final test metric={ds.test_metric.values[:, -1].tolist()}",
+    f"test metric (kept weights)={ds.final_test_metric.values.round(4).tolist()}",
     file=sys.stderr,
 )
 write_netcdf(ds, snakemake.output.cell, config=snakemake.config, seeds=train["seeds"])

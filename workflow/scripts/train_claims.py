@@ -1,32 +1,37 @@
-"""Claims table (effect, CI, verdict per claim and baseline), summary table T-1 and macros."""
+"""Claims table (per claim, baseline and task: paired effect, interval, raw and Holm-adjusted p,
+verdict), the protocol, summary and ablation tables, the verdict list and the macros."""
 
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.io import open_dataset, write_netcdf  # noqa: E402
+from learndyn.io import (  # noqa: E402
+    open_dataset,
+    write_netcdf,
+    write_text,  # noqa: E402
+)
 from learndyn.latex import write_macros, write_table  # noqa: E402
 from learndyn.train import report  # noqa: E402
 from learndyn.train.claims import Context, claims_table  # noqa: E402
 
 train = snakemake.params.train
-cells, lr, fp = (open_dataset(snakemake.input[k]) for k in ("cells", "lr", "fp"))
+cells, lr, fp, tune = (open_dataset(snakemake.input[k]) for k in ("cells", "lr", "fp", "tune"))
 
-# claims: paired effects with confidence intervals and verdicts, one registered function each
+# claims: paired effects per task, tests, Holm over the family, verdicts from adjusted p
 claims = claims_table(Context(cells, train, lr, fp))
-print(claims.to_string(), file=sys.stderr)
+print(claims.drop(columns=["claim", "measure"]).to_string(), file=sys.stderr)
 write_netcdf(
     report.claims_dataset(claims), snakemake.output.claims, config=snakemake.config, seeds=train["seeds"]
 )
-write_table(
-    report.claims_latex_frame(claims, train["claims"]["confidence"]),
-    snakemake.output.table,
-    column_format="lp{4.4cm}lcllrl",
-)
+frame = report.claims_latex_frame(claims)
+write_table(frame, snakemake.output.table, column_format="p{2.2cm}p{3.6cm}ll" + "r" * (frame.shape[1] - 4))
+write_text(report.verdict_list(claims), snakemake.output.verdicts)
 
-# T-1, the ablation table and the numbers the section quotes
-write_table(report.summary_frame(cells, train), snakemake.output.summary, column_format="llllllllrr")
+# the protocol (parameters, tuned rates, flattening), T-1, the ablation table, the macros
+protocol = report.protocol_frame(cells, tune, train)
+write_table(protocol, snakemake.output.protocol, column_format="lrr" + "l" * (protocol.shape[1] - 3))
+write_table(report.summary_frame(cells, train), snakemake.output.summary, column_format="lllllllllr")
 write_table(
-    report.summary_frame(cells, train, "ablation"), snakemake.output.ablation, column_format="llllllllrr"
+    report.summary_frame(cells, train, "ablation"), snakemake.output.ablation, column_format="lllllllllr"
 )
-write_macros(report.claims_macros(claims, cells, train, fp), snakemake.output.macros, prefix="Train")
+write_macros(report.claims_macros(claims, cells, train, fp, tune), snakemake.output.macros, prefix="Train")

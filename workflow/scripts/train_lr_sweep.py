@@ -19,11 +19,11 @@ ds = run_lr_sweep(
     snakemake.params.spec,
     train["depth"],
     train["width"],
-    train["seeds"],
+    sweep.seeds,
     sweep.lrs,
     sweep.optim(train),
     device=device,
     model_name=snakemake.wildcards.model,
 )
 print(f"stable lr per seed: {ds.stable_lr.values.tolist()}", file=sys.stderr)
-write_netcdf(ds, snakemake.output.sweep, config=snakemake.config, seeds=train["seeds"])
+write_netcdf(ds, snakemake.output.sweep, config=snakemake.config, seeds=list(sweep.seeds))

@@ -1,13 +1,16 @@
 """One job of the training stage -> one tidy xarray Dataset.
 
-``run_cell``: a (task, model, depth, width) cell, all seeds as one ensemble, with every
-measurement of spec §5. ``run_lr_sweep``: the largest stable learning rate. ``run_fixed_point``:
-the weight-tied contraction study (P3). The grid itself (which cells exist) is ``cells``.
+``run_tune``: the learning rate of a (task, model) chosen on the validation split, (lr, seed)
+members in one ensemble. ``run_cell``: a (task, model, depth, width) cell at the tuned rate, all
+seeds as one ensemble, with every measurement of spec §5. ``run_lr_sweep``: the largest stable
+learning rate. ``run_fixed_point``: the weight-tied contraction study (P3). The grid itself
+(which cells exist) is ``grid.cells``.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +20,18 @@ import xarray as xr
 from ..io import cf_attrs
 from ..settings import from_mapping
 from . import metrics
-from .loop import TaskTensors, TrainConfig, lr_sweep_members, sanitize_, stable_lr, state_key, train_ensemble
-from .models import build_model
+from .loop import (
+    TaskTensors,
+    TrainConfig,
+    Validation,
+    evaluate,
+    late_improvement,
+    lr_sweep_members,
+    sanitize_,
+    state_key,
+    train_ensemble,
+)
+from .models import build_model, matched_width
 from .spec import ModelSpec
 from .tied import TiedNet
 
@@ -47,6 +60,23 @@ class MeasureConfig:
 
 
 @dataclass(frozen=True)
+class TuneConfig:
+    """Learning-rate tuning of every (task, model) on the validation split (``train.tune``)."""
+
+    lrs: tuple  # peak learning rates tried (ascending)
+    seeds: tuple  # tuning seeds, disjoint from the evaluation seeds
+
+    @classmethod
+    def from_train(cls, train: dict) -> TuneConfig:
+        out = from_mapping(cls, train["tune"], "train.tune")
+        return cls(tuple(sorted(float(v) for v in out.lrs)), tuple(int(v) for v in out.seeds))
+
+    def optim(self, train: dict) -> TrainConfig:
+        """``train.optim`` unchanged (the full budget), without checkpoints."""
+        return TrainConfig.from_config({**train["optim"], "checkpoint_every": 0})
+
+
+@dataclass(frozen=True)
 class LRSweepConfig:
     """Largest-stable-learning-rate sweep (``train.lr_sweep``)."""
 
@@ -55,13 +85,23 @@ class LRSweepConfig:
     optimizer: str  # optimiser of the sweep's short runs (overrides train.optim.optimizer)
     lrs: tuple  # peak learning rates tried
     steps: int  # steps per run (overrides train.optim.steps)
+    seeds: tuple = ()  # seeds of the sweep (default: train.seeds)
 
     @classmethod
     def from_train(cls, train: dict) -> LRSweepConfig:
-        return from_mapping(cls, train["lr_sweep"], "train.lr_sweep")
+        out = from_mapping(cls, train["lr_sweep"], "train.lr_sweep")
+        return cls(
+            out.tasks,
+            out.models,
+            out.optimizer,
+            tuple(sorted(float(v) for v in out.lrs)),
+            out.steps,
+            tuple(out.seeds or train["seeds"]),
+        )
 
     def optim(self, train: dict) -> TrainConfig:
-        """``train.optim`` with this sweep's optimiser and steps, one evaluation at the end."""
+        """``train.optim`` with this sweep's optimiser and steps, one evaluation at the end,
+        the last weights (no validation selection)."""
         return TrainConfig.from_config(
             {
                 **train["optim"],
@@ -69,6 +109,7 @@ class LRSweepConfig:
                 "steps": self.steps,
                 "eval_every": self.steps,
                 "checkpoint_every": 0,
+                "select": "last",
             }
         )
 
@@ -86,15 +127,23 @@ class FixedPointConfig:
     alphas: tuple  # fixed gates
     max_iter: int  # iterations allowed to converge (float64)
     sensitivity_sigma: float  # input noise of the sensitivity measurement
+    seeds: tuple = ()  # seeds of the study (default: train.seeds)
 
     @classmethod
     def from_train(cls, train: dict) -> FixedPointConfig:
-        return from_mapping(cls, train["fixed_point"], "train.fixed_point")
+        out = from_mapping(cls, train["fixed_point"], "train.fixed_point")
+        return cls(**{**out.__dict__, "seeds": tuple(out.seeds or train["seeds"])})
 
     def optim(self, train: dict) -> TrainConfig:
         """``train.optim`` with this study's steps, one evaluation at the end."""
         return TrainConfig.from_config(
-            {**train["optim"], "steps": self.steps, "eval_every": self.steps, "checkpoint_every": 0}
+            {
+                **train["optim"],
+                "steps": self.steps,
+                "eval_every": self.steps,
+                "checkpoint_every": 0,
+                "select": "last",
+            }
         )
 
 
@@ -128,18 +177,24 @@ def run_cell(
     seeds,
     tcfg: TrainConfig,
     mcfg: MeasureConfig,
+    validation: Validation | None = None,
     device=None,
     checkpoint=None,
     model_name: str = "",
+    match_spec: dict | None = None,
 ) -> xr.Dataset:
-    """Train all seeds of one cell as a batched ensemble and measure it (spec §5)."""
-    data = TaskTensors.from_task(task, device)
+    """Train all seeds of one cell as a batched ensemble at ``tcfg.lr`` (the tuned rate), keep
+    each member's weights of lowest validation loss, and measure it (spec §5)."""
+    data = TaskTensors.from_task(task, device, validation)
     spec = ModelSpec.from_config(spec)
+    cell_width = width  # the grid's width; a parameter-matched model runs at its own
+    width = resolve_width(spec, match_spec, data.d_in, data.d_out, width, depth)
     model = build_model(spec, data.d_in, data.d_out, width, depth, seeds, device)
     n_probe = min(mcfg.probe_samples, len(data.x_train))
     x_probe, y_probe = data.x_train[:n_probe], data.y_train[:n_probe]
     n_eval = tcfg.steps // tcfg.eval_every + 1
     hess_points = set(np.unique(np.linspace(0, n_eval - 1, mcfg.hessian_points).round().astype(int)))
+    x_rob, y_rob = data.x_test[: mcfg.robust_samples], data.y_test[: mcfg.robust_samples]
 
     def probe(m, d, i_eval):
         out = metrics.gradient_norms(m, x_probe, y_probe, d.kind)
@@ -147,15 +202,22 @@ def run_cell(
         if i_eval in hess_points:
             lam = metrics.hessian_top_eigenvalue(m, x_probe, y_probe, d.kind, mcfg.hessian_iters)
         out["hessian_top"] = lam
+        # robustness along training: read at matched clean accuracy (claims)
+        out["noise_curve"] = metrics.noise_robustness(m, x_rob, y_rob, d.kind, mcfg.noise_sigmas)
+        out["fgsm_curve"] = metrics.fgsm_robustness(m, x_rob, y_rob, d.kind, mcfg.fgsm_eps)
+        out["clean_curve"] = metrics.noise_robustness(m, x_rob, y_rob, d.kind, (0.0,))[:, 0]
         return out
 
     x_jac = data.x_test[: mcfg.jacobian_samples]
     init_spec = metrics.spectra(model, x_jac)
-    key = state_key("cell", task.name, spec.as_dict(), depth, width, list(seeds), tcfg.__dict__)
+    key = state_key(
+        "cell", task.name, spec.as_dict(), depth, width, list(seeds), tcfg.__dict__, str(validation)
+    )
     res = train_ensemble(model, data, tcfg, probe_fn=probe, checkpoint=checkpoint, key=key)
     finite = sanitize_(model) & ~res.diverged
+    n_tr = min(tcfg.eval_samples, len(data.x_train))
+    selected = {k: _np(v) for k, v in evaluate(model, data, n_tr).items()}  # the kept weights
     final_spec = metrics.spectra(model, x_jac)
-    x_rob, y_rob = data.x_test[: mcfg.robust_samples], data.y_test[: mcfg.robust_samples]
     noise = metrics.noise_robustness(model, x_rob, y_rob, data.kind, mcfg.noise_sigmas)
     fgsm = metrics.fgsm_robustness(model, x_rob, y_rob, data.kind, mcfg.fgsm_eps)
     amp = metrics.layer_amplification(
@@ -186,11 +248,27 @@ def run_cell(
     sp = {k: np.stack([_np(init_spec[k]), fm(_np(final_spec[k]))], 1) for k in init_spec}
     pr = res.probes
     grad_h = pr["grad_h"]
+    sel = lambda name: fm(selected[name])  # noqa: E731
     data_vars = {
         "train_loss": (("seed", "epoch"), res.train_loss, _attrs("training loss (eval subset)")),
         "test_loss": (("seed", "epoch"), res.test_loss, _attrs("test loss")),
+        "val_loss": (("seed", "epoch"), res.val_loss, _attrs("validation loss")),
         "train_metric": (("seed", "epoch"), res.train_metric, _attrs(f"training {mname}", munits)),
         "test_metric": (("seed", "epoch"), res.test_metric, _attrs(f"test {mname}", munits)),
+        "val_metric": (("seed", "epoch"), res.val_metric, _attrs(f"validation {mname}", munits)),
+        "final_train_metric": (
+            ("seed",),
+            sel("train_metric"),
+            _attrs(f"training {mname} (kept weights)", munits),
+        ),
+        "final_test_metric": (("seed",), sel("test_metric"), _attrs(f"test {mname} (kept weights)", munits)),
+        "final_val_loss": (("seed",), sel("val_loss"), _attrs("validation loss (kept weights)")),
+        "selected_epoch": (("seed",), fm(epoch[res.selected]), _attrs("epoch of the kept weights", "epoch")),
+        "late_improvement": (
+            ("seed",),
+            late_improvement(res.val_loss),
+            _attrs("relative validation-loss improvement in the last quarter of the budget"),
+        ),
         "step_loss": (("seed", "step"), res.step_loss, _attrs("minibatch loss")),
         "grad_h": (("seed", "epoch", "layer_h"), grad_h, _attrs("per-sample gradient norm ||dL/dh_l||")),
         "grad_W": (("seed", "epoch", "layer"), pr["grad_W"], _attrs("weight gradient norm ||dL/dW_l||_F")),
@@ -200,6 +278,21 @@ def run_cell(
             _attrs("gradient ratio ||g_0|| / ||g_L||"),
         ),
         "hessian_top": (("seed", "epoch"), pr["hessian_top"], _attrs("top Hessian eigenvalue")),
+        "clean_curve": (
+            ("seed", "epoch"),
+            pr["clean_curve"],
+            _attrs(f"test {mname} (robustness inputs)", munits),
+        ),
+        "noise_curve": (
+            ("seed", "epoch", "noise_sigma"),
+            pr["noise_curve"],
+            _attrs(f"test {mname} under noise", munits),
+        ),
+        "fgsm_curve": (
+            ("seed", "epoch", "fgsm_eps"),
+            pr["fgsm_curve"],
+            _attrs(f"test {mname} under FGSM", munits),
+        ),
         "A_sigma_max": (("seed", "stage", "layer"), sp["A_sigma_max"], _attrs("sigma_max of S(W_l)")),
         "A_sigma_min": (("seed", "stage", "layer"), sp["A_sigma_min"], _attrs("sigma_min of S(W_l)")),
         "J_sigma_max": (
@@ -231,7 +324,16 @@ def run_cell(
             sp["J_sv"],
             _attrs("singular value of layer Jacobian (input mean)"),
         ),
-        "e2e_logcond": (("seed", "stage"), sp["e2e_logcond"], _attrs("log10 condition number of dh_L/dh_0")),
+        "e2e_logcond": (
+            ("seed", "stage"),
+            sp["e2e_logcond"],
+            _attrs("log10 pseudo-condition number of dh_L/dh_0 (active subspace)"),
+        ),
+        "e2e_rank": (
+            ("seed", "stage"),
+            sp["e2e_rank"],
+            _attrs("active fraction of the singular values of dh_L/dh_0"),
+        ),
         "io_norm": (("seed", "stage"), sp["io_norm"], _attrs("input-output Jacobian norm ||dF/dx||_2")),
         "io_bound": (("seed", "stage"), sp["io_bound"], _attrs("P4 bound on ||dF/dx||_2")),
         "noise_metric": (
@@ -247,12 +349,14 @@ def run_cell(
         ),
         "loss_tv_ratio": (("seed",), tv, _attrs("minibatch-loss total-variation ratio")),
         "frac_rising": (("seed",), rising, _attrs("fraction of rising minibatch-loss steps")),
-        "gen_gap": (("seed",), _gen_gap(res, data.kind), _attrs("generalisation gap")),
+        "gen_gap": (("seed",), fm(_gen_gap(selected, data.kind)), _attrs(GEN_GAP[data.kind], munits)),
         "diverged": (("seed",), res.diverged.astype(np.int8), _attrs("diverged (1) or not (0)")),
         "diverged_step": (("seed",), res.diverged_step, _attrs("first diverged step (-1 never)")),
         "n_params": ((), model.param_count(), _attrs("trainable parameters per model")),
+        "lr": ((), tcfg.lr, _attrs("peak learning rate (tuned on validation)")),
+        "width_effective": ((), width, _attrs("hidden width of the model")),
     }
-    for name in ("grad_h", "grad_W", "grad_ratio", "hessian_top"):
+    for name in ("grad_h", "grad_W", "grad_ratio", "hessian_top", "clean_curve", "noise_curve", "fgsm_curve"):
         arr = np.array(data_vars[name][1], dtype=float)
         arr[res.diverged] = np.nan
         data_vars[name] = (data_vars[name][0], arr, data_vars[name][2])
@@ -261,18 +365,111 @@ def run_cell(
         task=task.name,
         model=model_name,
         depth=depth,
-        width=width,
+        width=cell_width,
         kind=data.kind,
         model_spec=json.dumps(spec.as_dict(), sort_keys=True),
         train_config=json.dumps(tcfg.__dict__, sort_keys=True, default=list),
+        validation=json.dumps(validation.__dict__ if validation else None),
     )
     return ds
 
 
-def _gen_gap(res, kind):
-    """Final train minus test metric (accuracy); test minus train MSE for regression."""
-    gap = res.train_metric[:, -1] - res.test_metric[:, -1]
+GEN_GAP = {
+    "classification": "generalisation gap: train minus test accuracy",
+    "regression": "generalisation gap: test minus train MSE",
+}
+
+
+def _gen_gap(selected: dict, kind: str) -> np.ndarray:
+    """Generalisation gap of the kept weights in the task's own units, positive = the model does
+    worse on test than on train: train minus test accuracy; test minus train MSE (regression)."""
+    gap = selected["train_metric"] - selected["test_metric"]
     return gap if kind == "classification" else -gap
+
+
+def resolve_width(
+    spec: ModelSpec, match_spec: dict | None, d_in: int, d_out: int, width: int, depth: int
+) -> int:
+    """The hidden width of ``spec``: ``width``, or for a parameter-matched model
+    (``spec.match_params``) the width whose parameter count is closest to ``match_spec``'s at
+    ``width`` (``models.matched_width``)."""
+    if not spec.match_params:
+        return width
+    if not match_spec:
+        raise ValueError(f"model matches the parameters of {spec.match_params!r} but its spec was not given")
+    return matched_width(spec, ModelSpec.from_config(match_spec), d_in, d_out, width, depth)
+
+
+# --- tuning ---------------------------------------------------------------------------------
+
+
+def run_tune(
+    task,
+    spec: dict,
+    depth: int,
+    width: int,
+    cfg: TuneConfig,
+    tcfg: TrainConfig,
+    validation: Validation,
+    device=None,
+    model_name: str = "",
+    match_spec: dict | None = None,
+) -> xr.Dataset:
+    """Choose the peak learning rate of one (task, model) on the validation split.
+
+    (lr, seed) members train as one ensemble for the full budget ``tcfg``; a member's score is
+    its lowest validation loss over the evaluations (what ``select: best_val`` keeps), +inf when
+    it diverged; the chosen rate minimises the median score over the tuning seeds (ties: the
+    smaller rate). ``at_edge`` flags a choice at either end of the grid."""
+    data = TaskTensors.from_task(task, device, validation)
+    spec = ModelSpec.from_config(spec)
+    width = resolve_width(spec, match_spec, data.d_in, data.d_out, width, depth)
+    lrs = np.asarray(cfg.lrs, float)
+    lr, member_seeds = lr_sweep_members(lrs, cfg.seeds)
+    model = build_model(spec, data.d_in, data.d_out, width, depth, member_seeds, device)
+    res = train_ensemble(
+        model, data, TrainConfig(**{**tcfg.__dict__, "select": "last"}), lr=torch.as_tensor(lr)
+    )
+    shape = (len(lrs), len(cfg.seeds))
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        best = np.nanmin(res.val_loss, axis=1)
+    best = np.where(res.diverged | ~np.isfinite(best), np.inf, best).reshape(shape)
+    score = np.median(best, axis=1)
+    i = int(np.argmin(score))
+    epoch = res.eval_steps * tcfg.batch_size / len(data.x_train)
+    ds = xr.Dataset(
+        {
+            "best_val_loss": (("lr", "seed"), best, _attrs("lowest validation loss (inf: diverged)")),
+            "val_loss": (
+                ("lr", "seed", "epoch"),
+                res.val_loss.reshape(*shape, -1),
+                _attrs("validation loss"),
+            ),
+            "diverged": (
+                ("lr", "seed"),
+                res.diverged.reshape(shape).astype(np.int8),
+                _attrs("diverged (1) or not (0)"),
+            ),
+            "score": (("lr",), score, _attrs("median lowest validation loss over tuning seeds")),
+            "chosen_lr": ((), lrs[i], _attrs("chosen peak learning rate")),
+            "n_params": ((), model.param_count(), _attrs("trainable parameters per model")),
+        },
+        coords={
+            "lr": ("lr", lrs, _attrs("peak learning rate")),
+            "seed": ("seed", np.asarray(cfg.seeds, int), _attrs("tuning seed")),
+            "epoch": ("epoch", epoch, _attrs("training epoch", "epoch")),
+        },
+    )
+    ds.attrs.update(
+        task=task.name,
+        model=model_name,
+        depth=depth,
+        width=width,
+        at_edge=int(i in (0, len(lrs) - 1) and len(lrs) > 1),
+        all_diverged=int(not np.isfinite(score).any()),
+    )
+    return ds
 
 
 # --- LR sweep -------------------------------------------------------------------------------
@@ -281,22 +478,28 @@ def _gen_gap(res, kind):
 def run_lr_sweep(
     task, spec: dict, depth: int, width: int, seeds, lrs, tcfg: TrainConfig, device=None, model_name: str = ""
 ) -> xr.Dataset:
-    """Train (lr, seed) members as one ensemble; the largest stable LR per seed (spec §5)."""
+    """Train (lr, seed) members as one ensemble; the largest stable LR per seed (spec §5): a
+    run is stable when it neither diverges nor ends at or above its initial or the chance loss
+    (``metrics.stable_lr``); ``lrs`` ascending."""
     data = TaskTensors.from_task(task, device)
     lr, member_seeds = lr_sweep_members(lrs, seeds)
     model = build_model(spec, data.d_in, data.d_out, width, depth, member_seeds, device)
     res = train_ensemble(model, data, tcfg, lr=torch.as_tensor(lr))
     shape = (len(lrs), len(seeds))
-    final = res.train_loss[:, -1].reshape(shape)
+    final = res.train_loss[:, -1].reshape(shape)  # NaN for diverged runs (unstable)
     initial = res.train_loss[:, 0].reshape(shape)
     div = res.diverged.reshape(shape)
-    best = stable_lr(lrs, div, final, initial)
+    chance = metrics.chance_loss(data.y_train, data.kind)
+    best = metrics.stable_lr(lrs, div, final, initial, chance)
+    index = metrics.stable_lr_index(lrs, div, final, initial, chance)
     ds = xr.Dataset(
         {
             "final_loss": (("lr", "seed"), final, _attrs("final training loss")),
             "initial_loss": (("lr", "seed"), initial, _attrs("initial training loss")),
+            "chance_loss": ((), chance, _attrs("loss of the best constant predictor")),
             "diverged": (("lr", "seed"), div.astype(np.int8), _attrs("diverged (1) or not (0)")),
             "stable_lr": (("seed",), best, _attrs("largest stable learning rate")),
+            "stable_index": (("seed",), index, _attrs("grid index of the largest stable rate (-1: none)")),
         },
         coords={
             "lr": ("lr", np.asarray(lrs, float), _attrs("peak learning rate")),

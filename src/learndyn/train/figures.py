@@ -29,6 +29,8 @@ class Inputs:
     lr: xr.Dataset
     fp: xr.Dataset
     cfg: dict
+    tune: xr.Dataset | None = None
+    claims: xr.Dataset | None = None
 
     def main_models(self):
         return list(self.cfg["studies"]["main"]["models"])
@@ -315,6 +317,66 @@ def fh_width(inp: Inputs):
     return fig
 
 
+VERDICT_COLORS = {
+    "supported": "#009E73",
+    "not supported": "#D55E00",
+    "inconclusive": "#7F7F7F",
+    "by construction": "#56B4E9",
+}
+
+
+def fi_forest(inp: Inputs):
+    """Forest plot: every (claim, baseline, task) effect, structured minus baseline, with its
+    interval, coloured by the Holm-adjusted verdict; one panel per claim (own units)."""
+    df = inp.claims.to_dataframe().reset_index()
+    keys = list(dict.fromkeys(df.key))
+    ncol = 3
+    nrow = int(np.ceil(len(keys) / ncol))
+    heights = [max(len(df[df.key == k]) for k in keys[i * ncol : (i + 1) * ncol]) for i in range(nrow)]
+    fig, axes = plt.subplots(
+        nrow,
+        ncol,
+        figsize=(11, 0.16 * sum(heights) + 0.9 * nrow),
+        squeeze=False,
+        gridspec_kw={"height_ratios": heights},
+    )
+    for ax, key in zip(axes.ravel(), keys):
+        g = df[df.key == key].reset_index(drop=True)
+        y = np.arange(len(g))[::-1]
+        for yi, r in zip(y, g.itertuples()):
+            color = VERDICT_COLORS.get(r.verdict, "#000000")
+            lo, hi = r.ci_low, r.ci_high
+            if np.isfinite(lo) and np.isfinite(hi):
+                ax.plot([lo, hi], [yi, yi], color=color, lw=1.2)
+            ax.plot([r.effect], [yi], "o", color=color, ms=3)
+        ax.axvline(0, color="black", lw=0.6)
+        ax.set_yticks(y, [f"{b}, {t}" for b, t in zip(g.baseline, g.task)], fontsize=6)
+        arrow = "higher" if g.better.iloc[0] == "higher" else "lower"
+        ax.set_title(f"{g.claim.iloc[0]} ({arrow} is the claim)", fontsize=7)
+        ax.tick_params(axis="x", labelsize=6)
+        ax.set_ylim(-0.7, len(g) - 0.3)
+    for ax in axes.ravel()[len(keys) :]:
+        ax.axis("off")
+    handles = [plt.Line2D([], [], color=c, marker="o", lw=1.2, ms=3) for c in VERDICT_COLORS.values()]
+    fig.legend(handles, list(VERDICT_COLORS), loc="outside lower center", ncol=4, fontsize=7)
+    return fig
+
+
+def fj_tuning(inp: Inputs):
+    """Tuning: median over tuning seeds of the lowest validation loss against the peak learning
+    rate, per task and model (the chosen rate is the minimum of each curve)."""
+    t = inp.tune
+    tasks = list(t.task.values)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(2.8 * len(tasks), 2.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        df = frame(t.score.sel(task=task).where(np.isfinite(t.score.sel(task=task))))
+        if not df.empty:
+            sns.lineplot(df, x="lr", y="score", hue="model", **by_model(df, marked=True), ax=ax)
+        ax.set(xscale="log", yscale="log", xlabel=label(t.lr), ylabel=label(t.score), title=task)
+    _legend_once(axes[0])
+    return fig
+
+
 def _with_inputs(fn):
     """``fn(Inputs)`` as a registry entry ``(datasets, train config) -> figure``."""
     return lambda datasets, cfg: fn(Inputs(**datasets, cfg=cfg))
@@ -332,5 +394,7 @@ FIGURES = {
         ff_smoothness,
         fg_fixedpoint,
         fh_width,
+        fi_forest,
+        fj_tuning,
     )
 }

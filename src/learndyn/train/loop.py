@@ -6,6 +6,12 @@ ensemble is the sum of the members' losses; members share no parameters, so each
 receives exactly its own gradient. Metrics are written into preallocated tensors; nothing
 synchronises with the host inside the step loop.
 
+Validation and selection: a ``Validation`` split is carved from the task's training data
+(``TaskTensors.from_task``); every evaluation records the validation loss, and with
+``select: best_val`` each member ends with the weights of its evaluation of lowest validation
+loss (early stopping without stopping: the budget is the same for every member, the selection is
+per member). The test split is never used for any choice.
+
 Divergence: a member whose loss becomes non-finite or exceeds ``div_factor`` times its
 initial loss is marked diverged (first step recorded); its loss is dropped from the sum and
 its numbers become NaN. The job still succeeds.
@@ -18,6 +24,7 @@ import hashlib
 import json
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +36,19 @@ from ..settings import ConfigError, from_mapping
 from .optim import BatchedOptimizer, lr_factor
 
 OPTIMIZERS = ("adamw", "sgd")
+SELECTIONS = ("best_val", "last")
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The validation split carved from the training data (``train.validation``)."""
+
+    fraction: float = 0.2  # share of the training points held out for validation
+    seed: int = 0  # seed of the split (stratified by class for classification)
+
+    @classmethod
+    def from_config(cls, cfg: dict | None) -> Validation:
+        return from_mapping(cls, cfg or {}, "train.validation")
 
 
 @dataclass(frozen=True)
@@ -48,6 +68,7 @@ class TrainConfig:
     eval_samples: int = 1024  # training samples used for the train curve (fixed subset)
     div_factor: float = 1e3  # diverged: loss > div_factor * initial loss, or not finite
     checkpoint_every: int = 0  # steps between resumable checkpoints (0 = never)
+    select: str = "best_val"  # final weights: best_val (lowest validation loss) or last
 
     @classmethod
     def from_config(cls, cfg: dict) -> TrainConfig:
@@ -55,7 +76,13 @@ class TrainConfig:
         out = from_mapping(cls, cfg, "train.optim")
         if out.optimizer not in OPTIMIZERS:
             raise ConfigError(f"config error: train.optim.optimizer: {out.optimizer!r} not in {OPTIMIZERS}")
+        if out.select not in SELECTIONS:
+            raise ConfigError(f"config error: train.optim.select: {out.select!r} not in {SELECTIONS}")
         return out
+
+    def with_lr(self, lr: float) -> TrainConfig:
+        """The same settings with peak learning rate ``lr`` (the tuned one)."""
+        return TrainConfig(**{**self.__dict__, "lr": float(lr)})
 
 
 # --- losses ---------------------------------------------------------------------------
@@ -82,7 +109,9 @@ def member_metric(out: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor
 
 @dataclass
 class TaskTensors:
-    """A task on the device: float32 inputs, float targets or long labels."""
+    """A task on the device: float32 inputs, float targets or long labels; ``x_train`` is the
+    part the optimiser sees, ``x_val`` the validation part carved from the task's training split
+    (empty without a validation split)."""
 
     kind: str
     x_train: torch.Tensor
@@ -90,21 +119,34 @@ class TaskTensors:
     x_test: torch.Tensor
     y_test: torch.Tensor
     n_classes: int = 0
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
 
     @classmethod
-    def from_task(cls, task, device=None) -> TaskTensors:
-        def tgt(y):
-            y = torch.as_tensor(np.asarray(y))
-            return y.long() if task.kind == "classification" else y.float()
+    def from_task(cls, task, device=None, validation: Validation | None = None) -> TaskTensors:
+        """``validation``: carve a validation split (``data.validation_split``) off the training data."""
+        from ..data import validation_split
 
+        def x_(x):
+            return torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)
+
+        def y_(y):
+            y = torch.as_tensor(np.asarray(y))
+            return (y.long() if task.kind == "classification" else y.float()).to(device)
+
+        x_tr, y_tr = np.asarray(task.x_train), np.asarray(task.y_train)
+        x_val = y_val = None
+        if validation is not None:
+            fit, val = validation_split(y_tr, validation.fraction, validation.seed)
+            x_val, y_val = x_(x_tr[val]), y_(y_tr[val])
+            x_tr, y_tr = x_tr[fit], y_tr[fit]
         return cls(
-            task.kind,
-            torch.as_tensor(task.x_train, dtype=torch.float32, device=device),
-            tgt(task.y_train).to(device),
-            torch.as_tensor(task.x_test, dtype=torch.float32, device=device),
-            tgt(task.y_test).to(device),
-            task.n_classes,
+            task.kind, x_(x_tr), y_(y_tr), x_(task.x_test), y_(task.y_test), task.n_classes, x_val, y_val
         )
+
+    @property
+    def has_validation(self) -> bool:
+        return self.x_val is not None and len(self.x_val) > 0
 
     @property
     def d_in(self):
@@ -182,22 +224,58 @@ class TrainResult:
     diverged: np.ndarray  # (S,) bool
     diverged_step: np.ndarray  # (S,) first diverged step, -1 if never
     probes: dict = field(default_factory=dict)  # name -> (S, E, ...) arrays from probe_fn
+    val_loss: np.ndarray | None = None  # (S, E) validation loss (NaN without a split)
+    val_metric: np.ndarray | None = None
+    selected: np.ndarray | None = None  # (S,) evaluation index whose weights the member ends with
+
+
+CURVES = ("train_loss", "test_loss", "train_metric", "test_metric", "val_loss", "val_metric")
 
 
 @torch.no_grad()
-def evaluate(model, data: TaskTensors, n_train: int):
-    """(train loss, test loss, train metric, test metric), each ``(S,)``."""
+def evaluate(model, data: TaskTensors, n_train: int) -> dict[str, torch.Tensor]:
+    """``{curve: (S,)}`` for the names in ``CURVES``: loss and metric on the first ``n_train``
+    training points, the test split and the validation split (NaN without one)."""
     was = model.training
     model.eval()
-    out_tr = model(data.x_train[:n_train])
-    out_te = model(data.x_test)
+    parts = {"train": (data.x_train[:n_train], data.y_train[:n_train]), "test": (data.x_test, data.y_test)}
+    if data.has_validation:
+        parts["val"] = (data.x_val, data.y_val)
+    out = {}
+    for name, (x, y) in parts.items():
+        pred = model(x)
+        out[f"{name}_loss"] = member_loss(pred, y, data.kind)
+        out[f"{name}_metric"] = member_metric(pred, y, data.kind)
     model.train(was)
-    return (
-        member_loss(out_tr, data.y_train[:n_train], data.kind),
-        member_loss(out_te, data.y_test, data.kind),
-        member_metric(out_tr, data.y_train[:n_train], data.kind),
-        member_metric(out_te, data.y_test, data.kind),
-    )
+    if not data.has_validation:
+        nan = torch.full_like(out["train_loss"], float("nan"))
+        out["val_loss"], out["val_metric"] = nan, nan.clone()
+    return out
+
+
+def member_state(model) -> dict[str, torch.Tensor]:
+    """The per-member tensors of ``model`` (parameters and ``u_`` power-iteration buffers, all
+    with the ensemble on dim 0), by name."""
+    state = dict(model.named_parameters())
+    state |= {k: v for k, v in model.named_buffers() if k.split(".")[-1].startswith("u_")}
+    return state
+
+
+@torch.no_grad()
+def keep_best_(best: dict, model, improved: torch.Tensor) -> None:
+    """Copy the weights of the ``improved`` members ``(S,)`` into ``best`` (filled on first use)."""
+    for name, t in member_state(model).items():
+        if name not in best:
+            best[name] = t.detach().clone()
+        else:
+            best[name][improved] = t.detach()[improved]
+
+
+@torch.no_grad()
+def restore_(model, best: dict) -> None:
+    """Load the kept weights of every member back into ``model``."""
+    for name, t in member_state(model).items():
+        t.copy_(best[name])
 
 
 def train_ensemble(
@@ -215,10 +293,10 @@ def train_ensemble(
     opt = BatchedOptimizer(model.parameters(), lr, cfg)
     n_eval = cfg.steps // cfg.eval_every + 1
     logs = {
-        "train_loss": torch.full((S, n_eval), float("nan"), device=dev),
-        "test_loss": torch.full((S, n_eval), float("nan"), device=dev),
-        "train_metric": torch.full((S, n_eval), float("nan"), device=dev),
-        "test_metric": torch.full((S, n_eval), float("nan"), device=dev),
+        **{name: torch.full((S, n_eval), float("nan"), device=dev) for name in CURVES},
+        "best_val": torch.full((S,), float("inf"), device=dev),
+        "selected": torch.zeros(S, dtype=torch.long, device=dev),
+        "best_state": {},
         "step_loss": torch.full((S, cfg.steps), float("nan"), device=dev),
         "diverged_step": torch.full((S,), -1, dtype=torch.long, device=dev),
         "loss0": torch.zeros(S, device=dev),
@@ -231,17 +309,27 @@ def train_ensemble(
         print(f"resumed from checkpoint {checkpoint} at step {start}/{cfg.steps}", file=sys.stderr)
     n_tr = min(cfg.eval_samples, n)
 
+    select_best = cfg.select == "best_val" and data.has_validation
+
     def record(i_eval):
         vals = evaluate(model, data, n_tr)
-        for name, v in zip(("train_loss", "test_loss", "train_metric", "test_metric"), vals):
+        for name, v in vals.items():
             logs[name][:, i_eval] = v
+        if select_best:
+            alive = logs["diverged_step"] < 0
+            improved = alive & (vals["val_loss"] < logs["best_val"])  # NaN never improves
+            logs["best_val"] = torch.where(improved, vals["val_loss"], logs["best_val"])
+            logs["selected"] = torch.where(
+                improved, torch.full_like(logs["selected"], i_eval), logs["selected"]
+            )
+            keep_best_(logs["best_state"], model, improved)
         if probe_fn is not None:
             for name, v in probe_fn(model, data, i_eval).items():
                 buf = logs["probes"].setdefault(
                     name, torch.full((S, n_eval, *v.shape[1:]), float("nan"), device=dev)
                 )
                 buf[:, i_eval] = v
-        return vals[0]
+        return vals["train_loss"]
 
     if start == 0:
         logs["loss0"] = record(0)
@@ -272,6 +360,10 @@ def train_ensemble(
             and step + 1 < cfg.steps
         ):
             save_checkpoint(checkpoint, model, opt, step + 1, logs, key)
+    if select_best:
+        restore_(model, logs["best_state"])
+    else:
+        logs["selected"] = torch.full_like(logs["selected"], n_eval - 1)
     model.eval()
     if checkpoint and Path(checkpoint).exists():
         Path(checkpoint).unlink()  # the run is complete; a rerun starts afresh
@@ -280,11 +372,8 @@ def train_ensemble(
     finite = torch.stack([torch.isfinite(p).flatten(1).all(1) for p in model.parameters()]).all(0)
     div_step = np.where(~finite.cpu().numpy() & (div_step < 0), cfg.steps, div_step)
     diverged = div_step >= 0
-    curves = {
-        k: logs[k].cpu().numpy()
-        for k in ("train_loss", "test_loss", "train_metric", "test_metric", "step_loss")
-    }
-    for k in ("train_loss", "test_loss", "train_metric", "test_metric"):
+    curves = {k: logs[k].cpu().numpy() for k in (*CURVES, "step_loss")}
+    for k in CURVES:
         curves[k][diverged] = np.nan  # no numbers from a diverged member
     return TrainResult(
         np.arange(n_eval) * cfg.eval_every,
@@ -296,6 +385,9 @@ def train_ensemble(
         diverged,
         div_step,
         {k: v.cpu().numpy() for k, v in logs["probes"].items()},
+        curves["val_loss"],
+        curves["val_metric"],
+        logs["selected"].cpu().numpy(),
     )
 
 
@@ -316,10 +408,13 @@ def lr_sweep_members(lrs, seeds):
     return lr, member_seeds
 
 
-def stable_lr(lrs, diverged, final_loss, initial_loss) -> np.ndarray:
-    """Largest learning rate per seed whose run neither diverged nor ended above its initial
-    loss; ``diverged``/losses ``(n_lr, n_seed)``. NaN if no rate is stable."""
-    ok = ~diverged & np.isfinite(final_loss) & (final_loss < initial_loss)
-    lrs = np.asarray(lrs, dtype=float)[:, None] * np.ones_like(final_loss)
-    masked = np.where(ok, lrs, -np.inf).max(0)
-    return np.where(np.isfinite(masked), masked, np.nan)
+def late_improvement(val_loss: np.ndarray, frac: float = 0.25) -> np.ndarray:
+    """Relative improvement of the best validation loss over the last ``frac`` of the budget,
+    ``(S, E) -> (S,)``: (min before - min overall) / min before. Near 0: the curve had flattened
+    (or turned up) before the budget ended; NaN for a member without finite values."""
+    v = np.asarray(val_loss, dtype=float)
+    cut = max(1, int(np.floor((1 - frac) * (v.shape[-1] - 1))) + 1)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        before, overall = np.nanmin(v[..., :cut], -1), np.nanmin(v, -1)
+        return (before - overall) / np.abs(before)

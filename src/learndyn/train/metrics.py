@@ -18,7 +18,7 @@ from .loop import member_loss, member_metric
 
 AMPLIFICATION_NORM = 1e-3  # ||delta|| of the layer-wise perturbation (spec §5)
 FIXED_POINT_TOL = 1e-5  # residual ||h_{k+1} - h_k|| below which an iteration has converged
-LOG_COND_CAP = 16.0  # log10 condition number of a singular Jacobian (float64 resolution)
+RANK_RTOL = 1e-6  # singular values <= RANK_RTOL * s_max count as zero (outside the active subspace)
 DIFF_FLOOR = 1e-8  # successive differences below this are dominated by float64 rounding
 
 
@@ -115,20 +115,55 @@ def hessian_top_eigenvalue(model, x, y, kind: str, iters: int = 10, seed: int = 
 # --- spectra and Jacobians -----------------------------------------------------------
 
 
+def pseudo_condition(sv: torch.Tensor, rank_rtol: float = RANK_RTOL) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pseudo-condition number on the active subspace of a spectrum ``sv (..., k)``.
+
+    ``sv`` holds singular values along the last axis, descending. Active = s > rank_rtol *
+    s_max; kappa_+ = s_max / (smallest active s). Returns ``(log10 kappa_+, active fraction)``,
+    each of shape ``sv.shape[:-1]``: log10 kappa_+ is never clipped (it is < -log10(rank_rtol)
+    by construction) and the active fraction (number active / k) lies in (0, 1]. A zero
+    spectrum (s_max == 0) has no active subspace: NaN and 0. Non-finite spectra give NaN, NaN.
+
+    Why: a rank-deficient Jacobian (e.g. of a ReLU network) has s_min = 0 and an infinite plain
+    condition number; kappa_+ measures the conditioning on the directions the map propagates.
+    """
+    sv = sv.double()
+    s_max = sv[..., 0]
+    active = sv > rank_rtol * s_max[..., None]
+    smallest = torch.where(active, sv, torch.full_like(sv, torch.inf)).min(-1).values
+    logcond = torch.log10(s_max / smallest)
+    frac = active.sum(-1).double() / sv.shape[-1]
+    logcond = torch.where(s_max > 0, logcond, torch.full_like(logcond, torch.nan))
+    finite = torch.isfinite(sv).all(-1)
+    nan = torch.full_like(logcond, torch.nan)
+    return torch.where(finite, logcond, nan), torch.where(finite, frac, nan)
+
+
 @torch.no_grad()
 def _detached_operators(model):
     return model.shaped().detach(), model.alpha_scalar().detach()
 
 
-def spectra(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
+def spectra(model, x: torch.Tensor, rank_rtol: float = RANK_RTOL) -> dict[str, torch.Tensor]:
     """Spectral quantities of the shaped operators and the layer Jacobians (spec §5).
 
     ``A_sv (S, L, d)`` singular values of A_l = S(W_l); ``J_sv (S, L, d)`` those of the layer
     Jacobians J_l = d h_l / d h_{l-1}, averaged over the ``n`` inputs ``x (n, d_in)``;
     ``J_sigma_sup (S, L)`` the largest sigma_max(J_l) over the inputs (a lower estimate of the
     layer's Lipschitz constant, compared with P1); bounds P1/P2 per layer; ``e2e_logcond (S,)``
-    the mean over inputs of log10 kappa(d h_L / d h_0); ``io_norm (S,)`` the mean spectral norm
+    the mean over inputs of log10 kappa_+(d h_L / d h_0), the pseudo-condition number on the
+    active subspace, and ``e2e_rank (S,)`` the mean active fraction of its spectrum (see
+    :func:`pseudo_condition`, threshold ``rank_rtol``). Inputs where the Jacobian is exactly
+    zero (all ReLU units off) have no kappa_+: they are left out of the ``e2e_logcond`` mean
+    (NaN if every input is) and count as rank 0 in ``e2e_rank``; non-finite Jacobians give
+    NaN. ``io_norm (S,)`` the mean spectral norm
     of d F / d x and ``io_bound (S,)`` the P4 product bound.
+
+    The plain condition number s_max / s_min is infinite for every rank-deficient Jacobian
+    (a ReLU MLP zeroes the rows of inactive units), so capping it made all such models read the
+    cap: a measurement artefact. kappa_+ ignores the exactly-zero directions and reports the
+    conditioning of the map on the directions it does propagate; ``e2e_rank`` reports how many
+    directions that is.
     """
     with evaluating(model):
         A, alpha = _detached_operators(model)
@@ -143,8 +178,11 @@ def spectra(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
             J_sup.append(sv[..., 0].max(1).values)
             J_e2e = J if J_e2e is None else J @ J_e2e
         sv_e2e = torch.linalg.svdvals(J_e2e)
-        ratio = sv_e2e[..., 0] / sv_e2e[..., -1].clamp_min(1e-300)
-        logcond = torch.log10(ratio).clamp(max=LOG_COND_CAP).mean(1)  # singular J: capped
+        logcond, active = pseudo_condition(sv_e2e, rank_rtol)  # (S, n) each
+        dead = sv_e2e[..., 0] == 0  # zero Jacobian (e.g. every ReLU unit off): no kappa_+
+        alive = (~dead).sum(1)
+        logcond = torch.where(dead, 0.0, logcond).sum(1) / alive  # NaN if no input is alive
+        rank = active.mean(1)  # a dead input counts as rank 0
         # dF/dx = R^T (dh_L/dh_0) E^T (row-vector convention h_0 = x E, F = h_L R)
         E, R = model.E.detach().double(), model.R.detach().double()
         J_io = R.mT[:, None] @ J_e2e @ E.mT[:, None]
@@ -160,6 +198,7 @@ def spectra(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
         "J_sv": torch.stack(J_sv, 1),
         "J_sigma_sup": torch.stack(J_sup, 1),
         "e2e_logcond": logcond,
+        "e2e_rank": rank,
         "io_norm": io_norm,
         "io_bound": io_bound,
         **bounds,
@@ -228,6 +267,52 @@ def layer_amplification(model, x, y, kind, seed: int = 0) -> torch.Tensor:
     return torch.stack(out, 1)
 
 
+def matched_robustness(
+    clean_a: np.ndarray, robust_a: np.ndarray, clean_b: np.ndarray, robust_b: np.ndarray, tolerance: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Difference of accuracy drops under a perturbation at matched clean accuracy.
+
+    ``clean_*``/``robust_*`` are per-seed curves ``(n_seed, n_eval)`` over evaluation points
+    (e.g. checkpoints) of clean accuracy and accuracy under a perturbation, for models a and b
+    paired by seed. Why: a model that fits the clean data less well typically also loses less
+    under perturbation, so comparing final robustness confounds robustness with clean accuracy.
+    Instead, per seed, the target is the lower of the two final clean accuracies; each model is
+    read at the evaluation point whose clean accuracy is closest to the target (ties: the later
+    point), and
+
+        effect = (robust_a - clean_a)[idx_a] - (robust_b - clean_b)[idx_b]
+
+    (positive: a drops less than b). A seed is NaN with indices -1 when either final clean
+    accuracy is NaN, when either model has no point within ``tolerance`` of the target, or when
+    the drops at the matched points are not finite.
+
+    Returns ``(effect (n_seed,), idx_a (n_seed,), idx_b (n_seed,))``.
+    """
+    ca, ra, cb, rb = (
+        np.atleast_2d(np.asarray(v, dtype=float)) for v in (clean_a, robust_a, clean_b, robust_b)
+    )
+    target = np.minimum(ca[:, -1], cb[:, -1])  # np.minimum propagates NaN
+    rows = np.arange(ca.shape[0])
+
+    def match(clean):
+        with np.errstate(invalid="ignore"):
+            dist = np.abs(clean - target[:, None])
+        dist = np.where(np.isfinite(dist), dist, np.inf)
+        n = clean.shape[1]
+        idx = n - 1 - np.argmin(dist[:, ::-1], axis=1)  # argmin takes the first: reversed = the later point
+        return idx, dist[rows, idx] <= tolerance
+
+    idx_a, ok_a = match(ca)
+    idx_b, ok_b = match(cb)
+    effect = (ra - ca)[rows, idx_a] - (rb - cb)[rows, idx_b]
+    ok = ok_a & ok_b & np.isfinite(target) & np.isfinite(effect)
+    return (
+        np.where(ok, effect, np.nan),
+        np.where(ok, idx_a, -1).astype(int),
+        np.where(ok, idx_b, -1).astype(int),
+    )
+
+
 # --- optimisation smoothness -------------------------------------------------------------
 
 
@@ -243,6 +328,65 @@ def loss_smoothness(curve: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rising = (d > 0).mean(-1)
     bad = ~np.isfinite(curve).all(-1)
     return np.where(bad, np.nan, tv), np.where(bad, np.nan, rising)
+
+
+# --- stable learning rate -----------------------------------------------------------------
+
+
+def chance_loss(y_train, kind: str) -> float:
+    """Training loss of the best constant predictor, the level a collapsed run sits at.
+
+    Classification (``y`` integer labels ``(n,)``): the entropy in nats of the empirical class
+    distribution, i.e. the cross-entropy of always predicting the class frequencies (ln K for K
+    balanced classes). Regression (``y`` float ``(n, k)``): the MSE of always predicting the
+    mean, ``((y - y.mean(0))**2).mean()`` (mean over outputs of the variance). Accepts torch
+    tensors or numpy arrays.
+    """
+    y = y_train.detach().cpu().numpy() if isinstance(y_train, torch.Tensor) else np.asarray(y_train)
+    if kind == "regression":
+        y = y.astype(np.float64)
+        return float(((y - y.mean(0)) ** 2).mean())
+    if kind != "classification":
+        raise ValueError(f"unknown task kind {kind!r}")
+    counts = np.bincount(y.astype(np.int64).ravel())
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def _stable(diverged, final_loss, initial_loss, chance, margin):
+    final = np.asarray(final_loss, dtype=float)
+    bound = np.minimum(np.asarray(initial_loss, dtype=float), np.asarray(chance, dtype=float)) * (1 - margin)
+    with np.errstate(invalid="ignore"):
+        return ~np.asarray(diverged, dtype=bool) & np.isfinite(final) & (final < bound)
+
+
+def stable_lr(lrs, diverged, final_loss, initial_loss, chance, margin: float = 0.0) -> np.ndarray:
+    """Largest stable learning rate per seed ``(n_seed,)``, NaN where no rate is stable.
+
+    ``diverged``, ``final_loss``, ``initial_loss`` are ``(n_lr, n_seed)`` (``initial_loss`` and
+    ``chance`` broadcast), ``lrs (n_lr,)``. A run is stable when it did not diverge, its final
+    loss is finite and final_loss < min(initial_loss, chance) * (1 - margin).
+
+    Why the chance term: ending below the initial loss is not enough. A run that collapses to a
+    constant prediction (loss ln 10 on 10 balanced classes, see :func:`chance_loss`) often ends
+    below a poorly scaled initial loss yet has learned nothing; it is not stable training.
+    """
+    ok = _stable(diverged, final_loss, initial_loss, chance, margin)
+    grid = np.asarray(lrs, dtype=float)[:, None] * np.ones(ok.shape)
+    best = np.where(ok, grid, -np.inf).max(0)
+    return np.where(np.isfinite(best), best, np.nan)
+
+
+def stable_lr_index(lrs, diverged, final_loss, initial_loss, chance, margin: float = 0.0) -> np.ndarray:
+    """Index in the (ascending) lr grid of the largest stable rate per seed ``(n_seed,)``, -1
+    where none is stable: the ordinal outcome for a rank/permutation test. Stability as in
+    :func:`stable_lr` (not diverged, finite, below both the initial loss and the chance loss:
+    collapse to chance is not stable)."""
+    ok = _stable(diverged, final_loss, initial_loss, chance, margin)
+    grid = np.asarray(lrs, dtype=float)[:, None] * np.ones(ok.shape)
+    masked = np.where(ok, grid, -np.inf)
+    idx = masked.argmax(0)
+    return np.where(ok.any(0), idx, -1).astype(int)
 
 
 # --- fixed points (spec §3 P3) ------------------------------------------------------------

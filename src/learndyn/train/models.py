@@ -14,7 +14,8 @@ Layer family (spec §2.2, [P]):
     post-act.    h_l = psi(S(W_l) h_{l-1} + b_l) + alpha_l * phi_l(h_{l-1})
     mlp          h_l = relu(W_l h_{l-1} + b_l)                  (Kaiming init)
     resmlp       h_l = h_{l-1} + U_l psi(V_l h_{l-1} + c_l)     (S = I, alpha = 1)
-    snmlp        h_l = relu(W_l / sigma_max(W_l) h_{l-1} + b_l)  (spectral normalisation)
+    rezero       h_l = h_{l-1} + alpha_l U_l psi(V_l h_{l-1} + c_l), alpha_l = beta tanh(a_l), init 0
+    snmlp        h_l = relu(rho W_l / sigma_max(W_l) h_{l-1} + b_l)  (spectral normalisation, gain rho)
 
 Shaping operators S: ``cap`` W*min(1, rho/sigma_max(W)); ``orthogonal`` rho*Cayley(W - W^T);
 ``mask`` cap(M*W) with a fixed banded mask M; ``identity`` W.
@@ -55,7 +56,8 @@ def init_weights(gen, spec: ModelSpec, L: int, d: int) -> torch.Tensor:
         return _normal(gen, (L, d, d), math.sqrt(2 / d))  # fan-in, ReLU
     if spec.weight_init == "skew":
         return _normal(gen, (L, d, d), 0.5 / math.sqrt(d))
-    return torch.stack([_orthogonal(gen, d) for _ in range(L)])
+    gain = math.sqrt(2) if spec.activation == "relu" else 1.0  # ReLU halves the mean square
+    return torch.stack([_orthogonal(gen, d) for _ in range(L)]) * gain
 
 
 def register_members(module: nn.Module, members: list[dict], device=None) -> None:
@@ -135,7 +137,7 @@ class EnsembleNet(SigmaMode, nn.Module):
         if op == "W":
             return self.W
         if op == "W/sigma":
-            return self.W / self._sigma(self.W, "u_W")[..., None, None]
+            return self.W * (s.rho / self._sigma(self.W, "u_W"))[..., None, None]
         if op == "orthogonal":
             return orthogonal_shaping(self.W, s.rho)
         W = self.W * self.mask if op == "mask" else self.W
@@ -187,8 +189,9 @@ class EnsembleNet(SigmaMode, nn.Module):
         # is part of the numbers (second-order terms, e.g. Hessian-vector products)
         if s.has_branch:
             z = F.gelu(torch.baddbmm(p["c"][:, None], h, p["V"].mT))  # psi(V h + c), (S, B, r)
-        if s.gate_mode == "one":  # residual layer h + U psi(V h + c): A = I is not multiplied
-            return torch.baddbmm(h, z, p["U"].mT)
+        if s.operator == "I":  # residual layers h + alpha U psi(V h + c): A = I is not multiplied
+            U = p["U"] if s.gate_mode == "one" else p["U"] * p["alpha"][:, None, None]
+            return torch.baddbmm(h, z, U.mT)
         lin = torch.baddbmm(p["b"][:, None], h, p["A"].mT)  # A h + b, (S, B, d)
         if s.activation:
             lin = ACTIVATIONS[s.activation](lin)
@@ -312,3 +315,20 @@ def build_model(
     if isinstance(spec, dict):
         spec = ModelSpec.from_config(spec)
     return EnsembleNet(spec, d_in, d_out, width, depth, seeds, device)
+
+
+def matched_width(spec: ModelSpec, target: ModelSpec, d_in: int, d_out: int, width: int, depth: int) -> int:
+    """The width of ``spec`` whose parameter count per member is closest to that of ``target``
+    at ``width`` (ties: the smaller width); counts from one-member models built on CPU."""
+
+    def count(s, w):
+        return build_model(s, d_in, d_out, w, depth, [0]).param_count()
+
+    goal = count(target, width)
+    lo, hi = 1, max(2, width)
+    while count(spec, hi) < goal:
+        hi *= 2
+    while hi - lo > 1:  # count(spec, lo) < goal <= count(spec, hi)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if count(spec, mid) < goal else (lo, mid)
+    return lo if goal - count(spec, lo) <= count(spec, hi) - goal else hi

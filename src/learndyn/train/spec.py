@@ -6,12 +6,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-KINDS = ("mlp", "resmlp", "snmlp", "structured")
+KINDS = ("mlp", "resmlp", "rezero", "snmlp", "structured")
+INITS = ("auto", "kaiming", "orthogonal")
 SHAPINGS = ("cap", "orthogonal", "mask", "identity")
 GATES = ("scalar", "input", "fixed")
 # Lipschitz constants of the pointwise nonlinearities: max |relu'| = 1, max |gelu'| = 1.12899... <= 1.129.
 LIP = {"relu": 1.0, "gelu": 1.129}
-U_INIT_STD = 1e-3  # correction read-out starts tiny: the structured path dominates at init
+U_INIT_STD = 1e-3  # correction read-out starts tiny: the structured path dominates at init (§8 row 6)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,11 @@ class ModelSpec:
     reg: float = 1e-4  # lambda_phi of the correction regulariser (0 = off)
     mask_band: float = 0.25  # half bandwidth of the fixed mask, fraction of the width
     power_iters: int = 1  # power iterations per training step for sigma_max estimates
+    init: str = (
+        "auto"  # W_l init: auto (kaiming for the MLPs, orthogonal for structured) | kaiming | orthogonal
+    )
+    u_init_std: float = U_INIT_STD  # init std of the structured correction read-out U
+    match_params: str = ""  # name of a model whose parameter count this one matches by its width
 
     @classmethod
     def from_config(cls, spec: dict) -> ModelSpec:
@@ -41,6 +47,7 @@ class ModelSpec:
             (out.kind, KINDS, "kind"),
             (out.shaping, SHAPINGS, "shaping"),
             (out.gate, GATES, "gate"),
+            (out.init, INITS, "init"),
         ):
             if value not in allowed:
                 raise ValueError(f"model {what} {value!r} not in {allowed}")
@@ -53,8 +60,9 @@ class ModelSpec:
     @property
     def operator(self) -> str:
         """The linear path A_l: ``W`` (as is), ``W/sigma`` (spectral normalisation), ``I``
-        (residual identity), or the structured shaping ``cap`` | ``orthogonal`` | ``mask``."""
-        fixed = {"mlp": "W", "snmlp": "W/sigma", "resmlp": "I"}
+        (residual identity), or the structured shaping ``cap`` | ``orthogonal`` | ``mask``. The
+        spectrally normalised MLP scales by its gain: A = rho W / sigma_max(W)."""
+        fixed = {"mlp": "W", "snmlp": "W/sigma", "resmlp": "I", "rezero": "I"}
         if self.kind in fixed:
             return fixed[self.kind]
         return "W" if self.shaping == "identity" else self.shaping
@@ -74,16 +82,17 @@ class ModelSpec:
 
     @property
     def has_branch(self) -> bool:
-        """Whether layers carry the low-rank branch U psi(V h + c) (structured, resmlp)."""
-        return self.kind in ("structured", "resmlp")
+        """Whether layers carry the low-rank branch U psi(V h + c) (structured, resmlp, rezero)."""
+        return self.kind in ("structured", "resmlp", "rezero")
 
     @property
     def gate_mode(self) -> str:
-        """How the branch is gated: ``none`` (no branch), ``one`` (resmlp: alpha = 1), or the
-        structured gate ``scalar`` | ``input`` | ``fixed``."""
+        """How the branch is gated: ``none`` (no branch), ``one`` (resmlp: alpha = 1), ``scalar``
+        (rezero: h + alpha F(h) with a learned alpha, init ``alpha`` = 0), or the structured gate
+        ``scalar`` | ``input`` | ``fixed``."""
         if not self.has_branch:
             return "none"
-        return "one" if self.kind == "resmlp" else self.gate
+        return {"resmlp": "one", "rezero": "scalar"}.get(self.kind, self.gate)
 
     @property
     def has_correction(self) -> bool:
@@ -113,13 +122,17 @@ class ModelSpec:
 
     @property
     def weight_init(self) -> str:
-        """Init of W_l: ``kaiming`` (the ReLU MLPs), ``skew`` (generator of a random rotation,
-        for the Cayley shaping) or ``orthogonal`` (the other structured shapings)."""
-        if self.kind != "structured":
-            return "kaiming"
-        return "skew" if self.operator == "orthogonal" else "orthogonal"
+        """Init of W_l: ``skew`` (generator of a random rotation, for the Cayley shaping), else
+        ``init`` when set, else ``kaiming`` (the ReLU MLPs) or ``orthogonal`` (the structured
+        shapings). Orthogonal W of a ReLU layer carries the ReLU gain sqrt(2) (see models)."""
+        if self.kind == "structured" and self.operator == "orthogonal":
+            return "skew"
+        if self.init != "auto":
+            return self.init
+        return "orthogonal" if self.kind == "structured" else "kaiming"
 
     def branch_readout_std(self, rank: int, depth: int) -> float:
-        """Init std of U: tiny for the structured correction (the structured path dominates at
-        init); 1/sqrt(r L) for resmlp so that depth 32 does not explode at init."""
-        return U_INIT_STD if self.kind == "structured" else 1 / math.sqrt(rank * depth)
+        """Init std of U: ``u_init_std`` for the structured correction (small: the structured
+        path dominates at init); 1/sqrt(r L) for resmlp and rezero so that depth 32 does not
+        explode at init."""
+        return self.u_init_std if self.kind == "structured" else 1 / math.sqrt(rank * depth)
