@@ -36,6 +36,16 @@ def setter(path, value):
     return apply
 
 
+def both(*mutations):
+    """A mutation that applies each of ``mutations`` in turn."""
+
+    def apply(cfg):
+        for mutation in mutations:
+            mutation(cfg)
+
+    return apply
+
+
 def deleter(path):
     def apply(cfg):
         *parents, last = path.split(".")
@@ -111,6 +121,58 @@ BAD_CONFIGS = [
     ("train-steps-zero", setter("train.optim.steps", 0), "train.optim.steps"),
     ("train-batch-string", setter("train.optim.batch_size", "big"), "train.optim.batch_size"),
     ("train-unknown-optim-key", setter("train.optim.nesterov", True), "nesterov"),
+    # the fair protocol: tuning, validation, selection, matched baselines, claims
+    ("train-one-seed", setter("train.seeds", [0]), "train.seeds"),
+    ("train-no-tune", deleter("train.tune"), "tune"),
+    ("train-tune-empty-lrs", setter("train.tune.lrs", []), "train.tune.lrs"),
+    ("train-tune-lr-zero", setter("train.tune.lrs", [0.0, 1e-3]), "train.tune.lrs[0]"),
+    ("train-tune-no-seeds", deleter("train.tune.seeds"), "train.tune"),
+    (
+        "train-tune-seeds-overlap",
+        setter("train.tune.seeds", [QUICK["train"]["seeds"][0], 1000]),
+        "train.tune.seeds",
+    ),
+    ("train-validation-fraction-one", setter("train.validation.fraction", 1.0), "train.validation.fraction"),
+    ("train-validation-unknown-key", setter("train.validation.stratify", True), "stratify"),
+    ("train-select", setter("train.optim.select", "best_test"), "train.optim.select"),
+    ("train-unknown-model-init", setter("train.models.mlp.init", "xavier"), "train.models.mlp.init"),
+    (
+        "train-match-unknown-model",
+        setter("train.models.mlp_wide", {"kind": "mlp", "match_params": "nosuchmodel"}),
+        "train.models.mlp_wide.match_params",
+    ),
+    (
+        "train-match-itself",
+        setter("train.models.mlp_wide", {"kind": "mlp", "match_params": "mlp_wide"}),
+        "train.models.mlp_wide.match_params",
+    ),
+    (
+        "train-match-chain",
+        both(
+            setter("train.models.mlp_wide", {"kind": "mlp", "match_params": "structured"}),
+            setter("train.models.mlp_wider", {"kind": "mlp", "match_params": "mlp_wide"}),
+        ),
+        "train.models.mlp_wider.match_params",
+    ),
+    (
+        "train-claims-unknown-baseline",
+        setter("train.claims.baselines", ["mlp", "nosuchmodel"]),
+        "train.claims",
+    ),
+    ("train-claims-no-baselines", setter("train.claims.baselines", []), "train.claims.baselines"),
+    ("train-claims-alpha-one", setter("train.claims.alpha", 1.0), "train.claims.alpha"),
+    (
+        "train-claims-tolerance-negative",
+        setter("train.claims.match_tolerance", -0.01),
+        "train.claims.match_tolerance",
+    ),
+    ("train-claims-removed-key", setter("train.claims.fixed_point_alpha", 0.3), "fixed_point_alpha"),
+    ("train-lr-sweep-duplicate-seeds", setter("train.lr_sweep.seeds", [1, 1]), "train.lr_sweep.seeds"),
+    (
+        "train-fixed-point-seed-negative",
+        setter("train.fixed_point.seeds", [-1]),
+        "train.fixed_point.seeds[0]",
+    ),
     ("theory-unknown-task", setter("theory.tasks", ["nosuchtask"]), "theory.tasks"),
     ("theory-n-zero", setter("theory.n", 0), "theory.n"),
     ("theory-empty-seeds", setter("theory.seeds", []), "theory.seeds"),
@@ -153,6 +215,34 @@ def test_library_names_the_field(case):
     assert len(lines) >= 1, "bad config accepted"
     assert lines[0].startswith("config error: ") and field in lines[0], lines[0]
     assert "\n" not in lines[0]
+
+
+@pytest.mark.parametrize(
+    "mutation,names",
+    [
+        (setter("train.claims.baselines", ["mlp", "nosuchmodel"]), ["'nosuchmodel'", "train.models"]),
+        (setter("train.models.mlp_wide", {"kind": "mlp", "match_params": "nosuchmodel"}), ["'nosuchmodel'"]),
+        (
+            setter("train.tune.seeds", [QUICK["train"]["seeds"][-1], 1000]),
+            [str([QUICK["train"]["seeds"][-1]])],
+        ),
+    ],
+    ids=["unknown-baseline", "unknown-match", "seed-overlap"],
+)
+def test_cross_checks_name_the_offending_value(mutation, names):
+    """The cross checks (not the schema) catch these: the line names the value too."""
+    cfg = mutated(mutation)
+    assert explain(cfg, SCHEMA) is None
+    lines = check_references(cfg)
+    assert len(lines) == 1 and all(n in lines[0] for n in names), lines
+
+
+def test_quick_config_has_the_fair_protocol():
+    """The checks above mutate these sections; they exist in the quick profile."""
+    train = QUICK["train"]
+    assert len(train["seeds"]) >= 2 and train["tune"]["lrs"] and train["tune"]["seeds"]
+    assert not set(train["tune"]["seeds"]) & set(train["seeds"])
+    assert "validation" in train and "match_tolerance" in train["claims"]
 
 
 @pytest.fixture(scope="module")

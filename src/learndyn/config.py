@@ -6,6 +6,7 @@ field in one line (``config error: train.depths[0]: 0 is less than the minimum o
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -79,7 +80,25 @@ def check_train_references(train: dict) -> list[str]:
     sweep, claims = train["lr_sweep"], train["claims"]
     problems += _unknown(sweep["models"], models, "train.lr_sweep.models", "train.models")
     problems += _unknown([*sweep["tasks"], train["fixed_point"]["task"]], tasks, "train", "train.tasks")
-    problems += _unknown([claims["structured"], *claims["baselines"]], models, "train.claims", "train.models")
+    problems += _unknown([claims["structured"]], models, "train.claims.structured", "train.models")
+    for i, base in enumerate(claims.get("baselines", [])):
+        problems += _unknown([base], models, f"train.claims.baselines[{i}]", "train.models")
+    # the claims read these levels and caps from the measurements: they must have been measured
+    measure, fp = train.get("measure", {}), train["fixed_point"]
+    levels = (
+        ("noise_sigma", "noise_sigmas", measure.get("noise_sigmas", [0.0, 0.05, 0.1, 0.2, 0.3, 0.5])),
+        ("fgsm_eps", "fgsm_eps", measure.get("fgsm_eps", [0.01, 0.03, 0.05, 0.1])),
+    )
+    for key, name, grid in levels:
+        problems += _not_measured(claims, key, grid, f"train.measure.{name}")
+    problems += _not_measured(
+        claims, "fixed_point_rho", fp.get("rhos", [0.5, 0.8, 0.95, 1.0, 1.2]), "train.fixed_point.rhos"
+    )
+    if not any(math.isinf(float(r)) for r in fp.get("rhos", [])):
+        problems.append(
+            "config error: train.fixed_point.rhos: add .inf (the uncapped model is the baseline of the "
+            "fixed-point claim)"
+        )
     for name, spec in train["models"].items():
         target = spec.get("match_params", "")
         if not target:
@@ -96,6 +115,13 @@ def check_train_references(train: dict) -> list[str]:
             "tuning seeds must be disjoint so the reported runs are not the ones the rate was chosen on"
         )
     return problems
+
+
+def _not_measured(claims: dict, key: str, grid, where: str) -> list[str]:
+    """A claims level (noise sigma, FGSM epsilon, fixed-point cap) that was not measured."""
+    if key not in claims or any(math.isclose(float(claims[key]), float(g)) for g in grid):
+        return []
+    return [f"config error: train.claims.{key}: {claims[key]!r} is not in {where} {list(grid)}"]
 
 
 def use_checkout_library(root: str | Path) -> None:

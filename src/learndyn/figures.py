@@ -61,6 +61,7 @@ _TRAIN = [
     "fh_width",
     "fi_forest",
     "fj_tuning",
+    "fk_matched",
 ]
 _THEORY = {
     "residuals": ("closed_flow", "hybrid_flow"),

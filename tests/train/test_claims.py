@@ -1,11 +1,17 @@
 """The claims registry and ``claims_table`` against a synthetic study with known effects.
 
 The cells are random for every model, except that the structured model is built from the mlp
-baseline with a known per-seed effect on exactly the slice each claim reads (last eval step,
-final stage, the configured noise sigma / FGSM eps, the gradient direction at h_L, the deepest
-depth ...). Everywhere else structured equals mlp, so reading a wrong slice changes the effect.
+baseline with a known per-(task, seed) effect on exactly the slice each claim reads (last eval
+step, final stage, the configured noise sigma / FGSM eps at the matched evaluation, the gradient
+direction at h_L, the deepest depth ...). Everywhere else structured equals mlp (or, for the
+robustness curves, is far from it), so reading a wrong slice changes the effect.
+
+The table has one row per (claim, baseline, task); the tests recompute effects, intervals,
+p-values (t-test by hand, exact sign-flip by enumeration), Holm's adjustment (statsmodels) and
+the verdicts independently of ``learndyn.stats``.
 """
 
+import itertools
 import re
 
 import numpy as np
@@ -13,12 +19,14 @@ import pandas as pd
 import pytest
 import xarray as xr
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
-from learndyn.train.claims import CLAIMS, Context, claim, claims_table
+from learndyn.train.claims import BY_CONSTRUCTION, CLAIMS, DROPPED, Context, alpha_label, claim, claims_table
 
 EFFECT_TOL = 1e-10  # effect vs. the mean paired difference built in (float64 round-off)
 CI_TOL = 1e-10  # CI bounds vs. an independent Student-t interval
-NOISE_SCALE = 0.02  # per-(task, seed) noise on the built effects; effects are >= 5x larger
+P_TOL = 1e-9  # p-values vs. an independent computation (relative)
+NOISE_SCALE = 0.005  # per-(task, seed) noise on the built effects; effects are >= 8x larger
 
 EXPECTED_KEYS = [
     "GradFlow",
@@ -28,7 +36,6 @@ EXPECTED_KEYS = [
     "FgsmRobust",
     "LayerRobust",
     "LossTV",
-    "Curvature",
     "StableLR",
     "DepthScaling",
     "WidthScaling",
@@ -43,11 +50,24 @@ TASKS = CLASSIFICATION + REGRESSION
 MODELS = ["mlp", "resmlp", "structured"]
 DEPTHS, WIDTHS, SEEDS = [2, 4, 8], [16, 32], [0, 1, 2, 3, 4]
 DEPTH, WIDTH = 4, 32
-EVAL_STEPS, STAGES = [0, 50], ["init", "final"]
+STAGES = ["init", "final"]
 NOISE_SIGMAS, FGSM_EPS = [0.0, 0.2], [0.05, 0.1]
 DIRECTIONS, LAYER_H = ["gradient", "random"], [0, 2, 4, 8]
-LR_TASKS = ["digits"]
-RHOS, ALPHAS = [0.5, 0.95, np.inf], [0.0, 0.3]
+LR_TASKS, LR_SEEDS = ["digits"], list(range(16))
+RHOS, ALPHAS, FP_SEEDS = [0.5, 0.95, np.inf], [0.0, 0.1, 0.3], list(range(16))
+ALPHA = 0.05
+
+# matched robustness: clean-accuracy curves over four evaluations (the same for every task and
+# seed). The target is min(final clean) = 0.8: the structured model is read at evaluation 2, the
+# baselines at evaluation 3 (their last). UNMATCHED: a (task, seed) whose structured curve never
+# comes within the tolerance of the target (that seed drops out: n = 4).
+EVAL_STEPS = [0, 50, 100, 150]
+CLEAN_BASELINE = [0.2, 0.5, 0.7, 0.8]
+CLEAN_STRUCTURED = [0.2, 0.6, 0.8, 0.95]
+CLEAN_UNMATCHED = [0.2, 0.3, 0.4, 0.95]
+I_STRUCTURED, I_BASELINE = 2, 3
+UNMATCHED = ("digits", SEEDS[-1])
+MATCH_TOLERANCE = 0.05
 
 CFG = {
     "studies": {
@@ -62,30 +82,32 @@ CFG = {
         "structured": "structured",
         "baselines": ["mlp", "resmlp"],
         "confidence": 0.95,
+        "alpha": ALPHA,
         "noise_sigma": 0.2,
         "fgsm_eps": 0.05,
+        "match_tolerance": MATCH_TOLERANCE,
         "fixed_point_rho": 0.95,
-        "fixed_point_alpha": 0.3,
     },
 }
 
-# Built-in effects (structured - mlp, in the claim's units) and the verdicts they imply.
+# Built-in effects (structured - mlp, in the claim's units, per task) and the verdicts they imply.
 GRAD_FLOW = -1.0  # |log10 g0/gL| smaller
 CONDITIONING = 0.0  # zero-mean noise only: inconclusive
+CONDITIONING_WEAK = -0.01  # on the regression task: raw p < 0.05, but not after Holm (inconclusive)
 SENSITIVITY = -0.2
-CLEAN = 0.07  # structured's clean accuracy (noise_sigma=0) gain: the robustness claims subtract it
-NOISE_ROBUST = 0.05
+NOISE_ROBUST = 0.05  # accuracy change under noise at matched clean accuracy
 FGSM_ROBUST = 0.04
 LAYER_ROBUST = -0.1
 LOSS_TV = -0.15
-CURVATURE = 0.5  # larger Hessian: against the claim
-STABLE_LR = 0.5
 ACCURACY = 0.1  # at the default depth and width (and at width 16 of the depth-2 cells)
 DEPTH_SCALING = 0.25  # test accuracy at the deepest depth (8)
 NARROW_ACCURACY = 0.3  # test accuracy at width 16 (default depth): WidthScaling averages it with ACCURACY
 REGRESSION_MSE = -0.3
-GEN_GAP = 0.02  # larger gap: against the claim
-FIXED_POINT = 0.4
+GEN_GAP = 0.04  # classification gap (accuracy units), larger: against the claim
+GEN_GAP_MSE = 3.0  # regression gap (MSE units, gaps of 5-15): never averaged with accuracies
+STABLE_STRUCTURED, STABLE_RESMLP = 5, 3  # grid indices; mlp draws from 0..3 (ordinal, permutation test)
+FIXED_POINT = 0.4  # convergence fraction at the tested gate alpha = 0.3
+TESTED_ALPHA, CONSTRUCTED_ALPHA = 0.3, 0.1  # q < 1 for every seed at 0.1: "by construction"
 
 RNG = np.random.default_rng(0)
 NOISE = xr.DataArray(
@@ -94,49 +116,16 @@ NOISE = xr.DataArray(
     dims=("task", "seed"),
 )
 ZERO_MEAN_NOISE = NOISE - NOISE.mean("seed")  # every task's mean over seeds is exactly 0
-FP_NOISE = xr.DataArray(RNG.normal(0, NOISE_SCALE, len(SEEDS)), coords={"seed": SEEDS}, dims="seed")
+FP_NOISE = RNG.normal(0, NOISE_SCALE, len(FP_SEEDS))
+MLP_STABLE = RNG.integers(0, 4, len(LR_SEEDS))
 
-# key -> (effect, tasks it pools, noise used, verdict) for the mlp baseline
-EXPECTED = {
-    "GradFlow": (GRAD_FLOW, ["spirals"], NOISE, "supported"),
-    "Conditioning": (CONDITIONING, TASKS, ZERO_MEAN_NOISE, "inconclusive"),
-    "Sensitivity": (SENSITIVITY, TASKS, NOISE, "supported"),
-    "NoiseRobust": (NOISE_ROBUST, CLASSIFICATION, NOISE, "supported"),
-    "FgsmRobust": (FGSM_ROBUST, CLASSIFICATION, NOISE, "supported"),
-    "LayerRobust": (LAYER_ROBUST, TASKS, NOISE, "supported"),
-    "LossTV": (LOSS_TV, TASKS, NOISE, "supported"),
-    "Curvature": (CURVATURE, TASKS, NOISE, "not supported"),
-    "StableLR": (STABLE_LR, LR_TASKS, NOISE, "supported"),
-    "DepthScaling": (DEPTH_SCALING, ["spirals"], NOISE, "supported"),
-    "WidthScaling": ((NARROW_ACCURACY + ACCURACY) / 2, ["digits"], NOISE, "supported"),
-    "Accuracy": (ACCURACY, CLASSIFICATION, NOISE, "supported"),
-    "RegressionMSE": (REGRESSION_MSE, REGRESSION, NOISE, "supported"),
-    "GenGap": (GEN_GAP, TASKS, NOISE, "not supported"),
-}
-# claims whose study includes resmlp (main study); GradFlow/Depth/Width/StableLR have mlp only
-RESMLP_KEYS = {
-    "Conditioning",
-    "Sensitivity",
-    "NoiseRobust",
-    "FgsmRobust",
-    "LayerRobust",
-    "LossTV",
-    "Curvature",
-    "Accuracy",
-    "RegressionMSE",
-    "GenGap",
-}
-
-
-def per_seed(key: str) -> np.ndarray:
-    """The per-seed effect built in for ``key``: effect + noise, averaged over its tasks."""
-    effect, tasks, noise, _ = EXPECTED[key]
-    return np.array([effect + np.mean([float(noise.sel(task=t, seed=s)) for t in tasks]) for s in SEEDS])
+CELL_DIMS = {"task": TASKS, "model": MODELS, "depth": DEPTHS, "width": WIDTHS, "seed": SEEDS}
 
 
 def _var(extra: dict, structured, low=0.5, high=1.5) -> xr.DataArray:
-    """Random values for every model; structured = ``structured(mlp)``."""
-    coords = {"task": TASKS, "model": MODELS, "depth": DEPTHS, "width": WIDTHS, "seed": SEEDS, **extra}
+    """Random values for every model (dims in the order of ``collect``); structured =
+    ``structured(mlp)``."""
+    coords = {**CELL_DIMS, **extra}
     da = xr.DataArray(
         RNG.uniform(low, high, [len(v) for v in coords.values()]), coords=coords, dims=tuple(coords)
     )
@@ -147,42 +136,78 @@ def _var(extra: dict, structured, low=0.5, high=1.5) -> xr.DataArray:
 
 DEPTH_DA = xr.DataArray(DEPTHS, coords={"depth": DEPTHS}, dims="depth")
 WIDTH_DA = xr.DataArray(WIDTHS, coords={"width": WIDTHS}, dims="width")
+IS_REG = xr.DataArray([t in REGRESSION for t in TASKS], coords={"task": TASKS}, dims="task")
+
+
+def _curves(level_name: str, levels: list, level: float, effect: float):
+    """(clean_curve, perturbed curve) with dims (..., seed, eval_step[, level]).
+
+    Baselines: the accuracy change (perturbed - clean) is uniform in [-0.3, -0.1] at every
+    level but 0 (no perturbation: change 0). Structured: change uniform in [-0.9, -0.6] except at
+    its matched evaluation and ``level``, where it is mlp's change at mlp's matched evaluation +
+    ``effect`` + NOISE. Reading any other evaluation or level gives a very different effect."""
+    shape = [len(v) for v in CELL_DIMS.values()]
+    clean = np.broadcast_to(np.asarray(CLEAN_BASELINE), (*shape, len(EVAL_STEPS))).copy()
+    change = RNG.uniform(-0.3, -0.1, (*shape, len(EVAL_STEPS), len(levels)))
+    s = MODELS.index("structured")
+    clean[:, s] = CLEAN_STRUCTURED
+    change[:, s] = RNG.uniform(-0.9, -0.6, change[:, s].shape)
+    j = levels.index(level)
+    mlp_at_match = change[:, MODELS.index("mlp"), ..., I_BASELINE, j]  # (task, depth, width, seed)
+    change[:, s, ..., I_STRUCTURED, j] = mlp_at_match + effect + NOISE.values[:, None, None, :]
+    t, k = TASKS.index(UNMATCHED[0]), SEEDS.index(UNMATCHED[1])
+    clean[t, s, :, :, k] = CLEAN_UNMATCHED
+    if 0.0 in levels:
+        change[..., levels.index(0.0)] = 0.0
+    dims = (*CELL_DIMS, "eval_step")
+    coords = {**CELL_DIMS, "eval_step": EVAL_STEPS}
+    clean_da = xr.DataArray(clean, coords=coords, dims=dims)
+    pert = xr.DataArray(
+        clean[..., None] + change, coords={**coords, level_name: levels}, dims=(*dims, level_name)
+    )
+    return clean_da, pert
 
 
 def build_cells() -> xr.Dataset:
-    last = lambda m: m.eval_step == EVAL_STEPS[-1]
-    final_stage = lambda m: m.stage == "final"
-    is_reg = xr.DataArray([t in REGRESSION for t in TASKS], coords={"task": TASKS}, dims="task")
+    final_stage = lambda m: m.stage == "final"  # noqa: E731
     acc = xr.where(
         DEPTH_DA == max(DEPTHS), DEPTH_SCALING, xr.where(WIDTH_DA == min(WIDTHS), NARROW_ACCURACY, ACCURACY)
     )
-    test_struct = lambda m: xr.where(
-        last(m), xr.where(is_reg, m * 10 ** (REGRESSION_MSE + NOISE), m + acc + NOISE), m
-    )
+    clean, noise = _curves("noise_sigma", NOISE_SIGMAS, 0.2, NOISE_ROBUST)
+    clean_fgsm, fgsm = _curves("fgsm_eps", FGSM_EPS, 0.05, FGSM_ROBUST)
+    np.testing.assert_array_equal(clean.values, clean_fgsm.values)
+    # gaps in each task's units: accuracies of [0, 0.2] (classification), MSE 5-15 (regression)
+    gap = _var({}, lambda m: m, low=0.0, high=1.0)
+    gap = xr.where(IS_REG, 5 + 10 * gap, 0.2 * gap).transpose(*gap.dims)
+    gap.loc[{"model": "structured"}] = (
+        gap.sel(model="mlp") + xr.where(IS_REG, GEN_GAP_MSE, GEN_GAP) + NOISE
+    ).transpose(*gap.sel(model="mlp").dims)
     cells = xr.Dataset(
         {
-            # only at the deepest depth; log10 in [-3, -2]: the shift keeps the sign,
-            # |log10| changes by GRAD_FLOW
+            # only at the deepest depth and the last evaluation; log10 in [-3, -2]: the shift
+            # keeps the sign, |log10| changes by GRAD_FLOW
             "grad_ratio": _var(
                 {"eval_step": EVAL_STEPS},
-                lambda m: xr.where(last(m) & (m.depth == max(DEPTHS)), m * 10 ** (-(GRAD_FLOW + NOISE)), m),
+                lambda m: xr.where(
+                    (m.eval_step == EVAL_STEPS[-1]) & (m.depth == max(DEPTHS)),
+                    m * 10 ** (-(GRAD_FLOW + NOISE)),
+                    m,
+                ),
                 low=1e-3,
                 high=1e-2,
             ),
             "e2e_logcond": _var(
-                {"stage": STAGES}, lambda m: xr.where(final_stage(m), m + CONDITIONING + ZERO_MEAN_NOISE, m)
+                {"stage": STAGES},
+                lambda m: xr.where(
+                    final_stage(m), m + xr.where(IS_REG, CONDITIONING_WEAK, CONDITIONING) + ZERO_MEAN_NOISE, m
+                ),
             ),
             "io_norm": _var(
                 {"stage": STAGES}, lambda m: xr.where(final_stage(m), m * 10 ** (SENSITIVITY + NOISE), m)
             ),
-            "noise_metric": _var(
-                {"noise_sigma": NOISE_SIGMAS},
-                lambda m: xr.where(m.noise_sigma == 0.2, m + CLEAN + NOISE_ROBUST + NOISE, m + CLEAN),
-            ),
-            "fgsm_metric": _var(
-                {"fgsm_eps": FGSM_EPS},
-                lambda m: xr.where(m.fgsm_eps == 0.05, m + CLEAN + FGSM_ROBUST + NOISE, m),
-            ),
+            "clean_curve": clean,
+            "noise_curve": noise,
+            "fgsm_curve": fgsm,
             "amplification": _var(
                 {"direction": DIRECTIONS, "layer_h": LAYER_H},
                 lambda m: xr.where(
@@ -190,11 +215,10 @@ def build_cells() -> xr.Dataset:
                 ),
             ),
             "loss_tv_ratio": _var({}, lambda m: m * 10 ** (LOSS_TV + NOISE)),
-            "hessian_top": _var(
-                {"eval_step": EVAL_STEPS}, lambda m: xr.where(last(m), m * 10 ** (CURVATURE + NOISE), m)
+            "final_test_metric": _var(
+                {}, lambda m: xr.where(IS_REG, m * 10 ** (REGRESSION_MSE + NOISE), m + acc + NOISE)
             ),
-            "test_metric": _var({"eval_step": EVAL_STEPS}, test_struct),
-            "gen_gap": _var({}, lambda m: m + GEN_GAP + NOISE),
+            "gen_gap": gap,
         }
     )
     cells.attrs.update({f"kind_{t}": "classification" for t in CLASSIFICATION})
@@ -203,26 +227,32 @@ def build_cells() -> xr.Dataset:
 
 
 def build_lr() -> xr.Dataset:
-    models = ["mlp", "structured"]
+    """Grid index of the largest stable rate: mlp varies, structured and resmlp are constant."""
+    models = ["mlp", "resmlp", "structured"]
+    idx = np.empty((len(LR_TASKS), len(models), len(LR_SEEDS)))
+    idx[:, 0], idx[:, 1], idx[:, 2] = MLP_STABLE, STABLE_RESMLP, STABLE_STRUCTURED
     da = xr.DataArray(
-        RNG.uniform(0.1, 1.0, (len(models), len(LR_TASKS), len(SEEDS))),
-        coords={"model": models, "task": LR_TASKS, "seed": SEEDS},
-        dims=("model", "task", "seed"),
+        idx, coords={"task": LR_TASKS, "model": models, "seed": LR_SEEDS}, dims=("task", "model", "seed")
     )
-    da.loc[{"model": "structured"}] = (
-        (da.sel(model="mlp") * 10 ** (STABLE_LR + NOISE.sel(task=LR_TASKS))).transpose("task", "seed").values
-    )
-    return xr.Dataset({"stable_lr": da})
+    return xr.Dataset({"stable_index": da})
 
 
 def build_fp() -> xr.Dataset:
-    da = xr.DataArray(
-        RNG.uniform(0.2, 0.5, (len(RHOS), len(ALPHAS), len(SEEDS))),
-        coords={"rho": RHOS, "alpha": ALPHAS, "seed": SEEDS},
-        dims=("rho", "alpha", "seed"),
-    )
-    da.loc[{"rho": 0.95, "alpha": 0.3}] = (da.sel(rho=np.inf, alpha=0.3) + FIXED_POINT + FP_NOISE).values
-    return xr.Dataset({"converged": da})
+    """Convergence fractions and contraction bounds per (rho, alpha, seed). At the tested gate
+    the cap converges FIXED_POINT more often than the uncapped model and one seed has q >= 1;
+    at CONSTRUCTED_ALPHA q < 1 for every seed (the claim holds by construction)."""
+    dims = ("rho", "alpha", "seed")
+    coords = {"rho": RHOS, "alpha": ALPHAS, "seed": FP_SEEDS}
+    shape = (len(RHOS), len(ALPHAS), len(FP_SEEDS))
+    conv = xr.DataArray(RNG.uniform(0.2, 0.5, shape), coords=coords, dims=dims)
+    conv.loc[{"rho": 0.95, "alpha": TESTED_ALPHA}] = (
+        conv.sel(rho=np.inf, alpha=TESTED_ALPHA) + FIXED_POINT + FP_NOISE
+    ).values
+    conv.loc[{"rho": 0.95, "alpha": CONSTRUCTED_ALPHA}] = 1.0
+    q = xr.DataArray(RNG.uniform(1.1, 3.0, shape), coords=coords, dims=dims)
+    q.loc[{"rho": 0.95}] = RNG.uniform(0.5, 0.99, (len(ALPHAS), len(FP_SEEDS)))
+    q.loc[{"rho": 0.95, "alpha": TESTED_ALPHA, "seed": FP_SEEDS[3]}] = 1.02
+    return xr.Dataset({"converged": conv, "q_bound": q})
 
 
 CELLS, LR, FP = build_cells(), build_lr(), build_fp()
@@ -233,10 +263,90 @@ def table() -> pd.DataFrame:
     return claims_table(Context(CELLS, CFG, LR, FP))
 
 
-def row(table: pd.DataFrame, key: str, baseline: str) -> pd.Series:
-    sel = table[(table.key == key) & (table.baseline == baseline)]
-    assert len(sel) == 1, f"{key} vs {baseline}: {len(sel)} rows"
+def row(table: pd.DataFrame, key: str, baseline: str, task: str) -> pd.Series:
+    sel = table[(table.key == key) & (table.baseline == baseline) & (table.task == task)]
+    assert len(sel) == 1, f"{key} vs {baseline} on {task}: {len(sel)} rows"
     return sel.iloc[0]
+
+
+# --- independent statistics ---------------------------------------------------------------------
+
+
+def t_test(d: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float, int, float]:
+    """(mean, low, high, n, p) of the Student-t interval and two-sided one-sample t-test."""
+    d = d[np.isfinite(d)]
+    n, mean, se = len(d), d.mean(), d.std(ddof=1) / np.sqrt(len(d))
+    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * se
+    return mean, mean - half, mean + half, n, 2 * stats.t.sf(abs(mean) / se, n - 1)
+
+
+def sign_flip_p(d: np.ndarray) -> float:
+    """Exact two-sided sign-flip p-value of the mean, by enumerating all 2**n sign patterns."""
+    d = d[np.isfinite(d)]
+    signs = np.array(list(itertools.product([1.0, -1.0], repeat=len(d))))
+    null = np.abs(signs @ d) / len(d)
+    return float(np.mean(null >= abs(d.mean()) * (1 - 1e-12)))
+
+
+def expected_verdict(effect: float, p_holm: float, better: str) -> str:
+    if not (np.isfinite(p_holm) and p_holm < ALPHA) or effect == 0:
+        return "inconclusive"
+    return "supported" if (effect > 0) == (better == "higher") else "not supported"
+
+
+# --- the per-seed effects built in (structured - mlp), per task -----------------------------------
+
+
+def built(effect: float, task: str, noise=NOISE) -> np.ndarray:
+    return effect + noise.sel(task=task).values
+
+
+def unmatched(d: np.ndarray, task: str) -> np.ndarray:
+    """NaN for the seed whose structured curve never reaches the matching target."""
+    d = d.copy()
+    if task == UNMATCHED[0]:
+        d[SEEDS.index(UNMATCHED[1])] = np.nan
+    return d
+
+
+# (key, task) -> (per-seed differences, verdict) against mlp
+EXPECTED = {
+    ("GradFlow", "spirals"): (built(GRAD_FLOW, "spirals"), "supported"),
+    **{
+        ("Conditioning", t): (built(CONDITIONING, t, ZERO_MEAN_NOISE), "inconclusive") for t in CLASSIFICATION
+    },
+    **{
+        ("Conditioning", t): (built(CONDITIONING_WEAK, t, ZERO_MEAN_NOISE), "inconclusive")
+        for t in REGRESSION
+    },
+    **{("Sensitivity", t): (built(SENSITIVITY, t), "supported") for t in TASKS},
+    **{("NoiseRobust", t): (unmatched(built(NOISE_ROBUST, t), t), "supported") for t in CLASSIFICATION},
+    **{("FgsmRobust", t): (unmatched(built(FGSM_ROBUST, t), t), "supported") for t in CLASSIFICATION},
+    **{("LayerRobust", t): (built(LAYER_ROBUST, t), "supported") for t in TASKS},
+    **{("LossTV", t): (built(LOSS_TV, t), "supported") for t in TASKS},
+    ("StableLR", "digits"): (STABLE_STRUCTURED - MLP_STABLE.astype(float), "supported"),
+    ("DepthScaling", "spirals"): (built(DEPTH_SCALING, "spirals"), "supported"),
+    ("WidthScaling", "digits"): (built((NARROW_ACCURACY + ACCURACY) / 2, "digits"), "supported"),
+    **{("Accuracy", t): (built(ACCURACY, t), "supported") for t in CLASSIFICATION},
+    **{("RegressionMSE", t): (built(REGRESSION_MSE, t), "supported") for t in REGRESSION},
+    **{("GenGap", t): (built(GEN_GAP, t), "not supported") for t in CLASSIFICATION},
+    **{("GenGap", t): (built(GEN_GAP_MSE, t), "not supported") for t in REGRESSION},
+    ("FixedPoint", alpha_label(TESTED_ALPHA)): (FIXED_POINT + FP_NOISE, "supported"),
+}
+# claims whose rows include resmlp: the main study (and the LR sweep, which swept resmlp);
+# GradFlow/Depth/Width have mlp only, FixedPoint the uncapped model
+RESMLP_KEYS = {
+    "Conditioning",
+    "Sensitivity",
+    "NoiseRobust",
+    "FgsmRobust",
+    "LayerRobust",
+    "LossTV",
+    "StableLR",
+    "Accuracy",
+    "RegressionMSE",
+    "GenGap",
+}
 
 
 # --- the registry -------------------------------------------------------------------------------
@@ -248,61 +358,199 @@ def test_registry_keys_are_unique_letter_macros_in_order():
     assert len(set(keys)) == len(keys)
     assert all(re.fullmatch(r"[A-Za-z]+", k) for k in keys)
     assert {c.better for c in CLAIMS} <= {"higher", "lower"}
+    assert {c.test for c in CLAIMS} <= {"t", "permutation"}
+    assert all((c.values is None) != (c.paired is None) for c in CLAIMS)
+    assert {c.key for c in CLAIMS if c.paired is not None} == {"NoiseRobust", "FgsmRobust"}
+    assert {c.key for c in CLAIMS if c.test == "permutation"} == {"StableLR", "FixedPoint"}
 
 
-def test_table_follows_registration_order(table):
+def test_dropped_claims_are_not_registered():
+    assert "Curvature" in DROPPED and DROPPED["Curvature"]
+    assert not set(DROPPED) & {c.key for c in CLAIMS}
+
+
+def test_table_columns_and_registration_order(table):
+    assert list(table.columns) == [
+        "key",
+        "claim",
+        "measure",
+        "baseline",
+        "task",
+        "better",
+        "test",
+        "structured",
+        "baseline_value",
+        "effect",
+        "ci_low",
+        "ci_high",
+        "n",
+        "p",
+        "note",
+        "p_holm",
+        "verdict",
+        "family_size",
+    ]
     assert list(dict.fromkeys(table.key)) == EXPECTED_KEYS
-    assert set(table.verdict) <= {"supported", "not supported", "inconclusive"}
+    assert set(table.verdict) <= {"supported", "not supported", "inconclusive", BY_CONSTRUCTION}
+    assert "all" not in set(table.task), "every claim has a task dim: no pooled rows"
+    assert not table.duplicated(["key", "baseline", "task"]).any()
 
 
-# --- effects, n and verdicts against the construction ------------------------------------------
+def test_rows_per_claim_baseline_and_task(table):
+    got = {(r.key, r.task) for r in table[table.baseline.isin(["mlp", "uncapped"])].itertuples()}
+    assert got == set(EXPECTED) | {("FixedPoint", alpha_label(CONSTRUCTED_ALPHA))}
+    assert set(table[table.baseline == "resmlp"].key) == RESMLP_KEYS
+    # gates: only alpha > 0, one row each
+    assert set(table[table.key == "FixedPoint"].task) == {alpha_label(a) for a in ALPHAS if a > 0}
 
 
-@pytest.mark.parametrize("key", list(EXPECTED))
-def test_effect_ci_n_and_verdict_match_construction(table, key):
-    r = row(table, key, "mlp")
-    d = per_seed(key)
-    half = stats.t.ppf(0.5 + CFG["claims"]["confidence"] / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
-    assert r.effect == pytest.approx(d.mean(), abs=EFFECT_TOL)
-    assert (r.ci_low, r.ci_high) == pytest.approx((d.mean() - half, d.mean() + half), abs=CI_TOL)
-    assert r.n == len(SEEDS)
-    assert r.verdict == EXPECTED[key][3]
+# --- effects, n, p and verdicts against the construction ---------------------------------------
+
+
+@pytest.mark.parametrize("key,task", list(EXPECTED), ids=[f"{k}-{t}" for k, t in EXPECTED])
+def test_effect_interval_n_p_match_hand_computation(table, key, task):
+    r = row(table, key, "uncapped" if key == "FixedPoint" else "mlp", task)
+    d, verdict = EXPECTED[(key, task)]
+    finite = d[np.isfinite(d)]
+    assert r.n == len(finite)
+    assert r.effect == pytest.approx(finite.mean(), abs=EFFECT_TOL)
     assert r.better == next(c.better for c in CLAIMS if c.key == key)
+    if r.test == "t":
+        mean, low, high, _, p = t_test(d, CFG["claims"]["confidence"])
+        assert (r.ci_low, r.ci_high) == pytest.approx((low, high), abs=CI_TOL)
+        assert r.p == pytest.approx(p, rel=P_TOL)
+    else:  # bootstrap interval (random): only that it brackets the mean within the data's range
+        assert finite.min() - EFFECT_TOL <= r.ci_low <= r.effect <= r.ci_high <= finite.max() + EFFECT_TOL
+        assert r.p == pytest.approx(sign_flip_p(d), rel=P_TOL)
+    assert r.note == ""
+    assert r.verdict == verdict
 
 
-def test_pooled_claim_averages_tasks_within_seed(table):
-    # Accuracy pools the two classification tasks: one paired difference per seed, not per (task, seed)
-    fin = CELLS.test_metric.sel(depth=DEPTH, width=WIDTH, task=CLASSIFICATION).isel(eval_step=-1)
-    d = (fin.sel(model="structured") - fin.sel(model="mlp")).values  # (task, seed)
-    per_seed_diff = d.mean(axis=0)
-    np.testing.assert_allclose(per_seed_diff, per_seed("Accuracy"), atol=EFFECT_TOL)
-    half = stats.t.ppf(0.975, len(SEEDS) - 1) * per_seed_diff.std(ddof=1) / np.sqrt(len(SEEDS))
-    r = row(table, "Accuracy", "mlp")
-    assert r.n == len(SEEDS)
-    assert r.effect == pytest.approx(per_seed_diff.mean(), abs=EFFECT_TOL)
-    assert r.ci_low == pytest.approx(per_seed_diff.mean() - half, abs=CI_TOL)
-    assert r.ci_high == pytest.approx(per_seed_diff.mean() + half, abs=CI_TOL)
-    assert r.structured == pytest.approx(float(fin.sel(model="structured").mean()), abs=EFFECT_TOL)
-    assert r.baseline_value == pytest.approx(float(fin.sel(model="mlp").mean()), abs=EFFECT_TOL)
+def test_holm_matches_statsmodels_over_tested_rows(table):
+    p = table.p.to_numpy(dtype=float)
+    tested = np.isfinite(p)
+    assert tested.sum() < len(p), "the by-construction row is not tested"
+    expected = multipletests(p[tested], method="holm")[1]
+    np.testing.assert_allclose(table.p_holm.to_numpy(dtype=float)[tested], expected, rtol=1e-12, atol=0)
+    assert np.isnan(table.p_holm.to_numpy(dtype=float)[~tested]).all()
+    assert (table.family_size == tested.sum()).all()
+    assert (table.p_holm[tested] >= table.p[tested]).all()
+
+
+def test_verdict_follows_adjusted_p_and_direction(table):
+    tested = table[table.note != BY_CONSTRUCTION]
+    for r in tested.itertuples():
+        assert r.verdict == expected_verdict(r.effect, r.p_holm, r.better), (r.key, r.baseline, r.task)
+    # the construction exercises every verdict, and one that the raw p alone would call supported
+    assert {"supported", "not supported", "inconclusive"} <= set(tested.verdict)
+    adjusted_away = tested[(tested.p < ALPHA) & (tested.p_holm >= ALPHA)]
+    assert (adjusted_away.verdict == "inconclusive").all()
+    weak = row(table, "Conditioning", "mlp", REGRESSION[0])
+    assert weak.p < ALPHA <= weak.p_holm and weak.verdict == "inconclusive"
+
+
+def test_fixed_point_by_construction_kept_out_of_the_family(table):
+    r = row(table, "FixedPoint", "uncapped", alpha_label(CONSTRUCTED_ALPHA))
+    assert r.note == BY_CONSTRUCTION and r.verdict == BY_CONSTRUCTION
+    assert np.isnan(r.p) and np.isnan(r.p_holm)
+    d = 1.0 - FP.converged.sel(rho=np.inf, alpha=CONSTRUCTED_ALPHA).values
+    assert r.effect == pytest.approx(d.mean(), abs=EFFECT_TOL) and r.n == len(FP_SEEDS)
+    assert r.structured == pytest.approx(1.0) and r.family_size == np.isfinite(table.p).sum()
+    # one seed with q >= 1 at the tested gate: an empirical test, in the family
+    tested = row(table, "FixedPoint", "uncapped", alpha_label(TESTED_ALPHA))
+    assert tested.note == "" and np.isfinite(tested.p)
+    # once every seed's q < 1 there too, that row leaves the family and the family shrinks by one
+    fp = FP.copy(deep=True)
+    fp.q_bound.loc[{"rho": 0.95, "alpha": TESTED_ALPHA}] = 0.9
+    t2 = claims_table(Context(CELLS, CFG, LR, fp))
+    r2 = row(t2, "FixedPoint", "uncapped", alpha_label(TESTED_ALPHA))
+    assert r2.verdict == BY_CONSTRUCTION and np.isnan(r2.p)
+    assert (t2.family_size == r.family_size - 1).all()
+    # a non-finite bound proves nothing: tested again
+    fp.q_bound.loc[{"rho": 0.95, "alpha": TESTED_ALPHA, "seed": 0}] = np.nan
+    t3 = claims_table(Context(CELLS, CFG, LR, fp))
+    assert row(t3, "FixedPoint", "uncapped", alpha_label(TESTED_ALPHA)).note == ""
 
 
 def test_fixed_point_compares_with_uncapped(table):
-    r = row(table, "FixedPoint", "uncapped")
-    assert r.effect == pytest.approx(FIXED_POINT + float(FP_NOISE.mean()), abs=EFFECT_TOL)
-    assert r.n == len(SEEDS) and r.verdict == "supported"
     assert set(table[table.key == "FixedPoint"].baseline) == {"uncapped"}
     capped = claims_table(Context(CELLS, CFG, LR, FP.sel(rho=[0.5, 0.95])))
     assert "FixedPoint" not in set(capped.key)
     assert "FixedPoint" not in set(claims_table(Context(CELLS, CFG, LR, None)).key)
 
 
+def _drop(curve: xr.DataArray, level: dict, model: str, task: str, i: int) -> np.ndarray:
+    """Accuracy change (perturbed - clean) of ``model`` at evaluation ``i``, per seed."""
+    cell = dict(model=model, task=task, depth=DEPTH, width=WIDTH)
+    pert = CELLS[curve].sel(**cell, **level).isel(eval_step=i)
+    return (pert - CELLS.clean_curve.sel(**cell).isel(eval_step=i)).values
+
+
+@pytest.mark.parametrize(
+    "key,curve,level",
+    [("NoiseRobust", "noise_curve", {"noise_sigma": 0.2}), ("FgsmRobust", "fgsm_curve", {"fgsm_eps": 0.05})],
+)
+@pytest.mark.parametrize("task", CLASSIFICATION)
+def test_matched_robustness_reads_the_matched_evaluations(table, key, curve, level, task):
+    """Against resmlp (random drops, nothing built in): the structured model is read where its
+    clean accuracy equals the baseline's final one (evaluation 2), the baseline at its last; a
+    seed without a match within the tolerance drops out."""
+    s = _drop(curve, level, "structured", task, I_STRUCTURED)
+    b = _drop(curve, level, "resmlp", task, I_BASELINE)
+    s, b = unmatched(s, task), unmatched(b, task)
+    d = s - b
+    r = row(table, key, "resmlp", task)
+    assert r.n == np.isfinite(d).sum() == len(SEEDS) - (task == UNMATCHED[0])
+    assert r.effect == pytest.approx(np.nanmean(d), abs=EFFECT_TOL)
+    assert r.structured == pytest.approx(np.nanmean(s), abs=EFFECT_TOL)
+    assert r.baseline_value == pytest.approx(np.nanmean(b), abs=EFFECT_TOL)
+    # reading both at the last evaluation (final robustness) would give another effect
+    final = _drop(curve, level, "structured", task, -1) - _drop(curve, level, "resmlp", task, -1)
+    assert abs(np.nanmean(final) - r.effect) > 0.2
+
+
+def test_degenerate_row_is_noted_constant(table):
+    """StableLR vs resmlp: both grid indices constant over seeds; the difference is a point."""
+    r = row(table, "StableLR", "resmlp", "digits")
+    assert r.note == "constant"
+    diff = STABLE_STRUCTURED - STABLE_RESMLP
+    assert (r.effect, r.ci_low, r.ci_high, r.n) == (diff, diff, diff, len(LR_SEEDS))
+    assert r.p == pytest.approx(2 / 2 ** len(LR_SEEDS))
+    assert r.structured == STABLE_STRUCTURED and r.baseline_value == STABLE_RESMLP
+    assert row(table, "StableLR", "mlp", "digits").note == ""  # mlp varies over seeds
+
+
+def test_generalisation_gap_rows_per_task_in_own_units():
+    """One classification and one regression task: one row each, the regression effect in MSE
+    units (never averaged with an accuracy gap)."""
+    cfg = {**CFG, "studies": {**CFG["studies"], "main": {"tasks": ["digits", "sine"], "models": MODELS}}}
+    t = claims_table(Context(CELLS, cfg, LR, FP))
+    gap = t[(t.key == "GenGap") & (t.baseline == "mlp")]
+    assert list(gap.task) == ["digits", "sine"]
+    cls, reg = row(t, "GenGap", "mlp", "digits"), row(t, "GenGap", "mlp", "sine")
+    assert cls.effect == pytest.approx(built(GEN_GAP, "digits").mean(), abs=EFFECT_TOL)
+    assert reg.effect == pytest.approx(built(GEN_GAP_MSE, "sine").mean(), abs=EFFECT_TOL)
+    assert cls.baseline_value < 0.2 < 5 < reg.baseline_value  # accuracy units vs MSE units
+    assert reg.n == cls.n == len(SEEDS)
+    # the regression-only claims see the regression task only, the accuracy claims the other
+    assert set(t[t.key == "RegressionMSE"].task) == {"sine"}
+    assert set(t[t.key == "Accuracy"].task) == {"digits"}
+
+
 def test_baselines_outside_a_study_or_the_cells_give_no_rows(table):
-    assert set(table[table.baseline == "resmlp"].key) == RESMLP_KEYS
     no_resmlp = claims_table(Context(CELLS.sel(model=["mlp", "structured"]), CFG, LR, FP))
     assert "resmlp" not in set(no_resmlp.baseline)
+    # the same rows otherwise; Holm's family is smaller, so only the adjusted columns differ
+    raw = [c for c in table.columns if c not in ("p_holm", "verdict", "family_size")]
     pd.testing.assert_frame_equal(
-        no_resmlp.reset_index(drop=True), table[table.baseline != "resmlp"].reset_index(drop=True)
+        no_resmlp[raw].reset_index(drop=True), table[table.baseline != "resmlp"][raw].reset_index(drop=True)
     )
+    assert (no_resmlp.family_size == np.isfinite(no_resmlp.p).sum()).all()
+    # StableLR only against swept baselines
+    lr_mlp_only = LR.sel(model=["mlp", "structured"])
+    t = claims_table(Context(CELLS, CFG, lr_mlp_only, FP))
+    assert set(t[t.key == "StableLR"].baseline) == {"mlp"}
+    assert "StableLR" not in set(claims_table(Context(CELLS, CFG, None, FP)).key)
 
 
 # --- claims are data --------------------------------------------------------------------------
@@ -328,11 +576,15 @@ def extra_claim():
 def test_registered_claim_appears_in_table(extra_claim):
     t = claims_table(Context(CELLS, CFG, LR, FP))
     assert t.key.iloc[-1] == extra_claim
-    r = row(t, extra_claim, "mlp")
-    assert r.effect == pytest.approx(2 * per_seed("GenGap").mean(), abs=EFFECT_TOL)
-    assert r.n == len(SEEDS) and r.verdict == "not supported"
-    assert r.claim == "a claim added by a test" and r.measure == "twice the gap"
-    assert "resmlp" not in set(t[t.key == extra_claim].baseline)
+    extra = t[t.key == extra_claim]
+    assert list(extra.task) == TASKS and set(extra.baseline) == {"mlp"}
+    for task in TASKS:
+        r = row(t, extra_claim, "mlp", task)
+        gap = GEN_GAP_MSE if task in REGRESSION else GEN_GAP
+        assert r.effect == pytest.approx(2 * built(gap, task).mean(), abs=EFFECT_TOL)
+        assert r.n == len(SEEDS) and r.verdict == "not supported"
+        assert r.claim == "a claim added by a test" and r.measure == "twice the gap"
+    assert (t.family_size == np.isfinite(t.p).sum()).all()
 
 
 def test_registry_restored_after_extra_claim():

@@ -9,7 +9,8 @@ from learndyn.data import make_task
 from learndyn.io import open_dataset, write_netcdf
 from learndyn.train.experiments import MeasureConfig, run_cell, run_lr_sweep
 from learndyn.train.grid import cells
-from learndyn.train.loop import TaskTensors, TrainConfig, stable_lr, train_ensemble
+from learndyn.train.loop import TaskTensors, TrainConfig, train_ensemble
+from learndyn.train.metrics import chance_loss, stable_lr, stable_lr_index
 from learndyn.train.models import build_model
 from learndyn.train.optim import BatchedOptimizer, lr_factor
 
@@ -130,6 +131,8 @@ def test_divergence_recorded_and_cell_completes(spirals, tmp_path):
     assert ds.diverged.values.tolist() == [1, 1]
     assert (ds.diverged_step.values >= 0).all()
     assert np.isnan(ds.test_metric.values[:, -1]).all()
+    for name in ("final_test_metric", "gen_gap", "selected_epoch", "late_improvement"):
+        assert np.isnan(ds[name].values).all(), name
     write_netcdf(ds, tmp_path / "cell.nc", config={}, seeds=[0, 1])
     assert open_dataset(tmp_path / "cell.nc").diverged.values.tolist() == [1, 1]
 
@@ -144,7 +147,9 @@ def test_divergence_isolated_per_member(spirals, spec):
     assert ds.diverged.sel(lr=1e4).values.tolist() == [1, 1]
     assert ds.diverged.sel(lr=0.01).values.tolist() == [0, 0]
     assert np.allclose(ds.stable_lr.values, 0.01)
+    assert ds.stable_index.values.tolist() == [0, 0]
     data = TaskTensors.from_task(spirals)
+    assert float(ds.chance_loss) == pytest.approx(chance_loss(data.y_train, "classification"))
     alone = train_ensemble(
         build_model(spec, data.d_in, data.d_out, 8, 2, [0, 1]),
         data,
@@ -154,11 +159,17 @@ def test_divergence_isolated_per_member(spirals, spec):
 
 
 def test_stable_lr_rule():
+    """Largest rate that neither diverged nor ended at or above min(initial, chance) loss
+    (``metrics.stable_lr``, moved out of the loop); a chance loss above every initial loss
+    leaves the initial-loss rule, a lower one also rejects runs that only reach chance."""
     lrs = [0.1, 1.0, 10.0]
     div = np.array([[False, False], [False, True], [True, True]])
     final = np.array([[0.5, 0.5], [0.4, np.nan], [np.nan, np.nan]])
     initial = np.ones((3, 2))
-    np.testing.assert_array_equal(stable_lr(lrs, div, final, initial), [1.0, 0.1])
+    np.testing.assert_array_equal(stable_lr(lrs, div, final, initial, 2.0), [1.0, 0.1])
+    np.testing.assert_array_equal(stable_lr_index(lrs, div, final, initial, 2.0), [1, 0])
+    np.testing.assert_array_equal(stable_lr(lrs, div, final, initial, 0.45), [1.0, np.nan])
+    np.testing.assert_array_equal(stable_lr_index(lrs, div, final, initial, 0.45), [1, -1])
 
 
 def test_checkpoint_resume_matches_uninterrupted(regression, tmp_path):

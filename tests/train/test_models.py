@@ -31,6 +31,10 @@ VARIANTS = {
     "mlp": {"kind": "mlp"},
     "resmlp": {"kind": "resmlp"},
     "snmlp": {"kind": "snmlp"},
+    "snmlp_gain": {"kind": "snmlp", "rho": math.sqrt(2), "init": "orthogonal"},
+    "mlp_orth": {"kind": "mlp", "init": "orthogonal"},
+    "rezero": {"kind": "rezero", "alpha": 0.0},
+    "rezero_open": {"kind": "rezero", "alpha": 0.2},
     "cap": {"kind": "structured"},
     "orth": {"kind": "structured", "shaping": "orthogonal"},
     "mask": {"kind": "structured", "shaping": "mask"},
@@ -66,7 +70,8 @@ def test_shapes_and_gradients(name):
     (out.pow(2).sum() + model.regulariser().sum()).backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), f"{name}.{pname}"
-        assert p.grad.abs().sum() > 0 or (name == "alpha0" and pname in ("U", "V", "c")), (
+        # a branch gated by alpha = 0 gets no gradient until the gate moves (rezero's gate does)
+        assert p.grad.abs().sum() > 0 or (name in ("alpha0", "rezero") and pname in ("U", "V", "c")), (
             f"{name}.{pname} has zero grad"
         )
 
@@ -182,6 +187,46 @@ def test_resmlp_is_identity_plus_correction():
     assert torch.equal(model.shaped()[0, 0], torch.eye(WIDTH))
 
 
+def test_rezero_is_resmlp_with_a_learned_gate():
+    """h + alpha U psi(V h + c): resmlp's parameters plus one gate per layer, alpha = beta tanh(a)
+    starting at the configured alpha; the branch equals resmlp's (same init) scaled by alpha."""
+    resmlp, rezero = _model(VARIANTS["resmlp"]), _model(VARIANTS["rezero_open"])
+    assert rezero.param_count() == resmlp.param_count() + DEPTH
+    torch.testing.assert_close(rezero.alpha_scalar(), torch.full((len(SEEDS), DEPTH), 0.2))
+    assert rezero.spec.learned_gate and rezero.spec.has_correction
+    h = torch.randn(len(SEEDS), 6, WIDTH)
+    with torch.no_grad():
+        for name in ("V", "U", "c"):
+            torch.testing.assert_close(getattr(rezero, name), getattr(resmlp, name), rtol=0, atol=0)
+        A, a = rezero.shaped(), rezero.alpha_scalar()
+        branch = resmlp.layer(0, h, resmlp.shaped(), resmlp.alpha_scalar()) - h
+        torch.testing.assert_close(rezero.layer(0, h, A, a) - h, 0.2 * branch, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("rho", [0.5, 1.0, math.sqrt(2)])
+@pytest.mark.parametrize("init", ["kaiming", "orthogonal"])
+def test_snmlp_operator_has_gain_rho(rho, init):
+    """A = rho W / sigma_max(W): sigma_max(A) = rho exactly in eval mode (any init, grown
+    weights); with orthogonal W every singular value is rho."""
+    model = _model({"kind": "snmlp", "rho": rho, "init": init})
+    if init == "orthogonal":
+        sv = torch.linalg.svdvals(model.eval().shaped().double())
+        torch.testing.assert_close(sv, torch.full_like(sv, rho), atol=SIGMA_TOL, rtol=0)
+    _grow(model)
+    s = torch.linalg.svdvals(model.eval().shaped().double())[..., 0]
+    torch.testing.assert_close(s, torch.full_like(s, rho), atol=SIGMA_TOL, rtol=0)
+    assert (model.layer_bounds()["bound_upper"] <= rho * (1 + SIGMA_TOL)).all()
+
+
+def test_orthogonal_init_of_relu_layers_carries_the_gain():
+    """init: orthogonal on a ReLU MLP: W = sqrt 2 Q (every singular value sqrt 2)."""
+    model = _model(VARIANTS["mlp_orth"])
+    assert model.spec.weight_init == "orthogonal"
+    sv = torch.linalg.svdvals(model.W.double())
+    torch.testing.assert_close(sv, torch.full_like(sv, math.sqrt(2)), atol=SIGMA_TOL, rtol=0)
+    assert _model(VARIANTS["mlp"]).spec.weight_init == "kaiming"
+
+
 @pytest.mark.parametrize("rho,alpha", list(itertools.product([0.5, 0.9], [0.0, 0.2])))
 def test_fixed_point_contracts_at_rate_q(rho, alpha):
     """P3: for q < 1, ||h_{k+1} - h_k|| <= q ||h_k - h_{k-1}|| and ||h_k - h*|| <= q^k ||h_0 - h*||."""
@@ -271,7 +316,7 @@ def test_unfused_where_second_order_is_needed():
     assert not model.fused()
     with torch.no_grad():
         assert model.fused()
-    for name in ("input_gate", "post", "mlp", "resmlp", "snmlp"):
+    for name in ("input_gate", "post", "mlp", "resmlp", "rezero", "snmlp"):
         assert not _model(VARIANTS[name]).train().fused(), name
 
 

@@ -186,7 +186,9 @@ def _matched(ctx: Context, s_model: str, b_model: str, curve: str, level: dict):
     tol = ctx.claims_cfg["match_tolerance"]
     effects, s_drop, b_drop = [], [], []
     for task in ctx.classification:
-        s, b = s_base.sel(task=task), b_base.sel(task=task)
+        order = ("seed", "eval_step")
+        s = s_base.sel(task=task).transpose(*order, ...)
+        b = b_base.sel(task=task).transpose(*order, ...)
         cs, rs = s.clean_curve.values, s[curve].sel(level).values
         cb, rb = b.clean_curve.values, b[curve].sel(level).values
         eff, i_s, i_b = matched_robustness(cs, rs, cb, rb, tol)

@@ -83,9 +83,7 @@ def combine_tunes(datasets: list[xr.Dataset]) -> xr.Dataset:
     for ds in datasets:
         sub = ds.drop_vars("epoch").rename(epoch="eval_index")
         edge = ((), int(ds.attrs["at_edge"]), cf_attrs("chosen rate at the edge of the grid (1) or not (0)"))
-        sub = sub.assign(at_edge=edge).expand_dims(
-            task=[ds.attrs["task"]], model=[ds.attrs["model"]]
-        )
+        sub = sub.assign(at_edge=edge).expand_dims(task=[ds.attrs["task"]], model=[ds.attrs["model"]])
         sub = sub.assign({k: v.astype(float) for k, v in sub.data_vars.items() if v.dtype.kind in "iu"})
         sub.attrs = {}
         parts.append(sub)

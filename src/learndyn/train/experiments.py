@@ -65,15 +65,17 @@ class TuneConfig:
 
     lrs: tuple  # peak learning rates tried (ascending)
     seeds: tuple  # tuning seeds, disjoint from the evaluation seeds
+    steps: int = 0  # steps of a tuning run, with its own warm-up and cosine decay (0: train.optim.steps)
 
     @classmethod
     def from_train(cls, train: dict) -> TuneConfig:
         out = from_mapping(cls, train["tune"], "train.tune")
-        return cls(tuple(sorted(float(v) for v in out.lrs)), tuple(int(v) for v in out.seeds))
+        return cls(tuple(sorted(float(v) for v in out.lrs)), tuple(int(v) for v in out.seeds), int(out.steps))
 
     def optim(self, train: dict) -> TrainConfig:
-        """``train.optim`` unchanged (the full budget), without checkpoints."""
-        return TrainConfig.from_config({**train["optim"], "checkpoint_every": 0})
+        """``train.optim`` with this tuning budget (``steps``), without checkpoints."""
+        steps = self.steps or train["optim"]["steps"]
+        return TrainConfig.from_config({**train["optim"], "steps": steps, "checkpoint_every": 0})
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,13 @@ def _mask(arr: np.ndarray, finite: np.ndarray) -> np.ndarray:
     arr = np.array(arr, dtype=float)
     arr[~finite] = np.nan
     return arr
+
+
+def _row_nanmax(a: np.ndarray) -> np.ndarray:
+    """Max over axis 1 ignoring NaN; NaN for an all-NaN row (no warning)."""
+    a = np.asarray(a, dtype=float)
+    finite = np.isfinite(a).any(1)
+    return np.where(finite, np.max(np.where(np.isfinite(a), a, -np.inf), 1), np.nan)
 
 
 def _np(t):
@@ -519,43 +528,31 @@ def run_fixed_point(task, cfg: FixedPointConfig, seeds, tcfg: TrainConfig, devic
     data = TaskTensors.from_task(task, device)
     rhos, alphas = [float(r) for r in cfg.rhos], [float(a) for a in cfg.alphas]
     x = data.x_test[: cfg.samples]
-    names = (
-        "q_bound",
-        "q_hat",
-        "q_hat_median",
-        "iterations",
-        "converged",
-        "sensitivity",
-        "sensitivity_bound",
-        "test_metric",
-        "diverged",
-    )
-    out = {k: np.full((len(rhos), len(alphas), len(seeds)), np.nan) for k in names}
-    for i, rho in enumerate(rhos):
-        for j, alpha in enumerate(alphas):
-            model = TiedNet(data.d_in, data.d_out, cfg.width, rho, alpha, cfg.K, seeds, device=device)
-            res = train_ensemble(model, data, tcfg)
-            finite = sanitize_(model) & ~res.diverged
-            model.eval()
-            q = _np(model.contraction_bound())
-            fp = metrics.fixed_point_iteration(model, x, cfg.max_iter)
-            sens = _np(
-                metrics.fixed_point_sensitivity(model, x, cfg.sensitivity_sigma, max_iter=cfg.max_iter)
-            )
-            B2 = _np(torch.linalg.matrix_norm(model.B.detach().double(), ord=2))
-            vals = {
-                "q_bound": q,
-                "q_hat": _np(fp["q_hat"].max(1).values),
-                "q_hat_median": _np(fp["q_hat"].median(1).values),
-                "iterations": _np(fp["iterations"].double().median(1).values),
-                "converged": _np(fp["converged"].double().mean(1)),
-                "sensitivity": np.nanmax(sens, 1) if np.isfinite(sens).any() else np.full(len(seeds), np.nan),
-                "sensitivity_bound": np.where(q < 1, B2 / (1 - np.minimum(q, 1 - 1e-12)), np.inf),
-                "test_metric": res.test_metric[:, -1],
-            }
-            for k, v in vals.items():
-                out[k][i, j] = _mask(v, finite)
-            out["diverged"][i, j] = res.diverged.astype(float)
+    # the whole (rho, alpha, seed) grid as one ensemble: member (i, j, k) = (rhos[i], alphas[j], seeds[k])
+    shape = (len(rhos), len(alphas), len(seeds))
+    grid = np.meshgrid(rhos, alphas, np.asarray(seeds), indexing="ij")
+    rho_m, alpha_m, seed_m = (g.reshape(-1) for g in grid)
+    seed_m = seed_m.astype(int)
+    model = TiedNet(data.d_in, data.d_out, cfg.width, rho_m, alpha_m, cfg.K, seed_m, device=device)
+    res = train_ensemble(model, data, tcfg)
+    finite = sanitize_(model) & ~res.diverged
+    model.eval()
+    q = _np(model.contraction_bound())
+    fp = metrics.fixed_point_iteration(model, x, cfg.max_iter)
+    sens = _np(metrics.fixed_point_sensitivity(model, x, cfg.sensitivity_sigma, max_iter=cfg.max_iter))
+    B2 = _np(torch.linalg.matrix_norm(model.B.detach().double(), ord=2))
+    vals = {
+        "q_bound": q,
+        "q_hat": _np(fp["q_hat"].max(1).values),
+        "q_hat_median": _np(fp["q_hat"].median(1).values),
+        "iterations": _np(fp["iterations"].double().median(1).values),
+        "converged": _np(fp["converged"].double().mean(1)),
+        "sensitivity": _row_nanmax(sens),
+        "sensitivity_bound": np.where(q < 1, B2 / (1 - np.minimum(q, 1 - 1e-12)), np.inf),
+        "test_metric": res.test_metric[:, -1],
+    }
+    out = {k: _mask(v, finite).reshape(shape) for k, v in vals.items()}
+    out["diverged"] = res.diverged.astype(float).reshape(shape)
     units = {
         "q_bound": "P3 contraction bound q",
         "q_hat": "empirical contraction q_hat (max over inputs)",

@@ -330,13 +330,13 @@ def fi_forest(inp: Inputs):
     interval, coloured by the Holm-adjusted verdict; one panel per claim (own units)."""
     df = inp.claims.to_dataframe().reset_index()
     keys = list(dict.fromkeys(df.key))
-    ncol = 3
+    ncol = 2
     nrow = int(np.ceil(len(keys) / ncol))
     heights = [max(len(df[df.key == k]) for k in keys[i * ncol : (i + 1) * ncol]) for i in range(nrow)]
     fig, axes = plt.subplots(
         nrow,
         ncol,
-        figsize=(11, 0.16 * sum(heights) + 0.9 * nrow),
+        figsize=(7.5, 0.17 * sum(heights) + 0.9 * nrow),
         squeeze=False,
         gridspec_kw={"height_ratios": heights},
     )
@@ -377,6 +377,33 @@ def fj_tuning(inp: Inputs):
     return fig
 
 
+def fk_matched(inp: Inputs):
+    """Robustness along training: accuracy under noise (claims sigma) and under FGSM (claims
+    epsilon) against clean accuracy at every evaluation, mean over seeds; the matched comparison
+    reads two models at the same clean accuracy (same x)."""
+    c, cfg = inp.cells, inp.cfg
+    tasks = inp.classification_tasks(cfg["studies"]["main"]["tasks"])
+    models = [m for m in inp.key_models() if m in cfg["studies"]["main"]["models"]]
+    cl = cfg["claims"]
+    fig, axes = plt.subplots(max(1, len(tasks)), 2, figsize=(7, 2.6 * max(1, len(tasks))), squeeze=False)
+    for i, task in enumerate(tasks):
+        sub = c.sel(task=task, depth=cfg["depth"], width=cfg["width"], model=models).mean("seed")
+        for j, (curve, level, name) in enumerate(
+            (
+                (sub.noise_curve.sel(noise_sigma=cl["noise_sigma"]), cl["noise_sigma"], r"noise $\sigma$"),
+                (sub.fgsm_curve.sel(fgsm_eps=cl["fgsm_eps"]), cl["fgsm_eps"], r"FGSM $\epsilon$"),
+            )
+        ):
+            keys = ["model", "eval_step"]
+            df = pd.merge(frame(sub.clean_curve, "clean"), frame(curve, "perturbed"), on=keys)
+            kw = by_model(df, marked=True)
+            sns.lineplot(df, x="clean", y="perturbed", hue="model", **kw, sort=False, ax=axes[i, j])
+            ylabel = f"accuracy under {name}={level:g}"
+            axes[i, j].set(xlabel="clean test accuracy", ylabel=ylabel, title=task)
+    _legend_once(axes.ravel())
+    return fig
+
+
 def _with_inputs(fn):
     """``fn(Inputs)`` as a registry entry ``(datasets, train config) -> figure``."""
     return lambda datasets, cfg: fn(Inputs(**datasets, cfg=cfg))
@@ -396,5 +423,6 @@ FIGURES = {
         fh_width,
         fi_forest,
         fj_tuning,
+        fk_matched,
     )
 }

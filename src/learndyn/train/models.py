@@ -14,7 +14,8 @@ Layer family (spec §2.2, [P]):
     post-act.    h_l = psi(S(W_l) h_{l-1} + b_l) + alpha_l * phi_l(h_{l-1})
     mlp          h_l = relu(W_l h_{l-1} + b_l)                  (Kaiming init)
     resmlp       h_l = h_{l-1} + U_l psi(V_l h_{l-1} + c_l)     (S = I, alpha = 1)
-    rezero       h_l = h_{l-1} + alpha_l U_l psi(V_l h_{l-1} + c_l), alpha_l = beta tanh(a_l), init 0
+    rezero       h_l = h_{l-1} + alpha_l U_l psi(V_l h_{l-1} + c_l), alpha_l = beta tanh(a_l), init ``alpha``
+                 (0 for ReZero: set ``alpha: 0.0``; the ModelSpec default 0.1 opens the gate)
     snmlp        h_l = relu(rho W_l / sigma_max(W_l) h_{l-1} + b_l)  (spectral normalisation, gain rho)
 
 Shaping operators S: ``cap`` W*min(1, rho/sigma_max(W)); ``orthogonal`` rho*Cayley(W - W^T);

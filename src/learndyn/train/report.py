@@ -193,6 +193,7 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
         out[f"{c.key}NumRows"] = len(g)
     out["NumSeeds"] = len(cfg["seeds"])
     out["NumTuneSeeds"] = len(cfg["tune"]["seeds"])
+    out["TuneSteps"] = int(cfg["tune"].get("steps") or cfg["optim"]["steps"])
     out["TuneLrs"] = ", ".join(f"${fmt_num(float(v), 2)}$" for v in sorted(cfg["tune"]["lrs"]))
     out["ValFraction"] = int(round(100 * cfg["validation"]["fraction"]))
     out["Depth"] = cfg["depth"]

@@ -17,7 +17,9 @@ class TiedNet(SigmaMode, nn.Module):
     """Weight-tied fixed-point model (spec §3 P3): T(h; x) = A h + b + alpha phi(h) + B x.
 
     ``A = cap(W, rho)`` (``rho = inf`` leaves W unconstrained), ``alpha`` fixed, ``K``
-    iterations from h = 0 followed by a linear read-out. Ensemble dimension S as above.
+    iterations from h = 0 followed by a linear read-out. Ensemble dimension S as above;
+    ``rho`` and ``alpha`` are one value for every member or one per member (length S), so a
+    whole (rho, alpha, seed) grid trains as one ensemble.
     """
 
     def __init__(
@@ -33,8 +35,12 @@ class TiedNet(SigmaMode, nn.Module):
         device=None,
     ):
         super().__init__()
-        self.width, self.rho, self.alpha, self.K = width, float(rho), float(alpha), int(K)
+        self.width, self.K = width, int(K)
         self.seeds = [int(s) for s in seeds]
+        S = len(self.seeds)
+        per_member = lambda v: torch.as_tensor(v, dtype=torch.float32).expand(S).clone()  # noqa: E731
+        self.register_buffer("rho", per_member(rho).to(device))
+        self.register_buffer("alpha", per_member(alpha).to(device))
         r = max(1, int(round(rank_ratio * width)))
         members = []
         for seed in self.seeds:
@@ -60,15 +66,20 @@ class TiedNet(SigmaMode, nn.Module):
         return len(self.seeds)
 
     def shaped(self) -> torch.Tensor:
-        """A = W min(1, rho/sigma_max(W)), ``(S, d, d)``."""
-        if math.isinf(self.rho):
+        """A = W min(1, rho/sigma_max(W)), ``(S, d, d)`` (rho = inf: W itself)."""
+        if bool(torch.isinf(self.rho).all()):
             return self.W
-        return spectral_cap(self.W, self.sigma_max(self.W, "u_W"), self.rho)
+        uncapped = torch.isinf(self.rho)
+        # a finite stand-in for rho = inf inside the cap, so that its (unused) derivative is
+        # finite: 0 * inf would put NaN into the gradient of the uncapped members
+        rho = torch.where(uncapped, torch.ones_like(self.rho), self.rho).to(self.W.dtype)
+        capped = spectral_cap(self.W, self.sigma_max(self.W, "u_W"), rho)
+        return torch.where(uncapped[:, None, None], self.W, capped)
 
     def step(self, h, inj, A):
         """One application of T: ``h (S, B, d)``, ``inj = B x + b (S, B, d)``."""
         corr = F.gelu(h @ self.V.mT + self.c[:, None]) @ self.U.mT
-        return h @ A.mT + self.alpha * corr + inj
+        return h @ A.mT + self.alpha.to(h.dtype)[:, None, None] * corr + inj
 
     def injection(self, x):
         if x.dim() == 2:
@@ -89,6 +100,6 @@ class TiedNet(SigmaMode, nn.Module):
     def contraction_bound(self) -> torch.Tensor:
         """q = ||A||_2 + |alpha| L_psi ||U||_2 ||V||_2 per member ``(S,)`` (P3)."""
         A = self.shaped().double()
-        return sigma_max_exact(A) + abs(self.alpha) * LIP["gelu"] * sigma_max_exact(
+        return sigma_max_exact(A) + self.alpha.double().abs() * LIP["gelu"] * sigma_max_exact(
             self.U.double()
         ) * sigma_max_exact(self.V.double())
