@@ -88,6 +88,8 @@ def check_train_references(train: dict) -> list[str]:
     levels = (
         ("noise_sigma", "noise_sigmas", measure.get("noise_sigmas", [0.0, 0.05, 0.1, 0.2, 0.3, 0.5])),
         ("fgsm_eps", "fgsm_eps", measure.get("fgsm_eps", [0.01, 0.03, 0.05, 0.1])),
+        ("noise_sigma", "track_sigmas", measure.get("track_sigmas", [0.2])),
+        ("fgsm_eps", "track_eps", measure.get("track_eps", [0.05])),
     )
     for key, name, grid in levels:
         problems += _not_measured(claims, key, grid, f"train.measure.{name}")

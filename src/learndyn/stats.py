@@ -23,8 +23,7 @@ quantity of interest is the paired difference ``d = structured - baseline`` (one
   permutation test with ``min_attainable_p(n, "permutation") >= alpha / m`` can never be
   significant, which is worth a warning when the table is built.
 - :func:`verdict_from_test` turns an effect and its Holm-adjusted p-value into one of
-  :data:`VERDICTS`; :func:`verdict` does the same from an interval alone (no multiplicity
-  correction).
+  :data:`VERDICTS`.
 - :func:`fit_exponent` fits scaling-law exponents.
 """
 
@@ -53,15 +52,6 @@ def paired_ci(diff: np.ndarray, confidence: float = 0.95) -> tuple[float, float,
         return mean, np.nan, np.nan, n
     half = stats.t.ppf(0.5 + confidence / 2, n - 1) * d.std(ddof=1) / np.sqrt(n)
     return mean, mean - half, mean + half, n
-
-
-def verdict(low: float, high: float, better: str) -> str:
-    """From the CI of (structured - baseline): ``better`` is "higher" or "lower"."""
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return "inconclusive"
-    favourable = low > 0 if better == "higher" else high < 0
-    unfavourable = high < 0 if better == "higher" else low > 0
-    return "supported" if favourable else ("not supported" if unfavourable else "inconclusive")
 
 
 def fit_exponent(x, y):

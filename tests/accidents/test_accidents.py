@@ -188,7 +188,7 @@ def test_a_deleted_dataset_is_rebuilt_identically(quick_run, tmp_path, victim):
 
 def test_a_truncated_dataset_is_named_with_the_fix_and_then_rebuilt(quick_run, tmp_path):
     work = copy_run(quick_run, tmp_path / "run")
-    victim = "results/train/spirals/mlp/L4_W32.nc"
+    victim = "results/train/linear_correction/mlp/L4_W32.nc"
     with open(work / victim, "r+b") as fh:
         fh.truncate(os.path.getsize(work / victim) // 2)
     for _ in range(2):  # the second rerun must not say "Nothing to be done" either

@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy import stats
 
-from learndyn.stats import paired_ci, verdict
+from learndyn.stats import paired_ci
 from learndyn.train import metrics
 from learndyn.train.loop import member_loss, member_metric
 from learndyn.train.models import build_model
@@ -122,15 +122,6 @@ def test_paired_ci_matches_scipy():
     ref = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
     assert n == 5 and mean == pytest.approx(d.mean())
     assert (low, high) == pytest.approx(ref, abs=CI_TOL)
-
-
-def test_verdict_from_ci():
-    assert verdict(0.1, 0.3, "higher") == "supported"
-    assert verdict(-0.3, -0.1, "higher") == "not supported"
-    assert verdict(-0.1, 0.3, "higher") == "inconclusive"
-    assert verdict(-0.3, -0.1, "lower") == "supported"
-    assert verdict(0.1, 0.3, "lower") == "not supported"
-    assert verdict(np.nan, np.nan, "lower") == "inconclusive"
 
 
 def test_end_to_end_jacobian_chain_rule_matches_autograd(model):

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..stats import holm, paired_test, verdict_from_test
+from ..stats import holm, min_attainable_p, paired_test, verdict_from_test
 
 BY_CONSTRUCTION = "by construction"
 
@@ -210,7 +210,7 @@ def _matched(ctx: Context, s_model: str, b_model: str, curve: str, level: dict):
     paired=True,
 )
 def noise_robust(ctx, s_model, b_model):
-    return _matched(ctx, s_model, b_model, "noise_curve", {"noise_sigma": ctx.claims_cfg["noise_sigma"]})
+    return _matched(ctx, s_model, b_model, "noise_curve", {"track_sigma": ctx.claims_cfg["noise_sigma"]})
 
 
 @claim(
@@ -221,7 +221,7 @@ def noise_robust(ctx, s_model, b_model):
     paired=True,
 )
 def fgsm_robust(ctx, s_model, b_model):
-    return _matched(ctx, s_model, b_model, "fgsm_curve", {"fgsm_eps": ctx.claims_cfg["fgsm_eps"]})
+    return _matched(ctx, s_model, b_model, "fgsm_curve", {"track_eps": ctx.claims_cfg["fgsm_eps"]})
 
 
 @claim("LayerRobust", "layer-wise robustness", r"$\log_{10}$ amplification at $h_L$ (gradient dir.)", "lower")
@@ -379,7 +379,8 @@ def _constant(a: np.ndarray) -> bool:
 
 def claims_table(ctx: Context) -> pd.DataFrame:
     """One row per (claim, baseline, task): effect, interval, raw and Holm-adjusted p, verdict
-    (module docstring). ``note`` flags degenerate rows (both models constant over seeds)."""
+    (module docstring). ``note`` flags degenerate rows (both models constant over seeds) and
+    underpowered ones (an exact test whose smallest attainable p cannot pass alpha / m)."""
     cl = ctx.claims_cfg
     rows = []
     for c in CLAIMS:
@@ -424,5 +425,12 @@ def claims_table(ctx: Context) -> pd.DataFrame:
         else verdict_from_test(r.effect, r.p_holm, r.better, cl["alpha"])
         for r in df.itertuples()
     ]
-    df["family_size"] = int(np.isfinite(df.p.to_numpy(dtype=float)).sum())
+    m = int(np.isfinite(df.p.to_numpy(dtype=float)).sum())
+    df["family_size"] = m
+    # a row whose smallest attainable p cannot pass even Holm's first threshold alpha/m
+    weak = [
+        np.isfinite(r.p) and r.note == "" and min_attainable_p(int(r.n), r.test) >= cl["alpha"] / max(m, 1)
+        for r in df.itertuples()
+    ]
+    df.loc[weak, "note"] = "underpowered"
     return df

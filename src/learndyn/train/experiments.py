@@ -53,6 +53,8 @@ class MeasureConfig:
     robust_samples: int  # test inputs for the robustness sweeps
     noise_sigmas: tuple  # Gaussian input noise levels
     fgsm_eps: tuple  # FGSM step sizes
+    track_sigmas: tuple = (0.2,)  # noise levels measured at every evaluation (matched comparison)
+    track_eps: tuple = (0.05,)  # FGSM step sizes measured at every evaluation
 
     @classmethod
     def from_train(cls, train: dict) -> MeasureConfig:
@@ -212,8 +214,8 @@ def run_cell(
             lam = metrics.hessian_top_eigenvalue(m, x_probe, y_probe, d.kind, mcfg.hessian_iters)
         out["hessian_top"] = lam
         # robustness along training: read at matched clean accuracy (claims)
-        out["noise_curve"] = metrics.noise_robustness(m, x_rob, y_rob, d.kind, mcfg.noise_sigmas)
-        out["fgsm_curve"] = metrics.fgsm_robustness(m, x_rob, y_rob, d.kind, mcfg.fgsm_eps)
+        out["noise_curve"] = metrics.noise_robustness(m, x_rob, y_rob, d.kind, mcfg.track_sigmas)
+        out["fgsm_curve"] = metrics.fgsm_robustness(m, x_rob, y_rob, d.kind, mcfg.track_eps)
         out["clean_curve"] = metrics.noise_robustness(m, x_rob, y_rob, d.kind, (0.0,))[:, 0]
         return out
 
@@ -251,6 +253,16 @@ def run_cell(
             _attrs("Gaussian input noise sigma"),
         ),
         "fgsm_eps": ("fgsm_eps", np.asarray(mcfg.fgsm_eps, float), _attrs("FGSM epsilon")),
+        "track_sigma": (
+            "track_sigma",
+            np.asarray(mcfg.track_sigmas, float),
+            _attrs("Gaussian input noise sigma (tracked along training)"),
+        ),
+        "track_eps": (
+            "track_eps",
+            np.asarray(mcfg.track_eps, float),
+            _attrs("FGSM epsilon (tracked along training)"),
+        ),
         "direction": ("direction", list(DIRECTIONS)),
     }
     fm = lambda a: _mask(a, finite)  # noqa: E731  (seed on axis 0)
@@ -293,12 +305,12 @@ def run_cell(
             _attrs(f"test {mname} (robustness inputs)", munits),
         ),
         "noise_curve": (
-            ("seed", "epoch", "noise_sigma"),
+            ("seed", "epoch", "track_sigma"),
             pr["noise_curve"],
             _attrs(f"test {mname} under noise", munits),
         ),
         "fgsm_curve": (
-            ("seed", "epoch", "fgsm_eps"),
+            ("seed", "epoch", "track_eps"),
             pr["fgsm_curve"],
             _attrs(f"test {mname} under FGSM", munits),
         ),

@@ -390,8 +390,8 @@ def fk_matched(inp: Inputs):
         sub = c.sel(task=task, depth=cfg["depth"], width=cfg["width"], model=models).mean("seed")
         for j, (curve, level, name) in enumerate(
             (
-                (sub.noise_curve.sel(noise_sigma=cl["noise_sigma"]), cl["noise_sigma"], r"noise $\sigma$"),
-                (sub.fgsm_curve.sel(fgsm_eps=cl["fgsm_eps"]), cl["fgsm_eps"], r"FGSM $\epsilon$"),
+                (sub.noise_curve.sel(track_sigma=cl["noise_sigma"]), cl["noise_sigma"], r"noise $\sigma$"),
+                (sub.fgsm_curve.sel(track_eps=cl["fgsm_eps"]), cl["fgsm_eps"], r"FGSM $\epsilon$"),
             )
         ):
             keys = ["model", "eval_step"]

@@ -13,6 +13,7 @@ import xarray as xr
 from ..latex import fmt_num, tex_escape
 from ..stats import VERDICTS
 from .claims import BY_CONSTRUCTION, CLAIMS, DROPPED
+from .metrics import RANK_RTOL
 
 FLAT_TOL = 0.01  # a run has flattened when its best validation loss improved < 1% in the last quarter
 
@@ -193,6 +194,9 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
         out[f"{c.key}NumRows"] = len(g)
     out["NumSeeds"] = len(cfg["seeds"])
     out["NumTuneSeeds"] = len(cfg["tune"]["seeds"])
+    out["NumSweepSeeds"] = len(cfg["lr_sweep"].get("seeds") or cfg["seeds"])
+    out["NumFixedPointSeeds"] = len(cfg["fixed_point"].get("seeds") or cfg["seeds"])
+    out["RankRtol"] = fmt_num(RANK_RTOL)
     out["TuneSteps"] = int(cfg["tune"].get("steps") or cfg["optim"]["steps"])
     out["TuneLrs"] = ", ".join(f"${fmt_num(float(v), 2)}$" for v in sorted(cfg["tune"]["lrs"]))
     out["ValFraction"] = int(round(100 * cfg["validation"]["fraction"]))
@@ -229,7 +233,7 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
             eps = c.eps.mean("layer")
             g = float(np.nanmedian(eps.sel(stage="final") / eps.sel(stage="init")))
             out["EpsGrowth" + camel(task)] = g
-            growth.append(f"${fmt_num(g, 2)}$ on {tex_escape(task)}")
+            growth.append(f"${fmt_num(g, 3)}$ on {tex_escape(task)}")
     out["EpsGrowthText"] = ", ".join(growth) if growth else "n/a"
     # P1: measured layer Lipschitz estimates never exceed the bound
     ratio = (cells.J_sigma_sup / cells.bound_upper).values
