@@ -252,15 +252,14 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
         out["PThreeMaxRatio"] = float((qh[ok] / q[ok]).max()) if ok.any() else float("nan")
         out["FixedPointRho"] = float(cfg["claims"]["fixed_point_rho"])
         rho = cfg["claims"]["fixed_point_rho"]
+        parts = []
         for a in fp.alpha.values:
-            qa = fp.q_bound.sel(rho=rho, alpha=a).values
-            out[f"FixedPointQ{camel(fmt_alpha(a))}"] = float(np.nanmedian(qa))
+            sub = fp.sel(rho=rho, alpha=a)
+            q, qh = np.nanmedian(sub.q_bound.values), np.nanmedian(sub.q_hat.values)
+            conv = np.nanmean(sub.converged.values)
+            parts.append(
+                rf"$\alpha={float(a):g}$: median $q={fmt_num(float(q), 3)}$, median "
+                rf"$\hat q={fmt_num(float(qh), 3)}$, converged fraction ${fmt_num(float(conv), 3)}$"
+            )
+        out["FixedPointText"] = "; ".join(parts)
     return out
-
-
-def fmt_alpha(a: float) -> str:
-    """``0.3`` -> ``AlphaPointThree``-style macro stems: ``alpha`` + digits spelled as letters."""
-    names = "Zero One Two Three Four Five Six Seven Eight Nine".split()
-    return "alpha " + " ".join(
-        "Point" if ch == "." else names[int(ch)] for ch in f"{float(a):g}" if ch != "-"
-    )
