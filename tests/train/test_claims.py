@@ -173,8 +173,8 @@ def build_cells() -> xr.Dataset:
     acc = xr.where(
         DEPTH_DA == max(DEPTHS), DEPTH_SCALING, xr.where(WIDTH_DA == min(WIDTHS), NARROW_ACCURACY, ACCURACY)
     )
-    clean, noise = _curves("noise_sigma", NOISE_SIGMAS, 0.2, NOISE_ROBUST)
-    clean_fgsm, fgsm = _curves("fgsm_eps", FGSM_EPS, 0.05, FGSM_ROBUST)
+    clean, noise = _curves("track_sigma", NOISE_SIGMAS, 0.2, NOISE_ROBUST)
+    clean_fgsm, fgsm = _curves("track_eps", FGSM_EPS, 0.05, FGSM_ROBUST)
     np.testing.assert_array_equal(clean.values, clean_fgsm.values)
     # gaps in each task's units: accuracies of [0, 0.2] (classification), MSE 5-15 (regression)
     gap = _var({}, lambda m: m, low=0.0, high=1.0)
@@ -488,7 +488,7 @@ def _drop(curve: xr.DataArray, level: dict, model: str, task: str, i: int) -> np
 
 @pytest.mark.parametrize(
     "key,curve,level",
-    [("NoiseRobust", "noise_curve", {"noise_sigma": 0.2}), ("FgsmRobust", "fgsm_curve", {"fgsm_eps": 0.05})],
+    [("NoiseRobust", "noise_curve", {"track_sigma": 0.2}), ("FgsmRobust", "fgsm_curve", {"track_eps": 0.05})],
 )
 @pytest.mark.parametrize("task", CLASSIFICATION)
 def test_matched_robustness_reads_the_matched_evaluations(table, key, curve, level, task):

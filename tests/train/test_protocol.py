@@ -193,6 +193,8 @@ def test_run_cell_reports_the_kept_weights(noise_task):
         robust_samples=16,
         noise_sigmas=(0.0, 0.2),
         fgsm_eps=(0.05,),
+        track_sigmas=(0.0, 0.2),
+        track_eps=(0.05,),
     )
     cfg = OVERFIT
     v = Validation(0.25, 0)
@@ -204,10 +206,10 @@ def test_run_cell_reports_the_kept_weights(noise_task):
     np.testing.assert_allclose(ds.late_improvement.values, late_improvement(ds.val_loss.values))
     assert float(ds.lr) == cfg.lr and int(ds.width_effective) == 16 and ds.attrs["width"] == 16
     assert ds.clean_curve.dims == ("seed", "epoch")
-    assert ds.noise_curve.dims == ("seed", "epoch", "noise_sigma")
-    assert ds.fgsm_curve.dims == ("seed", "epoch", "fgsm_eps")
+    assert ds.noise_curve.dims == ("seed", "epoch", "track_sigma")
+    assert ds.fgsm_curve.dims == ("seed", "epoch", "track_eps")
     # noise sigma 0 is the clean curve; the gap of a regression task is test minus train MSE
-    np.testing.assert_allclose(ds.noise_curve.sel(noise_sigma=0.0), ds.clean_curve)
+    np.testing.assert_allclose(ds.noise_curve.sel(track_sigma=0.0), ds.clean_curve)
     np.testing.assert_allclose(ds.gen_gap, ds.final_test_metric - ds.final_train_metric, rtol=1e-12)
 
 
