@@ -24,7 +24,7 @@ write_netcdf(
     report.claims_dataset(claims), snakemake.output.claims, config=snakemake.config, seeds=train["seeds"]
 )
 frame = report.claims_latex_frame(claims)
-write_table(frame, snakemake.output.table, column_format="p{2.2cm}p{3.6cm}ll" + "r" * (frame.shape[1] - 4))
+write_table(frame, snakemake.output.table, column_format="lll" + "r" * (frame.shape[1] - 3))
 write_text(report.verdict_list(claims), snakemake.output.verdicts)
 
 # the protocol (parameters, tuned rates, flattening), T-1, the ablation table, the macros

@@ -336,7 +336,7 @@ def fi_forest(inp: Inputs):
     fig, axes = plt.subplots(
         nrow,
         ncol,
-        figsize=(7.5, 0.17 * sum(heights) + 0.9 * nrow),
+        figsize=(7.5, min(9.5, 0.17 * sum(heights) + 0.9 * nrow)),  # at most a page
         squeeze=False,
         gridspec_kw={"height_ratios": heights},
     )
@@ -350,10 +350,10 @@ def fi_forest(inp: Inputs):
                 ax.plot([lo, hi], [yi, yi], color=color, lw=1.2)
             ax.plot([r.effect], [yi], "o", color=color, ms=3)
         ax.axvline(0, color="black", lw=0.6)
-        ax.set_yticks(y, [f"{b}, {t}" for b, t in zip(g.baseline, g.task)], fontsize=6)
+        ax.set_yticks(y, [f"{b}, {t}" for b, t in zip(g.baseline, g.task)], fontsize=5)
         arrow = "higher" if g.better.iloc[0] == "higher" else "lower"
-        ax.set_title(f"{g.claim.iloc[0]} ({arrow} is the claim)", fontsize=7)
-        ax.tick_params(axis="x", labelsize=6)
+        ax.set_title(f"{g.claim.iloc[0]} ({arrow} is the claim)", fontsize=6)
+        ax.tick_params(axis="x", labelsize=5)
         ax.set_ylim(-0.7, len(g) - 0.3)
     for ax in axes.ravel()[len(keys) :]:
         ax.axis("off")

@@ -48,8 +48,8 @@ SYMBOL = {
 
 def claims_latex_frame(df: pd.DataFrame) -> pd.DataFrame:
     """Compact claims table: one row per (claim, baseline), one column per task holding the
-    effect and the verdict symbol (``SYMBOL``); the full rows are in the dataset and the forest
-    plot."""
+    effect and the verdict symbol (``SYMBOL``); the measured quantities are in the verdict list,
+    the full rows in the dataset and the forest plot."""
     if df.empty:
         return pd.DataFrame({"claim": []})
     tasks = list(dict.fromkeys(df.task))
@@ -57,7 +57,6 @@ def claims_latex_frame(df: pd.DataFrame) -> pd.DataFrame:
     for (_, base), g in df.groupby(["key", "baseline"], sort=False):
         r = {
             "claim": g.claim.iloc[0],
-            "measured quantity": g.measure.iloc[0],
             "vs.": tex_escape(base),
             "": {"higher": r"$\uparrow$", "lower": r"$\downarrow$"}[g.better.iloc[0]],
         }
