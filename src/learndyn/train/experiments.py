@@ -75,9 +75,12 @@ class TuneConfig:
         return cls(tuple(sorted(float(v) for v in out.lrs)), tuple(int(v) for v in out.seeds), int(out.steps))
 
     def optim(self, train: dict) -> TrainConfig:
-        """``train.optim`` with this tuning budget (``steps``), without checkpoints."""
+        """``train.optim`` with this tuning budget (``steps``), without checkpoints, the last
+        weights (the score reads the validation curve; no weights are kept)."""
         steps = self.steps or train["optim"]["steps"]
-        return TrainConfig.from_config({**train["optim"], "steps": steps, "checkpoint_every": 0})
+        return TrainConfig.from_config(
+            {**train["optim"], "steps": steps, "checkpoint_every": 0, "select": "last"}
+        )
 
 
 @dataclass(frozen=True)
@@ -448,9 +451,7 @@ def run_tune(
     lrs = np.asarray(cfg.lrs, float)
     lr, member_seeds = lr_sweep_members(lrs, cfg.seeds)
     model = build_model(spec, data.d_in, data.d_out, width, depth, member_seeds, device)
-    res = train_ensemble(
-        model, data, TrainConfig(**{**tcfg.__dict__, "select": "last"}), lr=torch.as_tensor(lr)
-    )
+    res = train_ensemble(model, data, tcfg, lr=torch.as_tensor(lr))
     shape = (len(lrs), len(cfg.seeds))
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

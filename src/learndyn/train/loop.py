@@ -19,6 +19,7 @@ its numbers become NaN. The job still succeeds.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -82,7 +83,7 @@ class TrainConfig:
 
     def with_lr(self, lr: float) -> TrainConfig:
         """The same settings with peak learning rate ``lr`` (the tuned one)."""
-        return TrainConfig(**{**self.__dict__, "lr": float(lr)})
+        return dataclasses.replace(self, lr=float(lr))
 
 
 # --- losses ---------------------------------------------------------------------------
