@@ -251,7 +251,7 @@ def workflow_copy(tmp_path_factory):
     import shutil
 
     dest = tmp_path_factory.mktemp("wf")
-    for item in ("Snakefile", "workflow", "config", "profiles", "paper", "src"):
+    for item in ("Snakefile", "workflow", "config", "profiles", "paper", "src", "data"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / item)
     return dest

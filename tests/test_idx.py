@@ -46,7 +46,13 @@ def test_bad_magic_rejected(tmp_path):
 def test_fashion_task_trains(tmp_path):
     """The training stage accepts a configured Fashion-MNIST task (tiny files, tiny run)."""
     _write_fixture(tmp_path, gz=True)
-    spec = {"generator": "fashion_mnist", "path": str(tmp_path), "n_train": N_TRAIN, "n_test": N_TEST}
+    spec = {
+        "generator": "fashion_mnist",
+        "source": "path",
+        "path": str(tmp_path),
+        "n_train": N_TRAIN,
+        "n_test": N_TEST,
+    }
     config = {"data": {"tasks": {"fashion_mnist": spec}}, "train": {"tasks": ["fashion_mnist"]}}
     assert check_references(config) == []
     task = make_task("fashion_mnist", spec)

@@ -153,7 +153,7 @@ def test_training_figures_draw_each_model_in_its_registry_colour():
     for models, draw in (
         (["structured", "mlp", "resmlp"], "fd_depth"),
         (["my_model", "snmlp", "structured"], "fh_width"),
-        (["resmlp", "structured"], "fa_accuracy"),
+        (["mlp", "structured", "struct_orth"], "fa_accuracy"),
     ):
         fig = F.FIGURES[draw](
             {"cells": _cells(models), "spectra": None, "lr": None, "fp": None}, _cfg(models)

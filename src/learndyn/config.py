@@ -13,6 +13,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .data import FASHION_SHIPPED_DIR, FASHION_SOURCE_KEYS, FASHION_SOURCES, FASHION_SUBSET_FILES
 from .settings import ConfigError
 
 
@@ -52,14 +53,38 @@ def check_references(config: dict) -> list[str]:
                     f"defined tasks are {sorted(tasks)}"
                 )
     for name, spec in tasks.items():
-        if spec.get("generator") == "fashion_mnist":
-            path = Path(spec.get("path", ""))
-            if not path.is_dir():
-                problems.append(
-                    f"config error: data.tasks.{name}.path: directory {str(path)!r} does not exist"
-                )
+        problems += check_fashion_task(name, spec)
     # the train cross-checks only once the task names resolve (else they repeat the same error)
     return problems or check_train_references(config.get("train", {}))
+
+
+def check_fashion_task(name: str, spec: dict) -> list[str]:
+    """The files a Fashion-MNIST task reads, per ``source`` (shipped: the two subset files in
+    ``path``; path: the directory; download: nothing before the run), and keys that only one
+    source (or only fashion_mnist) reads."""
+    where = f"config error: data.tasks.{name}"
+    if spec.get("generator") != "fashion_mnist":
+        extra = [k for k in ("source", "path", "url", "cache") if k in spec]
+        return [f"{where}.{k}: only read by generator fashion_mnist" for k in extra[:1]]
+    source = spec.get("source", "shipped")
+    if source not in FASHION_SOURCES:  # the schema says so first; a partial config gets here
+        return [f"{where}.source: {source!r} is not one of {list(FASHION_SOURCES)}"]
+    unused = [k for k in ("path", "url", "cache") if k in spec and k not in FASHION_SOURCE_KEYS[source]]
+    if unused:
+        return [f"{where}.{unused[0]}: not read with source {source!r}"]
+    if source == "shipped":
+        path = Path(spec.get("path", FASHION_SHIPPED_DIR))
+        missing = [f for f in FASHION_SUBSET_FILES if not (path / f).is_file()]
+        if missing:
+            return [
+                f"{where}.path: {missing[0]} not found in {str(path)!r} (source: shipped reads the "
+                f"subset of {FASHION_SHIPPED_DIR}; source: path reads a directory with the four IDX files)"
+            ]
+    elif source == "path":
+        path = Path(spec.get("path", ""))
+        if not path.is_dir():
+            return [f"{where}.path: directory {str(path)!r} does not exist"]
+    return []
 
 
 def _unknown(names, allowed, where: str, what: str) -> list[str]:
@@ -75,6 +100,12 @@ def check_train_references(train: dict) -> list[str]:
     tasks, models = train.get("tasks", []), sorted(train["models"])
     problems = []
     for name, study in train["studies"].items():
+        extra = sorted(set(study.get("seeds") or []) - set(train.get("seeds", [])))
+        if extra:
+            problems.append(
+                f"config error: train.studies.{name}.seeds: {extra} are not in train.seeds (a study's "
+                "seeds must be a subset so that its cells pair by seed with the other studies')"
+            )
         problems += _unknown(study["tasks"], tasks, f"train.studies.{name}.tasks", "train.tasks")
         problems += _unknown(study["models"], models, f"train.studies.{name}.models", "train.models")
     sweep, claims = train["lr_sweep"], train["claims"]
@@ -110,11 +141,37 @@ def check_train_references(train: dict) -> list[str]:
             problems.append(f"config error: {where}: {target!r} not in train.models {models}")
         elif target == name or train["models"][target].get("match_params"):
             problems.append(f"config error: {where}: {target!r} must be a model that matches nothing itself")
+    problems += check_alignment(train)
     overlap = sorted(set(train["tune"]["seeds"]) & set(train["seeds"]))
     if overlap:
         problems.append(
             f"config error: train.tune.seeds: {overlap} are also evaluation seeds (train.seeds); "
             "tuning seeds must be disjoint so the reported runs are not the ones the rate was chosen on"
+        )
+    return problems
+
+
+def check_alignment(train: dict) -> list[str]:
+    """``train.alignment``: its task is a training task, every family cell is trained by some
+    study, and the two families list the same number of cells (parallel pairs)."""
+    from .train.grid import cells
+
+    align = train.get("alignment")
+    if not align:
+        return []
+    problems = _unknown([align["task"]], train.get("tasks", []), "train.alignment.task", "train.tasks")
+    grid = {f"{m}/L{d}_W{w}" for t, m, d, w in cells(train) if t == align["task"]}
+    for fam, members in align["families"].items():
+        for i, cell in enumerate(members):
+            if cell not in grid:
+                problems.append(
+                    f"config error: train.alignment.families.{fam}[{i}]: {cell!r} is not trained on "
+                    f"{align['task']!r} by any study of train.studies"
+                )
+    sizes = {fam: len(members) for fam, members in align["families"].items()}
+    if len(set(sizes.values())) > 1:
+        problems.append(
+            f"config error: train.alignment.families: the lists must be parallel, got sizes {sizes}"
         )
     return problems
 

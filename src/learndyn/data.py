@@ -3,15 +3,20 @@
 Every task is a dataset with variables ``x_train (sample_train, feature)``,
 ``x_test (sample_test, feature)`` and targets ``y_train``/``y_test``: float
 ``(sample_*, output)`` for regression, integer labels ``(sample_*,)`` for classification.
-Generator parameters are stored in the attrs. Nothing is downloaded: the digits ship with
-scikit-learn and Fashion-MNIST is read from IDX files at a configured path.
+Generator parameters are stored in the attrs. Nothing is downloaded unless a task asks for it:
+the digits ship with scikit-learn, a 2,000-image Fashion-MNIST subset ships in
+``data/fashion-mnist-2k`` (``source: shipped``), and the full Fashion-MNIST is read from IDX
+files at a configured path (``source: path``) or fetched and checked (``source: download``).
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import re
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,26 +120,70 @@ def digits(rng, n=None, classes=None, **_):
     return x[order].astype(float), y[order]
 
 
-# --- Fashion-MNIST from IDX files ---------------------------------------------------------
+# --- Fashion-MNIST: shipped subset, a directory of IDX files, or a verified download ------
 
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 FASHION_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+# where the `fashion_mnist` generator reads its images (key `source`)
+FASHION_SOURCES = ("shipped", "path", "download")
+# Published reference on the full data (Fashion-MNIST benchmark, github.com/zalandoresearch/
+# fashion-mnist: MLPClassifier, hidden layers 256-128-100): test accuracy quoted by the paper.
+FASHION_MLP_REFERENCE = 0.8833
+# source: shipped -- the first 2,000 official test images, in the repository (data/.../README.md)
+FASHION_SHIPPED_DIR = "data/fashion-mnist-2k"
+FASHION_SUBSET_FILES = ("t10k-images-idx3-ubyte-first2000.gz", "t10k-labels-idx1-ubyte-first2000.gz")
+FASHION_SHA256 = {
+    "t10k-images-idx3-ubyte-first2000.gz": "a2d469e967c6f16f941e652e24b2bc5422a63b1a71325ff49da1bb5a3350b4dc",
+    "t10k-labels-idx1-ubyte-first2000.gz": "09e12ea2704e7fc948433dfc4fc0c69cf8e2e18611cf6b3b80e6ad82dec4dcba",
+}
+# source: download -- the four official files and their published MD5s (Fashion-MNIST README)
+FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+FASHION_CACHE = "data/cache/fashion-mnist"
+FASHION_MD5 = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+# keys each source reads besides generator, n_train, n_test, seed
+FASHION_SOURCE_KEYS = {"shipped": ("path",), "path": ("path",), "download": ("url", "cache")}
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (optionally gzipped): magic (0, 0, dtype, ndim), big-endian dims, data."""
+    """Read an IDX file (optionally gzipped): magic (0, 0, dtype, ndim), big-endian dims, data.
+
+    A missing file raises ``FileNotFoundError``; a corrupt or truncated gzip stream, a wrong
+    magic or too little data raises a one-line ``ValueError`` naming the file."""
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: IDX file not found")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        raw = fh.read()
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise ValueError(f"{path}: corrupt or truncated gzip file ({_one_line(exc)})") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({_one_line(exc)})") from None
+    if len(raw) < 4:
+        raise ValueError(f"{path}: not an IDX file ({len(raw)} bytes)")
     zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
     if zero != 0 or dtype_code not in IDX_DTYPES:
         raise ValueError(f"{path}: not an IDX file (magic {raw[:4].hex()})")
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: truncated IDX header ({ndim} dimensions announced)")
     shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    data = np.frombuffer(raw, dtype=IDX_DTYPES[dtype_code], offset=4 + 4 * ndim)
+    dtype = np.dtype(IDX_DTYPES[dtype_code])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - 4 - 4 * ndim != expected:
+        raise ValueError(
+            f"{path}: IDX data of shape {tuple(shape)} needs {expected} bytes, "
+            f"the file holds {len(raw) - 4 - 4 * ndim}"
+        )
+    data = np.frombuffer(raw, dtype=dtype, offset=4 + 4 * ndim)
     return data.reshape(shape)
 
 
@@ -147,6 +196,11 @@ def write_idx(array: np.ndarray, path: str | Path) -> None:
         fh.write(header + array.tobytes())
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def find_idx(root: Path, stem: str) -> Path:
     for candidate in (root / stem, root / f"{stem}.gz"):
         if candidate.exists():
@@ -154,19 +208,148 @@ def find_idx(root: Path, stem: str) -> Path:
     raise FileNotFoundError(f"Fashion-MNIST file {stem}[.gz] not found in {root}")
 
 
+def read_fashion_pair(images: str | Path, labels: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) from an image and a label IDX file: x (n, 784) in [0, 1], y (n,) int in 0..9."""
+    x, y = read_idx(images), read_idx(labels)
+    if x.ndim != 3 or x.shape[1:] != (28, 28):
+        raise ValueError(f"{images}: expected Fashion-MNIST images (n, 28, 28), got shape {x.shape}")
+    if y.ndim != 1 or (len(y) and not 0 <= y.min() <= y.max() <= 9):
+        raise ValueError(f"{labels}: expected labels 0-9 of shape (n,), got shape {y.shape}")
+    if len(x) != len(y):
+        raise ValueError(f"{images}: {len(x)} images but {labels} has {len(y)} labels")
+    return x.reshape(-1, 28 * 28).astype(float) / 255.0, y.astype(np.int64)
+
+
 def load_fashion_mnist(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{"train": (x, y), "test": (x, y)} from the standard IDX files in directory ``path``."""
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"Fashion-MNIST directory {root} does not exist")
-    out = {}
-    for split, (images, labels) in FASHION_FILES.items():
-        x = read_idx(find_idx(root, images)).reshape(-1, 28 * 28).astype(float) / 255.0
-        y = read_idx(find_idx(root, labels)).astype(np.int64)
-        if len(x) != len(y):
-            raise ValueError(f"{split}: {len(x)} images but {len(y)} labels")
-        out[split] = (x, y)
-    return out
+    return {
+        split: read_fashion_pair(find_idx(root, images), find_idx(root, labels))
+        for split, (images, labels) in FASHION_FILES.items()
+    }
+
+
+def sha256_of(path: str | Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def load_fashion_shipped(path: str | Path = FASHION_SHIPPED_DIR) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of the shipped subset (2,000 images) in directory ``path``, each file checked
+    against its pinned SHA-256 (``FASHION_SHA256``) before it is read."""
+    root = Path(path)
+    files = [root / name for name in FASHION_SUBSET_FILES]
+    for file in files:
+        if not file.is_file():
+            raise FileNotFoundError(
+                f"{file}: shipped Fashion-MNIST subset file not found (source: shipped reads "
+                f"{' and '.join(FASHION_SUBSET_FILES)} from path; source: path reads a directory "
+                "with the four standard IDX files)"
+            )
+        digest, pinned = sha256_of(file), FASHION_SHA256[file.name]
+        if digest != pinned:
+            raise ValueError(
+                f"{file}: SHA-256 {digest} does not match the pinned {pinned} "
+                f"(a changed or corrupt copy; restore it from {FASHION_SHIPPED_DIR} in git)"
+            )
+    return read_fashion_pair(*files)
+
+
+def download_fashion_mnist(url: str = FASHION_URL, cache: str | Path = FASHION_CACHE) -> Path:
+    """Fetch the four official files from base ``url`` into directory ``cache`` with pooch
+    (each checked against its pinned MD5, ``FASHION_MD5``; files already in the cache with the
+    right hash are not fetched again) and return ``cache``.
+
+    A failed download (offline, server down, HTTP error: ``ConnectionError``) or a wrong hash
+    (``ValueError``) raises one line naming the file and its URL. pooch writes to a temporary
+    file and moves it into place only once its hash matches, so a failure leaves nothing in the
+    cache (a cache directory created here and left empty is removed)."""
+    import pooch
+    import requests
+
+    cache = Path(cache)
+    created = not cache.exists()
+    for name, md5 in FASHION_MD5.items():
+        file_url = url.rstrip("/") + "/" + name
+        try:
+            pooch.retrieve(file_url, known_hash=f"md5:{md5}", fname=name, path=cache, progressbar=False)
+            continue
+        except ValueError as exc:
+            got = re.search(r"does not match the known hash: .* but got (\w+)", str(exc))
+            error = ValueError
+            problem = f"MD5 {got[1]} does not match the pinned {md5}" if got else _one_line(exc)
+        except requests.exceptions.ConnectionError:
+            error, problem = ConnectionError, "cannot connect (offline, or the server is down)"
+        except requests.exceptions.Timeout:
+            error, problem = ConnectionError, "timed out"
+        except requests.exceptions.RequestException as exc:
+            error, problem = ConnectionError, _one_line(exc)
+        except OSError as exc:
+            error, problem = OSError, _one_line(exc)
+        if created and cache.is_dir() and not any(cache.iterdir()):
+            cache.rmdir()
+        raise error(f"{name}: download from {file_url} failed: {problem}; nothing kept in {cache}") from None
+    return cache
+
+
+def stratified_split(
+    y: np.ndarray, n_test: int, seed: int, n_train: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, test indices) of labels ``y``, stratified by class.
+
+    ``n_test`` points go to test, each class contributing its share of them (within one point:
+    largest remainders); of the rest, all go to train, or a stratified subsample of ``n_train``.
+    Drawn with ``numpy.random.default_rng(seed)``; both index arrays come in random order."""
+    y = np.asarray(y)
+    rest_size = len(y) - n_test
+    if not 0 < n_test < len(y) or not 0 < (n_train or rest_size) <= rest_size:
+        raise ValueError(
+            f"cannot split {len(y)} points into n_test={n_test} and n_train={n_train} "
+            f"(n_train + n_test must be at most {len(y)}, each at least 1)"
+        )
+    rng = np.random.default_rng(seed)
+    groups = [rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)]
+    k_test = _allocate(np.array([len(g) for g in groups]), n_test)
+    test = np.concatenate([g[:k] for g, k in zip(groups, k_test)])
+    rest = [g[k:] for g, k in zip(groups, k_test)]
+    k_train = _allocate(np.array([len(g) for g in rest]), n_train or rest_size)
+    train = np.concatenate([g[:k] for g, k in zip(rest, k_train)])
+    return rng.permutation(train), rng.permutation(test)
+
+
+def _allocate(counts: np.ndarray, n: int) -> np.ndarray:
+    """Split ``n`` over groups of sizes ``counts`` in proportion (largest remainders)."""
+    quota = counts * n / counts.sum()
+    share = np.floor(quota).astype(int)
+    share[np.argsort(share - quota, kind="stable")[: n - share.sum()]] += 1
+    return share
+
+
+def fashion_mnist_arrays(name: str, spec: dict, n_train, n_test, seed: int):
+    """(x_train, y_train, x_test, y_test) of a ``fashion_mnist`` task from its ``source``."""
+    source = spec.get("source", "shipped")
+    if source not in FASHION_SOURCES:
+        raise ValueError(f"task {name!r}: unknown source {source!r}; choose from {FASHION_SOURCES}")
+    unused = [k for k in ("path", "url", "cache") if k in spec and k not in FASHION_SOURCE_KEYS[source]]
+    if unused:
+        raise ValueError(f"task {name!r}: {unused[0]} is not used with source {source!r}")
+    if source == "shipped":
+        x, y = load_fashion_shipped(spec.get("path", FASHION_SHIPPED_DIR))
+        n_test = n_test or len(y) // 4
+        train, test = stratified_split(y, n_test, seed, n_train)
+        return x[train], y[train], x[test], y[test]
+    if source == "path":
+        if "path" not in spec:
+            raise ValueError(f"task {name!r}: source 'path' needs path (a directory with the IDX files)")
+        splits = load_fashion_mnist(spec["path"])
+    else:
+        splits = load_fashion_mnist(
+            download_fashion_mnist(spec.get("url", FASHION_URL), spec.get("cache", FASHION_CACHE))
+        )
+    (x_tr, y_tr), (x_te, y_te) = splits["train"], splits["test"]
+    return x_tr[:n_train], y_tr[:n_train], x_te[:n_test], y_te[:n_test]
 
 
 # --- assembling a task ----------------------------------------------------------------------
@@ -222,12 +405,11 @@ def make_task(name: str, spec: dict) -> Task:
             raise ValueError(f"task {name!r}: {key} must be a positive integer, got {value!r}")
     if gen not in ("digits", "fashion_mnist") and (n_train is None or n_test is None):
         raise ValueError(f"task {name!r}: generator {gen!r} needs n_train and n_test")
-    rng = np.random.default_rng(spec.pop("seed", 0))
+    seed = spec.pop("seed", 0)
+    rng = np.random.default_rng(seed)
     if gen == "fashion_mnist":
-        splits = load_fashion_mnist(spec.pop("path"))
-        x_tr, y_tr = splits["train"]
-        x_te, y_te = splits["test"]
-        x_tr, y_tr, x_te, y_te = x_tr[:n_train], y_tr[:n_train], x_te[:n_test], y_te[:n_test]
+        x_tr, y_tr, x_te, y_te = fashion_mnist_arrays(name, spec, n_train, n_test, seed)
+        spec = {"source": spec.get("source", "shipped")}  # path, url, cache: where, not what
     else:
         fn = globals()[gen]
         n = None if gen == "digits" else n_train + n_test

@@ -22,6 +22,7 @@ DATASETS = {
         "fp": "results/analysis/train_fixedpoint.nc",
         "tune": "results/analysis/train_tune.nc",
         "claims": "results/analysis/train_claims.nc",
+        "align": "results/analysis/train_align.nc",
     },
     "theory": {
         "closed_flow": "results/theory/closed_flow_{task}.nc",
@@ -62,6 +63,7 @@ _TRAIN = [
     "fi_forest",
     "fj_tuning",
     "fk_matched",
+    "fl_alignment",
 ]
 _THEORY = {
     "residuals": ("closed_flow", "hybrid_flow"),

@@ -64,6 +64,31 @@ def fit_exponent(x, y):
     return float(slope), float(icpt)
 
 
+MIN_TREND_POINTS = 3  # a slope needs this many finite points
+
+
+def trend_slope(x, y) -> np.ndarray:
+    """Least-squares slope of ``y`` against ``x`` along the last axis, for every leading index.
+
+    ``x (n,)``, ``y (..., n)``; points where ``y`` is not finite are left out of that fit, and a
+    fit with fewer than ``MIN_TREND_POINTS`` finite points is NaN. Returns ``y.shape[:-1]``.
+    Used for trends across depths or widths, one slope per seed (the interval is then over seeds).
+    """
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    if y.shape[-1] != len(x):
+        raise ValueError(f"trend_slope: {len(x)} x values but {y.shape[-1]} y values")
+    keep = np.isfinite(y)
+    w = keep.astype(float)
+    n = w.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xm = (w * x).sum(-1) / n
+        ym = np.where(keep, y, 0.0).sum(-1) / n
+        dx = (x - xm[..., None]) * w
+        slope = (dx * (np.where(keep, y, 0.0) - ym[..., None])).sum(-1) / (dx * dx).sum(-1)
+    return np.where(n >= MIN_TREND_POINTS, slope, np.nan)
+
+
 TESTS = ("t", "permutation")
 
 # exact sign-flip enumeration up to this many sign patterns (2**16 = 65536 <= 100000 < 2**17)

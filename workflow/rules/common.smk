@@ -17,6 +17,7 @@ from learndyn.config import (  # noqa: E402
     load_schema,
     use_checkout_library,
 )
+from learndyn.data import FASHION_SHIPPED_DIR, FASHION_SUBSET_FILES  # noqa: E402
 from learndyn.figures import DATASETS as FIGURE_DATASETS  # noqa: E402
 from learndyn.figures import FIGURES, HALVES as FIGURE_HALVES, input_files  # noqa: E402
 from learndyn.figures import of_half as figures_of  # noqa: E402
@@ -64,6 +65,16 @@ def lib(script):
 
 def get_task_spec(wildcards):
     return config["data"]["tasks"][wildcards.task]
+
+
+def get_task_files(wildcards):
+    """Data files a task reads that are fixed at config time: the shipped Fashion-MNIST subset
+    (``source: shipped``), so replacing or editing them reruns the task; [] for the others."""
+    spec = config["data"]["tasks"][wildcards.task]
+    if spec["generator"] != "fashion_mnist" or spec.get("source", "shipped") != "shipped":
+        return []
+    path = spec.get("path", FASHION_SHIPPED_DIR)
+    return [os.path.join(path, name) for name in FASHION_SUBSET_FILES]
 
 
 def get_task_file(task):

@@ -4,6 +4,7 @@
 rule data_task:
     input:
         lib=lib("data_task.py"),
+        files=get_task_files,
     output:
         task="results/data/{task}.nc",
     log:

@@ -44,6 +44,7 @@ rule train_cell:
         lib=lib("train_cell.py"),
     output:
         cell="results/train/{task}/{model}/L{depth}_W{width}.nc",
+        model="results/train/models/{task}/{model}/L{depth}_W{width}.pt",
     log:
         "logs/train/{task}/{model}/L{depth}_W{width}.log",
     benchmark:
@@ -131,9 +132,34 @@ rule train_collect:
         "../scripts/train_collect.py"
 
 
+rule train_align:
+    input:
+        task=get_task_file(TRAIN["alignment"]["task"]),
+        models=list(get_align_model_files().values()),
+        lib=lib("train_align.py"),
+    output:
+        align=TRAIN_ALIGN,
+    log:
+        "logs/train/align.log",
+    benchmark:
+        "benchmarks/train/align.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=20,
+    params:
+        train=get_align_settings,
+        cells=list(get_align_model_files()),
+    script:
+        "../scripts/train_align.py"
+
+
 rule train_claims:
     input:
         **TRAIN_ANALYSIS,
+        align=TRAIN_ALIGN,
         lib=lib("train_claims.py"),
     output:
         claims=TRAIN_CLAIMS,
@@ -142,6 +168,8 @@ rule train_claims:
         protocol="results/paper/tables/train_protocol.tex",
         summary="results/paper/tables/train_summary.tex",
         ablation="results/paper/tables/train_ablation.tex",
+        trends="results/paper/tables/train_trends.tex",
+        alignment="results/paper/tables/train_alignment.tex",
         macros="results/paper/macros/train.tex",
     log:
         "logs/train/claims.log",

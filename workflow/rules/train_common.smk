@@ -1,15 +1,18 @@
 # Training stage and its analysis: constants and input/param functions (no rules, so the
 # rule files stay lint-clean). Cross-field checks live in learndyn.config. Included by train.smk.
-from learndyn.train.grid import cells as train_cells  # noqa: E402
+from learndyn.train.grid import cells as train_cells, cell_levels, cell_seeds  # noqa: E402
 
 TRAIN = config["train"]
 TRAIN_MODELS = sorted(TRAIN["models"])
 TRAIN_CELLS = train_cells(TRAIN)
+TRAIN_LEVELS = cell_levels(TRAIN)  # measurement level of each cell (full | sweep)
+TRAIN_CELL_SEEDS = cell_seeds(TRAIN)  # seeds of each cell (a sweep may train fewer)
 # one learning-rate tuning per (task, model) at the default size, reused by every cell of the pair
 TRAIN_TUNED = sorted({(t, m) for t, m, _, _ in TRAIN_CELLS})
 # combined datasets (cells, spectra, lr, fp, tune) of train_collect; the claims of train_claims
 TRAIN_CLAIMS = FIGURE_DATASETS["train"]["claims"]
-TRAIN_ANALYSIS = {k: v for k, v in FIGURE_DATASETS["train"].items() if k != "claims"}
+TRAIN_ALIGN = FIGURE_DATASETS["train"]["align"]
+TRAIN_ANALYSIS = {k: v for k, v in FIGURE_DATASETS["train"].items() if k not in ("claims", "align")}
 
 
 def get_train_cell_files():
@@ -32,6 +35,17 @@ def get_lr_sweep_files():
     )
 
 
+def get_align_model_files(wildcards=None):
+    """The trained models (kept weights) of every cell of the alignment families."""
+    align = TRAIN["alignment"]
+    cells = dict.fromkeys(c for members in align["families"].values() for c in members)
+    return {c: f"results/train/models/{align['task']}/{c}.pt" for c in cells}
+
+
+def get_align_settings(wildcards=None):
+    return {k: TRAIN[k] for k in ("seeds", "alignment")}
+
+
 def get_train_task_file(wildcards):
     return get_task_file(wildcards.task)
 
@@ -47,9 +61,12 @@ def get_match_spec(wildcards):
 
 
 def get_cell_settings(wildcards):
-    """The parts of the train config a cell reads (seeds, optimiser, measurements), so that
-    editing another part does not retrain the cells."""
-    return {k: TRAIN[k] for k in ("seeds", "optim", "measure", "validation")}
+    """The parts of the train config a cell reads (seeds, optimiser, measurements, and the
+    cell's measurement level), so that editing another part does not retrain the cells."""
+    cell = (wildcards.task, wildcards.model, int(wildcards.depth), int(wildcards.width))
+    level = TRAIN_LEVELS.get(cell, "full")
+    seeds = TRAIN_CELL_SEEDS.get(cell, TRAIN["seeds"])
+    return {k: TRAIN[k] for k in ("optim", "measure", "validation")} | {"level": level, "seeds": seeds}
 
 
 def get_tune_settings(wildcards):
@@ -87,7 +104,8 @@ def get_train_benchmarks():
         model=TRAIN["lr_sweep"]["models"],
     )
     tunes = [f"benchmarks/train/tune/{t}/{m}.tsv" for t, m in TRAIN_TUNED]
-    return [*tunes, *cells, *sweeps, f"benchmarks/train/fixedpoint/{TRAIN['fixed_point']['task']}.tsv"]
+    fixed = f"benchmarks/train/fixedpoint/{TRAIN['fixed_point']['task']}.tsv"
+    return [*tunes, *cells, *sweeps, fixed, "benchmarks/train/align.tsv"]
 
 
 def get_train_settings(wildcards=None):
@@ -107,6 +125,7 @@ def get_train_dataset_files():
         *get_lr_sweep_files(),
         get_fixed_point_file(),
         *TRAIN_ANALYSIS.values(),
+        TRAIN_ALIGN,
         TRAIN_CLAIMS,
     ]
 
@@ -118,6 +137,8 @@ def get_train_paper_files():
         "results/paper/tables/train_protocol.tex",
         "results/paper/tables/train_summary.tex",
         "results/paper/tables/train_ablation.tex",
+        "results/paper/tables/train_trends.tex",
+        "results/paper/tables/train_alignment.tex",
     ]
 
 

@@ -9,6 +9,7 @@ from learndyn.io import open_dataset, write_netcdf  # noqa: E402
 from learndyn.runtime import setup_torch  # noqa: E402
 from learndyn.train.experiments import MeasureConfig, run_cell  # noqa: E402
 from learndyn.train.loop import TrainConfig, Validation  # noqa: E402
+from learndyn.train.models import save_ensemble  # noqa: E402
 
 train, wc = snakemake.params.train, snakemake.wildcards
 device = setup_torch(snakemake.threads, snakemake.config["device"])
@@ -21,7 +22,7 @@ measure, validation = MeasureConfig.from_train(train), Validation.from_config(tr
 print(f"learning rate {lr} (tuned on validation)", file=sys.stderr)
 
 # train the ensemble and measure it (resumes from the checkpoint if one exists)
-ds = run_cell(
+ds, model = run_cell(
     task,
     snakemake.params.spec,
     int(wc.depth),
@@ -34,6 +35,8 @@ ds = run_cell(
     checkpoint=snakemake.params.checkpoint,
     model_name=wc.model,
     match_spec=snakemake.params.match,
+    level=train["level"],
+    return_model=True,
 )
 print(
     f"{wc.task}/{wc.model}/L{wc.depth}_W{wc.width}: diverged={ds.diverged.values.tolist()} "
@@ -41,3 +44,5 @@ print(
     file=sys.stderr,
 )
 write_netcdf(ds, snakemake.output.cell, config=snakemake.config, seeds=train["seeds"])
+# the kept weights, for the jobs that read trained models (cross-model alignment)
+save_ensemble(model, snakemake.output.model, task=wc.task, name=wc.model, lr=lr)

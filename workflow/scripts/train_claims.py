@@ -34,4 +34,18 @@ write_table(report.summary_frame(cells, train), snakemake.output.summary, column
 write_table(
     report.summary_frame(cells, train, "ablation"), snakemake.output.ablation, column_format="lllllllllr"
 )
-write_macros(report.claims_macros(claims, cells, train, fp, tune), snakemake.output.macros, prefix="Train")
+
+# trends across depth and width (each model's slope with its interval over seeds)
+trends = report.trend_frame(cells, train)
+write_table(trends, snakemake.output.trends, column_format="lll" + "r" * (trends.shape[1] - 3))
+
+# cross-model alignment: structured-family pairs vs unconstrained-family pairs, Holm over measures
+align = open_dataset(snakemake.input.align)
+tests = report.alignment_tests(align, train["claims"]["confidence"], train["claims"]["alpha"])
+print(tests.to_string(), file=sys.stderr)
+print(report.pair_effects(align).to_string(), file=sys.stderr)
+frame = report.alignment_latex_frame(tests, train["claims"]["confidence"])
+write_table(frame, snakemake.output.alignment, column_format="l" + "r" * (frame.shape[1] - 2) + "l")
+
+macros = report.claims_macros(claims, cells, train, fp, tune) | report.alignment_macros(tests, align)
+write_macros(macros, snakemake.output.macros, prefix="Train")

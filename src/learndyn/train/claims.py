@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..stats import holm, min_attainable_p, paired_test, verdict_from_test
+from ..stats import holm, min_attainable_p, paired_test, trend_slope, verdict_from_test
 
 BY_CONSTRUCTION = "by construction"
 
@@ -144,17 +144,53 @@ DROPPED = {
 # --- the claims, in table order ----------------------------------------------------------------
 
 
-def _deepest(ctx: Context, model: str) -> xr.Dataset | None:
-    st = ctx.study("depth", model)
+def _sweep(ctx: Context, model: str, study: str) -> tuple[xr.Dataset, dict] | None:
+    """The model's cells of a depth or width study (at the default width or depth), or None."""
+    st = ctx.study(study, model)
     if st is None:
         return None
-    return ctx.cells.sel(model=model, depth=max(st["depths"]), width=ctx.cfg["width"], task=st["tasks"])
+    if study == "depth":
+        sub = ctx.cells.sel(model=model, depth=sorted(st["depths"]), width=ctx.cfg["width"], task=st["tasks"])
+    else:
+        sub = ctx.cells.sel(model=model, width=sorted(st["widths"]), depth=ctx.cfg["depth"], task=st["tasks"])
+    return sub, st
 
 
-@claim("GradFlow", "gradient flow", r"$|\log_{10}\|g_0\|/\|g_L\||$ at the deepest $L$", "lower")
+def slope_over(da: xr.DataArray, dim: str, log2: bool) -> xr.DataArray:
+    """Per-seed least-squares slope of ``da`` against ``dim`` (log2 of it with ``log2``) over every
+    value of the sweep (``stats.trend_slope``; NaN with fewer than 3 finite points)."""
+    x = np.log2(da[dim].values.astype(float)) if log2 else da[dim].values.astype(float)
+    return xr.apply_ufunc(lambda y: trend_slope(x, y), da, input_core_dims=[[dim]])
+
+
+# what a trend claim fits: the variable, the sweep dimension and whether x is log2 of it
+TRENDS = {
+    "GradFlow": ("grad_decades", "depth", False),
+    "DepthScaling": ("final_test_metric", "depth", True),
+    "WidthScaling": ("final_test_metric", "width", True),
+}
+
+
+def trend_values(cells: xr.Dataset, name: str) -> xr.DataArray:
+    """The per-seed quantity a trend fits: |log10 g_0/g_L| at the end of training (GradFlow),
+    or a cell variable."""
+    if name == "grad_decades":
+        return np.abs(np.log10(final(cells.grad_ratio)))
+    return cells[name]
+
+
+@claim(
+    "GradFlow",
+    "gradient flow",
+    r"slope of $|\log_{10}\|g_0\|/\|g_L\||$ against $L$ (decades per layer)",
+    "lower",
+)
 def grad_flow(ctx, model):
-    sub = _deepest(ctx, model)
-    return None if sub is None else np.abs(np.log10(final(sub.grad_ratio)))
+    got = _sweep(ctx, model, "depth")
+    if got is None:
+        return None
+    name, dim, log2 = TRENDS["GradFlow"]
+    return slope_over(trend_values(got[0], name), dim, log2)
 
 
 @claim(
@@ -257,25 +293,24 @@ def stable_lr(ctx, model):
     return ctx.lr.stable_index.sel(model=model)
 
 
-@claim("DepthScaling", "depth scaling", r"test accuracy at the deepest $L$", "higher")
+@claim("DepthScaling", "depth scaling", r"slope of test accuracy against $\log_2 L$", "higher")
 def depth_scaling(ctx, model):
-    sub = _deepest(ctx, model)
-    if sub is None:
+    got = _sweep(ctx, model, "depth")
+    if got is None:
         return None
-    tasks = ctx.kind_tasks(ctx.study("depth", model)["tasks"], "classification")
-    return sub.final_test_metric.sel(task=tasks) if tasks else None
+    tasks = ctx.kind_tasks(got[1]["tasks"], "classification")
+    _, dim, log2 = TRENDS["DepthScaling"]
+    return slope_over(got[0].final_test_metric.sel(task=tasks), dim, log2) if tasks else None
 
 
-@claim("WidthScaling", "across widths", r"test accuracy, mean over widths", "higher")
+@claim("WidthScaling", "across widths", r"slope of test accuracy against $\log_2 d$", "higher")
 def width_scaling(ctx, model):
-    st = ctx.study("width", model)
-    if st is None:
+    got = _sweep(ctx, model, "width")
+    if got is None:
         return None
-    tasks = ctx.kind_tasks(st["tasks"], "classification")
-    if not tasks:
-        return None
-    sub = ctx.cells.sel(model=model, depth=ctx.cfg["depth"], width=st["widths"], task=tasks)
-    return sub.final_test_metric.mean("width")
+    tasks = ctx.kind_tasks(got[1]["tasks"], "classification")
+    _, dim, log2 = TRENDS["WidthScaling"]
+    return slope_over(got[0].final_test_metric.sel(task=tasks), dim, log2) if tasks else None
 
 
 @claim("Accuracy", "accuracy", r"test accuracy", "higher")

@@ -45,15 +45,24 @@ def _eval_axis(ds: xr.Dataset) -> xr.Dataset:
 def combine_cells(datasets: list[xr.Dataset]) -> xr.Dataset:
     """One tidy dataset with dims (task, model, depth, width, seed, eval_step, layer, ...)."""
     L = max(int(ds.attrs["depth"]) for ds in datasets)
+    # one seed axis for all (a sweep's cells may train fewer seeds: NaN for the others), so the
+    # cells are combined along the cell dims only
+    seeds = sorted({int(s) for ds in datasets for s in ds.seed.values})
     parts = []
     for ds in datasets:
         part = expand_cell(_eval_axis(ds)).drop_vars("sv", errors="ignore")
         # integers become floats, so cells missing from the grid are NaN (not a fill value)
         part = part.assign({k: v.astype(float) for k, v in part.data_vars.items() if v.dtype.kind in "iu"})
         # shared layer axes (deeper cells have more layers) so only the cell dims are concatenated
-        parts.append(part.reindex(layer=np.arange(1, L + 1), layer_h=np.arange(0, L + 1)))
+        parts.append(part.reindex(layer=np.arange(1, L + 1), layer_h=np.arange(0, L + 1), seed=seeds))
     out = xr.combine_by_coords(parts, **COMBINE)
     out.attrs.update({f"kind_{ds.attrs['task']}": ds.attrs["kind"] for ds in datasets})
+    # epochs per optimisation step of each task (its fit-split size), for epoch axes
+    for ds in datasets:
+        every = json.loads(ds.attrs["train_config"])["eval_every"]
+        out.attrs[f"epoch_per_step_{ds.attrs['task']}"] = (
+            float(ds.epoch.values[1]) / every if ds.sizes["epoch"] > 1 else 0.0
+        )
     return label_coords(out)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ..data import validation_split
 from ..io import cf_attrs
 from ..settings import from_mapping
 from . import metrics
@@ -36,6 +37,11 @@ from .spec import ModelSpec
 from .tied import TiedNet
 
 STAGES = ("init", "final")
+# Measurement levels of a cell: "full" (every measurement of spec §5; the main and ablation
+# studies) or "sweep" (depth and width sweeps: training curves, final metrics, gradient norms,
+# spectra and the final robustness sweeps; no Hessian, no robustness tracked along training, no
+# layer-wise amplification; those variables are NaN).
+LEVELS = ("full", "sweep")
 DIRECTIONS = ("random", "gradient")
 
 
@@ -196,9 +202,16 @@ def run_cell(
     checkpoint=None,
     model_name: str = "",
     match_spec: dict | None = None,
-) -> xr.Dataset:
+    level: str = "full",
+    return_model: bool = False,
+):
     """Train all seeds of one cell as a batched ensemble at ``tcfg.lr`` (the tuned rate), keep
-    each member's weights of lowest validation loss, and measure it (spec §5)."""
+    each member's weights of lowest validation loss, and measure it (spec §5) at ``level``
+    (``LEVELS``). Returns the dataset, or ``(dataset, model)`` with ``return_model`` (the model
+    holds the kept weights)."""
+    if level not in LEVELS:
+        raise ValueError(f"measurement level must be one of {LEVELS}, got {level!r}")
+    full = level == "full"
     data = TaskTensors.from_task(task, device, validation)
     spec = ModelSpec.from_config(spec)
     cell_width = width  # the grid's width; a parameter-matched model runs at its own
@@ -210,22 +223,29 @@ def run_cell(
     hess_points = set(np.unique(np.linspace(0, n_eval - 1, mcfg.hessian_points).round().astype(int)))
     x_rob, y_rob = data.x_test[: mcfg.robust_samples], data.y_test[: mcfg.robust_samples]
 
+    def nan(*shape):
+        return torch.full((model.n_members, *shape), float("nan"))
+
     def probe(m, d, i_eval):
         out = metrics.gradient_norms(m, x_probe, y_probe, d.kind)
-        lam = torch.full((m.n_members,), float("nan"))
-        if i_eval in hess_points:
+        lam = nan()
+        if full and i_eval in hess_points:
             lam = metrics.hessian_top_eigenvalue(m, x_probe, y_probe, d.kind, mcfg.hessian_iters)
         out["hessian_top"] = lam
         # robustness along training: read at matched clean accuracy (claims)
-        out["noise_curve"] = metrics.noise_robustness(m, x_rob, y_rob, d.kind, mcfg.track_sigmas)
-        out["fgsm_curve"] = metrics.fgsm_robustness(m, x_rob, y_rob, d.kind, mcfg.track_eps)
-        out["clean_curve"] = metrics.noise_robustness(m, x_rob, y_rob, d.kind, (0.0,))[:, 0]
+        if full:
+            out["noise_curve"] = metrics.noise_robustness(m, x_rob, y_rob, d.kind, mcfg.track_sigmas)
+            out["fgsm_curve"] = metrics.fgsm_robustness(m, x_rob, y_rob, d.kind, mcfg.track_eps)
+            out["clean_curve"] = metrics.noise_robustness(m, x_rob, y_rob, d.kind, (0.0,))[:, 0]
+        else:
+            out["noise_curve"], out["fgsm_curve"] = nan(len(mcfg.track_sigmas)), nan(len(mcfg.track_eps))
+            out["clean_curve"] = nan()
         return out
 
     x_jac = data.x_test[: mcfg.jacobian_samples]
     init_spec = metrics.spectra(model, x_jac)
     key = state_key(
-        "cell", task.name, spec.as_dict(), depth, width, list(seeds), tcfg.__dict__, str(validation)
+        "cell", task.name, spec.as_dict(), depth, width, list(seeds), tcfg.__dict__, str(validation), level
     )
     res = train_ensemble(model, data, tcfg, probe_fn=probe, checkpoint=checkpoint, key=key)
     finite = sanitize_(model) & ~res.diverged
@@ -234,9 +254,12 @@ def run_cell(
     final_spec = metrics.spectra(model, x_jac)
     noise = metrics.noise_robustness(model, x_rob, y_rob, data.kind, mcfg.noise_sigmas)
     fgsm = metrics.fgsm_robustness(model, x_rob, y_rob, data.kind, mcfg.fgsm_eps)
-    amp = metrics.layer_amplification(
-        model, x_rob[: mcfg.jacobian_samples], y_rob[: mcfg.jacobian_samples], data.kind
-    )
+    if full:
+        amp = metrics.layer_amplification(
+            model, x_rob[: mcfg.jacobian_samples], y_rob[: mcfg.jacobian_samples], data.kind
+        )
+    else:
+        amp = nan(len(DIRECTIONS), depth + 1)
     tv, rising = metrics.loss_smoothness(res.step_loss)
 
     mname, munits = metric_name(data.kind)
@@ -394,8 +417,9 @@ def run_cell(
         model_spec=json.dumps(spec.as_dict(), sort_keys=True),
         train_config=json.dumps(tcfg.__dict__, sort_keys=True, default=list),
         validation=json.dumps(validation.__dict__ if validation else None),
+        measure_level=level,
     )
-    return ds
+    return (ds, model) if return_model else ds
 
 
 GEN_GAP = {
@@ -586,4 +610,126 @@ def run_fixed_point(task, cfg: FixedPointConfig, seeds, tcfg: TrainConfig, devic
         },
     )
     ds.attrs.update(task=task.name, K=cfg.K, width=cfg.width)
+    return ds
+
+
+# --- cross-model alignment (sequel paper, spec §1.3, §5) -------------------------------------
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    """Cross-model alignment of trained models (``train.alignment``).
+
+    ``families`` maps a family name to its cells ``"model/L{depth}_W{width}"``; pairs are taken
+    within a family, at the same seed, and the families' lists are parallel (pair i of one family
+    differs in the same factor as pair i of the other)."""
+
+    task: str
+    families: dict
+    k: int = 10  # neighbours of the k-NN overlap
+    fit_fraction: float = 0.5  # held-out inputs (test split) used to fit probes and maps
+    split_seed: int = 0
+
+    @classmethod
+    def from_train(cls, train: dict) -> AlignConfig:
+        return from_mapping(cls, train["alignment"], "train.alignment")
+
+    @property
+    def cells(self) -> list[str]:
+        """Every cell of every family, in order of first appearance."""
+        return list(dict.fromkeys(c for cells in self.families.values() for c in cells))
+
+
+ALIGN_MEASURES = {  # name -> (long name, more aligned when)
+    "cka": ("linear CKA", "higher"),
+    "probe_ratio": ("cross-probe score ratio cross/self (both directions)", "higher"),
+    "procrustes": ("orthogonal Procrustes residual", "lower"),
+    "knn_jaccard": ("k-NN Jaccard overlap", "higher"),
+}
+
+
+def last_hidden(model, x: torch.Tensor) -> np.ndarray:
+    """The last hidden representation h_L of every member, ``(S, n, d)`` (float64 numpy)."""
+    with torch.no_grad():
+        _, hidden = model.eval()(x, return_hidden=True)
+    return _np(hidden[-1])
+
+
+def run_alignment(task, models: dict, cfg: AlignConfig, device=None) -> xr.Dataset:
+    """Alignment measures between every pair of ``models`` (cell -> trained ensemble; the seeds
+    all of them have) on the task's test inputs, at the same seed: linear CKA, orthogonal Procrustes
+    residual and k-NN Jaccard on the evaluation rows; the cross-probe ratio with probes and maps
+    fitted on the fit rows (``alignment.alignment_measures``). The test split is cut into fit and
+    evaluation rows by ``validation_split`` (stratified for classes)."""
+    from . import alignment
+
+    x = torch.as_tensor(task.x_test, dtype=torch.float32, device=device)
+    y = np.asarray(task.y_test)
+    eval_rows, fit_rows = validation_split(y, cfg.fit_fraction, cfg.split_seed)
+    names = list(models)
+    # the seeds every model has (a sweep cell may train fewer seeds than the main study's)
+    seeds = sorted(set.intersection(*(set(m.seeds) for m in models.values())))
+    if len(seeds) < 2:
+        raise ValueError(f"alignment: the models share fewer than 2 seeds ({seeds})")
+    reps = {}
+    for name, m in models.items():
+        keep = [list(m.seeds).index(s) for s in seeds]
+        reps[name] = last_hidden(m, x)[keep]
+
+    def measure(A, B):
+        return alignment.alignment_measures(
+            A[fit_rows],
+            B[fit_rows],
+            y[fit_rows],
+            A[eval_rows],
+            B[eval_rows],
+            y[eval_rows],
+            task.kind,
+            k=cfg.k,
+        )
+
+    out = {k: np.full((len(names), len(names), len(seeds)), np.nan) for k in ALIGN_MEASURES}
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            if j < i:
+                continue
+            for s in range(len(seeds)):
+                A, B = reps[a][s], reps[b][s]
+                if not (np.isfinite(A).all() and np.isfinite(B).all()):
+                    continue
+                m = measure(A, B)
+                for key in ALIGN_MEASURES:
+                    out[key][i, j, s] = out[key][j, i, s] = m[key]
+    # control: the same cell at two different seeds (s and the next seed), no shared initialisation
+    control = {k: np.full((len(names), len(seeds)), np.nan) for k in ALIGN_MEASURES}
+    for i, a in enumerate(names):
+        for s in range(len(seeds)):
+            A, B = reps[a][s], reps[a][(s + 1) % len(seeds)]
+            if len(seeds) < 2 or not (np.isfinite(A).all() and np.isfinite(B).all()):
+                continue
+            m = measure(A, B)
+            for key in ALIGN_MEASURES:
+                control[key][i, s] = m[key]
+    data = {k: (("cell_a", "cell_b", "seed"), v, _attrs(ALIGN_MEASURES[k][0])) for k, v in out.items()}
+    data |= {
+        f"{k}_seeds": (("cell", "seed"), v, _attrs(f"{ALIGN_MEASURES[k][0]}, same cell at seeds s and s+1"))
+        for k, v in control.items()
+    }
+    ds = xr.Dataset(
+        data,
+        coords={
+            "cell_a": ("cell_a", names, _attrs("model cell A")),
+            "cell_b": ("cell_b", names, _attrs("model cell B")),
+            "cell": ("cell", names, _attrs("model cell")),
+            "seed": ("seed", np.asarray(seeds, int), _attrs("seed")),
+        },
+    )
+    ds.attrs.update(
+        task=task.name,
+        families=json.dumps(cfg.families),
+        n_fit=len(fit_rows),
+        n_eval=len(eval_rows),
+        k=cfg.k,
+        better=json.dumps({k: v[1] for k, v in ALIGN_MEASURES.items()}),
+    )
     return ds

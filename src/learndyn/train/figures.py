@@ -31,6 +31,7 @@ class Inputs:
     cfg: dict
     tune: xr.Dataset | None = None
     claims: xr.Dataset | None = None
+    align: xr.Dataset | None = None
 
     def main_models(self):
         return list(self.cfg["studies"]["main"]["models"])
@@ -71,18 +72,40 @@ def _legend_once(axes):
             ax.get_legend().remove()
 
 
+def _kind(cfg: dict, model: str) -> str:
+    """The model's layer family (``train.models.<model>.kind``)."""
+    return (
+        cfg.get("models", {}).get(model, {}).get("kind", "structured" if model.startswith("struct") else "")
+    )
+
+
+def structured_variants(inp: Inputs, task: str) -> list[str]:
+    """The MLP, the structured model and every structured variant trained on ``task`` at the
+    default size (main and ablation studies), in registry order."""
+    out = []
+    for st in inp.cfg["studies"].values():
+        if task in st["tasks"] and not st.get("depths") and not st.get("widths"):
+            out += [m for m in st["models"] if m == "mlp" or _kind(inp.cfg, m) == "structured"]
+    return hue_order(dict.fromkeys(out))
+
+
 def fa_accuracy(inp: Inputs):
-    """F-A: train and test accuracy against training step, structured vs baselines."""
+    """F-A: train and test accuracy against epoch, the MLP vs the structured model and its
+    variants, per classification task of the main study (bands: mean +- sd over seeds)."""
     c, cfg = inp.cells, inp.cfg
     tasks = inp.classification_tasks(cfg["studies"]["main"]["tasks"])
-    models = [m for m in inp.key_models() if m in cfg["studies"]["main"]["models"]]
     fig, axes = plt.subplots(len(tasks), 2, figsize=(7, 2.4 * len(tasks)), squeeze=False)
     for i, task in enumerate(tasks):
+        models = structured_variants(inp, task)
         sub = c.sel(task=task, depth=cfg["depth"], width=cfg["width"], model=models)
+        per_step = c.attrs.get(f"epoch_per_step_{task}")  # epochs per step (its fit-split size)
+        x, xlabel = ("epoch", "epoch") if per_step else ("eval_step", label(c.eval_step))
         for j, var in enumerate(("train_metric", "test_metric")):
             df = frame(sub[var])
-            model_lines(df, "eval_step", var, axes[i, j])
-            axes[i, j].set(xlabel=label(c.eval_step), ylabel=label(c[var]), title=f"{task}")
+            if x == "epoch":
+                df["epoch"] = df["eval_step"] * per_step
+            model_lines(df, x, var, axes[i, j])
+            axes[i, j].set(xlabel=xlabel, ylabel=label(c[var]), title=f"{task}")
     _legend_once(axes.ravel())
     return fig
 
@@ -404,6 +427,30 @@ def fk_matched(inp: Inputs):
     return fig
 
 
+def fl_alignment(inp: Inputs):
+    """Cross-model alignment on the alignment task's test inputs: linear CKA and the
+    cross-probe ratio between every pair of cells (mean over seeds; pairs at the same seed),
+    cells grouped by family."""
+    import json
+
+    align = inp.align
+    names = [str(v) for v in align.cell_a.values]
+    fams = json.loads(align.attrs["families"])
+    fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.4), constrained_layout=True)
+    for ax, (var, title) in zip(axes, (("cka", "linear CKA"), ("probe_ratio", "cross-probe ratio"))):
+        mat = align[var].mean("seed").values
+        im = ax.imshow(mat, vmin=0, vmax=max(1.0, float(np.nanmax(mat))), cmap="viridis")
+        ax.grid(False)
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
+        ax.set_yticks(range(len(names)), names, fontsize=6)
+        split = len(next(iter(fams.values()))) - 0.5
+        for line in (ax.axhline, ax.axvline):
+            line(split, color="white", lw=1)
+        ax.set_title(f"{title} ({align.attrs['task']})", fontsize=8)
+        fig.colorbar(im, ax=ax, shrink=0.7)
+    return fig
+
+
 def _with_inputs(fn):
     """``fn(Inputs)`` as a registry entry ``(datasets, train config) -> figure``."""
     return lambda datasets, cfg: fn(Inputs(**datasets, cfg=cfg))
@@ -424,5 +471,6 @@ FIGURES = {
         fi_forest,
         fj_tuning,
         fk_matched,
+        fl_alignment,
     )
 }

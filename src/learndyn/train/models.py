@@ -333,3 +333,41 @@ def matched_width(spec: ModelSpec, target: ModelSpec, d_in: int, d_out: int, wid
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if count(spec, mid) < goal else (lo, mid)
     return lo if goal - count(spec, lo) <= count(spec, hi) - goal else hi
+
+
+# --- saved ensembles (the trained models other jobs read: alignment, kernels) ----------------
+
+
+def save_ensemble(model: EnsembleNet, path, **meta) -> None:
+    """Write the ensemble's weights and what rebuilds it (spec, sizes, seeds, ``meta``) to
+    ``path`` atomically (a temporary file renamed into place), on CPU."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    record = {
+        "spec": model.spec.as_dict(),
+        "sizes": {"d_in": model.d_in, "d_out": model.d_out, "width": model.width, "depth": model.depth},
+        "seeds": list(model.seeds),
+        "state": state,
+        "meta": meta,
+    }
+    try:
+        torch.save(record, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_ensemble(path, device=None) -> tuple[EnsembleNet, dict]:
+    """The ensemble saved by :func:`save_ensemble` (in eval mode) and its ``meta``."""
+    record = torch.load(path, map_location="cpu", weights_only=True)
+    sizes = record["sizes"]
+    model = build_model(
+        record["spec"], sizes["d_in"], sizes["d_out"], sizes["width"], sizes["depth"], record["seeds"], device
+    )
+    model.load_state_dict({k: v.to(device) if device else v for k, v in record["state"].items()})
+    return model.eval(), record["meta"]

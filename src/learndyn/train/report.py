@@ -234,6 +234,28 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
             out["EpsGrowth" + camel(task)] = g
             growth.append(f"${fmt_num(g, 3)}$ on {tex_escape(task)}")
     out["EpsGrowthText"] = ", ".join(growth) if growth else "n/a"
+    # clean test metric (mean +- sd over seeds, kept weights) of the MLP and the structured
+    # model on every main task, and the number of training points the task fits on
+    for task in cfg["studies"]["main"]["tasks"]:
+        for model in ("mlp", s):
+            c = _default(cells, cfg, task, model)
+            if c is not None:
+                v = c.final_test_metric.values
+                out[f"Test{camel(task)}{camel(model)}"] = (
+                    f"{np.nanmean(v):.3f} \\pm {np.nanstd(v, ddof=1):.3f}"
+                )
+    from ..data import FASHION_MLP_REFERENCE
+
+    out["FashionMlpReference"] = f"{FASHION_MLP_REFERENCE:.4f}"
+    st = cfg["studies"].get("depth", {})
+    out["NumDepthSeeds"] = len(st.get("seeds") or cfg["seeds"])
+    out["DepthList"] = ", ".join(str(d) for d in sorted(st.get("depths", [cfg["depth"]])))
+    out["DepthTasks"] = ", ".join(tex_escape(t) for t in st.get("tasks", []))
+    out["DepthModels"] = ", ".join(tex_escape(m) for m in st.get("models", []))
+    st = cfg["studies"].get("width", {})
+    out["NumWidthSeeds"] = len(st.get("seeds") or cfg["seeds"])
+    out["WidthList"] = ", ".join(str(d) for d in sorted(st.get("widths", [cfg["width"]])))
+    out["WidthTasks"] = ", ".join(tex_escape(t) for t in st.get("tasks", []))
     # P1: measured layer Lipschitz estimates never exceed the bound
     ratio = (cells.J_sigma_sup / cells.bound_upper).values
     ratio = ratio[np.isfinite(ratio)]
@@ -261,4 +283,177 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
                 rf"$\hat q={fmt_num(float(qh), 3)}$, converged fraction ${fmt_num(float(conv), 3)}$"
             )
         out["FixedPointText"] = "; ".join(parts)
+    return out
+
+
+# --- trends across depth and width -------------------------------------------------------------
+
+TREND_LABELS = {
+    "GradFlow": r"$|\log_{10}\|g_0\|/\|g_L\||$ vs $L$",
+    "DepthScaling": r"test accuracy vs $\log_2 L$",
+    "WidthScaling": r"test accuracy vs $\log_2 d$",
+}
+
+
+def trend_frame(cells: xr.Dataset, cfg: dict) -> pd.DataFrame:
+    """Each model's own trend across the depth or width sweep: per-seed least-squares slope,
+    mean and Student-t interval over seeds (``stats.paired_ci``), the fit range."""
+    from ..stats import paired_ci
+    from .claims import TRENDS, slope_over, trend_values
+
+    rows = []
+    for key, (name, dim, log2) in TRENDS.items():
+        st = cfg["studies"].get("depth" if dim == "depth" else "width")
+        if not st:
+            continue
+        values = sorted(st[f"{dim}s"])
+        other = {"width": cfg["width"]} if dim == "depth" else {"depth": cfg["depth"]}
+        for task in st["tasks"]:
+            if name == "final_test_metric" and cells.attrs.get(f"kind_{task}") != "classification":
+                continue
+            for model in st["models"]:
+                sub = cells.sel(task=task, model=model, **other).sel({dim: values})
+                slope = slope_over(trend_values(sub, name), dim, log2).values
+                mean, low, high, n = paired_ci(slope, cfg["claims"]["confidence"])
+                rows.append(
+                    {
+                        "trend": TREND_LABELS[key],
+                        "task": tex_escape(task),
+                        "model": tex_escape(model),
+                        "slope": f"${fmt_num(mean, 2)}$",
+                        f"{int(round(100 * cfg['claims']['confidence']))}\\% interval": (
+                            f"$[{fmt_num(low, 2)}, {fmt_num(high, 2)}]$" if np.isfinite(low) else "--"
+                        ),
+                        "seeds": n,
+                        "fit range": f"${'L' if dim == 'depth' else 'd'} = {values[0]}$--${values[-1]}$",
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+# --- cross-model alignment ----------------------------------------------------------------------
+
+ALIGN_LABELS = {
+    "cka": "linear CKA",
+    "probe_ratio": "cross-probe ratio",
+    "procrustes": "Procrustes residual",
+    "knn_jaccard": r"$k$-NN Jaccard",
+}
+
+
+def family_pairs(families: dict) -> dict[str, list[tuple[str, str]]]:
+    """All pairs of cells within each family, in list order (parallel across families)."""
+    out = {}
+    for fam, members in families.items():
+        out[fam] = [(a, b) for i, a in enumerate(members) for b in members[i + 1 :]]
+    return out
+
+
+def alignment_tests(align: xr.Dataset, confidence: float, alpha: float) -> pd.DataFrame:
+    """The sequel's hypothesis, one row per measure: per seed, the mean over the first
+    family's pairs minus the mean over the second's (same seeds), paired t-test and interval,
+    Holm over the measures, verdict (``stats.verdict_from_test``, "higher"/"lower" = more
+    aligned per measure). Columns ``<family>, other seed``: the control, each family's cells
+    compared with themselves at two different seeds (no shared initialisation). Each pair's own
+    effect is in ``pair_effects``."""
+    import json
+
+    from ..stats import holm, paired_test, verdict_from_test
+
+    families = json.loads(align.attrs["families"])
+    better = json.loads(align.attrs["better"])
+    pairs = family_pairs(families)
+    (fa, pa), (fb, pb) = list(pairs.items())
+    rows = []
+    for measure in ALIGN_LABELS:
+        da = align[measure]
+
+        def fam_mean(ps):
+            return np.nanmean(np.stack([da.sel(cell_a=a, cell_b=b).values for a, b in ps]), 0)
+
+        va, vb = fam_mean(pa), fam_mean(pb)
+        res = paired_test(va - vb, "t", confidence)
+        control = align[f"{measure}_seeds"]
+        rows.append(
+            {
+                "measure": measure,
+                "better": better[measure],
+                fa: float(np.nanmean(va)),
+                fb: float(np.nanmean(vb)),
+                f"{fa}, other seed": float(np.nanmean(control.sel(cell=families[fa]).values)),
+                f"{fb}, other seed": float(np.nanmean(control.sel(cell=families[fb]).values)),
+                "effect": res.mean,
+                "ci_low": res.low,
+                "ci_high": res.high,
+                "n": res.n,
+                "p": res.p,
+            }
+        )
+    df = pd.DataFrame(rows)
+    df["p_holm"] = holm(df.p.to_numpy(float))
+    df["verdict"] = [verdict_from_test(r.effect, r.p_holm, r.better, alpha) for r in df.itertuples()]
+    return df
+
+
+def pair_effects(align: xr.Dataset) -> pd.DataFrame:
+    """Per parallel pair (i-th pair of each family) and measure: the mean over seeds of the first
+    family's pair minus the second's."""
+    import json
+
+    pairs = list(family_pairs(json.loads(align.attrs["families"])).values())
+    rows = []
+    for (a1, b1), (a2, b2) in zip(*pairs):
+        r = {"pair": f"{a1} ~ {b1} vs {a2} ~ {b2}"}
+        for measure in ALIGN_LABELS:
+            da = align[measure]
+            r[measure] = float(
+                np.nanmean(da.sel(cell_a=a1, cell_b=b1).values - da.sel(cell_a=a2, cell_b=b2).values)
+            )
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def alignment_latex_frame(df: pd.DataFrame, confidence: float) -> pd.DataFrame:
+    """The hypothesis test as a LaTeX table: family means, effect, interval, Holm p, verdict."""
+    fixed = {"measure", "better", "effect", "ci_low", "ci_high", "n", "p", "p_holm", "verdict"}
+    fams = [c for c in df.columns if c not in fixed]
+    ci = f"{int(round(100 * confidence))}\\% interval"
+    out = []
+    for _, r in df.iterrows():
+        d = r
+        out.append(
+            {
+                "measure": ALIGN_LABELS[r.measure]
+                + (r" ($\uparrow$)" if r.better == "higher" else r" ($\downarrow$)"),
+                **{tex_escape(f): f"${fmt_num(d[f], 3)}$" for f in fams},
+                "effect": f"${fmt_num(r.effect, 2)}$",
+                ci: f"$[{fmt_num(r.ci_low, 2)}, {fmt_num(r.ci_high, 2)}]$",
+                r"$p_\mathrm{Holm}$": f"${fmt_num(r.p_holm, 2)}$",
+                "verdict": r.verdict,
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def alignment_macros(df: pd.DataFrame, align: xr.Dataset) -> dict:
+    """Verdict counts and the numbers the alignment paragraph quotes."""
+    import json
+
+    fams = list(json.loads(align.attrs["families"]))
+    out = {f"AlignNum{camel(v)}": int((df.verdict == v).sum()) for v in VERDICTS}
+    out["AlignNumMeasures"] = len(df)
+    out["AlignTask"] = tex_escape(align.attrs["task"])
+    out["AlignK"] = int(align.attrs["k"])
+    out["AlignNumFit"] = int(align.attrs["n_fit"])
+    out["AlignNumEval"] = int(align.attrs["n_eval"])
+    out["AlignFamilyA"] = tex_escape(fams[0])
+    out["AlignFamilyB"] = tex_escape(fams[1])
+    for _, r in df.iterrows():
+        d = r
+        key = camel(r.measure)
+        out[f"Align{key}A"] = fmt_num(d[fams[0]], 3)
+        out[f"Align{key}B"] = fmt_num(d[fams[1]], 3)
+        out[f"Align{key}Verdict"] = r.verdict
+        out[f"Align{key}ControlA"] = fmt_num(d[f"{fams[0]}, other seed"], 3)
+        out[f"Align{key}ControlB"] = fmt_num(d[f"{fams[1]}, other seed"], 3)
     return out
