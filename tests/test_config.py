@@ -101,6 +101,36 @@ BAD_CONFIGS = [
         setter("data.tasks.fashion", {"generator": "fashion_mnist", "path": ""}),
         "data.tasks.fashion.path",
     ),
+    (
+        "fashion-unknown-source",
+        setter("data.tasks.fashion_mnist_2k.source", "ftp"),
+        "data.tasks.fashion_mnist_2k.source",
+    ),
+    # sweeps and the cross-model alignment
+    ("train-study-bad-measure", setter("train.studies.depth.measure", "lots"), "train.studies.depth.measure"),
+    (
+        "train-study-seeds-not-subset",
+        setter("train.studies.depth.seeds", [0, 77]),
+        "train.studies.depth.seeds",
+    ),
+    ("train-no-alignment", deleter("train.alignment"), "alignment"),
+    ("train-align-unknown-task", setter("train.alignment.task", "imagenet"), "train.alignment.task"),
+    (
+        "train-align-cell-not-trained",
+        setter("train.alignment.families.structured", ["structured/L4_W32", "structured/L99_W32"]),
+        "train.alignment.families.structured[1]",
+    ),
+    (
+        "train-align-not-parallel",
+        setter("train.alignment.families.unconstrained", ["mlp/L4_W32", "mlp/L8_W32"]),
+        "train.alignment.families",
+    ),
+    ("train-align-one-family", deleter("train.alignment.families.unconstrained"), "train.alignment.families"),
+    (
+        "train-align-bad-cell-name",
+        setter("train.alignment.families.structured", ["structured", "mlp"]),
+        "structured",
+    ),
     ("paper-unknown-key", setter("paper.colour", "red"), "colour"),
     ("paper-title-type", setter("paper.title", 3), "paper.title"),
     ("train-not-mapping", setter("train", 5), "train"),

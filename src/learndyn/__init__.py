@@ -5,6 +5,7 @@ Shared modules:
 * ``config``      config validation: JSON schema and cross-field checks (run before any job)
 * ``settings``    settings dataclasses from the validated config (``from_mapping``, ``ConfigError``)
 * ``data``        generated and real tasks (``make_task``, ``load_task``)
+* ``sources``     pinned external data: Fashion-MNIST file names, checksums, URLs, reference
 * ``io``          netCDF with CF attributes and provenance, atomic writes
 * ``integrity``   whether a result file is complete (checked before any job is planned)
 * ``provenance``  commit, config hash, versions; the library files a script imports
@@ -14,8 +15,9 @@ Shared modules:
 * ``latex``       number macros, table bodies, the merged macro file
 * ``plotting``    figure style, one palette per model and closure, saving with provenance
 * ``cost``        the compute-cost table from Snakemake's benchmark files
+* ``costmodel``   work sizes of every heavy job, cost laws fitted to benchmarks, the plan
 * ``figures``     the registry of every figure of the paper (names, inputs, captions)
 
 Packages: ``train`` (structured layers vs baselines), ``theory`` (closed training-set dynamics),
-``bench`` (``python -m learndyn.bench``: cost benchmarks).
+``bench`` (``python -m learndyn.bench``: cost benchmarks and ``plan``, the cost model's CLI).
 """

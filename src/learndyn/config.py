@@ -13,8 +13,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from .data import FASHION_SHIPPED_DIR, FASHION_SOURCE_KEYS, FASHION_SOURCES, FASHION_SUBSET_FILES
 from .settings import ConfigError
+from .sources import FASHION_SHIPPED_DIR, FASHION_SOURCE_KEYS, FASHION_SOURCES, FASHION_SUBSET_FILES
 
 
 def field_path(path) -> str:
@@ -39,6 +39,27 @@ def explain(config: dict, schema: dict) -> str | None:
     if error.validator == "additionalProperties":
         return f"config error: {where}: {error.message}"
     return f"config error: {where}: {error.message}"
+
+
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load_config_file(path: str | Path) -> dict:
+    """A config file as the workflow sees it: parsed (duplicate keys refused), checked against
+    the schema with its defaults filled in, cross-references checked; one-line errors."""
+    check_duplicate_keys(path)
+    with open(path) as fh:
+        config = yaml.safe_load(fh)
+    problem = explain(config, load_schema(SCHEMA_FILE))
+    if problem:
+        raise ValueError(f"{path}: {problem}")
+    from snakemake.utils import validate
+
+    validate(config, str(SCHEMA_FILE), set_default=True)
+    problems = check_references(config)
+    if problems:
+        raise ValueError(f"{path}: {problems[0]}")
+    return config
 
 
 def check_references(config: dict) -> list[str]:

@@ -9,6 +9,7 @@ from snakemake.utils import validate
 ROOT = Path(workflow.current_basedir).parents[1]  # repository root (this file: workflow/rules/)
 # Jobs import the library of this checkout (not whichever copy is installed).
 sys.path.insert(0, str(ROOT / "src"))
+from learndyn import costmodel  # noqa: E402
 from learndyn.config import (  # noqa: E402
     check_duplicate_keys,
     check_memory,
@@ -17,7 +18,7 @@ from learndyn.config import (  # noqa: E402
     load_schema,
     use_checkout_library,
 )
-from learndyn.data import FASHION_SHIPPED_DIR, FASHION_SUBSET_FILES  # noqa: E402
+from learndyn.sources import FASHION_SHIPPED_DIR, FASHION_SUBSET_FILES  # noqa: E402
 from learndyn.figures import DATASETS as FIGURE_DATASETS  # noqa: E402
 from learndyn.figures import FIGURES, HALVES as FIGURE_HALVES, input_files  # noqa: E402
 from learndyn.figures import of_half as figures_of  # noqa: E402
@@ -201,3 +202,30 @@ def get_figure_settings(half):
 
 def get_paper_title(wildcards):
     return config["paper"]["title"]
+
+
+# --- resources from the cost model (config/cost_model.json; learndyn.costmodel) ----------------
+COST_LAWS = costmodel.load_laws(ROOT / costmodel.MODEL_FILE)
+COST_JOBS = {job.bench: job for job in costmodel.jobs(config)}
+
+
+def _cost_request(bench):
+    """What the job with benchmark file ``bench`` should request (runtime, mem_mb, threads):
+    the cost model's predicted wall time and peak memory with a safety margin; generous
+    constants when no law covers the job."""
+    job = COST_JOBS.get(bench)
+    law = costmodel.law_for(COST_LAWS, job.law) if job else None
+    if law is None:
+        return costmodel.slurm_resources(float("nan"), float("nan"))
+    return costmodel.slurm_resources(law.wall(job.work, job.ops), law.rss(job.mem_work))
+
+
+def cost_mem(bench):
+    """``mem_mb`` of a rule's job from the cost model (``bench``: its benchmark path pattern)."""
+    return lambda wildcards: _cost_request(bench.format(**dict(wildcards.items())))["mem_mb"]
+
+
+def cost_runtime(bench):
+    """``runtime`` (minutes) of a rule's job from the cost model."""
+    return lambda wildcards: _cost_request(bench.format(**dict(wildcards.items())))["runtime"]
+

@@ -21,8 +21,8 @@ rule theory_closed_flow:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=1024,
-        runtime=10,
+        mem_mb=cost_mem("benchmarks/theory/closed_flow_{task}.tsv"),
+        runtime=cost_runtime("benchmarks/theory/closed_flow_{task}.tsv"),
     params:
         theory=theory_params("closed_flow"),
     script:
@@ -43,8 +43,8 @@ rule theory_hybrid_flow:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=1024,
-        runtime=10,
+        mem_mb=cost_mem("benchmarks/theory/hybrid_flow_{task}.tsv"),
+        runtime=cost_runtime("benchmarks/theory/hybrid_flow_{task}.tsv"),
     params:
         theory=theory_params("hybrid_flow"),
     script:
@@ -65,8 +65,8 @@ rule theory_identities:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=1024,
-        runtime=10,
+        mem_mb=cost_mem("benchmarks/theory/identities_{task}.tsv"),
+        runtime=cost_runtime("benchmarks/theory/identities_{task}.tsv"),
     params:
         theory=theory_params("identities"),
     script:
@@ -87,8 +87,8 @@ rule theory_gradient_descent:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=1024,
-        runtime=10,
+        mem_mb=cost_mem("benchmarks/theory/gradient_descent.tsv"),
+        runtime=cost_runtime("benchmarks/theory/gradient_descent.tsv"),
     params:
         theory=theory_params("gradient_descent"),
     script:
@@ -110,8 +110,8 @@ rule theory_truncation:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=2048,
-        runtime=20,
+        mem_mb=cost_mem("benchmarks/theory/truncation.tsv"),
+        runtime=cost_runtime("benchmarks/theory/truncation.tsv"),
     params:
         theory=theory_params("truncation"),
     script:

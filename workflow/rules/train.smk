@@ -27,8 +27,8 @@ rule train_tune:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=20,
+        mem_mb=cost_mem("benchmarks/train/tune/{task}/{model}.tsv"),
+        runtime=cost_runtime("benchmarks/train/tune/{task}/{model}.tsv"),
     params:
         spec=get_model_spec,
         match=get_match_spec,
@@ -53,8 +53,8 @@ rule train_cell:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=get_cell_mem,
-        runtime=get_cell_runtime,
+        mem_mb=cost_mem("benchmarks/train/{task}/{model}/L{depth}_W{width}.tsv"),
+        runtime=cost_runtime("benchmarks/train/{task}/{model}/L{depth}_W{width}.tsv"),
     params:
         spec=get_model_spec,
         match=get_match_spec,
@@ -78,8 +78,8 @@ rule train_lr_sweep:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=cost_mem("benchmarks/train/lrsweep/{task}/{model}.tsv"),
+        runtime=cost_runtime("benchmarks/train/lrsweep/{task}/{model}.tsv"),
     params:
         spec=get_model_spec,
         train=get_lr_sweep_settings,
@@ -101,8 +101,8 @@ rule train_fixed_point:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=15,
+        mem_mb=cost_mem("benchmarks/train/fixedpoint/{task}.tsv"),
+        runtime=cost_runtime("benchmarks/train/fixedpoint/{task}.tsv"),
     params:
         train=get_fixed_point_settings,
     script:
@@ -147,8 +147,8 @@ rule train_align:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=1500,
-        runtime=20,
+        mem_mb=cost_mem("benchmarks/train/align.tsv"),
+        runtime=cost_runtime("benchmarks/train/align.tsv"),
     params:
         train=get_align_settings,
         cells=list(get_align_model_files()),

@@ -86,15 +86,6 @@ def get_checkpoint(wildcards):
     return f"checkpoints/train/{wildcards.task}/{wildcards.model}/L{wildcards.depth}_W{wildcards.width}.pt"
 
 
-def get_cell_mem(wildcards):
-    return 500 + int(wildcards.width) * int(wildcards.depth) // 2
-
-
-def get_cell_runtime(wildcards):
-    """Minutes: generous multiples of the measured cost (~1 s per layer at width 64)."""
-    return 5 + int(wildcards.depth) * int(wildcards.width) // 64
-
-
 def get_train_benchmarks():
     """Benchmark files of every training job (compute-cost appendix)."""
     cells = [f"benchmarks/train/{t}/{m}/L{d}_W{w}.tsv" for t, m, d, w in TRAIN_CELLS]

@@ -3,6 +3,7 @@
     python -m learndyn.bench theory [--n 16 32 64] [--m 64 128 256] [--depths 1 2 3]
     python -m learndyn.bench train [--widths 32 64 128 256] [--steps 200] [--repeats 5]
     python -m learndyn.bench noop [--configfile config/config.yaml]
+    python -m learndyn.bench plan [--configfile config/paper.yaml] [--calibrate RUN_DIR CONFIG] ...
 
 ``theory``: wall time of integrating gradient flow in weight space and in field space (the
 closed L = 1 system; the hybrid closure for L >= 2) for the same network, same integrator and
@@ -17,7 +18,7 @@ import json
 import sys
 import time
 
-from . import theory, train
+from . import plan, theory, train
 
 
 def bench_noop(args) -> dict:
@@ -79,7 +80,9 @@ def main(argv=None):
     th.add_argument("--threads", type=int, default=2)
     th.add_argument("--device", default="auto")
     th.set_defaults(func=theory.run)
-    tr = sub.add_parser("train", help="batched ensemble vs per-seed PyTorch loop; FLOP/s vs GEMM")
+    tr = sub.add_parser(
+        "train", help="batched ensemble vs per-seed PyTorch loop and torch.func ensemble; FLOP/s vs GEMM"
+    )
     tr.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128, 256])
     tr.add_argument("--depth", type=int, default=8)
     tr.add_argument("--seeds", type=int, default=5, help="ensemble size (seeds 0..S-1)")
@@ -87,8 +90,15 @@ def main(argv=None):
     tr.add_argument("--batch", type=int, default=256)
     tr.add_argument("--repeats", type=int, default=5)
     tr.add_argument("--threads", type=int, default=2)
+    tr.add_argument(
+        "--torch-func-grads",
+        choices=["vmap", "autograd"],
+        default="vmap",
+        help="torch.func peer's gradients: vmap(grad) per member (default) or backward of the summed losses",
+    )
     tr.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat (CI)")
     tr.set_defaults(func=train.bench)
+    plan.add_parser(sub)
     no = sub.add_parser("noop", help="time a rerun with nothing to do")
     no.add_argument("--configfile", default="config/config.yaml")
     no.add_argument("--repeats", type=int, default=5)

@@ -3,25 +3,32 @@
 The peer trains one seed at a time: a plain ``nn.Module`` of the same structured layers
 (spectral cap by one power iteration per step, rank-r GELU correction, scalar tanh gate),
 ``torch.optim.AdamW``, a ``DataLoader`` with shuffling, and ``loss.item()`` every step.
-Ours trains all seeds at once (``EnsembleNet`` + ``train_ensemble``). Both do the same
-steps, batch size and evaluation schedule. FLOP counts are analytic (matmuls only).
+Ours trains all seeds at once (``EnsembleNet`` + ``train_ensemble``). The expert peer
+(``torch_func_train``) trains the same plain module for all seeds at once with ``torch.func``:
+``stack_module_state`` over the per-seed copies, ``functional_call`` under ``vmap`` with
+per-member minibatches, vmapped ``torch.func.grad``, one ``torch.optim.AdamW(foreach=True)``.
+All three do the same steps, batch size and evaluation schedule. FLOP counts are analytic
+(matmuls only).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
 import time
 
 import torch
 from torch import nn
+from torch.func import functional_call, grad, stack_module_state, vmap
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from ..data import make_task
 from ..runtime import timed
-from ..train.loop import TaskTensors, TrainConfig, train_ensemble
+from ..train.loop import TaskTensors, TrainConfig, member_batches, train_ensemble
 from ..train.models import build_model
+from ..train.optim import lr_factor
 
 STRUCTURED = {
     "kind": "structured",
@@ -34,7 +41,17 @@ STRUCTURED = {
 
 
 class PeerStructuredLayer(nn.Module):
-    """h -> cap(W) h + b + beta tanh(a) U gelu(V h + c), written the ordinary way."""
+    """h -> cap(W) h + b + beta tanh(a) U gelu(V h + c), written the ordinary way.
+
+    sigma_max(W) by one power iteration per forward call from the persistent vector ``u``. On its
+    own (``carry is None``) the layer writes the new ``u`` into its buffer in place. Under
+    ``torch.func`` (``torch_func_train``) the caller sets ``carry`` to a list: the layer then
+    appends the new ``u`` to it instead and the caller hands it back as the next step's buffer,
+    so the persistent vector is carried functionally (no in-place write on a stacked buffer)
+    and each member follows exactly the plain module's iteration.
+    """
+
+    carry: list | None = None
 
     def __init__(self, d: int, r: int, rho: float = 1.0, alpha: float = 0.1):
         super().__init__()
@@ -50,8 +67,12 @@ class PeerStructuredLayer(nn.Module):
     def forward(self, h):
         with torch.no_grad():  # one power iteration per step, persistent vector
             v = F.normalize(self.W.T @ self.u, dim=0)
-            self.u.copy_(F.normalize(self.W @ v, dim=0))
-        sigma = self.u @ self.W @ v
+            u = F.normalize(self.W @ v, dim=0)
+        if self.carry is None:
+            self.u.copy_(u)
+        else:
+            self.carry.append(u)
+        sigma = u @ self.W @ v
         A = self.W * torch.clamp(self.rho / sigma, max=1.0)
         return h @ A.T + self.b + torch.tanh(self.a) * self.U(F.gelu(self.V(h)))
 
@@ -115,6 +136,138 @@ def peer_train(task, width, depth, seeds, cfg: TrainConfig):
     return history
 
 
+class FuncEnsemble:
+    """S copies of ``peer_model``, each initialised as ``peer_train`` does (``manual_seed(seed)``
+    then construction), stacked by ``torch.func.stack_module_state``: parameters and the
+    power-iteration buffers ``u`` get a leading member dim. ``base`` is a parameter-less
+    (meta) copy that ``functional_call`` runs with one member's tensors under ``vmap``."""
+
+    def __init__(self, d_in, d_out, width, depth, seeds):
+        models = []
+        for seed in seeds:
+            torch.manual_seed(seed)
+            models.append(peer_model(d_in, d_out, width, depth))
+        self.params, self.buffers = stack_module_state(models)  # leaves, requires_grad
+        self.base = copy.deepcopy(models[0]).to("meta")
+        self.layers = [m for m in self.base if isinstance(m, PeerStructuredLayer)]
+        self.u_names = [f"{i}.u" for i, m in enumerate(self.base) if isinstance(m, PeerStructuredLayer)]
+
+    def member_forward(self, params, buffers, x):
+        """One member: ``(out, new buffers)``; the layers' new power vectors come back through
+        ``carry`` (in forward order, the order of ``u_names``)."""
+        carry = []
+        for layer in self.layers:
+            layer.carry = carry
+        try:
+            out = functional_call(self.base, (params, buffers), (x,))
+        finally:
+            for layer in self.layers:
+                layer.carry = None
+        return out, dict(zip(self.u_names, carry))
+
+
+def torch_func_train(task, width, depth, seeds, cfg: TrainConfig, grads: str = "vmap") -> dict:
+    """The expert peer: the plain module for all seeds at once with ``torch.func``.
+
+    Matches ``train_ensemble``: per-member minibatches (``member_batches``: member ``seed``'s own
+    epoch permutations), the same steps, the warm-up + cosine schedule (``lr_factor``, through
+    ``LambdaLR``), AdamW with the same lr, betas, eps and weight decay (one
+    ``torch.optim.AdamW(foreach=True)`` over the stacked tensors: Adam is elementwise, so each
+    member gets exactly its own update), the per-member minibatch loss kept in a preallocated
+    tensor, and at each evaluation the loss and metric on the first ``eval_samples`` training
+    inputs and on the test set, kept on the device (no host read-back inside the loop, as ours).
+
+    ``grads``: ``"vmap"`` takes per-member gradients with ``vmap(torch.func.grad(...))``;
+    ``"autograd"`` runs the vmapped forward and ``backward`` on the summed member losses.
+
+    Power vectors: carried functionally (see ``PeerStructuredLayer``): every forward call,
+    training and evaluation alike, advances each member's vector once, as in the plain peer.
+    """
+    if grads not in ("vmap", "autograd"):
+        raise ValueError(f"grads must be 'vmap' or 'autograd', got {grads!r}")
+    data = TaskTensors.from_task(task)
+    dev, n, S = data.x_train.device, len(data.x_train), len(seeds)
+    ens = FuncEnsemble(data.d_in, data.d_out, width, depth, seeds)
+    params, buffers = ens.params, ens.buffers
+    if grads == "vmap":  # torch.func.grad differentiates by itself: no outer autograd tape
+        for p in params.values():
+            p.requires_grad_(False)
+    opt = torch.optim.AdamW(
+        list(params.values()),
+        lr=cfg.lr,
+        betas=cfg.betas,
+        eps=cfg.eps,
+        weight_decay=cfg.weight_decay,
+        foreach=True,
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, cfg.steps, cfg.warmup_frac))
+    classify = data.kind == "classification"
+
+    def loss_fn(out, y):
+        return F.cross_entropy(out, y) if classify else F.mse_loss(out, y)
+
+    def metric_fn(out, y):
+        return (out.argmax(-1) == y).float().mean() if classify else F.mse_loss(out, y)
+
+    def member_step(p, b, x, y):
+        out, new_b = ens.member_forward(p, b, x)
+        loss = loss_fn(out, y)
+        return loss, (loss.detach(), new_b)
+
+    member_grad = vmap(grad(member_step, has_aux=True))  # -> grads, (loss, new buffers)
+    member_out = vmap(ens.member_forward, in_dims=(0, 0, 0))
+
+    def member_eval(p, b, x, y):
+        out, new_b = ens.member_forward(p, b, x)
+        return loss_fn(out, y), metric_fn(out, y), new_b
+
+    evaluate_all = vmap(member_eval, in_dims=(0, 0, None, None))
+    n_tr = min(cfg.eval_samples, n)
+    parts = {"train": (data.x_train[:n_tr], data.y_train[:n_tr]), "test": (data.x_test, data.y_test)}
+    n_eval = cfg.steps // cfg.eval_every + 1
+    logs = {
+        f"{part}_{what}": torch.full((S, n_eval), float("nan"), device=dev)
+        for part in parts
+        for what in ("loss", "metric")
+    }
+    step_loss = torch.full((S, cfg.steps), float("nan"), device=dev)
+
+    def record(i_eval):
+        nonlocal buffers
+        with torch.no_grad():
+            for part, (x, y) in parts.items():
+                loss, metric, buffers = evaluate_all(params, buffers, x, y)
+                logs[f"{part}_loss"][:, i_eval] = loss
+                logs[f"{part}_metric"][:, i_eval] = metric
+
+    record(0)
+    for step in range(cfg.steps):
+        idx = member_batches(seeds, step, n, cfg.batch_size, dev)  # (S, B), as ours
+        x, y = data.x_train[idx], data.y_train[idx]
+        if grads == "vmap":
+            g, (loss, buffers) = member_grad(params, buffers, x, y)
+            for name, p in params.items():
+                p.grad = g[name]
+        else:
+            out, buffers = member_out(params, buffers, x)
+            loss = vmap(loss_fn)(out, y)
+            for p in params.values():
+                p.grad = None
+            loss.sum().backward()
+            loss = loss.detach()
+        step_loss[:, step] = loss
+        opt.step()
+        sched.step()
+        if (step + 1) % cfg.eval_every == 0:
+            record((step + 1) // cfg.eval_every)
+    out = {k: v.cpu().numpy() for k, v in logs.items()}
+    out["eval_steps"] = (torch.arange(n_eval) * cfg.eval_every).numpy()
+    out["step_loss"] = step_loss.cpu().numpy()
+    out["params"] = {k: v.detach().cpu() for k, v in params.items()}
+    out["buffers"] = {k: v.cpu() for k, v in buffers.items()}
+    return out
+
+
 def ensemble_train(task, width, depth, seeds, cfg: TrainConfig):
     data = TaskTensors.from_task(task)
     model = build_model(STRUCTURED, task.d_in, task.d_out, width, depth, seeds)
@@ -170,10 +323,16 @@ def run(
     repeats=5,
     threads=2,
     task_spec=None,
+    torch_func_grads="vmap",
 ) -> dict:
     """Peer/ensemble wall-time ratios (end to end, same steps and evaluations) and the training
     step's achieved FLOP/s against a large GEMM timed next to it, per width (medians of
     ``repeats`` pairs).
+
+    Two peers: ``peer_s`` the per-seed loop (``peer_train``), ``torch_func_s`` the torch.func
+    ensemble of the same plain module (``torch_func_train``, per-member gradients by
+    ``torch_func_grads``). ``speedup`` = peer_s / ours_s and ``speedup_torch_func`` =
+    torch_func_s / ours_s (above 1: ours is faster), with the per-repeat ratios in ``*_pairs``.
 
     ``step_overhead_us`` is the step time beyond what the step's matmuls would take at the
     GEMM rate (Python, elementwise work, small-matrix inefficiency)."""
@@ -185,11 +344,13 @@ def run(
     peak = gemm_flops()
     rows = []
     for width in widths:
-        ours_all, peer_all = [], []
-        for _ in range(repeats):  # in turn, so a drift of the machine's speed hits both
+        ours_all, peer_all, func_all = [], [], []
+        for _ in range(repeats):  # in turn, so a drift of the machine's speed hits all three
             ours_all.append(timed(ensemble_train, task, width, depth, seeds, cfg)[1])
             peer_all.append(timed(peer_train, task, width, depth, seeds, cfg)[1])
+            func_all.append(timed(torch_func_train, task, width, depth, seeds, cfg, torch_func_grads)[1])
         ours, peer = statistics.median(ours_all), statistics.median(peer_all)
+        func = statistics.median(func_all)
         steps_s, peaks = step_time(task, width, depth, seeds, steps, batch, repeats)
         step, gemm = statistics.median(steps_s), statistics.median(peaks)
         flops = step_flops(task.d_in, task.d_out, width, depth, batch, len(seeds))
@@ -204,6 +365,9 @@ def run(
                 "ours_s": ours,
                 "speedup": peer / ours,
                 "speedup_pairs": [p / o for p, o in zip(peer_all, ours_all)],
+                "torch_func_s": func,
+                "speedup_torch_func": func / ours,
+                "speedup_torch_func_pairs": [f / o for f, o in zip(func_all, ours_all)],
                 "step_us": 1e6 * step,
                 "step_flops": flops / step,
                 "step_gemm_flops": gemm,
@@ -213,11 +377,18 @@ def run(
                 "end_to_end_flops_fraction": flops * steps / ours / peak,
             }
         )
-    return {"gemm_flops": peak, "gemm_flops_after": gemm_flops(), "threads": threads, "rows": rows}
+    return {
+        "gemm_flops": peak,
+        "gemm_flops_after": gemm_flops(),
+        "threads": threads,
+        "torch_func_grads": torch_func_grads,
+        "rows": rows,
+    }
 
 
 def bench(args) -> dict:
-    """Batched ensemble vs a per-seed PyTorch loop (DataLoader, loss.item() every step)."""
+    """Batched ensemble vs a per-seed PyTorch loop (DataLoader, loss.item() every step) and vs
+    a torch.func ensemble of the same plain module (vmap, functional_call, one AdamW)."""
     if args.smoke:
         args.widths, args.steps, args.repeats = [16], 4, 1
     out = run(
@@ -228,5 +399,6 @@ def bench(args) -> dict:
         batch=args.batch,
         repeats=args.repeats,
         threads=args.threads,
+        torch_func_grads=getattr(args, "torch_func_grads", "vmap"),
     )
     return {"benchmark": "train", **out}

@@ -244,7 +244,7 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
                 out[f"Test{camel(task)}{camel(model)}"] = (
                     f"{np.nanmean(v):.3f} \\pm {np.nanstd(v, ddof=1):.3f}"
                 )
-    from ..data import FASHION_MLP_REFERENCE
+    from ..sources import FASHION_MLP_REFERENCE
 
     out["FashionMlpReference"] = f"{FASHION_MLP_REFERENCE:.4f}"
     st = cfg["studies"].get("depth", {})

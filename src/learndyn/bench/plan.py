@@ -1,0 +1,134 @@
+"""``python -m learndyn.bench plan``: what a profile will cost, before running it.
+
+    python -m learndyn.bench plan --configfile config/paper.yaml [--cores 2]
+        [--calibrate RUN_DIR CONFIG [--save config/cost_model.json]]
+        [--validate RUN_DIR CONFIG] [--write-profile profiles/slurm-paper.yaml] [--json]
+
+The laws come from ``config/cost_model.json`` (fitted on this project's reference machine) or,
+with ``--calibrate``, from the ``benchmarks/`` of a run already made in RUN_DIR with CONFIG.
+``--validate`` compares the laws' predictions with another run's measured benchmarks, rule by
+rule (the sum over a rule's jobs), and reports the median absolute relative error.
+Nothing is run: the plan takes seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+import sys
+from pathlib import Path
+
+from .. import costmodel as cm
+from ..config import load_config_file
+
+
+def measured(run_dir: str | Path) -> dict[str, dict]:
+    """``{benchmarks/<...>.tsv: {"wall_s", "max_rss_mib"}}`` of a run directory (last repeat)."""
+    root = Path(run_dir)
+    out = {}
+    for path in sorted(root.glob("benchmarks/**/*.tsv")):
+        with path.open() as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        if not rows:
+            continue
+        rss = rows[-1].get("max_rss", "nan")
+        out[str(path.relative_to(root))] = {
+            "wall_s": float(rows[-1]["s"]),
+            "max_rss_mib": float(rss) if rss not in ("", "-") else float("nan"),
+        }
+    if not out:
+        raise FileNotFoundError(f"{root}/benchmarks: no benchmark files (run the profile there first)")
+    return out
+
+
+def calibrate(run_dir: str, configfile: str) -> dict[str, cm.Law]:
+    """Laws fitted on the benchmarks of ``run_dir``, a run of ``configfile``."""
+    return cm.fit_laws(cm.jobs(load_config_file(configfile)), measured(run_dir))
+
+
+def validate(laws: dict[str, cm.Law], run_dir: str, configfile: str) -> dict:
+    """Per rule (law key): predicted and measured wall seconds summed over its jobs, the
+    relative error; the median absolute relative error over rules."""
+    meas = measured(run_dir)
+    pred = cm.predict(cm.jobs(load_config_file(configfile)), laws)
+    rules: dict[str, dict] = {}
+    for p in pred:
+        if p["bench"] not in meas or not math.isfinite(p["wall_s"]):
+            continue
+        r = rules.setdefault(p["law"], {"jobs": 0, "predicted_s": 0.0, "measured_s": 0.0})
+        r["jobs"] += 1
+        r["predicted_s"] += p["wall_s"]
+        r["measured_s"] += meas[p["bench"]]["wall_s"]
+    for r in rules.values():
+        r["rel_error"] = r["predicted_s"] / r["measured_s"] - 1
+    errors = [abs(r["rel_error"]) for r in rules.values()]
+    return {"rules": rules, "median_abs_rel_error": statistics.median(errors) if errors else float("nan")}
+
+
+def text(result: dict, configfile: str) -> str:
+    """The plan as a table (seconds, CPU hours, MiB) with the resources to request."""
+    lines = [
+        f"plan for {configfile} ({sum(r['jobs'] for r in result['rules'].values())} heavy jobs)",
+        f"{'rule':26s} {'jobs':>5s} {'CPU h':>8s} {'longest':>9s} {'peak MiB':>9s}  request",
+    ]
+    for key, r in sorted(result["rules"].items(), key=lambda kv: -kv[1]["cpu_h"]):
+        res = r["resources"]
+        lines.append(
+            f"{key:26s} {r['jobs']:5d} {r['cpu_h']:8.3f} {r['max_wall_s']:8.0f}s {r['peak_rss_mib']:9.0f}  "
+            f"runtime={res['runtime']} min, mem_mb={res['mem_mb']}, threads={res['threads']}"
+        )
+    lines += [
+        f"total CPU: {result['total_cpu_h']:.2f} h; peak RSS of a job: {result['peak_rss_mib']:.0f} MiB",
+        f"critical path: {result['critical_path_h'] * 60:.1f} min; "
+        f"wall on {result['cores']} cores: {result['wall_h_estimate'] * 60:.1f} min "
+        "(max of the critical path and CPU / cores; light rules add about a minute)",
+    ]
+    return "\n".join(lines)
+
+
+def run(args) -> dict:
+    laws = calibrate(*args.calibrate) if args.calibrate else cm.load_laws(args.laws)
+    if not laws:
+        raise SystemExit(f"no cost laws: {args.laws} is missing; pass --calibrate RUN_DIR CONFIG")
+    if args.save:
+        note = f"fitted on {args.calibrate[0]} ({args.calibrate[1]})" if args.calibrate else ""
+        cm.save_laws(laws, args.save, note)
+    out = {"configfile": args.configfile}
+    if args.configfile:
+        result = cm.plan(load_config_file(args.configfile), laws, args.cores)
+        out["plan"] = {k: v for k, v in result.items() if k != "jobs"}
+        if args.write_profile:
+            Path(args.write_profile).write_text(cm.profile_block(result))
+        if not args.json:
+            print(text(result, args.configfile), file=sys.stderr)
+    if args.validate:
+        out["validation"] = validate(laws, *args.validate)
+        if not args.json:
+            v = out["validation"]
+            print(f"validation on {args.validate[1]} ({args.validate[0]}):", file=sys.stderr)
+            for key, r in sorted(v["rules"].items()):
+                print(
+                    f"  {key:26s} predicted {r['predicted_s']:8.1f}s measured {r['measured_s']:8.1f}s "
+                    f"({r['rel_error']:+.0%})",
+                    file=sys.stderr,
+                )
+            print(f"  median absolute error over rules: {v['median_abs_rel_error']:.0%}", file=sys.stderr)
+    return out
+
+
+def add_parser(sub) -> None:
+    pl = sub.add_parser("plan", help="predicted cost and SLURM resources of a profile (runs nothing)")
+    pl.add_argument("--configfile", default="config/config.yaml", help="the profile to plan")
+    pl.add_argument("--laws", default=cm.MODEL_FILE, help="fitted cost laws (JSON)")
+    pl.add_argument(
+        "--calibrate", nargs=2, metavar=("RUN_DIR", "CONFIG"), help="fit laws on a run's benchmarks"
+    )
+    pl.add_argument("--save", help="write the laws used to this JSON file")
+    pl.add_argument(
+        "--validate", nargs=2, metavar=("RUN_DIR", "CONFIG"), help="compare with a run's benchmarks"
+    )
+    pl.add_argument("--cores", type=int, default=2)
+    pl.add_argument("--write-profile", help="write a workflow-profile set-resources block (YAML)")
+    pl.add_argument("--json", action="store_true", help="print only the JSON")
+    pl.set_defaults(func=run)

@@ -1,0 +1,395 @@
+"""Cost model of the pipeline: the work size of every heavy job a config asks for, cost laws
+fitted to measured ``benchmark:`` files, and the plan of a profile (CPU hours, peak memory,
+critical path, the SLURM resources each rule should request).
+
+A job's *work* is a size in abstract units that its compute grows with: for training,
+members x steps x batch x (multiply-adds per sample of one forward pass); for the theory
+integrations, depth x n x m^2 (times what each experiment repeats). Its *ops* count the Python
+and kernel-launch work that does not grow with the tensor sizes: steps x (depth + 2) for
+training. A *law* per rule (and measurement level) maps them to seconds,
+``wall = overhead + p * ops + b * work`` (non-negative least squares), and memory to MiB,
+``rss = rss0 + k * mem_work``. Small jobs are dominated by the first two terms and large ones
+by the last, so a law fitted on a small profile extrapolates through the measured split rather
+than through a power law of the small jobs. Laws are fitted by :func:`fit_law` from the benchmark files of
+a run already made (``learndyn.cost.read_benchmarks``) and stored in ``config/cost_model.json``;
+the workflow's ``resources:`` read them through :func:`resources`.
+
+Importable without torch or pandas (the workflow calls it while building the DAG).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+FIXED_DIMENSIONS = {"digits": 64, "fashion_mnist": 784}
+DEFAULT_DIMENSION = 32
+# multiply-adds per hidden unit per layer, relative to a d x d matmul: the structured layer adds
+# a rank-r correction (r = d/4: V and U, 2 d r = d^2/2), the residual branches have only it
+KIND_FACTOR = {"mlp": 1.0, "snmlp": 1.0, "structured": 1.5, "resmlp": 0.5, "rezero": 0.5}
+BYTES = 4  # float32 training
+LAW_MIN_POINTS = 3  # distinct work sizes needed to fit an exponent (else c = 1)
+LAW_MIN_SPAN = 2.0  # ... spanning at least this factor
+SAFETY_RUNTIME = 2.0  # SLURM runtime = SAFETY x predicted wall (+ 5 min)
+SAFETY_MEM = 1.5  # SLURM mem_mb = SAFETY x predicted peak RSS (+ 200 MiB)
+LIGHT_RULE_S = 15.0  # wall of a rule without a benchmark (aggregation, figures, paper)
+MODEL_FILE = "config/cost_model.json"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One heavy job: its rule's law key, its benchmark file (the job's name) and its sizes."""
+
+    law: str  # e.g. "train_cell:full", "theory_truncation"
+    bench: str  # benchmark path, benchmarks/<stage>/<...>.tsv
+    work: float  # abstract work units (wall time grows with it)
+    mem_work: float  # bytes the job's tensors take (memory grows with it)
+    chain: str = ""  # the (task, model) whose tune job this job waits for (train cells)
+    ops: float = 0.0  # size-independent operations (steps x layers)
+
+
+@dataclass(frozen=True)
+class Law:
+    """wall = overhead + p * ops + b * work seconds; rss = rss0 + k * mem_work MiB."""
+
+    overhead: float
+    p: float
+    b: float
+    rss0: float
+    k: float
+    n: int  # jobs it was fitted on
+
+    def wall(self, work: float, ops: float = 0.0) -> float:
+        return self.overhead + self.p * ops + self.b * work
+
+    def rss(self, mem_work: float) -> float:
+        return self.rss0 + self.k * mem_work
+
+
+# --- work sizes ----------------------------------------------------------------------------------
+
+
+def task_dims(config: dict, task: str) -> tuple[int, int]:
+    """(input dimension, output dimension) of a task from its config entry."""
+    spec = config["data"]["tasks"][task]
+    d_in = FIXED_DIMENSIONS.get(spec["generator"], spec.get("d", DEFAULT_DIMENSION))
+    if spec["generator"] in ("digits", "fashion_mnist"):
+        d_out = len(spec.get("classes") or range(10))
+    elif spec["generator"] == "spirals":
+        d_out = 2
+    elif spec["generator"] == "linear_correction":
+        d_out = d_in
+    else:
+        d_out = 1
+    return d_in, d_out
+
+
+def macs_per_sample(kind: str, d_in: int, d_out: int, width: int, depth: int) -> float:
+    """Multiply-adds of one forward pass of one sample (embedding, L layers, read-out)."""
+    return d_in * width + depth * KIND_FACTOR.get(kind, 1.0) * width**2 + width * d_out
+
+
+def params(kind: str, d_in: int, d_out: int, width: int, depth: int) -> float:
+    return macs_per_sample(kind, d_in, d_out, width, depth)
+
+
+def train_work(
+    kind: str, d_in: int, d_out: int, width: int, depth: int, members: int, steps: int, batch: int
+) -> tuple[float, float]:
+    """(work, memory bytes) of training ``members`` networks for ``steps`` steps of ``batch``."""
+    macs = macs_per_sample(kind, d_in, d_out, width, depth)
+    work = members * steps * batch * macs
+    mem = members * (4 * params(kind, d_in, d_out, width, depth) + 3 * batch * depth * width) * BYTES
+    return work, mem
+
+
+def _steps(train: dict, override: int | None = None) -> int:
+    return int(override or train["optim"].get("steps", 400))
+
+
+def jobs(config: dict) -> list[Job]:
+    """Every heavy (benchmarked) job of ``config`` with its work size."""
+    from .train.grid import cell_levels, cell_seeds, cells
+
+    train, out = config["train"], []
+    models, batch = train["models"], int(train["optim"].get("batch_size", 128))
+    levels, seeds = cell_levels(train), cell_seeds(train)
+    for t, m, d, w in cells(train):
+        d_in, d_out = task_dims(config, t)
+        steps = _steps(train)
+        work, mem = train_work(models[m]["kind"], d_in, d_out, w, d, len(seeds[(t, m, d, w)]), steps, batch)
+        bench = f"benchmarks/train/{t}/{m}/L{d}_W{w}.tsv"
+        out.append(Job(f"train_cell:{levels[(t, m, d, w)]}", bench, work, mem, f"{t}/{m}", steps * (d + 2)))
+    tune = train["tune"]
+    for t, m in sorted({(t, m) for t, m, _, _ in cells(train)}):
+        d_in, d_out = task_dims(config, t)
+        members = len(tune["lrs"]) * len(tune["seeds"])
+        steps = _steps(train, tune.get("steps"))
+        work, mem = train_work(
+            models[m]["kind"], d_in, d_out, train["width"], train["depth"], members, steps, batch
+        )
+        ops = steps * (train["depth"] + 2)
+        out.append(Job("train_tune", f"benchmarks/train/tune/{t}/{m}.tsv", work, mem, f"{t}/{m}", ops))
+    sweep = train["lr_sweep"]
+    for t in sweep["tasks"]:
+        for m in sweep["models"]:
+            d_in, d_out = task_dims(config, t)
+            members = len(sweep["lrs"]) * len(sweep.get("seeds") or train["seeds"])
+            work, mem = train_work(
+                models[m]["kind"],
+                d_in,
+                d_out,
+                train["width"],
+                train["depth"],
+                members,
+                int(sweep["steps"]),
+                batch,
+            )
+            ops = int(sweep["steps"]) * (train["depth"] + 2)
+            out.append(Job("train_lr_sweep", f"benchmarks/train/lrsweep/{t}/{m}.tsv", work, mem, "", ops))
+    fp = train["fixed_point"]
+    d_in, d_out = task_dims(config, fp["task"])
+    members = len(fp["rhos"]) * len(fp["alphas"]) * len(fp.get("seeds") or train["seeds"])
+    work, mem = train_work("structured", d_in, d_out, fp["width"], fp["K"], members, int(fp["steps"]), batch)
+    ops = int(fp["steps"]) * (fp["K"] + 2)
+    out.append(Job("train_fixed_point", f"benchmarks/train/fixedpoint/{fp['task']}.tsv", work, mem, "", ops))
+    align = train.get("alignment")
+    if align:
+        n_cells = len({c for members in align["families"].values() for c in members})
+        n_test = config["data"]["tasks"][align["task"]].get("n_test", 500)
+        work = n_cells**2 * len(train["seeds"]) * n_test
+        out.append(Job("train_align", "benchmarks/train/align.tsv", work, n_cells * n_test * 256 * BYTES))
+    return out + theory_jobs(config)
+
+
+def theory_jobs(config: dict) -> list[Job]:
+    """The theory stage's benchmarked jobs: work ~ depth x n x m^2 x what each one repeats."""
+    th = config.get("theory")
+    if not th:
+        return []
+    n, seeds, out = int(th["n"]), len(th["seeds"]), []
+
+    def depth_sum(depths, m):
+        return sum(int(L) for L in depths) * n * m**2
+
+    for task in th["flow_tasks"]:
+        cf, hf = th["closed_flow"], th["hybrid_flow"]
+        w = seeds * n * cf["width"] ** 2 * cf["t_max"]
+        out.append(Job("theory_closed_flow", f"benchmarks/theory/closed_flow_{task}.tsv", w, w * 8))
+        w = seeds * depth_sum(hf["depths"], hf["width"]) * hf["t_max"]
+        out.append(Job("theory_hybrid_flow", f"benchmarks/theory/hybrid_flow_{task}.tsv", w, w * 8))
+    idt = th["identities"]
+    for task in th["tasks"]:
+        w = sum(int(L) for L in idt["depths"]) * idt["n"] ** 2 * idt["width"] ** 2 * (1 + idt["train_steps"])
+        out.append(Job("theory_identities", f"benchmarks/theory/identities_{task}.tsv", w, w * 8))
+    gd = th["gradient_descent"]
+    w = seeds * depth_sum(gd["depths"], gd["width"]) * (len(gd["etas"]) + len(gd["gd_etas"]))
+    out.append(Job("theory_gradient_descent", "benchmarks/theory/gradient_descent.tsv", w, w * 8))
+    tr = th["truncation"]
+    w = 0.0
+    for L, cap in zip(tr["depths"], tr["max_widths"]):
+        w += sum(int(L) * n * m**2 for m in tr["widths"] if m <= cap)
+    w *= seeds * tr["t_max"]
+    mem = max(
+        int(L) * n * m**2 for L, cap in zip(tr["depths"], tr["max_widths"]) for m in tr["widths"] if m <= cap
+    )
+    out.append(Job("theory_truncation", "benchmarks/theory/truncation.tsv", w, mem * 8))
+    return out
+
+
+# --- fitting laws ----------------------------------------------------------------------------------
+
+
+def _median(values: list[float]) -> float:
+    v = sorted(values)
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else 0.5 * (v[mid - 1] + v[mid])
+
+
+def _enough(works: list[float]) -> bool:
+    distinct = sorted(set(works))
+    return len(distinct) >= LAW_MIN_POINTS and distinct[-1] >= LAW_MIN_SPAN * distinct[0]
+
+
+def fit_laws(job_list: list[Job], measured: dict[str, dict]) -> dict[str, Law]:
+    """One law per law key from the jobs with a measurement ``measured[bench] = {"wall_s",
+    "max_rss_mib"}``, by one non-negative least-squares fit over every measured job:
+    ``wall = overhead + p_key ops + b_key work`` with the overhead (interpreter, imports, data)
+    shared by all rules; a key with fewer than ``LAW_MIN_POINTS`` distinct work sizes spanning
+    ``LAW_MIN_SPAN`` gets no ops term. Each column is scaled to unit maximum and each row
+    weighted by 1 / wall, so the fit minimises relative errors (a short job counts as much as a
+    long one). Memory: ``rss = rss0 + k mem_work``, rss0 the smallest peak RSS measured and k
+    the median ratio per key (>= 0)."""
+    from scipy.optimize import nnls
+
+    have = [j for j in job_list if j.bench in measured]
+    if not have:
+        raise ValueError("no benchmark file matches a job of this config: run the profile first")
+    keys = sorted({j.law for j in have})
+    with_ops = {
+        k
+        for k in keys
+        if _enough([j.work for j in have if j.law == k]) and any(j.ops for j in have if j.law == k)
+    }
+    columns = [("overhead", "")] + [(k, "ops") for k in keys if k in with_ops] + [(k, "work") for k in keys]
+    scale = []
+    for key, term in columns:
+        vals = [1.0] if term == "" else [getattr(j, term) for j in have if j.law == key]
+        scale.append(max(vals) or 1.0)
+    A, y = [], []
+    for j in have:
+        wall = measured[j.bench]["wall_s"]
+        row = []
+        for (key, term), sc in zip(columns, scale):
+            value = 1.0 if term == "" else (getattr(j, term) if j.law == key else 0.0)
+            row.append(value / sc / wall)
+        A.append(row)
+        y.append(1.0)
+    coef, _ = nnls(A, y)
+    coef = {c: float(v / sc) for c, v, sc in zip(columns, coef, scale)}
+    overhead = coef[("overhead", "")]
+    rss0 = min(measured[j.bench]["max_rss_mib"] for j in have)
+    laws = {}
+    for key in keys:
+        js = [j for j in have if j.law == key]
+        ratios = [
+            max(measured[j.bench]["max_rss_mib"] - rss0, 0.0) / j.mem_work for j in js if j.mem_work > 0
+        ]
+        laws[key] = Law(
+            overhead,
+            coef.get((key, "ops"), 0.0),
+            coef[(key, "work")],
+            rss0,
+            max(0.0, _median(ratios or [0.0])),
+            len(js),
+        )
+    return laws
+
+
+def law_for(laws: dict[str, Law], key: str) -> Law | None:
+    """The law of ``key``, falling back to the rule's other measurement level."""
+    if key in laws:
+        return laws[key]
+    rule = key.split(":")[0]
+    same = [v for k, v in laws.items() if k.split(":")[0] == rule]
+    return same[0] if same else None
+
+
+def save_laws(laws: dict[str, Law], path: str | Path, note: str = "") -> None:
+    Path(path).write_text(
+        json.dumps({"note": note, "laws": {k: asdict(v) for k, v in laws.items()}}, indent=1)
+    )
+
+
+def load_laws(path: str | Path = MODEL_FILE) -> dict[str, Law]:
+    """Laws from ``path`` ({} if the file does not exist)."""
+    p = Path(path)
+    if not p.is_file():
+        return {}
+    return {k: Law(**v) for k, v in json.loads(p.read_text())["laws"].items()}
+
+
+# --- predictions and the plan --------------------------------------------------------------------
+
+
+def predict(job_list: list[Job], laws: dict[str, Law]) -> list[dict]:
+    """Per job: predicted wall seconds and peak RSS (NaN without a law)."""
+    out = []
+    for j in job_list:
+        law = law_for(laws, j.law)
+        wall = law.wall(j.work, j.ops) if law else float("nan")
+        rss = law.rss(j.mem_work) if law else float("nan")
+        out.append({"law": j.law, "bench": j.bench, "chain": j.chain, "wall_s": wall, "rss_mib": rss})
+    return out
+
+
+def slurm_resources(wall_s: float, rss_mib: float) -> dict:
+    """What a job should request: runtime (min), mem_mb and threads."""
+    if not (math.isfinite(wall_s) and math.isfinite(rss_mib)):
+        return {"runtime": 30, "mem_mb": 2000, "threads": 1}
+    return {
+        "runtime": int(math.ceil(SAFETY_RUNTIME * wall_s / 60)) + 5,
+        "mem_mb": int(math.ceil(SAFETY_MEM * rss_mib / 100) * 100) + 200,
+        "threads": 1,
+    }
+
+
+def critical_path(pred: list[dict]) -> float:
+    """Longest chain of the DAG in seconds: a training cell waits for its (task, model) tune
+    job; every training job, the alignment and the theory jobs feed the aggregation, claims,
+    figures and paper (light rules, ``LIGHT_RULE_S`` each, four in a row plus the data job)."""
+    tune = {p["chain"]: p["wall_s"] for p in pred if p["law"] == "train_tune"}
+    chains = [p["wall_s"] + tune.get(p["chain"], 0.0) for p in pred if p["law"].startswith("train_cell")]
+    others = [
+        p["wall_s"] for p in pred if not p["law"].startswith("train_cell") and p["law"] != "train_align"
+    ]
+    align = max([p["wall_s"] for p in pred if p["law"] == "train_align"], default=0.0)
+    longest = max([max(chains, default=0.0) + align, *others])
+    return longest + 5 * LIGHT_RULE_S
+
+
+def plan(config: dict, laws: dict[str, Law], cores: int = 2) -> dict:
+    """Per law key and in total: jobs, CPU hours, the longest job, peak RSS, the resources to
+    request; the critical path and the wall-time estimate on ``cores`` cores."""
+    pred = predict(jobs(config), laws)
+    missing = sorted({p["law"] for p in pred if not math.isfinite(p["wall_s"])})
+    pred = [p for p in pred if math.isfinite(p["wall_s"])]
+    rules = {}
+    for p in pred:
+        r = rules.setdefault(p["law"], {"jobs": 0, "cpu_h": 0.0, "max_wall_s": 0.0, "peak_rss_mib": 0.0})
+        r["jobs"] += 1
+        r["cpu_h"] += p["wall_s"] / 3600
+        r["max_wall_s"] = max(r["max_wall_s"], p["wall_s"])
+        r["peak_rss_mib"] = max(r["peak_rss_mib"], p["rss_mib"])
+    for r in rules.values():
+        r["resources"] = slurm_resources(r["max_wall_s"], r["peak_rss_mib"])
+    total_cpu = sum(r["cpu_h"] for r in rules.values())
+    path = critical_path(pred)
+    return {
+        "rules": rules,
+        "total_cpu_h": total_cpu,
+        "peak_rss_mib": max((r["peak_rss_mib"] for r in rules.values()), default=0.0),
+        "critical_path_h": path / 3600,
+        "wall_h_estimate": max(path, total_cpu * 3600 / cores) / 3600,
+        "cores": cores,
+        "no_law": missing,
+        "jobs": pred,
+    }
+
+
+def profile_block(result: dict) -> str:
+    """A workflow-profile ``set-resources:`` block (YAML) with one entry per rule: the largest
+    request over its measurement levels."""
+    per_rule: dict[str, dict] = {}
+    for key, r in result["rules"].items():
+        rule = key.split(":")[0]
+        cur = per_rule.setdefault(rule, dict(r["resources"]))
+        for name in ("runtime", "mem_mb", "threads"):
+            cur[name] = max(cur[name], r["resources"][name])
+    lines = ["set-resources:"]
+    for rule, res in sorted(per_rule.items()):
+        lines.append(f"  {rule}:")
+        lines += [f"    {k}: {v}" for k, v in res.items()]
+    return "\n".join(lines) + "\n"
+
+
+def resources(rule: str, config: dict, wildcards=None, laws: dict[str, Law] | None = None) -> dict:
+    """The resources a rule's job should request under ``config`` (from the laws of
+    ``MODEL_FILE``); the workflow's ``resources:`` call this. Falls back to generous constants
+    without a law."""
+    laws = load_laws() if laws is None else laws
+    match = [j for j in jobs(config) if j.law.split(":")[0] == rule and _matches(j, wildcards)]
+    if not match:
+        return slurm_resources(float("nan"), float("nan"))
+    p = predict(match[:1], laws)[0]
+    return slurm_resources(p["wall_s"], p["rss_mib"])
+
+
+def _matches(job: Job, wildcards) -> bool:
+    """Whether ``job`` is the job of ``wildcards`` (all of a rule's jobs match without)."""
+    if not wildcards:
+        return True
+    parts = [str(v) for v in dict(wildcards).values()]
+    return all(p in job.bench for p in parts)

@@ -1,0 +1,114 @@
+"""The cost model: work sizes, laws fitted on synthetic benchmark tables with a known law, the
+plan of a profile, its resources, and the paper profile."""
+
+from pathlib import Path
+
+import pytest
+
+from learndyn import costmodel as cm
+from learndyn.bench import plan as bp
+from learndyn.config import load_config_file
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ROOT / "config" / "quick.yaml"
+
+
+def _write_bench(root: Path, bench: str, wall: float, rss: float) -> None:
+    path = root / bench
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"s\th:m:s\tmax_rss\tcpu_time\n{wall}\t0:00:01\t{rss}\t{wall}\n")
+
+
+def test_work_grows_with_every_size():
+    base = cm.train_work("mlp", 32, 2, 64, 8, 10, 1000, 128)[0]
+    assert cm.train_work("mlp", 32, 2, 128, 8, 10, 1000, 128)[0] > 3 * base  # ~ width^2
+    assert cm.train_work("mlp", 32, 2, 64, 16, 10, 1000, 128)[0] > 1.8 * base  # ~ depth
+    assert cm.train_work("mlp", 32, 2, 64, 8, 5, 1000, 128)[0] == pytest.approx(base / 2)
+    assert cm.train_work("structured", 32, 2, 64, 8, 10, 1000, 128)[0] > base
+
+
+def test_fit_recovers_a_known_law_from_synthetic_benchmarks(tmp_path):
+    """Benchmark files written from wall = 3 + 2e-3 ops + 5e-9 work (+-2 % noise) for the jobs of
+    the quick profile: the fitted laws give the walls back within the noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    config = load_config_file(QUICK)
+    jobs = cm.jobs(config)
+    truth = {}
+    for j in jobs:
+        wall = (3.0 + 2e-3 * j.ops + 5e-9 * j.work) * (1 + 0.02 * rng.standard_normal())
+        truth[j.bench] = wall
+        _write_bench(tmp_path, j.bench, wall, 400 + 1e-6 * j.mem_work)
+    laws = bp.calibrate(str(tmp_path), str(QUICK))
+    cell = laws["train_cell:full"]
+    # the compute coefficient is identified; ops and work are correlated in a small profile, so
+    # the ops coefficient only within a factor of two
+    assert cell.b == pytest.approx(5e-9, rel=0.3) and 1e-3 <= cell.p <= 4e-3
+    pred = {p["bench"]: p["wall_s"] for p in cm.predict(jobs, laws)}
+    for bench, wall in truth.items():
+        assert pred[bench] == pytest.approx(wall, rel=0.15), bench
+    # and the law extrapolates: a job 100x larger is predicted by the same law
+    big = cm.Job(
+        "train_cell:full", "x", 100 * max(j.work for j in jobs), 1.0, ops=10 * max(j.ops for j in jobs)
+    )
+    got = cm.predict([big], laws)[0]["wall_s"]
+    assert got == pytest.approx(3.0 + 2e-3 * big.ops + 5e-9 * big.work, rel=0.3)
+
+
+def test_plan_of_the_quick_profile_is_consistent_with_its_own_calibration(tmp_path):
+    config = load_config_file(QUICK)
+    for j in cm.jobs(config):
+        _write_bench(tmp_path, j.bench, 4.0 + 1e-8 * j.work, 500.0)
+    laws = bp.calibrate(str(tmp_path), str(QUICK))
+    result = cm.plan(config, laws, cores=2)
+    check = bp.validate(laws, str(tmp_path), str(QUICK))
+    assert check["median_abs_rel_error"] < 0.05
+    measured_cpu = sum(4.0 + 1e-8 * j.work for j in cm.jobs(config)) / 3600
+    assert result["total_cpu_h"] == pytest.approx(measured_cpu, rel=0.05)
+    assert result["critical_path_h"] * 3600 >= max(4.0 + 1e-8 * j.work for j in cm.jobs(config))
+    assert result["wall_h_estimate"] >= result["total_cpu_h"] / 2
+    block = cm.profile_block(result)
+    assert block.startswith("set-resources:") and "  train_cell:" in block and "mem_mb:" in block
+    for r in result["rules"].values():
+        assert r["resources"]["mem_mb"] >= 500 and r["resources"]["runtime"] >= 5
+
+
+def test_resources_fall_back_without_laws():
+    config = load_config_file(QUICK)
+    res = cm.resources(
+        "train_cell", config, {"task": "digits", "model": "mlp", "depth": "4", "width": "32"}, laws={}
+    )
+    assert res == {"runtime": 30, "mem_mb": 2000, "threads": 1}
+
+
+def test_the_paper_profile_validates_and_plans(tmp_path):
+    paper = load_config_file(ROOT / "config" / "paper.yaml")
+    assert paper["train"]["width"] == 128 and paper["theory"]["n"] == 128
+    assert max(paper["theory"]["truncation"]["widths"]) == 4096
+    assert paper["data"]["tasks"]["fashion_mnist"]["source"] == "download"
+    laws = {
+        k: cm.Law(3.0, 1e-3, 1e-9, 300.0, 1e-6, 5)
+        for k in ("train_cell:full", "train_cell:sweep", "train_tune")
+    }
+    result = cm.plan(paper, laws)
+    assert result["rules"]["train_cell:sweep"]["jobs"] > 50
+    assert result["total_cpu_h"] > 0
+
+
+def test_missing_benchmarks_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no benchmark files"):
+        bp.measured(tmp_path)
+
+
+def test_the_paper_profile_dry_runs():
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", "config/paper.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
