@@ -114,10 +114,18 @@ BAD_CONFIGS = [
         "train.studies.depth.seeds",
     ),
     ("train-no-alignment", deleter("train.alignment"), "alignment"),
+    (
+        "train-tune-from-untuned",
+        setter("train.studies.ablation.tune_from", "mlp_orth"),
+        "train.studies.ablation.tune_from",
+    ),
     ("train-align-unknown-task", setter("train.alignment.task", "imagenet"), "train.alignment.task"),
     (
         "train-align-cell-not-trained",
-        setter("train.alignment.families.structured", ["structured/L4_W32", "structured/L99_W32"]),
+        setter(
+            "train.alignment.families.structured",
+            ["structured/L4_W32", "structured/L99_W32", "struct_alpha0/L4_W32"],
+        ),
         "train.alignment.families.structured[1]",
     ),
     (

@@ -127,6 +127,21 @@ def check_train_references(train: dict) -> list[str]:
                 f"config error: train.studies.{name}.seeds: {extra} are not in train.seeds (a study's "
                 "seeds must be a subset so that its cells pair by seed with the other studies')"
             )
+        parent = study.get("tune_from")
+        if parent:
+            tuned = {
+                (t, m)
+                for other in train["studies"].values()
+                if not other.get("tune_from")
+                for t in other["tasks"]
+                for m in other["models"]
+            }
+            missing = [t for t in study["tasks"] if (t, parent) not in tuned]
+            if missing:
+                problems.append(
+                    f"config error: train.studies.{name}.tune_from: {parent!r} is not tuned on {missing} "
+                    "by a study without tune_from"
+                )
         problems += _unknown(study["tasks"], tasks, f"train.studies.{name}.tasks", "train.tasks")
         problems += _unknown(study["models"], models, f"train.studies.{name}.models", "train.models")
     sweep, claims = train["lr_sweep"], train["claims"]
@@ -181,6 +196,8 @@ def check_alignment(train: dict) -> list[str]:
     if not align:
         return []
     problems = _unknown([align["task"]], train.get("tasks", []), "train.alignment.task", "train.tasks")
+    if problems:  # the cells cannot be checked on an unknown task
+        return problems
     grid = {f"{m}/L{d}_W{w}" for t, m, d, w in cells(train) if t == align["task"]}
     for fam, members in align["families"].items():
         for i, cell in enumerate(members):

@@ -26,3 +26,17 @@ def test_identical_trees_and_a_changed_value(tmp_path):
     assert diff_results(tmp_path / "a", tmp_path / "b") == []
     problems = diff_results(tmp_path / "a", tmp_path / "c")
     assert len(problems) == 1 and "x.nc" in problems[0]
+
+
+def test_device_comparison_within_tolerance(tmp_path):
+    """A CUDA run compared with a CPU run: equal within rtol, a larger change is reported, and a
+    NaN on one side only is a difference."""
+    from learndyn.reproduce import DEVICE_TOLERANCES
+
+    for name, value in (("cpu", 2.0), ("cuda", 2.0 * (1 + 1e-7)), ("off", 2.5), ("nan", np.nan)):
+        make_tree(tmp_path / name, value)
+    tol = DEVICE_TOLERANCES["theory"]
+    assert diff_results(tmp_path / "cpu", tmp_path / "cuda", **tol) == []
+    assert diff_results(tmp_path / "cpu", tmp_path / "cuda") != []  # not bitwise
+    assert len(diff_results(tmp_path / "cpu", tmp_path / "off", **tol)) == 1
+    assert len(diff_results(tmp_path / "cpu", tmp_path / "nan", **DEVICE_TOLERANCES["train"])) == 1

@@ -91,7 +91,16 @@ def test_sweep_level_skips_the_costly_measurements():
     # the same training: identical curves and final metrics
     np.testing.assert_array_equal(full.test_metric.values, sweep.test_metric.values)
     np.testing.assert_array_equal(full.grad_ratio.values, sweep.grad_ratio.values)
-    for name in ("hessian_top", "noise_curve", "fgsm_curve", "clean_curve", "amplification"):
+    np.testing.assert_array_equal(full.e2e_logcond.values, sweep.e2e_logcond.values)
+    for name in (
+        "hessian_top",
+        "noise_curve",
+        "fgsm_curve",
+        "clean_curve",
+        "amplification",
+        "J_sv",
+        "J_sigma_sup",
+    ):
         assert np.isfinite(full[name].values).any(), name
         assert np.isnan(sweep[name].values).all(), name
     assert sweep.attrs["measure_level"] == "sweep"
@@ -215,3 +224,18 @@ def test_cell_seeds_sweeps_train_fewer_seeds_shared_cells_keep_all():
     assert seeds[("a", "mlp", 8, 64)] == [0, 1, 2, 3]  # shared with the main study
     assert seeds[("a", "mlp", 2, 64)] == [0, 1]
     assert seeds[("a", "structured", 8, 64)] == [0, 1, 2, 3]
+
+
+def test_tune_sources_ablations_borrow_their_parents_rate():
+    from learndyn.train.grid import tune_sources
+
+    train = dict(TRAIN)
+    train["studies"] = dict(
+        TRAIN["studies"], ablation={"tasks": ["a"], "models": ["struct_orth"], "tune_from": "structured"}
+    )
+    src = tune_sources(train)
+    assert src[("a", "struct_orth")] == "structured"
+    assert src[("a", "mlp")] == "mlp" and src[("a", "structured")] == "structured"
+    # a model that is also in a study without tune_from is tuned itself
+    train["studies"]["main2"] = {"tasks": ["a"], "models": ["struct_orth"]}
+    assert tune_sources(train)[("a", "struct_orth")] == "struct_orth"

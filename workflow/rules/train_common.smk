@@ -1,6 +1,6 @@
 # Training stage and its analysis: constants and input/param functions (no rules, so the
 # rule files stay lint-clean). Cross-field checks live in learndyn.config. Included by train.smk.
-from learndyn.train.grid import cells as train_cells, cell_levels, cell_seeds  # noqa: E402
+from learndyn.train.grid import cells as train_cells, cell_levels, cell_seeds, tune_sources  # noqa: E402
 
 TRAIN = config["train"]
 TRAIN_MODELS = sorted(TRAIN["models"])
@@ -8,7 +8,9 @@ TRAIN_CELLS = train_cells(TRAIN)
 TRAIN_LEVELS = cell_levels(TRAIN)  # measurement level of each cell (full | sweep)
 TRAIN_CELL_SEEDS = cell_seeds(TRAIN)  # seeds of each cell (a sweep may train fewer)
 # one learning-rate tuning per (task, model) at the default size, reused by every cell of the pair
-TRAIN_TUNED = sorted({(t, m) for t, m, _, _ in TRAIN_CELLS})
+# the (task, model) whose tuned rate each pair uses (ablations borrow their parent's)
+TRAIN_TUNE_SOURCE = tune_sources(TRAIN)
+TRAIN_TUNED = sorted({(t, src) for (t, _), src in TRAIN_TUNE_SOURCE.items()})
 # combined datasets (cells, spectra, lr, fp, tune) of train_collect; the claims of train_claims
 TRAIN_CLAIMS = FIGURE_DATASETS["train"]["claims"]
 TRAIN_ALIGN = FIGURE_DATASETS["train"]["align"]
@@ -24,7 +26,9 @@ def get_tune_files():
 
 
 def get_tune_file(wildcards):
-    return f"results/train/tune/{wildcards.task}/{wildcards.model}.nc"
+    """The tuning result whose rate the cell uses (its own, or its parent's for an ablation)."""
+    source = TRAIN_TUNE_SOURCE.get((wildcards.task, wildcards.model), wildcards.model)
+    return f"results/train/tune/{wildcards.task}/{source}.nc"
 
 
 def get_lr_sweep_files():

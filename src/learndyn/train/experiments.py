@@ -39,8 +39,9 @@ from .tied import TiedNet
 STAGES = ("init", "final")
 # Measurement levels of a cell: "full" (every measurement of spec §5; the main and ablation
 # studies) or "sweep" (depth and width sweeps: training curves, final metrics, gradient norms,
-# spectra and the final robustness sweeps; no Hessian, no robustness tracked along training, no
-# layer-wise amplification; those variables are NaN).
+# operator spectra, end-to-end Jacobian and the final robustness sweeps; no Hessian, no
+# robustness tracked along training, no layer-wise amplification, no per-layer Jacobian spectra;
+# those variables are NaN).
 LEVELS = ("full", "sweep")
 DIRECTIONS = ("random", "gradient")
 
@@ -243,7 +244,7 @@ def run_cell(
         return out
 
     x_jac = data.x_test[: mcfg.jacobian_samples]
-    init_spec = metrics.spectra(model, x_jac)
+    init_spec = metrics.spectra(model, x_jac, per_layer=full)
     key = state_key(
         "cell", task.name, spec.as_dict(), depth, width, list(seeds), tcfg.__dict__, str(validation), level
     )
@@ -251,7 +252,7 @@ def run_cell(
     finite = sanitize_(model) & ~res.diverged
     n_tr = min(tcfg.eval_samples, len(data.x_train))
     selected = {k: _np(v) for k, v in evaluate(model, data, n_tr).items()}  # the kept weights
-    final_spec = metrics.spectra(model, x_jac)
+    final_spec = metrics.spectra(model, x_jac, per_layer=full)
     noise = metrics.noise_robustness(model, x_rob, y_rob, data.kind, mcfg.noise_sigmas)
     fgsm = metrics.fgsm_robustness(model, x_rob, y_rob, data.kind, mcfg.fgsm_eps)
     if full:

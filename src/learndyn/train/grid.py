@@ -48,3 +48,21 @@ def cell_seeds(train_cfg: dict) -> dict[tuple[str, str, int, int], list[int]]:
                     for width in study.get("widths", [train_cfg["width"]]):
                         out.setdefault((task, model, int(depth), int(width)), set()).update(seeds)
     return {k: [s for s in everything if s in v] for k, v in sorted(out.items())}
+
+
+def tune_sources(train_cfg: dict) -> dict[tuple[str, str], str]:
+    """For every (task, model) of the grid, the model whose tuned learning rate it uses: itself,
+    or for a model that appears only in studies with ``tune_from: <model>`` (ablations: one
+    factor changed at a time) that parent model on the same task."""
+    own, borrowed = set(), {}
+    for study in train_cfg["studies"].values():
+        parent = study.get("tune_from")
+        for task in study["tasks"]:
+            for model in study["models"]:
+                if parent and model != parent:
+                    borrowed[(task, model)] = parent
+                else:
+                    own.add((task, model))
+    out = {pair: pair[1] for pair in own}
+    out |= {pair: parent for pair, parent in borrowed.items() if pair not in own}
+    return dict(sorted(out.items()))

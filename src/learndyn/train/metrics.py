@@ -144,7 +144,9 @@ def _detached_operators(model):
     return model.shaped().detach(), model.alpha_scalar().detach()
 
 
-def spectra(model, x: torch.Tensor, rank_rtol: float = RANK_RTOL) -> dict[str, torch.Tensor]:
+def spectra(
+    model, x: torch.Tensor, rank_rtol: float = RANK_RTOL, per_layer: bool = True
+) -> dict[str, torch.Tensor]:
     """Spectral quantities of the shaped operators and the layer Jacobians (spec §5).
 
     ``A_sv (S, L, d)`` singular values of A_l = S(W_l); ``J_sv (S, L, d)`` those of the layer
@@ -156,7 +158,9 @@ def spectra(model, x: torch.Tensor, rank_rtol: float = RANK_RTOL) -> dict[str, t
     :func:`pseudo_condition`, threshold ``rank_rtol``). Inputs where the Jacobian is exactly
     zero (all ReLU units off) have no kappa_+: they are left out of the ``e2e_logcond`` mean
     (NaN if every input is) and count as rank 0 in ``e2e_rank``; non-finite Jacobians give
-    NaN. ``io_norm (S,)`` the mean spectral norm
+    NaN. With ``per_layer=False`` the per-layer Jacobian spectra (``J_sv``, ``J_sigma_sup``, one
+    SVD per layer, input and member: the bulk of the cost at depth) are not computed (NaN); the
+    end-to-end quantities are. ``io_norm (S,)`` the mean spectral norm
     of d F / d x and ``io_bound (S,)`` the P4 product bound.
 
     The plain condition number s_max / s_min is infinite for every rank-deficient Jacobian
@@ -173,9 +177,15 @@ def spectra(model, x: torch.Tensor, rank_rtol: float = RANK_RTOL) -> dict[str, t
         J_e2e = None  # d h_l / d h_0 by the chain rule along the forward pass, (S, n, d, d)
         for l in range(model.depth):
             J = batched_jacobian(lambda h: model.layer(l, h, A, alpha), hidden[l].detach()).double()
-            sv = torch.linalg.svdvals(J)  # (S, n, d)
-            J_sv.append(sv.mean(1))
-            J_sup.append(sv[..., 0].max(1).values)
+            if per_layer:
+                sv = torch.linalg.svdvals(J)  # (S, n, d)
+                J_sv.append(sv.mean(1))
+                J_sup.append(sv[..., 0].max(1).values)
+            else:
+                J_sv.append(
+                    torch.full(J.shape[:1] + J.shape[-1:], float("nan"), dtype=J.dtype, device=J.device)
+                )
+                J_sup.append(torch.full(J.shape[:1], float("nan"), dtype=J.dtype, device=J.device))
             J_e2e = J if J_e2e is None else J @ J_e2e
         sv_e2e = torch.linalg.svdvals(J_e2e)
         logcond, active = pseudo_condition(sv_e2e, rank_rtol)  # (S, n) each
