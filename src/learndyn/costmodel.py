@@ -213,7 +213,12 @@ def _enough(works: list[float]) -> bool:
     return len(distinct) >= LAW_MIN_POINTS and distinct[-1] >= LAW_MIN_SPAN * distinct[0]
 
 
-def fit_laws(job_list: list[Job], measured: dict[str, dict]) -> dict[str, Law]:
+TRAIN_LAWS = ("train_cell:full", "train_cell:sweep", "train_tune", "train_lr_sweep", "train_fixed_point")
+
+
+def fit_laws(
+    job_list: list[Job], measured: dict[str, dict], fixed_b: dict[str, float] | None = None
+) -> dict[str, Law]:
     """One law per law key from the jobs with a measurement ``measured[bench] = {"wall_s",
     "max_rss_mib"}``, by one non-negative least-squares fit over every measured job:
     ``wall = overhead + p_key ops + b_key work`` with the overhead (interpreter, imports, data)
@@ -221,9 +226,15 @@ def fit_laws(job_list: list[Job], measured: dict[str, dict]) -> dict[str, Law]:
     ``LAW_MIN_SPAN`` gets no ops term. Each column is scaled to unit maximum and each row
     weighted by 1 / wall, so the fit minimises relative errors (a short job counts as much as a
     long one). Memory: ``rss = rss0 + k mem_work``, rss0 the smallest peak RSS measured and k
-    the median ratio per key (>= 0)."""
+    the median ratio per key (>= 0).
+
+    ``fixed_b`` fixes the compute coefficient of some keys (seconds per work unit, measured by a
+    calibration run at realistic sizes): a small profile's jobs are dominated by the overhead and
+    the ops, so their compute coefficient is not identified and extrapolates badly; only the
+    other terms are then fitted."""
     from scipy.optimize import nnls
 
+    fixed_b = fixed_b or {}
     have = [j for j in job_list if j.bench in measured]
     if not have:
         raise ValueError("no benchmark file matches a job of this config: run the profile first")
@@ -233,7 +244,8 @@ def fit_laws(job_list: list[Job], measured: dict[str, dict]) -> dict[str, Law]:
         for k in keys
         if _enough([j.work for j in have if j.law == k]) and any(j.ops for j in have if j.law == k)
     }
-    columns = [("overhead", "")] + [(k, "ops") for k in keys if k in with_ops] + [(k, "work") for k in keys]
+    columns = [("overhead", "")] + [(k, "ops") for k in keys if k in with_ops]
+    columns += [(k, "work") for k in keys if k not in fixed_b]
     scale = []
     for key, term in columns:
         vals = [1.0] if term == "" else [getattr(j, term) for j in have if j.law == key]
@@ -246,7 +258,7 @@ def fit_laws(job_list: list[Job], measured: dict[str, dict]) -> dict[str, Law]:
             value = 1.0 if term == "" else (getattr(j, term) if j.law == key else 0.0)
             row.append(value / sc / wall)
         A.append(row)
-        y.append(1.0)
+        y.append(1.0 - fixed_b.get(j.law, 0.0) * j.work / wall)
     coef, _ = nnls(A, y)
     coef = {c: float(v / sc) for c, v, sc in zip(columns, coef, scale)}
     overhead = coef[("overhead", "")]
@@ -260,7 +272,7 @@ def fit_laws(job_list: list[Job], measured: dict[str, dict]) -> dict[str, Law]:
         laws[key] = Law(
             overhead,
             coef.get((key, "ops"), 0.0),
-            coef[(key, "work")],
+            fixed_b[key] if key in fixed_b else coef[(key, "work")],
             rss0,
             max(0.0, _median(ratios or [0.0])),
             len(js),

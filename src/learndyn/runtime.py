@@ -28,6 +28,26 @@ def setup_torch(threads: int, device: str = "auto", deterministic: bool = True) 
     return resolve_device(device)
 
 
+def release_memory() -> None:
+    """Return the free heap memory of this process to the operating system (glibc
+    ``malloc_trim``; a no-op elsewhere). Training allocates activation buffers of many sizes
+    and glibc keeps the freed ones: a width-256 cell's resident memory grew by ~1 GiB over 1000
+    steps without it (2.3 GiB peak) and stays near 1.2 GiB with a trim at every evaluation, at no
+    measurable cost. Memory management only: no number changes."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        if hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+    except OSError:
+        pass
+
+
 def timed(fn, *args):
     """(fn(*args), wall seconds): costs are recorded next to the results they produced."""
     t0 = time.perf_counter()

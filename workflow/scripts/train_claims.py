@@ -37,7 +37,7 @@ write_table(
 
 # trends across depth and width (each model's slope with its interval over seeds)
 trends = report.trend_frame(cells, train)
-write_table(trends, snakemake.output.trends, column_format="lll" + "r" * (trends.shape[1] - 3))
+write_table(trends, snakemake.output.trends, column_format="llll" + "r" * (trends.shape[1] - 4))
 
 # cross-model alignment: structured-family pairs vs unconstrained-family pairs, Holm over measures
 align = open_dataset(snakemake.input.align)

@@ -93,8 +93,8 @@ def main(argv=None):
     tr.add_argument(
         "--torch-func-grads",
         choices=["vmap", "autograd"],
-        default="vmap",
-        help="torch.func peer's gradients: vmap(grad) per member (default) or backward of the summed losses",
+        default="autograd",
+        help="torch.func peer's gradients: backward of the summed member losses (default) or vmap(grad)",
     )
     tr.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat (CI)")
     tr.set_defaults(func=train.bench)

@@ -17,6 +17,7 @@ import csv
 import math
 import statistics
 import sys
+import time
 from pathlib import Path
 
 from .. import costmodel as cm
@@ -42,9 +43,47 @@ def measured(run_dir: str | Path) -> dict[str, dict]:
     return out
 
 
-def calibrate(run_dir: str, configfile: str) -> dict[str, cm.Law]:
-    """Laws fitted on the benchmarks of ``run_dir``, a run of ``configfile``."""
-    return cm.fit_laws(cm.jobs(load_config_file(configfile)), measured(run_dir))
+def measure_train_rate(
+    width: int = 128,
+    depth: int = 16,
+    seeds: int = 5,
+    batch: int = 128,
+    steps: tuple = (10, 40),
+    kind: str = "structured",
+) -> float:
+    """Seconds per work unit of training (``costmodel.train_work``) on this machine, from two
+    short runs of a mid-size ensemble on random data (one thread, as the workflow's jobs): the
+    difference of their times removes the fixed cost. About 20 s."""
+    import numpy as np
+
+    from ..data import Task
+    from ..runtime import setup_torch
+    from ..train.loop import TaskTensors, TrainConfig, train_ensemble
+    from ..train.models import build_model
+
+    setup_torch(1, "cpu")
+    rng = np.random.default_rng(0)
+    d_in, n_classes = 64, 10
+    x = rng.standard_normal((2048, d_in))
+    y = rng.integers(0, n_classes, 2048)
+    data = TaskTensors.from_task(Task("calibration", "classification", x, y, x[:256], y[:256], n_classes))
+    times = []
+    for n in steps:
+        model = build_model({"kind": kind}, d_in, n_classes, width, depth, list(range(seeds)))
+        cfg = TrainConfig(steps=n, batch_size=batch, eval_every=n, eval_samples=256, checkpoint_every=0)
+        t0 = time.perf_counter()
+        train_ensemble(model, data, cfg)
+        times.append(time.perf_counter() - t0)
+    work = cm.train_work(kind, d_in, n_classes, width, depth, seeds, 1, batch)[0]
+    return (times[1] - times[0]) / ((steps[1] - steps[0]) * work)
+
+
+def calibrate(run_dir: str, configfile: str, train_rate: float | None = None) -> dict[str, cm.Law]:
+    """Laws fitted on the benchmarks of ``run_dir``, a run of ``configfile``; with
+    ``train_rate`` (seconds per work unit, :func:`measure_train_rate`) the training laws take it
+    as their compute coefficient."""
+    fixed = {k: train_rate for k in cm.TRAIN_LAWS} if train_rate else None
+    return cm.fit_laws(cm.jobs(load_config_file(configfile)), measured(run_dir), fixed)
 
 
 def validate(laws: dict[str, cm.Law], run_dir: str, configfile: str) -> dict:
@@ -88,7 +127,8 @@ def text(result: dict, configfile: str) -> str:
 
 
 def run(args) -> dict:
-    laws = calibrate(*args.calibrate) if args.calibrate else cm.load_laws(args.laws)
+    rate = measure_train_rate() if args.measure_rate else None
+    laws = calibrate(*args.calibrate, train_rate=rate) if args.calibrate else cm.load_laws(args.laws)
     if not laws:
         raise SystemExit(f"no cost laws: {args.laws} is missing; pass --calibrate RUN_DIR CONFIG")
     if args.save:
@@ -125,6 +165,11 @@ def add_parser(sub) -> None:
         "--calibrate", nargs=2, metavar=("RUN_DIR", "CONFIG"), help="fit laws on a run's benchmarks"
     )
     pl.add_argument("--save", help="write the laws used to this JSON file")
+    pl.add_argument(
+        "--measure-rate",
+        action="store_true",
+        help="with --calibrate: time two short training runs at a mid size (about 20 s) for the compute rate",
+    )
     pl.add_argument(
         "--validate", nargs=2, metavar=("RUN_DIR", "CONFIG"), help="compare with a run's benchmarks"
     )

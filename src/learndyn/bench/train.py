@@ -166,7 +166,7 @@ class FuncEnsemble:
         return out, dict(zip(self.u_names, carry))
 
 
-def torch_func_train(task, width, depth, seeds, cfg: TrainConfig, grads: str = "vmap") -> dict:
+def torch_func_train(task, width, depth, seeds, cfg: TrainConfig, grads: str = "autograd") -> dict:
     """The expert peer: the plain module for all seeds at once with ``torch.func``.
 
     Matches ``train_ensemble``: per-member minibatches (``member_batches``: member ``seed``'s own
@@ -177,8 +177,10 @@ def torch_func_train(task, width, depth, seeds, cfg: TrainConfig, grads: str = "
     tensor, and at each evaluation the loss and metric on the first ``eval_samples`` training
     inputs and on the test set, kept on the device (no host read-back inside the loop, as ours).
 
-    ``grads``: ``"vmap"`` takes per-member gradients with ``vmap(torch.func.grad(...))``;
-    ``"autograd"`` runs the vmapped forward and ``backward`` on the summed member losses.
+    ``grads``: ``"autograd"`` (default) runs the vmapped forward and ``backward`` on the summed
+    member losses; ``"vmap"`` takes per-member gradients with ``vmap(torch.func.grad(...))``.
+    The default is the faster of the two on CPU (2 threads, depth 8, 5 members, batch 256,
+    100 steps: 1.54 s vs 2.11 s at width 32, equal at 64, 4.94 s vs 5.41 s at 128).
 
     Power vectors: carried functionally (see ``PeerStructuredLayer``): every forward call,
     training and evaluation alike, advances each member's vector once, as in the plain peer.
@@ -323,7 +325,7 @@ def run(
     repeats=5,
     threads=2,
     task_spec=None,
-    torch_func_grads="vmap",
+    torch_func_grads="autograd",
 ) -> dict:
     """Peer/ensemble wall-time ratios (end to end, same steps and evaluations) and the training
     step's achieved FLOP/s against a large GEMM timed next to it, per width (medians of
@@ -399,6 +401,6 @@ def bench(args) -> dict:
         batch=args.batch,
         repeats=args.repeats,
         threads=args.threads,
-        torch_func_grads=getattr(args, "torch_func_grads", "vmap"),
+        torch_func_grads=getattr(args, "torch_func_grads", "autograd"),
     )
     return {"benchmark": "train", **out}

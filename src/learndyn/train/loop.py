@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..runtime import release_memory
 from ..settings import ConfigError, from_mapping
 from .optim import BatchedOptimizer, lr_factor
 
@@ -313,6 +314,7 @@ def train_ensemble(
     select_best = cfg.select == "best_val" and data.has_validation
 
     def record(i_eval):
+        release_memory()  # keep the resident memory from growing between evaluations
         vals = evaluate(model, data, n_tr)
         for name, v in vals.items():
             logs[name][:, i_eval] = v

@@ -296,8 +296,9 @@ TREND_LABELS = {
 
 
 def trend_frame(cells: xr.Dataset, cfg: dict) -> pd.DataFrame:
-    """Each model's own trend across the depth or width sweep: per-seed least-squares slope,
-    mean and Student-t interval over seeds (``stats.paired_ci``), the fit range."""
+    """Each model's own trend across the depth or width sweep: the learning rate (tuned at the
+    default size, reused by every cell of the sweep), the per-seed least-squares slope, its mean
+    and Student-t interval over seeds (``stats.paired_ci``), the fit range."""
     from ..stats import paired_ci
     from .claims import TRENDS, slope_over, trend_values
 
@@ -315,11 +316,17 @@ def trend_frame(cells: xr.Dataset, cfg: dict) -> pd.DataFrame:
                 sub = cells.sel(task=task, model=model, **other).sel({dim: values})
                 slope = slope_over(trend_values(sub, name), dim, log2).values
                 mean, low, high, n = paired_ci(slope, cfg["claims"]["confidence"])
+                lr = (
+                    float(np.nanmax(np.asarray(sub.lr.values, float)))
+                    if np.isfinite(sub.lr.values).any()
+                    else np.nan
+                )
                 rows.append(
                     {
                         "trend": TREND_LABELS[key],
                         "task": tex_escape(task),
                         "model": tex_escape(model),
+                        "rate": f"${fmt_num(lr, 2)}$",
                         "slope": f"${fmt_num(mean, 2)}$",
                         f"{int(round(100 * cfg['claims']['confidence']))}\\% interval": (
                             f"$[{fmt_num(low, 2)}, {fmt_num(high, 2)}]$" if np.isfinite(low) else "--"
