@@ -228,4 +228,3 @@ def cost_mem(bench):
 def cost_runtime(bench):
     """``runtime`` (minutes) of a rule's job from the cost model."""
     return lambda wildcards: _cost_request(bench.format(**dict(wildcards.items())))["runtime"]
-

@@ -23,6 +23,7 @@ rule train_tune:
         "logs/train/tune/{task}/{model}.log",
     benchmark:
         "benchmarks/train/tune/{task}/{model}.tsv"
+    priority: 2
     conda:
         CONDA_ENV
     threads: 1
@@ -49,6 +50,7 @@ rule train_cell:
         "logs/train/{task}/{model}/L{depth}_W{width}.log",
     benchmark:
         "benchmarks/train/{task}/{model}/L{depth}_W{width}.tsv"
+    priority: 1
     conda:
         CONDA_ENV
     threads: 1
