@@ -124,13 +124,13 @@ BAD_CONFIGS = [
         "train-align-cell-not-trained",
         setter(
             "train.alignment.families.structured",
-            ["structured/L4_W32", "structured/L99_W32", "struct_alpha0/L4_W32"],
+            ["structured/L4_W32", "structured/L99_W32"],
         ),
         "train.alignment.families.structured[1]",
     ),
     (
         "train-align-not-parallel",
-        setter("train.alignment.families.unconstrained", ["mlp/L4_W32", "mlp/L8_W32"]),
+        setter("train.alignment.families.unconstrained", ["mlp/L4_W32", "mlp/L8_W32", "mlp/L2_W32"]),
         "train.alignment.families",
     ),
     ("train-align-one-family", deleter("train.alignment.families.unconstrained"), "train.alignment.families"),
