@@ -74,12 +74,14 @@ def test_plan_of_the_quick_profile_is_consistent_with_its_own_calibration(tmp_pa
         assert r["resources"]["mem_mb"] >= 500 and r["resources"]["runtime"] >= 5
 
 
-def test_resources_fall_back_without_laws():
+def test_requests_follow_the_law_and_fall_back_without_one():
     config = load_config_file(QUICK)
-    res = cm.resources(
-        "train_cell", config, {"task": "digits", "model": "mlp", "depth": "4", "width": "32"}, laws={}
-    )
-    assert res == {"runtime": 30, "mem_mb": 2000, "threads": 1}
+    job = next(j for j in cm.jobs(config) if j.law.startswith("train_cell"))
+    assert cm.request(job, {}) == {"runtime": 30, "mem_mb": 2000, "threads": 1}
+    assert cm.request(None, {}) == {"runtime": 30, "mem_mb": 2000, "threads": 1}
+    law = cm.Law(3.0, 0.0, 600.0 / job.work, 300.0, 0.0, 1)  # 603 s, 300 MiB predicted
+    # runtime 2 x 603 s = 20.1 min -> 21 + 5; memory 1.5 x 300 MiB -> 500 + 200
+    assert cm.request(job, {job.law: law}) == {"runtime": 26, "mem_mb": 700, "threads": 1}
 
 
 def test_the_paper_profile_validates_and_plans(tmp_path):

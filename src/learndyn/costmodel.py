@@ -387,21 +387,11 @@ def profile_block(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def resources(rule: str, config: dict, wildcards=None, laws: dict[str, Law] | None = None) -> dict:
-    """The resources a rule's job should request under ``config`` (from the laws of
-    ``MODEL_FILE``); the workflow's ``resources:`` call this. Falls back to generous constants
-    without a law."""
-    laws = load_laws() if laws is None else laws
-    match = [j for j in jobs(config) if j.law.split(":")[0] == rule and _matches(j, wildcards)]
-    if not match:
+def request(job: Job | None, laws: dict[str, Law]) -> dict:
+    """What ``job`` should request (runtime, mem_mb, threads): the law's predicted wall time and
+    peak memory with the safety margins; generous constants without a job or a law. The
+    workflow's ``resources:`` call this for every heavy job."""
+    law = law_for(laws, job.law) if job else None
+    if law is None:
         return slurm_resources(float("nan"), float("nan"))
-    p = predict(match[:1], laws)[0]
-    return slurm_resources(p["wall_s"], p["rss_mib"])
-
-
-def _matches(job: Job, wildcards) -> bool:
-    """Whether ``job`` is the job of ``wildcards`` (all of a rule's jobs match without)."""
-    if not wildcards:
-        return True
-    parts = [str(v) for v in dict(wildcards).values()]
-    return all(p in job.bench for p in parts)
+    return slurm_resources(law.wall(job.work, job.ops), law.rss(job.mem_work))

@@ -213,11 +213,7 @@ def _cost_request(bench):
     """What the job with benchmark file ``bench`` should request (runtime, mem_mb, threads):
     the cost model's predicted wall time and peak memory with a safety margin; generous
     constants when no law covers the job."""
-    job = COST_JOBS.get(bench)
-    law = costmodel.law_for(COST_LAWS, job.law) if job else None
-    if law is None:
-        return costmodel.slurm_resources(float("nan"), float("nan"))
-    return costmodel.slurm_resources(law.wall(job.work, job.ops), law.rss(job.mem_work))
+    return costmodel.request(COST_JOBS.get(bench), COST_LAWS)
 
 
 def cost_mem(bench):
