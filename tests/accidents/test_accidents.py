@@ -172,7 +172,7 @@ def test_a_path_with_spaces_builds_the_paper(quick_run, tmp_path):
     "victim",
     [
         "results/analysis/train_cells.nc",
-        "results/train/digits/structured/L4_W32.nc",
+        "results/train/fashion_mnist_2k/structured/L4_W32.nc",
         pytest.param("results/data/teacher.nc", marks=pytest.mark.slow),
     ],
 )

@@ -15,8 +15,8 @@ from conftest import copy_checkout
 
 from learndyn.reproduce import diff_results
 
-CELL = "results/train/digits/structured/L4_W32.nc"
-CHECKPOINT = "checkpoints/train/digits/structured/L4_W32.pt"
+CELL = "results/train/fashion_mnist_2k/structured/L4_W32.nc"
+CHECKPOINT = "checkpoints/train/fashion_mnist_2k/structured/L4_W32.pt"
 KILL_TIMEOUT_S = 240
 
 
@@ -62,7 +62,7 @@ def test_kill_and_resume_gives_identical_results(tmp_path):
         subprocess.run([*snakemake_cmd(cfg), "--unlock"], cwd=killed, check=True, capture_output=True)
         rerun = subprocess.run(snakemake_cmd(cfg), cwd=killed, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    log = (killed / "logs/train/digits/structured/L4_W32.log").read_text()
+    log = (killed / "logs/train/fashion_mnist_2k/structured/L4_W32.log").read_text()
     assert "resum" in log.lower(), "the rerun did not resume from the checkpoint"
     assert not checkpoint.exists(), "checkpoint left behind after completion"
     problems = diff_results(reference, killed)
