@@ -20,6 +20,14 @@ def task():
     return make_task("tiny", SPEC)
 
 
+@pytest.fixture(autouse=True)
+def _threads():
+    """The tests and ``run`` set torch's thread count: restore it for the rest of the session."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def cfg(steps=5):
     return TrainConfig(steps=steps, batch_size=32, eval_every=2, eval_samples=64, lr=1e-2)
 
