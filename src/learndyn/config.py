@@ -14,7 +14,13 @@ import jsonschema
 import yaml
 
 from .settings import ConfigError
-from .sources import FASHION_SHIPPED_DIR, FASHION_SOURCE_KEYS, FASHION_SOURCES, FASHION_SUBSET_FILES
+from .sources import (
+    FASHION_SHIPPED_DIR,
+    FASHION_SOURCE_KEYS,
+    FASHION_SOURCES,
+    FASHION_SUBSET_FILES,
+    FIXED_DIMENSIONS,
+)
 
 
 def field_path(path) -> str:
@@ -253,8 +259,6 @@ def check_duplicate_keys(path: str | Path) -> None:
         yaml.load(fh, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
-# input dimension of the loaders whose size is not in the config
-FIXED_DIMENSIONS = {"digits": 64, "fashion_mnist": 784}
 # bytes per stored input value while a task is generated and written (float64 arrays, the
 # standardised copy and the netCDF encoding buffer)
 BYTES_PER_VALUE = 3 * 8

@@ -24,7 +24,8 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-FIXED_DIMENSIONS = {"digits": 64, "fashion_mnist": 784}
+from .sources import FIXED_DIMENSIONS
+
 DEFAULT_DIMENSION = 32
 # multiply-adds per hidden unit per layer, relative to a d x d matmul: the structured layer adds
 # a rank-r correction (r = d/4: V and U, 2 d r = d^2/2), the residual branches have only it

@@ -31,3 +31,6 @@ FASHION_MD5 = {
 }
 # keys each source reads besides generator, n_train, n_test, seed
 FASHION_SOURCE_KEYS = {"shipped": ("path",), "path": ("path",), "download": ("url", "cache")}
+
+# input dimension of the loaders whose size is not in the config
+FIXED_DIMENSIONS = {"digits": 64, "fashion_mnist": 784}

@@ -7,30 +7,29 @@ The workflow reads these while building the DAG, so they must stay cheap to impo
 from __future__ import annotations
 
 
-def cells(train_cfg: dict) -> list[tuple[str, str, int, int]]:
-    """Sorted unique (task, model, depth, width) over every study of ``train.studies``."""
-    out = set()
+def study_cells(train_cfg: dict):
+    """Yield (study, (task, model, depth, width)) for every cell of every study of
+    ``train.studies`` (depths/widths default to ``train.depth``/``train.width``)."""
     for study in train_cfg["studies"].values():
         for task in study["tasks"]:
             for model in study["models"]:
                 for depth in study.get("depths", [train_cfg["depth"]]):
                     for width in study.get("widths", [train_cfg["width"]]):
-                        out.add((task, model, int(depth), int(width)))
-    return sorted(out)
+                        yield study, (task, model, int(depth), int(width))
+
+
+def cells(train_cfg: dict) -> list[tuple[str, str, int, int]]:
+    """Sorted unique (task, model, depth, width) over every study of ``train.studies``."""
+    return sorted({cell for _, cell in study_cells(train_cfg)})
 
 
 def cell_levels(train_cfg: dict) -> dict[tuple[str, str, int, int], str]:
     """Measurement level of every cell: "full" when any study containing it measures in full
     (``measure: full``, the default), else "sweep" (``learndyn.train.experiments.LEVELS``)."""
     out: dict[tuple[str, str, int, int], str] = {}
-    for study in train_cfg["studies"].values():
+    for study, cell in study_cells(train_cfg):
         level = study.get("measure", "full")
-        for task in study["tasks"]:
-            for model in study["models"]:
-                for depth in study.get("depths", [train_cfg["depth"]]):
-                    for width in study.get("widths", [train_cfg["width"]]):
-                        key = (task, model, int(depth), int(width))
-                        out[key] = "full" if "full" in (level, out.get(key)) else "sweep"
+        out[cell] = "full" if "full" in (level, out.get(cell)) else "sweep"
     return dict(sorted(out.items()))
 
 
@@ -38,15 +37,10 @@ def cell_seeds(train_cfg: dict) -> dict[tuple[str, str, int, int], list[int]]:
     """Seeds of every cell: ``train.seeds`` when any study containing the cell has no ``seeds``
     of its own, else the union of its studies' seeds (a sweep may train fewer seeds; the seeds
     must be a subset of ``train.seeds`` so cells shared with other studies pair by seed)."""
-    out: dict[tuple[str, str, int, int], set] = {}
     everything = [int(s) for s in train_cfg["seeds"]]
-    for study in train_cfg["studies"].values():
-        seeds = [int(s) for s in study.get("seeds") or everything]
-        for task in study["tasks"]:
-            for model in study["models"]:
-                for depth in study.get("depths", [train_cfg["depth"]]):
-                    for width in study.get("widths", [train_cfg["width"]]):
-                        out.setdefault((task, model, int(depth), int(width)), set()).update(seeds)
+    out: dict[tuple[str, str, int, int], set] = {}
+    for study, cell in study_cells(train_cfg):
+        out.setdefault(cell, set()).update(int(s) for s in study.get("seeds") or everything)
     return {k: [s for s in everything if s in v] for k, v in sorted(out.items())}
 
 
