@@ -218,6 +218,22 @@ BAD_CONFIGS = [
     ("theory-depth-zero", setter("theory.hybrid_flow.depths", [0]), "theory.hybrid_flow.depths[0]"),
     ("theory-width-zero", setter("theory.truncation.widths", [0, 64]), "theory.truncation.widths[0]"),
     ("theory-unknown-key", setter("theory.closed_flow.colour", 1), "colour"),
+    ("theory-truncation-level-3", setter("theory.truncation.levels", [0, 3]), "theory.truncation.levels[1]"),
+    (
+        "theory-truncation-widths-decreasing",
+        setter("theory.truncation.widths", [64, 32]),
+        "theory.truncation.widths",
+    ),
+    (
+        "theory-truncation-horizon-zero",
+        setter("theory.truncation.horizon.t_max", 0.0),
+        "theory.truncation.horizon.t_max",
+    ),
+    (
+        "theory-truncation-loss-drop-one",
+        setter("theory.truncation.horizon.loss_drop", 1.0),
+        "theory.truncation.horizon.loss_drop",
+    ),
 ]
 
 

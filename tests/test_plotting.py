@@ -18,7 +18,20 @@ from learndyn.provenance import config_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = list(yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["train"]["models"])
-THEORY = ["weight", "closed", "hybrid", "frozen_gamma", "ntk", "tolerance", "L=1", "L=2", "L=3", "L=4"]
+THEORY = [
+    "weight",
+    "closed",
+    "hybrid",
+    "frozen_gamma",
+    "ntk",
+    "level2",
+    "gelu",
+    "tolerance",
+    "L=1",
+    "L=2",
+    "L=3",
+    "L=4",
+]
 
 
 def test_figure_metadata_has_commit_and_config_hash(tmp_path):

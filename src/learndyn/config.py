@@ -82,7 +82,27 @@ def check_references(config: dict) -> list[str]:
     for name, spec in tasks.items():
         problems += check_fashion_task(name, spec)
     # the train cross-checks only once the task names resolve (else they repeat the same error)
-    return problems or check_train_references(config.get("train", {}))
+    return (
+        problems
+        or check_train_references(config.get("train", {}))
+        or check_truncation(config.get("theory", {}))
+    )
+
+
+def check_truncation(theory: dict) -> list[str]:
+    """The truncation grid: width lists strictly increasing, one width cap per depth."""
+    tr = theory.get("truncation")
+    if not tr:
+        return []
+    where = "config error: theory.truncation"
+    lists = [("widths", tr.get("widths"))]
+    lists += [(f"{k}.widths", (tr.get(k) or {}).get("widths")) for k in ("second_n", "smooth")]
+    for name, widths in lists:
+        if widths and any(b <= a for a, b in zip(widths, widths[1:])):
+            return [f"{where}.{name}: {widths} must be strictly increasing"]
+    if "max_widths" in tr and len(tr["max_widths"]) != len(tr.get("depths", [])):
+        return [f"{where}.max_widths: {len(tr['max_widths'])} caps for {len(tr.get('depths', []))} depths"]
+    return []
 
 
 def check_fashion_task(name: str, spec: dict) -> list[str]:

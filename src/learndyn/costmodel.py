@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .sources import FIXED_DIMENSIONS
+from .theory.levels import flows_per_run, widths_at
 
 DEFAULT_DIMENSION = 32
 # multiply-adds per hidden unit per layer, relative to a d x d matmul: the structured layer adds
@@ -165,6 +166,15 @@ def jobs(config: dict) -> list[Job]:
     return out + theory_jobs(config)
 
 
+def truncation_jobs(theory: dict) -> list[tuple[int, int]]:
+    """(n, depth) of every truncation job: each depth at theory.n, and the second data size."""
+    tr = theory["truncation"]
+    jobs = [(int(theory["n"]), int(L)) for L in tr["depths"]]
+    if tr.get("second_n"):
+        jobs.append((int(tr["second_n"]["n"]), int(tr["second_n"]["depth"])))
+    return jobs
+
+
 def theory_jobs(config: dict) -> list[Job]:
     """The theory stage's benchmarked jobs: work ~ depth x n x m^2 x what each one repeats."""
     th = config.get("theory")
@@ -189,14 +199,16 @@ def theory_jobs(config: dict) -> list[Job]:
     w = seeds * depth_sum(gd["depths"], gd["width"]) * (len(gd["etas"]) + len(gd["gd_etas"]))
     out.append(Job("theory_gradient_descent", "benchmarks/theory/gradient_descent.tsv", w, w * 8))
     tr = th["truncation"]
-    w = 0.0
-    for L, cap in zip(tr["depths"], tr["max_widths"]):
-        w += sum(int(L) * n * m**2 for m in tr["widths"] if m <= cap)
-    w *= seeds * tr["t_max"]
-    mem = max(
-        int(L) * n * m**2 for L, cap in zip(tr["depths"], tr["max_widths"]) for m in tr["widths"] if m <= cap
-    )
-    out.append(Job("theory_truncation", "benchmarks/theory/truncation.tsv", w, mem * 8))
+    for n_job, L in truncation_jobs(th):
+        floor = tr["floor_max_width"] if n_job == n else 0  # floor runs at the main n only
+        runs = [(m, flows_per_run(tr["levels"], L, m, floor)) for m in widths_at(tr, L, n_job)]
+        w = len(tr["seeds"]) * sum(k * L * n_job * m**2 for m, k in runs)
+        mem = max(L * n_job * m**2 for m, _ in runs) * 8
+        out.append(Job("theory_truncation", f"benchmarks/theory/truncation_n{n_job}_L{L}.tsv", w, mem))
+    sm = tr.get("smooth")
+    if sm:
+        w = len(tr["seeds"]) * sum(int(L) * n * m**2 for L in sm["depths"] for m in sm["widths"])
+        out.append(Job("theory_smooth_control", "benchmarks/theory/smooth_control.tsv", w, w * 8))
     return out
 
 

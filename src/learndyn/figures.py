@@ -30,6 +30,7 @@ DATASETS = {
         "gradient_descent": "results/theory/gradient_descent.nc",
         "truncation": "results/theory/truncation.nc",
         "drift": "results/theory/drift.nc",
+        "smooth": "results/theory/smooth_control.nc",
     },
 }
 TRAIN_ALL = tuple(DATASETS["train"])
@@ -68,7 +69,9 @@ _TRAIN = [
 _THEORY = {
     "residuals": ("closed_flow", "hybrid_flow"),
     "error_time": ("closed_flow", "hybrid_flow"),
-    "truncation": ("truncation",),
+    "truncation": ("truncation", "smooth"),
+    "truncation_time": ("truncation",),
+    "switching": ("truncation",),
     "gram_drift": ("drift",),
     "spectrum": ("drift",),
     "eta_scaling": ("gradient_descent",),

@@ -89,6 +89,48 @@ def trend_slope(x, y) -> np.ndarray:
     return np.where(n >= MIN_TREND_POINTS, slope, np.nan)
 
 
+@dataclass(frozen=True)
+class Exponent:
+    """A power-law exponent over seeds (:func:`exponent_interval`)."""
+
+    mean: float
+    low: float
+    high: float
+    n_seeds: int  # seeds with a slope
+    x_min: float  # range of x over the points fitted (any seed)
+    x_max: float
+    slopes: tuple  # one per seed (NaN where too few points)
+
+
+def exponent_interval(x, y, min_value: float = 0.0, confidence: float = 0.95) -> Exponent:
+    """Exponent p of y ~ x^p: one least-squares slope of log y on log x per seed (row of ``y``),
+    then the mean and its Student-t interval over seeds.
+
+    ``x (k,)``, ``y (S, k)``; points with y <= ``min_value`` (e.g. 10x an error floor), y <= 0
+    or not finite are left out of that seed's fit; a seed needs ``MIN_TREND_POINTS`` points.
+    """
+    x = np.asarray(x, float)
+    y = np.atleast_2d(np.asarray(y, float))
+    keep = np.isfinite(y) & (y > max(min_value, 0.0))
+    logy = np.where(keep, np.log(np.where(keep, y, 1.0)), np.nan)
+    slopes = trend_slope(np.log(x), logy)
+    mean, low, high, n = paired_ci(slopes, confidence)
+    used = (
+        x[(keep.sum(0) > 0) & (keep.sum(1, keepdims=True) >= MIN_TREND_POINTS).any(0)]
+        if keep.any()
+        else x[:0]
+    )
+    return Exponent(
+        float(mean),
+        float(low),
+        float(high),
+        n,
+        float(used.min()) if len(used) else np.nan,
+        float(used.max()) if len(used) else np.nan,
+        tuple(float(v) for v in slopes),
+    )
+
+
 TESTS = ("t", "permutation")
 
 # exact sign-flip enumeration up to this many sign patterns (2**16 = 65536 <= 100000 < 2**17)

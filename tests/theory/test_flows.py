@@ -185,7 +185,7 @@ def test_equivalent_control_weight_and_field(L):
     # field state on the surface: φ = D_ref h (0 on sliding entries), β jumped to D_ref
     F_ref = training_fields(Ws, a, X, y, D_ref)
     beta_ref = conjugate_jump(Ws, F.D, D_ref, beta0, a)
-    out = hybrid_rate_filippov(W0, F_ref.h, beta_ref, F_ref.r, a, X, False, D_ref, sliding, hl.pack, unpack)
+    out = hybrid_rate_filippov(W0, F_ref.h, beta_ref, F_ref.r, a, X, None, D_ref, sliding, hl.pack, unpack)
     lam_f, res_f = out[-2], out[-1]
     assert res_w < 1e-12 and res_f < 1e-12, f"residuals {res_w}, {res_f}"
     assert (lam_w - lam_f).abs().max() < 1e-10, "weight- and field-space equivalent controls differ"
@@ -201,8 +201,8 @@ def test_per_seed_matches_vectorised():
     X, y = problem()
     Ws, a = init_network([0, 1], X.shape[1], [12, 12])
     times = torch.linspace(0, 0.5, 3, dtype=torch.float64)
-    together = hybrid_flow(Ws, a, X, y, times, SETTINGS, freeze_weights=True)
-    apart = per_seed(hybrid_flow, Ws, a, X, y, times, SETTINGS, freeze_weights=True)
+    together = hybrid_flow(Ws, a, X, y, times, SETTINGS, level=1)
+    apart = per_seed(hybrid_flow, Ws, a, X, y, times, SETTINGS, level=1)
     assert (apart["r"] - together["r"]).abs().max() < FLOW_TOL, "per-seed vs vectorised frozen-Γ closure"
     assert all(torch.equal(u, v) for u, v in zip(apart["masks"], together["masks"])), "masks at stored times"
     assert apart["stats"].events == together["stats"].events

@@ -95,27 +95,66 @@ rule theory_gradient_descent:
         "../scripts/theory_gradient_descent.py"
 
 
-rule theory_truncation:
+rule theory_truncation_depth:
     input:
         task=get_theory_main_task_file(),
         lib=lib("theory_truncation.py"),
+    output:
+        ds="results/theory/truncation/n{n}_L{depth}.nc",
+    log:
+        "logs/theory/truncation_n{n}_L{depth}.log",
+    benchmark:
+        "benchmarks/theory/truncation_n{n}_L{depth}.tsv"
+    wildcard_constraints:
+        n=r"\d+",
+        depth=r"\d+",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=cost_mem("benchmarks/theory/truncation_n{n}_L{depth}.tsv"),
+        runtime=cost_runtime("benchmarks/theory/truncation_n{n}_L{depth}.tsv"),
+    params:
+        theory=theory_params("truncation"),
+    script:
+        "../scripts/theory_truncation.py"
+
+
+rule theory_truncation:
+    input:
+        depths=get_truncation_depth_files(),
+        lib=lib("theory_truncation_merge.py"),
     output:
         truncation="results/theory/truncation.nc",
         drift="results/theory/drift.nc",
     log:
         "logs/theory/truncation.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/theory_truncation_merge.py"
+
+
+rule theory_smooth_control:
+    input:
+        task=get_theory_main_task_file(),
+        lib=lib("theory_smooth_control.py"),
+    output:
+        ds="results/theory/smooth_control.nc",
+    log:
+        "logs/theory/smooth_control.log",
     benchmark:
-        "benchmarks/theory/truncation.tsv"
+        "benchmarks/theory/smooth_control.tsv"
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=cost_mem("benchmarks/theory/truncation.tsv"),
-        runtime=cost_runtime("benchmarks/theory/truncation.tsv"),
+        mem_mb=cost_mem("benchmarks/theory/smooth_control.tsv"),
+        runtime=cost_runtime("benchmarks/theory/smooth_control.tsv"),
     params:
         theory=theory_params("truncation"),
     script:
-        "../scripts/theory_truncation.py"
+        "../scripts/theory_smooth_control.py"
 
 
 rule theory_summary:
@@ -125,10 +164,14 @@ rule theory_summary:
         identities=expand("results/theory/identities_{task}.nc", task=THEORY["tasks"]),
         gradient_descent="results/theory/gradient_descent.nc",
         truncation="results/theory/truncation.nc",
+        drift="results/theory/drift.nc",
+        second_n=get_truncation_second_n_files(),
+        smooth="results/theory/smooth_control.nc",
         lib=lib("theory_summary.py"),
     output:
         summary="results/theory/summary.nc",
         table="results/paper/tables/theory_checks.tex",
+        hierarchy="results/paper/tables/theory_hierarchy.tex",
         macros="results/paper/macros/theory.tex",
     log:
         "logs/theory/summary.log",

@@ -12,6 +12,18 @@ def theory_params(name):
     return lambda wildcards: {k: THEORY[k] for k in keys}
 
 
+def get_truncation_depth_files():
+    """The truncation depth jobs at the main n (merged into truncation.nc and drift.nc)."""
+    n = THEORY["n"]
+    return [f"results/theory/truncation/n{n}_L{L}.nc" for L in THEORY["truncation"]["depths"]]
+
+
+def get_truncation_second_n_files():
+    """The truncation job at the second data size, if any ([] or one file)."""
+    second = THEORY["truncation"].get("second_n") or {}
+    return [f"results/theory/truncation/n{second['n']}_L{second['depth']}.nc"] if second else []
+
+
 def get_theory_tolerances(wildcards):
     return THEORY["tolerances"]
 
@@ -26,6 +38,9 @@ def get_theory_dataset_files():
         *expand("results/theory/{flow}_{task}.nc", flow=THEORY_FLOWS, task=THEORY["flow_tasks"]),
         *expand("results/theory/identities_{task}.nc", task=THEORY["tasks"]),
         "results/theory/gradient_descent.nc",
+        *get_truncation_depth_files(),
+        *get_truncation_second_n_files(),
+        "results/theory/smooth_control.nc",
         "results/theory/truncation.nc",
         "results/theory/drift.nc",
         "results/theory/summary.nc",
@@ -33,7 +48,7 @@ def get_theory_dataset_files():
 
 
 def get_theory_paper_files():
-    return ["results/paper/tables/theory_checks.tex"]
+    return ["results/paper/tables/theory_checks.tex", "results/paper/tables/theory_hierarchy.tex"]
 
 
 def get_theory_macros():
@@ -45,5 +60,6 @@ def get_theory_benchmarks():
         *expand("benchmarks/theory/{flow}_{task}.tsv", flow=THEORY_FLOWS, task=THEORY["flow_tasks"]),
         *expand("benchmarks/theory/identities_{task}.tsv", task=THEORY["tasks"]),
         "benchmarks/theory/gradient_descent.tsv",
-        "benchmarks/theory/truncation.tsv",
+        *[f"benchmarks/theory/truncation_n{n}_L{L}.tsv" for n, L in costmodel.truncation_jobs(THEORY)],
+        "benchmarks/theory/smooth_control.tsv",
     ]

@@ -9,15 +9,19 @@ from learndyn.latex import write_macros, write_table  # noqa: E402
 from learndyn.theory.report import build_summary  # noqa: E402
 
 inp = snakemake.input
-ds, table, macros = build_summary(
+ds, table, hierarchy, macros = build_summary(
     open_per_task(inp.closed_flow, "closed_flow"),
     open_per_task(inp.hybrid_flow, "hybrid_flow"),
     open_per_task(inp.identities, "identities"),
     open_dataset(inp.gradient_descent),
     open_dataset(inp.truncation),
     snakemake.params.tolerances,
+    e6=open_dataset(inp.drift),
+    smooth=open_dataset(inp.smooth),
+    second=open_dataset(inp.second_n[0]) if inp.second_n else None,
 )
-print(table.to_string(), file=sys.stderr)
+print(table.to_string(), hierarchy.to_string(), sep="\n", file=sys.stderr)
 write_netcdf(ds, snakemake.output.summary, config=snakemake.config)
 write_table(table, snakemake.output.table, column_format="llllll")
+write_table(hierarchy, snakemake.output.hierarchy, column_format="lrrllrr")
 write_macros(macros, snakemake.output.macros, prefix="Theory")

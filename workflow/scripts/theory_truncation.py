@@ -1,29 +1,36 @@
-"""E5/E6: frozen-Gamma and NTK closures vs the true flow over width and depth (truncation.nc),
-and the drift of the kernel, co-activation and Gram operators along the same flows (drift.nc)."""
+"""E5/E6 at one (n, depth): the truncation levels against the true flow over the width grid,
+with the drift diagnostics (results/theory/truncation/n{n}_L{depth}.nc)."""
 
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
 from learndyn.io import write_netcdf  # noqa: E402
-from learndyn.theory import experiments  # noqa: E402
+from learndyn.theory import experiments, hierarchy  # noqa: E402
 
-# settings (every override resolved in one place), device, the subsampled problem
+# settings (every override resolved in one place), device, the subsampled problem at this n
+n, depth = int(snakemake.wildcards.n), int(snakemake.wildcards.depth)
 theory, device, task = snakemake.params.theory, snakemake.config["device"], snakemake.input.task
-job, problem = experiments.prepare("truncation", theory, task, snakemake.threads, device)
+job, problem = experiments.prepare("truncation", theory, task, snakemake.threads, device, n=n)
 exp = job.experiment
 
-truncation, drift = experiments.run_truncation(
+ds = hierarchy.run_depth(
     problem,
-    exp.depths,
-    exp.widths,
-    exp.max_widths,
+    depth,
+    exp.widths_at(depth, n),
     job.seeds,
-    exp.t_max,
+    exp.levels,
+    exp.horizon["loss_drop"],
+    exp.horizon["t_max"],
     exp.n_times,
     job.integrator,
     exp.gram_max_width,
+    exp.floor_max_width if n == job.n else 0,  # the floor runs at the main n only
+    log=sys.stderr,
 )
-print(truncation.wall_weight.to_series().to_string(), file=sys.stderr)
-write_netcdf(truncation, snakemake.output.truncation, config=snakemake.config, seeds=job.seeds)
-write_netcdf(drift, snakemake.output.drift, config=snakemake.config, seeds=job.seeds)
+ds.attrs.update(
+    experiments.base_attrs(
+        problem, job.integrator, weights="regenerate with init_network([seed], d, [width]*L)"
+    )
+)
+write_netcdf(ds, snakemake.output.ds, config=snakemake.config, seeds=job.seeds)

@@ -9,7 +9,10 @@ Modules, in the order of the spec:
 * ``gd``         exact discrete-time (gradient descent) forms (§4, §5.1, §5.5, §7)
 * ``checks``     the identity checks of §8 (experiment E3)
 * ``settings``     one settings dataclass per experiment; ``configure`` resolves overrides
-* ``experiments``  the experiments E1-E6 as functions returning xarray datasets
+* ``experiments``  the experiments E1-E4 as functions returning xarray datasets
+* ``levels``       which truncation runs exist (no torch; shared with the cost model)
+* ``hierarchy``    E5/E6: the truncation hierarchy level by level, one job per (n, depth),
+                   drift pictures, and the smooth-activation control
 * ``report``       the checks table, exponents and slopes, macros
 * ``figures``      the theory figures
 

@@ -6,8 +6,9 @@ Every rate here is the a.e. (between mask switches) gradient-flow derivative, in
 Weight space:      Ẇ_l = -∇_{W_l} loss                                   (``weight_rate``)
 L = 1, no weights: (h, r) closed system of spec §4                         (``closed_rate_L1``)
 L >= 1, hybrid:    (W, h, β, r) with §3, §5.1, §5.2 and Ẇ from the fields  (``hybrid_rate``)
-Truncations:       frozen-Γ = hybrid with the weight-induced operators frozen at t = 0;
-                   NTK = kernel frozen at t = 0 (``ntk_residual``).
+Truncations:       level 0 = kernel frozen at t = 0 (``ntk_residual``); level 1 (frozen-Γ) =
+                   hybrid with the weight-induced operators frozen at t = 0; level 2 =
+                   operators moving with the conjugate in their rate frozen (``operator_rate``).
 
 State of the field closure (spec §11 choice 6): the conjugate field is stored unmasked,
 b^(l) = D^(l)(h^(l)) β^(l) with β^(l) = W_{l+1}^T b^(l+1) / sqrt(m_l), so switches of layer l's own
@@ -70,8 +71,10 @@ def weight_rate_filippov(Ws, a, X, y, D_fwd, sliding, pack, unpack, slide_tol=1e
     r = residual(readout(a, phi[-1]), y)
     sliding = torch.zeros_like(pack(D_fwd), dtype=torch.bool) if sliding is None else sliding
 
+    Qr = overlap_rates(phi[:-1], r)
+
     def h_rate_of(D_flat):
-        return pack(hidden_rate(Ws, phi, D_fwd, conjugate_fields(Ws, a, h, unpack(D_flat)), r))
+        return pack(hidden_rate(Ws, phi, D_fwd, conjugate_fields(Ws, a, h, unpack(D_flat)), r, Qr))
 
     D_eff, res = equivalent_control(h_rate_of, pack(D_fwd), sliding, slide_tol)
     b = conjugate_fields(Ws, a, h, unpack(D_eff))
@@ -87,7 +90,8 @@ def equivalent_control(h_rate_of, masks, sliding, tol: float = 1e-12, max_iter: 
 
         find λ_q (q sliding) with  ḣ_q(D(λ)) = 0,   D(λ)_q = λ_q on sliding entries, masks elsewhere.
 
-    ``h_rate_of(D (S, Q)) -> ḣ (S, Q)`` is affine in each single λ_q (the rates are multilinear
+    ``h_rate_of(D (..., S, Q)) -> ḣ (..., S, Q)`` (leading axes broadcast: the Jacobian columns are
+    evaluated in one batched call) is affine in each single λ_q (the rates are multilinear
     in the masks of the layers, and linear within a layer; for L = 1 the system is linear: per
     unit i, sum_{nu in S_i} G_{mu nu} r_nu λ_{i nu} = -sum_{nu not in S_i} G_{mu nu} r_nu D_{i nu}).
     So the Jacobian columns ∂ḣ/∂λ_q = ḣ(D + e_q) - ḣ(D) are exact, and Newton's method converges
@@ -115,11 +119,12 @@ def equivalent_control(h_rate_of, masks, sliding, tol: float = 1e-12, max_iter: 
         res = (F.abs().max() / scale).item()
         if res <= tol:
             return D, res
-        cols = []
-        for j in range(kmax):
-            Dj = D.scatter_add(-1, idx[:, j : j + 1], vf[:, j : j + 1])
-            cols.append((h_rate_of(Dj).gather(-1, idx) - rate.gather(-1, idx)) * vf)
-        J = torch.stack(cols, -1)  # (S, kmax, kmax): J[s, p, q] = ∂ḣ_p/∂λ_q
+        # the k columns in one batched evaluation of D + e_j (leading axis j; the rates broadcast)
+        bump = torch.zeros((kmax, *masks.shape), dtype=masks.dtype, device=masks.device)
+        bump.scatter_(-1, idx.T.unsqueeze(-1), vf.T.unsqueeze(-1))
+        rates = h_rate_of(D.unsqueeze(0) + bump)  # (kmax, S, Q)
+        cols = (rates.gather(-1, idx.expand(kmax, *idx.shape)) - rate.gather(-1, idx)) * vf
+        J = cols.permute(1, 2, 0)  # (S, kmax, kmax): J[s, p, j] = ∂ḣ_p/∂λ_j
         J = torch.where(valid.unsqueeze(-1) & valid.unsqueeze(-2), J, eye)
         try:
             step = torch.linalg.solve(J, F.unsqueeze(-1)).squeeze(-1)
@@ -177,7 +182,7 @@ def closed_rate_L1_filippov(h, r, a, X, D_fwd, sliding, slide_tol=1e-12):
     shape = h.shape
 
     def h_rate_of(D_flat):
-        return closed_rate_L1(h, r, a, X, D_flat.reshape(shape))[0].flatten(1)
+        return closed_rate_L1(h, r, a, X, D_flat.reshape(*D_flat.shape[:-1], *shape[1:]))[0].flatten(-2)
 
     D_eff, res = equivalent_control(h_rate_of, D_fwd.flatten(1), sliding.flatten(1), slide_tol)
     D_eff = D_eff.reshape(shape)
@@ -200,21 +205,29 @@ def conjugate_from_state(D, beta, a):
     return b
 
 
-def hidden_rate(Ws, phi, D, b, r, h_dot_prev=None):
+def hidden_rate(Ws, phi, D, b, r, Qr=None):
     """ḣ^(l) by the forward recursion (spec §5.1), matrix-free, for l = 1..L:
 
         ḣ^(l)_mu = -(1/n) sum_nu r_nu Q^(l-1)_{mu nu} b^(l)_nu + W_l D^(l-1)_mu ḣ^(l-1)_mu / sqrt(m_{l-1}),
 
     with ḣ^(0) = 0 (inputs are fixed). Unrolled, this is sum_k Q^(k-1) M^(l;k) b^(l). List (S, n, m_l).
+    ``Qr`` (``overlap_rates(phi, r)``) may be passed when φ and r are fixed across calls (the
+    equivalent-control iterations change only the masks of the backward pass).
     """
-    n = r.shape[-1]
+    Qr = overlap_rates(phi[: len(b)], r) if Qr is None else Qr
     out = []
     for l in range(len(b)):
-        rate = -(overlap_Q(phi[l]) * r.unsqueeze(-2)) @ b[l] / n
+        rate = Qr[l] @ b[l]
         if l > 0:
             rate = rate + (D[l - 1] * out[-1]) @ Ws[l].transpose(-1, -2) / math.sqrt(Ws[l].shape[-1])
         out.append(rate)
     return out
+
+
+def overlap_rates(phi, r):
+    """-(1/n) Q^(l)_{mu nu} r_nu for each φ^(l) in ``phi``: list of (S, n, n) (see ``hidden_rate``)."""
+    n = r.shape[-1]
+    return [-(overlap_Q(p) * r.unsqueeze(-2)) / n for p in phi]
 
 
 def conjugate_rate(Ws, phi, D, b, r, b_eff=None):
@@ -244,13 +257,22 @@ def conjugate_rate(Ws, phi, D, b, r, b_eff=None):
     return beta_dot, b_dot
 
 
-def hybrid_rate(Ws, h, beta, r, a, X, freeze_weights: bool = False, D=None, D_eff=None):
-    """Right-hand side of the hybrid field closure (spec §11 choice 6).
+def hybrid_rate(Ws, h, beta, r, a, X, level=None, D=None, D_eff=None, beta0=None):
+    """Right-hand side of the hybrid field closure (spec §11 choice 6) and of its truncations.
 
     Fields (h, β, r) evolve by §5.1, §5.2 and §3 with Q, S, K built from the field state; the
-    operators W_l come from the co-integrated weights, whose rate Ẇ_l = -(1/n) sum r b φ^T/sqrt(m)
-    (§2) is itself built from the fields. ``freeze_weights`` gives the frozen-Γ truncation: Ẇ = 0,
-    so every weight-induced operator (M, 𝒢, Γ) keeps its t = 0 weights while masks move.
+    weight-induced operators (M, 𝒢, Γ) are built from the operator weights ``Ws``, which are
+    co-integrated with a rate built from the fields. ``level`` selects that rate:
+
+        None (exact):  Ẇ_l = -(1/n) sum_λ r_λ b^(l)_λ φ^(l-1)T_λ / sqrt(m_{l-1})            (§2)
+        1 (frozen-Γ):  Ẇ_l = 0, so every operator keeps its t = 0 weights while masks move
+        2:             Ẇ_l = -(1/n) sum_λ r_λ (D^(l)_λ β^(l)_λ(0)) φ^(l-1)T_λ / sqrt(m_{l-1}),
+
+    i.e. at level 2 the conjugate inside the operators' rate is frozen at t = 0 apart from its
+    own masks (``beta0``, the t = 0 β; b^(L) = D^(L) a / sqrt(m_L) is never frozen). Then
+    Γ^(l)_{νκ} = W_l^T D_ν D_κ W_l / m_l evolves by its §5.5 equation Γ̇ = -(A + A^T) with the
+    three-sample vectors W_l^T D_ν D_κ D_λ β^(l)_λ(0) in A; at L <= 2 no frozen β enters an
+    operator (only W_2 is one), so level 2 is exact there, as level 1 is at L = 1.
 
     ``D`` are the reference masks of the state (default Θ(h)); ``D_eff`` (default ``D``) the
     effective masks of a Filippov sliding mode (λ on sliding entries, see the module doc): the
@@ -266,14 +288,25 @@ def hybrid_rate(Ws, h, beta, r, a, X, freeze_weights: bool = False, D=None, D_ef
     r_dot = residual_rate(K, r)
     h_dot = hidden_rate(Ws, phi, D, b, r)
     beta_dot, _ = conjugate_rate(Ws, phi, D, b_ref, r, b_eff=b)
-    if freeze_weights:
-        W_dot = [torch.zeros_like(W) for W in Ws]
-    else:
-        W_dot = [-g for g in gradient_W(phi, b, r)]
+    W_dot = operator_rate(Ws, phi, b, r, a, level, D if D_eff is None else D_eff, beta0)
     return W_dot, h_dot, beta_dot, r_dot
 
 
-def hybrid_rate_filippov(Ws, h, beta, r, a, X, freeze_weights, D, sliding, pack, unpack, slide_tol=1e-12):
+def operator_rate(Ws, phi, b, r, a, level, D_eff, beta0):
+    """Rate of the operator weights of truncation ``level`` (see ``hybrid_rate``): list (S, m_l, m_{l-1})."""
+    if level is None:
+        return [-g for g in gradient_W(phi, b, r)]
+    if level == 1:
+        return [torch.zeros_like(W) for W in Ws]
+    if level == 2:
+        if beta0 is None:
+            raise ValueError("level 2 needs the t = 0 conjugate beta0")
+        frozen = [D_eff[l] * beta0[l] for l in range(len(beta0))] + [b[-1]]
+        return [-g for g in gradient_W(phi, frozen, r)]
+    raise ValueError(f"truncation level must be None, 1 or 2 in the hybrid closure, got {level!r}")
+
+
+def hybrid_rate_filippov(Ws, h, beta, r, a, X, level, D, sliding, pack, unpack, slide_tol=1e-12, beta0=None):
     """``hybrid_rate`` on a Filippov sliding mode: the equivalent control λ on the entries
     ``sliding`` (S, Q) solves ḣ = 0 there (``equivalent_control``) with the same ḣ (forward
     recursion, spec §5.1) and conjugate as ``hybrid_rate``. Returns (rates..., D_eff (S, Q), residual).
@@ -281,14 +314,16 @@ def hybrid_rate_filippov(Ws, h, beta, r, a, X, freeze_weights, D, sliding, pack,
     S = r.shape[0]
     phi = [X.expand(S, *X.shape)] + [Dl * x for Dl, x in zip(D, h)]
 
+    Qr = overlap_rates(phi[:-1], r)
+
     def h_rate_of(D_flat):
         D_eff = unpack(D_flat)
         b = conjugate_from_state(D_eff, conjugate_jump(Ws, D, D_eff, beta, a), a)
-        return pack(hidden_rate(Ws, phi, D, b, r))
+        return pack(hidden_rate(Ws, phi, D, b, r, Qr))
 
     D_eff, res = equivalent_control(h_rate_of, pack(D), sliding, slide_tol)
     D_eff_list = unpack(D_eff) if bool(sliding.any()) else None
-    return (*hybrid_rate(Ws, h, beta, r, a, X, freeze_weights, D, D_eff_list), D_eff, res)
+    return (*hybrid_rate(Ws, h, beta, r, a, X, level, D, D_eff_list, beta0), D_eff, res)
 
 
 def conjugate_jump(Ws, D_old, D_new, beta, a):

@@ -20,11 +20,9 @@ from ..data import load_task
 from ..io import cf_attrs
 from ..runtime import setup_torch, timed
 from . import checks, gd
-from .dynamics import ntk_residual
-from .fields import coactivation, init_network, kernel, training_fields
-from .flows import closed_flow_L1, fields_along, hybrid_flow, per_seed, weight_flow
+from .fields import coactivation, init_network, training_fields
+from .flows import closed_flow_L1, fields_along, hybrid_flow, weight_flow
 from .integrate import Settings
-from .operators import gram_operator_sq_norm
 from .settings import configure
 
 DT = torch.float64
@@ -48,12 +46,15 @@ class Problem:
         return self.X.shape[1]
 
 
-def prepare(name: str, params: dict, task_path, threads: int, device_name: str = "auto"):
+def prepare(
+    name: str, params: dict, task_path, threads: int, device_name: str = "auto", n: int | None = None
+):
     """``(job, problem)`` of one theory job: its settings (``settings.configure``), torch set up
-    for the job's threads and device, and the task's subsampled problem."""
+    for the job's threads and device, and the task's subsampled problem (``n`` points when
+    given, e.g. the truncation's second data size, else the job's)."""
     job = configure(name, params)
     device = setup_torch(threads, device_name)
-    return job, load_problem(load_task(task_path), job.n, job.subsample_seed, device)
+    return job, load_problem(load_task(task_path), job.n if n is None else n, job.subsample_seed, device)
 
 
 def project_to_sphere(x: np.ndarray) -> np.ndarray:
@@ -391,117 +392,3 @@ def run_e4(
         )
     )
     return ds
-
-
-# --- E5/E6: truncated closures and dynamics pictures -----------------------------------------
-
-
-def run_truncation(
-    p: Problem,
-    depths,
-    widths,
-    max_widths,
-    seeds,
-    t_max: float,
-    n_times: int,
-    settings: Settings,
-    gram_max_width: int,
-) -> tuple[xr.Dataset, xr.Dataset]:
-    """E5 and E6: true flow vs frozen-Γ and NTK closures over width and depth; drift diagnostics.
-
-    The true flow is weight-space GF; frozen-Γ is the hybrid closure with Ẇ = 0 in its operators;
-    NTK is r(t) = exp(-K(0) t/n) r(0). For L = 1 frozen-Γ is the exact closed system, so its error
-    is the integration floor. Returns (e5, e6).
-    """
-    times = torch.linspace(0, t_max, n_times, dtype=DT)
-    S, T, n = len(seeds), len(times), p.n
-    shape = (len(depths), len(widths), S, T)
-    err_frozen, err_ntk, loss = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
-    c_drift = np.full((len(widths), S, T), np.nan)
-    g_drift = np.full((len(depths), len(widths), max(depths), S, T), np.nan)
-    spectrum = np.full((len(depths), len(widths), T, n), np.nan)
-    wall = np.full((len(depths), len(widths), 2), np.nan)
-    for i, L in enumerate(depths):
-        for j, m in enumerate(widths):
-            if m > max_widths[i]:
-                continue
-            Ws, a = init_network(seeds, p.d, [m] * L, p.X.device)
-            # seeds one at a time: at large widths steps are set by mask switches (see flows.per_seed)
-            wf, t_weight = timed(per_seed, weight_flow, Ws, a, p.X, p.y, times, settings)
-            ff, t_frozen = timed(
-                lambda: per_seed(hybrid_flow, Ws, a, p.X, p.y, times, settings, freeze_weights=True)
-            )
-            wall[i, j] = (t_weight, t_frozen)
-            Fw = fields_along(wf["W"], a, p.X, p.y)
-            r_w = torch.stack([F.r for F in Fw])
-            K0 = kernel(Fw[0].phi, Fw[0].b)
-            r_ntk = ntk_residual(K0, r_w[0], times)
-            scale = r_w[0].abs().amax(-1)  # (S,)
-            err_frozen[i, j] = _np(((ff["r"] - r_w).abs().amax(-1) / scale).T)
-            err_ntk[i, j] = _np(((r_ntk - r_w).abs().amax(-1) / scale).T)
-            loss[i, j] = _np((0.5 * (r_w**2).mean(-1)).T)
-            for t, F in enumerate(Fw):
-                spectrum[i, j, t] = _np(torch.linalg.eigvalsh(kernel(F.phi, F.b)).mean(0).flip(-1)) / n
-                if L == 1:
-                    C0, C = coactivation(Fw[0].h[0], a), coactivation(F.h[0], a)
-                    c_drift[j, :, t] = _np((C - C0).flatten(1).norm(dim=-1) / C0.flatten(1).norm(dim=-1))
-                if m <= gram_max_width:
-                    D0, D = Fw[0].D, F.D
-                    for l in range(L):
-                        num = gram_operator_sq_norm(wf["W"][l][t], D[l], wf["W"][l][0], D0[l])
-                        den = gram_operator_sq_norm(wf["W"][l][0], D0[l])
-                        g_drift[i, j, l, :, t] = _np(torch.sqrt(num / den))
-    coords = {
-        "depth": ("depth", list(depths), _a("number of trained hidden layers L")),
-        "width": ("width", list(widths), _a("hidden width m")),
-        "seed": ("seed", list(seeds), _a("network seed")),
-        "time": ("time", _np(times), _a("ODE time")),
-    }
-    attrs = base_attrs(p, settings, weights="regenerate with init_network(seeds, d, [width]*L)")
-    e5 = xr.Dataset(
-        {
-            "err_frozen_gamma": (
-                ("depth", "width", "seed", "time"),
-                err_frozen,
-                _a("relative residual error, frozen-Gamma closure vs true flow"),
-            ),
-            "err_ntk": (
-                ("depth", "width", "seed", "time"),
-                err_ntk,
-                _a("relative residual error, NTK (frozen-kernel) closure vs true flow"),
-            ),
-            "loss": (("depth", "width", "seed", "time"), loss, _a("training loss of the true flow")),
-            "wall_weight": (("depth", "width"), wall[..., 0], _a("wall time, weight-space flow", "s")),
-            "wall_frozen": (("depth", "width"), wall[..., 1], _a("wall time, frozen-Gamma closure", "s")),
-            **problem_vars(p),
-        },
-        coords=coords,
-        attrs=attrs,
-    )
-    e6 = xr.Dataset(
-        {
-            "coactivation_drift": (
-                ("width", "seed", "time"),
-                c_drift,
-                _a("relative change |C(t) - C(0)|/|C(0)| (L = 1)"),
-            ),
-            "gram_drift": (
-                ("depth", "width", "layer", "seed", "time"),
-                g_drift,
-                _a("relative Gram-operator drift |Gamma(t) - Gamma(0)|/|Gamma(0)|"),
-            ),
-            "kernel_eigenvalue": (
-                ("depth", "width", "time", "mode"),
-                spectrum,
-                _a("eigenvalue of K(t)/n (seed mean)"),
-            ),
-            **problem_vars(p),
-        },
-        coords={
-            **coords,
-            "layer": ("layer", list(range(1, max(depths) + 1)), _a("layer l")),
-            "mode": ("mode", list(range(1, n + 1)), _a("eigenvalue index")),
-        },
-        attrs=attrs,
-    )
-    return e5, e6

@@ -8,7 +8,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..plotting import depth, label, set_style, style
-from ..stats import fit_exponent
 
 # line style of layer l = 1, 2, ... in ``gram_drift`` (colour and marker there are the depth's)
 LAYER_LINESTYLES = ("-", "--", ":", "-.")
@@ -76,96 +75,208 @@ def error_vs_time(e1s: dict, e2s: dict, tol: float):
     return fig
 
 
-def truncation_vs_width(e5):
-    """Truncation error at the final time vs width (log-log) with fitted slopes."""
+LEVEL_STYLES = {0: "ntk", 1: "frozen_gamma", 2: "level2"}  # registry names of the levels
+LEVEL_TITLES = {0: "level 0: kernel frozen", 1: "level 1: operators frozen", 2: "level 2: operators moving"}
+
+
+def _floor(e5):
+    from .report import FLOOR_FACTOR, integration_floor
+
+    return FLOOR_FACTOR * integration_floor(e5)
+
+
+def _width_ticks(ax, widths):
+    """Log width axis labelled at the widths themselves (no minor-tick labels to collide)."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+
+    ax.xaxis.set_major_locator(FixedLocator(sorted({int(m) for m in widths})))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _band_log(ax, x, values, color):
+    """Geometric mean over seeds and a band of ±1 sd of log10 (computed in log space)."""
+    logv = np.log10(np.where(values > 0, values, np.nan))
+    mid, sd = np.nanmean(logv, 0), np.nanstd(logv, 0)
+    ax.fill_between(x, 10 ** (mid - sd), 10 ** (mid + sd), color=color, alpha=0.2, lw=0)
+    return 10**mid
+
+
+def truncation_vs_width(e5, smooth=None):
+    """Trajectory error (largest over the horizon) vs width, one panel per level, per depth:
+    geometric mean over seeds with a ±1 sd band in log space, the per-seed fit (mean exponent and
+    95% interval in the legend), the fit threshold (10x the integration floor) dotted."""
+    from ..stats import exponent_interval
+    from .report import trajectory_error
+
     set_style()
-    fig, axes = plt.subplots(1, 2, figsize=(6.0, 2.4), sharey=True)
-    last = e5.isel(time=-1).mean("seed")
-    for ax, (name, title) in zip(
-        axes, (("err_frozen_gamma", "frozen-$\\Gamma$ closure"), ("err_ntk", "NTK closure"))
-    ):
-        for L in last.depth.values:
-            err = last[name].sel(depth=L)
-            m = err.width.values
-            ok = np.isfinite(err.values)
-            if not ok.any():
+    levels = [int(k) for k in e5.level.values]
+    fig, axes = plt.subplots(1, len(levels), figsize=(2.3 * len(levels), 2.5), sharey=True, squeeze=False)
+    thresh = _floor(e5)
+    for ax, k in zip(axes[0], levels):
+        for L in e5.depth.values:
+            if k >= 1 and k >= L:
                 continue
-            slope, icpt = fit_exponent(m[ok], err.values[ok])
+            sup = trajectory_error(e5.err.sel(level=k, depth=L)).dropna("width", how="all")
+            if not sup.sizes.get("width"):
+                continue
+            m, vals = sup.width.values, sup.values.T
             st = style(depth(L))
-            ax.loglog(
-                m[ok],
-                err.values[ok],
-                ls="none",
-                marker=st.marker,
-                ms=3,
-                color=st.color,
-                label=f"$L={L}$: slope {slope:.2f}",
+            mid = _band_log(ax, m, vals, st.color)
+            ex = exponent_interval(m, vals, thresh)
+            lab = (
+                f"$L={L}$: ${ex.mean:.2f}$ [${ex.low:.2f}$, ${ex.high:.2f}$]"
+                if np.isfinite(ex.mean)
+                else f"$L={L}$"
             )
-            if np.isfinite(slope):
-                ax.loglog(m[ok], np.exp(icpt) * m[ok] ** slope, "-", lw=0.8, color=st.color)
-        ax.set_title(title, fontsize=8)
+            ax.loglog(m, mid, ls="-", lw=0.8, marker=st.marker, ms=3, color=st.color, label=lab)
+        if smooth is not None and k == 0:
+            for L in smooth.depth.values:
+                sup = trajectory_error(smooth.err.sel(depth=L))
+                st = style(depth(L))
+                m, vals = sup.width.values, sup.values.T
+                ex = exponent_interval(m, vals, thresh)
+                mid = np.exp(np.nanmean(np.log(vals), 0))
+                ax.loglog(
+                    m,
+                    mid,
+                    ls="--",
+                    lw=0.8,
+                    marker=style("gelu").marker,
+                    ms=3,
+                    color=st.color,
+                    label=f"GELU $L={L}$: ${ex.mean:.2f}$",
+                )
+        ax.axhline(thresh, color=style("tolerance").color, lw=0.8, ls=":")
+        _width_ticks(ax, [*e5.width.values, *([] if smooth is None else smooth.width.values)])
+        ax.tick_params(axis="x", labelsize=6, labelrotation=45)
+        ax.set_title(LEVEL_TITLES[k], fontsize=8)
         ax.set_xlabel(label(e5.width))
-        ax.legend(fontsize=6)
-    axes[0].set_ylabel(f"relative error at $t={float(e5.time[-1]):g}$")
+        ax.legend(fontsize=5, loc="lower left")
+    axes[0][0].set_ylabel("largest relative error to $t_h$")
+    return fig
+
+
+def truncation_vs_time(e5):
+    """Error vs time (fraction of each run's horizon t_h) per level, at the widest net of each depth:
+    geometric mean over seeds, ±1 sd band in log space."""
+    set_style()
+    levels = [int(k) for k in e5.level.values]
+    fig, axes = plt.subplots(1, len(levels), figsize=(2.3 * len(levels), 2.4), sharey=True, squeeze=False)
+    tau = e5.tau.values
+    for ax, k in zip(axes[0], levels):
+        for L in e5.depth.values:
+            if k >= 1 and k >= L:
+                continue
+            err = e5.err.sel(level=k, depth=L).dropna("width", how="all")
+            if not err.sizes.get("width"):
+                continue
+            m = int(err.width.values[-1])
+            vals = err.sel(width=m).values  # (seed, tau)
+            st = style(depth(L))
+            mid = _band_log(ax, tau[1:], vals[:, 1:], st.color)
+            ax.semilogy(
+                tau[1:], mid, lw=0.8, marker=st.marker, ms=2.5, color=st.color, label=f"$L={L}$, $m={m}$"
+            )
+        ax.set_title(LEVEL_TITLES[k], fontsize=8)
+        ax.set_xlabel("$t/t_h$")
+        ax.legend(fontsize=5, loc="lower right")
+    axes[0][0].set_ylabel("relative residual error")
+    return fig
+
+
+def switching(e5):
+    """Fraction of (unit, sample) masks that differ from t = 0 at the horizon vs width, per depth."""
+    from ..stats import exponent_interval
+
+    set_style()
+    fig, ax = plt.subplots(figsize=(3.2, 2.4))
+    sw = e5.switch_fraction.isel(tau=-1)
+    for L in e5.depth.values:
+        v = sw.sel(depth=L).dropna("width", how="all")
+        m, vals = v.width.values, v.values.T
+        st = style(depth(L))
+        mid = _band_log(ax, m, vals, st.color)
+        ex = exponent_interval(m, vals)
+        ax.loglog(
+            m,
+            mid,
+            lw=0.8,
+            marker=st.marker,
+            ms=3,
+            color=st.color,
+            label=f"$L={L}$: ${ex.mean:.2f}$ [${ex.low:.2f}$, ${ex.high:.2f}$]",
+        )
+    _width_ticks(ax, e5.width.values)
+    ax.set_xlabel(label(e5.width))
+    ax.set_ylabel("fraction of masks switched by $t_h$")
+    ax.legend(fontsize=6)
     return fig
 
 
 def gram_drift(e6):
-    """Relative Gram-operator drift at the final time vs width, per depth and layer; C drift (L=1)."""
+    """Relative Gram-operator drift at the horizon vs width, per depth and layer (geometric mean
+    over seeds); C drift (L = 1) vs time."""
+    from ..stats import exponent_interval
+
     set_style()
     fig, axes = plt.subplots(1, 2, figsize=(6.0, 2.4))
-    last = e6.isel(time=-1).mean("seed")
+    last = e6.isel(tau=-1)
     for L in last.depth.values:
         st = style(depth(L))  # colour and marker: the depth; line style: the layer
         for l in range(1, int(L) + 1):
-            v = last.gram_drift.sel(depth=L, layer=l)
-            ok = np.isfinite(v.values)
-            if ok.any():
-                slope, _ = fit_exponent(v.width.values[ok], v.values[ok])
+            v = last.gram_drift.sel(depth=L, layer=l).dropna("width", how="all")
+            if v.sizes["width"] >= 2:
+                m, vals = v.width.values, v.values.T
+                ex = exponent_interval(m, vals)
+                mid = np.exp(np.nanmean(np.log(vals), 0))
                 axes[0].loglog(
-                    v.width.values[ok],
-                    v.values[ok],
+                    m,
+                    mid,
                     marker=st.marker,
                     color=st.color,
                     ls=LAYER_LINESTYLES[(l - 1) % len(LAYER_LINESTYLES)],
                     ms=3,
                     lw=0.8,
-                    label=f"$L={L}$, $\\ell={l}$ ({slope:.2f})",
+                    label=f"$L={L}$, $\\ell={l}$: ${ex.mean:.2f}$ [${ex.low:.2f}$, ${ex.high:.2f}$]",
                 )
+    _width_ticks(axes[0], e6.width.values)
     axes[0].set_xlabel(label(e6.width))
-    axes[0].set_ylabel("$\\|\\Gamma(t)-\\Gamma(0)\\|/\\|\\Gamma(0)\\|$")
-    axes[0].legend(fontsize=5, ncol=2)
-    c = e6.coactivation_drift.mean("seed")
-    for m in c.width.values:
-        if np.isfinite(c.sel(width=m).values).any():
-            axes[1].plot(c.time, c.sel(width=m), label=f"$m={m}$")
-    axes[1].set_xlabel(label(e6.time))
+    axes[0].set_ylabel("$\\|\\Gamma(t_h)-\\Gamma(0)\\|/\\|\\Gamma(0)\\|$")
+    axes[0].legend(fontsize=4.5, ncol=1, loc="lower left")
+    c = e6.coactivation_drift.sel(depth=1) if 1 in e6.depth.values else None
+    if c is not None:
+        for m in c.width.values:
+            v = c.sel(width=m).mean("seed")
+            if np.isfinite(v.values).any():
+                axes[1].plot(c.tau, v, label=f"$m={m}$")
+    axes[1].set_xlabel("$t/t_h$")
     axes[1].set_ylabel("$\\|C(t)-C(0)\\|/\\|C(0)\\|$ ($L=1$)")
     axes[1].legend(fontsize=6)
     return fig
 
 
 def kernel_spectrum(e6):
-    """Eigenvalues of K(t)/n over time, smallest and largest width, deepest and shallowest net."""
+    """Eigenvalues of K(t)/n over time (seed mean), smallest width, shallowest and deepest net."""
     set_style()
     depths = [int(e6.depth.values[0]), int(e6.depth.values[-1])]
     fig, axes = plt.subplots(1, len(depths), figsize=(3.0 * len(depths), 2.4), sharey=True)
     cmap = plt.get_cmap("viridis")
     for ax, L in zip(np.atleast_1d(axes), depths):
-        spec = e6.kernel_eigenvalue.sel(depth=L).dropna("width", how="all")
+        spec = e6.kernel_eigenvalue.sel(depth=L).mean("seed").dropna("width", how="all")
         m = int(spec.width.values[0])
-        for k, t in enumerate(spec.time.values):
+        for k, t in enumerate(spec.tau.values):
             ax.semilogy(
                 spec.mode,
-                spec.sel(width=m, time=t),
-                color=cmap(k / max(1, spec.sizes["time"] - 1)),
+                spec.sel(width=m, tau=t),
+                color=cmap(k / max(1, spec.sizes["tau"] - 1)),
                 lw=1,
-                label=f"$t={t:.2g}$",
+                label=f"$t/t_h={t:.2g}$",
             )
         ax.set_title(f"$L={L}$, $m={m}$", fontsize=8)
         ax.set_xlabel("eigenvalue index")
     np.atleast_1d(axes)[0].set_ylabel("eigenvalue of $K(t)/n$")
-    np.atleast_1d(axes)[0].legend(fontsize=6)
+    np.atleast_1d(axes)[0].legend(fontsize=5)
     return fig
 
 
@@ -210,7 +321,9 @@ FIGURES = {
     "error_time": lambda ds, cfg: error_vs_time(
         ds["closed_flow"], ds["hybrid_flow"], cfg["tolerances"]["flow"]
     ),
-    "truncation": lambda ds, cfg: truncation_vs_width(ds["truncation"]),
+    "truncation": lambda ds, cfg: truncation_vs_width(ds["truncation"], ds.get("smooth")),
+    "truncation_time": lambda ds, cfg: truncation_vs_time(ds["truncation"]),
+    "switching": lambda ds, cfg: switching(ds["truncation"]),
     "gram_drift": lambda ds, cfg: gram_drift(ds["drift"]),
     "spectrum": lambda ds, cfg: kernel_spectrum(ds["drift"]),
     "eta_scaling": lambda ds, cfg: eta_scaling(ds["gradient_descent"]),

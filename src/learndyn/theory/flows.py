@@ -98,15 +98,16 @@ def closed_flow_L1(Ws, a, X, y, times, settings: Settings):
     return {"h": h, "r": r, "stats": stats}
 
 
-def hybrid_flow(Ws, a, X, y, times, settings: Settings, freeze_weights: bool = False):
-    """Hybrid field closure (spec §5, §11 choice 6); ``freeze_weights`` = frozen-Γ truncation.
+def hybrid_flow(Ws, a, X, y, times, settings: Settings, level=None):
+    """Hybrid field closure (spec §5, §11 choice 6); ``level`` 1 or 2 = truncation of the
+    operator hierarchy (``dynamics.hybrid_rate``), None = exact.
 
     Returns {"W": [..], "h": [(T, S, n, m_l)], "beta": [..], "r": (T, S, n), "stats", "masks"} with
     ``stats.jumps`` the number of transitions at which β jumped (deeper masks changed) and "masks"
     the integrator's reference masks at the stored times (β belongs to them; 0 on sliding entries).
     """
     W0, h0, beta0, r0 = hybrid_initial_state(Ws, a, X, y)
-    L = len(Ws)
+    L = len(Ws)  # beta0 (t = 0 conjugate) is what level 2 freezes in the operators' rate
     parts = [*W0, *h0, *beta0, r0]
     layout = Layout(parts)
     hl, masks_of = _mask_layout(h0)
@@ -130,12 +131,13 @@ def hybrid_flow(Ws, a, X, y, times, settings: Settings, freeze_weights: bool = F
             r,
             a,
             X,
-            freeze_weights,
+            level,
             masks_of(mode.masks),
             mode.sliding,
             hl.pack,
             masks_of,
             settings.slide_tol,
+            beta0,
         )
         residuals.append(res)
         return layout.pack([*W_dot, *h_dot, *beta_dot, r_dot]), D_eff

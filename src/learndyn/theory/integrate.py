@@ -376,7 +376,10 @@ class Layout:
         self.sizes = [math.prod(s) for s in self.shapes]
 
     def pack(self, tensors):
-        return torch.cat([x.reshape(x.shape[0], -1) for x in tensors], dim=-1)
+        """(..., S, P) from tensors (..., S, *shape) (leading axes, e.g. a batch of trial masks, kept)."""
+        return torch.cat(
+            [x.reshape(*x.shape[: x.dim() - len(s)], -1) for x, s in zip(tensors, self.shapes)], dim=-1
+        )
 
     def unpack(self, y):
         parts = torch.split(y, self.sizes, dim=-1)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..stats import fit_exponent
+from ..stats import exponent_interval, fit_exponent, paired_ci
 
 
 def eta_slopes(e4: xr.Dataset) -> dict[int, float]:
@@ -19,16 +19,289 @@ def eta_slopes(e4: xr.Dataset) -> dict[int, float]:
     return out
 
 
-def truncation_exponents(e5: xr.Dataset, floor: float) -> dict:
-    """Fitted exponents p of err(T) ~ m^p per depth and closure (errors below ``floor`` excluded)."""
-    out = {}
-    last = e5.isel(time=-1)
-    for name in ("err_frozen_gamma", "err_ntk"):
+# --- the truncation hierarchy (E5/E6) ----------------------------------------------------------
+
+FLOOR_FACTOR = 10  # exponents are fitted over errors at least this many times the integration floor
+LEVEL_LABELS = {
+    0: "kernel frozen (NTK)",
+    1: r"operators frozen (frozen-$\Gamma$)",
+    2: "operators moving, conjugate frozen",
+}
+
+
+def trajectory_error(err: xr.DataArray) -> xr.DataArray:
+    """Largest error over the stored fractions of the horizon (the whole trajectory)."""
+    return err.max("tau", skipna=True)
+
+
+def integration_floor(e5: xr.Dataset) -> float:
+    """Largest trajectory error of the runs exact by construction (level k >= 1 at depth L <= k)."""
+    vals = [
+        float(trajectory_error(e5.err.sel(level=k, depth=L)).max(skipna=True))
+        for k in e5.level.values
+        for L in e5.depth.values
+        if 1 <= L <= k
+    ]
+    vals = [v for v in vals if np.isfinite(v)]
+    return max(vals) if vals else 0.0
+
+
+def _exponent_row(closure, depth, n, x, y, floor, confidence, drop=np.nan) -> dict:
+    ex = exponent_interval(x, y, FLOOR_FACTOR * floor, confidence)
+    return dict(
+        closure=closure,
+        depth=int(depth),
+        n=int(n),
+        mean=ex.mean,
+        low=ex.low,
+        high=ex.high,
+        seeds=ex.n_seeds,
+        x_min=ex.x_min,
+        x_max=ex.x_max,
+        loss_drop=drop,
+        exact=False,
+    )
+
+
+def loss_drop_reached(loss: xr.DataArray) -> float:
+    """Mean over runs of the fraction of the loss removed by the horizon, 1 - loss(t_h)/loss(0)."""
+    return float((1 - loss.isel(tau=-1) / loss.isel(tau=0)).mean(skipna=True))
+
+
+def hierarchy_rows(e5, floor, confidence=0.95, smooth=None, second=None) -> pd.DataFrame:
+    """Exponent p of the trajectory error ~ m^p per (level, depth), mean and t-interval over
+    seeds, fitted over errors >= FLOOR_FACTOR x ``floor``; levels exact by construction are rows
+    without an exponent. ``smooth`` (smooth-activation control) and ``second`` (a depth job at
+    another n) add level-0 rows."""
+    rows = []
+    n = int(e5.sizes["sample"]) if "sample" in e5.dims else int(e5.attrs.get("data_n", 0))
+    for k in e5.level.values:
         for L in e5.depth.values:
-            err = last[name].sel(depth=L).mean("seed").values
-            err = np.where(err > floor, err, np.nan)
-            out[(name, int(L))] = fit_exponent(e5.width.values, err)[0]
+            if k >= 1 and k >= L:
+                rows.append(dict(closure=LEVEL_LABELS[int(k)], depth=int(L), n=n, exact=True))
+                continue
+            sup = trajectory_error(e5.err.sel(level=k, depth=L)).dropna("width", how="all")
+            drop = loss_drop_reached(e5.loss.sel(depth=L))
+            rows.append(
+                _exponent_row(
+                    LEVEL_LABELS[int(k)], L, n, sup.width.values, sup.values.T, floor, confidence, drop
+                )
+            )
+    if smooth is not None:
+        for L in smooth.depth.values:
+            sup = trajectory_error(smooth.err.sel(depth=L))
+            rows.append(
+                _exponent_row(
+                    f"{LEVEL_LABELS[0]}, {smooth.attrs['activation'].upper()}",
+                    L,
+                    n,
+                    sup.width.values,
+                    sup.values.T,
+                    floor,
+                    confidence,
+                )
+            )
+    if second is not None:
+        L = int(second.depth.values[0])
+        n2 = int(second.attrs.get("data_n", 0))
+        for k in second.level.values:
+            if k >= 1 and k >= L:
+                continue
+            sup = trajectory_error(second.err.sel(level=k, depth=L)).dropna("width", how="all")
+            rows.append(
+                _exponent_row(
+                    LEVEL_LABELS[int(k)],
+                    L,
+                    n2,
+                    sup.width.values,
+                    sup.values.T,
+                    floor,
+                    confidence,
+                    loss_drop_reached(second.loss.sel(depth=L)),
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def smooth_vs_relu(e5, smooth, confidence=0.95) -> dict:
+    """Per depth: the level-0 exponent of the smooth net minus ReLU's, paired by seed (same seeds,
+    same widths, same horizon rule); (mean, low, high, n)."""
+    out = {}
+    for L in smooth.depth.values:
+        if L not in e5.depth.values:
+            continue
+        widths = np.intersect1d(
+            smooth.width.values, e5.err.sel(depth=L).dropna("width", how="all").width.values
+        )
+        seeds = np.intersect1d(smooth.seed.values, e5.seed.values)
+        relu = trajectory_error(e5.err.sel(level=0, depth=L, width=widths, seed=seeds)).values.T
+        soft = trajectory_error(smooth.err.sel(depth=L, width=widths, seed=seeds)).values.T
+        diff = exponent_interval(widths, soft).slopes
+        diff = np.asarray(diff) - np.asarray(exponent_interval(widths, relu).slopes)
+        out[int(L)] = paired_ci(diff, confidence)
     return out
+
+
+def side_exponents(e5, e6, confidence=0.95) -> dict:
+    """Exponents over width (t-intervals over seeds) of the switch fraction at the horizon, of the
+    Γ drift of each layer at the horizon and of each flow's wall time: {name: Exponent}."""
+    out = {}
+    for L in e5.depth.values:
+        sw = e5.switch_fraction.sel(depth=L).isel(tau=-1).dropna("width", how="all")
+        out[("switch", int(L))] = exponent_interval(sw.width.values, sw.values.T, 0.0, confidence)
+        for flow in e5.flow.values:
+            w = e5.wall.sel(depth=L, flow=flow).dropna("width", how="all")
+            if w.sizes["width"] >= 3:
+                out[("wall", str(flow), int(L))] = exponent_interval(
+                    w.width.values, w.values.T, 0.0, confidence
+                )
+        for layer in range(1, int(L) + 1):
+            g = e6.gram_drift.sel(depth=L, layer=layer).isel(tau=-1).dropna("width", how="all")
+            if g.sizes["width"] >= 3:
+                out[("gram", int(L), layer)] = exponent_interval(g.width.values, g.values.T, 0.0, confidence)
+    return out
+
+
+_DIGITS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
+
+
+def macro_word(part) -> str:
+    """A macro-name fragment without digits: 128 -> OneTwoEight, "level1" -> LevelOne."""
+    text = str(part)
+    return "".join(_DIGITS[int(c)] if c.isdigit() else c for c in text[:1].upper() + text[1:])
+
+
+def hierarchy_macros(e5, e6, hier, smooth, floor, confidence, words) -> dict:
+    """Macros of the closure section: every exponent with its interval, floor, horizon, control."""
+    fmt = lambda v: f"{v:.2f}" if np.isfinite(v) else r"\text{n/a}"  # noqa: E731
+    level_words = {0: "Zero", 1: "One", 2: "Two"}
+    macros = {
+        "IntegrationFloor": floor,
+        "FloorFactor": FLOOR_FACTOR,
+        "FitFloor": FLOOR_FACTOR * floor,
+        "TruncMaxWidth": int(e5.width.values.max()),
+        "TruncMinWidth": int(e5.width.values.min()),
+        "TruncSeeds": int(e5.sizes["seed"]),
+        "LossDrop": f"{100 * e5.attrs['loss_drop']:.0f}",
+        "HorizonCap": f"{e5.attrs['horizon_t_max']:g}",
+        "Confidence": f"{100 * confidence:.0f}",
+    }
+    main_n = hier.n.iloc[0]
+    for r in hier.itertuples():
+        if r.exact:
+            continue
+        lvl = next(k for k, v in LEVEL_LABELS.items() if r.closure.startswith(v))
+        tag = "Gelu" if "GELU" in r.closure else ("" if r.n == main_n else f"N{macro_word(r.n)}")
+        key = f"Expo{tag}Lvl{level_words[lvl]}{words[r.depth]}"
+        macros[key], macros[key + "Lo"], macros[key + "Hi"] = fmt(r.mean), fmt(r.low), fmt(r.high)
+        macros[key + "Min"], macros[key + "Max"] = fmt(r.x_min).split(".")[0], fmt(r.x_max).split(".")[0]
+        if np.isfinite(r.loss_drop):
+            macros[key + "Drop"] = f"{100 * r.loss_drop:.0f}"
+    second = hier[(hier.n != main_n) & ~hier.exact]
+    for r in second.itertuples():
+        same = hier[(hier.n == main_n) & (hier.closure == r.closure) & (hier.depth == r.depth)]
+        if len(same):
+            o = same.iloc[0]
+            overlap = max(r.low, o.low) <= min(r.high, o.high)
+            macros["SecondNWords"] = (
+                "the intervals overlap, so on these sizes the exponent is not shown to depend on $n$"
+                if overlap
+                else "the intervals do not overlap: the exponent depends on $n$ on these sizes"
+            )
+    for L in e5.depth.values:
+        macros[f"HorizonMedian{words[int(L)]}"] = f"{float(e5.horizon.sel(depth=L).median()):.3g}"
+    if smooth is not None:
+        for L, (m, lo, hi, _) in smooth_vs_relu(e5, smooth, confidence).items():
+            macros[f"GeluMinusRelu{words[L]}"], macros[f"GeluMinusRelu{words[L]}Lo"] = fmt(m), fmt(lo)
+            macros[f"GeluMinusRelu{words[L]}Hi"] = fmt(hi)
+    if e6 is not None:
+        for key, ex in side_exponents(e5, e6, confidence).items():
+            name = "".join(macro_word(k) for k in key)
+            macros[f"Expo{name}"], macros[f"Expo{name}Lo"], macros[f"Expo{name}Hi"] = (
+                fmt(ex.mean),
+                fmt(ex.low),
+                fmt(ex.high),
+            )
+        sw = e5.switch_fraction.isel(tau=-1)
+        for L in e5.depth.values:
+            v = sw.sel(depth=L).mean("seed").dropna("width")
+            macros[f"SwitchMin{words[int(L)]}"] = f"{100 * float(v.values[0]):.1f}"
+            macros[f"SwitchMax{words[int(L)]}"] = f"{100 * float(v.values[-1]):.1f}"
+    return macros
+
+
+def paired_exponent_difference(x, y_a, y_b, floor, confidence=0.95):
+    """Exponent of ``y_a`` minus that of ``y_b`` over the same widths ``x``, paired by seed
+    (rows), each fitted over errors >= FLOOR_FACTOR x ``floor``: (mean, low, high, n)."""
+    a = np.asarray(exponent_interval(x, y_a, FLOOR_FACTOR * floor).slopes)
+    b = np.asarray(exponent_interval(x, y_b, FLOOR_FACTOR * floor).slopes)
+    return paired_ci(a - b, confidence)
+
+
+def _compare(diff, steeper: str, shallower: str, same: str) -> str:
+    """Words for a paired difference of exponents: its sign when the interval excludes 0."""
+    mean, low, high, n = diff
+    if n < 2 or not np.isfinite(low):
+        return "not measurable"
+    return steeper if high < 0 else (shallower if low > 0 else same)
+
+
+def hierarchy_verdicts(e5, smooth, floor, confidence=0.95) -> dict:
+    """Paired-by-seed differences of exponents between consecutive levels (same depth, widths,
+    seeds) and ReLU vs GELU at level 0, as numbers and as the words the text uses."""
+    fmt = lambda v: f"{v:.2f}" if np.isfinite(v) else r"\text{n/a}"  # noqa: E731
+    words = {1: "One", 2: "Two", 3: "Three", 4: "Four"}
+    lw = {0: "Zero", 1: "One", 2: "Two"}
+    macros = {}
+    for L in e5.depth.values:
+        for k in e5.level.values[1:]:
+            if k >= L:
+                continue
+            hi = trajectory_error(e5.err.sel(level=k, depth=L)).dropna("width", how="all")
+            lo = trajectory_error(e5.err.sel(level=k - 1, depth=L, width=hi.width))
+            diff = paired_exponent_difference(hi.width.values, hi.values.T, lo.values.T, floor, confidence)
+            key = f"Gain{lw[int(k)]}{words[int(L)]}"
+            macros[key], macros[key + "Lo"], macros[key + "Hi"] = fmt(diff[0]), fmt(diff[1]), fmt(diff[2])
+            macros[key + "Words"] = _compare(diff, "steeper than", "shallower than", "indistinguishable from")
+            ratio = (hi / lo).median("seed").values
+            macros[key + "Ratio"] = f"{float(np.nanmax(ratio)):.2g}"
+    if smooth is not None:
+        for L, diff in smooth_vs_relu(e5, smooth, confidence).items():
+            macros[f"GeluVsRelu{words[L]}Words"] = _compare(
+                diff, "steeper than", "shallower than", "indistinguishable from"
+            )
+    return macros
+
+
+def _interval(mean, low, high) -> str:
+    if not np.isfinite(mean):
+        return "n/a"
+    return f"${mean:.2f}$ [${low:.2f}$, ${high:.2f}$]"
+
+
+def hierarchy_table(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """The LaTeX table of ``hierarchy_rows``."""
+    pct = f"{100 * confidence:.0f}"
+    return pd.DataFrame(
+        {
+            "Closure": rows.closure,
+            "$L$": rows.depth,
+            "$n$": rows.n,
+            rf"exponent $p$ [{pct}\% CI]": [
+                "exact (by construction)" if r.exact else _interval(r.mean, r.low, r.high)
+                for r in rows.itertuples()
+            ],
+            "widths fitted": [
+                "" if r.exact or not np.isfinite(r.x_min) else f"{r.x_min:.0f}--{r.x_max:.0f}"
+                for r in rows.itertuples()
+            ],
+            "seeds": ["" if r.exact else f"{r.seeds:.0f}" for r in rows.itertuples()],
+            "loss drop": [
+                "" if r.exact or not np.isfinite(r.loss_drop) else f"{r.loss_drop:.2f}"
+                for r in rows.itertuples()
+            ],
+        }
+    )
 
 
 CHECK_LABELS = {
@@ -56,8 +329,20 @@ CHECK_LABELS = {
 }
 
 
-def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, tol: dict):
-    """Rows (experiment, check, data, max error, tolerance, pass); returns (Dataset, DataFrame, macros)."""
+def build_summary(
+    e1: dict,
+    e2: dict,
+    e3: dict,
+    e4: xr.Dataset,
+    e5: xr.Dataset,
+    tol: dict,
+    e6=None,
+    smooth=None,
+    second=None,
+    confidence: float = 0.95,
+):
+    """Rows (experiment, check, data, max error, tolerance, pass) and the hierarchy's exponents;
+    returns (Dataset, checks DataFrame, hierarchy DataFrame, macros)."""
     rows = []
 
     def add(exp, check, data, err, tolerance, kind="max"):
@@ -153,8 +438,8 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
         int(L): fit_exponent(e4.gd_eta.values, e4.gd_vs_gf_error.sel(depth=L).values)[0]
         for L in e4.depth.values
     }
-    floor = float(e5.err_frozen_gamma.sel(depth=1).max(skipna=True)) if 1 in e5.depth.values else 0.0
-    expo = truncation_exponents(e5, 10 * floor)
+    floor = integration_floor(e5)
+    hier = hierarchy_rows(e5, floor, confidence, smooth, second)
 
     df = pd.DataFrame(rows)
     summary = xr.Dataset(
@@ -186,8 +471,9 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
         summary.attrs[f"eta_slope_L{L}"] = s
     for L, s in gd_slope.items():
         summary.attrs[f"gd_vs_gf_slope_L{L}"] = s
-    for (name, L), p in expo.items():
-        summary.attrs[f"exponent_{name}_L{L}"] = p
+    for r in hier.itertuples():
+        if not r.exact:
+            summary.attrs[f"exponent_{r.closure}_L{r.depth}_n{r.n}"] = r.mean
     summary.attrs["integration_floor"] = floor
 
     table = pd.DataFrame(
@@ -245,16 +531,6 @@ def build_summary(e1: dict, e2: dict, e3: dict, e4: xr.Dataset, e5: xr.Dataset, 
         macros[f"EtaSlope{words.get(L, str(L))}"] = f"{s:.3f}"
     for L, s in gd_slope.items():
         macros[f"GdSlope{words.get(L, str(L))}"] = f"{s:.2f}"
-    for (name, L), p in expo.items():
-        key = "Frozen" if name == "err_frozen_gamma" else "Ntk"
-        macros[f"Expo{key}{words.get(L, str(L))}"] = f"{p:.2f}" if np.isfinite(p) else r"\text{n/a}"
-    last = e5.isel(time=-1).mean("seed")
-    for L in e5.depth.values:
-        for name, key in (("err_frozen_gamma", "Frozen"), ("err_ntk", "Ntk")):
-            v = last[name].sel(depth=L).dropna("width")
-            if len(v):
-                macros[f"Err{key}{words[int(L)]}MaxWidth"] = float(v.values[-1])
-                macros[f"Err{key}{words[int(L)]}MinWidth"] = float(v.values[0])
-    macros["TruncMaxWidth"] = int(e5.width.values.max())
-    macros["TruncMinWidth"] = int(e5.width.values.min())
-    return summary, table, macros
+    macros.update(hierarchy_macros(e5, e6, hier, smooth, floor, confidence, words))
+    macros.update(hierarchy_verdicts(e5, smooth, floor, confidence))
+    return summary, table, hierarchy_table(hier, confidence), macros

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..settings import from_mapping
 from .integrate import Settings
+from .levels import widths_at
 
 
 @dataclass(frozen=True)
@@ -55,16 +56,26 @@ class GradientDescentConfig:
 
 @dataclass(frozen=True)
 class TruncationConfig:
-    """E5/E6 (``theory.truncation``): truncated closures over width and depth; drift pictures."""
+    """E5/E6 (``theory.truncation``): the truncation hierarchy level by level over width and depth
+    (``hierarchy.run_depth``), one job per (n, depth); drift pictures; smooth-activation control."""
 
     depths: tuple
-    widths: tuple
+    widths: tuple  # strictly increasing
     max_widths: tuple  # widths above max_widths[i] are skipped at depths[i]
-    t_max: float
-    n_times: int
+    levels: tuple  # truncation levels in {0, 1, 2}
+    seeds: tuple  # network seeds of this experiment (each run is integrated on its own)
+    horizon: dict  # loss_drop: fraction of the loss drop that ends a run; t_max: cap (a plateau)
+    n_times: int  # stored fractions of each run's horizon
     rtol: float  # integrator tolerances of this experiment (override theory.integrator)
     atol: float
     gram_max_width: int
+    floor_max_width: int  # the L = 1 level-1 (exact) runs that measure the floor, up to this width
+    second_n: dict  # {n, depth, widths}: the same at another number of training points ({} = none)
+    smooth: dict  # {activation, depths, widths}: level 0 for a smooth activation ({} = none)
+
+    def widths_at(self, depth: int, n: int | None = None) -> list:
+        """Widths integrated at ``depth`` (``levels.widths_at``)."""
+        return widths_at(self.__dict__, depth, n)
 
 
 EXPERIMENTS = {
@@ -91,12 +102,14 @@ def configure(name: str, theory: dict) -> Job:
     """The settings of experiment ``name`` from the ``theory`` config (or the subset of it a
     rule passes: n, subsample_seed, seeds, integrator and the experiment's own section).
 
-    The two overrides live here and nowhere else: ``identities.n`` replaces ``theory.n``, and
-    ``truncation.rtol``/``atol`` replace the integrator's tolerances.
+    The overrides live here and nowhere else: ``identities.n`` replaces ``theory.n``,
+    ``truncation.rtol``/``atol`` replace the integrator's tolerances and ``truncation.seeds``
+    the theory seeds.
     """
     exp = from_mapping(EXPERIMENTS[name], theory[name], f"theory.{name}")
     integrator = from_mapping(Settings, theory["integrator"], "theory.integrator")
     if name == "truncation":
         integrator = Settings(**{**integrator.__dict__, "rtol": exp.rtol, "atol": exp.atol})
     n = exp.n if name == "identities" else theory["n"]
-    return Job(n, theory["subsample_seed"], tuple(theory["seeds"]), exp, integrator)
+    seeds = exp.seeds if name == "truncation" else tuple(theory["seeds"])
+    return Job(n, theory["subsample_seed"], seeds, exp, integrator)

@@ -1,0 +1,333 @@
+"""The truncation hierarchy measured level by level (spec §5.4-§5.5): truncated closures against
+the true flow to the time where the loss has fallen by a given fraction, per depth job.
+
+Levels (``dynamics.hybrid_rate``; the true flow is weight-space gradient flow):
+
+    0  kernel frozen at t = 0: r(t) = exp(-K(0) t / n) r(0)                       (``ntk_residual``)
+    1  weight-induced operators (M, 𝒢, Γ) frozen at t = 0, masks moving (frozen-Γ)
+    2  operators moving by their own rate, with the conjugate inside that rate frozen at t = 0
+
+Level k >= 1 is exact by construction at depth L <= k (no frozen object enters), so it is
+integrated only where it truncates (k < L); the L = 1 level-1 run, exact, measures the
+integration floor. Level 0 is exact at L = 1 between mask switches (K = G ⊙ C changes only when
+a unit flips), so its L = 1 error is entirely due to switching; the smooth-activation control
+(``smooth_weight_flow``) removes switching altogether.
+
+Every (depth, width, seed) run is independent (its own network, horizon and time grid), so the
+results do not depend on how the grid is split into jobs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ..io import cf_attrs as _a
+from ..runtime import timed
+from .dynamics import ntk_residual
+from .fields import coactivation, gradient_W, init_network, kernel, overlap_Q, overlap_S, training_fields
+from .flows import fields_along, hybrid_flow, weight_flow
+from .integrate import Layout, Settings, integrate
+from .levels import runs_level
+from .operators import gram_operator_sq_norm
+
+DT = torch.float64
+FLOWS = ("weight", "level1", "level2")  # integrated flows whose wall time is recorded
+
+
+def _np(x):
+    return x.detach().cpu().numpy()
+
+
+# --- horizon, errors, switching -------------------------------------------------------------
+
+
+def loss_drop_horizon(K0, r0, drop: float, t_max: float) -> float:
+    """Time at which the level-0 loss |exp(-K0 t/n) r0|^2 / (2n) has fallen to (1 - drop) of its
+    t = 0 value (bisection on the closed form), or ``t_max`` where it never does (a plateau:
+    r0 has weight on the kernel's null space) or only later. ``K0`` (n, n), ``r0`` (n,)."""
+    n = r0.shape[-1]
+    lam, U = np.linalg.eigh(np.asarray(K0, float))
+    c2 = (U.T @ np.asarray(r0, float)) ** 2
+    target = (1.0 - drop) * c2.sum()
+
+    def remaining(t):
+        return float((c2 * np.exp(-2.0 * np.clip(lam, 0.0, None) * t / n)).sum())
+
+    if remaining(t_max) > target:
+        return float(t_max)
+    lo, hi = 0.0, float(t_max)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if remaining(mid) > target else (lo, mid)
+    return hi
+
+
+def relative_residual_error(r, r_ref):
+    """max_mu |r_mu(t) - r_ref,mu(t)| / max_mu |r_ref,mu(0)| at each time: (T, S, n) -> (T, S)."""
+    return (r - r_ref).abs().amax(-1) / r_ref[0].abs().amax(-1)
+
+
+def switch_fraction(D0, Dt) -> torch.Tensor:
+    """Fraction of (unit, sample) mask entries, over all layers, whose mask differs from t = 0.
+
+    ``D0``, ``Dt`` lists over layers of (S, n, m_l) masks in {0, 1}. Returns (S,).
+    """
+    changed = sum((d != d0).flatten(1).sum(-1) for d0, d in zip(D0, Dt))
+    total = sum(d0[0].numel() for d0 in D0)
+    return changed.to(DT) / total
+
+
+# --- smooth-activation control ---------------------------------------------------------------
+
+
+def gelu(h):
+    """σ(h) = h Φ(h) (exact GELU)."""
+    return h * torch.special.ndtr(h)
+
+
+def gelu_prime(h):
+    """σ'(h) = Φ(h) + h φ(h)."""
+    return torch.special.ndtr(h) + h * torch.exp(-0.5 * h * h) / math.sqrt(2.0 * math.pi)
+
+
+ACTIVATIONS = {"gelu": (gelu, gelu_prime)}
+
+
+def smooth_fields(Ws, a, X, y, activation: str = "gelu"):
+    """Forward and backward pass of the fixed-readout network with a smooth activation σ
+    (spec §1-§2 with σ, σ' in place of ReLU and Θ): lists phi (φ^(0..L)) and b (b^(1..L)),
+    residual r. The kernel K = sum_l Q^(l-1) ⊙ S^(l) and the gradient of §2 keep their form."""
+    sigma, dsigma = ACTIVATIONS[activation]
+    S = Ws[0].shape[0]
+    phi, h = [X.expand(S, *X.shape)], []
+    for W in Ws:
+        h.append(phi[-1] @ W.transpose(-1, -2) / math.sqrt(W.shape[-1]))
+        phi.append(sigma(h[-1]))
+    m_L = a.shape[-1]
+    r = phi[-1] @ a.unsqueeze(-1) / math.sqrt(m_L)
+    r = r.squeeze(-1) - y
+    b = [dsigma(h[-1]) * a.unsqueeze(-2) / math.sqrt(m_L)]
+    for l in range(len(Ws) - 1, 0, -1):
+        b.insert(0, dsigma(h[l - 1]) * (b[0] @ Ws[l]) / math.sqrt(Ws[l].shape[-1]))
+    return phi, b, r
+
+
+def smooth_weight_flow(Ws, a, X, y, times, settings: Settings, activation: str = "gelu"):
+    """Weight-space gradient flow of the smooth-activation network (no switching, no events).
+
+    Returns {"W": [(T, S, m_l, m_{l-1})], "r": (T, S, n), "stats"}."""
+    layout = Layout(Ws)
+
+    def rhs(t, state, mode):
+        phi, b, r = smooth_fields(layout.unpack(state), a, X, y, activation)
+        return layout.pack([-g for g in gradient_W(phi, b, r)])
+
+    Y, stats = integrate(rhs, layout.pack(Ws), times, settings)
+    W = layout.unpack(Y)
+    r = torch.stack([smooth_fields([w[t] for w in W], a, X, y, activation)[2] for t in range(len(times))])
+    return {"W": W, "r": r, "stats": stats}
+
+
+# --- one depth job ---------------------------------------------------------------------------
+
+
+def run_depth(
+    p,
+    depth: int,
+    widths,
+    seeds,
+    levels,
+    drop: float,
+    t_max: float,
+    n_times: int,
+    settings: Settings,
+    gram_max_width: int,
+    floor_max_width: int,
+    log=None,
+) -> xr.Dataset:
+    """Levels ``levels`` against the true flow at one depth over ``widths`` x ``seeds``.
+
+    Each run integrates to its own horizon t_h (``loss_drop_horizon`` of its level-0 loss) and is
+    stored at ``n_times`` fractions tau = t / t_h of it. Returns a Dataset with a length-1 depth
+    dimension (``merge`` concatenates the depth jobs): errors (level, width, seed, tau), loss,
+    horizon, switching, wall times, and the drift diagnostics (Γ drift, C drift at L = 1, spectrum).
+    """
+    tau = np.linspace(0.0, 1.0, n_times)
+    W_, S_, T_, n = len(widths), len(seeds), n_times, p.n
+    nan = lambda *shape: np.full(shape, np.nan)  # noqa: E731
+    err = nan(len(levels), W_, S_, T_)
+    loss, switched = nan(W_, S_, T_), nan(W_, S_, T_)
+    horizon, events = nan(W_, S_), nan(W_, S_)
+    wall = nan(len(FLOWS), W_, S_)
+    g_drift = nan(W_, depth, S_, T_)
+    c_drift = nan(W_, S_, T_)
+    spectrum = nan(W_, S_, T_, n)
+    for j, m in enumerate(widths):
+        for s, seed in enumerate(seeds):
+            Ws, a = init_network([seed], p.d, [m] * depth, p.X.device)
+            F0 = training_fields(Ws, a, p.X, p.y)
+            K0 = kernel(F0.phi, F0.b)
+            t_h = loss_drop_horizon(_np(K0[0]), _np(F0.r[0]), drop, t_max)
+            times = torch.tensor(tau * t_h, dtype=DT)
+            horizon[j, s] = t_h
+            wf, wall[0, j, s] = timed(weight_flow, Ws, a, p.X, p.y, times, settings)
+            Fw = fields_along(wf["W"], a, p.X, p.y)
+            r_w = torch.stack([F.r for F in Fw])  # (T, 1, n)
+            loss[j, s] = _np(0.5 * (r_w[:, 0] ** 2).mean(-1))
+            events[j, s] = wf["stats"].events / (n * m * depth)
+            switched[j, s] = [float(switch_fraction(Fw[0].D, F.D)[0]) for F in Fw]
+            for k, level in enumerate(levels):
+                if not runs_level(level, depth, m, floor_max_width):
+                    continue
+                if level == 0:
+                    r_lvl = ntk_residual(K0, F0.r, times)
+                else:
+                    out, wall[level, j, s] = timed(
+                        lambda: hybrid_flow(Ws, a, p.X, p.y, times, settings, level=level)
+                    )
+                    r_lvl = out["r"]
+                err[k, j, s] = _np(relative_residual_error(r_lvl, r_w)[:, 0])
+            for t, F in enumerate(Fw):
+                spectrum[j, s, t] = _np(torch.linalg.eigvalsh(kernel(F.phi, F.b))[0].flip(-1)) / n
+                if depth == 1:
+                    C0, C = coactivation(Fw[0].h[0], a), coactivation(F.h[0], a)
+                    c_drift[j, s, t] = float((C - C0).norm() / C0.norm())
+                if m <= gram_max_width:
+                    for l in range(depth):
+                        num = gram_operator_sq_norm(wf["W"][l][t], F.D[l], wf["W"][l][0], Fw[0].D[l])
+                        den = gram_operator_sq_norm(wf["W"][l][0], Fw[0].D[l])
+                        g_drift[j, l, s, t] = float(torch.sqrt(num / den)[0])
+            if log is not None:
+                done = ", ".join(
+                    f"level {lv} {np.nanmax(err[k, j, s]):.2e}"
+                    for k, lv in enumerate(levels)
+                    if runs_level(lv, depth, m, floor_max_width)
+                )
+                print(
+                    f"L={depth} m={m} seed={seed}: t_h={t_h:.3g}, {done}, "
+                    f"wall {np.nansum(wall[:, j, s]):.1f}s",
+                    file=log,
+                    flush=True,
+                )
+    add = lambda x: x[None]  # noqa: E731 (length-1 depth axis)
+    dims = ("depth", "width", "seed")
+    return xr.Dataset(
+        {
+            "err": (
+                ("depth", "level", "width", "seed", "tau"),
+                add(err),
+                _a("relative residual error of the level's closure vs the true flow"),
+            ),
+            "loss": ((*dims, "tau"), add(loss), _a("training loss of the true flow")),
+            "horizon": (dims, add(horizon), _a("horizon t_h: time of the level-0 loss drop", "ODE time")),
+            "switch_fraction": (
+                (*dims, "tau"),
+                add(switched),
+                _a("fraction of (unit, sample) masks differing from t = 0"),
+            ),
+            "events_per_entry": (dims, add(events), _a("mask switches (events) per (unit, sample) entry")),
+            "wall": (("depth", "flow", "width", "seed"), add(wall), _a("wall time of the flow", "s")),
+            "gram_drift": (
+                ("depth", "width", "layer", "seed", "tau"),
+                add(g_drift),
+                _a("relative Gram-operator drift |Gamma(t) - Gamma(0)|/|Gamma(0)|"),
+            ),
+            "coactivation_drift": (
+                (*dims, "tau"),
+                add(c_drift),
+                _a("relative change |C(t) - C(0)|/|C(0)| (L = 1)"),
+            ),
+            "kernel_eigenvalue": ((*dims, "tau", "mode"), add(spectrum), _a("eigenvalue of K(t)/n")),
+        },
+        coords={
+            "depth": ("depth", [depth], _a("number of trained hidden layers L")),
+            "level": ("level", list(levels), _a("truncation level (0 NTK, 1 frozen-Gamma, 2 moving Gamma)")),
+            "width": ("width", list(widths), _a("hidden width m")),
+            "seed": ("seed", list(seeds), _a("network seed")),
+            "tau": ("tau", tau, _a("time as a fraction of the run's horizon t_h")),
+            "flow": ("flow", list(FLOWS), _a("integrated flow")),
+            "layer": ("layer", list(range(1, depth + 1)), _a("layer l")),
+            "mode": ("mode", list(range(1, n + 1)), _a("eigenvalue index")),
+        },
+        attrs={"loss_drop": drop, "horizon_t_max": t_max},
+    )
+
+
+def merge(datasets) -> xr.Dataset:
+    """Concatenate depth jobs (``run_depth``) along depth (layers and widths outer-joined)."""
+    return xr.concat(
+        sorted(datasets, key=lambda d: int(d.depth[0])), dim="depth", join="outer", combine_attrs="override"
+    )
+
+
+def run_smooth_control(
+    p,
+    depths,
+    widths,
+    seeds,
+    drop: float,
+    t_max: float,
+    n_times: int,
+    settings: Settings,
+    activation: str = "gelu",
+    log=None,
+) -> xr.Dataset:
+    """Level 0 (linearised flow r = exp(-K(0) t/n) r(0)) against the weight-space flow for a
+    smooth activation: the NTK-truncation experiment without mask switching.
+
+    Same horizon rule and error as ``run_depth``. Returns err (depth, width, seed, tau), horizon.
+    """
+    tau = np.linspace(0.0, 1.0, n_times)
+    err = np.full((len(depths), len(widths), len(seeds), n_times), np.nan)
+    horizon = np.full((len(depths), len(widths), len(seeds)), np.nan)
+    wall = np.full_like(horizon, np.nan)
+    for i, L in enumerate(depths):
+        for j, m in enumerate(widths):
+            for s, seed in enumerate(seeds):
+                Ws, a = init_network([seed], p.d, [m] * L, p.X.device)
+                phi, b, r0 = smooth_fields(Ws, a, p.X, p.y, activation)
+                K0 = sum(overlap_Q(phi[l]) * overlap_S(b[l]) for l in range(L))
+                t_h = loss_drop_horizon(_np(K0[0]), _np(r0[0]), drop, t_max)
+                times = torch.tensor(tau * t_h, dtype=DT)
+                out, wall[i, j, s] = timed(smooth_weight_flow, Ws, a, p.X, p.y, times, settings, activation)
+                horizon[i, j, s] = t_h
+                err[i, j, s] = _np(relative_residual_error(ntk_residual(K0, r0, times), out["r"])[:, 0])
+                if log is not None:
+                    print(
+                        f"{activation} L={L} m={m} seed={seed}: t_h={t_h:.3g}, level 0 "
+                        f"{err[i, j, s].max():.2e}, wall {wall[i, j, s]:.1f}s",
+                        file=log,
+                        flush=True,
+                    )
+    return xr.Dataset(
+        {
+            "err": (
+                ("depth", "width", "seed", "tau"),
+                err,
+                _a(f"relative residual error, linearised flow vs true flow ({activation})"),
+            ),
+            "horizon": (("depth", "width", "seed"), horizon, _a("horizon t_h", "ODE time")),
+            "wall": (("depth", "width", "seed"), wall, _a("wall time of the weight flow", "s")),
+        },
+        coords={
+            "depth": ("depth", list(depths), _a("number of trained hidden layers L")),
+            "width": ("width", list(widths), _a("hidden width m")),
+            "seed": ("seed", list(seeds), _a("network seed")),
+            "tau": ("tau", tau, _a("time as a fraction of the run's horizon t_h")),
+        },
+        attrs={"activation": activation, "loss_drop": drop, "horizon_t_max": t_max},
+    )
+
+
+DRIFT_VARS = ("gram_drift", "coactivation_drift", "kernel_eigenvalue")
+
+
+def split(merged: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
+    """(truncation, drift): the merged depth jobs without / with only the drift diagnostics."""
+    truncation = merged.drop_vars([*DRIFT_VARS, "mode", "layer"])
+    drift = merged[list(DRIFT_VARS)]
+    return truncation, drift
