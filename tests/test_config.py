@@ -218,6 +218,15 @@ BAD_CONFIGS = [
     ("theory-depth-zero", setter("theory.hybrid_flow.depths", [0]), "theory.hybrid_flow.depths[0]"),
     ("theory-width-zero", setter("theory.truncation.widths", [0, 64]), "theory.truncation.widths[0]"),
     ("theory-unknown-key", setter("theory.closed_flow.colour", 1), "colour"),
+    # the bridge (kernel lens)
+    ("bridge-unknown-model", setter("bridge.models", ["structured", "nosuchmodel"]), "bridge.models"),
+    ("bridge-model-not-trained", setter("bridge.models", ["structured", "mlp_matched"]), "bridge.models[1]"),
+    ("bridge-no-structured", setter("bridge.models", ["mlp", "struct_alpha0"]), "bridge.models"),
+    ("bridge-unknown-task", setter("bridge.task", "digits01"), "bridge.task"),
+    ("bridge-width-study", setter("bridge.width_study", "nosuchstudy"), "bridge.width_study"),
+    ("bridge-n-one", setter("bridge.n", 1), "bridge.n"),
+    ("bridge-snapshot-zero", setter("bridge.snapshot_every", 0), "bridge.snapshot_every"),
+    ("bridge-unknown-key", setter("bridge.colour", 1), "colour"),
 ]
 
 

@@ -82,7 +82,42 @@ def check_references(config: dict) -> list[str]:
     for name, spec in tasks.items():
         problems += check_fashion_task(name, spec)
     # the train cross-checks only once the task names resolve (else they repeat the same error)
-    return problems or check_train_references(config.get("train", {}))
+    return problems or check_train_references(config.get("train", {})) or check_bridge(config)
+
+
+def check_bridge(config: dict) -> list[str]:
+    """``bridge``: its task and models are trained by a study at the default size (their cells
+    save the snapshots), the structured model of the claims is among them, and the width study
+    exists and trains the task."""
+    from .train.grid import cells
+
+    bridge, train = config.get("bridge"), config.get("train", {})
+    if not bridge or "models" not in train:
+        return []
+    problems = _unknown(bridge["models"], sorted(train["models"]), "bridge.models", "train.models")
+    problems += _unknown([bridge["task"]], train.get("tasks", []), "bridge.task", "train.tasks")
+    if problems:
+        return problems
+    grid, task = set(cells(train)), bridge["task"]
+    for i, m in enumerate(bridge["models"]):
+        if (task, m, int(train["depth"]), int(train["width"])) not in grid:
+            problems.append(
+                f"config error: bridge.models[{i}]: {m!r} is not trained on {task!r} at train.depth, "
+                "train.width by any study of train.studies"
+            )
+    structured = train.get("claims", {}).get("structured")
+    if structured and structured not in bridge["models"]:
+        problems.append(
+            f"config error: bridge.models: must include the structured model {structured!r} of train.claims"
+        )
+    study = bridge.get("width_study", "width")
+    if study not in train["studies"]:
+        problems.append(
+            f"config error: bridge.width_study: {study!r} not in train.studies {sorted(train['studies'])}"
+        )
+    elif task not in train["studies"][study]["tasks"]:
+        problems.append(f"config error: bridge.width_study: study {study!r} does not train {task!r}")
+    return problems
 
 
 def check_fashion_task(name: str, spec: dict) -> list[str]:
