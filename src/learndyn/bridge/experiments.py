@@ -140,7 +140,8 @@ def run_trajectory(task, model, trajectory: dict, cfg: BridgeConfig, validation:
     }
     init_model = build_model(model.spec, model.d_in, model.d_out, model.width, model.depth, model.seeds)
     init_error = max(
-        float((p.cpu() - trajectory["state"][k][:, 0]).abs().max()) for k, p in init_model.named_parameters()
+        float((p.detach().cpu() - trajectory["state"][k][:, 0]).abs().max())
+        for k, p in init_model.named_parameters()
     )
     epoch = steps * batch_size / len(data.x_train)
     for s in range(S):

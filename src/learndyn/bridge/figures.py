@@ -41,7 +41,9 @@ def drift_time(datasets, cfg):
         v = _frame(ds[var])
         v["epoch"] = ds.epoch.sel(step=v["step"].to_numpy()).to_numpy()
         sns.lineplot(v, x="epoch", y=var, errorbar=("sd", 1), ax=ax, legend=False, **_models(v))
-        ax.set_ylabel(label(ds[var]))
+        ax.set_ylabel(
+            {"alignment": "centred kernel-target alignment", "velocity": "kernel velocity [1/epoch]"}[var]
+        )
     axes[2].set_yscale("log")
     for ax in axes:
         ax.set_xlabel("epoch")
@@ -92,7 +94,9 @@ def shares(datasets, cfg):
                 ax=ax,
                 legend=ax is row[0],
             )
-            ax.set_ylabel(label(sub[var]), fontsize=7)
+            ax.set_ylabel(
+                {"share_path": "trace share of the path", "align_path": "alignment of the path"}[var]
+            )
             ax.set_title(m, fontsize=8)
         row[0].set_yscale("log")
     return fig
@@ -105,7 +109,8 @@ def effects(datasets, cfg):
     fig, axes = plt.subplots(1, 4, figsize=(10.0, 2.8))
     for ax, var in zip(axes, ("hessian_top", "test_metric", "noise_metric", "fgsm_metric")):
         df = _frame(np.log10(ds.drift_kept), "log_drift").merge(_frame(ds[var]), on=["model", "seed"])
-        sns.scatterplot(df, x=var, y="log_drift", ax=ax, legend=ax is axes[0], **_models(df))
+        kw = {k: v for k, v in _models(df).items() if k != "dashes"}
+        sns.scatterplot(df, x=var, y="log_drift", ax=ax, legend=ax is axes[0], **kw)
         key = f"Rank{var.replace('_', '').title()}"
         if key in tests.test.values:
             ax.set_title(rf"$\rho$ = {float(tests.effect.sel(test=key)):.2f}", fontsize=8)

@@ -18,8 +18,21 @@ from scipy import stats as sps
 from ..io import cf_attrs
 from ..latex import fmt_num, write_macros, write_table
 from ..stats import holm, paired_test, trend_slope, verdict_from_test
+from .kernel import PATH_ORDER
 
 QUESTIONS = ("lazier", "width", "correction", "effects", "regression")
+
+
+def last_finite(da: xr.DataArray, dim: str) -> xr.DataArray:
+    """The last finite value of ``da`` along ``dim`` (NaN where there is none)."""
+    values = np.moveaxis(da.values, da.get_axis_num(dim), -1)
+    finite = np.isfinite(values)
+    idx = np.where(finite.any(-1), values.shape[-1] - 1 - np.argmax(finite[..., ::-1], -1), 0)
+    out = np.take_along_axis(values, idx[..., None], -1)[..., 0]
+    out = np.where(finite.any(-1), out, np.nan)
+    return xr.DataArray(
+        out, dims=[d for d in da.dims if d != dim], coords={d: da[d] for d in da.dims if d != dim}
+    )
 
 
 def combine(trajectories: dict[str, xr.Dataset], cells: dict[str, xr.Dataset], claims: dict) -> xr.Dataset:
@@ -30,7 +43,7 @@ def combine(trajectories: dict[str, xr.Dataset], cells: dict[str, xr.Dataset], c
     parts = []
     for name, ds in trajectories.items():
         cell = cells[name]
-        hess = cell.hessian_top.ffill("epoch").isel(epoch=-1)
+        hess = last_finite(cell.hessian_top, "epoch")
         effects = xr.Dataset(
             {
                 "hessian_top": hess.assign_attrs(cf_attrs("top Hessian eigenvalue (last measured)")),
@@ -45,8 +58,17 @@ def combine(trajectories: dict[str, xr.Dataset], cells: dict[str, xr.Dataset], c
         )
         both = xr.merge([ds, effects.reindex(seed=ds.seed)], join="left", combine_attrs="drop_conflicts")
         parts.append(both.expand_dims(model=[name]))
-    out = xr.combine_by_coords(
-        parts, join="outer", compat="no_conflicts", data_vars="all", combine_attrs="drop_conflicts"
+    # one path axis in the kernel's order (combine_by_coords needs monotonic coordinates)
+    paths = [p for p in PATH_ORDER if any(p in ds.path.values for ds in parts)]
+    parts = [ds.reindex(path=paths) for ds in parts]
+    out = xr.concat(
+        parts,
+        dim="model",
+        join="outer",
+        data_vars="all",
+        coords="different",
+        compat="equals",
+        combine_attrs="drop_conflicts",
     )
     out["model"].attrs.update(cf_attrs("model"))
     out["path"].attrs.update(cf_attrs("kernel path"))
@@ -202,6 +224,16 @@ def family(combined: xr.Dataset, width: xr.Dataset, structured: str, cfg) -> pd.
                 "spearman",
             )
         )
+        # control for the confound "model": both centred on each model's mean over seeds
+        within = rank_correlation(
+            (log_drift - log_drift.mean("seed")).values,
+            (combined[var] - combined[var].mean("seed")).values,
+            conf,
+            cfg.bootstrap,
+        )
+        key = f"Within{var.replace('_', '').title()}"
+        text = "... within models (each centred on its model's mean)"
+        rows.append(_row("effects", key, text, "Spearman rho", within, "related", "spearman"))
     # (e) kernel regression of the trained test outputs: K_kept vs K_0, structured vs the others with K_0
     for m in combined.model.values:
         d = (combined.r2_kept - combined.r2_init).sel(model=m).values
