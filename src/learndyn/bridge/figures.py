@@ -14,6 +14,13 @@ import seaborn as sns
 
 from ..plotting import hue_order, label, markers, palette
 
+YLABELS = {
+    "alignment": "centred kernel-target alignment",
+    "velocity": "kernel velocity [1/epoch]",
+    "share_path": "trace share of the path",
+    "align_path": "alignment of the path",
+}
+
 
 def _frame(da, name=None):
     name = name or da.name
