@@ -16,11 +16,13 @@ import xarray as xr
 from scipy import stats as sps
 
 from ..io import cf_attrs
-from ..latex import fmt_num, write_macros, write_table
+from ..latex import fmt_num, tex_escape, write_macros, write_table
 from ..stats import holm, paired_test, trend_slope, verdict_from_test
 from .kernel import PATH_ORDER
 
 QUESTIONS = ("lazier", "width", "correction", "effects", "regression")
+# models whose macros the paper quotes: defined in every profile (n/a where a profile omits one)
+QUOTED_MODELS = ("structured", "mlp", "snmlp")
 
 
 def last_finite(da: xr.DataArray, dim: str) -> xr.DataArray:
@@ -311,8 +313,8 @@ def write_tests_table(df: pd.DataFrame, path) -> None:
     """The family table: hypothesis, measure, effect [interval], n, Holm p, verdict."""
     table = pd.DataFrame(
         {
-            "hypothesis": df["hypothesis"].str.replace("_", r"\_"),
-            "measure": df["measure"],
+            "hypothesis": df["hypothesis"].map(tex_escape),
+            "measure": df["measure"].map(tex_escape),
             "effect [interval]": [
                 f"${fmt_num(e)}$ [${fmt_num(lo)}$, ${fmt_num(hi)}$]"
                 for e, lo, hi in zip(df["effect"], df["low"], df["high"])
@@ -346,6 +348,13 @@ def macros(df: pd.DataFrame, combined: xr.Dataset, width: xr.Dataset, cfg) -> di
     for m, (e, lo, hi) in exponents(width, cfg.confidence).items():
         name = "".join(ch for ch in m.title() if ch.isalpha())
         out[f"Exponent{name}"], out[f"Exponent{name}Low"], out[f"Exponent{name}High"] = e, lo, hi
+    for m in QUOTED_MODELS:  # the quoted macros of a model this profile does not follow
+        name = m.title()
+        for key in ([f"Lazier{m}", f"Init{m}"] if m != structured_name(df) else []) + [f"Kernel{m}"]:
+            for suffix in ("Effect", "Low", "High", "P", "Verdict", "N"):
+                out.setdefault(f"{key.title()}{suffix}", r"\text{n/a}" if suffix != "Verdict" else "not run")
+        for key in ("DriftKept", "RInit", "RKept", "AgreeInit", "AgreeKept"):
+            out.setdefault(f"{key}{name}", r"\text{n/a}")
     out["N"] = int(combined.attrs.get("n", cfg.n)) if "n" in combined.attrs else cfg.n
     out["NTest"] = cfg.n_test
     out["Seeds"] = int(combined.seed.size)
@@ -361,6 +370,12 @@ def macros(df: pd.DataFrame, combined: xr.Dataset, width: xr.Dataset, cfg) -> di
     out["Steps"] = ", ".join(str(int(s)) for s in combined.step.values)
     out["InitError"] = float(combined.init_rebuild_error.max())
     return out
+
+
+def structured_name(df: pd.DataFrame) -> str:
+    """The structured model of the family (the subject of its "Kernel" and "Corr" rows)."""
+    first = df.loc[df["question"] == "lazier", "hypothesis"]
+    return first.iloc[0].split(" ")[0] if len(first) else "structured"
 
 
 def write_macros_file(values: dict, path) -> None:
