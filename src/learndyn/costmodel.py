@@ -166,7 +166,7 @@ def jobs(config: dict) -> list[Job]:
 
 
 def bridge_jobs(config: dict) -> list[Job]:
-    """The bridge's benchmarked jobs: work ~ kernels x n^2 x width x depth (the per-layer Q ⊙ S
+    """The bridge's benchmarked job: work ~ kernels x n^2 x width x depth (the per-layer Q ⊙ S
     products; seeds x snapshots kernels per trajectory cell, 2 x seeds per width cell)."""
     from .bridge.cells import trajectory_cells, width_cells
 
@@ -176,16 +176,11 @@ def bridge_jobs(config: dict) -> list[Job]:
     train, n = config["train"], int(bridge.get("n", 128))
     n_eval = int(train["optim"]["steps"]) // int(train["optim"]["eval_every"]) + 1
     snaps = len(range(0, n_eval, int(bridge.get("snapshot_every", 2)))) + 2
-    out = []
-    for _, m, d, w in trajectory_cells(config):
-        work = len(train["seeds"]) * (snaps + 2) * n * n * w * d
-        out.append(Job("bridge_kernel", f"benchmarks/bridge/trajectory/{m}.tsv", work, n * n * w * d * 8))
-    cells = width_cells(config)
-    if cells:
-        work = sum(2 * len(train["seeds"]) * n * n * w * d for _, _, d, w in cells)
-        mem = max(n * n * w * d * 8 for _, _, d, w in cells)
-        out.append(Job("bridge_width", "benchmarks/bridge/width.tsv", work, mem))
-    return out
+    work = sum(len(train["seeds"]) * (snaps + 2) * n * n * w * d for _, _, d, w in trajectory_cells(config))
+    work += sum(2 * len(train["seeds"]) * n * n * w * d for _, _, d, w in width_cells(config))
+    cells = trajectory_cells(config) + width_cells(config)
+    mem = max((n * n * w * d * 8 for _, _, d, w in cells), default=0)
+    return [Job("bridge_kernels", "benchmarks/bridge/kernels.tsv", work, mem)]
 
 
 def theory_jobs(config: dict) -> list[Job]:

@@ -1,57 +1,38 @@
 # The bridge: the trained models of the training half seen through the training-set kernel of
-# the theory half (learndyn.bridge). One job per model followed along training (its snapshots),
-# one for the width study, one for the family of tests, the table and the macros. Functions live
-# in bridge_common.smk.
+# the theory half (learndyn.bridge). One job computes every kernel (the models followed along
+# training from their snapshots, and the width study; one job, not one per model: each torch job
+# costs seconds of imports, which is most of the bridge's cost in the quick profile), one the family
+# of tests, the table and the macros. Functions live in bridge_common.smk.
 
 
 include: "bridge_common.smk"
 
 
-rule bridge_kernel:
-    input:
-        task=get_bridge_task_file,
-        model=get_bridge_model_file,
-        lib=lib("bridge_kernel.py"),
-    output:
-        trajectory="results/bridge/trajectory/{model}.nc",
-    log:
-        "logs/bridge/trajectory/{model}.log",
-    benchmark:
-        "benchmarks/bridge/trajectory/{model}.tsv"
-    conda:
-        CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=cost_mem("benchmarks/bridge/trajectory/{model}.tsv"),
-        runtime=cost_runtime("benchmarks/bridge/trajectory/{model}.tsv"),
-    params:
-        bridge=get_bridge_settings,
-    script:
-        "../scripts/bridge_kernel.py"
-
-
-rule bridge_width:
+rule bridge_kernels:
     input:
         task=get_bridge_task_file(),
-        models=get_bridge_width_files(),
-        lib=lib("bridge_width.py"),
+        trajectory_models=get_bridge_model_files(),
+        width_models=get_bridge_width_files(),
+        lib=lib("bridge_kernels.py"),
     output:
+        trajectories=get_bridge_trajectory_files(),
         width=BRIDGE_WIDTH,
     log:
-        "logs/bridge/width.log",
+        "logs/bridge/kernels.log",
     benchmark:
-        "benchmarks/bridge/width.tsv"
+        "benchmarks/bridge/kernels.tsv"
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=cost_mem("benchmarks/bridge/width.tsv"),
-        runtime=cost_runtime("benchmarks/bridge/width.tsv"),
+        mem_mb=cost_mem("benchmarks/bridge/kernels.tsv"),
+        runtime=cost_runtime("benchmarks/bridge/kernels.tsv"),
     params:
         bridge=get_bridge_settings,
+        models=BRIDGE_MODELS,
         cells=get_bridge_width_cells(),
     script:
-        "../scripts/bridge_width.py"
+        "../scripts/bridge_kernels.py"
 
 
 rule bridge_report:

@@ -13,11 +13,9 @@ def get_bridge_task_file(wildcards=None):
     return get_task_file(BRIDGE["task"])
 
 
-def get_bridge_model_file(wildcards):
-    """The saved ensemble (kept weights and snapshots) of the model's trajectory cell."""
-    (cell,) = [c for c in trajectory_cells(config) if c[1] == wildcards.model]
-    t, m, d, w = cell
-    return f"results/train/models/{t}/{m}/L{d}_W{w}.pt"
+def get_bridge_model_files(wildcards=None):
+    """The saved ensembles (kept weights and snapshots) of the trajectory cells."""
+    return [f"results/train/models/{t}/{m}/L{d}_W{w}.pt" for t, m, d, w in trajectory_cells(config)]
 
 
 def get_bridge_trajectory_files(wildcards=None):
@@ -66,4 +64,4 @@ def get_bridge_macros():
 def get_bridge_benchmarks():
     if not BRIDGE:
         return []
-    return [f"benchmarks/bridge/trajectory/{m}.tsv" for m in BRIDGE_MODELS] + ["benchmarks/bridge/width.tsv"]
+    return ["benchmarks/bridge/kernels.tsv"]

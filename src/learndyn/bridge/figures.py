@@ -67,7 +67,7 @@ def drift_width(datasets, cfg):
     order = hue_order(df["model"].unique())
     for m in order:
         sub = df[df["model"] == m]
-        slope, icpt = np.polyfit(sub["log_width"], sub["log_drift"], 1)
+        slope = np.polyfit(sub["log_width"], sub["log_drift"], 1)[0] if sub["width"].nunique() > 1 else np.nan
         color = palette([m])[m]
         ax.scatter(sub["log_width"], sub["log_drift"], color=color, marker=markers([m])[m], s=14, alpha=0.6)
         mean = sub.groupby("log_width")["log_drift"].mean()

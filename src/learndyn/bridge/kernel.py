@@ -19,7 +19,7 @@ trace shares of the parts are fractions that sum to one.
 For the bias-free ReLU MLP with fixed read-out of the theory half, (2) restricted to the weights
 is the closed form K = sum_l Q^(l-1) ⊙ S^(l) of ``learndyn.theory.fields.kernel`` (tested).
 
-Two routes, tested against each other to 1e-12 in float64:
+Two routes, tested against each other to 1e-11 (relative) in float64:
 
 * :func:`kernel_parts` (the one the pipeline runs): every parameter enters a layer linearly
   (y = h M + m_0) except W through the shaping A = S(W) and the gate a through alpha, so each part
@@ -323,8 +323,8 @@ def kernel_by_path(parts: dict, depth: int) -> dict[tuple[str, int], torch.Tenso
 
 def kernel_from_jacobian(model, member: int, X, dtype=torch.float64) -> torch.Tensor:
     """The kernel (1) from one Jacobian of the whole output vector over all parameters, flattened
-    (``torch.func.jacrev`` of the batch, no per-sample vmap, no chunks, no parts): the reference
-    the chunked per-part computation is tested against. ``(n, n)``; small models only."""
+    (``torch.func.jacrev`` of the batch, no per-sample vmap, no parts): the reference the sum of
+    the parts is tested against. ``(n, n)``; small models only."""
     net, params = member_network(model, member, dtype)
     names = [k for k in params if k in PATHS]
     fixed = {k: v for k, v in params.items() if k not in names}
