@@ -79,14 +79,15 @@ def drift_width(datasets, cfg):
 
 
 def shares(datasets, cfg):
-    """Trace share of each path's kernel (left) and its kernel-target alignment (right) against
-    epoch, one panel row per model (mean over seeds)."""
+    """Per model (one row each): trace share of each path's kernel and its kernel-target
+    alignment against epoch (mean +- sd over seeds), and the trace share of each block (embedding,
+    layers 1..L, read-out) at init and at the last snapshot."""
     ds = datasets["combined"]
     models = hue_order(ds.model.values)
-    fig, axes = plt.subplots(len(models), 2, figsize=(7.2, 2.2 * len(models)), squeeze=False)
+    fig, axes = plt.subplots(len(models), 3, figsize=(10.0, 2.2 * len(models)), squeeze=False)
     for row, m in zip(axes, models):
         sub = ds.sel(model=m)
-        for ax, var in zip(row, ("share_path", "align_path")):
+        for ax, var in zip(row[:2], ("share_path", "align_path")):
             df = _frame(sub[var])
             df["epoch"] = sub.epoch.sel(step=df["step"].to_numpy()).to_numpy()
             order = hue_order(df["path"].unique())
@@ -101,11 +102,27 @@ def shares(datasets, cfg):
                 ax=ax,
                 legend=ax is row[0],
             )
-            ax.set_ylabel(
-                {"share_path": "trace share of the path", "align_path": "alignment of the path"}[var]
-            )
+            ax.set_ylabel(YLABELS[var])
             ax.set_title(m, fontsize=8)
         row[0].set_yscale("log")
+        color = palette([m])[m]
+        for t, style in ((0, "--"), (-1, "-")):
+            share = sub.share_block.isel(step=t)
+            mean, sd = share.mean("seed"), share.std("seed")
+            row[2].errorbar(
+                sub.block,
+                mean,
+                yerr=sd,
+                color=color,
+                ls=style,
+                marker=markers([m])[m],
+                ms=3,
+                label="init" if t == 0 else "last snapshot",
+            )
+        row[2].set_yscale("log")
+        row[2].set_xlabel("block (0 embedding, L+1 read-out)")
+        row[2].set_ylabel("trace share of the block")
+        row[2].legend(fontsize=7)
     return fig
 
 
