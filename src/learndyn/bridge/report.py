@@ -327,7 +327,9 @@ def write_tests_table(df: pd.DataFrame, path) -> None:
     write_table(table, path, column_format="p{5.2cm}p{2.4cm}lrll")
 
 
-def macros(df: pd.DataFrame, combined: xr.Dataset, width: xr.Dataset, cfg) -> dict:
+def macros(
+    df: pd.DataFrame, combined: xr.Dataset, width: xr.Dataset, cfg, structured: str = "structured"
+) -> dict:
     """Every number the bridge section quotes."""
     out: dict = {}
     for r in df.itertuples():
@@ -350,7 +352,7 @@ def macros(df: pd.DataFrame, combined: xr.Dataset, width: xr.Dataset, cfg) -> di
         out[f"Exponent{name}"], out[f"Exponent{name}Low"], out[f"Exponent{name}High"] = e, lo, hi
     for m in QUOTED_MODELS:  # the quoted macros of a model this profile does not follow
         name = m.title()
-        for key in ([f"Lazier{m}", f"Init{m}"] if m != structured_name(df) else []) + [f"Kernel{m}"]:
+        for key in ([f"Lazier{m}", f"Init{m}"] if m != structured else []) + [f"Kernel{m}"]:
             for suffix in ("Effect", "Low", "High", "P", "Verdict", "N"):
                 out.setdefault(f"{key.title()}{suffix}", r"\text{n/a}" if suffix != "Verdict" else "not run")
         for key in ("DriftKept", "RInit", "RKept", "AgreeInit", "AgreeKept"):
@@ -370,12 +372,6 @@ def macros(df: pd.DataFrame, combined: xr.Dataset, width: xr.Dataset, cfg) -> di
     out["Steps"] = ", ".join(str(int(s)) for s in combined.step.values)
     out["InitError"] = float(combined.init_rebuild_error.max())
     return out
-
-
-def structured_name(df: pd.DataFrame) -> str:
-    """The structured model of the family (the subject of its "Kernel" and "Corr" rows)."""
-    first = df.loc[df["question"] == "lazier", "hypothesis"]
-    return first.iloc[0].split(" ")[0] if len(first) else "structured"
 
 
 def write_macros_file(values: dict, path) -> None:
