@@ -20,6 +20,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/theory.smk"
+include: "workflow/rules/bridge.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/paper.smk"
 

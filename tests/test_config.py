@@ -234,6 +234,15 @@ BAD_CONFIGS = [
         setter("theory.truncation.horizon.loss_drop", 1.0),
         "theory.truncation.horizon.loss_drop",
     ),
+    # the bridge (kernel lens)
+    ("bridge-unknown-model", setter("bridge.models", ["structured", "nosuchmodel"]), "bridge.models"),
+    ("bridge-model-not-trained", setter("bridge.models", ["structured", "mlp_matched"]), "bridge.models[1]"),
+    ("bridge-no-structured", setter("bridge.models", ["mlp", "struct_alpha0"]), "bridge.models"),
+    ("bridge-unknown-task", setter("bridge.task", "digits01"), "bridge.task"),
+    ("bridge-width-study", setter("bridge.width_study", "nosuchstudy"), "bridge.width_study"),
+    ("bridge-n-one", setter("bridge.n", 1), "bridge.n"),
+    ("bridge-snapshot-zero", setter("bridge.snapshot_every", 0), "bridge.snapshot_every"),
+    ("bridge-unknown-key", setter("bridge.colour", 1), "colour"),
 ]
 
 

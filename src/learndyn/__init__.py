@@ -19,5 +19,6 @@ Shared modules:
 * ``figures``     the registry of every figure of the paper (names, inputs, captions)
 
 Packages: ``train`` (structured layers vs baselines), ``theory`` (closed training-set dynamics),
+``bridge`` (the trained models through the training-set kernel),
 ``bench`` (``python -m learndyn.bench``: cost benchmarks and ``plan``, the cost model's CLI).
 """

@@ -86,6 +86,7 @@ def check_references(config: dict) -> list[str]:
         problems
         or check_train_references(config.get("train", {}))
         or check_truncation(config.get("theory", {}))
+        or check_bridge(config)
     )
 
 
@@ -103,6 +104,41 @@ def check_truncation(theory: dict) -> list[str]:
     if "max_widths" in tr and len(tr["max_widths"]) != len(tr.get("depths", [])):
         return [f"{where}.max_widths: {len(tr['max_widths'])} caps for {len(tr.get('depths', []))} depths"]
     return []
+
+
+def check_bridge(config: dict) -> list[str]:
+    """``bridge``: its task and models are trained by a study at the default size (their cells
+    save the snapshots), the structured model of the claims is among them, and the width study
+    exists and trains the task."""
+    from .train.grid import cells
+
+    bridge, train = config.get("bridge"), config.get("train", {})
+    if not bridge or "models" not in train:
+        return []
+    problems = _unknown(bridge["models"], sorted(train["models"]), "bridge.models", "train.models")
+    problems += _unknown([bridge["task"]], train.get("tasks", []), "bridge.task", "train.tasks")
+    if problems:
+        return problems
+    grid, task = set(cells(train)), bridge["task"]
+    for i, m in enumerate(bridge["models"]):
+        if (task, m, int(train["depth"]), int(train["width"])) not in grid:
+            problems.append(
+                f"config error: bridge.models[{i}]: {m!r} is not trained on {task!r} at train.depth, "
+                "train.width by any study of train.studies"
+            )
+    structured = train.get("claims", {}).get("structured")
+    if structured and structured not in bridge["models"]:
+        problems.append(
+            f"config error: bridge.models: must include the structured model {structured!r} of train.claims"
+        )
+    study = bridge.get("width_study", "width")
+    if study not in train["studies"]:
+        problems.append(
+            f"config error: bridge.width_study: {study!r} not in train.studies {sorted(train['studies'])}"
+        )
+    elif task not in train["studies"][study]["tasks"]:
+        problems.append(f"config error: bridge.width_study: study {study!r} does not train {task!r}")
+    return problems
 
 
 def check_fashion_task(name: str, spec: dict) -> list[str]:

@@ -163,7 +163,25 @@ def jobs(config: dict) -> list[Job]:
         n_test = config["data"]["tasks"][align["task"]].get("n_test", 500)
         work = n_cells**2 * len(train["seeds"]) * n_test
         out.append(Job("train_align", "benchmarks/train/align.tsv", work, n_cells * n_test * 256 * BYTES))
-    return out + theory_jobs(config)
+    return out + theory_jobs(config) + bridge_jobs(config)
+
+
+def bridge_jobs(config: dict) -> list[Job]:
+    """The bridge's benchmarked job: work ~ kernels x n^2 x width x depth (the per-layer Q ⊙ S
+    products; seeds x snapshots kernels per trajectory cell, 2 x seeds per width cell)."""
+    from .bridge.cells import trajectory_cells, width_cells
+
+    bridge = config.get("bridge")
+    if not bridge:
+        return []
+    train, n = config["train"], int(bridge.get("n", 128))
+    n_eval = int(train["optim"]["steps"]) // int(train["optim"]["eval_every"]) + 1
+    snaps = len(range(0, n_eval, int(bridge.get("snapshot_every", 2)))) + 2
+    work = sum(len(train["seeds"]) * (snaps + 2) * n * n * w * d for _, _, d, w in trajectory_cells(config))
+    work += sum(2 * len(train["seeds"]) * n * n * w * d for _, _, d, w in width_cells(config))
+    cells = trajectory_cells(config) + width_cells(config)
+    mem = max((n * n * w * d * 8 for _, _, d, w in cells), default=0)
+    return [Job("bridge_kernels", "benchmarks/bridge/kernels.tsv", work, mem)]
 
 
 def truncation_jobs(theory: dict) -> list[tuple[int, int]]:

@@ -32,13 +32,18 @@ DATASETS = {
         "drift": "results/theory/drift.nc",
         "smooth": "results/theory/smooth_control.nc",
     },
+    "bridge": {
+        "combined": "results/analysis/bridge.nc",
+        "width": "results/bridge/width.nc",
+        "tests": "results/analysis/bridge_tests.nc",
+    },
 }
 TRAIN_ALL = tuple(DATASETS["train"])
 
 
 @dataclass(frozen=True)
 class Figure:
-    half: str  # "train" or "theory": the package whose ``figures.FIGURES`` draws it
+    half: str  # "train", "theory" or "bridge": the package whose ``figures.FIGURES`` draws it
     name: str  # file stem under results/figures/{half}/
     inputs: tuple[str, ...]  # keys of DATASETS[half]
 
@@ -76,14 +81,22 @@ _THEORY = {
     "spectrum": ("drift",),
     "eta_scaling": ("gradient_descent",),
 }
+_BRIDGE = {
+    "drift_time": ("combined",),
+    "drift_width": ("width",),
+    "shares": ("combined",),
+    "effects": ("combined", "tests"),
+    "regression": ("combined",),
+}
 FIGURES = {
     f.key: f
     for f in [
         *(Figure("train", name, TRAIN_ALL) for name in _TRAIN),
         *(Figure("theory", name, inputs) for name, inputs in _THEORY.items()),
+        *(Figure("bridge", name, inputs) for name, inputs in _BRIDGE.items()),
     ]
 }
-HALVES = ("train", "theory")
+HALVES = ("train", "theory", "bridge")
 
 
 def of_half(half: str) -> list[Figure]:

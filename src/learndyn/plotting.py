@@ -72,6 +72,12 @@ STYLES: dict[str, Style] = {
     "L=2": Style("#3B528B", "s"),
     "L=3": Style("#21918C", "^"),
     "L=4": Style("#5EC962", "D"),
+    # bridge: the paths of a layer in the kernel decomposition (learndyn.bridge.kernel.PATHS)
+    "embedding": Style("#BBBBBB", "."),
+    "linear": Style("#0077BB", "s"),  # the constrained path S(W) (the whole layer of the MLPs)
+    "correction": Style("#EE3377", "o"),
+    "gate": Style("#33BBEE", "^"),
+    "readout": Style("#555555", "x"),
 }
 
 # Fallback for names not in the registry: colours no registry entry uses, and markers.

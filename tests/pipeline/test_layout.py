@@ -58,7 +58,14 @@ def test_import_closure_follows_relative_imports():
     assert "train/models.py" not in files
 
 
-@pytest.mark.parametrize("half", ["train", "theory"])
+def test_bridge_jobs_depend_on_the_kernel_not_on_reporting_and_cells_not_on_the_bridge():
+    files = lib_of("bridge_kernels.py")
+    assert {"bridge/kernel.py", "bridge/metrics.py", "bridge/experiments.py", "train/models.py"} <= files
+    assert not files & {"bridge/report.py", "bridge/figures.py", "plotting.py", "latex.py"}, files
+    assert not any(f.startswith("bridge/") for f in lib_of("train_cell.py"))
+
+
+@pytest.mark.parametrize("half", ["train", "theory", "bridge"])
 def test_every_registered_figure_has_a_drawing_function_and_vice_versa(half):
     import importlib
 

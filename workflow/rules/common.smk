@@ -94,6 +94,7 @@ def get_dataset_files():
         *expand("results/data/{task}.nc", task=TASKS),
         *get_train_dataset_files(),
         *get_theory_dataset_files(),
+        *get_bridge_dataset_files(),
     ]
 
 
@@ -143,6 +144,7 @@ def get_paper_inputs(wildcards=None):
         *get_data_paper_files(),
         *get_train_paper_files(),
         *get_theory_paper_files(),
+        *get_bridge_paper_files(),
         *[f"results/figures/{key}.pdf" for key in FIGURES],
     ]
 
@@ -166,12 +168,12 @@ def get_data_macros():
 
 def get_benchmark_files():
     """Benchmark files of every heavy job, for the compute-cost appendix."""
-    return [*get_train_benchmarks(), *get_theory_benchmarks()]
+    return [*get_train_benchmarks(), *get_theory_benchmarks(), *get_bridge_benchmarks()]
 
 
 def get_stage_macros():
     """Per-stage macro files merged into results/paper/macros.tex."""
-    return [*get_data_macros(), *get_train_macros(), *get_theory_macros()]
+    return [*get_data_macros(), *get_train_macros(), *get_theory_macros(), *get_bridge_macros()]
 
 
 # --- figures of both halves (registry: learndyn.figures) -------------------------------------
@@ -197,6 +199,8 @@ def get_figure_lib(half):
 
 def get_figure_settings(half):
     """The config section the half's drawing functions read."""
+    if half == "bridge":
+        return BRIDGE
     return TRAIN if half == "train" else {"tolerances": THEORY["tolerances"]}
 
 

@@ -1,6 +1,7 @@
 # Training stage and its analysis: constants and input/param functions (no rules, so the
 # rule files stay lint-clean). Cross-field checks live in learndyn.config. Included by train.smk.
 from learndyn.train.grid import cells as train_cells, cell_levels, cell_seeds, tune_sources  # noqa: E402
+from learndyn.bridge.cells import snapshot_every  # noqa: E402
 
 TRAIN = config["train"]
 TRAIN_MODELS = sorted(TRAIN["models"])
@@ -70,7 +71,9 @@ def get_cell_settings(wildcards):
     cell = (wildcards.task, wildcards.model, int(wildcards.depth), int(wildcards.width))
     level = TRAIN_LEVELS.get(cell, "full")
     seeds = TRAIN_CELL_SEEDS.get(cell, TRAIN["seeds"])
-    return {k: TRAIN[k] for k in ("optim", "measure", "validation")} | {"level": level, "seeds": seeds}
+    out = {k: TRAIN[k] for k in ("optim", "measure", "validation")} | {"level": level, "seeds": seeds}
+    every = snapshot_every(config, cell)  # the kernel bridge's cells save snapshots (others: key absent)
+    return out | {"snapshot_every": every} if every else out
 
 
 def get_tune_settings(wildcards):

@@ -37,6 +37,7 @@ ds, model = run_cell(
     match_spec=snakemake.params.match,
     level=train["level"],
     return_model=True,
+    snapshot_every=train.get("snapshot_every", 0),
 )
 print(
     f"{wc.task}/{wc.model}/L{wc.depth}_W{wc.width}: diverged={ds.diverged.values.tolist()} "
@@ -44,5 +45,6 @@ print(
     file=sys.stderr,
 )
 write_netcdf(ds, snakemake.output.cell, config=snakemake.config, seeds=train["seeds"])
-# the kept weights, for the jobs that read trained models (cross-model alignment)
+# the kept weights (and, for the kernel cells, the snapshots along training), for the jobs that
+# read trained models (cross-model alignment, kernel bridge)
 save_ensemble(model, snakemake.output.model, task=wc.task, name=wc.model, lr=lr)

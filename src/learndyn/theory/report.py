@@ -171,6 +171,29 @@ def macro_word(part) -> str:
     return "".join(_DIGITS[int(c)] if c.isdigit() else c for c in text[:1].upper() + text[1:])
 
 
+NA = r"\text{n/a}"
+
+
+def hierarchy_macro_defaults(max_depth: int = 3) -> dict:
+    """Every macro the closure section quotes, as n/a: a profile without some depth, the second
+    data size or the control still builds (the measured values replace these)."""
+    words = {1: "One", 2: "Two", 3: "Three"}
+    lw = {0: "Zero", 1: "One", 2: "Two"}
+    out = {"SecondN": NA, "SecondNWords": "not measured in this profile"}
+    for L in range(1, max_depth + 1):
+        W = words[L]
+        keys = [f"ExpoLvl{lw[k]}{W}" for k in (0, 1, 2) if k == 0 or k < L]
+        keys += [f"ExpoGeluLvlZero{W}", f"ExpoSecondNLvlZero{W}", f"GeluMinusRelu{W}", f"ExpoSwitch{W}"]
+        keys += [f"Gain{lw[k]}{W}" for k in (1, 2) if k < L] + [f"ExpoGramThree{words[l]}" for l in (1, 2, 3)]
+        for key in keys:
+            for suffix in ("", "Lo", "Hi", "Min", "Max", "Drop", "Ratio"):
+                out[key + suffix] = NA
+        for key in [f"Gain{lw[k]}{W}Words" for k in (1, 2) if k < L] + [f"GeluVsRelu{W}Words"]:
+            out[key] = "not measured in this profile (compared with)"
+        out[f"SwitchMin{W}"] = out[f"SwitchMax{W}"] = NA
+    return out
+
+
 def hierarchy_macros(e5, e6, hier, smooth, floor, confidence, words) -> dict:
     """Macros of the closure section: every exponent with its interval, floor, horizon, control."""
     fmt = lambda v: f"{v:.2f}" if np.isfinite(v) else r"\text{n/a}"  # noqa: E731
@@ -191,13 +214,15 @@ def hierarchy_macros(e5, e6, hier, smooth, floor, confidence, words) -> dict:
         if r.exact:
             continue
         lvl = next(k for k, v in LEVEL_LABELS.items() if r.closure.startswith(v))
-        tag = "Gelu" if "GELU" in r.closure else ("" if r.n == main_n else f"N{macro_word(r.n)}")
+        tag = "Gelu" if "GELU" in r.closure else ("" if r.n == main_n else "SecondN")
         key = f"Expo{tag}Lvl{level_words[lvl]}{words[r.depth]}"
         macros[key], macros[key + "Lo"], macros[key + "Hi"] = fmt(r.mean), fmt(r.low), fmt(r.high)
         macros[key + "Min"], macros[key + "Max"] = fmt(r.x_min).split(".")[0], fmt(r.x_max).split(".")[0]
         if np.isfinite(r.loss_drop):
             macros[key + "Drop"] = f"{100 * r.loss_drop:.0f}"
     second = hier[(hier.n != main_n) & ~hier.exact]
+    if len(second):
+        macros["SecondN"] = int(second.n.iloc[0])
     for r in second.itertuples():
         same = hier[(hier.n == main_n) & (hier.closure == r.closure) & (hier.depth == r.depth)]
         if len(same):
@@ -531,6 +556,7 @@ def build_summary(
         macros[f"EtaSlope{words.get(L, str(L))}"] = f"{s:.3f}"
     for L, s in gd_slope.items():
         macros[f"GdSlope{words.get(L, str(L))}"] = f"{s:.2f}"
+    macros.update(hierarchy_macro_defaults())
     macros.update(hierarchy_macros(e5, e6, hier, smooth, floor, confidence, words))
     macros.update(hierarchy_verdicts(e5, smooth, floor, confidence))
     return summary, table, hierarchy_table(hier, confidence), macros

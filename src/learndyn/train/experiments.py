@@ -205,11 +205,18 @@ def run_cell(
     match_spec: dict | None = None,
     level: str = "full",
     return_model: bool = False,
+    snapshot_every: int = 0,
 ):
     """Train all seeds of one cell as a batched ensemble at ``tcfg.lr`` (the tuned rate), keep
     each member's weights of lowest validation loss, and measure it (spec §5) at ``level``
     (``LEVELS``). Returns the dataset, or ``(dataset, model)`` with ``return_model`` (the model
-    holds the kept weights)."""
+    holds the kept weights).
+
+    ``snapshot_every > 0``: the parameters of every member are also copied at every
+    ``snapshot_every``-th evaluation point (the initial one and the last always included) and
+    attached to the returned model as ``model.trajectory`` (:func:`snapshot_trajectory`), for
+    the kernel measurements of ``learndyn.bridge``. Copying does not touch the training
+    numbers; the snapshots travel in the checkpoint like the other probes."""
     if level not in LEVELS:
         raise ValueError(f"measurement level must be one of {LEVELS}, got {level!r}")
     full = level == "full"
@@ -241,6 +248,8 @@ def run_cell(
         else:
             out["noise_curve"], out["fgsm_curve"] = nan(len(mcfg.track_sigmas)), nan(len(mcfg.track_eps))
             out["clean_curve"] = nan()
+        if snapshot_every and (i_eval % snapshot_every == 0 or i_eval == n_eval - 1):
+            out |= {SNAPSHOT + k: p.detach().clone() for k, p in m.named_parameters()}
         return out
 
     x_jac = data.x_test[: mcfg.jacobian_samples]
@@ -420,7 +429,25 @@ def run_cell(
         validation=json.dumps(validation.__dict__ if validation else None),
         measure_level=level,
     )
+    model.trajectory = snapshot_trajectory(res, snapshot_every) if snapshot_every else None
     return (ds, model) if return_model else ds
+
+
+SNAPSHOT = "snapshot:"  # probe-name prefix of the parameter snapshots of ``run_cell``
+
+
+def snapshot_trajectory(res, every: int) -> dict:
+    """The parameter snapshots of a run: ``{"step": (T,), "state": {name: (S, T, ...) float32}}``
+    at evaluation indices 0, every, 2 every, ... and the last (``res.probes`` holds them at every
+    evaluation, NaN where none was taken)."""
+    n_eval = len(res.eval_steps)
+    idx = sorted({*range(0, n_eval, every), n_eval - 1})
+    state = {
+        k[len(SNAPSHOT) :]: torch.from_numpy(np.ascontiguousarray(v[:, idx])).float()
+        for k, v in res.probes.items()
+        if k.startswith(SNAPSHOT)
+    }
+    return {"step": torch.as_tensor(res.eval_steps[idx]), "state": state}
 
 
 GEN_GAP = {

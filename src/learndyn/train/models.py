@@ -340,7 +340,9 @@ def matched_width(spec: ModelSpec, target: ModelSpec, d_in: int, d_out: int, wid
 
 def save_ensemble(model: EnsembleNet, path, **meta) -> None:
     """Write the ensemble's weights and what rebuilds it (spec, sizes, seeds, ``meta``) to
-    ``path`` atomically (a temporary file renamed into place), on CPU."""
+    ``path`` atomically (a temporary file renamed into place), on CPU. A model with parameter
+    snapshots along training (``model.trajectory``, set by ``experiments.run_cell``) stores
+    them too (key ``trajectory``; absent otherwise, so other files are unchanged)."""
     import os
     from pathlib import Path
 
@@ -355,6 +357,8 @@ def save_ensemble(model: EnsembleNet, path, **meta) -> None:
         "state": state,
         "meta": meta,
     }
+    if getattr(model, "trajectory", None) is not None:
+        record["trajectory"] = model.trajectory
     try:
         torch.save(record, tmp)
         os.replace(tmp, path)
@@ -371,3 +375,9 @@ def load_ensemble(path, device=None) -> tuple[EnsembleNet, dict]:
     )
     model.load_state_dict({k: v.to(device) if device else v for k, v in record["state"].items()})
     return model.eval(), record["meta"]
+
+
+def load_trajectory(path) -> dict | None:
+    """The parameter snapshots saved with an ensemble (``{"step": (T,), "state": {name: (S, T,
+    ...)}}``), or None when the cell saved none."""
+    return torch.load(path, map_location="cpu", weights_only=True).get("trajectory")

@@ -1,0 +1,172 @@
+"""Figures of the bridge (names, inputs and captions registered in ``learndyn.figures``).
+
+Each function takes the datasets (``combined``: every trajectory cell with its training-half
+effects; ``width``: the width study; ``tests``: the family table) and the ``bridge`` config and
+returns a matplotlib figure. Bands are mean +- sd over seeds, computed in log space on log axes;
+models and paths keep their registry colours (``learndyn.plotting.STYLES``).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+
+from ..plotting import hue_order, label, markers, palette
+
+YLABELS = {
+    "alignment": "centred kernel-target alignment",
+    "velocity": "kernel velocity [1/epoch]",
+    "share_path": "trace share of the path",
+    "align_path": "alignment of the path",
+}
+
+
+def _frame(da, name=None):
+    name = name or da.name
+    return da.rename(name).to_dataframe().reset_index().dropna(subset=[name])
+
+
+def _models(df, marked=True):
+    order = hue_order(df["model"].unique())
+    kw = {"hue": "model", "hue_order": order, "palette": palette(order)}
+    if marked:
+        kw |= {"style": "model", "style_order": order, "markers": markers(order), "dashes": False}
+    return kw
+
+
+def drift_time(datasets, cfg):
+    """Kernel drift and alignment against training epoch per model (mean +- sd over seeds; drift
+    on a log axis, bands in log space)."""
+    ds = datasets["combined"]
+    fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.0))
+    d = _frame(np.log10(ds.drift.where(ds.step > 0)), "log_drift")
+    d["epoch"] = ds.epoch.sel(step=d["step"].to_numpy()).to_numpy()
+    sns.lineplot(d, x="epoch", y="log_drift", errorbar=("sd", 1), ax=axes[0], **_models(d))
+    axes[0].set_ylabel(r"$\log_{10}\,\|K_t-K_0\|_F/\|K_0\|_F$")
+    for ax, var in zip(axes[1:], ("alignment", "velocity")):
+        v = _frame(ds[var])
+        v["epoch"] = ds.epoch.sel(step=v["step"].to_numpy()).to_numpy()
+        sns.lineplot(v, x="epoch", y=var, errorbar=("sd", 1), ax=ax, legend=False, **_models(v))
+        ax.set_ylabel(
+            {"alignment": "centred kernel-target alignment", "velocity": "kernel velocity [1/epoch]"}[var]
+        )
+    axes[2].set_yscale("log")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+    return fig
+
+
+def drift_width(datasets, cfg):
+    """Drift from init to the kept weights against width (log-log), per model: seeds as points,
+    the mean of log drift as a line, with the fitted exponent in the legend."""
+    w = datasets["width"]
+    df = _frame(np.log10(w.drift), "log_drift")
+    df["log_width"] = np.log10(df["width"].astype(float))
+    fig, ax = plt.subplots(figsize=(4.2, 3.2))
+    order = hue_order(df["model"].unique())
+    for m in order:
+        sub = df[df["model"] == m]
+        slope = np.polyfit(sub["log_width"], sub["log_drift"], 1)[0] if sub["width"].nunique() > 1 else np.nan
+        color = palette([m])[m]
+        ax.scatter(sub["log_width"], sub["log_drift"], color=color, marker=markers([m])[m], s=14, alpha=0.6)
+        mean = sub.groupby("log_width")["log_drift"].mean()
+        ax.plot(mean.index, mean.values, color=color, label=f"{m} (slope {slope:.2f})")
+    ax.set_xlabel(r"$\log_{10}$ width $d$")
+    ax.set_ylabel(r"$\log_{10}$ kernel drift (init to kept)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def shares(datasets, cfg):
+    """Per model (one row each): trace share of each path's kernel and its kernel-target
+    alignment against epoch (mean +- sd over seeds), and the trace share of each block (embedding,
+    layers 1..L, read-out) at init and at the last snapshot."""
+    ds = datasets["combined"]
+    models = hue_order(ds.model.values)
+    fig, axes = plt.subplots(len(models), 3, figsize=(10.0, 2.2 * len(models)), squeeze=False)
+    for row, m in zip(axes, models):
+        sub = ds.sel(model=m)
+        for ax, var in zip(row[:2], ("share_path", "align_path")):
+            df = _frame(sub[var])
+            df["epoch"] = sub.epoch.sel(step=df["step"].to_numpy()).to_numpy()
+            order = hue_order(df["path"].unique())
+            sns.lineplot(
+                df,
+                x="epoch",
+                y=var,
+                hue="path",
+                hue_order=order,
+                palette=palette(order),
+                errorbar=("sd", 1),
+                ax=ax,
+                legend=ax is row[0],
+            )
+            ax.set_ylabel(YLABELS[var])
+            ax.set_title(m, fontsize=8)
+        row[0].set_yscale("log")
+        color = palette([m])[m]
+        for t, style in ((0, "--"), (-1, "-")):
+            share = sub.share_block.isel(step=t)
+            mean, sd = share.mean("seed"), share.std("seed")
+            row[2].errorbar(
+                sub.block,
+                mean,
+                yerr=sd,
+                color=color,
+                ls=style,
+                marker=markers([m])[m],
+                ms=3,
+                label="init" if t == 0 else "last snapshot",
+            )
+        row[2].set_yscale("log")
+        row[2].set_xlabel("block (0 embedding, L+1 read-out)")
+        row[2].set_ylabel("trace share of the block")
+        row[2].legend(fontsize=7)
+    return fig
+
+
+def effects(datasets, cfg):
+    """Drift at the kept weights against the training half's per-seed effects (one point per
+    model and seed), with the Spearman rho of the family table in each title."""
+    ds, tests = datasets["combined"], datasets["tests"]
+    fig, axes = plt.subplots(1, 4, figsize=(10.0, 2.8))
+    for ax, var in zip(axes, ("hessian_top", "test_metric", "noise_metric", "fgsm_metric")):
+        df = _frame(np.log10(ds.drift_kept), "log_drift").merge(_frame(ds[var]), on=["model", "seed"])
+        kw = {k: v for k, v in _models(df).items() if k != "dashes"}
+        sns.scatterplot(df, x=var, y="log_drift", ax=ax, legend=ax is axes[0], **kw)
+        key = f"Rank{var.replace('_', '').title()}"
+        if key in tests.test.values:
+            ax.set_title(rf"$\rho$ = {float(tests.effect.sel(test=key)):.2f}", fontsize=8)
+        ax.set_xlabel(label(ds[var]), fontsize=7)
+        ax.set_ylabel(r"$\log_{10}$ drift (kept)")
+    return fig
+
+
+def regression(datasets, cfg):
+    """Kernel regression of the trained test outputs: R2 with K_0 and with the kernel of the kept
+    weights, per model (seeds as points)."""
+    ds = datasets["combined"]
+    df = _frame(ds.r2_init, "K_0").merge(_frame(ds.r2_kept, "K_kept"), on=["model", "seed"])
+    long = df.melt(
+        id_vars=["model", "seed"], value_vars=["K_0", "K_kept"], var_name="kernel", value_name="R2"
+    )
+    fig, ax = plt.subplots(figsize=(4.2, 3.0))
+    order = hue_order(long["model"].unique())
+    sns.pointplot(
+        long,
+        x="kernel",
+        y="R2",
+        hue="model",
+        hue_order=order,
+        palette=palette(order),
+        markers=[markers(order)[m] for m in order],
+        errorbar=("sd", 1),
+        dodge=0.3,
+        ax=ax,
+    )
+    ax.set_ylabel(r"$R^2$ of the predicted test outputs")
+    return fig
+
+
+FIGURES = {fn.__name__: fn for fn in (drift_time, drift_width, shares, effects, regression)}

@@ -1,0 +1,269 @@
+"""The bridge: the empirical kernel of the training half's models against the theory half's
+closed form, its decomposition, the kernel measurements, the snapshots saved in training and
+the trajectory job (all in float64 where a tolerance is tight)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from learndyn.bridge import metrics
+from learndyn.bridge.experiments import BridgeConfig, run_trajectory
+from learndyn.bridge.kernel import (
+    empirical_kernel,
+    jacobian_parts,
+    kernel_by_path,
+    kernel_from_jacobian,
+    kernel_parts,
+)
+from learndyn.data import make_task
+from learndyn.theory import fields
+from learndyn.train.experiments import MeasureConfig, run_cell
+from learndyn.train.loop import TrainConfig, Validation
+from learndyn.train.models import build_model, load_trajectory, save_ensemble
+
+THEORY_TOL = 1e-10  # kernel vs the theory half's sum_l Q^(l-1) ⊙ S^(l), relative, float64
+PARTS_TOL = 1e-11  # fields route vs per-sample torch.func Jacobians, relative, float64
+EXACT = 0.0
+
+SPECS = {
+    "mlp": {"kind": "mlp"},
+    "snmlp": {"kind": "snmlp", "rho": 1.4},
+    "structured": {"kind": "structured", "u_init_std": 0.3},
+    "struct_uncapped": {"kind": "structured", "rho": 50.0, "u_init_std": 0.3},
+    "struct_inputgate": {"kind": "structured", "gate": "input", "u_init_std": 0.3},
+    "struct_post": {"kind": "structured", "post_activation": True, "u_init_std": 0.3},
+    "struct_mask": {"kind": "structured", "shaping": "mask"},
+    "resmlp": {"kind": "resmlp"},
+    "rezero": {"kind": "rezero", "alpha": 0.3},
+}
+MEASURE = MeasureConfig(
+    probe_samples=16,
+    hessian_points=2,
+    hessian_iters=2,
+    jacobian_samples=4,
+    robust_samples=16,
+    noise_sigmas=(0.0, 0.2),
+    fgsm_eps=(0.05,),
+)
+
+
+def perturbed(spec, d_in=7, d_out=3, width=6, depth=3, seeds=(0, 1), scale_W=1.7):
+    """A small ensemble away from its init (weights scaled and jittered: the cap is active,
+    the gates are open), float32 as in training."""
+    torch.manual_seed(0)
+    model = build_model(spec, d_in, d_out, width, depth, list(seeds))
+    with torch.no_grad():
+        if hasattr(model, "W"):
+            model.W.mul_(scale_W)
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+def rel(a, b) -> float:
+    return float((a - b).abs().max() / b.abs().max())
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_kernel_equals_theory_closed_form(depth):
+    """The kernel of a bias-free ReLU MLP with fixed read-out over its weights equals the theory
+    half's K = sum_l Q^(l-1) ⊙ S^(l). EnsembleNet has no 1/sqrt(fan-in) in its forward, so the
+    theory's W_l is m^(1/2) A_l (A_l = W_l / sqrt(m), d_in = m, embedding E = I, read-out
+    R = a / sqrt(m)) and d f / d W_l = (d f / d A_l) / sqrt(m): K_theory = K_A / m. The theory's
+    K has no 1/n (its 1/n sits in the loss)."""
+    n, m = 9, 6
+    Ws, a = fields.init_network([3], m, [m] * depth)
+    X = torch.randn(n, m, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    f = fields.training_fields(Ws, a, X, torch.zeros(1, n))
+    K_theory = fields.kernel(f.phi, f.b)[0]
+
+    model = build_model({"kind": "mlp"}, m, 1, m, depth, [0]).double()
+    with torch.no_grad():
+        model.E.copy_(torch.eye(m)[None])
+        model.e_b.zero_()
+        model.b.zero_()
+        model.W.copy_(torch.stack([W[0] for W in Ws])[None] / math.sqrt(m))
+        model.R.copy_(a[0][None, :, None] / math.sqrt(m))
+        model.r_b.zero_()
+    K = empirical_kernel(model, 0, X, names=("W",)) / m
+    assert rel(K, K_theory) <= THEORY_TOL, f"kernel_parts vs theory.fields.kernel: {rel(K, K_theory)}"
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_parts_match_per_sample_jacobians(name):
+    """Every part (parameter, layer) of the fields route equals the contraction of the per-sample
+    torch.func Jacobians, on the training inputs and between test and training inputs."""
+    model = perturbed(SPECS[name])
+    X = torch.randn(8, 7, generator=torch.Generator().manual_seed(2))
+    Z = torch.randn(5, 7, generator=torch.Generator().manual_seed(3))
+    for args in ((X,), (Z, X)):
+        fast, ref = kernel_parts(model, 1, *args), jacobian_parts(model, 1, *args)
+        assert sorted(fast) == sorted(ref)
+        for k in ref:
+            assert rel(fast[k], ref[k]) <= PARTS_TOL, f"{name} part {k}: {rel(fast[k], ref[k])}"
+
+
+@pytest.mark.parametrize("name", ["structured", "snmlp", "struct_inputgate", "rezero"])
+def test_parts_sum_to_the_whole(name):
+    """The parts by (path, block) sum to the kernel of one flattened Jacobian of all outputs over
+    all parameters (no parts, no per-sample vmap), and their trace shares sum to one."""
+    model = perturbed(SPECS[name])
+    X = torch.randn(8, 7, generator=torch.Generator().manual_seed(4))
+    parts = kernel_by_path(kernel_parts(model, 0, X), model.depth)
+    K = sum(parts.values())
+    K_ref = kernel_from_jacobian(model, 0, X)
+    assert rel(K, K_ref) <= PARTS_TOL, f"sum of parts vs flattened Jacobian: {rel(K, K_ref)}"
+    shares = [metrics.trace_share(P, K) for P in parts.values()]
+    assert abs(sum(shares) - 1) <= PARTS_TOL and min(shares) >= 0
+    paths = {p for p, _ in parts}
+    assert {"embedding", "readout"} <= paths and ("correction" in paths) == SPECS[name]["kind"].startswith(
+        ("struct", "rez")
+    )
+
+
+def test_drift_zero_when_weights_do_not_move():
+    """Two kernels of the same weights give exactly zero drift, velocity and distance."""
+    model = perturbed(SPECS["structured"])
+    X = torch.randn(8, 7, generator=torch.Generator().manual_seed(5))
+    K_a, K_b = empirical_kernel(model, 0, X), empirical_kernel(model, 0, X)
+    assert metrics.kernel_drift(K_b, K_a) == EXACT
+    assert abs(metrics.kernel_velocity(K_a, K_b, 1.0)) <= 1e-15
+
+
+@pytest.mark.parametrize("c", [0.5, 0.9, 1.1, 2.0])
+def test_drift_of_a_scaled_deep_linear_network(c):
+    """A deep linear network (identity shaping, no activation, gate fixed at 0) with zero biases
+    is homogeneous of degree L + 2 in its weight matrices E, W_1..W_L, R, so its weight kernel is
+    homogeneous of degree 2 (L + 1): scaling every weight matrix by c gives the closed form
+    drift |c^(2 (L + 1)) - 1|."""
+    spec = {"kind": "structured", "shaping": "identity", "gate": "fixed", "alpha": 0.0}
+    L = 3
+    model = build_model(spec, 5, 2, 4, L, [0]).double()
+    X = torch.randn(6, 5, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    K0 = empirical_kernel(model, 0, X, names=("E", "W", "R"))
+    with torch.no_grad():
+        for name in ("E", "W", "R"):
+            getattr(model, name).mul_(c)
+    Kc = empirical_kernel(model, 0, X, names=("E", "W", "R"))
+    expected = abs(c ** (2 * (L + 1)) - 1)
+    assert metrics.kernel_drift(Kc, K0) == pytest.approx(expected, rel=1e-12)
+
+
+def test_alignment_of_the_target_with_itself_is_one():
+    y = np.array([0, 1, 2, 1, 0, 2, 2, 1])
+    assert metrics.kernel_target_alignment(metrics.target_kernel(y, 3), y, 3) == pytest.approx(1.0, abs=1e-14)
+    r = np.random.default_rng(0).normal(size=(8, 2))
+    assert metrics.kernel_target_alignment(r @ r.T, r) == pytest.approx(1.0, abs=1e-14)
+    assert metrics.centred_alignment(2.0 * r @ r.T, r @ r.T) == pytest.approx(1.0, abs=1e-14)
+
+
+def test_effective_rank_and_regression_limits():
+    """Effective rank n for the identity, 1 for a rank-one kernel; kernel regression with a tiny
+    ridge interpolates the training outputs."""
+    assert metrics.effective_rank(np.eye(6)) == pytest.approx(6.0)
+    v = np.arange(1.0, 7.0)
+    assert metrics.effective_rank(np.outer(v, v)) == pytest.approx(1.0, abs=1e-6)
+    r = np.random.default_rng(1).normal(size=(6, 10))
+    K, f = r @ r.T, np.random.default_rng(2).normal(size=(6, 2))
+    np.testing.assert_allclose(metrics.kernel_regression(K, K, f, ridge=1e-12), f, atol=1e-8)
+
+
+@pytest.fixture(scope="module")
+def spirals():
+    return make_task("spirals", {"generator": "spirals", "n_train": 96, "n_test": 48, "d": 8, "seed": 3})
+
+
+def test_snapshots_leave_the_cell_unchanged_and_the_trajectory_runs(spirals, tmp_path):
+    """A cell that saves snapshots computes the same numbers as one that does not (bitwise); the
+    first snapshot is the init rebuilt from the seeds; the trajectory job starts at zero drift."""
+    cfg = TrainConfig(steps=40, batch_size=32, eval_every=10, lr=3e-3)
+    v = Validation()
+    args = (spirals, {"kind": "structured"}, 2, 8, [0, 1], cfg, MEASURE, v)
+    plain = run_cell(*args, model_name="structured")
+    snap, model = run_cell(*args, model_name="structured", return_model=True, snapshot_every=2)
+    for name in plain.data_vars:
+        np.testing.assert_array_equal(plain[name].values, snap[name].values, err_msg=name)
+    assert model.trajectory["step"].tolist() == [0, 20, 40]
+    init = build_model({"kind": "structured"}, model.d_in, model.d_out, 8, 2, [0, 1])
+    for k, p in init.named_parameters():
+        assert torch.equal(p, model.trajectory["state"][k][:, 0]), k
+    save_ensemble(model, tmp_path / "m.pt", name="structured")
+    trajectory = load_trajectory(tmp_path / "m.pt")
+    bcfg = BridgeConfig(task="spirals", models=("structured", "mlp"), n=16, n_test=8)
+    ds = run_trajectory(spirals, model, trajectory, bcfg, v, cfg.batch_size)
+    assert float(ds.init_rebuild_error) == EXACT
+    np.testing.assert_array_equal(ds.drift.isel(step=0).values, 0.0)
+    np.testing.assert_allclose(ds.share_path.sum("path").values, 1.0, atol=1e-12)
+    assert np.isfinite(ds.drift_kept.values).all() and np.isfinite(ds.r2_init.values).all()
+    assert load_trajectory_none(tmp_path, plain_model(spirals, cfg, v))
+
+
+def plain_model(task, cfg, v):
+    _, model = run_cell(task, {"kind": "mlp"}, 2, 8, [0], cfg, MEASURE, v, return_model=True)
+    return model
+
+
+def load_trajectory_none(tmp_path, model) -> bool:
+    """A cell without snapshots stores no trajectory (its file keeps the old layout)."""
+    save_ensemble(model, tmp_path / "plain.pt", name="mlp")
+    return load_trajectory(tmp_path / "plain.pt") is None
+
+
+EFFECTS = ("hessian_top", "test_metric", "noise_metric", "fgsm_metric")
+
+
+def _toy_family_inputs(rng):
+    """Combined and width datasets shaped like the bridge's, with known effects."""
+    import xarray as xr
+
+    seeds, steps, paths = np.arange(6), np.array([0, 10]), ["embedding", "linear", "correction", "readout"]
+    models = ["structured", "mlp"]
+    drift = np.stack([np.full(6, 0.5), np.full(6, 5.0)]) * np.exp(0.1 * rng.normal(size=(2, 6)))
+    shape = (2, 6, 2, 4)
+    share = rng.uniform(0.1, 0.2, size=shape)
+    share[0, :, 1, 2] += 0.1  # the correction share of the structured model grows
+    align = rng.uniform(0.3, 0.4, size=shape)
+    align[0, :, 1, 2] += 0.2
+    combined = xr.Dataset(
+        {
+            "drift_kept": (("model", "seed"), drift),
+            "share_path": (("model", "seed", "step", "path"), share),
+            "align_path": (("model", "seed", "step", "path"), align),
+            "r2_init": (("model", "seed"), rng.uniform(0.5, 0.6, size=(2, 6))),
+            "r2_kept": (("model", "seed"), rng.uniform(0.8, 0.9, size=(2, 6))),
+            **{
+                v: (("model", "seed"), rng.normal(size=(2, 6)))
+                for v in ("hessian_top", "test_metric", "noise_metric", "fgsm_metric")
+            },
+        },
+        coords={"model": models, "seed": seeds, "step": steps, "path": paths},
+    )
+    widths = np.array([32, 64, 128])
+    wdrift = np.stack([w**-0.5 * np.ones((6,)) for w in widths], -1)[None].repeat(2, 0)
+    wdrift = wdrift * np.exp(0.01 * rng.normal(size=wdrift.shape))
+    width = xr.Dataset(
+        {"drift": (("model", "seed", "width"), wdrift)},
+        coords={"model": models, "seed": seeds, "width": widths},
+    )
+    return combined, width
+
+
+def test_family_recovers_known_effects_and_holm_adjusts():
+    """On synthetic data: the structured model 10x lazier (log10 ratio -1), exponents -1/2, the
+    correction share and alignment growing, K_kept better than K_0; Holm p >= raw p."""
+    from learndyn.bridge import report
+
+    combined, width = _toy_family_inputs(np.random.default_rng(0))
+    cfg = BridgeConfig(task="toy", models=("structured", "mlp"), bootstrap=200)
+    df = report.family(combined, width, "structured", cfg).set_index("key")
+    assert df.loc["Laziermlp", "effect"] == pytest.approx(-1.0, abs=0.1)
+    assert df.loc["Laziermlp", "verdict"] == "supported"
+    for m in ("mlp", "structured"):
+        assert df.loc[f"Width{m}", "effect"] == pytest.approx(-0.5, abs=0.02)
+    assert df.loc["CorrShare", "verdict"] == df.loc["CorrAlign", "verdict"] == "supported"
+    assert df.loc["Kernelmlp", "verdict"] == "supported"
+    assert (df["p_holm"].dropna() >= df["p"].dropna() - 1e-15).all()
