@@ -1,7 +1,8 @@
 # Theory stage: closed training-set dynamics and the Gram-operator hierarchy (spec
 # ../shared/papers/gram-hierarchy.md). E1 closed_flow / E2 hybrid_flow integrate flows per task,
 # E3 identities checks identities per task, E4 gradient_descent and E5/E6 truncation (closures
-# and drift) use the main task.
+# and drift) use the main task. The truncation depth jobs are the study's longest: priority 3
+# starts them first, beside the training (longest jobs first packs the two cores best).
 
 
 include: "theory_common.smk"
@@ -39,6 +40,7 @@ rule theory_hybrid_flow:
         "logs/theory/hybrid_flow_{task}.log",
     benchmark:
         "benchmarks/theory/hybrid_flow_{task}.tsv"
+    priority: 1
     conda:
         CONDA_ENV
     threads: 1
@@ -108,6 +110,7 @@ rule theory_truncation_depth:
     wildcard_constraints:
         n=r"\d+",
         depth=r"\d+",
+    priority: 3
     conda:
         CONDA_ENV
     threads: 1
