@@ -64,8 +64,8 @@ STYLES: dict[str, Style] = {
     "hybrid": Style("#AA3377", "s"),  # hybrid closure (L >= 2)
     "frozen_gamma": Style("#EE7733", "D"),  # frozen-Gamma closure (truncation level 1)
     "ntk": Style("#009988", "^"),  # NTK (frozen-kernel) closure (truncation level 0)
-    "level2": Style("#0077BB", "v"),  # truncation level 2 (operators moving, conjugate frozen)
-    "gelu": Style("#BBBBBB", "P"),  # smooth-activation (GELU) control of level 0
+    "level2": Style("#CC6677", "v"),  # truncation level 2 (operators moving, conjugate frozen)
+    "gelu": Style("#DDCC77", "P"),  # smooth-activation (GELU) control of level 0
     "tolerance": Style("#CC3311", "_"),  # tolerance line
     # theory half: network depth (see ``depth``), a dark-to-light viridis-like sequence
     "L=1": Style("#440154", "o"),
