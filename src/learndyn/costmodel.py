@@ -221,12 +221,15 @@ def theory_jobs(config: dict) -> list[Job]:
         floor = tr["floor_max_width"] if n_job == n else 0  # floor runs at the main n only
         runs = [(m, flows_per_run(tr["levels"], L, m, floor)) for m in widths_at(tr, L, n_job)]
         w = len(tr["seeds"]) * sum(k * L * n_job * m**2 for m, k in runs)
-        mem = max(L * n_job * m**2 for m, _ in runs) * 8
+        # memory: one run at a time; its weight trajectory and the integrator's stages
+        mem = max(L * m**2 + n_job * L * m for m, _ in runs) * (tr["n_times"] + 8) * 8
         out.append(Job("theory_truncation", f"benchmarks/theory/truncation_n{n_job}_L{L}.tsv", w, mem))
     sm = tr.get("smooth")
     if sm:
         w = len(tr["seeds"]) * sum(int(L) * n * m**2 for L in sm["depths"] for m in sm["widths"])
-        out.append(Job("theory_smooth_control", "benchmarks/theory/smooth_control.tsv", w, w * 8))
+        L, m = max(int(L) for L in sm["depths"]), max(sm["widths"])
+        mem = (L * m**2 + n * L * m) * (tr["n_times"] + 8) * 8
+        out.append(Job("theory_smooth_control", "benchmarks/theory/smooth_control.tsv", w, mem))
     return out
 
 

@@ -1,4 +1,6 @@
 # Data stage: one netCDF file per task (generated, or read from files) and the tasks table.
+# The tasks are cheap and unblock both halves: priority 4 runs them before any training or
+# theory job (Snakemake does not pass a job's priority on to the jobs it waits for).
 
 
 rule data_task:
@@ -9,6 +11,7 @@ rule data_task:
         task="results/data/{task}.nc",
     log:
         "logs/data/{task}.log",
+    priority: 4
     conda:
         CONDA_ENV
     params:
