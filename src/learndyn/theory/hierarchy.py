@@ -28,7 +28,7 @@ import xarray as xr
 from ..io import cf_attrs as _a
 from ..runtime import timed
 from .dynamics import ntk_residual
-from .fields import coactivation, gradient_W, init_network, kernel, overlap_Q, overlap_S, training_fields
+from .fields import coactivation, gradient_W, init_network, kernel, training_fields
 from .flows import fields_along, hybrid_flow, weight_flow
 from .integrate import Layout, Settings, integrate
 from .levels import runs_level
@@ -290,7 +290,7 @@ def run_smooth_control(
             for s, seed in enumerate(seeds):
                 Ws, a = init_network([seed], p.d, [m] * L, p.X.device)
                 phi, b, r0 = smooth_fields(Ws, a, p.X, p.y, activation)
-                K0 = sum(overlap_Q(phi[l]) * overlap_S(b[l]) for l in range(L))
+                K0 = kernel(phi, b)
                 t_h = loss_drop_horizon(_np(K0[0]), _np(r0[0]), drop, t_max)
                 times = torch.tensor(tau * t_h, dtype=DT)
                 out, wall[i, j, s] = timed(smooth_weight_flow, Ws, a, p.X, p.y, times, settings, activation)

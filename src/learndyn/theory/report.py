@@ -177,18 +177,17 @@ NA = r"\text{n/a}"
 def hierarchy_macro_defaults(max_depth: int = 3) -> dict:
     """Every macro the closure section quotes, as n/a: a profile without some depth, the second
     data size or the control still builds (the measured values replace these)."""
-    words = {1: "One", 2: "Two", 3: "Three"}
-    lw = {0: "Zero", 1: "One", 2: "Two"}
     out = {"SecondN": NA, "SecondNWords": "not measured in this profile"}
     for L in range(1, max_depth + 1):
-        W = words[L]
-        keys = [f"ExpoLvl{lw[k]}{W}" for k in (0, 1, 2) if k == 0 or k < L]
+        W = macro_word(L)
+        keys = [f"ExpoLvl{macro_word(k)}{W}" for k in (0, 1, 2) if k == 0 or k < L]
         keys += [f"ExpoGeluLvlZero{W}", f"ExpoSecondNLvlZero{W}", f"GeluMinusRelu{W}", f"ExpoSwitch{W}"]
-        keys += [f"Gain{lw[k]}{W}" for k in (1, 2) if k < L] + [f"ExpoGramThree{words[l]}" for l in (1, 2, 3)]
+        keys += [f"Gain{macro_word(k)}{W}" for k in (1, 2) if k < L]
+        keys += [f"ExpoGramThree{macro_word(l)}" for l in (1, 2, 3)]
         for key in keys:
             for suffix in ("", "Lo", "Hi", "Min", "Max", "Drop", "Ratio"):
                 out[key + suffix] = NA
-        for key in [f"Gain{lw[k]}{W}Words" for k in (1, 2) if k < L] + [f"GeluVsRelu{W}Words"]:
+        for key in [f"Gain{macro_word(k)}{W}Words" for k in (1, 2) if k < L] + [f"GeluVsRelu{W}Words"]:
             out[key] = "not measured in this profile (compared with)"
         out[f"SwitchMin{W}"] = out[f"SwitchMax{W}"] = NA
     return out
@@ -197,7 +196,6 @@ def hierarchy_macro_defaults(max_depth: int = 3) -> dict:
 def hierarchy_macros(e5, e6, hier, smooth, floor, confidence, words) -> dict:
     """Macros of the closure section: every exponent with its interval, floor, horizon, control."""
     fmt = lambda v: f"{v:.2f}" if np.isfinite(v) else r"\text{n/a}"  # noqa: E731
-    level_words = {0: "Zero", 1: "One", 2: "Two"}
     macros = {
         "IntegrationFloor": floor,
         "FloorFactor": FLOOR_FACTOR,
@@ -215,7 +213,7 @@ def hierarchy_macros(e5, e6, hier, smooth, floor, confidence, words) -> dict:
             continue
         lvl = next(k for k, v in LEVEL_LABELS.items() if r.closure.startswith(v))
         tag = "Gelu" if "GELU" in r.closure else ("" if r.n == main_n else "SecondN")
-        key = f"Expo{tag}Lvl{level_words[lvl]}{words[r.depth]}"
+        key = f"Expo{tag}Lvl{macro_word(lvl)}{macro_word(r.depth)}"
         macros[key], macros[key + "Lo"], macros[key + "Hi"] = fmt(r.mean), fmt(r.low), fmt(r.high)
         macros[key + "Min"], macros[key + "Max"] = fmt(r.x_min).split(".")[0], fmt(r.x_max).split(".")[0]
         if np.isfinite(r.loss_drop):
@@ -234,11 +232,11 @@ def hierarchy_macros(e5, e6, hier, smooth, floor, confidence, words) -> dict:
                 else "the intervals do not overlap: the exponent depends on $n$ on these sizes"
             )
     for L in e5.depth.values:
-        macros[f"HorizonMedian{words[int(L)]}"] = f"{float(e5.horizon.sel(depth=L).median()):.3g}"
+        macros[f"HorizonMedian{macro_word(int(L))}"] = f"{float(e5.horizon.sel(depth=L).median()):.3g}"
     if smooth is not None:
         for L, (m, lo, hi, _) in smooth_vs_relu(e5, smooth, confidence).items():
-            macros[f"GeluMinusRelu{words[L]}"], macros[f"GeluMinusRelu{words[L]}Lo"] = fmt(m), fmt(lo)
-            macros[f"GeluMinusRelu{words[L]}Hi"] = fmt(hi)
+            key = f"GeluMinusRelu{macro_word(L)}"
+            macros[key], macros[key + "Lo"], macros[key + "Hi"] = fmt(m), fmt(lo), fmt(hi)
     if e6 is not None:
         for key, ex in side_exponents(e5, e6, confidence).items():
             name = "".join(macro_word(k) for k in key)
@@ -250,8 +248,8 @@ def hierarchy_macros(e5, e6, hier, smooth, floor, confidence, words) -> dict:
         sw = e5.switch_fraction.isel(tau=-1)
         for L in e5.depth.values:
             v = sw.sel(depth=L).mean("seed").dropna("width")
-            macros[f"SwitchMin{words[int(L)]}"] = f"{100 * float(v.values[0]):.1f}"
-            macros[f"SwitchMax{words[int(L)]}"] = f"{100 * float(v.values[-1]):.1f}"
+            macros[f"SwitchMin{macro_word(int(L))}"] = f"{100 * float(v.values[0]):.1f}"
+            macros[f"SwitchMax{macro_word(int(L))}"] = f"{100 * float(v.values[-1]):.1f}"
     return macros
 
 
@@ -275,8 +273,6 @@ def hierarchy_verdicts(e5, smooth, floor, confidence=0.95) -> dict:
     """Paired-by-seed differences of exponents between consecutive levels (same depth, widths,
     seeds) and ReLU vs GELU at level 0, as numbers and as the words the text uses."""
     fmt = lambda v: f"{v:.2f}" if np.isfinite(v) else r"\text{n/a}"  # noqa: E731
-    words = {1: "One", 2: "Two", 3: "Three", 4: "Four"}
-    lw = {0: "Zero", 1: "One", 2: "Two"}
     macros = {}
     for L in e5.depth.values:
         for k in e5.level.values[1:]:
@@ -285,14 +281,14 @@ def hierarchy_verdicts(e5, smooth, floor, confidence=0.95) -> dict:
             hi = trajectory_error(e5.err.sel(level=k, depth=L)).dropna("width", how="all")
             lo = trajectory_error(e5.err.sel(level=k - 1, depth=L, width=hi.width))
             diff = paired_exponent_difference(hi.width.values, hi.values.T, lo.values.T, floor, confidence)
-            key = f"Gain{lw[int(k)]}{words[int(L)]}"
+            key = f"Gain{macro_word(int(k))}{macro_word(int(L))}"
             macros[key], macros[key + "Lo"], macros[key + "Hi"] = fmt(diff[0]), fmt(diff[1]), fmt(diff[2])
             macros[key + "Words"] = _compare(diff, "steeper than", "shallower than", "indistinguishable from")
             ratio = (hi / lo).median("seed").values
             macros[key + "Ratio"] = f"{float(np.nanmax(ratio)):.2g}"
     if smooth is not None:
         for L, diff in smooth_vs_relu(e5, smooth, confidence).items():
-            macros[f"GeluVsRelu{words[L]}Words"] = _compare(
+            macros[f"GeluVsRelu{macro_word(L)}Words"] = _compare(
                 diff, "steeper than", "shallower than", "indistinguishable from"
             )
     return macros
