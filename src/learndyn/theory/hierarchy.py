@@ -215,7 +215,7 @@ def run_depth(
                 )
     add = lambda x: x[None]  # noqa: E731 (length-1 depth axis)
     dims = ("depth", "width", "seed")
-    return xr.Dataset(
+    ds = xr.Dataset(
         {
             "err": (
                 ("depth", "level", "width", "seed", "tau"),
@@ -230,16 +230,11 @@ def run_depth(
                 _a("fraction of (unit, sample) masks differing from t = 0"),
             ),
             "events_per_entry": (dims, add(events), _a("mask switches (events) per (unit, sample) entry")),
-            "wall": (("depth", "flow", "width", "seed"), add(wall), _a("wall time of the flow", "s")),
+            "wall_s": (("depth", "flow", "width", "seed"), add(wall), _a("wall time of the flow", "s")),
             "gram_drift": (
                 ("depth", "width", "layer", "seed", "tau"),
                 add(g_drift),
                 _a("relative Gram-operator drift |Gamma(t) - Gamma(0)|/|Gamma(0)|"),
-            ),
-            "coactivation_drift": (
-                (*dims, "tau"),
-                add(c_drift),
-                _a("relative change |C(t) - C(0)|/|C(0)| (L = 1)"),
             ),
             "kernel_eigenvalue": ((*dims, "tau", "mode"), add(spectrum), _a("eigenvalue of K(t)/n")),
         },
@@ -255,6 +250,13 @@ def run_depth(
         },
         attrs={"loss_drop": drop, "horizon_t_max": t_max},
     )
+    if depth == 1:  # C is the kernel's only moving factor at L = 1; elsewhere no variable, not NaN
+        ds["coactivation_drift"] = (
+            (*dims, "tau"),
+            add(c_drift),
+            _a("relative change |C(t) - C(0)|/|C(0)| (L = 1)"),
+        )
+    return ds
 
 
 def merge(datasets) -> xr.Dataset:
@@ -311,7 +313,7 @@ def run_smooth_control(
                 _a(f"relative residual error, linearised flow vs true flow ({activation})"),
             ),
             "horizon": (("depth", "width", "seed"), horizon, _a("horizon t_h", "ODE time")),
-            "wall": (("depth", "width", "seed"), wall, _a("wall time of the weight flow", "s")),
+            "wall_s": (("depth", "width", "seed"), wall, _a("wall time of the weight flow", "s")),
         },
         coords={
             "depth": ("depth", list(depths), _a("number of trained hidden layers L")),
@@ -328,6 +330,7 @@ DRIFT_VARS = ("gram_drift", "coactivation_drift", "kernel_eigenvalue")
 
 def split(merged: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
     """(truncation, drift): the merged depth jobs without / with only the drift diagnostics."""
-    truncation = merged.drop_vars([*DRIFT_VARS, "mode", "layer"])
-    drift = merged[list(DRIFT_VARS)]
+    present = [v for v in DRIFT_VARS if v in merged]  # coactivation_drift only with L = 1
+    truncation = merged.drop_vars([*present, "mode", "layer"])
+    drift = merged[present]
     return truncation, drift

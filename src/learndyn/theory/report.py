@@ -144,17 +144,12 @@ def smooth_vs_relu(e5, smooth, confidence=0.95) -> dict:
 
 def side_exponents(e5, e6, confidence=0.95) -> dict:
     """Exponents over width (t-intervals over seeds) of the switch fraction at the horizon, of the
-    Γ drift of each layer at the horizon and of each flow's wall time: {name: Exponent}."""
+    Γ drift of each layer at the horizon: {name: Exponent}. (Wall times are machine-dependent:
+    they are stored as ``wall_s`` for the cost model, not reported as results.)"""
     out = {}
     for L in e5.depth.values:
         sw = e5.switch_fraction.sel(depth=L).isel(tau=-1).dropna("width", how="all")
         out[("switch", int(L))] = exponent_interval(sw.width.values, sw.values.T, 0.0, confidence)
-        for flow in e5.flow.values:
-            w = e5.wall.sel(depth=L, flow=flow).dropna("width", how="all")
-            if w.sizes["width"] >= 3:
-                out[("wall", str(flow), int(L))] = exponent_interval(
-                    w.width.values, w.values.T, 0.0, confidence
-                )
         for layer in range(1, int(L) + 1):
             g = e6.gram_drift.sel(depth=L, layer=layer).isel(tau=-1).dropna("width", how="all")
             if g.sizes["width"] >= 3:
