@@ -104,3 +104,27 @@ TEX_SPECIAL = {
 def tex_escape(text: str) -> str:
     """Plain text as TeX source (the ten special characters escaped)."""
     return "".join(TEX_SPECIAL.get(c, c) for c in text)
+
+
+_OVERFULL = re.compile(r"Overfull \\([hv])box \(([0-9.]+)pt too (?:wide|high)\)[^\n]*")
+_LOG_FAILURES = (
+    (re.compile(r"LaTeX Warning: Reference `([^']+)' on page \d+ undefined"), "undefined reference {}"),
+    (re.compile(r"(?:LaTeX|Package natbib) Warning: Citation `([^']+)' on page \d+ undefined"), "undefined citation {}"),
+    (re.compile(r"LaTeX Warning: (Float too large for page[^\n]*)"), "{}"),
+    (re.compile(r"(Text page \d+ contains only floats)"), "{}"),
+    (re.compile(r"^! (.*)$", re.M), "TeX error: {}"),
+    (re.compile(r"LaTeX Warning: (There were undefined references)"), "{}"),
+)
+
+
+def log_problems(log_text: str, max_overfull_pt: float = 1.0) -> list[str]:
+    """What a pdflatex log says is wrong with the document: overfull boxes over
+    ``max_overfull_pt``, undefined references or citations (rendered as "??" in the PDF), floats
+    too large for the page and TeX errors; one line each, in log order ([] when clean)."""
+    problems = []
+    for match in _OVERFULL.finditer(log_text):
+        if float(match.group(2)) > max_overfull_pt:
+            problems.append(match.group(0).strip())
+    for pattern, template in _LOG_FAILURES:
+        problems.extend(template.format(m.group(1)) for m in pattern.finditer(log_text))
+    return problems

@@ -33,6 +33,15 @@ def test_quick_run_builds_the_paper(quick_run):
     assert "List of undefined refs" not in log, "paper has undefined references or citations"
 
 
+def test_the_paper_builds_cleanly(quick_run):
+    """No overfull box over 1 pt, no float too large, no undefined reference or citation ("??")."""
+    from learndyn.latex import log_problems
+
+    log = (quick_run / "results" / "paper" / "build" / "main.log").read_text(errors="replace")
+    problems = log_problems(log)
+    assert not problems, "\n".join(problems)
+
+
 def test_every_netcdf_is_sane_and_has_provenance(quick_run):
     files = sorted((quick_run / "results").rglob("*.nc"))
     assert files, "no netCDF outputs"
