@@ -109,7 +109,10 @@ def tex_escape(text: str) -> str:
 _OVERFULL = re.compile(r"Overfull \\([hv])box \(([0-9.]+)pt too (?:wide|high)\)[^\n]*")
 _LOG_FAILURES = (
     (re.compile(r"LaTeX Warning: Reference `([^']+)' on page \d+ undefined"), "undefined reference {}"),
-    (re.compile(r"(?:LaTeX|Package natbib) Warning: Citation `([^']+)' on page \d+ undefined"), "undefined citation {}"),
+    (
+        re.compile(r"(?:LaTeX|Package natbib) Warning: Citation `([^']+)' on page \d+ undefined"),
+        "undefined citation {}",
+    ),
     (re.compile(r"LaTeX Warning: (Float too large for page[^\n]*)"), "{}"),
     (re.compile(r"(Text page \d+ contains only floats)"), "{}"),
     (re.compile(r"^! (.*)$", re.M), "TeX error: {}"),
