@@ -149,6 +149,15 @@ def get_paper_inputs(wildcards=None):
     ]
 
 
+PAPER_BUILD = "results/paper/build"  # latexmk's build folder of rule paper (main.aux, main.bbl)
+
+
+def get_paper_bbl(wildcards):
+    """The bibliography compiled by rule ``paper`` (in its build folder, beside the PDF it
+    makes): the arXiv source ships it, since arXiv does not run BibTeX."""
+    return f"{PAPER_BUILD}/main.bbl"
+
+
 def get_paper_sources():
     """Hand-written LaTeX sources of the paper (a change rebuilds the PDF)."""
     return sorted(

@@ -1,4 +1,4 @@
-# Paper stage: the merged macros, the compute-cost appendix and the PDF.
+# Paper stage: the merged macros, the compute-cost appendix, the PDF and its arXiv source.
 
 
 rule paper_macros:
@@ -48,7 +48,7 @@ rule paper:
     conda:
         CONDA_ENV
     params:
-        outdir="results/paper/build",
+        outdir=PAPER_BUILD,
     shell:
         # a fresh build directory every time: an interrupted pdflatex leaves latexmk state
         # (main.fdb_latexmk) that would make every later build fail; paths quoted (spaces)
@@ -56,3 +56,22 @@ rule paper:
         " && SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1 latexmk -pdf -halt-on-error -interaction=nonstopmode"
         ' -cd -outdir="$PWD/{params.outdir}" paper/main.tex > {log:q} 2>&1'
         " && cp {params.outdir:q}/main.pdf {output.pdf:q}"
+
+
+rule arxiv:
+    input:
+        main="paper/main.tex",
+        tex=get_paper_sources(),
+        generated=get_paper_inputs(),
+        pdf="paper/main.pdf",
+        lib=lib("paper_arxiv.py"),
+    output:
+        tarball="results/arxiv/paper.tar.gz",
+    log:
+        "logs/arxiv/paper.log",
+    conda:
+        CONDA_ENV
+    params:
+        bbl=get_paper_bbl,
+    script:
+        "../scripts/paper_arxiv.py"

@@ -1,0 +1,55 @@
+"""The arXiv source of the quick run's paper: `snakemake arxiv` packs it reproducibly, and it
+compiles alone, unpacked in an empty folder, with pdflatex run twice and no BibTeX."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tarfile
+
+from conftest import snakemake
+
+from learndyn import figures
+
+TARBALL = "results/arxiv/paper.tar.gz"
+UNDEFINED = re.compile(
+    r"(Citation|Reference) `[^']*' on page \S+ undefined|There were undefined (references|citations)"
+)
+
+
+def pdflatex(folder):
+    return subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "main.tex"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
+
+
+def test_the_arxiv_source_compiles_alone(quick_run, tmp_path):
+    snakemake(quick_run, "--", "arxiv")  # "--": the target is not one more --configfile
+    tarball = quick_run / TARBALL
+    with tarfile.open(tarball, mode="r:gz") as tar:
+        names = tar.getnames()
+        tar.extractall(tmp_path, filter="data")
+    assert {"main.tex", "main.bbl"} <= set(names), names
+    assert all(name.count("/") == 0 or name.startswith("figures/") for name in names), names
+    assert len([n for n in names if n.startswith("figures/")]) == len(figures.FIGURES), "figures shipped"
+    assert not any(n.endswith(".pdf") and "/" not in n for n in names), "the paper's own PDF is shipped"
+
+    for attempt in (1, 2):
+        proc = pdflatex(tmp_path)
+        assert proc.returncode == 0, f"pdflatex run {attempt} failed:\n{proc.stdout[-3000:]}"
+    log = (tmp_path / "main.log").read_text(errors="replace")
+    assert not UNDEFINED.search(log), "undefined references or citations:\n" + "\n".join(
+        line for line in log.splitlines() if "undefined" in line
+    )
+    assert (tmp_path / "main.pdf").stat().st_size > 10_000
+
+
+def test_the_arxiv_tarball_is_reproducible(quick_run):
+    snakemake(quick_run, "--", "arxiv")
+    first = (quick_run / TARBALL).read_bytes()
+    snakemake(quick_run, "--force", "--", "arxiv")  # rebuild the tarball only
+    assert (quick_run / TARBALL).read_bytes() == first, "two builds of the arXiv tarball differ"
