@@ -31,6 +31,59 @@ def fmt_num(x: float, digits: int = 3) -> str:
     return rf"{mant}\times10^{{{int(exp)}}}"
 
 
+def fmt_value(x: float) -> str:
+    r"""A value typed in the configuration, exactly as typed (math mode): ``1e-4`` -> ``10^{-4}``,
+    ``3e-4`` -> ``3\times10^{-4}``, ``0.1`` -> ``0.1``, ``128`` -> ``128``; no rounding beyond the
+    shortest representation of the float."""
+    if isinstance(x, bool) or x is None:
+        raise TypeError(f"not a number: {x!r}")
+    x = float(x)
+    if not math.isfinite(x):
+        return r"\infty" if x > 0 else (r"-\infty" if x < 0 else r"\text{n/a}")
+    if x == 0:
+        return "0"
+    if x.is_integer() and abs(x) < 1e6:
+        return f"{int(x)}"
+    ax = abs(x)
+    if 1e-2 <= ax < 1e4:
+        return f"{x:.15g}"
+    mant, exp = f"{x:.15e}".split("e")
+    mant = mant.rstrip("0").rstrip(".")
+    sign = "-" if mant.startswith("-") else ""
+    mant = mant.lstrip("-")
+    power = f"10^{{{int(exp)}}}"
+    return sign + (power if mant == "1" else rf"{mant}\times{power}")
+
+
+_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def number_word(n: int) -> str:
+    """``3`` -> ``three`` (zero to ten), larger counts as digits."""
+    n = int(n)
+    return _WORDS[n] if 0 <= n < len(_WORDS) else str(n)
+
+
+def plural(n: int, noun: str, plural_form: str | None = None, words: bool = False) -> str:
+    """``plural(1, "sliding entry")`` -> ``1 sliding entry``, ``plural(2, ...)`` -> ``2 sliding
+    entries``: a count with its noun in the right number (English rules for the nouns used here;
+    ``plural_form`` overrides; ``words``: the count as a word, ``one power iteration``)."""
+    n = int(n)
+    count = number_word(n) if words else str(n)
+    if n == 1:
+        return f"{count} {noun}"
+    if plural_form is None:
+        head, _, last = noun.rpartition(" ")
+        if last.endswith("y") and last[-2:-1] not in "aeiou":
+            last = last[:-1] + "ies"
+        elif last.endswith(("s", "x", "ch", "sh")):
+            last += "es"
+        else:
+            last += "s"
+        plural_form = f"{head} {last}" if head else last
+    return f"{count} {plural_form}"
+
+
 def macro_block(values: dict[str, str | float | int], prefix: str = "") -> str:
     r"""``\newcommand{\<prefix><Name>}{value}`` lines; names must be letters only (TeX rule)."""
     lines = []

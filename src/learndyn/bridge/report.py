@@ -16,7 +16,7 @@ import xarray as xr
 from scipy import stats as sps
 
 from ..io import cf_attrs
-from ..latex import fmt_num, tex_escape, write_macros, write_table
+from ..latex import fmt_num, fmt_value, number_word, tex_escape, write_macros, write_table
 from ..stats import holm, paired_test, trend_slope, verdict_from_test
 from .kernel import PATH_ORDER
 
@@ -364,10 +364,15 @@ def macros(
     out["Widths"] = ", ".join(str(int(w)) for w in width.width.values)
     out["Tests"] = len(df)
     out["Supported"] = int((df["verdict"] == "supported").sum())
-    out["Alpha"] = cfg.alpha
+    out["Alpha"] = fmt_value(cfg.alpha)
     out["Confidence"] = fmt_num(100 * cfg.confidence)
-    out["Ridge"] = cfg.ridge
+    out["Ridge"] = fmt_value(cfg.ridge)
     out["Bootstrap"] = cfg.bootstrap
+    out["NumModelsWord"] = number_word(len(cfg.models))
+    ordinal = {1: "", 2: "second ", 3: "third ", 4: "fourth ", 5: "fifth "}
+    out["SnapshotEvery"] = (
+        "every " + ordinal.get(cfg.snapshot_every, f"{cfg.snapshot_every}th ") + "evaluation point"
+    )
     out["Task"] = str(combined.attrs.get("task", cfg.task)).replace("_", r"\_")
     out["Steps"] = ", ".join(str(int(s)) for s in combined.step.values)
     out["InitError"] = float(combined.init_rebuild_error.max())

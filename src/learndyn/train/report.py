@@ -4,16 +4,18 @@ quotes (spec structured-layers.md §1, §7)."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..latex import fmt_num, tex_escape
+from ..latex import fmt_num, fmt_value, plural, tex_escape
 from ..stats import VERDICTS
 from .claims import BY_CONSTRUCTION, CLAIMS, DROPPED
-from .metrics import RANK_RTOL
+from .metrics import AMPLIFICATION_NORM, RANK_RTOL
+from .spec import LIP, ModelSpec
 
 FLAT_TOL = 0.01  # a run has flattened when its best validation loss improved < 1% in the last quarter
 
@@ -177,39 +179,84 @@ def camel(name: str) -> str:
     return "".join(w[:1].upper() + w[1:] for w in words if w)
 
 
-def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset | None, tune=None) -> dict:
-    """Numbers the section quotes: verdict counts, the protocol, parameter counts, the bounds."""
+def fraction_of(ratio: float, symbol: str) -> str:
+    r"""``0.25, "d"`` -> ``d/4`` when the ratio is one over an integer, else ``0.3\,d``."""
+    inv = 1 / ratio if ratio else math.inf
+    if math.isfinite(inv) and abs(inv - round(inv)) < 1e-9:
+        return symbol if round(inv) == 1 else f"{symbol}/{round(inv)}"
+    return rf"{fmt_value(ratio)}\,{symbol}"
+
+
+def config_macros(cfg: dict) -> dict:
+    """The numbers of the protocol the section quotes, from the training config alone (no
+    result): seeds, sizes, budget, optimiser, the structured model's settings, the claims'
+    levels. ``claims_macros`` adds them; a test builds them from an edited config."""
     out = {}
-    for v in (*VERDICTS, BY_CONSTRUCTION):
-        out["Num" + camel(v)] = int((df.verdict == v).sum()) if not df.empty else 0
-    out["NumClaimRows"] = len(df)
-    out["FamilySize"] = int(df.family_size.iloc[0]) if not df.empty else 0
-    out["HolmAlpha"] = float(cfg["claims"]["alpha"])
-    out["MatchTolerance"] = float(cfg["claims"]["match_tolerance"])
-    for c in CLAIMS:
-        g = df[df.key == c.key] if not df.empty else df
-        for v in VERDICTS:
-            out[f"{c.key}Num{camel(v)}"] = int((g.verdict == v).sum()) if len(g) else 0
-        out[f"{c.key}NumRows"] = len(g)
+    out["HolmAlpha"] = fmt_value(cfg["claims"]["alpha"])
+    out["MatchTolerance"] = fmt_value(cfg["claims"]["match_tolerance"])
+    out["FixedPointRho"] = fmt_value(cfg["claims"]["fixed_point_rho"])
     out["NumSeeds"] = len(cfg["seeds"])
     out["NumTuneSeeds"] = len(cfg["tune"]["seeds"])
     out["NumSweepSeeds"] = len(cfg["lr_sweep"].get("seeds") or cfg["seeds"])
     out["NumFixedPointSeeds"] = len(cfg["fixed_point"].get("seeds") or cfg["seeds"])
-    out["RankRtol"] = fmt_num(RANK_RTOL)
+    out["RankRtol"] = fmt_value(RANK_RTOL)
+    out["AmplificationNorm"] = fmt_value(AMPLIFICATION_NORM)
     out["TuneSteps"] = int(cfg["tune"].get("steps") or cfg["optim"]["steps"])
-    out["TuneLrs"] = ", ".join(f"${fmt_num(float(v), 2)}$" for v in sorted(cfg["tune"]["lrs"]))
+    out["TuneLrs"] = ", ".join(f"${fmt_value(float(v))}$" for v in sorted(cfg["tune"]["lrs"]))
     out["ValFraction"] = int(round(100 * cfg["validation"]["fraction"]))
     out["Depth"] = cfg["depth"]
     out["Width"] = cfg["width"]
     out["Steps"] = cfg["optim"]["steps"]
     out["EvalEvery"] = cfg["optim"]["eval_every"]
     out["BatchSize"] = cfg["optim"]["batch_size"]
-    out["WeightDecay"] = fmt_num(float(cfg["optim"]["weight_decay"]))
+    out["WeightDecay"] = fmt_value(float(cfg["optim"]["weight_decay"]))
     out["FlatTol"] = int(round(100 * FLAT_TOL))
-    out["NumCells"] = int(np.isfinite(cells.n_params.values).sum())
     out["Confidence"] = int(round(100 * cfg["claims"]["confidence"]))
-    out["NumDiverged"] = int(np.nansum(cells.diverged.values))
     out["MaxDepth"] = int(max(cfg["studies"].get("depth", {}).get("depths", [cfg["depth"]])))
+    out["ParamsTask"] = tex_escape(cfg["studies"]["main"]["tasks"][0])
+    # the structured model's own settings (the defaults of ModelSpec where the config is silent)
+    spec = ModelSpec.from_config(cfg["models"][cfg["claims"]["structured"]])
+    out["AlphaInit"] = fmt_value(spec.alpha)
+    out["RegPhi"] = fmt_value(spec.reg)
+    out["CapRho"] = fmt_value(spec.rho)
+    out["UInitVar"] = fmt_value(float(f"{spec.u_init_std**2:.12g}"))
+    out["RankRatio"] = fraction_of(spec.rank_ratio, "d")
+    out["PowerIters"] = plural(spec.power_iters, "power iteration", words=True)
+    masked = [m for m in cfg["models"].values() if m.get("shaping") == "mask"]
+    band = ModelSpec.from_config(masked[0]).mask_band if masked else ModelSpec().mask_band
+    out["MaskBand"] = fraction_of(band, "d")
+    out["GeluLip"] = fmt_value(LIP["gelu"])
+    from ..sources import FASHION_MLP_REFERENCE
+
+    out["FashionMlpReference"] = f"{FASHION_MLP_REFERENCE:.4f}"
+    st = cfg["studies"].get("depth", {})
+    out["NumDepthSeeds"] = len(st.get("seeds") or cfg["seeds"])
+    out["DepthList"] = ", ".join(str(d) for d in sorted(st.get("depths", [cfg["depth"]])))
+    out["DepthTasks"] = ", ".join(tex_escape(t) for t in st.get("tasks", []))
+    out["DepthModels"] = ", ".join(tex_escape(m) for m in st.get("models", []))
+    st = cfg["studies"].get("width", {})
+    out["NumWidthSeeds"] = len(st.get("seeds") or cfg["seeds"])
+    out["WidthList"] = ", ".join(str(d) for d in sorted(st.get("widths", [cfg["width"]])))
+    out["WidthTasks"] = ", ".join(tex_escape(t) for t in st.get("tasks", []))
+    out["MaxSweepWidth"] = int(max(st.get("widths", [cfg["width"]])))
+    return out
+
+
+def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset | None, tune=None) -> dict:
+    """Numbers the section quotes: the protocol (``config_macros``), verdict counts, parameter
+    counts, the bounds."""
+    out = config_macros(cfg)
+    for v in (*VERDICTS, BY_CONSTRUCTION):
+        out["Num" + camel(v)] = int((df.verdict == v).sum()) if not df.empty else 0
+    out["NumClaimRows"] = len(df)
+    out["FamilySize"] = int(df.family_size.iloc[0]) if not df.empty else 0
+    for c in CLAIMS:
+        g = df[df.key == c.key] if not df.empty else df
+        for v in VERDICTS:
+            out[f"{c.key}Num{camel(v)}"] = int((g.verdict == v).sum()) if len(g) else 0
+        out[f"{c.key}NumRows"] = len(g)
+    out["NumCells"] = int(np.isfinite(cells.n_params.values).sum())
+    out["NumDiverged"] = int(np.nansum(cells.diverged.values))
     flat = cells.late_improvement.values
     flat = flat[np.isfinite(flat)]
     out["NumRuns"] = int(flat.size)
@@ -222,7 +269,6 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
         c = _default(cells, cfg, task0, str(model))
         if c is not None:
             out["Params" + camel(str(model))] = int(c.n_params.values)
-    out["ParamsTask"] = tex_escape(task0)
     # the correction path is alive: epsilon at the end over epsilon at init, per main task
     s = cfg["claims"]["structured"]
     growth = []
@@ -244,18 +290,6 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
                 out[f"Test{camel(task)}{camel(model)}"] = (
                     f"{np.nanmean(v):.3f} \\pm {np.nanstd(v, ddof=1):.3f}"
                 )
-    from ..sources import FASHION_MLP_REFERENCE
-
-    out["FashionMlpReference"] = f"{FASHION_MLP_REFERENCE:.4f}"
-    st = cfg["studies"].get("depth", {})
-    out["NumDepthSeeds"] = len(st.get("seeds") or cfg["seeds"])
-    out["DepthList"] = ", ".join(str(d) for d in sorted(st.get("depths", [cfg["depth"]])))
-    out["DepthTasks"] = ", ".join(tex_escape(t) for t in st.get("tasks", []))
-    out["DepthModels"] = ", ".join(tex_escape(m) for m in st.get("models", []))
-    st = cfg["studies"].get("width", {})
-    out["NumWidthSeeds"] = len(st.get("seeds") or cfg["seeds"])
-    out["WidthList"] = ", ".join(str(d) for d in sorted(st.get("widths", [cfg["width"]])))
-    out["WidthTasks"] = ", ".join(tex_escape(t) for t in st.get("tasks", []))
     # P1: measured layer Lipschitz estimates never exceed the bound
     ratio = (cells.J_sigma_sup / cells.bound_upper).values
     ratio = ratio[np.isfinite(ratio)]
@@ -271,7 +305,6 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
         out["PThreeNumContracting"] = int(ok.sum())
         out["PThreeNumWithinBound"] = int((qh[ok] <= q[ok] + 1e-6).sum())
         out["PThreeMaxRatio"] = float((qh[ok] / q[ok]).max()) if ok.any() else float("nan")
-        out["FixedPointRho"] = float(cfg["claims"]["fixed_point_rho"])
         rho = cfg["claims"]["fixed_point_rho"]
         parts = []
         for a in fp.alpha.values:
