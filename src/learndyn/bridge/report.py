@@ -16,7 +16,16 @@ import xarray as xr
 from scipy import stats as sps
 
 from ..io import cf_attrs
-from ..latex import fmt_num, fmt_value, number_word, tex_escape, write_macros, write_table
+from ..latex import (
+    column_style,
+    fmt_in_style,
+    fmt_num,
+    fmt_value,
+    number_word,
+    tex_escape,
+    write_macros,
+    write_table,
+)
 from ..stats import holm, paired_test, trend_slope, verdict_from_test
 from .kernel import PATH_ORDER
 
@@ -310,17 +319,20 @@ def tests_dataset(df: pd.DataFrame) -> xr.Dataset:
 
 
 def write_tests_table(df: pd.DataFrame, path) -> None:
-    """The family table: hypothesis, measure, effect [interval], n, Holm p, verdict."""
+    """The family table: hypothesis, measure (the row's unit), effect [interval], n, Holm p,
+    verdict; one number format per column (``latex.column_style``)."""
+    eff = column_style(df[["effect", "low", "high"]].to_numpy(float).ravel(), 3)
+    p_style = column_style(df["p_holm"].to_numpy(float), 2)
     table = pd.DataFrame(
         {
             "hypothesis": df["hypothesis"].map(tex_escape),
             "measure": df["measure"].map(tex_escape),
             "effect [interval]": [
-                f"${fmt_num(e)}$ [${fmt_num(lo)}$, ${fmt_num(hi)}$]"
+                f"${fmt_in_style(e, eff)}$ [${fmt_in_style(lo, eff)}$, ${fmt_in_style(hi, eff)}$]"
                 for e, lo, hi in zip(df["effect"], df["low"], df["high"])
             ],
             "$n$": df["n"].astype(int),
-            "$p_\\mathrm{Holm}$": [f"${fmt_num(p, 2)}$" for p in df["p_holm"]],
+            "$p_\\mathrm{Holm}$": [f"${fmt_in_style(p, p_style)}$" for p in df["p_holm"]],
             "verdict": df["verdict"],
         }
     )

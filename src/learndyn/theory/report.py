@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..latex import fmt_value, plural
+from ..latex import fmt_in_style, fmt_value, header, plural
 from ..stats import exponent_interval, fit_exponent, paired_ci
 
 
@@ -309,18 +309,24 @@ def hierarchy_table(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFram
                 "exact (by construction)" if r.exact else _interval(r.mean, r.low, r.high)
                 for r in rows.itertuples()
             ],
-            "widths fitted": [
+            header("widths fitted", "units"): [
                 "" if r.exact or not np.isfinite(r.x_min) else f"{r.x_min:.0f}--{r.x_max:.0f}"
                 for r in rows.itertuples()
             ],
             "seeds": ["" if r.exact else f"{r.seeds:.0f}" for r in rows.itertuples()],
-            "loss drop": [
+            header("loss drop", "fraction"): [
                 "" if r.exact or not np.isfinite(r.loss_drop) else f"{r.loss_drop:.2f}"
                 for r in rows.itertuples()
             ],
         }
     )
 
+
+CHECKS_NOTE = (
+    "Max error: the largest relative error over the check's samples, times or parameters (a pure "
+    "number); slope rows give the fitted log-log slope of the one-step residual error against "
+    r"$\eta$ instead, which passes within the tolerance of 2."
+)
 
 CHECK_LABELS = {
     "ntk_autodiff": r"$K=\sum_\ell Q^{(\ell-1)}\odot S^{(\ell)}$ vs autodiff eNTK",
@@ -499,11 +505,13 @@ def build_summary(
             "Exp.": df.experiment,
             "Check": df.check,
             "Data": df.data.str.replace("_", r"\_"),
-            "Max error": [
-                (f"slope {v:.3f}" if k == "slope" else f"{v:.1e}") for v, k in zip(df.value, df.kind)
+            header("Max error", "relative"): [
+                (f"slope ${v:.3f}$" if k == "slope" else f"${fmt_in_style(v, ('sci', 1))}$")
+                for v, k in zip(df.value, df.kind)
             ],
             "Tolerance": [
-                (f"2 $\\pm$ {t:g}" if k == "slope" else f"{t:.0e}") for t, k in zip(df.tolerance, df.kind)
+                (f"slope $2\\pm{fmt_value(t)}$" if k == "slope" else f"${fmt_value(t)}$")
+                for t, k in zip(df.tolerance, df.kind)
             ],
             "Pass": np.where(df.passed, "yes", r"\textbf{no}"),
         }
