@@ -183,9 +183,9 @@ def format_column(values, digits: int = 3) -> list[str]:
 
 
 def mean_sd_column(samples: list, digits: int = 3) -> tuple[list[str], list[bool]]:
-    """``mean $\\pm$ sd`` over seeds for every row of a column, means and sds each in one format
-    for the column; a row whose finite values (at least two) all agree is marked ``DEGENERATE``.
-    Returns the cells and the degenerate flags."""
+    """``mean $\\pm$ sd`` over seeds for every row of a column, means and sds in one format (the
+    column's, ``column_style`` of the means); a row whose finite values (at least two) all agree
+    is marked ``DEGENERATE``. Returns the cells and the degenerate flags."""
     means, sds, flags = [], [], []
     for v in samples:
         v = np.asarray(getattr(v, "values", v), dtype=float).ravel()
@@ -193,7 +193,7 @@ def mean_sd_column(samples: list, digits: int = 3) -> tuple[list[str], list[bool
         means.append(float(ok.mean()) if ok.size else np.nan)
         sds.append(float(ok.std(ddof=1)) if ok.size > 1 else np.nan)
         flags.append(bool(ok.size > 1 and np.ptp(ok) == 0))
-    m_style, s_style = column_style(means, digits), column_style([s for s in sds if s > 0], 2)
+    m_style = column_style(means, digits)  # the sd is shown in the mean's format
     cells = []
     for m, sd, flag in zip(means, sds, flags):
         if not np.isfinite(m):
@@ -201,7 +201,7 @@ def mean_sd_column(samples: list, digits: int = 3) -> tuple[list[str], list[bool
             continue
         text = f"${fmt_in_style(m, m_style)}"
         if np.isfinite(sd):
-            text += r" \pm " + ("0" if sd == 0 else fmt_in_style(sd, s_style))
+            text += r" \pm " + ("0" if sd == 0 else fmt_in_style(sd, m_style))
         cells.append(text + (DEGENERATE if flag else "") + "$")
     return cells, flags
 
