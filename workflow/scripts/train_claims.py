@@ -23,17 +23,23 @@ print(claims.drop(columns=["claim", "measure"]).to_string(), file=sys.stderr)
 write_netcdf(
     report.claims_dataset(claims), snakemake.output.claims, config=snakemake.config, seeds=train["seeds"]
 )
-frame = report.claims_latex_frame(claims)
-write_table(frame, snakemake.output.table, column_format="lll" + "r" * (frame.shape[1] - 3))
+frame = report.claims_latex_frame(claims, report.task_metrics(cells))
+write_table(
+    frame, snakemake.output.table, column_format="lll" + "r" * (frame.shape[1] - 3), note=report.CLAIMS_NOTE
+)
 write_text(report.verdict_list(claims), snakemake.output.verdicts)
 
 # the protocol (parameters, tuned rates, flattening), T-1, the ablation table, the macros
 protocol = report.protocol_frame(cells, tune, train)
-write_table(protocol, snakemake.output.protocol, column_format="lrr" + "l" * (protocol.shape[1] - 3))
-write_table(report.summary_frame(cells, train), snakemake.output.summary, column_format="lllllllllr")
 write_table(
-    report.summary_frame(cells, train, "ablation"), snakemake.output.ablation, column_format="lllllllllr"
+    protocol,
+    snakemake.output.protocol,
+    column_format="lrr" + "l" * (protocol.shape[1] - 3),
+    note=report.PROTOCOL_NOTE,
 )
+for study, path in (("main", snakemake.output.summary), ("ablation", snakemake.output.ablation)):
+    summary = report.summary_frame(cells, train, study)
+    write_table(summary, path, column_format="lllllllllr", note=report.summary_note(summary))
 
 # trends across depth and width (each model's slope with its interval over seeds)
 trends = report.trend_frame(cells, train)

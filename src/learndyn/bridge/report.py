@@ -16,7 +16,16 @@ import xarray as xr
 from scipy import stats as sps
 
 from ..io import cf_attrs
-from ..latex import fmt_num, tex_escape, write_macros, write_table
+from ..latex import (
+    column_style,
+    fmt_in_style,
+    fmt_num,
+    fmt_value,
+    number_word,
+    tex_escape,
+    write_macros,
+    write_table,
+)
 from ..stats import holm, paired_test, trend_slope, verdict_from_test
 from .kernel import PATH_ORDER
 
@@ -310,17 +319,20 @@ def tests_dataset(df: pd.DataFrame) -> xr.Dataset:
 
 
 def write_tests_table(df: pd.DataFrame, path) -> None:
-    """The family table: hypothesis, measure, effect [interval], n, Holm p, verdict."""
+    """The family table: hypothesis, measure (the row's unit), effect [interval], n, Holm p,
+    verdict; one number format per column (``latex.column_style``)."""
+    eff = column_style(df[["effect", "low", "high"]].to_numpy(float).ravel(), 3)
+    p_style = column_style(df["p_holm"].to_numpy(float), 2)
     table = pd.DataFrame(
         {
             "hypothesis": df["hypothesis"].map(tex_escape),
             "measure": df["measure"].map(tex_escape),
             "effect [interval]": [
-                f"${fmt_num(e)}$ [${fmt_num(lo)}$, ${fmt_num(hi)}$]"
+                f"${fmt_in_style(e, eff)}$ [${fmt_in_style(lo, eff)}$, ${fmt_in_style(hi, eff)}$]"
                 for e, lo, hi in zip(df["effect"], df["low"], df["high"])
             ],
             "$n$": df["n"].astype(int),
-            "$p_\\mathrm{Holm}$": [f"${fmt_num(p, 2)}$" for p in df["p_holm"]],
+            "$p_\\mathrm{Holm}$": [f"${fmt_in_style(p, p_style)}$" for p in df["p_holm"]],
             "verdict": df["verdict"],
         }
     )
@@ -364,10 +376,15 @@ def macros(
     out["Widths"] = ", ".join(str(int(w)) for w in width.width.values)
     out["Tests"] = len(df)
     out["Supported"] = int((df["verdict"] == "supported").sum())
-    out["Alpha"] = cfg.alpha
+    out["Alpha"] = fmt_value(cfg.alpha)
     out["Confidence"] = fmt_num(100 * cfg.confidence)
-    out["Ridge"] = cfg.ridge
+    out["Ridge"] = fmt_value(cfg.ridge)
     out["Bootstrap"] = cfg.bootstrap
+    out["NumModelsWord"] = number_word(len(cfg.models))
+    ordinal = {1: "", 2: "second ", 3: "third ", 4: "fourth ", 5: "fifth "}
+    out["SnapshotEvery"] = (
+        "every " + ordinal.get(cfg.snapshot_every, f"{cfg.snapshot_every}th ") + "evaluation point"
+    )
     out["Task"] = str(combined.attrs.get("task", cfg.task)).replace("_", r"\_")
     out["Steps"] = ", ".join(str(int(s)) for s in combined.step.values)
     out["InitError"] = float(combined.init_rebuild_error.max())

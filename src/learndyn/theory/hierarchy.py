@@ -248,7 +248,7 @@ def run_depth(
             "layer": ("layer", list(range(1, depth + 1)), _a("layer l")),
             "mode": ("mode", list(range(1, n + 1)), _a("eigenvalue index")),
         },
-        attrs={"loss_drop": drop, "horizon_t_max": t_max},
+        attrs={"loss_drop": drop, "horizon_t_max": t_max, "integrator_rtol": settings.rtol},
     )
     if depth == 1:  # C is the kernel's only moving factor at L = 1; elsewhere no variable, not NaN
         ds["coactivation_drift"] = (

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..latex import fmt_in_style, fmt_value, header, plural
 from ..stats import exponent_interval, fit_exponent, paired_ci
 
 
@@ -200,6 +201,7 @@ def hierarchy_macros(e5, e6, hier, smooth, floor, confidence, words) -> dict:
         "TruncSeeds": int(e5.sizes["seed"]),
         "LossDrop": f"{100 * e5.attrs['loss_drop']:.0f}",
         "HorizonCap": f"{e5.attrs['horizon_t_max']:g}",
+        "TruncRtol": fmt_value(e5.attrs["integrator_rtol"]) if "integrator_rtol" in e5.attrs else NA,
         "Confidence": f"{100 * confidence:.0f}",
     }
     main_n = hier.n.iloc[0]
@@ -307,18 +309,24 @@ def hierarchy_table(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFram
                 "exact (by construction)" if r.exact else _interval(r.mean, r.low, r.high)
                 for r in rows.itertuples()
             ],
-            "widths fitted": [
+            header("widths fitted", "units"): [
                 "" if r.exact or not np.isfinite(r.x_min) else f"{r.x_min:.0f}--{r.x_max:.0f}"
                 for r in rows.itertuples()
             ],
             "seeds": ["" if r.exact else f"{r.seeds:.0f}" for r in rows.itertuples()],
-            "loss drop": [
+            header("loss drop", "fraction"): [
                 "" if r.exact or not np.isfinite(r.loss_drop) else f"{r.loss_drop:.2f}"
                 for r in rows.itertuples()
             ],
         }
     )
 
+
+CHECKS_NOTE = (
+    "Max error: the largest relative error over the check's samples, times or parameters (a pure "
+    "number); slope rows give the fitted log-log slope of the one-step residual error against "
+    r"$\eta$ instead, which passes within the tolerance of 2."
+)
 
 CHECK_LABELS = {
     "ntk_autodiff": r"$K=\sum_\ell Q^{(\ell-1)}\odot S^{(\ell)}$ vs autodiff eNTK",
@@ -377,7 +385,7 @@ def build_summary(
 
     for task, ds in e1.items():
         slid = int(ds.attrs["field_steps_slides"])
-        note = f" ({slid} sliding entries)" if slid else ""
+        note = f" ({plural(slid, 'sliding entry')})" if slid else ""
         add(
             "E1",
             "closed (h,r) vs weight-space flow: residual" + note,
@@ -400,7 +408,7 @@ def build_summary(
         for L in ds.depth.values:
             d = ds.sel(depth=L)
             slid = int(d.slides.sel(space="field"))
-            note = f", $L={int(L)}$" + (f" ({slid} sliding entries)" if slid else "")
+            note = f", $L={int(L)}$" + (f" ({plural(slid, 'sliding entry')})" if slid else "")
             add(
                 "E2",
                 "hybrid closure vs weight-space flow: residual" + note,
@@ -497,11 +505,13 @@ def build_summary(
             "Exp.": df.experiment,
             "Check": df.check,
             "Data": df.data.str.replace("_", r"\_"),
-            "Max error": [
-                (f"slope {v:.3f}" if k == "slope" else f"{v:.1e}") for v, k in zip(df.value, df.kind)
+            header("Max error", "relative"): [
+                (f"slope ${v:.3f}$" if k == "slope" else f"${fmt_in_style(v, ('sci', 1))}$")
+                for v, k in zip(df.value, df.kind)
             ],
             "Tolerance": [
-                (f"2 $\\pm$ {t:g}" if k == "slope" else f"{t:.0e}") for t, k in zip(df.tolerance, df.kind)
+                (f"slope $2\\pm{fmt_value(t)}$" if k == "slope" else f"${fmt_value(t)}$")
+                for t, k in zip(df.tolerance, df.kind)
             ],
             "Pass": np.where(df.passed, "yes", r"\textbf{no}"),
         }
@@ -512,9 +522,9 @@ def build_summary(
         "NumChecks": len(df),
         "NumPassed": int(df.passed.sum()),
         "NumFailed": int((~df.passed).sum()),
-        "FlowTol": tol["flow"],
-        "IdentityTol": tol["identity"],
-        "SlopeTol": tol["slope"],
+        "FlowTol": fmt_value(tol["flow"]),
+        "IdentityTol": fmt_value(tol["identity"]),
+        "SlopeTol": fmt_value(tol["slope"]),
         "IntegrationFloor": floor,
     }
     for exp in ("E1", "E2", "E3"):
@@ -531,15 +541,17 @@ def build_summary(
     ds = next(iter(e1.values()))
     macros["SlideOne"] = int(ds.attrs["field_steps_slides"])
     macros["EventsOne"] = int(ds.attrs["field_steps_events"])
+    macros["SlideOneText"] = plural(macros["SlideOne"], "sliding entry")
+    macros["EventsOneText"] = plural(macros["EventsOne"], "located switch")
     macros["WidthOne"] = int(ds.attrs["width"])
     slide_res = [
         float(ds.attrs[f"{sp}_steps_slide_residual"]) for ds in e1.values() for sp in ("weight", "field")
     ]
     slide_res += [float(ds.slide_residual.max()) for ds in e2.values()]
     macros["SlideResidual"] = max(slide_res, default=0.0)
-    macros["SlideTol"] = float(e4.attrs["integrator_slide_tol"])
+    macros["SlideTol"] = fmt_value(float(e4.attrs["integrator_slide_tol"]))
     macros["NumSamples"] = int(e4.sizes["sample"])
-    macros["FlowRtol"] = float(e4.attrs["integrator_rtol"])
+    macros["FlowRtol"] = fmt_value(float(e4.attrs["integrator_rtol"]))
     disc = df[(df.experiment == "E4") & (df.kind == "max")]
     if len(disc):
         macros["MaxErrDiscrete"] = disc.value.max()

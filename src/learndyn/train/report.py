@@ -4,16 +4,29 @@ quotes (spec structured-layers.md §1, §7)."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..latex import fmt_num, tex_escape
+from ..latex import (
+    DEGENERATE,
+    DEGENERATE_NOTE,
+    column_style,
+    fmt_in_style,
+    fmt_num,
+    fmt_value,
+    header,
+    mean_sd_column,
+    plural,
+    tex_escape,
+)
 from ..stats import VERDICTS
 from .claims import BY_CONSTRUCTION, CLAIMS, DROPPED
-from .metrics import RANK_RTOL
+from .metrics import AMPLIFICATION_NORM, RANK_RTOL
+from .spec import LIP, ModelSpec
 
 FLAT_TOL = 0.01  # a run has flattened when its best validation loss improved < 1% in the last quarter
 
@@ -46,29 +59,52 @@ SYMBOL = {
 }
 
 
-def claims_latex_frame(df: pd.DataFrame) -> pd.DataFrame:
+METRIC_ABBREV = {"classification": "acc.", "regression": "MSE"}
+
+
+def task_metrics(cells: xr.Dataset) -> dict[str, str]:
+    """Per task, the abbreviation of its metric (acc. or MSE) from the cells' ``kind_<task>``."""
+    return {
+        str(t): METRIC_ABBREV.get(cells.attrs.get(f"kind_{t}", ""), "")
+        for t in np.atleast_1d(cells.task.values)
+    }
+
+
+CLAIMS_NOTE = (
+    "Each effect is in the units of its claim's measure (listed in the results); a column's "
+    "metric-valued effects (the generalisation gap) are in the task's metric, in the header "
+    "(acc.: accuracy, MSE: mean squared error). Gap: train minus test accuracy, test minus train "
+    "MSE (positive: worse on test). One number format per column."
+)
+
+
+def claims_latex_frame(df: pd.DataFrame, metrics: dict | None = None) -> pd.DataFrame:
     """Compact claims table: one row per (claim, baseline), one column per task holding the
     effect and the verdict symbol (``SYMBOL``); the measured quantities are in the verdict list,
-    the full rows in the dataset and the forest plot."""
+    the full rows in the dataset and the forest plot. ``metrics``: per task its metric (acc. or
+    MSE, ``task_metrics``), shown in the header; each column has one number format."""
     if df.empty:
         return pd.DataFrame({"claim": []})
+    metrics = metrics or {}
     tasks = list(dict.fromkeys(df.task))
-    rows = []
+    rows, effects = [], {t: [] for t in tasks}
     for (_, base), g in df.groupby(["key", "baseline"], sort=False):
-        r = {
-            "claim": g.claim.iloc[0],
-            "vs.": tex_escape(base),
-            "": {"higher": r"$\uparrow$", "lower": r"$\downarrow$"}[g.better.iloc[0]],
-        }
+        rows.append(
+            {
+                "claim": g.claim.iloc[0],
+                "vs.": tex_escape(base),
+                "": {"higher": r"$\uparrow$", "lower": r"$\downarrow$"}[g.better.iloc[0]],
+            }
+        )
         for t in tasks:
             hit = g[g.task == t]
-            r[tex_escape(t)] = (
-                ""
-                if hit.empty
-                else f"${fmt_num(float(hit.effect.iloc[0]), 2)}$ {SYMBOL[hit.verdict.iloc[0]]}"
-            )
-        rows.append(r)
-    return pd.DataFrame(rows)
+            effects[t].append(None if hit.empty else (float(hit.effect.iloc[0]), hit.verdict.iloc[0]))
+    out = pd.DataFrame(rows)
+    for t in tasks:
+        style = column_style([e[0] for e in effects[t] if e is not None], 2)
+        name = tex_escape(t) + (f" [{metrics[t]}]" if metrics.get(t) else "")
+        out[name] = ["" if e is None else f"${fmt_in_style(e[0], style)}$ {SYMBOL[e[1]]}" for e in effects[t]]
+    return out
 
 
 def verdict_list(df: pd.DataFrame) -> str:
@@ -91,14 +127,6 @@ def verdict_list(df: pd.DataFrame) -> str:
     )
 
 
-def _ms(da, digits=3) -> str:
-    v = np.asarray(da.values if hasattr(da, "values") else da, dtype=float)
-    if not np.isfinite(v).any():
-        return "--"
-    sd = np.nanstd(v, ddof=1) if np.isfinite(v).sum() > 1 else 0
-    return f"{np.nanmean(v):.{digits}g} $\\pm$ {sd:.2g}"
-
-
 def _default(cells: xr.Dataset, cfg: dict, task: str, model: str) -> xr.Dataset | None:
     if model not in cells.model.values or task not in cells.task.values:
         return None
@@ -106,10 +134,21 @@ def _default(cells: xr.Dataset, cfg: dict, task: str, model: str) -> xr.Dataset 
     return c if np.isfinite(c.n_params.values) else None
 
 
+SUMMARY_NOTE = (
+    "Metric: accuracy (acc., fraction of test points, 1 = all correct) on classification tasks, "
+    "mean squared error (MSE, squared target units) on regression tasks; columns marked [metric] "
+    "are in the row's metric. Gap: train minus test accuracy, or test minus train MSE, so a "
+    "positive gap means worse on the test split. Div.: number of diverged seeds (left out of the "
+    "means). Mean $\\pm$ sd over seeds."
+)
+
+
 def summary_frame(cells: xr.Dataset, cfg: dict, study: str = "main") -> pd.DataFrame:
     """T-1 (``study="main"``) or the ablation table: per task and model at the default size,
     mean +- sd over seeds of the kept weights (lowest validation loss). The ablation table adds
-    the structured model for reference."""
+    the structured model for reference. Units in the headers ([metric]: the row's metric
+    column), one number format per column (``latex.mean_sd_column``), a seed-constant entry
+    marked ``latex.DEGENERATE``; ``summary_note`` says what the marks mean."""
     sigma = cfg["claims"]["noise_sigma"]
     st = cfg["studies"].get(study)
     if st is None:
@@ -117,7 +156,7 @@ def summary_frame(cells: xr.Dataset, cfg: dict, study: str = "main") -> pd.DataF
     models = list(st["models"])
     if study != "main" and cfg["claims"]["structured"] not in models:
         models = [cfg["claims"]["structured"], *models]
-    rows = []
+    rows, samples = [], []
     for task in st["tasks"]:
         kind = cells.attrs.get(f"kind_{task}", "")
         for model in models:
@@ -129,16 +168,33 @@ def summary_frame(cells: xr.Dataset, cfg: dict, study: str = "main") -> pd.DataF
                     "task": tex_escape(task),
                     "metric": "acc." if kind == "classification" else "MSE",
                     "model": tex_escape(model),
-                    "train": _ms(c.final_train_metric),
-                    "test": _ms(c.final_test_metric),
-                    "gap": _ms(c.gen_gap, 2),
-                    r"$\log_{10}\kappa_+$": _ms(c.e2e_logcond.sel(stage="final")),
-                    r"$\|g_0\|/\|g_L\|$": _ms(c.grad_ratio.isel(eval_step=-1)),
-                    rf"noise $\sigma={sigma:g}$": _ms(c.noise_metric.sel(noise_sigma=sigma)),
-                    "div.": int(np.nansum(c.diverged.values)),
                 }
             )
-    return pd.DataFrame(rows)
+            samples.append(
+                {
+                    header("train", "metric"): c.final_train_metric,
+                    header("test", "metric"): c.final_test_metric,
+                    header("gap", "metric"): c.gen_gap,
+                    header(r"$\log_{10}\kappa_+$", "1"): c.e2e_logcond.sel(stage="final"),
+                    header(r"$\|g_0\|/\|g_L\|$", "1"): c.grad_ratio.isel(eval_step=-1),
+                    header(rf"noise $\sigma={sigma:g}$", "metric"): c.noise_metric.sel(noise_sigma=sigma),
+                }
+            )
+            rows[-1]["_div"] = int(np.nansum(c.diverged.values))
+    df = pd.DataFrame(rows)
+    if not rows:
+        return df
+    for col in samples[0]:
+        df[col], _ = mean_sd_column([s[col] for s in samples])
+    df[header("div.", "seeds")] = df.pop("_div")
+    return df
+
+
+def summary_note(frame: pd.DataFrame) -> str:
+    """The note of T-1 and the ablation table: metric, gap sign, and the degenerate mark when a
+    cell carries it."""
+    marked = any(DEGENERATE in str(v) for v in frame.to_numpy().ravel())
+    return SUMMARY_NOTE + (" " + DEGENERATE_NOTE if marked else "")
 
 
 def protocol_frame(cells: xr.Dataset, tune: xr.Dataset, cfg: dict) -> pd.DataFrame:
@@ -147,28 +203,45 @@ def protocol_frame(cells: xr.Dataset, tune: xr.Dataset, cfg: dict) -> pd.DataFra
     whose validation loss had flattened (improved < ``FLAT_TOL`` in the last quarter of the
     budget) and the epoch of the kept weights (median)."""
     st = cfg["studies"]["main"]
-    rows = []
+    rows, parts = [], []
     for model in st["models"]:
         r = {"model": tex_escape(model)}
         first = _default(cells, cfg, st["tasks"][0], model)
         if first is None:
             continue
-        r["params"] = int(first.n_params.values)
-        r["width"] = int(first.width_effective.values)
+        r[header("params", "count")] = int(first.n_params.values)
+        r[header("width", "units")] = int(first.width_effective.values)
         for task in st["tasks"]:
             c = _default(cells, cfg, task, model)
             if c is None:
                 continue
-            lr = float(c.lr.values)
             edge = bool(tune.at_edge.sel(task=task, model=model).values) if tune is not None else False
             flat = np.asarray(c.late_improvement.values, float)
             share = np.mean(flat[np.isfinite(flat)] < FLAT_TOL) if np.isfinite(flat).any() else np.nan
-            r[tex_escape(task)] = (
-                f"${fmt_num(lr, 2)}${'*' if edge else ''}, {share:.0%}, "
-                f"{np.nanmedian(c.selected_epoch.values):.0f}".replace("%", r"\%")
-            )
+            epoch = np.nanmedian(c.selected_epoch.values)
+            parts.append((model, task, float(c.lr.values), edge, share, epoch))
         rows.append(r)
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    # one format for every rate of the table (the grid's values, compared across columns)
+    style = column_style([p[2] for p in parts], 2)
+    for task in st["tasks"]:
+        col = tex_escape(task) + r" [rate; \%; epoch]"
+        cells_ = {}
+        for model, t, lr, edge, share, epoch in parts:
+            if t == task:
+                pct = "--" if not np.isfinite(share) else f"{100 * share:.0f}"
+                rate = f"${fmt_in_style(lr, style)}$" + ("*" if edge else "")
+                cells_[tex_escape(model)] = f"{rate}, {pct}, {epoch:.0f}"
+        if len(df):
+            df[col] = df.model.map(cells_).fillna("--")
+    return df
+
+
+PROTOCOL_NOTE = (
+    "Per task: the tuned peak learning rate (${}^*$: at the edge of the grid), the share of seeds "
+    "whose validation loss had flattened [\\%], and the median epoch (evaluation index) of the "
+    "kept weights. Width: hidden units per layer."
+)
 
 
 def camel(name: str) -> str:
@@ -177,39 +250,84 @@ def camel(name: str) -> str:
     return "".join(w[:1].upper() + w[1:] for w in words if w)
 
 
-def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset | None, tune=None) -> dict:
-    """Numbers the section quotes: verdict counts, the protocol, parameter counts, the bounds."""
+def fraction_of(ratio: float, symbol: str) -> str:
+    r"""``0.25, "d"`` -> ``d/4`` when the ratio is one over an integer, else ``0.3\,d``."""
+    inv = 1 / ratio if ratio else math.inf
+    if math.isfinite(inv) and abs(inv - round(inv)) < 1e-9:
+        return symbol if round(inv) == 1 else f"{symbol}/{round(inv)}"
+    return rf"{fmt_value(ratio)}\,{symbol}"
+
+
+def config_macros(cfg: dict) -> dict:
+    """The numbers of the protocol the section quotes, from the training config alone (no
+    result): seeds, sizes, budget, optimiser, the structured model's settings, the claims'
+    levels. ``claims_macros`` adds them; a test builds them from an edited config."""
     out = {}
-    for v in (*VERDICTS, BY_CONSTRUCTION):
-        out["Num" + camel(v)] = int((df.verdict == v).sum()) if not df.empty else 0
-    out["NumClaimRows"] = len(df)
-    out["FamilySize"] = int(df.family_size.iloc[0]) if not df.empty else 0
-    out["HolmAlpha"] = float(cfg["claims"]["alpha"])
-    out["MatchTolerance"] = float(cfg["claims"]["match_tolerance"])
-    for c in CLAIMS:
-        g = df[df.key == c.key] if not df.empty else df
-        for v in VERDICTS:
-            out[f"{c.key}Num{camel(v)}"] = int((g.verdict == v).sum()) if len(g) else 0
-        out[f"{c.key}NumRows"] = len(g)
+    out["HolmAlpha"] = fmt_value(cfg["claims"]["alpha"])
+    out["MatchTolerance"] = fmt_value(cfg["claims"]["match_tolerance"])
+    out["FixedPointRho"] = fmt_value(cfg["claims"]["fixed_point_rho"])
     out["NumSeeds"] = len(cfg["seeds"])
     out["NumTuneSeeds"] = len(cfg["tune"]["seeds"])
     out["NumSweepSeeds"] = len(cfg["lr_sweep"].get("seeds") or cfg["seeds"])
     out["NumFixedPointSeeds"] = len(cfg["fixed_point"].get("seeds") or cfg["seeds"])
-    out["RankRtol"] = fmt_num(RANK_RTOL)
+    out["RankRtol"] = fmt_value(RANK_RTOL)
+    out["AmplificationNorm"] = fmt_value(AMPLIFICATION_NORM)
     out["TuneSteps"] = int(cfg["tune"].get("steps") or cfg["optim"]["steps"])
-    out["TuneLrs"] = ", ".join(f"${fmt_num(float(v), 2)}$" for v in sorted(cfg["tune"]["lrs"]))
+    out["TuneLrs"] = ", ".join(f"${fmt_value(float(v))}$" for v in sorted(cfg["tune"]["lrs"]))
     out["ValFraction"] = int(round(100 * cfg["validation"]["fraction"]))
     out["Depth"] = cfg["depth"]
     out["Width"] = cfg["width"]
     out["Steps"] = cfg["optim"]["steps"]
     out["EvalEvery"] = cfg["optim"]["eval_every"]
     out["BatchSize"] = cfg["optim"]["batch_size"]
-    out["WeightDecay"] = fmt_num(float(cfg["optim"]["weight_decay"]))
+    out["WeightDecay"] = fmt_value(float(cfg["optim"]["weight_decay"]))
     out["FlatTol"] = int(round(100 * FLAT_TOL))
-    out["NumCells"] = int(np.isfinite(cells.n_params.values).sum())
     out["Confidence"] = int(round(100 * cfg["claims"]["confidence"]))
-    out["NumDiverged"] = int(np.nansum(cells.diverged.values))
     out["MaxDepth"] = int(max(cfg["studies"].get("depth", {}).get("depths", [cfg["depth"]])))
+    out["ParamsTask"] = tex_escape(cfg["studies"]["main"]["tasks"][0])
+    # the structured model's own settings (the defaults of ModelSpec where the config is silent)
+    spec = ModelSpec.from_config(cfg["models"][cfg["claims"]["structured"]])
+    out["AlphaInit"] = fmt_value(spec.alpha)
+    out["RegPhi"] = fmt_value(spec.reg)
+    out["CapRho"] = fmt_value(spec.rho)
+    out["UInitVar"] = fmt_value(float(f"{spec.u_init_std**2:.12g}"))
+    out["RankRatio"] = fraction_of(spec.rank_ratio, "d")
+    out["PowerIters"] = plural(spec.power_iters, "power iteration", words=True)
+    masked = [m for m in cfg["models"].values() if m.get("shaping") == "mask"]
+    band = ModelSpec.from_config(masked[0]).mask_band if masked else ModelSpec().mask_band
+    out["MaskBand"] = fraction_of(band, "d")
+    out["GeluLip"] = fmt_value(LIP["gelu"])
+    from ..sources import FASHION_MLP_REFERENCE
+
+    out["FashionMlpReference"] = f"{FASHION_MLP_REFERENCE:.4f}"
+    st = cfg["studies"].get("depth", {})
+    out["NumDepthSeeds"] = len(st.get("seeds") or cfg["seeds"])
+    out["DepthList"] = ", ".join(str(d) for d in sorted(st.get("depths", [cfg["depth"]])))
+    out["DepthTasks"] = ", ".join(tex_escape(t) for t in st.get("tasks", []))
+    out["DepthModels"] = ", ".join(tex_escape(m) for m in st.get("models", []))
+    st = cfg["studies"].get("width", {})
+    out["NumWidthSeeds"] = len(st.get("seeds") or cfg["seeds"])
+    out["WidthList"] = ", ".join(str(d) for d in sorted(st.get("widths", [cfg["width"]])))
+    out["WidthTasks"] = ", ".join(tex_escape(t) for t in st.get("tasks", []))
+    out["MaxSweepWidth"] = int(max(st.get("widths", [cfg["width"]])))
+    return out
+
+
+def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset | None, tune=None) -> dict:
+    """Numbers the section quotes: the protocol (``config_macros``), verdict counts, parameter
+    counts, the bounds."""
+    out = config_macros(cfg)
+    for v in (*VERDICTS, BY_CONSTRUCTION):
+        out["Num" + camel(v)] = int((df.verdict == v).sum()) if not df.empty else 0
+    out["NumClaimRows"] = len(df)
+    out["FamilySize"] = int(df.family_size.iloc[0]) if not df.empty else 0
+    for c in CLAIMS:
+        g = df[df.key == c.key] if not df.empty else df
+        for v in VERDICTS:
+            out[f"{c.key}Num{camel(v)}"] = int((g.verdict == v).sum()) if len(g) else 0
+        out[f"{c.key}NumRows"] = len(g)
+    out["NumCells"] = int(np.isfinite(cells.n_params.values).sum())
+    out["NumDiverged"] = int(np.nansum(cells.diverged.values))
     flat = cells.late_improvement.values
     flat = flat[np.isfinite(flat)]
     out["NumRuns"] = int(flat.size)
@@ -222,7 +340,6 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
         c = _default(cells, cfg, task0, str(model))
         if c is not None:
             out["Params" + camel(str(model))] = int(c.n_params.values)
-    out["ParamsTask"] = tex_escape(task0)
     # the correction path is alive: epsilon at the end over epsilon at init, per main task
     s = cfg["claims"]["structured"]
     growth = []
@@ -244,18 +361,6 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
                 out[f"Test{camel(task)}{camel(model)}"] = (
                     f"{np.nanmean(v):.3f} \\pm {np.nanstd(v, ddof=1):.3f}"
                 )
-    from ..sources import FASHION_MLP_REFERENCE
-
-    out["FashionMlpReference"] = f"{FASHION_MLP_REFERENCE:.4f}"
-    st = cfg["studies"].get("depth", {})
-    out["NumDepthSeeds"] = len(st.get("seeds") or cfg["seeds"])
-    out["DepthList"] = ", ".join(str(d) for d in sorted(st.get("depths", [cfg["depth"]])))
-    out["DepthTasks"] = ", ".join(tex_escape(t) for t in st.get("tasks", []))
-    out["DepthModels"] = ", ".join(tex_escape(m) for m in st.get("models", []))
-    st = cfg["studies"].get("width", {})
-    out["NumWidthSeeds"] = len(st.get("seeds") or cfg["seeds"])
-    out["WidthList"] = ", ".join(str(d) for d in sorted(st.get("widths", [cfg["width"]])))
-    out["WidthTasks"] = ", ".join(tex_escape(t) for t in st.get("tasks", []))
     # P1: measured layer Lipschitz estimates never exceed the bound
     ratio = (cells.J_sigma_sup / cells.bound_upper).values
     ratio = ratio[np.isfinite(ratio)]
@@ -271,7 +376,6 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
         out["PThreeNumContracting"] = int(ok.sum())
         out["PThreeNumWithinBound"] = int((qh[ok] <= q[ok] + 1e-6).sum())
         out["PThreeMaxRatio"] = float((qh[ok] / q[ok]).max()) if ok.any() else float("nan")
-        out["FixedPointRho"] = float(cfg["claims"]["fixed_point_rho"])
         rho = cfg["claims"]["fixed_point_rho"]
         parts = []
         for a in fp.alpha.values:
@@ -326,16 +430,36 @@ def trend_frame(cells: xr.Dataset, cfg: dict) -> pd.DataFrame:
                         "trend": TREND_LABELS[key],
                         "task": tex_escape(task),
                         "model": tex_escape(model),
-                        "rate": f"${fmt_num(lr, 2)}$",
-                        "slope": f"${fmt_num(mean, 2)}$",
-                        f"{int(round(100 * cfg['claims']['confidence']))}\\% interval": (
-                            f"$[{fmt_num(low, 2)}, {fmt_num(high, 2)}]$" if np.isfinite(low) else "--"
-                        ),
+                        "_rate": lr,
+                        "_slope": (mean, low, high),
                         "seeds": n,
                         "fit range": f"${'L' if dim == 'depth' else 'd'} = {values[0]}$--${values[-1]}$",
                     }
                 )
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    # one number format per column: the rates, and the slopes with their interval ends
+    rates = df.pop("_rate").to_numpy(float)
+    slopes = df.pop("_slope").tolist()
+    rate_style = column_style(rates, 2)
+    slope_style = column_style([v for t in slopes for v in t], 2)
+    ci = f"{int(round(100 * cfg['claims']['confidence']))}\\% interval"
+    df.insert(3, "rate", [f"${fmt_in_style(v, rate_style)}$" if np.isfinite(v) else "--" for v in rates])
+    df.insert(
+        4, "slope", [f"${fmt_in_style(m, slope_style)}$" if np.isfinite(m) else "--" for m, _, _ in slopes]
+    )
+    df.insert(
+        5,
+        ci,
+        [
+            f"$[{fmt_in_style(lo, slope_style)}, {fmt_in_style(hi, slope_style)}]$"
+            if np.isfinite(lo)
+            else "--"
+            for _, lo, hi in slopes
+        ],
+    )
+    return df
 
 
 # --- cross-model alignment ----------------------------------------------------------------------
@@ -421,21 +545,24 @@ def pair_effects(align: xr.Dataset) -> pd.DataFrame:
 
 
 def alignment_latex_frame(df: pd.DataFrame, confidence: float) -> pd.DataFrame:
-    """The hypothesis test as a LaTeX table: family means, effect, interval, Holm p, verdict."""
+    """The hypothesis test as a LaTeX table: family means, effect, interval, Holm p, verdict;
+    one number format per column (the interval ends share the effect's)."""
     fixed = {"measure", "better", "effect", "ci_low", "ci_high", "n", "p", "p_holm", "verdict"}
     fams = [c for c in df.columns if c not in fixed]
     ci = f"{int(round(100 * confidence))}\\% interval"
+    styles = {f: column_style(df[f].to_numpy(float), 3) for f in fams}
+    eff = column_style(df[["effect", "ci_low", "ci_high"]].to_numpy(float).ravel(), 2)
+    p_style = column_style(df["p_holm"].to_numpy(float), 2)
     out = []
     for _, r in df.iterrows():
-        d = r
         out.append(
             {
                 "measure": ALIGN_LABELS[r.measure]
                 + (r" ($\uparrow$)" if r.better == "higher" else r" ($\downarrow$)"),
-                **{tex_escape(f): f"${fmt_num(d[f], 3)}$" for f in fams},
-                "effect": f"${fmt_num(r.effect, 2)}$",
-                ci: f"$[{fmt_num(r.ci_low, 2)}, {fmt_num(r.ci_high, 2)}]$",
-                r"$p_\mathrm{Holm}$": f"${fmt_num(r.p_holm, 2)}$",
+                **{tex_escape(f): f"${fmt_in_style(r[f], styles[f])}$" for f in fams},
+                "effect": f"${fmt_in_style(r.effect, eff)}$",
+                ci: f"$[{fmt_in_style(r.ci_low, eff)}, {fmt_in_style(r.ci_high, eff)}]$",
+                r"$p_\mathrm{Holm}$": f"${fmt_in_style(r.p_holm, p_style)}$",
                 "verdict": r.verdict,
             }
         )
