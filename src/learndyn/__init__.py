@@ -17,6 +17,7 @@ Shared modules:
 * ``cost``        the compute-cost table from Snakemake's benchmark files
 * ``costmodel``   work sizes of every heavy job, cost laws fitted to benchmarks, the plan
 * ``figures``     the registry of every figure of the paper (names, inputs, captions)
+* ``browser``     the HTML report in headless chromium: rendered DOM, checks, screenshot
 
 Packages: ``train`` (structured layers vs baselines), ``theory`` (closed training-set dynamics),
 ``bridge`` (the trained models through the training-set kernel),
