@@ -25,11 +25,7 @@ def test_visible_text_drops_scripts_and_styles():
 
 
 @pytest.fixture
-def page(tmp_path):
-    try:
-        browser.find_chromium()
-    except browser.BrowserError as err:
-        pytest.skip(f"no headless browser: {err}")
+def page(chromium, tmp_path):
     path = tmp_path / "page.html"
     path.write_text(PAGE)
     return path
