@@ -48,3 +48,14 @@ def quick_run(tmp_path_factory):
     work = copy_checkout(tmp_path_factory.mktemp("e2e"))
     snakemake(work)
     return work
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """The headless browser's executable; skips the test (before any workflow run) when absent."""
+    from learndyn.browser import BrowserError, find_chromium
+
+    try:
+        return find_chromium()
+    except BrowserError as err:
+        pytest.skip(f"no headless browser: {err}")

@@ -18,6 +18,7 @@ Shared modules:
 * ``costmodel``   work sizes of every heavy job, cost laws fitted to benchmarks, the plan
 * ``figures``     the registry of every figure of the paper (names, inputs, captions)
 * ``arxiv``       the paper's arXiv source: one flat folder with the .bbl, a reproducible tar.gz
+* ``browser``     the HTML report in headless chromium: rendered DOM, checks, screenshot
 
 Packages: ``train`` (structured layers vs baselines), ``theory`` (closed training-set dynamics),
 ``bridge`` (the trained models through the training-set kernel),

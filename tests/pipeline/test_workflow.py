@@ -8,11 +8,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import QUICK, copy_checkout, snakemake
 
+from learndyn import browser
+from learndyn.figures import FIGURES
 from learndyn.io import open_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
+MIN_SCREENSHOT_BYTES = 20_000  # a rendered page, not a blank one
 PROVENANCE = ("git_commit", "git_dirty", "config_sha256", "package_versions", "seeds")
 
 
@@ -105,3 +109,18 @@ def test_html_report_builds(quick_run):
     snakemake(quick_run, "--report", "report.html")
     report = quick_run / "report.html"
     assert report.exists() and report.stat().st_size > 100_000
+
+
+@pytest.mark.slow
+def test_html_report_renders_in_a_browser(chromium, quick_run):
+    """The report opened in headless chromium: the app renders, shows the category "Compute cost"
+    and lists every figure of the run; a screenshot goes to results/report/report.png. Skipped,
+    before the workflow runs, when chromium is absent."""
+    report = quick_run / "report.html"
+    if not report.exists():  # test_html_report_builds writes the same file
+        snakemake(quick_run, "--report", "report.html")
+    figures = [f"results/figures/{key}.png" for key in FIGURES]  # every registered figure
+    problems = browser.check_report(report, figures)
+    assert not problems, "\n".join(problems)
+    png = browser.screenshot(report, quick_run / "results" / "report" / "report.png")
+    assert browser.png_size(png) == browser.WINDOW and png.stat().st_size > MIN_SCREENSHOT_BYTES
