@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -21,7 +22,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.collections import FillBetweenPolyCollection, LineCollection, PathCollection  # noqa: E402
+from matplotlib.colors import to_hex, to_rgb  # noqa: E402
+from matplotlib.path import Path  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
 from .provenance import config_hash, git_state, package_versions  # noqa: E402
@@ -170,3 +175,251 @@ def save_figure(
         fig.savefig(tmp, format=fmt, metadata=meta, bbox_inches="tight")
         os.replace(tmp, final)
     plt.close(fig)
+
+
+# ---- checks of a drawn figure ----------------------------------------------------------------------
+# ``check_figure`` lists what breaks the figure rules of the style guide (no overlapping tick
+# labels, legends that cover no data, symbols typeset, bands on log axes computed in log space,
+# registry colours and markers in legends). Each check works on the drawn figure (display
+# coordinates after ``fig.canvas.draw()``), so it sees what the reader sees.
+
+# Greek letters that must be typeset (``$\eta$``), not spelled out, in an axis label.
+GREEK = (
+    "alpha",
+    "beta",
+    "gamma",
+    "Gamma",
+    "delta",
+    "epsilon",
+    "eta",
+    "theta",
+    "kappa",
+    "lambda",
+    "mu",
+    "rho",
+    "sigma",
+    "tau",
+    "phi",
+)
+PIXEL_TOL = 0.5  # bounding boxes closer than this many pixels count as touching, not overlapping
+BAND_TOL = 1.0  # px: a band is symmetric about its line up to this (or 2% of its width)
+_NO_MARKER = ("", " ", "None", "none", None)
+
+
+def _where(fig, ax) -> str:
+    title = ax.get_title() or ax.get_ylabel() or ax.get_xlabel()
+    return f"axes {fig.axes.index(ax)}" + (f" ({title})" if title else "")
+
+
+def _overlap(a, b, tol: float = PIXEL_TOL) -> bool:
+    """Whether two display bounding boxes share more than ``tol`` pixels in both directions."""
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > tol and min(a.y1, b.y1) - max(a.y0, b.y0) > tol
+
+
+def _visible_tick_labels(ax, renderer) -> list:
+    """(text, bbox) of the drawn tick labels of both axes (ticks outside the view are not drawn)."""
+    frame = ax.get_window_extent(renderer)
+    out = []
+    for axis, horizontal in ((ax.xaxis, True), (ax.yaxis, False)):
+        if not axis.get_visible():
+            continue
+        for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+            for text in (tick.label1, tick.label2):
+                if not (tick.get_visible() and text.get_visible() and text.get_text()):
+                    continue
+                box = text.get_window_extent(renderer)
+                centre = (box.x0 + box.x1) / 2 if horizontal else (box.y0 + box.y1) / 2
+                lo, hi = (frame.x0, frame.x1) if horizontal else (frame.y0, frame.y1)
+                if lo - 1 <= centre <= hi + 1:
+                    out.append((text.get_text(), box))
+    return out
+
+
+def overlapping_tick_labels(fig, ax, renderer) -> list[str]:
+    """Pairs of drawn tick labels of ``ax`` whose bounding boxes intersect."""
+    labels = _visible_tick_labels(ax, renderer)
+    return [
+        f"{_where(fig, ax)}: tick labels {a!r} and {b!r} overlap"
+        for i, (a, box_a) in enumerate(labels)
+        for b, box_b in labels[i + 1 :]
+        if _overlap(box_a, box_b)
+    ]
+
+
+def _finite_runs(points):
+    """The runs of consecutive finite rows of a (n, 2) array."""
+    ok = np.isfinite(points).all(axis=1)
+    runs, start = [], None
+    for i, good in enumerate([*ok, False]):
+        if good and start is None:
+            start = i
+        elif not good and start is not None:
+            runs.append(points[start:i])
+            start = None
+    return runs
+
+
+def _line_hits(line, box) -> bool:
+    """Whether the drawn line (its segments or its markers) enters the display box ``box``."""
+    points = line.get_transform().transform(np.asarray(line.get_xydata(), float))
+    runs = _finite_runs(points)
+    if line.get_linestyle() not in _NO_MARKER and line.get_linewidth() > 0:
+        if any(len(r) > 1 and Path(r).intersects_bbox(box, filled=False) for r in runs):
+            return True
+    if line.get_marker() not in _NO_MARKER:
+        return _points_hit(np.concatenate(runs) if runs else np.empty((0, 2)), box)
+    return False
+
+
+def _points_hit(points, box) -> bool:
+    x, y = points[:, 0], points[:, 1]
+    return bool(np.any((x > box.x0) & (x < box.x1) & (y > box.y0) & (y < box.y1)))
+
+
+def legend_over_data(fig, ax, renderer) -> list[str]:
+    """Lines, markers and scatter points of ``ax`` that its legend covers, when the legend sits
+    inside the axes (a legend outside the axes covers nothing)."""
+    legend = ax.get_legend()
+    if legend is None or not legend.get_visible():
+        return []
+    box = legend.get_window_extent(renderer)
+    if not _overlap(box, ax.get_window_extent(renderer)):
+        return []
+    covered = [line.get_label() for line in ax.get_lines() if line.get_visible() and _line_hits(line, box)]
+    for coll in ax.collections:
+        if not coll.get_visible():
+            continue
+        if isinstance(coll, LineCollection):
+            paths = [coll.get_transform().transform(p.vertices) for p in coll.get_paths()]
+            if any(
+                len(r) > 1 and Path(r).intersects_bbox(box, filled=False)
+                for p in paths
+                for r in _finite_runs(p)
+            ):
+                covered.append(coll.get_label())
+        elif isinstance(coll, PathCollection) and len(coll.get_offsets()):
+            if _points_hit(coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), float)), box):
+                covered.append(coll.get_label())
+    if not covered:
+        return []
+    return [f"{_where(fig, ax)}: the legend covers plotted data ({', '.join(map(str, covered[:3]))})"]
+
+
+def _band_edges(coll):
+    """{x: (low, high)} of a fill-between band in display coordinates."""
+    edges: dict = {}
+    for path in coll.get_paths():
+        for x, y in coll.get_transform().transform(path.vertices):
+            if np.isfinite(x) and np.isfinite(y):
+                lo, hi = edges.get(round(x, 2), (y, y))
+                edges[round(x, 2)] = (min(lo, y), max(hi, y))
+    return edges
+
+
+def log_bands_not_in_log_space(fig, ax, renderer) -> list[str]:
+    """Bands on a log y axis that are not symmetric about their line on that axis (a band of
+    mean +- sd computed on linear values) or that reach zero (a linear band clipped there)."""
+    if ax.get_yscale() != "log":
+        return []
+    problems = []
+    lines = [ln for ln in ax.get_lines() if len(ln.get_xydata())]
+    for coll in ax.collections:
+        if not isinstance(coll, FillBetweenPolyCollection) or not coll.get_paths():
+            continue
+        data_y = np.concatenate([p.vertices[:, 1] for p in coll.get_paths()])
+        if np.any(data_y[np.isfinite(data_y)] <= 0):
+            problems.append(f"{_where(fig, ax)}: a band on the log axis reaches zero (linear band, clipped)")
+            continue
+        colour = to_rgb(coll.get_facecolor()[0])
+        edges = _band_edges(coll)
+        for line in lines:
+            if to_rgb(line.get_color()) != colour:
+                continue
+            pts = line.get_transform().transform(np.asarray(line.get_xydata(), float))
+            off = [
+                abs(y - (edges[round(x, 2)][0] + edges[round(x, 2)][1]) / 2)
+                - max(BAND_TOL, 0.02 * (edges[round(x, 2)][1] - edges[round(x, 2)][0]))
+                for x, y in pts
+                if np.isfinite(y) and round(x, 2) in edges
+            ]
+            if off and max(off) > 0:
+                problems.append(
+                    f"{_where(fig, ax)}: band of {line.get_label()!r} on the log axis is not "
+                    "computed in log space (not symmetric about its line)"
+                )
+                break
+    return problems
+
+
+def untypeset_labels(fig, ax, renderer=None) -> list[str]:
+    """Axis labels that spell a symbol out (``eta``) or show a variable name (``grad_h``) outside
+    mathtext."""
+    problems = []
+    for which, text in (("x", ax.get_xlabel()), ("y", ax.get_ylabel())):
+        prose = re.sub(r"\$[^$]*\$", " ", text)
+        words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", prose)
+        bad = [w for w in words if w in GREEK or "_" in w]
+        if bad:
+            problems.append(f"{_where(fig, ax)}: {which} label {text!r} spells out {bad} (use mathtext)")
+    return problems
+
+
+def _registry_name(text: str):
+    """The registry name a legend entry stands for: the name itself, or ``L=k`` for a depth
+    entry (``$L=k$``, ``$L=k$: ...``, ``$L=k$, ...``); None for anything else."""
+    if text in STYLES:
+        return text
+    match = re.match(r"^\$L=(\d+)\$(?:$|[:,])", text)
+    return depth(match.group(1)) if match else None
+
+
+def _handle_style(handle):
+    """(colour, marker) a legend handle shows; marker None when it shows none."""
+    if hasattr(handle, "get_marker"):
+        colour, marker = handle.get_color(), handle.get_marker()
+        if marker not in _NO_MARKER:
+            colour = handle.get_markerfacecolor() if handle.get_linestyle() in _NO_MARKER else colour
+        return to_hex(colour), None if marker in _NO_MARKER else marker
+    if hasattr(handle, "get_facecolor") and len(handle.get_facecolor()):
+        return to_hex(handle.get_facecolor()[0]), None
+    return None, None
+
+
+def off_registry_legend_entries(fig, names: Iterable = ()) -> list[str]:
+    """Legend entries naming a model, closure or depth (a registry name, or one of ``names``:
+    models a config adds) whose colour or marker is not the registry's, or that show no marker
+    where the registry gives one."""
+    known = {str(n) for n in names}
+    legends = [ax.get_legend() for ax in fig.axes] + list(fig.legends)
+    problems = []
+    for leg in legends:
+        if leg is None:
+            continue
+        for handle, text in zip(leg.legend_handles, leg.get_texts()):
+            label = text.get_text()
+            name = label if label in known else _registry_name(label)
+            if name is None or handle is None:
+                continue
+            colour, marker = _handle_style(handle)
+            want = style(name)
+            if colour is not None and colour != to_hex(want.color):
+                problems.append(f"legend entry {label!r}: colour {colour}, registry {want.color}")
+            if hasattr(handle, "get_marker") and marker != want.marker:
+                problems.append(f"legend entry {label!r}: marker {marker!r}, registry {want.marker!r}")
+    return problems
+
+
+AXES_CHECKS = (overlapping_tick_labels, legend_over_data, log_bands_not_in_log_space, untypeset_labels)
+
+
+def check_figure(fig, names: Iterable = ()) -> list[str]:
+    """Everything in the drawn ``fig`` that breaks the figure rules, one line each ([] if none):
+    overlapping tick labels, legends inside an axes that cover data, bands on log axes not
+    computed in log space, symbols spelled out in axis labels, legend entries of a model,
+    closure or depth (registry names and ``names``) off the registry's colour or marker."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    problems = [
+        p for ax in fig.axes if ax.get_visible() for check in AXES_CHECKS for p in check(fig, ax, renderer)
+    ]
+    return problems + off_registry_legend_entries(fig, names)
