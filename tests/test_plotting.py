@@ -308,9 +308,9 @@ def test_checker_finds_spelled_out_symbols_and_variable_names():
 def test_checker_finds_legend_entries_off_the_registry():
     fig, ax = plt.subplots(figsize=(3, 2))
     ax.plot([0, 1], [1, 1], color=style("mlp").color, label="mlp")  # no marker
-    ax.plot([0, 1], [2, 2], color="C3", marker=style("structured").marker, label="structured")
+    ax.plot([0, 1], [2, 2], color="#123456", marker=style("structured").marker, label="structured")
     ax.plot([0, 1], [3, 3], color=style("L=2").color, marker="o", label="$L=2$: 0.50")
-    ax.plot([0, 1], [4, 4], color="C5", marker="o", label="my_model")
+    ax.plot([0, 1], [4, 4], color="#654321", marker="o", label="my_model")
     ax.set_ylim(0, 8)
     ax.legend(loc="upper left", bbox_to_anchor=(1, 1))
     problems = plotting.check_figure(fig, names=["my_model"])
@@ -318,3 +318,20 @@ def test_checker_finds_legend_entries_off_the_registry():
     for label in ("mlp", "structured", "$L=2$: 0.50", "my_model"):
         assert any(p.startswith(f"legend entry {label!r}") for p in problems), label
     plt.close(fig)
+
+
+@pytest.mark.parametrize(
+    "plain, typeset",
+    [
+        ("learning rate eta", r"learning rate $\eta$"),
+        ("test metric under FGSM eps 0.05", r"test metric under FGSM $\epsilon$ 0.05"),
+        ("horizon t_h [ODE time]", r"horizon $t_{h}$ [ODE time]"),
+        ("P1 bound ||A_l|| + |alpha_l|", r"P1 bound $\|A_{l}\|$ + |$\alpha_{l}$|"),
+        ("empirical contraction q_hat", r"empirical contraction $\hat{q}$"),
+        (r"already $\eta$ typeset", r"already $\eta$ typeset"),
+    ],
+)
+def test_labels_typeset_the_symbols_of_long_names(plain, typeset):
+    da = xr.DataArray([1.0], dims="x", attrs={"long_name": plain, "units": "1"})
+    assert plotting.label(da) == typeset
+    assert "\n" in plotting.label(da.assign_attrs(long_name=plain + " " + "word " * 10), wrap=20)

@@ -124,6 +124,29 @@ def markers(names: Iterable) -> dict:
     return {n: style(n).marker for n in hue_order(names)}
 
 
+# Registry names drawn as reference lines (a threshold across the axes): colour only, no marker.
+REFERENCE_LINES = ("tolerance",)
+
+
+def legend_handles(names: Iterable) -> tuple[list, list]:
+    """Legend handles and labels of ``names`` in registry order, each with its colour and marker
+    (for a legend of its own, e.g. one figure legend outside the axes)."""
+    from matplotlib.lines import Line2D
+
+    order = hue_order(names)
+    return [Line2D([], [], color=style(n).color, marker=style(n).marker, ms=4, lw=1.2) for n in order], [
+        str(n) for n in order
+    ]
+
+
+def no_minor_labels(ax, axis: str = "y") -> None:
+    """No labels at the minor ticks of a log axis (labelled minor ticks of a short log axis,
+    ``3x10^-2`` next to ``4x10^-2``, collide)."""
+    from matplotlib.ticker import NullFormatter
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_minor_formatter(NullFormatter())
+
+
 def set_style() -> None:
     """Paper style: small fonts that match a one-column figure in the LaTeX paper."""
     sns.set_theme(context="paper", style="whitegrid", palette="colorblind", font_scale=0.9)
@@ -138,11 +161,99 @@ def set_style() -> None:
     )
 
 
-def label(var) -> str:
-    """Axis label ``long_name [units]`` from a DataArray (``units == "1"`` is omitted)."""
-    name = var.attrs.get("long_name", var.name)
-    units = var.attrs.get("units", "1")
-    return name if units in ("1", "") else f"{name} [{units}]"
+def label(var, wrap: int | None = None) -> str:
+    """Axis label ``long_name [units]`` from a DataArray (``units == "1"`` is omitted), its
+    symbols typeset (``typeset``); with ``wrap``, broken into lines of about that many characters
+    (never inside ``$...$``)."""
+    name = str(var.attrs.get("long_name", var.name))
+    units = str(var.attrs.get("units", "1"))
+    text = typeset(name if units in ("1", "") else f"{name} [{units}]")
+    return text if wrap is None else wrap_label(text, wrap)
+
+
+def _visible_length(text: str) -> int:
+    """About how many characters ``text`` shows (a mathtext span counts a third of its source)."""
+    return len(re.sub(r"\$([^$]*)\$", lambda m: "x" * max(1, len(m.group(1)) // 3), text))
+
+
+def wrap_label(text: str, width: int) -> str:
+    """``text`` broken at spaces into lines of at most about ``width`` characters, never inside a
+    mathtext span."""
+    words = []
+    for word in text.split(" "):
+        if words and words[-1].count("$") % 2:  # inside math: keep with the previous word
+            words[-1] += " " + word
+        else:
+            words.append(word)
+    lines, line = [], ""
+    for word in words:
+        longer = f"{line} {word}" if line else word
+        if line and _visible_length(longer) > width:
+            lines.append(line)
+            longer = word
+        line = longer
+    lines.append(line)
+    return "\n".join(lines)
+
+
+# Greek letters that must be typeset (``$\eta$``), not spelled out, in an axis label.
+GREEK = (
+    "alpha",
+    "beta",
+    "gamma",
+    "Gamma",
+    "delta",
+    "epsilon",
+    "eta",
+    "theta",
+    "kappa",
+    "lambda",
+    "mu",
+    "rho",
+    "sigma",
+    "tau",
+    "phi",
+)
+# Spelled-out symbols of the datasets' long names and their mathtext (the data keep plain text).
+SYMBOL_ALIASES = {"eps": r"\epsilon", "R2": "R^2", "log10": r"\log_{10}"}
+# What ``typeset`` puts in math: a norm ``||...||`` (with its subscript), a symbol with a
+# subscript (``t_h``, ``alpha_l``, ``dh_L``, ``sigma_max``), a Greek letter, an alias.
+_SYMBOL = re.compile(
+    r"\|\|[^|]+\|\|(?:_\w+)?"
+    r"|(?<![\w\\])[A-Za-z]+_[A-Za-z0-9]+\b"
+    r"|\b(?:" + "|".join(sorted({*SYMBOL_ALIASES, *GREEK}, key=len, reverse=True)) + r")\b"
+)
+
+
+def _math(symbol: str) -> str:
+    r"""The mathtext body of one plain-text symbol: ``alpha_l`` -> ``\alpha_{l}``."""
+
+    def word(w: str) -> str:
+        if w in SYMBOL_ALIASES:
+            return SYMBOL_ALIASES[w]
+        return rf"\{w}" if w in GREEK else w
+
+    body = re.sub(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+)?", lambda m: _subscript(m.group(0), word), symbol)
+    return body.replace("||", r"\|")
+
+
+def _subscript(token: str, word) -> str:
+    base, _, sub = token.partition("_")
+    if sub == "hat":  # q_hat -> \hat{q}
+        return rf"\hat{{{word(base)}}}"
+    return f"{word(base)}_{{{word(sub)}}}" if sub else word(base)
+
+
+def typeset(text: str) -> str:
+    r"""``text`` with its symbols in mathtext: Greek letters spelled out (``learning rate eta`` ->
+    ``learning rate $\eta$``), symbols with a subscript (``t_h`` -> ``$t_{h}$``, ``alpha_l`` ->
+    ``$\alpha_{l}$``), norms (``||dF/dx||_2`` -> ``$\|dF/dx\|_{2}$``), ``R2`` and ``log10``;
+    what is already between ``$`` is left alone."""
+    parts = re.split(r"(\$[^$]*\$)", text)
+    for i, part in enumerate(parts):
+        if not part.startswith("$"):
+            parts[i] = _SYMBOL.sub(lambda m: f"${_math(m.group(0))}$", part)
+    return "".join(parts)
 
 
 def provenance_note(config: dict | None = None) -> str:
@@ -183,24 +294,6 @@ def save_figure(
 # registry colours and markers in legends). Each check works on the drawn figure (display
 # coordinates after ``fig.canvas.draw()``), so it sees what the reader sees.
 
-# Greek letters that must be typeset (``$\eta$``), not spelled out, in an axis label.
-GREEK = (
-    "alpha",
-    "beta",
-    "gamma",
-    "Gamma",
-    "delta",
-    "epsilon",
-    "eta",
-    "theta",
-    "kappa",
-    "lambda",
-    "mu",
-    "rho",
-    "sigma",
-    "tau",
-    "phi",
-)
 PIXEL_TOL = 0.5  # bounding boxes closer than this many pixels count as touching, not overlapping
 BAND_TOL = 1.0  # px: a band is symmetric about its line up to this (or 2% of its width)
 _NO_MARKER = ("", " ", "None", "none", None)
@@ -316,6 +409,19 @@ def _band_edges(coll):
     return edges
 
 
+def _band_misfit(line, edges):
+    """Pixels by which ``line`` is farther from the band's centre than the tolerance, at worst
+    (<= 0: the band is symmetric about it); None when they share no x."""
+    pts = line.get_transform().transform(np.asarray(line.get_xydata(), float))
+    off = [
+        abs(y - (lo + hi) / 2) - max(BAND_TOL, 0.02 * (hi - lo))
+        for x, y in pts
+        if np.isfinite(y) and round(x, 2) in edges
+        for lo, hi in [edges[round(x, 2)]]
+    ]
+    return max(off) if off else None
+
+
 def log_bands_not_in_log_space(fig, ax, renderer) -> list[str]:
     """Bands on a log y axis that are not symmetric about their line on that axis (a band of
     mean +- sd computed on linear values) or that reach zero (a linear band clipped there)."""
@@ -332,22 +438,42 @@ def log_bands_not_in_log_space(fig, ax, renderer) -> list[str]:
             continue
         colour = to_rgb(coll.get_facecolor()[0])
         edges = _band_edges(coll)
-        for line in lines:
-            if to_rgb(line.get_color()) != colour:
-                continue
-            pts = line.get_transform().transform(np.asarray(line.get_xydata(), float))
-            off = [
-                abs(y - (edges[round(x, 2)][0] + edges[round(x, 2)][1]) / 2)
-                - max(BAND_TOL, 0.02 * (edges[round(x, 2)][1] - edges[round(x, 2)][0]))
-                for x, y in pts
-                if np.isfinite(y) and round(x, 2) in edges
-            ]
-            if off and max(off) > 0:
-                problems.append(
-                    f"{_where(fig, ax)}: band of {line.get_label()!r} on the log axis is not "
-                    "computed in log space (not symmetric about its line)"
-                )
-                break
+        misfits = [_band_misfit(line, edges) for line in lines if to_rgb(line.get_color()) == colour]
+        misfits = [m for m in misfits if m is not None]
+        if misfits and min(misfits) > 0:  # its line (same colour; the best fit) is off centre
+            problems.append(
+                f"{_where(fig, ax)}: a band on the log axis is not computed in log space "
+                f"(not symmetric about its line, {min(misfits):.1f} px off)"
+            )
+    return problems
+
+
+def _texts(ax):
+    """The axis labels and the title of ``ax`` that are drawn."""
+    return [t for t in (ax.xaxis.label, ax.yaxis.label, ax.title) if t.get_visible() and t.get_text()]
+
+
+def colliding_labels(fig, ax, renderer) -> list[str]:
+    """Axis labels and titles of ``ax`` that leave the figure or run into another axes (its frame,
+    tick labels, axis labels or title): a label too long for its panel."""
+    page = fig.bbox
+    others = [
+        box
+        for other in fig.axes
+        if other is not ax and other.get_visible()
+        for box in [
+            other.get_window_extent(renderer),
+            *(b for _, b in _visible_tick_labels(other, renderer)),
+            *(t.get_window_extent(renderer) for t in _texts(other)),
+        ]
+    ]
+    problems = []
+    for text in _texts(ax):
+        box = text.get_window_extent(renderer)
+        outside = box.x0 < page.x0 - 1 or box.y0 < page.y0 - 1 or box.x1 > page.x1 + 1 or box.y1 > page.y1 + 1
+        if outside or any(_overlap(box, other) for other in others):
+            where = "leaves the figure" if outside else "runs into another panel"
+            problems.append(f"{_where(fig, ax)}: label {text.get_text()!r} {where} (wrap or shorten it)")
     return problems
 
 
@@ -380,8 +506,9 @@ def _handle_style(handle):
         if marker not in _NO_MARKER:
             colour = handle.get_markerfacecolor() if handle.get_linestyle() in _NO_MARKER else colour
         return to_hex(colour), None if marker in _NO_MARKER else marker
-    if hasattr(handle, "get_facecolor") and len(handle.get_facecolor()):
-        return to_hex(handle.get_facecolor()[0]), None
+    if hasattr(handle, "get_facecolor"):
+        face = np.asarray(handle.get_facecolor(), float)
+        return (to_hex(face.reshape(-1, 4)[0]), None) if face.size else (None, None)
     return None, None
 
 
@@ -404,18 +531,25 @@ def off_registry_legend_entries(fig, names: Iterable = ()) -> list[str]:
             want = style(name)
             if colour is not None and colour != to_hex(want.color):
                 problems.append(f"legend entry {label!r}: colour {colour}, registry {want.color}")
-            if hasattr(handle, "get_marker") and marker != want.marker:
+            if hasattr(handle, "get_marker") and marker != want.marker and name not in REFERENCE_LINES:
                 problems.append(f"legend entry {label!r}: marker {marker!r}, registry {want.marker!r}")
     return problems
 
 
-AXES_CHECKS = (overlapping_tick_labels, legend_over_data, log_bands_not_in_log_space, untypeset_labels)
+AXES_CHECKS = (
+    overlapping_tick_labels,
+    legend_over_data,
+    log_bands_not_in_log_space,
+    untypeset_labels,
+    colliding_labels,
+)
 
 
 def check_figure(fig, names: Iterable = ()) -> list[str]:
     """Everything in the drawn ``fig`` that breaks the figure rules, one line each ([] if none):
     overlapping tick labels, legends inside an axes that cover data, bands on log axes not
-    computed in log space, symbols spelled out in axis labels, legend entries of a model,
+    computed in log space, symbols spelled out in axis labels, axis labels or titles running
+    into another panel, legend entries of a model,
     closure or depth (registry names and ``names``) off the registry's colour or marker."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
