@@ -206,3 +206,132 @@ def test_theory_figures_colour_by_depth_from_the_registry():
                 assert to_hex(line.get_color()) == to_hex(style(plotting.depth(L)).color)
                 assert line.get_marker() == style(plotting.depth(L)).marker
     plt.close(fig)
+
+
+# ---- the figure checker on hand-made figures -----------------------------------------------------
+
+
+def _clean_figure():
+    fig, ax = plt.subplots(figsize=(3, 2))
+    x = np.linspace(0, 1, 20)
+    ax.plot(x, x, color=style("mlp").color, marker=style("mlp").marker, label="mlp")
+    ax.set(xlabel=r"step size $\eta$", ylabel="test accuracy")
+    ax.legend(loc="upper left")
+    return fig, ax
+
+
+def test_checker_passes_a_clean_figure():
+    fig, _ = _clean_figure()
+    assert plotting.check_figure(fig) == []
+    plt.close(fig)
+
+
+def test_checker_finds_overlapping_tick_labels():
+    fig, ax = plt.subplots(figsize=(1.5, 1.5))
+    ax.plot([0, 1], [0, 1])
+    ax.set_xticks(np.linspace(0, 1, 11), [f"{v:.5f}" for v in np.linspace(0, 1, 11)])
+    problems = plotting.check_figure(fig)
+    assert problems and all("tick labels" in p for p in problems)
+    plt.close(fig)
+
+
+def test_checker_finds_a_legend_over_a_line_but_not_one_outside():
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1], [0, 1], label="diagonal")  # passes through the centre
+    ax.legend(loc="center")
+    problems = plotting.check_figure(fig)
+    assert len(problems) == 1 and "legend covers" in problems[0]
+    ax.get_legend().remove()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1))  # outside the axes
+    assert plotting.check_figure(fig) == []
+    plt.close(fig)
+
+
+def test_checker_finds_a_legend_over_markers_only_and_scatter_points():
+    for draw in (lambda ax: ax.plot([0.5], [0.5], "o", label="point"), lambda ax: ax.scatter([0.5], [0.5])):
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.plot([0, 1], [0, 0.02], label="low")
+        draw(ax)
+        ax.set(xlim=(0, 1), ylim=(0, 1))
+        ax.legend(["low", "point"], loc="center")
+        assert any("legend covers" in p for p in plotting.check_figure(fig))
+        plt.close(fig)
+
+
+def test_checker_finds_linear_bands_on_a_log_axis():
+    rng = np.random.default_rng(0)
+    values = np.exp(rng.normal(0, 1.5, size=(5, 8)))  # (seed, x), log-normal
+    x = np.arange(8)
+    for log_space in (False, True):
+        fig, ax = plt.subplots(figsize=(3, 2))
+        if log_space:
+            mid, sd = np.log(values).mean(0), np.log(values).std(0)
+            lo, hi, mid = np.exp(mid - sd), np.exp(mid + sd), np.exp(mid)
+        else:
+            mid, sd = values.mean(0), values.std(0)
+            lo, hi = mid - sd, mid + sd
+        ax.plot(x, mid, color="C0")
+        ax.fill_between(x, np.clip(lo, 1e-3, None) if not log_space else lo, hi, color="C0", alpha=0.2)
+        ax.set_yscale("log")
+        problems = plotting.check_figure(fig)
+        assert (problems == []) == log_space, problems
+        plt.close(fig)
+
+
+def test_seaborn_bands_are_in_log_space_when_the_axis_is_log_before_plotting():
+    import pandas as pd
+    import seaborn as sns
+
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"x": np.repeat(np.arange(6), 5), "y": np.exp(rng.normal(0, 1.5, 30))})
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.set_yscale("log")
+    sns.lineplot(df, x="x", y="y", errorbar=("sd", 1), ax=ax)
+    assert plotting.check_figure(fig) == []
+    ax.cla()
+    sns.lineplot(df, x="x", y="y", errorbar=("sd", 1), ax=ax)
+    ax.set_yscale("log")  # too late: seaborn averaged the linear values
+    assert any("log space" in p or "reaches zero" in p for p in plotting.check_figure(fig))
+    plt.close(fig)
+
+
+def test_checker_finds_spelled_out_symbols_and_variable_names():
+    fig, ax = _clean_figure()
+    ax.set(xlabel="eta", ylabel="grad_h [1]")
+    problems = plotting.check_figure(fig)
+    assert len(problems) == 2 and all("mathtext" in p for p in problems)
+    ax.set(xlabel=r"$\eta$", ylabel=r"$\|\partial L/\partial h_\ell\|$")
+    assert plotting.check_figure(fig) == []
+    plt.close(fig)
+
+
+def test_checker_finds_legend_entries_off_the_registry():
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1], [1, 1], color=style("mlp").color, label="mlp")  # no marker
+    ax.plot([0, 1], [2, 2], color="#123456", marker=style("structured").marker, label="structured")
+    ax.plot([0, 1], [3, 3], color=style("L=2").color, marker="o", label="$L=2$: 0.50")
+    ax.plot([0, 1], [4, 4], color="#654321", marker="o", label="my_model")
+    ax.set_ylim(0, 8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1, 1))
+    problems = plotting.check_figure(fig, names=["my_model"])
+    assert len(problems) == 5, problems  # my_model: colour and marker
+    for label in ("mlp", "structured", "$L=2$: 0.50", "my_model"):
+        assert any(p.startswith(f"legend entry {label!r}") for p in problems), label
+    plt.close(fig)
+
+
+@pytest.mark.parametrize(
+    "plain, typeset",
+    [
+        ("learning rate eta", r"learning rate $\eta$"),
+        ("test metric under FGSM eps 0.05", r"test metric under FGSM $\epsilon$ 0.05"),
+        ("horizon t_h [ODE time]", r"horizon $t_{h}$ [ODE time]"),
+        ("P1 bound ||A_l|| + |alpha_l|", r"P1 bound $\|A_{l}\|$ + |$\alpha_{l}$|"),
+        ("empirical contraction q_hat", r"empirical contraction $\hat{q}$"),
+        (r"already $\eta$ typeset", r"already $\eta$ typeset"),
+    ],
+)
+def test_labels_typeset_the_symbols_of_long_names(plain, typeset):
+    da = xr.DataArray([1.0], dims="x", attrs={"long_name": plain, "units": "1"})
+    assert plotting.label(da) == typeset
+    assert "\n" in plotting.label(da.assign_attrs(long_name=plain + " " + "word " * 10), wrap=20)

@@ -113,6 +113,40 @@ def input_files(half: str, tasks: dict[str, list[str]]) -> dict[str, list[str]]:
     return out
 
 
+def per_task(half: str) -> list[str]:
+    """Keys of the half's per-task datasets (read as dicts task -> dataset)."""
+    return [k for k, pattern in DATASETS[half].items() if "{task}" in pattern]
+
+
+def dataset_tasks(config: dict) -> dict[str, list[str]]:
+    """The tasks of each per-task dataset under ``config`` (the flow tasks of the theory half)."""
+    flow = list(config["theory"]["flow_tasks"])
+    return {"closed_flow": flow, "hybrid_flow": flow}
+
+
+def settings(half: str, config: dict) -> dict:
+    """The config section the half's drawing functions read."""
+    if half == "bridge":
+        return config.get("bridge", {})
+    return config["train"] if half == "train" else {"tolerances": config["theory"]["tolerances"]}
+
+
+def read_inputs(half: str, config: dict, root=".") -> dict:
+    """Every dataset the half's figures read, from the results under ``root``, as the figure job
+    reads them (per-task datasets as dicts task -> dataset)."""
+    from pathlib import Path
+
+    from .io import open_dataset, open_per_task
+
+    files = input_files(half, dataset_tasks(config))
+    return {
+        key: open_per_task([Path(root, p) for p in paths], key)
+        if key in per_task(half)
+        else open_dataset(Path(root, paths[0]))
+        for key, paths in files.items()
+    }
+
+
 def draw(fig: Figure, datasets: dict, settings: dict):
     """The matplotlib figure: ``learndyn.{half}.figures.FIGURES[name](datasets, settings)``."""
     module = importlib.import_module(f"learndyn.{fig.half}.figures")

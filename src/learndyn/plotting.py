@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -21,7 +22,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.collections import FillBetweenPolyCollection, LineCollection, PathCollection  # noqa: E402
+from matplotlib.colors import to_hex, to_rgb  # noqa: E402
+from matplotlib.path import Path  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
 from .provenance import config_hash, git_state, package_versions  # noqa: E402
@@ -119,6 +124,29 @@ def markers(names: Iterable) -> dict:
     return {n: style(n).marker for n in hue_order(names)}
 
 
+# Registry names drawn as reference lines (a threshold across the axes): colour only, no marker.
+REFERENCE_LINES = ("tolerance",)
+
+
+def legend_handles(names: Iterable) -> tuple[list, list]:
+    """Legend handles and labels of ``names`` in registry order, each with its colour and marker
+    (for a legend of its own, e.g. one figure legend outside the axes)."""
+    from matplotlib.lines import Line2D
+
+    order = hue_order(names)
+    return [Line2D([], [], color=style(n).color, marker=style(n).marker, ms=4, lw=1.2) for n in order], [
+        str(n) for n in order
+    ]
+
+
+def no_minor_labels(ax, axis: str = "y") -> None:
+    """No labels at the minor ticks of a log axis (labelled minor ticks of a short log axis,
+    ``3x10^-2`` next to ``4x10^-2``, collide)."""
+    from matplotlib.ticker import NullFormatter
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_minor_formatter(NullFormatter())
+
+
 def set_style() -> None:
     """Paper style: small fonts that match a one-column figure in the LaTeX paper."""
     sns.set_theme(context="paper", style="whitegrid", palette="colorblind", font_scale=0.9)
@@ -133,11 +161,99 @@ def set_style() -> None:
     )
 
 
-def label(var) -> str:
-    """Axis label ``long_name [units]`` from a DataArray (``units == "1"`` is omitted)."""
-    name = var.attrs.get("long_name", var.name)
-    units = var.attrs.get("units", "1")
-    return name if units in ("1", "") else f"{name} [{units}]"
+def label(var, wrap: int | None = None) -> str:
+    """Axis label ``long_name [units]`` from a DataArray (``units == "1"`` is omitted), its
+    symbols typeset (``typeset``); with ``wrap``, broken into lines of about that many characters
+    (never inside ``$...$``)."""
+    name = str(var.attrs.get("long_name", var.name))
+    units = str(var.attrs.get("units", "1"))
+    text = typeset(name if units in ("1", "") else f"{name} [{units}]")
+    return text if wrap is None else wrap_label(text, wrap)
+
+
+def _visible_length(text: str) -> int:
+    """About how many characters ``text`` shows (a mathtext span counts a third of its source)."""
+    return len(re.sub(r"\$([^$]*)\$", lambda m: "x" * max(1, len(m.group(1)) // 3), text))
+
+
+def wrap_label(text: str, width: int) -> str:
+    """``text`` broken at spaces into lines of at most about ``width`` characters, never inside a
+    mathtext span."""
+    words = []
+    for word in text.split(" "):
+        if words and words[-1].count("$") % 2:  # inside math: keep with the previous word
+            words[-1] += " " + word
+        else:
+            words.append(word)
+    lines, line = [], ""
+    for word in words:
+        longer = f"{line} {word}" if line else word
+        if line and _visible_length(longer) > width:
+            lines.append(line)
+            longer = word
+        line = longer
+    lines.append(line)
+    return "\n".join(lines)
+
+
+# Greek letters that must be typeset (``$\eta$``), not spelled out, in an axis label.
+GREEK = (
+    "alpha",
+    "beta",
+    "gamma",
+    "Gamma",
+    "delta",
+    "epsilon",
+    "eta",
+    "theta",
+    "kappa",
+    "lambda",
+    "mu",
+    "rho",
+    "sigma",
+    "tau",
+    "phi",
+)
+# Spelled-out symbols of the datasets' long names and their mathtext (the data keep plain text).
+SYMBOL_ALIASES = {"eps": r"\epsilon", "R2": "R^2", "log10": r"\log_{10}"}
+# What ``typeset`` puts in math: a norm ``||...||`` (with its subscript), a symbol with a
+# subscript (``t_h``, ``alpha_l``, ``dh_L``, ``sigma_max``), a Greek letter, an alias.
+_SYMBOL = re.compile(
+    r"\|\|[^|]+\|\|(?:_\w+)?"
+    r"|(?<![\w\\])[A-Za-z]+_[A-Za-z0-9]+\b"
+    r"|\b(?:" + "|".join(sorted({*SYMBOL_ALIASES, *GREEK}, key=len, reverse=True)) + r")\b"
+)
+
+
+def _math(symbol: str) -> str:
+    r"""The mathtext body of one plain-text symbol: ``alpha_l`` -> ``\alpha_{l}``."""
+
+    def word(w: str) -> str:
+        if w in SYMBOL_ALIASES:
+            return SYMBOL_ALIASES[w]
+        return rf"\{w}" if w in GREEK else w
+
+    body = re.sub(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+)?", lambda m: _subscript(m.group(0), word), symbol)
+    return body.replace("||", r"\|")
+
+
+def _subscript(token: str, word) -> str:
+    base, _, sub = token.partition("_")
+    if sub == "hat":  # q_hat -> \hat{q}
+        return rf"\hat{{{word(base)}}}"
+    return f"{word(base)}_{{{word(sub)}}}" if sub else word(base)
+
+
+def typeset(text: str) -> str:
+    r"""``text`` with its symbols in mathtext: Greek letters spelled out (``learning rate eta`` ->
+    ``learning rate $\eta$``), symbols with a subscript (``t_h`` -> ``$t_{h}$``, ``alpha_l`` ->
+    ``$\alpha_{l}$``), norms (``||dF/dx||_2`` -> ``$\|dF/dx\|_{2}$``), ``R2`` and ``log10``;
+    what is already between ``$`` is left alone."""
+    parts = re.split(r"(\$[^$]*\$)", text)
+    for i, part in enumerate(parts):
+        if not part.startswith("$"):
+            parts[i] = _SYMBOL.sub(lambda m: f"${_math(m.group(0))}$", part)
+    return "".join(parts)
 
 
 def provenance_note(config: dict | None = None) -> str:
@@ -170,3 +286,274 @@ def save_figure(
         fig.savefig(tmp, format=fmt, metadata=meta, bbox_inches="tight")
         os.replace(tmp, final)
     plt.close(fig)
+
+
+# ---- checks of a drawn figure ----------------------------------------------------------------------
+# ``check_figure`` lists what breaks the figure rules of the style guide (no overlapping tick
+# labels, legends that cover no data, symbols typeset, bands on log axes computed in log space,
+# registry colours and markers in legends). Each check works on the drawn figure (display
+# coordinates after ``fig.canvas.draw()``), so it sees what the reader sees.
+
+PIXEL_TOL = 0.5  # bounding boxes closer than this many pixels count as touching, not overlapping
+BAND_TOL = 1.0  # px: a band is symmetric about its line up to this (or 2% of its width)
+_NO_MARKER = ("", " ", "None", "none", None)
+
+
+def _where(fig, ax) -> str:
+    title = ax.get_title() or ax.get_ylabel() or ax.get_xlabel()
+    return f"axes {fig.axes.index(ax)}" + (f" ({title})" if title else "")
+
+
+def _overlap(a, b, tol: float = PIXEL_TOL) -> bool:
+    """Whether two display bounding boxes share more than ``tol`` pixels in both directions."""
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > tol and min(a.y1, b.y1) - max(a.y0, b.y0) > tol
+
+
+def _visible_tick_labels(ax, renderer) -> list:
+    """(text, bbox) of the drawn tick labels of both axes (ticks outside the view are not drawn)."""
+    frame = ax.get_window_extent(renderer)
+    out = []
+    for axis, horizontal in ((ax.xaxis, True), (ax.yaxis, False)):
+        if not axis.get_visible():
+            continue
+        for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+            for text in (tick.label1, tick.label2):
+                if not (tick.get_visible() and text.get_visible() and text.get_text()):
+                    continue
+                box = text.get_window_extent(renderer)
+                centre = (box.x0 + box.x1) / 2 if horizontal else (box.y0 + box.y1) / 2
+                lo, hi = (frame.x0, frame.x1) if horizontal else (frame.y0, frame.y1)
+                if lo - 1 <= centre <= hi + 1:
+                    out.append((text.get_text(), box))
+    return out
+
+
+def overlapping_tick_labels(fig, ax, renderer) -> list[str]:
+    """Pairs of drawn tick labels of ``ax`` whose bounding boxes intersect."""
+    labels = _visible_tick_labels(ax, renderer)
+    return [
+        f"{_where(fig, ax)}: tick labels {a!r} and {b!r} overlap"
+        for i, (a, box_a) in enumerate(labels)
+        for b, box_b in labels[i + 1 :]
+        if _overlap(box_a, box_b)
+    ]
+
+
+def _finite_runs(points):
+    """The runs of consecutive finite rows of a (n, 2) array."""
+    ok = np.isfinite(points).all(axis=1)
+    runs, start = [], None
+    for i, good in enumerate([*ok, False]):
+        if good and start is None:
+            start = i
+        elif not good and start is not None:
+            runs.append(points[start:i])
+            start = None
+    return runs
+
+
+def _line_hits(line, box) -> bool:
+    """Whether the drawn line (its segments or its markers) enters the display box ``box``."""
+    points = line.get_transform().transform(np.asarray(line.get_xydata(), float))
+    runs = _finite_runs(points)
+    if line.get_linestyle() not in _NO_MARKER and line.get_linewidth() > 0:
+        if any(len(r) > 1 and Path(r).intersects_bbox(box, filled=False) for r in runs):
+            return True
+    if line.get_marker() not in _NO_MARKER:
+        return _points_hit(np.concatenate(runs) if runs else np.empty((0, 2)), box)
+    return False
+
+
+def _points_hit(points, box) -> bool:
+    x, y = points[:, 0], points[:, 1]
+    return bool(np.any((x > box.x0) & (x < box.x1) & (y > box.y0) & (y < box.y1)))
+
+
+def legend_over_data(fig, ax, renderer) -> list[str]:
+    """Lines, markers and scatter points of ``ax`` that its legend covers, when the legend sits
+    inside the axes (a legend outside the axes covers nothing)."""
+    legend = ax.get_legend()
+    if legend is None or not legend.get_visible():
+        return []
+    box = legend.get_window_extent(renderer)
+    if not _overlap(box, ax.get_window_extent(renderer)):
+        return []
+    covered = [line.get_label() for line in ax.get_lines() if line.get_visible() and _line_hits(line, box)]
+    for coll in ax.collections:
+        if not coll.get_visible():
+            continue
+        if isinstance(coll, LineCollection):
+            paths = [coll.get_transform().transform(p.vertices) for p in coll.get_paths()]
+            if any(
+                len(r) > 1 and Path(r).intersects_bbox(box, filled=False)
+                for p in paths
+                for r in _finite_runs(p)
+            ):
+                covered.append(coll.get_label())
+        elif isinstance(coll, PathCollection) and len(coll.get_offsets()):
+            if _points_hit(coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), float)), box):
+                covered.append(coll.get_label())
+    if not covered:
+        return []
+    return [f"{_where(fig, ax)}: the legend covers plotted data ({', '.join(map(str, covered[:3]))})"]
+
+
+def _band_edges(coll):
+    """{x: (low, high)} of a fill-between band in display coordinates."""
+    edges: dict = {}
+    for path in coll.get_paths():
+        for x, y in coll.get_transform().transform(path.vertices):
+            if np.isfinite(x) and np.isfinite(y):
+                lo, hi = edges.get(round(x, 2), (y, y))
+                edges[round(x, 2)] = (min(lo, y), max(hi, y))
+    return edges
+
+
+def _band_misfit(line, edges):
+    """Pixels by which ``line`` is farther from the band's centre than the tolerance, at worst
+    (<= 0: the band is symmetric about it); None when they share no x."""
+    pts = line.get_transform().transform(np.asarray(line.get_xydata(), float))
+    off = [
+        abs(y - (lo + hi) / 2) - max(BAND_TOL, 0.02 * (hi - lo))
+        for x, y in pts
+        if np.isfinite(y) and round(x, 2) in edges
+        for lo, hi in [edges[round(x, 2)]]
+    ]
+    return max(off) if off else None
+
+
+def log_bands_not_in_log_space(fig, ax, renderer) -> list[str]:
+    """Bands on a log y axis that are not symmetric about their line on that axis (a band of
+    mean +- sd computed on linear values) or that reach zero (a linear band clipped there)."""
+    if ax.get_yscale() != "log":
+        return []
+    problems = []
+    lines = [ln for ln in ax.get_lines() if len(ln.get_xydata())]
+    for coll in ax.collections:
+        if not isinstance(coll, FillBetweenPolyCollection) or not coll.get_paths():
+            continue
+        data_y = np.concatenate([p.vertices[:, 1] for p in coll.get_paths()])
+        if np.any(data_y[np.isfinite(data_y)] <= 0):
+            problems.append(f"{_where(fig, ax)}: a band on the log axis reaches zero (linear band, clipped)")
+            continue
+        colour = to_rgb(coll.get_facecolor()[0])
+        edges = _band_edges(coll)
+        misfits = [_band_misfit(line, edges) for line in lines if to_rgb(line.get_color()) == colour]
+        misfits = [m for m in misfits if m is not None]
+        if misfits and min(misfits) > 0:  # its line (same colour; the best fit) is off centre
+            problems.append(
+                f"{_where(fig, ax)}: a band on the log axis is not computed in log space "
+                f"(not symmetric about its line, {min(misfits):.1f} px off)"
+            )
+    return problems
+
+
+def _texts(ax):
+    """The axis labels and the title of ``ax`` that are drawn."""
+    return [t for t in (ax.xaxis.label, ax.yaxis.label, ax.title) if t.get_visible() and t.get_text()]
+
+
+def colliding_labels(fig, ax, renderer) -> list[str]:
+    """Axis labels and titles of ``ax`` that leave the figure or run into another axes (its frame,
+    tick labels, axis labels or title): a label too long for its panel."""
+    page = fig.bbox
+    others = [
+        box
+        for other in fig.axes
+        if other is not ax and other.get_visible()
+        for box in [
+            other.get_window_extent(renderer),
+            *(b for _, b in _visible_tick_labels(other, renderer)),
+            *(t.get_window_extent(renderer) for t in _texts(other)),
+        ]
+    ]
+    problems = []
+    for text in _texts(ax):
+        box = text.get_window_extent(renderer)
+        outside = box.x0 < page.x0 - 1 or box.y0 < page.y0 - 1 or box.x1 > page.x1 + 1 or box.y1 > page.y1 + 1
+        if outside or any(_overlap(box, other) for other in others):
+            where = "leaves the figure" if outside else "runs into another panel"
+            problems.append(f"{_where(fig, ax)}: label {text.get_text()!r} {where} (wrap or shorten it)")
+    return problems
+
+
+def untypeset_labels(fig, ax, renderer=None) -> list[str]:
+    """Axis labels that spell a symbol out (``eta``) or show a variable name (``grad_h``) outside
+    mathtext."""
+    problems = []
+    for which, text in (("x", ax.get_xlabel()), ("y", ax.get_ylabel())):
+        prose = re.sub(r"\$[^$]*\$", " ", text)
+        words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", prose)
+        bad = [w for w in words if w in GREEK or "_" in w]
+        if bad:
+            problems.append(f"{_where(fig, ax)}: {which} label {text!r} spells out {bad} (use mathtext)")
+    return problems
+
+
+def _registry_name(text: str):
+    """The registry name a legend entry stands for: the name itself, or ``L=k`` for a depth
+    entry (``$L=k$``, ``$L=k$: ...``, ``$L=k$, ...``); None for anything else."""
+    if text in STYLES:
+        return text
+    match = re.match(r"^\$L=(\d+)\$(?:$|[:,])", text)
+    return depth(match.group(1)) if match else None
+
+
+def _handle_style(handle):
+    """(colour, marker) a legend handle shows; marker None when it shows none."""
+    if hasattr(handle, "get_marker"):
+        colour, marker = handle.get_color(), handle.get_marker()
+        if marker not in _NO_MARKER:
+            colour = handle.get_markerfacecolor() if handle.get_linestyle() in _NO_MARKER else colour
+        return to_hex(colour), None if marker in _NO_MARKER else marker
+    if hasattr(handle, "get_facecolor"):
+        face = np.asarray(handle.get_facecolor(), float)
+        return (to_hex(face.reshape(-1, 4)[0]), None) if face.size else (None, None)
+    return None, None
+
+
+def off_registry_legend_entries(fig, names: Iterable = ()) -> list[str]:
+    """Legend entries naming a model, closure or depth (a registry name, or one of ``names``:
+    models a config adds) whose colour or marker is not the registry's, or that show no marker
+    where the registry gives one."""
+    known = {str(n) for n in names}
+    legends = [ax.get_legend() for ax in fig.axes] + list(fig.legends)
+    problems = []
+    for leg in legends:
+        if leg is None:
+            continue
+        for handle, text in zip(leg.legend_handles, leg.get_texts()):
+            label = text.get_text()
+            name = label if label in known else _registry_name(label)
+            if name is None or handle is None:
+                continue
+            colour, marker = _handle_style(handle)
+            want = style(name)
+            if colour is not None and colour != to_hex(want.color):
+                problems.append(f"legend entry {label!r}: colour {colour}, registry {want.color}")
+            if hasattr(handle, "get_marker") and marker != want.marker and name not in REFERENCE_LINES:
+                problems.append(f"legend entry {label!r}: marker {marker!r}, registry {want.marker!r}")
+    return problems
+
+
+AXES_CHECKS = (
+    overlapping_tick_labels,
+    legend_over_data,
+    log_bands_not_in_log_space,
+    untypeset_labels,
+    colliding_labels,
+)
+
+
+def check_figure(fig, names: Iterable = ()) -> list[str]:
+    """Everything in the drawn ``fig`` that breaks the figure rules, one line each ([] if none):
+    overlapping tick labels, legends inside an axes that cover data, bands on log axes not
+    computed in log space, symbols spelled out in axis labels, axis labels or titles running
+    into another panel, legend entries of a model,
+    closure or depth (registry names and ``names``) off the registry's colour or marker."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    problems = [
+        p for ax in fig.axes if ax.get_visible() for check in AXES_CHECKS for p in check(fig, ax, renderer)
+    ]
+    return problems + off_registry_legend_entries(fig, names)

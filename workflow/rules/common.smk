@@ -21,7 +21,10 @@ from learndyn.config import (  # noqa: E402
 from learndyn.sources import FASHION_SHIPPED_DIR, FASHION_SUBSET_FILES  # noqa: E402
 from learndyn.figures import DATASETS as FIGURE_DATASETS  # noqa: E402
 from learndyn.figures import FIGURES, HALVES as FIGURE_HALVES, input_files  # noqa: E402
+from learndyn.figures import dataset_tasks as figure_dataset_tasks  # noqa: E402
 from learndyn.figures import of_half as figures_of  # noqa: E402
+from learndyn.figures import per_task as figure_per_task  # noqa: E402
+from learndyn.figures import settings as figure_settings  # noqa: E402
 from learndyn.integrity import integrity_problem, rebuild_hint  # noqa: E402
 from learndyn.provenance import config_hash, library_files  # noqa: E402
 from learndyn.settings import ConfigError  # noqa: E402
@@ -190,12 +193,12 @@ def get_stage_macros():
 
 def get_figure_inputs(half):
     """Datasets the half's figures read, by key (per-task datasets expand over their tasks)."""
-    return input_files(half, {"closed_flow": THEORY["flow_tasks"], "hybrid_flow": THEORY["flow_tasks"]})
+    return input_files(half, figure_dataset_tasks(config))
 
 
 def get_figure_per_task(half):
     """Keys of the per-task datasets (read as dicts task -> dataset)."""
-    return [k for k, pattern in FIGURE_DATASETS[half].items() if "{task}" in pattern]
+    return figure_per_task(half)
 
 
 def get_figure_lib(half):
@@ -208,9 +211,7 @@ def get_figure_lib(half):
 
 def get_figure_settings(half):
     """The config section the half's drawing functions read."""
-    if half == "bridge":
-        return BRIDGE
-    return TRAIN if half == "train" else {"tolerances": THEORY["tolerances"]}
+    return figure_settings(half, config)
 
 
 def get_paper_title(wildcards):

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from ..plotting import hue_order, label, markers, palette
+from ..plotting import hue_order, label, legend_handles, markers, no_minor_labels, palette, style
 
 YLABELS = {
     "alignment": "centred kernel-target alignment",
@@ -44,6 +44,7 @@ def drift_time(datasets, cfg):
     d["epoch"] = ds.epoch.sel(step=d["step"].to_numpy()).to_numpy()
     sns.lineplot(d, x="epoch", y="log_drift", errorbar=("sd", 1), ax=axes[0], **_models(d))
     axes[0].set_ylabel(r"$\log_{10}\,\|K_t-K_0\|_F/\|K_0\|_F$")
+    axes[2].set_yscale("log")  # before drawing: seaborn then averages the log velocity
     for ax, var in zip(axes[1:], ("alignment", "velocity")):
         v = _frame(ds[var])
         v["epoch"] = ds.epoch.sel(step=v["step"].to_numpy()).to_numpy()
@@ -51,7 +52,6 @@ def drift_time(datasets, cfg):
         ax.set_ylabel(
             {"alignment": "centred kernel-target alignment", "velocity": "kernel velocity [1/epoch]"}[var]
         )
-    axes[2].set_yscale("log")
     for ax in axes:
         ax.set_xlabel("epoch")
     return fig
@@ -85,44 +85,49 @@ def shares(datasets, cfg):
     ds = datasets["combined"]
     models = hue_order(ds.model.values)
     fig, axes = plt.subplots(len(models), 3, figsize=(10.0, 2.2 * len(models)), squeeze=False)
+    paths = []
     for row, m in zip(axes, models):
         sub = ds.sel(model=m)
+        row[0].set_yscale("log")  # before drawing: mean and band of the log share
         for ax, var in zip(row[:2], ("share_path", "align_path")):
             df = _frame(sub[var])
             df["epoch"] = sub.epoch.sel(step=df["step"].to_numpy()).to_numpy()
             order = hue_order(df["path"].unique())
-            sns.lineplot(
-                df,
-                x="epoch",
-                y=var,
-                hue="path",
-                hue_order=order,
-                palette=palette(order),
-                errorbar=("sd", 1),
-                ax=ax,
-                legend=ax is row[0],
-            )
+            paths += order
+            for path in order:  # one call per path: its registry colour and marker
+                sns.lineplot(
+                    df[df["path"] == path],
+                    x="epoch",
+                    y=var,
+                    color=style(path).color,
+                    marker=style(path).marker,
+                    markersize=3,
+                    errorbar=("sd", 1),
+                    ax=ax,
+                )
             ax.set_ylabel(YLABELS[var])
             ax.set_title(m, fontsize=8)
-        row[0].set_yscale("log")
         color = palette([m])[m]
-        for t, style in ((0, "--"), (-1, "-")):
-            share = sub.share_block.isel(step=t)
-            mean, sd = share.mean("seed"), share.std("seed")
+        for t, ls in ((0, "--"), (-1, "-")):
+            # geometric mean over seeds, bars x/÷ the geometric sd (log axis)
+            log_share = np.log(sub.share_block.isel(step=t).where(lambda v: v > 0))
+            mid, sd = np.exp(log_share.mean("seed")), np.exp(log_share.std("seed"))
             row[2].errorbar(
                 sub.block,
-                mean,
-                yerr=sd,
+                mid,
+                yerr=[mid - mid / sd, mid * sd - mid],
                 color=color,
-                ls=style,
+                ls=ls,
                 marker=markers([m])[m],
                 ms=3,
                 label="init" if t == 0 else "last snapshot",
             )
         row[2].set_yscale("log")
+        no_minor_labels(row[2])
         row[2].set_xlabel("block (0 embedding, L+1 read-out)")
         row[2].set_ylabel("trace share of the block")
         row[2].legend(fontsize=7)
+    fig.legend(*legend_handles(paths), title="path", loc="outside right upper", fontsize=7)
     return fig
 
 

@@ -71,7 +71,7 @@ def error_vs_time(e1s: dict, e2s: dict, tol: float):
     ax.axhline(tol, color=style("tolerance").color, lw=0.8, ls=":", label="tolerance")
     ax.set_xlabel("ODE time")
     ax.set_ylabel("relative residual error")
-    ax.legend(fontsize=5, ncol=2)
+    ax.legend(fontsize=5, loc="upper left", bbox_to_anchor=(1.02, 1))  # beside the axes
     return fig
 
 
@@ -152,7 +152,7 @@ def truncation_vs_width(e5, smooth=None):
         ax.tick_params(axis="x", labelsize=6, labelrotation=45)
         ax.set_title(LEVEL_TITLES[k], fontsize=8)
         ax.set_xlabel(label(e5.width))
-        ax.legend(fontsize=5, loc="lower left")
+        ax.legend(fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.32), frameon=False)  # below
     axes[0][0].set_ylabel("largest relative error to $t_h$")
     return fig
 
@@ -230,6 +230,7 @@ def gram_drift(e6):
                 m, vals = v.width.values, v.values.T
                 ex = exponent_interval(m, vals)
                 mid = np.exp(np.nanmean(np.log(vals), 0))
+                fit = f": ${ex.mean:.2f}$ [${ex.low:.2f}$, ${ex.high:.2f}$]" if np.isfinite(ex.mean) else ""
                 axes[0].loglog(
                     m,
                     mid,
@@ -238,12 +239,12 @@ def gram_drift(e6):
                     ls=LAYER_LINESTYLES[(l - 1) % len(LAYER_LINESTYLES)],
                     ms=3,
                     lw=0.8,
-                    label=f"$L={L}$, $\\ell={l}$: ${ex.mean:.2f}$ [${ex.low:.2f}$, ${ex.high:.2f}$]",
+                    label=f"$L={L}$, $\\ell={l}$" + fit,
                 )
     _width_ticks(axes[0], e6.width.values)
     axes[0].set_xlabel(label(e6.width))
     axes[0].set_ylabel("$\\|\\Gamma(t_h)-\\Gamma(0)\\|/\\|\\Gamma(0)\\|$")
-    axes[0].legend(fontsize=4.5, ncol=1, loc="lower left")
+    axes[0].legend(fontsize=4.5, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False)
     c = e6.coactivation_drift.sel(depth=1) if 1 in e6.depth.values else None
     if c is not None:
         for m in c.width.values:
@@ -257,13 +258,15 @@ def gram_drift(e6):
 
 
 def kernel_spectrum(e6):
-    """Eigenvalues of K(t)/n over time (seed mean), smallest width, shallowest and deepest net."""
+    """Eigenvalues of K(t)/n over time (geometric mean over seeds: a log axis), smallest width,
+    shallowest and deepest net."""
     set_style()
     depths = [int(e6.depth.values[0]), int(e6.depth.values[-1])]
     fig, axes = plt.subplots(1, len(depths), figsize=(3.0 * len(depths), 2.4), sharey=True)
     cmap = plt.get_cmap("viridis")
     for ax, L in zip(np.atleast_1d(axes), depths):
-        spec = e6.kernel_eigenvalue.sel(depth=L).mean("seed").dropna("width", how="all")
+        eig = e6.kernel_eigenvalue.sel(depth=L)
+        spec = np.exp(np.log(eig.where(eig > 0)).mean("seed")).dropna("width", how="all")  # geometric
         m = int(spec.width.values[0])
         for k, t in enumerate(spec.tau.values):
             ax.semilogy(

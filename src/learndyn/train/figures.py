@@ -5,6 +5,8 @@ Each function takes the aggregated datasets (``Inputs``) and the ``train`` confi
 a matplotlib figure. Seeds are shown as bands (mean +- sd), axes are logarithmic where the
 quantity spans decades, and axis labels come from the variables' ``long_name``/``units``.
 Models keep their registry colour and marker (``learndyn.plotting.STYLES``) in every figure.
+A log axis is set before seaborn draws on it, so its mean and sd band are computed on the log
+values (a geometric mean with a band of x/÷ the geometric sd, never a linear band clipped at 0).
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ import pandas as pd
 import seaborn as sns
 import xarray as xr
 
-from ..plotting import hue_order, label, markers, palette
+from ..plotting import hue_order, label, legend_handles, markers, palette, style
 
 BAND = ("sd", 1)
+WRAP = 30  # characters per line of a long axis label (it must fit beside its panel)
+LINESTYLES, LINESTYLE_NAMES = ("-", "--", ":", "-."), ("solid", "dashed", "dotted", "dash-dot")
+STAGE_LINES = {"init": "--", "final": "-"}  # line style of the training stage (colour: the model)
 
 
 @dataclass
@@ -61,9 +66,32 @@ def by_model(df: pd.DataFrame, marked: bool = False) -> dict:
     return kw
 
 
-def model_lines(df: pd.DataFrame, x: str, y: str, ax, marked: bool = False):
-    """``y`` against ``x``, one line per model in its registry colour, band mean +- sd over seeds."""
-    return sns.lineplot(df, x=x, y=y, hue="model", **by_model(df, marked), errorbar=BAND, ax=ax)
+def model_lines(df: pd.DataFrame, x: str, y: str, ax, marked: bool = True, **kw):
+    """``y`` against ``x``, one line per model in its registry colour and marker, band mean +- sd
+    over seeds (in log space on a log axis: set the scale first)."""
+    return sns.lineplot(df, x=x, y=y, hue="model", **by_model(df, marked), errorbar=BAND, ax=ax, **kw)
+
+
+def model_lines_by(df: pd.DataFrame, x: str, y: str, ax, by: str, linestyles: dict):
+    """``model_lines`` once per value of ``by`` (``{value: line style}``), so the model keeps its
+    marker while ``by`` (stage, direction) is told by the line style; one legend entry per model."""
+    for i, (value, ls) in enumerate(linestyles.items()):
+        sub = df[df[by] == value]
+        if len(sub):
+            model_lines(sub, x, y, ax, linestyle=ls, legend=i == 0, markersize=3)
+
+
+def model_scatter(df: pd.DataFrame, x: str, y: str, ax, by: str | None = None):
+    """One point per row in its model's registry colour and marker; with ``by`` (two values:
+    init, final) the first value is drawn hollow."""
+    values = list(dict.fromkeys(df[by])) if by else [None]
+    for m in hue_order(df["model"].unique()):
+        st = style(m)
+        for k, value in enumerate(values):
+            sub = df[(df["model"] == m) & ((df[by] == value) if by else True)]
+            face = "none" if by and k == 0 and len(values) > 1 else st.color
+            ax.scatter(sub[x], sub[y], s=10, marker=st.marker, facecolors=face, edgecolors=st.color, lw=0.6)
+        ax.plot([], [], ls="none", marker=st.marker, color=st.color, label=m)  # the legend entry
 
 
 def _legend_once(axes):
@@ -121,12 +149,12 @@ def fb_gradflow(inp: Inputs):
         sub = c.sel(task=task, depth=depth, width=cfg["width"], model=st["models"])
         for j, (pos, name) in enumerate(((0, "initialisation"), (-1, "end of training"))):
             df = frame(sub.grad_h.isel(eval_step=pos))
+            axes[i, j].set_yscale("log")
             model_lines(df, "layer_h", "grad_h", axes[i, j])
             axes[i, j].set(
-                yscale="log",
                 xlabel=label(c.layer_h),
                 ylabel=label(c.grad_h),
-                title=f"{task}, L={depth}, {name}",
+                title=f"{task}, $L={depth}$, {name}",
             )
     _legend_once(axes.ravel())
     return fig
@@ -142,54 +170,44 @@ def fc_spectra(inp: Inputs):
     for j, var in enumerate(("A_sv", "J_sv")):
         # the spectrum as singular value against rank (band: sd over seeds and layers)
         df = frame(s[var].sel(task=task, model=models))
-        sns.lineplot(
-            df,
-            x="sv",
-            y=var,
-            hue="model",
-            style="stage",
-            errorbar=BAND,
-            ax=axes[0, j],
-            **by_model(df),
-            style_order=["init", "final"],
-        )
-        axes[0, j].set(yscale="log", xlabel=label(s.sv), ylabel=label(s[var]), title=task)
+        df = df[df[var] > 0]  # a zero singular value has no place on the log axis
+        axes[0, j].set_yscale("log")
+        model_lines_by(df, "sv", var, axes[0, j], "stage", STAGE_LINES)
+        axes[0, j].set(xlabel=label(s.sv), ylabel=label(s[var], wrap=WRAP), title=f"{task} (dashed: init)")
     st = cfg["studies"].get("depth", cfg["studies"]["main"])
     sub = c.sel(task=st["tasks"][0], width=cfg["width"], model=st["models"], stage="final")
     df = frame(sub.e2e_logcond)
     model_lines(df, "depth", "e2e_logcond", axes[0, 2], marked=True)
     axes[0, 2].set_xscale("log", base=2)
     axes[0, 2].set(
-        xlabel=label(c.depth), ylabel=label(c.e2e_logcond), title=f"{st['tasks'][0]}, end of training"
+        xlabel=label(c.depth),
+        ylabel=label(c.e2e_logcond, wrap=WRAP),
+        title=f"{st['tasks'][0]}, end of training",
     )
     for j, (meas, bound, title) in enumerate(
         (("J_sigma_sup", "bound_upper", "P1 upper bound"), ("J_sigma_min", "bound_lower", "P2 lower bound"))
     ):
         df = pd.merge(frame(c[meas]), frame(c[bound]))
         df = df[df[bound] > 0]
-        sns.scatterplot(
-            df, x=bound, y=meas, hue="model", **by_model(df), style="stage", s=10, ax=axes[1, j], alpha=0.6
-        )
+        model_scatter(df, bound, meas, axes[1, j], by="stage")
         lim = [df[[bound, meas]].min().min(), df[[bound, meas]].max().max()] if len(df) else [0.1, 1]
         axes[1, j].plot(lim, lim, "k--", lw=0.8)
         axes[1, j].set(
             xscale="log",
             yscale="log",
             xlabel=label(c[bound]),
-            ylabel=label(c[meas]),
-            title=title + " vs measured",
+            ylabel=label(c[meas], wrap=WRAP),
+            title=title + " vs measured\n(hollow: init)",
         )
     df = pd.merge(frame(c.io_norm), frame(c.io_bound))
-    sns.scatterplot(
-        df, x="io_bound", y="io_norm", hue="model", **by_model(df), s=10, ax=axes[1, 2], alpha=0.6
-    )
+    model_scatter(df, "io_bound", "io_norm", axes[1, 2], by="stage" if "stage" in df else None)
     lim = [df[["io_bound", "io_norm"]].min().min(), df[["io_bound", "io_norm"]].max().max()]
     axes[1, 2].plot(lim, lim, "k--", lw=0.8)
     axes[1, 2].set(
         xscale="log",
         yscale="log",
         xlabel=label(c.io_bound),
-        ylabel=label(c.io_norm),
+        ylabel=label(c.io_norm, wrap=WRAP),
         title="P4 bound vs measured",
     )
     for ax in axes.ravel()[3:]:
@@ -211,11 +229,10 @@ def fd_depth(inp: Inputs):
         axes[i, 1].set_xscale("log", base=2)
         axes[i, 0].set(xlabel=label(c.depth), ylabel=label(c.test_metric), title=task)
         df = frame(sub.grad_ratio)
+        axes[i, 1].set_yscale("log")
         model_lines(df, "depth", "grad_ratio", axes[i, 1], marked=True)
         axes[i, 1].axhline(1.0, color="k", lw=0.6, ls="--")
-        axes[i, 1].set(
-            yscale="log", xlabel=label(c.depth), ylabel=label(c.grad_ratio), title=f"{task}, end of training"
-        )
+        axes[i, 1].set(xlabel=label(c.depth), ylabel=label(c.grad_ratio), title=f"{task}, end of training")
     _legend_once(axes.ravel())
     return fig
 
@@ -234,18 +251,15 @@ def fe_robustness(inp: Inputs):
     model_lines(df, "fgsm_eps", "fgsm_metric", axes[1], marked=True)
     axes[1].set(xscale="log", xlabel=label(c.fgsm_eps), ylabel=label(c.fgsm_metric), title=task)
     df = frame(sub.amplification)
-    sns.lineplot(
-        df,
-        x="layer_h",
-        y="amplification",
-        hue="model",
-        **by_model(df),
-        style="direction",
-        errorbar=BAND,
-        ax=axes[2],
-    )
-    axes[2].set(yscale="log", xlabel=label(c.layer_h), ylabel=label(c.amplification), title=task)
-    _legend_once(axes)
+    axes[2].set_yscale("log")
+    directions = list(dict.fromkeys(df["direction"]))
+    model_lines_by(df, "layer_h", "amplification", axes[2], "direction", dict(zip(directions, LINESTYLES)))
+    kinds = ", ".join(f"{d}: {name}" for d, name in zip(directions, LINESTYLE_NAMES))
+    axes[2].set(xlabel=label(c.layer_h), ylabel=label(c.amplification), title=f"{task}\n({kinds})")
+    for ax in axes:  # one legend beside the panels: the noise curves fill the first panel
+        if ax.get_legend():
+            ax.get_legend().remove()
+    fig.legend(*legend_handles(df["model"].unique()), loc="outside right upper", fontsize=7)
     return fig
 
 
@@ -256,19 +270,38 @@ def ff_smoothness(inp: Inputs):
     sub = c.sel(depth=cfg["depth"], width=cfg["width"], model=inp.main_models())
     fig, axes = plt.subplots(1, 4, figsize=(12, 2.8))
     df = frame(sub.train_loss.sel(task=task))
+    axes[0].set_yscale("log")
     model_lines(df, "eval_step", "train_loss", axes[0])
-    axes[0].set(yscale="log", xlabel=label(c.eval_step), ylabel=label(c.train_loss), title=task)
-    sns.boxplot(frame(sub.loss_tv_ratio), x="model", y="loss_tv_ratio", hue="task", ax=axes[1], fliersize=1)
-    axes[1].set(yscale="log", ylabel=label(c.loss_tv_ratio), xlabel="")
-    axes[1].tick_params(axis="x", rotation=60)
+    axes[0].set(xlabel=label(c.eval_step), ylabel=label(c.train_loss), title=task)
+    axes[1].set_yscale("log")
+    df = frame(sub.loss_tv_ratio)
+    kw = {"fliersize": 1, "saturation": 1}  # registry colours, not desaturated
+    sns.boxplot(df, x="task", y="loss_tv_ratio", hue="model", **by_model(df), ax=axes[1], **kw)
+    axes[1].set(ylabel=label(c.loss_tv_ratio), xlabel="")
+    axes[1].tick_params(axis="x", rotation=30)
     df = frame(sub.hessian_top.sel(task=task))
+    df = df[df["hessian_top"] > 0]  # the log axis shows the positive top eigenvalues
+    axes[2].set_yscale("log")
     model_lines(df, "eval_step", "hessian_top", axes[2], marked=True)
-    axes[2].set(yscale="log", xlabel=label(c.eval_step), ylabel=label(c.hessian_top), title=task)
+    axes[2].set(xlabel=label(c.eval_step), ylabel=label(c.hessian_top), title=task)
     if lr is not None and lr.sizes:
         df = frame(lr.stable_lr)
-        sns.stripplot(df, x="model", y="stable_lr", hue="task", ax=axes[3], dodge=True)
-        axes[3].set(yscale="log", ylabel=label(lr.stable_lr), xlabel="")
-        axes[3].tick_params(axis="x", rotation=60)
+        axes[3].set_yscale("log")
+        for m in hue_order(df["model"].unique()):  # stripplot takes one marker: one call per model
+            sns.stripplot(
+                df[df["model"] == m],
+                x="task",
+                y="stable_lr",
+                hue="model",
+                **by_model(df),
+                order=sorted(df["task"].unique()),
+                marker=style(m).marker,
+                dodge=True,
+                legend=False,
+                ax=axes[3],
+            )
+        axes[3].set(ylabel=label(lr.stable_lr), xlabel="")
+        axes[3].tick_params(axis="x", rotation=30)
     for ax in (axes[0], axes[2]):
         if ax.get_legend():
             ax.get_legend().remove()
@@ -286,7 +319,7 @@ def fg_fixedpoint(inp: Inputs):
     lim = [min(df.q_bound.min(), df.q_hat.min()), max(df.q_bound.max(), df.q_hat.max())]
     axes[0].plot(lim, lim, "k--", lw=0.8)
     axes[0].axvline(1, color="grey", lw=0.6)
-    axes[0].set(xlabel=label(fp.q_bound), ylabel=label(fp.q_hat), xscale="log", yscale="log")
+    axes[0].set(xlabel=label(fp.q_bound), ylabel=label(fp.q_hat, wrap=WRAP), xscale="log", yscale="log")
     finite = fp.sel(rho=[r for r in fp.rho.values if np.isfinite(r)])
     for ax, var in ((axes[1], "iterations"), (axes[2], "converged")):
         sns.lineplot(
@@ -308,7 +341,7 @@ def fg_fixedpoint(inp: Inputs):
                 color="k",
                 label="uncapped",
             )
-        ax.set(xlabel=label(fp.rho) + " (x: uncapped)", ylabel=label(fp[var]))
+        ax.set(xlabel=label(fp.rho) + " (x: uncapped)", ylabel=label(fp[var], wrap=WRAP))
     df = frame(fp.sensitivity).merge(frame(fp.sensitivity_bound))
     df = df[np.isfinite(df.sensitivity_bound)]
     sns.scatterplot(df, x="sensitivity_bound", y="sensitivity", hue="alpha", ax=axes[3], palette="viridis")
@@ -318,7 +351,12 @@ def fg_fixedpoint(inp: Inputs):
             df[["sensitivity_bound", "sensitivity"]].max().max(),
         ]
         axes[3].plot(lim, lim, "k--", lw=0.8)
-    axes[3].set(xscale="log", yscale="log", xlabel=label(fp.sensitivity_bound), ylabel=label(fp.sensitivity))
+    axes[3].set(
+        xscale="log",
+        yscale="log",
+        xlabel=label(fp.sensitivity_bound),
+        ylabel=label(fp.sensitivity, wrap=WRAP),
+    )
     return fig
 
 
@@ -334,8 +372,9 @@ def fh_width(inp: Inputs):
     axes[1].set_xscale("log", base=2)
     axes[0].set(xlabel=label(c.width), ylabel=label(c.test_metric), title=st["tasks"][0])
     df = frame(sub.grad_ratio)
+    axes[1].set_yscale("log")
     model_lines(df, "width", "grad_ratio", axes[1], marked=True)
-    axes[1].set(yscale="log", xlabel=label(c.width), ylabel=label(c.grad_ratio))
+    axes[1].set(xlabel=label(c.width), ylabel=label(c.grad_ratio))
     _legend_once(axes)
     return fig
 
@@ -395,7 +434,7 @@ def fj_tuning(inp: Inputs):
         df = frame(t.score.sel(task=task).where(np.isfinite(t.score.sel(task=task))))
         if not df.empty:
             sns.lineplot(df, x="lr", y="score", hue="model", **by_model(df, marked=True), ax=ax)
-        ax.set(xscale="log", yscale="log", xlabel=label(t.lr), ylabel=label(t.score), title=task)
+        ax.set(xscale="log", yscale="log", xlabel=label(t.lr), ylabel=label(t.score, wrap=WRAP), title=task)
     _legend_once(axes[0])
     return fig
 
