@@ -21,6 +21,7 @@ rule bridge_kernels:
         "logs/bridge/kernels.log",
     benchmark:
         "benchmarks/bridge/kernels.tsv"
+    priority: 2
     conda:
         CONDA_ENV
     threads: 1

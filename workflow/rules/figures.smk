@@ -1,6 +1,7 @@
 # Figures of both halves, one rule per half made from the registry learndyn.figures.FIGURES in
 # one loop: results/figures/{half}/{name}.pdf for the paper, .png for the report (captions in
-# workflow/report/figures/). One job per half imports matplotlib and seaborn once.
+# workflow/report/figures/). One job per half imports matplotlib and seaborn once. Priority 2:
+# a half's figures are drawn as soon as its results exist, not in the study's serial tail.
 
 
 for half in FIGURE_HALVES:
@@ -23,6 +24,7 @@ for half in FIGURE_HALVES:
             ],
         log:
             f"logs/figures/{half}.log",
+        priority: 2
         conda:
             CONDA_ENV
         params:

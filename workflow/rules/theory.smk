@@ -174,10 +174,12 @@ rule theory_summary:
     output:
         summary="results/theory/summary.nc",
         table="results/paper/tables/theory_checks.tex",
+        identities="results/paper/tables/theory_checks_identities.tex",
         hierarchy="results/paper/tables/theory_hierarchy.tex",
         macros="results/paper/macros/theory.tex",
     log:
         "logs/theory/summary.log",
+    priority: 2
     conda:
         CONDA_ENV
     params:

@@ -48,7 +48,11 @@ def get_theory_dataset_files():
 
 
 def get_theory_paper_files():
-    return ["results/paper/tables/theory_checks.tex", "results/paper/tables/theory_hierarchy.tex"]
+    return [
+        "results/paper/tables/theory_checks.tex",
+        "results/paper/tables/theory_checks_identities.tex",
+        "results/paper/tables/theory_hierarchy.tex",
+    ]
 
 
 def get_theory_macros():

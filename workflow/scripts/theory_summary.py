@@ -6,7 +6,7 @@ sys.stderr = open(snakemake.log[0], "w")
 
 from learndyn.io import open_dataset, open_per_task, write_netcdf  # noqa: E402
 from learndyn.latex import write_macros, write_table  # noqa: E402
-from learndyn.theory.report import CHECKS_NOTE, build_summary  # noqa: E402
+from learndyn.theory.report import CHECKS_NOTE, build_summary, split_checks  # noqa: E402
 
 inp = snakemake.input
 ds, table, hierarchy, macros = build_summary(
@@ -22,6 +22,9 @@ ds, table, hierarchy, macros = build_summary(
 )
 print(table.to_string(), hierarchy.to_string(), sep="\n", file=sys.stderr)
 write_netcdf(ds, snakemake.output.summary, config=snakemake.config)
-write_table(table, snakemake.output.table, column_format="llllll", note=CHECKS_NOTE)
+flows, identities = split_checks(table)
+checks_format = r"lp{0.33\linewidth}llll"
+write_table(flows, snakemake.output.table, column_format=checks_format, note=CHECKS_NOTE)
+write_table(identities, snakemake.output.identities, column_format=checks_format, note=CHECKS_NOTE)
 write_table(hierarchy, snakemake.output.hierarchy, column_format="lrrllrr")
 write_macros(macros, snakemake.output.macros, prefix="Theory")

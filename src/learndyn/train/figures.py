@@ -68,7 +68,13 @@ def by_model(df: pd.DataFrame, marked: bool = False) -> dict:
 
 def model_lines(df: pd.DataFrame, x: str, y: str, ax, marked: bool = True, **kw):
     """``y`` against ``x``, one line per model in its registry colour and marker, band mean +- sd
-    over seeds (in log space on a log axis: set the scale first)."""
+    over seeds (in log space on a log axis: set the scale first). On a log axis, values a log scale
+    cannot show (zero, negative, non-finite: gradients that vanished or overflowed) are dropped."""
+    for var, scale in ((x, ax.get_xscale()), (y, ax.get_yscale())):
+        if scale == "log":
+            df = df[np.isfinite(df[var]) & (df[var] > 0)]
+    if df.empty:
+        return ax
     return sns.lineplot(df, x=x, y=y, hue="model", **by_model(df, marked), errorbar=BAND, ax=ax, **kw)
 
 
