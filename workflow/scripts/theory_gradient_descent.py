@@ -6,7 +6,7 @@ sys.stderr = open(snakemake.log[0], "w")
 
 from learndyn.io import write_netcdf  # noqa: E402
 from learndyn.theory import experiments  # noqa: E402
-from learndyn.theory.report import eta_slopes  # noqa: E402
+from learndyn.theory.checks import eta_slopes  # noqa: E402
 
 # settings (every override resolved in one place), device, the subsampled problem
 theory, device, task = snakemake.params.theory, snakemake.config["device"], snakemake.input.task

@@ -8,17 +8,7 @@ import xarray as xr
 
 from ..latex import fmt_in_style, fmt_value, header, plural
 from ..stats import exponent_interval, fit_exponent, paired_ci
-
-
-def eta_slopes(e4: xr.Dataset) -> dict[int, float]:
-    """Log-log slope of the one-step error vs η per depth, over steps without mask switches."""
-    out = {}
-    for L in e4.depth.values:
-        sel = e4.sel(depth=L)
-        ok = (sel.switched.max("seed") == 0).values
-        out[int(L)] = fit_exponent(sel.eta.values[ok], sel.one_step_error.max("seed").values[ok])[0]
-    return out
-
+from .checks import eta_slopes
 
 # --- the truncation hierarchy (E5/E6) ----------------------------------------------------------
 
