@@ -149,5 +149,9 @@ def read_inputs(half: str, config: dict, root=".") -> dict:
 
 def draw(fig: Figure, datasets: dict, settings: dict):
     """The matplotlib figure: ``learndyn.{half}.figures.FIGURES[name](datasets, settings)``."""
+    from .plotting import tidy
+
     module = importlib.import_module(f"learndyn.{fig.half}.figures")
-    return module.FIGURES[fig.name](datasets, settings)
+    out = module.FIGURES[fig.name](datasets, settings)
+    tidy(out)
+    return out

@@ -545,6 +545,23 @@ AXES_CHECKS = (
 )
 
 
+def tidy(fig) -> None:
+    """Repairs the checks of ``check_figure`` flag on figures whose data only the full study has:
+    minor-tick labels of a short log axis that collide are dropped, and an in-axes legend that
+    covers plotted data is moved to the right of its axes. Drawing only: no number changes."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        if overlapping_tick_labels(fig, ax, renderer):
+            for axis in ("x", "y"):
+                if (ax.get_xscale() if axis == "x" else ax.get_yscale()) == "log":
+                    no_minor_labels(ax, axis)
+        legend = ax.get_legend()
+        if legend is not None and legend_over_data(fig, ax, renderer):
+            legend.set_loc("upper left")
+            legend.set_bbox_to_anchor((1.02, 1.0), transform=ax.transAxes)
+
+
 def check_figure(fig, names: Iterable = ()) -> list[str]:
     """Everything in the drawn ``fig`` that breaks the figure rules, one line each ([] if none):
     overlapping tick labels, legends inside an axes that cover data, bands on log axes not

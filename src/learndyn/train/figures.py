@@ -281,6 +281,7 @@ def ff_smoothness(inp: Inputs):
     axes[0].set(xlabel=label(c.eval_step), ylabel=label(c.train_loss), title=task)
     axes[1].set_yscale("log")
     df = frame(sub.loss_tv_ratio)
+    df["task"] = df["task"].str.replace("_", " ").str.replace(" ", "\n", n=1)  # two-line tick labels
     kw = {"fliersize": 1, "saturation": 1}  # registry colours, not desaturated
     sns.boxplot(df, x="task", y="loss_tv_ratio", hue="model", **by_model(df), ax=axes[1], **kw)
     axes[1].set(ylabel=label(c.loss_tv_ratio), xlabel="")
@@ -393,40 +394,55 @@ VERDICT_COLORS = {
 }
 
 
+TASK_MARKERS = ("o", "s", "^", "D", "v", "P")  # the forest's tasks, in order of appearance
+
+
 def fi_forest(inp: Inputs):
     """Forest plot: every (claim, baseline, task) effect, structured minus baseline, with its
-    interval, coloured by the Holm-adjusted verdict; one panel per claim (own units)."""
+    interval, coloured by the Holm-adjusted verdict; one panel per claim (own units), one row per
+    baseline, the tasks side by side within it (marker per task)."""
     df = inp.claims.to_dataframe().reset_index()
     keys = list(dict.fromkeys(df.key))
+    tasks = list(dict.fromkeys(df.task))
+    marker = {t: TASK_MARKERS[i % len(TASK_MARKERS)] for i, t in enumerate(tasks)}
     ncol = 2
     nrow = int(np.ceil(len(keys) / ncol))
-    heights = [max(len(df[df.key == k]) for k in keys[i * ncol : (i + 1) * ncol]) for i in range(nrow)]
+    heights = [
+        max(df[df.key == k].baseline.nunique() for k in keys[i * ncol : (i + 1) * ncol]) for i in range(nrow)
+    ]
     fig, axes = plt.subplots(
         nrow,
         ncol,
-        figsize=(7.5, min(9.5, 0.17 * sum(heights) + 0.9 * nrow)),  # at most a page
+        figsize=(7.5, min(9.0, 0.2 * sum(heights) + 0.55 * nrow + 0.4)),  # at most a page
         squeeze=False,
         gridspec_kw={"height_ratios": heights},
+        layout="constrained",
     )
     for ax, key in zip(axes.ravel(), keys):
         g = df[df.key == key].reset_index(drop=True)
-        y = np.arange(len(g))[::-1]
-        for yi, r in zip(y, g.itertuples()):
+        baselines = list(dict.fromkeys(g.baseline))
+        here = [t for t in tasks if t in set(g.task)]
+        offsets = {
+            t: (0.0 if len(here) == 1 else 0.5 * (i / (len(here) - 1) - 0.5)) for i, t in enumerate(here)
+        }
+        for r in g.itertuples():
+            yi = len(baselines) - 1 - baselines.index(r.baseline) + offsets[r.task]
             color = VERDICT_COLORS.get(r.verdict, "#000000")
-            lo, hi = r.ci_low, r.ci_high
-            if np.isfinite(lo) and np.isfinite(hi):
-                ax.plot([lo, hi], [yi, yi], color=color, lw=1.2)
-            ax.plot([r.effect], [yi], "o", color=color, ms=3)
+            if np.isfinite(r.ci_low) and np.isfinite(r.ci_high):
+                ax.plot([r.ci_low, r.ci_high], [yi, yi], color=color, lw=1.0)
+            ax.plot([r.effect], [yi], marker[r.task], color=color, ms=3)
         ax.axvline(0, color="black", lw=0.6)
-        ax.set_yticks(y, [f"{b}, {t}" for b, t in zip(g.baseline, g.task)], fontsize=5)
+        ax.set_yticks(np.arange(len(baselines))[::-1], baselines, fontsize=6)
         arrow = "higher" if g.better.iloc[0] == "higher" else "lower"
         ax.set_title(f"{g.claim.iloc[0]} ({arrow} is the claim)", fontsize=6)
         ax.tick_params(axis="x", labelsize=5)
-        ax.set_ylim(-0.7, len(g) - 0.3)
+        ax.set_ylim(-0.6, len(baselines) - 0.4)
     for ax in axes.ravel()[len(keys) :]:
         ax.axis("off")
-    handles = [plt.Line2D([], [], color=c, marker="o", lw=1.2, ms=3) for c in VERDICT_COLORS.values()]
-    fig.legend(handles, list(VERDICT_COLORS), loc="outside lower center", ncol=4, fontsize=7)
+    handles = [plt.Line2D([], [], color=c, marker="o", lw=1.0, ms=3) for c in VERDICT_COLORS.values()]
+    handles += [plt.Line2D([], [], color="#000000", marker=marker[t], lw=0, ms=3) for t in tasks]
+    labels = [*VERDICT_COLORS, *(t.replace("_", " ") for t in tasks)]
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=6)
     return fig
 
 
