@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ..data import make_task
 from ..runtime import timed
-from ..train.loop import TaskTensors, TrainConfig, member_batches, train_ensemble
+from ..train.loop import TaskTensors, TrainConfig, gather_rows, member_batches, train_ensemble
 from ..train.models import build_model
 from ..train.optim import lr_factor
 
@@ -245,7 +245,7 @@ def torch_func_train(task, width, depth, seeds, cfg: TrainConfig, grads: str = "
     record(0)
     for step in range(cfg.steps):
         idx = member_batches(seeds, step, n, cfg.batch_size, dev)  # (S, B), as ours
-        x, y = data.x_train[idx], data.y_train[idx]
+        x, y = gather_rows(data.x_train, idx), gather_rows(data.y_train, idx)
         if grads == "vmap":
             g, (loss, buffers) = member_grad(params, buffers, x, y)
             for name, p in params.items():

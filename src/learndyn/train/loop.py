@@ -179,6 +179,13 @@ def member_batches(seeds, step, n, batch, device) -> torch.Tensor:
     return torch.stack([batch_indices(s, step, n, batch) for s in seeds]).to(device)  # (S, B)
 
 
+def gather_rows(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``t[idx]`` for ``t (n, ...)`` and row indices ``idx (S, B)`` -> ``(S, B, ...)``, by
+    ``index_select`` on the flattened indices: the same values, about 8x faster on the CPU than
+    advanced indexing for wide rows (Fashion-MNIST's 784 pixels)."""
+    return t.index_select(0, idx.reshape(-1)).reshape(*idx.shape, *t.shape[1:])
+
+
 # --- checkpoints ---------------------------------------------------------------------------
 
 
@@ -339,7 +346,7 @@ def train_ensemble(
     model.train()
     for step in range(start, cfg.steps):
         idx = member_batches(model.seeds, step, n, cfg.batch_size, dev)  # (S, B)
-        x, y = data.x_train[idx], data.y_train[idx]  # (S, B, d_in), (S, B[, k])
+        x, y = gather_rows(data.x_train, idx), gather_rows(data.y_train, idx)  # (S, B, d_in), (S, B[, k])
         out = model(x)
         loss = member_loss(out, y, data.kind)  # (S,)
         bad = ~torch.isfinite(loss) | (loss > cfg.div_factor * logs["loss0"])
