@@ -1,6 +1,7 @@
 """The cost model: work sizes, laws fitted on synthetic benchmark tables with a known law, the
 plan of a profile, its resources, and the paper profile."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -29,15 +30,19 @@ def test_work_grows_with_every_size():
 
 def test_fit_recovers_a_known_law_from_synthetic_benchmarks(tmp_path):
     """Benchmark files written from wall = 3 + 2e-3 ops + 5e-9 work (+-2 % noise) for the jobs of
-    the quick profile: the fitted laws give the walls back within the noise."""
+    the quick profile (the work term only for rules with enough distinct work sizes to identify
+    it; the others are ops-only laws): the fitted laws give the walls back within the noise."""
     import numpy as np
 
     rng = np.random.default_rng(0)
     config = load_config_file(QUICK)
     jobs = cm.jobs(config)
+    identified = {k for k in {j.law for j in jobs} if cm._enough([j.work for j in jobs if j.law == k])}
+    assert {"train_cell:full", "train_tune"} <= identified
     truth = {}
     for j in jobs:
-        wall = (3.0 + 2e-3 * j.ops + 5e-9 * j.work) * (1 + 0.02 * rng.standard_normal())
+        work = 5e-9 * j.work if j.law in identified else 0.0
+        wall = (3.0 + 2e-3 * j.ops + work) * (1 + 0.02 * rng.standard_normal())
         truth[j.bench] = wall
         _write_bench(tmp_path, j.bench, wall, 400 + 1e-6 * j.mem_work)
     laws = bp.calibrate(str(tmp_path), str(QUICK))
@@ -114,3 +119,43 @@ def test_the_paper_profile_dry_runs():
         text=True,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_measured_step_times_carry_the_training_laws_to_a_larger_profile(tmp_path):
+    """Training walls written as 4 + 1e-5 evals + steps x t(shape) for the quick profile's jobs,
+    t a made-up step time per ensemble: calibrated with those step times, the training laws are
+    *measured* (no work coefficient) and predict the default study's training jobs from the
+    default's own step times, where a law in work would extrapolate from overhead-bound jobs."""
+    quick, default = (
+        cm.jobs(load_config_file(QUICK)),
+        cm.jobs(load_config_file(ROOT / "config" / "config.yaml")),
+    )
+
+    def t_step(shape):  # a step time that is not proportional to the work units
+        import json
+
+        _, _, d_in, _, width, depth, members, batch = json.loads(shape)
+        return 1e-3 + depth * (2e-4 + 3e-9 * members * batch * width**1.5) + 1e-10 * members * batch * d_in
+
+    steps = {j.shape: t_step(j.shape) for j in quick + default if j.shape}
+    for j in quick:
+        wall = 4.0 + (1e-5 * j.evals + j.steps * steps[j.shape] if j.shape else 1e-3 * j.ops)
+        _write_bench(tmp_path, j.bench, wall, 500.0)
+    laws = bp.calibrate(str(tmp_path), str(QUICK), step_times=steps)
+    for key in cm.TRAIN_LAWS:
+        assert laws[key].measured and laws[key].b == 0.0, key
+    pred = cm.predict(default, laws, steps)
+    for p, j in zip(pred, default):
+        if j.shape:
+            assert p["wall_s"] == pytest.approx(4.0 + 1e-5 * j.evals + j.steps * steps[j.shape], rel=0.05)
+    # a measured law without the job's step time predicts nothing rather than a guess
+    assert math.isnan(cm.predict(default[:1], laws, {})[0]["wall_s"])
+
+
+def test_step_times_are_measured_for_each_ensemble():
+    """One default-study ensemble (width 64, depth 8, 10 members): a step takes milliseconds,
+    and the two short runs' difference measures it (set-up and evaluation cancel)."""
+    config = load_config_file(ROOT / "config" / "config.yaml")
+    job = next(j for j in cm.jobs(config) if j.law == "train_cell:full")
+    times = bp.measure_step_times([job, job], steps=(2, 8))
+    assert list(times) == [job.shape] and 1e-4 < times[job.shape] < 1.0

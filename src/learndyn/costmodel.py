@@ -49,12 +49,18 @@ class Job:
     work: float  # abstract work units (wall time grows with it)
     mem_work: float  # bytes the job's tensors take (memory grows with it)
     chain: str = ""  # the (task, model) whose tune job this job waits for (train cells)
-    ops: float = 0.0  # size-independent operations (steps x layers)
+    ops: float = 0.0  # size-independent operations (steps x layers; integrations x time)
+    steps: int = 0  # training steps (training jobs)
+    shape: str = ""  # the ensemble a training step runs (``shape_key``), for measured step times
+    evals: float = 0.0  # evaluation work: evaluations x members x layers (training jobs)
 
 
 @dataclass(frozen=True)
 class Law:
-    """wall = overhead + p * ops + b * work seconds; rss = rss0 + k * mem_work MiB."""
+    """wall = overhead + p * ops + b * work seconds; rss = rss0 + k * mem_work MiB.
+
+    With ``measured`` (training laws calibrated with step times, :func:`fit_laws`): wall =
+    overhead + p * evals + steps x (the measured time of one step of the job's ensemble)."""
 
     overhead: float
     p: float
@@ -62,9 +68,24 @@ class Law:
     rss0: float
     k: float
     n: int  # jobs it was fitted on
+    measured: bool = False
+    # for an ops law (no identified work term): the work coefficient if all its time beyond the
+    # overhead grew with the work instead, an upper bound for profiles far beyond the calibration
+    b_upper: float = 0.0
 
     def wall(self, work: float, ops: float = 0.0) -> float:
         return self.overhead + self.p * ops + self.b * work
+
+    def wall_upper(self, job: Job, step_times: dict | None = None) -> float:
+        """The prediction, or the work-scaled bound where that is larger (the requests use it)."""
+        return max(self.job_wall(job, step_times), self.overhead + self.b_upper * job.work)
+
+    def job_wall(self, job: Job, step_times: dict | None = None) -> float:
+        """Predicted wall seconds of ``job`` (NaN for a measured law without the job's step time)."""
+        if not self.measured:
+            return self.wall(job.work, job.ops)
+        t = (step_times or {}).get(job.shape)
+        return self.overhead + self.p * job.evals + job.steps * t if t is not None else float("nan")
 
     def rss(self, mem_work: float) -> float:
         return self.rss0 + self.k * mem_work
@@ -111,6 +132,25 @@ def _steps(train: dict, override: int | None = None) -> int:
     return int(override or train["optim"].get("steps", 400))
 
 
+def shape_key(
+    spec: dict, kind: str, d_in: int, d_out: int, width: int, depth: int, members: int, batch: int
+) -> str:
+    """The ensemble one training step runs, as a string (the key of measured step times):
+    the model's config entry (without ``match_params``: a matched width counts as the nominal
+    one), the task kind, dimensions, members and batch size."""
+    model = {k: v for k, v in sorted(spec.items()) if k != "match_params"}
+    return json.dumps([model, kind, d_in, d_out, width, depth, members, batch])
+
+
+def task_kind(config: dict, task: str) -> str:
+    gen = config["data"]["tasks"][task]["generator"]
+    return "classification" if gen in ("digits", "fashion_mnist", "spirals") else "regression"
+
+
+def _evals(train: dict, steps: int, members: int, depth: int) -> float:
+    return (steps // int(train["optim"].get("eval_every", 100)) + 1) * members * (depth + 2)
+
+
 def jobs(config: dict) -> list[Job]:
     """Every heavy (benchmarked) job of ``config`` with its work size."""
     from .train.grid import cell_levels, cell_seeds, cells
@@ -118,51 +158,65 @@ def jobs(config: dict) -> list[Job]:
     train, out = config["train"], []
     models, batch = train["models"], int(train["optim"].get("batch_size", 128))
     levels, seeds = cell_levels(train), cell_seeds(train)
+
+    def train_job(law, bench, task, model, width, depth, members, steps, chain=""):
+        spec = models[model] if isinstance(model, str) else model
+        d_in, d_out = task_dims(config, task)
+        work, mem = train_work(spec["kind"], d_in, d_out, width, depth, members, steps, batch)
+        shape = shape_key(spec, task_kind(config, task), d_in, d_out, width, depth, members, batch)
+        return Job(
+            law,
+            bench,
+            work,
+            mem,
+            chain,
+            steps * (depth + 2),
+            steps,
+            shape,
+            _evals(train, steps, members, depth),
+        )
+
     for t, m, d, w in cells(train):
-        d_in, d_out = task_dims(config, t)
-        steps = _steps(train)
-        work, mem = train_work(models[m]["kind"], d_in, d_out, w, d, len(seeds[(t, m, d, w)]), steps, batch)
         bench = f"benchmarks/train/{t}/{m}/L{d}_W{w}.tsv"
-        out.append(Job(f"train_cell:{levels[(t, m, d, w)]}", bench, work, mem, f"{t}/{m}", steps * (d + 2)))
+        law = f"train_cell:{levels[(t, m, d, w)]}"
+        out.append(train_job(law, bench, t, m, w, d, len(seeds[(t, m, d, w)]), _steps(train), f"{t}/{m}"))
     tune = train["tune"]
     for t, m in sorted({(t, m) for t, m, _, _ in cells(train)}):
-        d_in, d_out = task_dims(config, t)
         members = len(tune["lrs"]) * len(tune["seeds"])
+        bench = f"benchmarks/train/tune/{t}/{m}.tsv"
         steps = _steps(train, tune.get("steps"))
-        work, mem = train_work(
-            models[m]["kind"], d_in, d_out, train["width"], train["depth"], members, steps, batch
+        out.append(
+            train_job("train_tune", bench, t, m, train["width"], train["depth"], members, steps, f"{t}/{m}")
         )
-        ops = steps * (train["depth"] + 2)
-        out.append(Job("train_tune", f"benchmarks/train/tune/{t}/{m}.tsv", work, mem, f"{t}/{m}", ops))
     sweep = train["lr_sweep"]
     for t in sweep["tasks"]:
         for m in sweep["models"]:
-            d_in, d_out = task_dims(config, t)
             members = len(sweep["lrs"]) * len(sweep.get("seeds") or train["seeds"])
-            work, mem = train_work(
-                models[m]["kind"],
-                d_in,
-                d_out,
-                train["width"],
-                train["depth"],
-                members,
-                int(sweep["steps"]),
-                batch,
+            bench = f"benchmarks/train/lrsweep/{t}/{m}.tsv"
+            steps = int(sweep["steps"])
+            out.append(
+                train_job("train_lr_sweep", bench, t, m, train["width"], train["depth"], members, steps)
             )
-            ops = int(sweep["steps"]) * (train["depth"] + 2)
-            out.append(Job("train_lr_sweep", f"benchmarks/train/lrsweep/{t}/{m}.tsv", work, mem, "", ops))
     fp = train["fixed_point"]
-    d_in, d_out = task_dims(config, fp["task"])
     members = len(fp["rhos"]) * len(fp["alphas"]) * len(fp.get("seeds") or train["seeds"])
-    work, mem = train_work("structured", d_in, d_out, fp["width"], fp["K"], members, int(fp["steps"]), batch)
-    ops = int(fp["steps"]) * (fp["K"] + 2)
-    out.append(Job("train_fixed_point", f"benchmarks/train/fixedpoint/{fp['task']}.tsv", work, mem, "", ops))
+    bench = f"benchmarks/train/fixedpoint/{fp['task']}.tsv"
+    # the weight-tied model unrolls K steps of one structured layer: timed as a K-layer stack
+    spec = {"kind": "structured", "gate": "fixed", "alpha": 0.1}
+    out.append(
+        train_job(
+            "train_fixed_point", bench, fp["task"], spec, fp["width"], fp["K"], members, int(fp["steps"])
+        )
+    )
     align = train.get("alignment")
     if align:
         n_cells = len({c for members in align["families"].values() for c in members})
         n_test = config["data"]["tasks"][align["task"]].get("n_test", 500)
         work = n_cells**2 * len(train["seeds"]) * n_test
-        out.append(Job("train_align", "benchmarks/train/align.tsv", work, n_cells * n_test * 256 * BYTES))
+        mem = n_cells * n_test * 256 * BYTES
+        # ops: representations compared (each cell against its family partner and against
+        # itself at another seed, for every seed): probes and Procrustes fits, not sizes, cost
+        ops = n_cells * len(train["seeds"])
+        out.append(Job("train_align", "benchmarks/train/align.tsv", work, mem, ops=ops))
     return out + theory_jobs(config) + bridge_jobs(config)
 
 
@@ -179,9 +233,12 @@ def bridge_jobs(config: dict) -> list[Job]:
     snaps = len(range(0, n_eval, int(bridge.get("snapshot_every", 2)))) + 2
     work = sum(len(train["seeds"]) * (snaps + 2) * n * n * w * d for _, _, d, w in trajectory_cells(config))
     work += sum(2 * len(train["seeds"]) * n * n * w * d for _, _, d, w in width_cells(config))
+    # ops: kernels x layers (each layer's product is a few small tensor operations)
+    ops = sum(len(train["seeds"]) * (snaps + 2) * d for _, _, d, _ in trajectory_cells(config))
+    ops += sum(2 * len(train["seeds"]) * d for _, _, d, _ in width_cells(config))
     cells = trajectory_cells(config) + width_cells(config)
     mem = max((n * n * w * d * 8 for _, _, d, w in cells), default=0)
-    return [Job("bridge_kernels", "benchmarks/bridge/kernels.tsv", work, mem)]
+    return [Job("bridge_kernels", "benchmarks/bridge/kernels.tsv", work, mem, ops=ops)]
 
 
 def truncation_jobs(theory: dict) -> list[tuple[int, int]]:
@@ -194,7 +251,9 @@ def truncation_jobs(theory: dict) -> list[tuple[int, int]]:
 
 
 def theory_jobs(config: dict) -> list[Job]:
-    """The theory stage's benchmarked jobs: work ~ depth x n x m^2 x what each one repeats."""
+    """The theory stage's benchmarked jobs: work ~ depth x n x m^2 x what each one repeats; ops
+    ~ integrations x layers x integration time (the adaptive integrators' steps cost Python and
+    small-tensor overhead that does not grow with n or m at these sizes)."""
     th = config.get("theory")
     if not th:
         return []
@@ -206,30 +265,40 @@ def theory_jobs(config: dict) -> list[Job]:
     for task in th["flow_tasks"]:
         cf, hf = th["closed_flow"], th["hybrid_flow"]
         w = seeds * n * cf["width"] ** 2 * cf["t_max"]
-        out.append(Job("theory_closed_flow", f"benchmarks/theory/closed_flow_{task}.tsv", w, w * 8))
+        ops = seeds * cf["t_max"]
+        out.append(Job("theory_closed_flow", f"benchmarks/theory/closed_flow_{task}.tsv", w, w * 8, ops=ops))
         w = seeds * depth_sum(hf["depths"], hf["width"]) * hf["t_max"]
-        out.append(Job("theory_hybrid_flow", f"benchmarks/theory/hybrid_flow_{task}.tsv", w, w * 8))
+        ops = seeds * sum(int(L) for L in hf["depths"]) * hf["t_max"]
+        out.append(Job("theory_hybrid_flow", f"benchmarks/theory/hybrid_flow_{task}.tsv", w, w * 8, ops=ops))
     idt = th["identities"]
     for task in th["tasks"]:
         w = sum(int(L) for L in idt["depths"]) * idt["n"] ** 2 * idt["width"] ** 2 * (1 + idt["train_steps"])
-        out.append(Job("theory_identities", f"benchmarks/theory/identities_{task}.tsv", w, w * 8))
+        ops = sum(int(L) for L in idt["depths"])  # the checks per depth; their training is short
+        out.append(Job("theory_identities", f"benchmarks/theory/identities_{task}.tsv", w, w * 8, ops=ops))
     gd = th["gradient_descent"]
     w = seeds * depth_sum(gd["depths"], gd["width"]) * (len(gd["etas"]) + len(gd["gd_etas"]))
-    out.append(Job("theory_gradient_descent", "benchmarks/theory/gradient_descent.tsv", w, w * 8))
+    # ops: per depth (the seeds run batched) the GD steps to t_gd at every gd_eta
+    ops = sum(int(L) for L in gd["depths"]) * gd["t_gd"] * sum(1 / float(e) for e in gd["gd_etas"])
+    out.append(Job("theory_gradient_descent", "benchmarks/theory/gradient_descent.tsv", w, w * 8, ops=ops))
     tr = th["truncation"]
+    horizon = float(tr.get("horizon", {}).get("t_max", 1.0))
     for n_job, L in truncation_jobs(th):
         floor = tr["floor_max_width"] if n_job == n else 0  # floor runs at the main n only
         runs = [(m, flows_per_run(tr["levels"], L, m, floor)) for m in widths_at(tr, L, n_job)]
         w = len(tr["seeds"]) * sum(k * L * n_job * m**2 for m, k in runs)
+        ops = len(tr["seeds"]) * sum(k * L for _, k in runs) * horizon
         # memory: one run at a time; its weight trajectory and the integrator's stages
         mem = max(L * m**2 + n_job * L * m for m, _ in runs) * (tr["n_times"] + 8) * 8
-        out.append(Job("theory_truncation", f"benchmarks/theory/truncation_n{n_job}_L{L}.tsv", w, mem))
+        out.append(
+            Job("theory_truncation", f"benchmarks/theory/truncation_n{n_job}_L{L}.tsv", w, mem, ops=ops)
+        )
     sm = tr.get("smooth")
     if sm:
         w = len(tr["seeds"]) * sum(int(L) * n * m**2 for L in sm["depths"] for m in sm["widths"])
+        ops = len(tr["seeds"]) * sum(int(L) for L in sm["depths"]) * len(sm["widths"]) * horizon
         L, m = max(int(L) for L in sm["depths"]), max(sm["widths"])
         mem = (L * m**2 + n * L * m) * (tr["n_times"] + 8) * 8
-        out.append(Job("theory_smooth_control", "benchmarks/theory/smooth_control.tsv", w, mem))
+        out.append(Job("theory_smooth_control", "benchmarks/theory/smooth_control.tsv", w, mem, ops=ops))
     return out
 
 
@@ -251,65 +320,81 @@ TRAIN_LAWS = ("train_cell:full", "train_cell:sweep", "train_tune", "train_lr_swe
 
 
 def fit_laws(
-    job_list: list[Job], measured: dict[str, dict], fixed_b: dict[str, float] | None = None
+    job_list: list[Job],
+    measured: dict[str, dict],
+    fixed_b: dict[str, float] | None = None,
+    step_times: dict[str, float] | None = None,
 ) -> dict[str, Law]:
     """One law per law key from the jobs with a measurement ``measured[bench] = {"wall_s",
     "max_rss_mib"}``, by one non-negative least-squares fit over every measured job:
     ``wall = overhead + p_key ops + b_key work`` with the overhead (interpreter, imports, data)
-    shared by all rules; a key with fewer than ``LAW_MIN_POINTS`` distinct work sizes spanning
-    ``LAW_MIN_SPAN`` gets no ops term. Each column is scaled to unit maximum and each row
-    weighted by 1 / wall, so the fit minimises relative errors (a short job counts as much as a
-    long one). Memory: ``rss = rss0 + k mem_work``, rss0 the smallest peak RSS measured and k
-    the median ratio per key (>= 0).
+    shared by all rules. A key gets a work term only when its jobs have at least
+    ``LAW_MIN_POINTS`` distinct work sizes spanning ``LAW_MIN_SPAN`` (or no ops): with fewer, the
+    compute coefficient is not identified and extrapolates badly. Each column is scaled to unit
+    maximum and each row weighted by 1 / wall, so the fit minimises relative errors (a short job
+    counts as much as a long one). Memory: ``rss = rss0 + k mem_work``, rss0 the smallest peak
+    RSS measured and k the median ratio per key (>= 0).
 
     ``fixed_b`` fixes the compute coefficient of some keys (seconds per work unit, measured by a
-    calibration run at realistic sizes): a small profile's jobs are dominated by the overhead and
-    the ops, so their compute coefficient is not identified and extrapolates badly; only the
-    other terms are then fitted."""
+    calibration run at realistic sizes). ``step_times`` (``{shape: seconds per step}``, measured
+    by short runs of each job's own ensemble, ``learndyn.bench.plan.measure_step_times``) makes
+    the training keys whose jobs all have one *measured*: their compute is steps x step time,
+    known, and only the overhead and an evaluation term (``Job.evals``) are fitted."""
     from scipy.optimize import nnls
 
-    fixed_b = fixed_b or {}
+    fixed_b, step_times = fixed_b or {}, step_times or {}
     have = [j for j in job_list if j.bench in measured]
     if not have:
         raise ValueError("no benchmark file matches a job of this config: run the profile first")
     keys = sorted({j.law for j in have})
-    with_ops = {
+    by_key = {k: [j for j in have if j.law == k] for k in keys}
+    timed = {k for k in keys if all(j.shape and j.shape in step_times for j in by_key[k])}
+    term = {k: "evals" if k in timed else "ops" for k in keys}
+    with_ops = {k for k in keys if any(getattr(j, term[k]) for j in by_key[k])}
+    with_work = {
         k
         for k in keys
-        if _enough([j.work for j in have if j.law == k]) and any(j.ops for j in have if j.law == k)
+        if k not in fixed_b and k not in timed and (_enough([j.work for j in by_key[k]]) or k not in with_ops)
     }
-    columns = [("overhead", "")] + [(k, "ops") for k in keys if k in with_ops]
-    columns += [(k, "work") for k in keys if k not in fixed_b]
+    columns = [("overhead", "")] + [(k, term[k]) for k in keys if k in with_ops]
+    columns += [(k, "work") for k in keys if k in with_work]
     scale = []
-    for key, term in columns:
-        vals = [1.0] if term == "" else [getattr(j, term) for j in have if j.law == key]
+    for key, name in columns:
+        vals = [1.0] if name == "" else [getattr(j, name) for j in by_key[key]]
         scale.append(max(vals) or 1.0)
     A, y = [], []
     for j in have:
         wall = measured[j.bench]["wall_s"]
         row = []
-        for (key, term), sc in zip(columns, scale):
-            value = 1.0 if term == "" else (getattr(j, term) if j.law == key else 0.0)
+        for (key, name), sc in zip(columns, scale):
+            value = 1.0 if name == "" else (getattr(j, name) if j.law == key else 0.0)
             row.append(value / sc / wall)
         A.append(row)
-        y.append(1.0 - fixed_b.get(j.law, 0.0) * j.work / wall)
+        known = j.steps * step_times[j.shape] if j.law in timed else fixed_b.get(j.law, 0.0) * j.work
+        y.append(1.0 - known / wall)
     coef, _ = nnls(A, y)
     coef = {c: float(v / sc) for c, v, sc in zip(columns, coef, scale)}
     overhead = coef[("overhead", "")]
     rss0 = min(measured[j.bench]["max_rss_mib"] for j in have)
     laws = {}
     for key in keys:
-        js = [j for j in have if j.law == key]
+        js = by_key[key]
         ratios = [
             max(measured[j.bench]["max_rss_mib"] - rss0, 0.0) / j.mem_work for j in js if j.mem_work > 0
         ]
+        b = fixed_b.get(key, coef.get((key, "work"), 0.0))
+        upper = 0.0
+        if key not in timed and key not in with_work and key not in fixed_b:
+            upper = max(max(measured[j.bench]["wall_s"] - overhead, 0.0) / j.work for j in js if j.work > 0)
         laws[key] = Law(
             overhead,
-            coef.get((key, "ops"), 0.0),
-            fixed_b[key] if key in fixed_b else coef[(key, "work")],
+            coef.get((key, term[key]), 0.0),
+            b,
             rss0,
             max(0.0, _median(ratios or [0.0])),
             len(js),
+            key in timed,
+            upper,
         )
     return laws
 
@@ -323,10 +408,17 @@ def law_for(laws: dict[str, Law], key: str) -> Law | None:
     return same[0] if same else None
 
 
-def save_laws(laws: dict[str, Law], path: str | Path, note: str = "") -> None:
-    Path(path).write_text(
-        json.dumps({"note": note, "laws": {k: asdict(v) for k, v in laws.items()}}, indent=1)
-    )
+def save_laws(laws: dict[str, Law], path: str | Path, note: str = "", step_times: dict | None = None) -> None:
+    body = {"note": note, "laws": {k: asdict(v) for k, v in laws.items()}}
+    if step_times:
+        body["step_times"] = dict(sorted(step_times.items()))
+    Path(path).write_text(json.dumps(body, indent=1))
+
+
+def load_step_times(path: str | Path = MODEL_FILE) -> dict[str, float]:
+    """Measured step times saved with the laws ({} if none)."""
+    p = Path(path)
+    return json.loads(p.read_text()).get("step_times", {}) if p.is_file() else {}
 
 
 def load_laws(path: str | Path = MODEL_FILE) -> dict[str, Law]:
@@ -340,14 +432,25 @@ def load_laws(path: str | Path = MODEL_FILE) -> dict[str, Law]:
 # --- predictions and the plan --------------------------------------------------------------------
 
 
-def predict(job_list: list[Job], laws: dict[str, Law]) -> list[dict]:
-    """Per job: predicted wall seconds and peak RSS (NaN without a law)."""
+def predict(job_list: list[Job], laws: dict[str, Law], step_times: dict | None = None) -> list[dict]:
+    """Per job: predicted wall seconds and peak RSS (NaN without a law, or for a measured law
+    without the job's step time)."""
     out = []
     for j in job_list:
         law = law_for(laws, j.law)
-        wall = law.wall(j.work, j.ops) if law else float("nan")
+        wall = law.job_wall(j, step_times) if law else float("nan")
+        upper = law.wall_upper(j, step_times) if law else float("nan")
         rss = law.rss(j.mem_work) if law else float("nan")
-        out.append({"law": j.law, "bench": j.bench, "chain": j.chain, "wall_s": wall, "rss_mib": rss})
+        out.append(
+            {
+                "law": j.law,
+                "bench": j.bench,
+                "chain": j.chain,
+                "wall_s": wall,
+                "upper_s": upper,
+                "rss_mib": rss,
+            }
+        )
     return out
 
 
@@ -376,26 +479,40 @@ def critical_path(pred: list[dict]) -> float:
     return longest + 5 * LIGHT_RULE_S
 
 
-def plan(config: dict, laws: dict[str, Law], cores: int = 2) -> dict:
+def plan(config: dict, laws: dict[str, Law], cores: int = 2, step_times: dict | None = None) -> dict:
     """Per law key and in total: jobs, CPU hours, the longest job, peak RSS, the resources to
     request; the critical path and the wall-time estimate on ``cores`` cores."""
-    pred = predict(jobs(config), laws)
+    pred = predict(jobs(config), laws, step_times)
     missing = sorted({p["law"] for p in pred if not math.isfinite(p["wall_s"])})
     pred = [p for p in pred if math.isfinite(p["wall_s"])]
     rules = {}
     for p in pred:
-        r = rules.setdefault(p["law"], {"jobs": 0, "cpu_h": 0.0, "max_wall_s": 0.0, "peak_rss_mib": 0.0})
+        r = rules.setdefault(
+            p["law"],
+            {
+                "jobs": 0,
+                "cpu_h": 0.0,
+                "cpu_h_upper": 0.0,
+                "max_wall_s": 0.0,
+                "max_upper_s": 0.0,
+                "peak_rss_mib": 0.0,
+            },
+        )
         r["jobs"] += 1
         r["cpu_h"] += p["wall_s"] / 3600
+        r["cpu_h_upper"] += p["upper_s"] / 3600
         r["max_wall_s"] = max(r["max_wall_s"], p["wall_s"])
+        r["max_upper_s"] = max(r["max_upper_s"], p["upper_s"])
         r["peak_rss_mib"] = max(r["peak_rss_mib"], p["rss_mib"])
     for r in rules.values():
-        r["resources"] = slurm_resources(r["max_wall_s"], r["peak_rss_mib"])
+        r["resources"] = slurm_resources(r["max_upper_s"], r["peak_rss_mib"])
     total_cpu = sum(r["cpu_h"] for r in rules.values())
     path = critical_path(pred)
     return {
         "rules": rules,
         "total_cpu_h": total_cpu,
+        "total_cpu_h_upper": sum(r["cpu_h_upper"] for r in rules.values()),
+        "critical_path_h_upper": critical_path([{**p, "wall_s": p["upper_s"]} for p in pred]) / 3600,
         "peak_rss_mib": max((r["peak_rss_mib"] for r in rules.values()), default=0.0),
         "critical_path_h": path / 3600,
         "wall_h_estimate": max(path, total_cpu * 3600 / cores) / 3600,
@@ -421,11 +538,11 @@ def profile_block(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def request(job: Job | None, laws: dict[str, Law]) -> dict:
+def request(job: Job | None, laws: dict[str, Law], step_times: dict | None = None) -> dict:
     """What ``job`` should request (runtime, mem_mb, threads): the law's predicted wall time and
     peak memory with the safety margins; generous constants without a job or a law. The
     workflow's ``resources:`` call this for every heavy job."""
     law = law_for(laws, job.law) if job else None
     if law is None:
         return slurm_resources(float("nan"), float("nan"))
-    return slurm_resources(law.wall(job.work, job.ops), law.rss(job.mem_work))
+    return slurm_resources(law.wall_upper(job, step_times), law.rss(job.mem_work))

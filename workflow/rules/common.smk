@@ -220,6 +220,7 @@ def get_paper_title(wildcards):
 
 # --- resources from the cost model (config/cost_model.json; learndyn.costmodel) ----------------
 COST_LAWS = costmodel.load_laws(ROOT / costmodel.MODEL_FILE)
+COST_STEP_TIMES = costmodel.load_step_times(ROOT / costmodel.MODEL_FILE)
 COST_JOBS = {job.bench: job for job in costmodel.jobs(config)}
 
 
@@ -227,7 +228,7 @@ def _cost_request(bench):
     """What the job with benchmark file ``bench`` should request (runtime, mem_mb, threads):
     the cost model's predicted wall time and peak memory with a safety margin; generous
     constants when no law covers the job."""
-    return costmodel.request(COST_JOBS.get(bench), COST_LAWS)
+    return costmodel.request(COST_JOBS.get(bench), COST_LAWS, COST_STEP_TIMES)
 
 
 def cost_mem(bench):

@@ -78,19 +78,67 @@ def measure_train_rate(
     return (times[1] - times[0]) / ((steps[1] - steps[0]) * work)
 
 
-def calibrate(run_dir: str, configfile: str, train_rate: float | None = None) -> dict[str, cm.Law]:
+def measure_step_times(job_list: list[cm.Job], steps: tuple = (2, 6), log=None) -> dict[str, float]:
+    """Seconds per training step of every distinct ensemble (``Job.shape``) among ``job_list``:
+    two short runs of that ensemble on random data of the task's dimensions (one thread, as the
+    workflow's jobs; no evaluation besides the initial one, which both runs share), the step
+    time from the difference of their times (model set-up and the evaluation cancel). A step
+    costs the same whatever the data, so random inputs time it as the real task would."""
+    import json
+
+    import numpy as np
+
+    from ..data import Task
+    from ..runtime import setup_torch
+    from ..train.loop import TaskTensors, TrainConfig, train_ensemble
+    from ..train.models import build_model
+
+    setup_torch(1, "cpu")
+    out = {}
+    shapes = sorted({j.shape for j in job_list if j.shape})
+    for i, shape in enumerate(shapes):
+        spec, kind, d_in, d_out, width, depth, members, batch = json.loads(shape)
+        rng = np.random.default_rng(0)
+        n = max(4 * batch, 256)
+        x = rng.standard_normal((n, d_in))
+        if kind == "classification":
+            y = rng.integers(0, d_out, n)
+        else:
+            y = rng.standard_normal((n, d_out))
+        data = TaskTensors.from_task(
+            Task("calibration", kind, x, y, x[:64], y[:64], d_out if kind == "classification" else 0)
+        )
+        times = []
+        for k in steps:
+            model = build_model(spec, d_in, d_out, width, depth, list(range(members)))
+            cfg = TrainConfig(
+                steps=k, batch_size=batch, eval_every=k + 1, eval_samples=64, checkpoint_every=0
+            )
+            t0 = time.perf_counter()
+            train_ensemble(model, data, cfg)
+            times.append(time.perf_counter() - t0)
+        out[shape] = max(times[1] - times[0], 0.0) / (steps[1] - steps[0])
+        if log:
+            print(f"step time {i + 1}/{len(shapes)}: {out[shape] * 1e3:.1f} ms {shape}", file=log)
+    return out
+
+
+def calibrate(
+    run_dir: str, configfile: str, train_rate: float | None = None, step_times: dict | None = None
+) -> dict[str, cm.Law]:
     """Laws fitted on the benchmarks of ``run_dir``, a run of ``configfile``; with
     ``train_rate`` (seconds per work unit, :func:`measure_train_rate`) the training laws take it
-    as their compute coefficient."""
+    as their compute coefficient; with ``step_times`` (:func:`measure_step_times` of this
+    config's jobs) the training laws take each job's measured steps."""
     fixed = {k: train_rate for k in cm.TRAIN_LAWS} if train_rate else None
-    return cm.fit_laws(cm.jobs(load_config_file(configfile)), measured(run_dir), fixed)
+    return cm.fit_laws(cm.jobs(load_config_file(configfile)), measured(run_dir), fixed, step_times)
 
 
-def validate(laws: dict[str, cm.Law], run_dir: str, configfile: str) -> dict:
+def validate(laws: dict[str, cm.Law], run_dir: str, configfile: str, step_times: dict | None = None) -> dict:
     """Per rule (law key): predicted and measured wall seconds summed over its jobs, the
     relative error; the median absolute relative error over rules."""
     meas = measured(run_dir)
-    pred = cm.predict(cm.jobs(load_config_file(configfile)), laws)
+    pred = cm.predict(cm.jobs(load_config_file(configfile)), laws, step_times)
     rules: dict[str, dict] = {}
     for p in pred:
         if p["bench"] not in meas or not math.isfinite(p["wall_s"]):
@@ -119,6 +167,8 @@ def text(result: dict, configfile: str) -> str:
         )
     lines += [
         f"total CPU: {result['total_cpu_h']:.2f} h; peak RSS of a job: {result['peak_rss_mib']:.0f} MiB",
+        f"upper bound (laws in integration steps scaled by n m^2 instead; the requests use it): "
+        f"{result['total_cpu_h_upper']:.2f} CPU h, critical path {result['critical_path_h_upper']:.1f} h",
         f"critical path: {result['critical_path_h'] * 60:.1f} min; "
         f"wall on {result['cores']} cores: {result['wall_h_estimate'] * 60:.1f} min "
         "(max of the critical path and CPU / cores; light rules add about a minute)",
@@ -128,22 +178,34 @@ def text(result: dict, configfile: str) -> str:
 
 def run(args) -> dict:
     rate = measure_train_rate() if args.measure_rate else None
-    laws = calibrate(*args.calibrate, train_rate=rate) if args.calibrate else cm.load_laws(args.laws)
+    steps = cm.load_step_times(args.laws)  # measured before (with the laws): only new ones are timed
+    if args.measure_steps:
+        # the step times of every ensemble the calibration run, the plan and the validation use
+        wanted = [cm.jobs(load_config_file(c)) for c in (args.configfile, *(args.calibrate or [])[1:])]
+        if args.validate:
+            wanted.append(cm.jobs(load_config_file(args.validate[1])))
+        jobs = [j for js in wanted for j in js if j.shape not in steps]
+        steps |= measure_step_times(jobs, log=sys.stderr)
+    laws = (
+        calibrate(*args.calibrate, train_rate=rate, step_times=steps or None)
+        if args.calibrate
+        else cm.load_laws(args.laws)
+    )
     if not laws:
         raise SystemExit(f"no cost laws: {args.laws} is missing; pass --calibrate RUN_DIR CONFIG")
     if args.save:
         note = f"fitted on {args.calibrate[0]} ({args.calibrate[1]})" if args.calibrate else ""
-        cm.save_laws(laws, args.save, note)
+        cm.save_laws(laws, args.save, note, steps)
     out = {"configfile": args.configfile}
     if args.configfile:
-        result = cm.plan(load_config_file(args.configfile), laws, args.cores)
+        result = cm.plan(load_config_file(args.configfile), laws, args.cores, steps)
         out["plan"] = {k: v for k, v in result.items() if k != "jobs"}
         if args.write_profile:
             Path(args.write_profile).write_text(cm.profile_block(result))
         if not args.json:
             print(text(result, args.configfile), file=sys.stderr)
     if args.validate:
-        out["validation"] = validate(laws, *args.validate)
+        out["validation"] = validate(laws, *args.validate, step_times=steps)
         if not args.json:
             v = out["validation"]
             print(f"validation on {args.validate[1]} ({args.validate[0]}):", file=sys.stderr)
@@ -169,6 +231,12 @@ def add_parser(sub) -> None:
         "--measure-rate",
         action="store_true",
         help="with --calibrate: time two short training runs at a mid size (about 20 s) for the compute rate",
+    )
+    pl.add_argument(
+        "--measure-steps",
+        action="store_true",
+        help="time a few steps of every training ensemble the configs ask for (seconds each; "
+        "the training laws then use them), saved with --save",
     )
     pl.add_argument(
         "--validate", nargs=2, metavar=("RUN_DIR", "CONFIG"), help="compare with a run's benchmarks"
