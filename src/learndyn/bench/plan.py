@@ -178,7 +178,8 @@ def text(result: dict, configfile: str) -> str:
 
 def run(args) -> dict:
     rate = measure_train_rate() if args.measure_rate else None
-    steps = cm.load_step_times(args.laws)  # measured before (with the laws): only new ones are timed
+    # step times: measured now on this machine (--measure-steps), else those saved with the laws
+    steps = {} if args.measure_steps else cm.load_step_times(args.laws)
     if args.measure_steps:
         # the step times of every ensemble the calibration run, the plan and the validation use
         wanted = [cm.jobs(load_config_file(c)) for c in (args.configfile, *(args.calibrate or [])[1:])]
