@@ -159,3 +159,12 @@ def test_step_times_are_measured_for_each_ensemble():
     job = next(j for j in cm.jobs(config) if j.law == "train_cell:full")
     times = bp.measure_step_times([job, job], steps=(2, 8))
     assert list(times) == [job.shape] and 1e-4 < times[job.shape] < 1.0
+
+
+def test_the_plan_warns_of_a_request_beyond_a_week():
+    config = load_config_file(QUICK)
+    laws = {k: cm.Law(3.0, 0.0, 1e-9, 300.0, 0.0, 1) for k in {j.law for j in cm.jobs(config)}}
+    result = cm.plan(config, laws)
+    assert "warning" not in bp.text(result, "quick")
+    big = {k: cm.Law(3.0, 0.0, 1e3, 300.0, 0.0, 1) for k in laws}  # days per job
+    assert "warning: train_cell:full asks for" in bp.text(cm.plan(config, big), "quick")

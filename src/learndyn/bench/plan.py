@@ -153,6 +153,9 @@ def validate(laws: dict[str, cm.Law], run_dir: str, configfile: str, step_times:
     return {"rules": rules, "median_abs_rel_error": statistics.median(errors) if errors else float("nan")}
 
 
+WEEK_MIN = 7 * 24 * 60  # a request longer than this exceeds most SLURM partitions' limits
+
+
 def text(result: dict, configfile: str) -> str:
     """The plan as a table (seconds, CPU hours, MiB) with the resources to request."""
     lines = [
@@ -169,6 +172,12 @@ def text(result: dict, configfile: str) -> str:
         f"total CPU: {result['total_cpu_h']:.2f} h; peak RSS of a job: {result['peak_rss_mib']:.0f} MiB",
         f"upper bound (laws in integration steps scaled by n m^2 instead; the requests use it): "
         f"{result['total_cpu_h_upper']:.2f} CPU h, critical path {result['critical_path_h_upper']:.1f} h",
+        *[
+            f"warning: {key} asks for {r['resources']['runtime'] / 1440:.0f} days at its upper bound, beyond "
+            "most partitions' time limit: calibrate it at one large size first, or split its jobs"
+            for key, r in sorted(result["rules"].items())
+            if r["resources"]["runtime"] > WEEK_MIN
+        ],
         f"critical path: {result['critical_path_h'] * 60:.1f} min; "
         f"wall on {result['cores']} cores: {result['wall_h_estimate'] * 60:.1f} min "
         "(max of the critical path and CPU / cores; light rules add about a minute)",
