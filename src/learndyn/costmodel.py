@@ -60,7 +60,9 @@ class Law:
     """wall = overhead + p * ops + b * work seconds; rss = rss0 + k * mem_work MiB.
 
     With ``measured`` (training laws calibrated with step times, :func:`fit_laws`): wall =
-    overhead + p * evals + steps x (the measured time of one step of the job's ensemble)."""
+    overhead + p * evals + steps x (the measured time of one step of the job's ensemble); b is
+    then the calibration jobs' median compute per work unit, used for an ensemble whose step
+    time was not measured."""
 
     overhead: float
     p: float
@@ -85,7 +87,9 @@ class Law:
         if not self.measured:
             return self.wall(job.work, job.ops)
         t = (step_times or {}).get(job.shape)
-        return self.overhead + self.p * job.evals + job.steps * t if t is not None else float("nan")
+        # without the ensemble's step time: the calibration jobs' median compute per work unit
+        compute = job.steps * t if t is not None else self.b * job.work
+        return self.overhead + self.p * job.evals + compute
 
     def rss(self, mem_work: float) -> float:
         return self.rss0 + self.k * mem_work
@@ -383,6 +387,8 @@ def fit_laws(
             max(measured[j.bench]["max_rss_mib"] - rss0, 0.0) / j.mem_work for j in js if j.mem_work > 0
         ]
         b = fixed_b.get(key, coef.get((key, "work"), 0.0))
+        if key in timed:  # the fallback for an ensemble without a measured step time
+            b = _median([j.steps * step_times[j.shape] / j.work for j in js if j.work > 0] or [0.0])
         upper = 0.0
         if key not in timed and key not in with_work and key not in fixed_b:
             upper = max(max(measured[j.bench]["wall_s"] - overhead, 0.0) / j.work for j in js if j.work > 0)
