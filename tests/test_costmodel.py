@@ -164,6 +164,10 @@ def test_step_times_are_measured_for_each_ensemble():
     job = next(j for j in cm.jobs(config) if j.law == "train_cell:full")
     times = bp.measure_step_times([job, job], steps=(2, 8))
     assert list(times) == [job.shape] and 1e-4 < times[job.shape] < 1.0
+    # two timing processes at once (as the workflow runs two jobs), the ensembles dealt out
+    other = next(j for j in cm.jobs(config) if j.law == "train_tune")
+    both = bp.measure_step_times([job, other], steps=(2, 8), parallel=2)
+    assert set(both) == {job.shape, other.shape} and all(1e-4 < t < 1.0 for t in both.values())
 
 
 def test_the_plan_warns_of_a_request_beyond_a_week():

@@ -78,12 +78,30 @@ def measure_train_rate(
     return (times[1] - times[0]) / ((steps[1] - steps[0]) * work)
 
 
-def measure_step_times(job_list: list[cm.Job], steps: tuple = (2, 6), log=None) -> dict[str, float]:
+def measure_step_times(
+    job_list: list[cm.Job], steps: tuple = (2, 6), log=None, parallel: int = 1
+) -> dict[str, float]:
     """Seconds per training step of every distinct ensemble (``Job.shape``) among ``job_list``:
     two short runs of that ensemble on random data of the task's dimensions (one thread, as the
     workflow's jobs; no evaluation besides the initial one, which both runs share), the step
     time from the difference of their times (model set-up and the evaluation cancel). A step
-    costs the same whatever the data, so random inputs time it as the real task would."""
+    costs the same whatever the data, so random inputs time it as the real task would.
+
+    ``parallel``: timing processes run at once (the ensembles dealt out in turn), so each step is
+    timed beside as many others as the workflow runs jobs at once (``--cores``): memory
+    bandwidth and caches are shared then, and a step on an idle machine is faster."""
+    if parallel > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        shapes = sorted({j.shape for j in job_list if j.shape})
+        parts = [[cm.Job("", "", 0.0, 0.0, shape=sh) for sh in shapes[i::parallel]] for i in range(parallel)]
+        with ProcessPoolExecutor(parallel) as pool:
+            results = list(pool.map(measure_step_times, parts, [steps] * parallel))
+        return {k: v for r in results for k, v in r.items()}
+    return _measure_step_times(job_list, steps, log)
+
+
+def _measure_step_times(job_list: list[cm.Job], steps: tuple, log) -> dict[str, float]:
     import json
 
     import numpy as np
@@ -195,7 +213,7 @@ def run(args) -> dict:
         if args.validate:
             wanted.append(cm.jobs(load_config_file(args.validate[1])))
         jobs = [j for js in wanted for j in js if j.shape not in steps]
-        steps |= measure_step_times(jobs, log=sys.stderr)
+        steps |= measure_step_times(jobs, log=sys.stderr, parallel=args.cores)
     laws = (
         calibrate(*args.calibrate, train_rate=rate, step_times=steps or None)
         if args.calibrate
@@ -245,8 +263,9 @@ def add_parser(sub) -> None:
     pl.add_argument(
         "--measure-steps",
         action="store_true",
-        help="time a few steps of every training ensemble the configs ask for (seconds each; "
-        "the training laws then use them), saved with --save",
+        help="time a few steps of every training ensemble the configs ask for (seconds each, "
+        "--cores at a time, as the workflow runs its jobs; the training laws then use them), "
+        "saved with --save",
     )
     pl.add_argument(
         "--validate", nargs=2, metavar=("RUN_DIR", "CONFIG"), help="compare with a run's benchmarks"
