@@ -83,7 +83,8 @@ class Law:
         return max(self.job_wall(job, step_times), self.overhead + self.b_upper * job.work)
 
     def job_wall(self, job: Job, step_times: dict | None = None) -> float:
-        """Predicted wall seconds of ``job`` (NaN for a measured law without the job's step time)."""
+        """Predicted wall seconds of ``job`` (a measured law without the job's step time uses its
+        fallback compute per work unit ``b``)."""
         if not self.measured:
             return self.wall(job.work, job.ops)
         t = (step_times or {}).get(job.shape)
@@ -147,6 +148,7 @@ def shape_key(
 
 
 def task_kind(config: dict, task: str) -> str:
+    """ "classification" or "regression", from the task's generator (as ``task_dims``)."""
     gen = config["data"]["tasks"][task]["generator"]
     return "classification" if gen in ("digits", "fashion_mnist", "spirals") else "regression"
 
