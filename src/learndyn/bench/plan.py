@@ -51,91 +51,73 @@ def measure_train_rate(
     steps: tuple = (10, 40),
     kind: str = "structured",
 ) -> float:
-    """Seconds per work unit of training (``costmodel.train_work``) on this machine, from two
-    short runs of a mid-size ensemble on random data (one thread, as the workflow's jobs): the
-    difference of their times removes the fixed cost. About 20 s."""
-    import numpy as np
-
-    from ..data import Task
+    """Seconds per work unit of training (``costmodel.train_work``) on this machine: the step
+    time (:func:`time_step`) of a mid-size ensemble over its work per step. About 20 s."""
     from ..runtime import setup_torch
-    from ..train.loop import TaskTensors, TrainConfig, train_ensemble
-    from ..train.models import build_model
 
     setup_torch(1, "cpu")
-    rng = np.random.default_rng(0)
-    d_in, n_classes = 64, 10
-    x = rng.standard_normal((2048, d_in))
-    y = rng.integers(0, n_classes, 2048)
-    data = TaskTensors.from_task(Task("calibration", "classification", x, y, x[:256], y[:256], n_classes))
-    times = []
-    for n in steps:
-        model = build_model({"kind": kind}, d_in, n_classes, width, depth, list(range(seeds)))
-        cfg = TrainConfig(steps=n, batch_size=batch, eval_every=n, eval_samples=256, checkpoint_every=0)
-        t0 = time.perf_counter()
-        train_ensemble(model, data, cfg)
-        times.append(time.perf_counter() - t0)
-    work = cm.train_work(kind, d_in, n_classes, width, depth, seeds, 1, batch)[0]
-    return (times[1] - times[0]) / ((steps[1] - steps[0]) * work)
+    shape = cm.shape_key({"kind": kind}, "classification", 64, 10, width, depth, seeds, batch)
+    return time_step(shape, steps) / cm.train_work(kind, 64, 10, width, depth, seeds, 1, batch)[0]
 
 
-def measure_step_times(
-    job_list: list[cm.Job], steps: tuple = (2, 6), log=None, parallel: int = 1
-) -> dict[str, float]:
-    """Seconds per training step of every distinct ensemble (``Job.shape``) among ``job_list``:
-    two short runs of that ensemble on random data of the task's dimensions (one thread, as the
-    workflow's jobs; no evaluation besides the initial one, which both runs share), the step
-    time from the difference of their times (model set-up and the evaluation cancel). A step
-    costs the same whatever the data, so random inputs time it as the real task would.
-
-    ``parallel``: timing processes run at once (the ensembles dealt out in turn), so each step is
-    timed beside as many others as the workflow runs jobs at once (``--cores``): memory
-    bandwidth and caches are shared then, and a step on an idle machine is faster."""
-    if parallel > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        shapes = sorted({j.shape for j in job_list if j.shape})
-        parts = [[cm.Job("", "", 0.0, 0.0, shape=sh) for sh in shapes[i::parallel]] for i in range(parallel)]
-        with ProcessPoolExecutor(parallel) as pool:
-            results = list(pool.map(measure_step_times, parts, [steps] * parallel))
-        return {k: v for r in results for k, v in r.items()}
-    return _measure_step_times(job_list, steps, log)
-
-
-def _measure_step_times(job_list: list[cm.Job], steps: tuple, log) -> dict[str, float]:
+def time_step(shape: str, steps: tuple = (2, 6)) -> float:
+    """Seconds per training step of the ensemble ``shape`` (``costmodel.shape_key``): two short
+    runs of it on random data of the task's dimensions (no evaluation besides the initial one,
+    which both runs share), the step time from the difference of their times (model set-up and
+    the evaluation cancel). A step costs the same whatever the data, so random inputs time it as
+    the real task would. Runs with the caller's torch threads (the workflow's jobs use one)."""
     import json
 
     import numpy as np
 
     from ..data import Task
-    from ..runtime import setup_torch
     from ..train.loop import TaskTensors, TrainConfig, train_ensemble
     from ..train.models import build_model
 
+    spec, kind, d_in, d_out, width, depth, members, batch = json.loads(shape)
+    rng = np.random.default_rng(0)
+    n = max(4 * batch, 256)
+    x = rng.standard_normal((n, d_in))
+    y = rng.integers(0, d_out, n) if kind == "classification" else rng.standard_normal((n, d_out))
+    n_classes = d_out if kind == "classification" else 0
+    data = TaskTensors.from_task(Task("calibration", kind, x, y, x[:64], y[:64], n_classes))
+    times = []
+    for k in steps:
+        model = build_model(spec, d_in, d_out, width, depth, list(range(members)))
+        cfg = TrainConfig(steps=k, batch_size=batch, eval_every=k + 1, eval_samples=64, checkpoint_every=0)
+        t0 = time.perf_counter()
+        train_ensemble(model, data, cfg)
+        times.append(time.perf_counter() - t0)
+    return max(times[1] - times[0], 0.0) / (steps[1] - steps[0])
+
+
+def measure_step_times(
+    job_list: list[cm.Job], steps: tuple = (2, 6), log=None, parallel: int = 1
+) -> dict[str, float]:
+    """:func:`time_step` of every distinct ensemble (``Job.shape``) among ``job_list``, one thread
+    each, as the workflow's jobs.
+
+    ``parallel``: timing processes run at once (the ensembles dealt out in turn), so each step is
+    timed beside as many others as the workflow runs jobs at once (``--cores``): memory
+    bandwidth and caches are shared then, and a step on an idle machine is faster."""
+    shapes = sorted({j.shape for j in job_list if j.shape})
+    if parallel <= 1:
+        return _time_shapes(shapes, steps, log)
+    from concurrent.futures import ProcessPoolExecutor
+
+    parts = [shapes[i::parallel] for i in range(parallel)]
+    with ProcessPoolExecutor(parallel) as pool:
+        results = list(pool.map(_time_shapes, parts, [steps] * parallel))
+    return {k: v for r in results for k, v in r.items()}
+
+
+def _time_shapes(shapes: list[str], steps: tuple, log=None) -> dict[str, float]:
+    from ..runtime import setup_torch
+
     setup_torch(1, "cpu")
     out = {}
-    shapes = sorted({j.shape for j in job_list if j.shape})
     for i, shape in enumerate(shapes):
-        spec, kind, d_in, d_out, width, depth, members, batch = json.loads(shape)
-        rng = np.random.default_rng(0)
-        n = max(4 * batch, 256)
-        x = rng.standard_normal((n, d_in))
-        if kind == "classification":
-            y = rng.integers(0, d_out, n)
-        else:
-            y = rng.standard_normal((n, d_out))
-        data = TaskTensors.from_task(
-            Task("calibration", kind, x, y, x[:64], y[:64], d_out if kind == "classification" else 0)
-        )
-        times = []
-        for k in steps:
-            model = build_model(spec, d_in, d_out, width, depth, list(range(members)))
-            cfg = TrainConfig(
-                steps=k, batch_size=batch, eval_every=k + 1, eval_samples=64, checkpoint_every=0
-            )
-            t0 = time.perf_counter()
-            train_ensemble(model, data, cfg)
-            times.append(time.perf_counter() - t0)
-        out[shape] = max(times[1] - times[0], 0.0) / (steps[1] - steps[0])
+        out[shape] = time_step(shape, steps)
         if log:
             print(f"step time {i + 1}/{len(shapes)}: {out[shape] * 1e3:.1f} ms {shape}", file=log)
     return out
