@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import torch
@@ -24,8 +25,25 @@ def setup_torch(threads: int, device: str = "auto", deterministic: bool = True) 
     """Match torch's intra-op threads to the job's ``threads:`` and make CPU runs reproducible."""
     torch.set_num_threads(max(1, int(threads)))
     if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        use_deterministic_algorithms()
     return resolve_device(device)
+
+
+def use_deterministic_algorithms() -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)`` without its import of
+    ``torch._inductor.config``, which drags in TorchDynamo: 1.6 s of every job's start on 2 cores
+    (py-spy of a quick-profile tuning job: a third of its wall time). That import only serves to
+    set inductor's own flag, read by ``torch.compile``, which the project never calls; the flag
+    is still set when inductor is already loaded. The global flag that eager kernels read is the
+    same one the public function sets, so no number changes."""
+    set_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if set_flag is None:  # a torch without the private setter: take the import
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        return
+    set_flag(True, warn_only=True)
+    inductor = sys.modules.get("torch._inductor.config")
+    if inductor is not None:
+        inductor.deterministic = True
 
 
 def release_memory() -> None:

@@ -5,7 +5,7 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 
 from learndyn.bridge import report  # noqa: E402
-from learndyn.bridge.experiments import BridgeConfig  # noqa: E402
+from learndyn.bridge.settings import BridgeConfig  # noqa: E402
 from learndyn.io import open_dataset, write_netcdf  # noqa: E402
 
 settings = snakemake.params.bridge

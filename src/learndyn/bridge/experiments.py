@@ -11,42 +11,19 @@ with K_0 and with the kernel of the kept weights. ``run_width``: the cells of th
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import xarray as xr
 
 from ..io import cf_attrs
-from ..settings import from_mapping
 from ..train.loop import TaskTensors, Validation
 from ..train.models import build_model
-from . import metrics
-from .kernel import LAYERED, PATH_ORDER, PATHS, kernel_by_path, kernel_parts, member_network, network_outputs
+from . import PATH_ORDER, metrics
+from .kernel import LAYERED, PATHS, kernel_by_path, kernel_parts, member_network, network_outputs
+from .settings import BridgeConfig
 
 _attrs = cf_attrs
-
-
-@dataclass(frozen=True)
-class BridgeConfig:
-    """The kernel measurements (``bridge`` in the config)."""
-
-    task: str  # task of every kernel measurement
-    models: tuple  # trajectory cells at train.depth / train.width (snapshots saved in training)
-    snapshot_every: int = 2  # evaluations between saved snapshots (first and last always kept)
-    width_study: str = "width"  # key of train.studies whose widths give the drift exponent
-    n: int = 128  # training points of the fixed subsample (the kernel is n x n)
-    n_test: int = 128  # test points of the kernel regression
-    subsample_seed: int = 0  # seed of the subsample of the training points
-    ridge: float = 1.0e-3  # kernel-regression ridge, relative to the mean eigenvalue of K
-    bootstrap: int = 2000  # resamples of the bootstrap intervals of the rank correlations
-    confidence: float = 0.95  # level of every interval
-    alpha: float = 0.05  # family-wise error rate of the bridge family (Holm)
-
-    @classmethod
-    def from_config(cls, cfg: dict) -> BridgeConfig:
-        out = from_mapping(cls, cfg, "bridge")
-        return cls(**{**out.__dict__, "models": tuple(out.models)})
 
 
 def subsample(task, cfg: BridgeConfig, validation: Validation, device=None):

@@ -57,7 +57,6 @@ PATHS = {
     "R": "readout",
     "r_b": "readout",
 }
-PATH_ORDER = ("embedding", "linear", "correction", "gate", "readout")
 LAYERED = ("W", "b", "V", "U", "c", "a", "g", "e")  # stacked per layer: leading axis L
 
 

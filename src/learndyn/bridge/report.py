@@ -27,7 +27,7 @@ from ..latex import (
     write_table,
 )
 from ..stats import holm, paired_test, trend_slope, verdict_from_test
-from .kernel import PATH_ORDER
+from . import PATH_ORDER
 
 QUESTIONS = ("lazier", "width", "correction", "effects", "regression")
 # models whose macros the paper quotes: defined in every profile (n/a where a profile omits one)

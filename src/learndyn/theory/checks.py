@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..stats import fit_exponent
 from . import gd
 from . import operators as ops
 from .dynamics import hybrid_initial_state, hybrid_rate
@@ -266,13 +265,3 @@ def one_step_residual_error(Ws, a, X, y, etas):
             torch.stack([(heaviside(u) != heaviside(v)).flatten(1).any(-1) for u, v in zip(F.h, Fn.h)]).any(0)
         )
     return torch.stack(errs), torch.stack(switched)
-
-
-def eta_slopes(e4) -> dict[int, float]:
-    """Log-log slope of the one-step error vs η per depth, over steps without mask switches."""
-    out = {}
-    for L in e4.depth.values:
-        sel = e4.sel(depth=L)
-        ok = (sel.switched.max("seed") == 0).values
-        out[int(L)] = fit_exponent(sel.eta.values[ok], sel.one_step_error.max("seed").values[ok])[0]
-    return out

@@ -8,7 +8,6 @@ import xarray as xr
 
 from ..latex import fmt_in_style, fmt_value, header, plural
 from ..stats import exponent_interval, fit_exponent, paired_ci
-from .checks import eta_slopes
 
 # --- the truncation hierarchy (E5/E6) ----------------------------------------------------------
 
@@ -18,6 +17,16 @@ LEVEL_LABELS = {
     1: r"operators frozen (frozen-$\Gamma$)",
     2: "operators moving, conjugate frozen",
 }
+
+
+def eta_slopes(e4) -> dict[int, float]:
+    """Log-log slope of the one-step error vs η per depth, over steps without mask switches."""
+    out = {}
+    for L in e4.depth.values:
+        sel = e4.sel(depth=L)
+        ok = (sel.switched.max("seed") == 0).values
+        out[int(L)] = fit_exponent(sel.eta.values[ok], sel.one_step_error.max("seed").values[ok])[0]
+    return out
 
 
 def trajectory_error(err: xr.DataArray) -> xr.DataArray:
