@@ -28,6 +28,28 @@ def test_work_grows_with_every_size():
     assert cm.train_work("structured", 32, 2, 64, 8, 10, 1000, 128)[0] > base
 
 
+def test_evaluation_work_follows_the_measurement_sizes():
+    """The evaluation term counts the samples each evaluation passes through the network: it
+    grows with the probe and robustness sizes (quick and default profiles differ there), with
+    the width, and is larger for a full-level cell than for a sweep cell or a tuning run."""
+    import copy
+
+    config = load_config_file(QUICK)
+    train, task = config["train"], config["data"]["tasks"]["fashion_mnist_2k"]
+    macs = cm.macs_per_sample("mlp", 784, 10, 32, 4)
+    full = cm._evals(train, task, 120, 3, macs, "full")
+    sweep, tune = cm._evals(train, task, 120, 3, macs, "sweep"), cm._evals(train, task, 120, 3, macs)
+    assert full > sweep > tune > 0
+    bigger = copy.deepcopy(train)
+    bigger["measure"]["probe_samples"] *= 2
+    bigger["measure"]["hessian_iters"] *= 2
+    assert cm._evals(bigger, task, 120, 3, macs, "full") > 1.2 * full
+    assert cm._evals(bigger, task, 120, 3, macs) == tune  # a tuning run has no probes
+    assert cm._evals(train, task, 240, 3, macs, "full") > 1.5 * full  # twice the evaluations
+    wide = cm.macs_per_sample("mlp", 784, 10, 64, 4)
+    assert cm._evals(train, task, 120, 3, wide, "full") == pytest.approx(full * wide / macs)
+
+
 def test_fit_recovers_a_known_law_from_synthetic_benchmarks(tmp_path):
     """Benchmark files written from wall = 3 + 2e-3 ops + 5e-9 work (+-2 % noise) for the jobs of
     the quick profile (the work term only for rules with enough distinct work sizes to identify
@@ -122,8 +144,9 @@ def test_the_paper_profile_dry_runs():
 
 
 def test_measured_step_times_carry_the_training_laws_to_a_larger_profile(tmp_path):
-    """Training walls written as 4 + 1e-5 evals + steps x t(shape) for the quick profile's jobs,
-    t a made-up step time per ensemble: calibrated with those step times, the training laws are
+    """Training walls written as 4 + f(rule) + steps x t(shape) x (1 + evals / work) for the
+    quick profile's jobs, t a made-up step time per ensemble and f a fixed cost per rule
+    (2 s for a grid cell): calibrated with those step times, the training laws are
     *measured* (the work coefficient is only their fallback) and predict the default study's
     training jobs from the default's own step times, where a law in work would extrapolate from
     overhead-bound jobs."""
@@ -139,8 +162,13 @@ def test_measured_step_times_carry_the_training_laws_to_a_larger_profile(tmp_pat
         return 1e-3 + depth * (2e-4 + 3e-9 * members * batch * width**1.5) + 1e-10 * members * batch * d_in
 
     steps = {j.shape: t_step(j.shape) for j in quick + default if j.shape}
+
+    def truth(j):
+        fixed = 2.0 if j.law.startswith("train_cell") else 0.0
+        return 4.0 + fixed + j.steps * steps[j.shape] * (1 + j.evals / j.work)
+
     for j in quick:
-        wall = 4.0 + (1e-5 * j.evals + j.steps * steps[j.shape] if j.shape else 1e-3 * j.ops)
+        wall = truth(j) if j.shape else 4.0 + 1e-3 * j.ops
         _write_bench(tmp_path, j.bench, wall, 500.0)
     laws = bp.calibrate(str(tmp_path), str(QUICK), step_times=steps)
     for key in cm.TRAIN_LAWS:
@@ -148,13 +176,13 @@ def test_measured_step_times_carry_the_training_laws_to_a_larger_profile(tmp_pat
     pred = cm.predict(default, laws, steps)
     for p, j in zip(pred, default):
         if j.shape:
-            assert p["wall_s"] == pytest.approx(4.0 + 1e-5 * j.evals + j.steps * steps[j.shape], rel=0.05)
+            assert p["wall_s"] == pytest.approx(truth(j), rel=0.05)
     # without the ensemble's step time, a measured law falls back to the calibration's median
     # compute per work unit (a finite, positive guess, flagged by nothing but its law)
     job = next(j for j in default if j.shape)
     law = laws[job.law]
     got = cm.predict([job], laws, {})[0]["wall_s"]
-    assert math.isfinite(got) and got == pytest.approx(law.overhead + law.p * job.evals + law.b * job.work)
+    assert math.isfinite(got) and got == pytest.approx(law.overhead + law.p + law.b * (job.work + job.evals))
 
 
 def test_step_times_are_measured_for_each_ensemble():

@@ -52,7 +52,7 @@ class Job:
     ops: float = 0.0  # size-independent operations (steps x layers; integrations x time)
     steps: int = 0  # training steps (training jobs)
     shape: str = ""  # the ensemble a training step runs (``shape_key``), for measured step times
-    evals: float = 0.0  # evaluation work: evaluations x members x layers (training jobs)
+    evals: float = 0.0  # evaluation work in multiply-adds (training jobs; ``_evals``)
 
 
 @dataclass(frozen=True)
@@ -60,9 +60,9 @@ class Law:
     """wall = overhead + p * ops + b * work seconds; rss = rss0 + k * mem_work MiB.
 
     With ``measured`` (training laws calibrated with step times, :func:`fit_laws`): wall =
-    overhead + p * evals + steps x (the measured time of one step of the job's ensemble); b is
-    then the calibration jobs' median compute per work unit, used for an ensemble whose step
-    time was not measured."""
+    overhead + p + C (1 + evals / work), C = steps x (the measured time of one step of the
+    job's ensemble) and p the rule's fixed cost; b is then the calibration jobs' median compute
+    per work unit, C = b x work for an ensemble whose step time was not measured."""
 
     overhead: float
     p: float
@@ -90,7 +90,10 @@ class Law:
         t = (step_times or {}).get(job.shape)
         # without the ensemble's step time: the calibration jobs' median compute per work unit
         compute = job.steps * t if t is not None else self.b * job.work
-        return self.overhead + self.p * job.evals + compute
+        # evaluation passes cost per multiply-add what the job's training step costs per
+        # multiply-add (checked on the default study: training laws within 5 %)
+        evaluation = compute * job.evals / job.work if job.work else 0.0
+        return self.overhead + self.p + compute + evaluation
 
     def rss(self, mem_work: float) -> float:
         return self.rss0 + self.k * mem_work
@@ -153,8 +156,37 @@ def task_kind(config: dict, task: str) -> str:
     return "classification" if gen in ("digits", "fashion_mnist", "spirals") else "regression"
 
 
-def _evals(train: dict, steps: int, members: int, depth: int) -> float:
-    return (steps // int(train["optim"].get("eval_every", 100)) + 1) * members * (depth + 2)
+# forward-pass equivalents per sample of a forward + backward pass (the gradient norms, FGSM) and
+# of one Hessian-vector product (forward, backward, and their double-backward)
+PASSES_GRAD = 3
+PASSES_HVP = 6
+DEFAULT_N_TRAIN = 1000  # a task without n_train (the digits: 1797 images less the test split)
+
+
+def _evals(train: dict, task: dict, steps: int, members: int, macs: float, level: str = "") -> float:
+    """Evaluation work of a training job in multiply-adds (the units of ``work``): at each of
+    the ``steps // eval_every + 1`` evaluations the loss on ``eval_samples`` training inputs, the
+    test split and the validation split; for a grid cell (``level``) also the gradient norms on
+    ``probe_samples`` inputs and after training the robustness sweeps on ``robust_samples`` test
+    inputs (``noise_sigmas`` forward passes, ``fgsm_eps`` gradient passes); at the full level
+    the tracked robustness at every evaluation and the Hessian's ``hessian_iters`` power
+    iterations at ``hessian_points`` evaluations. The measurement sizes differ between profiles
+    (the quick profile's probes are half the default's), so they enter the work, not a count."""
+    o, m = train["optim"], train.get("measure", {})
+    n_train = int(task.get("n_train", DEFAULT_N_TRAIN))
+    n_val = round(float(train.get("validation", {}).get("fraction", 0.0)) * n_train)
+    n_test = int(task.get("n_test", 500))
+    n_eval = steps // int(o.get("eval_every", 100)) + 1
+    per_eval = min(int(o.get("eval_samples", 1024)), n_train) + n_test + n_val
+    once = 0.0
+    if level:
+        probe, robust = int(m.get("probe_samples", 256)), min(int(m.get("robust_samples", 512)), n_test)
+        per_eval += PASSES_GRAD * probe
+        once += robust * (len(m.get("noise_sigmas", ())) + PASSES_GRAD * len(m.get("fgsm_eps", ())))
+        if level == "full":
+            per_eval += robust * (1 + len(m.get("track_sigmas", ())) + PASSES_GRAD * len(m.get("track_eps", ())))
+            once += int(m.get("hessian_points", 0)) * int(m.get("hessian_iters", 0)) * PASSES_HVP * probe
+    return members * macs * (n_eval * per_eval + once)
 
 
 def jobs(config: dict) -> list[Job]:
@@ -165,9 +197,10 @@ def jobs(config: dict) -> list[Job]:
     models, batch = train["models"], int(train["optim"].get("batch_size", 128))
     levels, seeds = cell_levels(train), cell_seeds(train)
 
-    def train_job(law, bench, task, model, width, depth, members, steps, chain=""):
+    def train_job(law, bench, task, model, width, depth, members, steps, chain="", level=""):
         spec = models[model] if isinstance(model, str) else model
         d_in, d_out = task_dims(config, task)
+        macs = macs_per_sample(spec["kind"], d_in, d_out, width, depth)
         work, mem = train_work(spec["kind"], d_in, d_out, width, depth, members, steps, batch)
         shape = shape_key(spec, task_kind(config, task), d_in, d_out, width, depth, members, batch)
         return Job(
@@ -179,13 +212,14 @@ def jobs(config: dict) -> list[Job]:
             steps * (depth + 2),
             steps,
             shape,
-            _evals(train, steps, members, depth),
+            _evals(train, config["data"]["tasks"][task], steps, members, macs, level),
         )
 
     for t, m, d, w in cells(train):
         bench = f"benchmarks/train/{t}/{m}/L{d}_W{w}.tsv"
-        law = f"train_cell:{levels[(t, m, d, w)]}"
-        out.append(train_job(law, bench, t, m, w, d, len(seeds[(t, m, d, w)]), _steps(train), f"{t}/{m}"))
+        level = levels[(t, m, d, w)]
+        members = len(seeds[(t, m, d, w)])
+        out.append(train_job(f"train_cell:{level}", bench, t, m, w, d, members, _steps(train), f"{t}/{m}", level))
     tune = train["tune"]
     for t, m in sorted({(t, m) for t, m, _, _ in cells(train)}):
         members = len(tune["lrs"]) * len(tune["seeds"])
@@ -345,7 +379,11 @@ def fit_laws(
     calibration run at realistic sizes). ``step_times`` (``{shape: seconds per step}``, measured
     by short runs of each job's own ensemble, ``learndyn.bench.plan.measure_step_times``) makes
     the training keys whose jobs all have one *measured*: their compute is steps x step time,
-    known, and only the overhead and an evaluation term (``Job.evals``) are fitted."""
+    known, and so is their evaluation (``Job.evals`` multiply-adds at the step's cost per
+    multiply-add): only the shared overhead and a fixed cost per key (a grid cell's spectra,
+    robustness sweeps and model file) are fitted. A quick profile's evaluations are too small
+    to fit their cost (its cells' time beyond the steps is a constant ~2 s), so their cost is
+    tied to the measured step instead."""
     from scipy.optimize import nnls
 
     fixed_b, step_times = fixed_b or {}, step_times or {}
@@ -355,8 +393,8 @@ def fit_laws(
     keys = sorted({j.law for j in have})
     by_key = {k: [j for j in have if j.law == k] for k in keys}
     timed = {k for k in keys if all(j.shape and j.shape in step_times for j in by_key[k])}
-    term = {k: "evals" if k in timed else "ops" for k in keys}
-    with_ops = {k for k in keys if any(getattr(j, term[k]) for j in by_key[k])}
+    term = {k: "fixed" if k in timed else "ops" for k in keys}
+    with_ops = {k for k in keys if k in timed or any(getattr(j, term[k]) for j in by_key[k])}
     with_work = {
         k
         for k in keys
@@ -365,18 +403,24 @@ def fit_laws(
     columns = [("overhead", "")] + [(k, term[k]) for k in keys if k in with_ops]
     columns += [(k, "work") for k in keys if k in with_work]
     scale = []
+    def size(j: Job, name: str) -> float:
+        return 1.0 if name in ("", "fixed") else getattr(j, name)
+
     for key, name in columns:
-        vals = [1.0] if name == "" else [getattr(j, name) for j in by_key[key]]
+        vals = [size(j, name) for j in by_key.get(key, [])] or [1.0]
         scale.append(max(vals) or 1.0)
     A, y = [], []
     for j in have:
         wall = measured[j.bench]["wall_s"]
         row = []
         for (key, name), sc in zip(columns, scale):
-            value = 1.0 if name == "" else (getattr(j, name) if j.law == key else 0.0)
+            value = 1.0 if name == "" else (size(j, name) if j.law == key else 0.0)
             row.append(value / sc / wall)
         A.append(row)
-        known = j.steps * step_times[j.shape] if j.law in timed else fixed_b.get(j.law, 0.0) * j.work
+        if j.law in timed:  # steps, and evaluations at the step's cost per multiply-add
+            known = j.steps * step_times[j.shape] * (1.0 + j.evals / j.work)
+        else:
+            known = fixed_b.get(j.law, 0.0) * j.work
         y.append(1.0 - known / wall)
     coef, _ = nnls(A, y)
     coef = {c: float(v / sc) for c, v, sc in zip(columns, coef, scale)}
