@@ -184,7 +184,8 @@ def _evals(train: dict, task: dict, steps: int, members: int, macs: float, level
         per_eval += PASSES_GRAD * probe
         once += robust * (len(m.get("noise_sigmas", ())) + PASSES_GRAD * len(m.get("fgsm_eps", ())))
         if level == "full":
-            per_eval += robust * (1 + len(m.get("track_sigmas", ())) + PASSES_GRAD * len(m.get("track_eps", ())))
+            tracked = 1 + len(m.get("track_sigmas", ())) + PASSES_GRAD * len(m.get("track_eps", ()))
+            per_eval += robust * tracked
             once += int(m.get("hessian_points", 0)) * int(m.get("hessian_iters", 0)) * PASSES_HVP * probe
     return members * macs * (n_eval * per_eval + once)
 
@@ -219,7 +220,8 @@ def jobs(config: dict) -> list[Job]:
         bench = f"benchmarks/train/{t}/{m}/L{d}_W{w}.tsv"
         level = levels[(t, m, d, w)]
         members = len(seeds[(t, m, d, w)])
-        out.append(train_job(f"train_cell:{level}", bench, t, m, w, d, members, _steps(train), f"{t}/{m}", level))
+        law = f"train_cell:{level}"
+        out.append(train_job(law, bench, t, m, w, d, members, _steps(train), f"{t}/{m}", level))
     tune = train["tune"]
     for t, m in sorted({(t, m) for t, m, _, _ in cells(train)}):
         members = len(tune["lrs"]) * len(tune["seeds"])
@@ -403,6 +405,7 @@ def fit_laws(
     columns = [("overhead", "")] + [(k, term[k]) for k in keys if k in with_ops]
     columns += [(k, "work") for k in keys if k in with_work]
     scale = []
+
     def size(j: Job, name: str) -> float:
         return 1.0 if name in ("", "fixed") else getattr(j, name)
 
