@@ -90,10 +90,7 @@ class Law:
         t = (step_times or {}).get(job.shape)
         # without the ensemble's step time: the calibration jobs' median compute per work unit
         compute = job.steps * t if t is not None else self.b * job.work
-        # evaluation passes cost per multiply-add what the job's training step costs per
-        # multiply-add (checked on the default study: training laws within 5 %)
-        evaluation = compute * job.evals / job.work if job.work else 0.0
-        return self.overhead + self.p + compute + evaluation
+        return self.overhead + self.p + with_evaluation(job, compute)
 
     def rss(self, mem_work: float) -> float:
         return self.rss0 + self.k * mem_work
@@ -188,6 +185,13 @@ def _evals(train: dict, task: dict, steps: int, members: int, macs: float, level
             per_eval += robust * tracked
             once += int(m.get("hessian_points", 0)) * int(m.get("hessian_iters", 0)) * PASSES_HVP * probe
     return members * macs * (n_eval * per_eval + once)
+
+
+def with_evaluation(job: Job, compute: float) -> float:
+    """A training job's seconds from its steps' ``compute`` seconds: its evaluation passes cost
+    per multiply-add what its training step does (checked on the default study: the training
+    laws within 5 %)."""
+    return compute * (1.0 + job.evals / job.work) if job.work else compute
 
 
 def jobs(config: dict) -> list[Job]:
@@ -420,8 +424,8 @@ def fit_laws(
             value = 1.0 if name == "" else (size(j, name) if j.law == key else 0.0)
             row.append(value / sc / wall)
         A.append(row)
-        if j.law in timed:  # steps, and evaluations at the step's cost per multiply-add
-            known = j.steps * step_times[j.shape] * (1.0 + j.evals / j.work)
+        if j.law in timed:
+            known = with_evaluation(j, j.steps * step_times[j.shape])
         else:
             known = fixed_b.get(j.law, 0.0) * j.work
         y.append(1.0 - known / wall)
