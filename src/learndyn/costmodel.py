@@ -158,6 +158,7 @@ def task_kind(config: dict, task: str) -> str:
 PASSES_GRAD = 3
 PASSES_HVP = 6
 DEFAULT_N_TRAIN = 1000  # a task without n_train (the digits: 1797 images less the test split)
+DEFAULT_N_TEST = 500  # a task without n_test
 
 
 def _evals(train: dict, task: dict, steps: int, members: int, macs: float, level: str = "") -> float:
@@ -172,7 +173,7 @@ def _evals(train: dict, task: dict, steps: int, members: int, macs: float, level
     o, m = train["optim"], train.get("measure", {})
     n_train = int(task.get("n_train", DEFAULT_N_TRAIN))
     n_val = round(float(train.get("validation", {}).get("fraction", 0.0)) * n_train)
-    n_test = int(task.get("n_test", 500))
+    n_test = int(task.get("n_test", DEFAULT_N_TEST))
     n_eval = steps // int(o.get("eval_every", 100)) + 1
     per_eval = min(int(o.get("eval_samples", 1024)), n_train) + n_test + n_val
     once = 0.0
@@ -256,7 +257,7 @@ def jobs(config: dict) -> list[Job]:
     align = train.get("alignment")
     if align:
         n_cells = len({c for members in align["families"].values() for c in members})
-        n_test = config["data"]["tasks"][align["task"]].get("n_test", 500)
+        n_test = config["data"]["tasks"][align["task"]].get("n_test", DEFAULT_N_TEST)
         work = n_cells**2 * len(train["seeds"]) * n_test
         mem = n_cells * n_test * 256 * BYTES
         # ops: representations compared (each cell against its family partner and against
