@@ -1,4 +1,5 @@
-"""The run-time helpers: the deterministic switch is the same as torch's public one, and cheap."""
+"""The run-time helpers: the deterministic switch is the same as torch's public one, and cheap;
+the allocator keeps freed memory and trims it only after real growth."""
 
 import subprocess
 import sys
@@ -6,6 +7,7 @@ import sys
 import pytest
 import torch
 
+from learndyn import runtime
 from learndyn.runtime import resolve_device, setup_torch, use_deterministic_algorithms
 
 
@@ -49,6 +51,46 @@ def test_deterministic_switch_sets_inductor_flag_when_loaded():
     finally:
         torch.use_deterministic_algorithms(before[0])
         inductor_config.deterministic = before[1]
+
+
+class FakeLibc:
+    def __init__(self):
+        self.trims = 0
+
+    def malloc_trim(self, pad):
+        self.trims += 1
+
+
+def test_release_memory_trims_only_after_growth(monkeypatch):
+    """The first call sets the baseline; a trim needs growth_mib above the last trim's size."""
+    libc, rss = FakeLibc(), [1000 << 20]
+    monkeypatch.setattr(runtime, "_libc", lambda: libc)
+    monkeypatch.setattr(runtime, "resident_bytes", lambda: rss[0])
+    monkeypatch.setattr(runtime, "_trimmed_at", [])
+    assert not runtime.release_memory(growth_mib=100)  # baseline 1000 MiB
+    rss[0] = 1099 << 20
+    assert not runtime.release_memory(growth_mib=100)
+    rss[0] = 1100 << 20  # the trim reads 1100 MiB afterwards too: the new baseline
+    assert runtime.release_memory(growth_mib=100) and libc.trims == 1
+    rss[0] = 1199 << 20
+    assert not runtime.release_memory(growth_mib=100) and libc.trims == 1
+    rss[0] = 1200 << 20
+    assert runtime.release_memory(growth_mib=100) and libc.trims == 2
+
+
+def test_release_memory_trims_every_call_without_a_resident_size(monkeypatch):
+    libc = FakeLibc()
+    monkeypatch.setattr(runtime, "_libc", lambda: libc)
+    monkeypatch.setattr(runtime, "resident_bytes", lambda: None)
+    monkeypatch.setattr(runtime, "_trimmed_at", [])
+    assert runtime.release_memory() and runtime.release_memory() and libc.trims == 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc and /proc on Linux")
+def test_allocator_settings_apply_and_resident_size_reads():
+    """On this Linux/glibc machine mallopt accepts both thresholds; the resident size is positive."""
+    assert runtime.keep_freed_memory()
+    assert runtime.resident_bytes() > 0
 
 
 # Jobs that only read datasets and write tables, figures or the paper: importing torch would add

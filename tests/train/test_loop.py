@@ -230,13 +230,19 @@ def test_gather_rows_equals_advanced_indexing():
 
 def test_fused_stack_runs_gelu_on_contiguous_preactivations():
     """GELU and its backward leave the vectorised kernel on a strided view (7-8x slower); the
-    fused forward hands them a contiguous tensor (the values are the same either way in float64)."""
+    fused forward hands them a contiguous tensor, and the path that keeps the layers' inputs and
+    pre-activations for the backward pass gives the same output as the one that does not."""
     from learndyn.train.fused import structured_stack_forward
 
     S, L, d, r, B = 2, 3, 6, 2, 5
     gen = torch.Generator().manual_seed(1)
     AV, bc = torch.randn(S, L, d + r, d, generator=gen), torch.randn(S, L, d + r, generator=gen)
     Ua, h = torch.randn(S, L, d, r, generator=gen), torch.randn(S, B, d, generator=gen)
-    saved = []
-    structured_stack_forward(h, AV, bc, Ua, saved)
-    assert all(pre.is_contiguous() for _, pre, _ in saved)
+    H, PRE, Z = torch.empty(L, S, B, d), torch.empty(L, S, B, r), torch.empty(L, S, B, r)
+    H[0] = h
+    out = structured_stack_forward(h, AV, bc, Ua, (H, PRE, Z))
+    assert torch.equal(out, structured_stack_forward(h, AV, bc, Ua))
+    assert all(PRE[l].is_contiguous() for l in range(L))
+    assert torch.equal(Z, torch.nn.functional.gelu(PRE))
+    h1 = torch.baddbmm(bc[:, 0, None], h, AV[:, 0].mT)
+    assert torch.equal(PRE[0], h1[..., d:])  # V_1 h_0 + c_1

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from ..data import make_task
-from ..runtime import timed
+from ..runtime import setup_torch, timed
 from ..train.loop import TaskTensors, TrainConfig, gather_rows, member_batches, train_ensemble
 from ..train.models import build_model
 from ..train.optim import lr_factor
@@ -337,8 +337,11 @@ def run(
     torch_func_s / ours_s (above 1: ours is faster), with the per-repeat ratios in ``*_pairs``.
 
     ``step_overhead_us`` is the step time beyond what the step's matmuls would take at the
-    GEMM rate (Python, elementwise work, small-matrix inefficiency)."""
-    torch.set_num_threads(threads)
+    GEMM rate (Python, elementwise work, small-matrix inefficiency).
+
+    All three run in one process under the pipeline jobs' run-time settings (``setup_torch``:
+    ``threads`` intra-op threads, deterministic mode, the allocator keeping freed memory)."""
+    setup_torch(threads, "cpu")
     task = make_task(
         "bench", task_spec or {"generator": "spirals", "n_train": 4096, "n_test": 1024, "d": 32, "seed": 0}
     )
