@@ -12,15 +12,23 @@ from learndyn.runtime import resolve_device, setup_torch, use_deterministic_algo
 
 
 def test_setup_torch_sets_threads_flags_and_device():
-    before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    import torch.utils.deterministic as deterministic
+
+    before = (
+        torch.get_num_threads(),
+        torch.are_deterministic_algorithms_enabled(),
+        deterministic.fill_uninitialized_memory,
+    )
     try:
         assert setup_torch(1, "cpu") == torch.device("cpu")
         assert torch.get_num_threads() == 1
         assert torch.are_deterministic_algorithms_enabled()
         assert torch.is_deterministic_algorithms_warn_only_enabled()
+        assert deterministic.fill_uninitialized_memory is False  # no NaN fill of new tensors
     finally:
         torch.set_num_threads(before[0])
         torch.use_deterministic_algorithms(before[1])
+        deterministic.fill_uninitialized_memory = before[2]
 
 
 def test_resolve_device_names_bad_value():

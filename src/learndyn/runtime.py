@@ -37,32 +37,24 @@ def use_deterministic_algorithms() -> None:
     (py-spy of a quick-profile tuning job: a third of its wall time). That import only serves to
     set inductor's own flag, read by ``torch.compile``, which the project never calls; the flag
     is still set when inductor is already loaded. The global flag that eager kernels read is the
-    same one the public function sets, so no number changes."""
+    same one the public function sets, so no number changes. New tensors are not NaN-filled
+    (``torch.utils.deterministic.fill_uninitialized_memory``; see below)."""
     set_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
     if set_flag is None:  # a torch without the private setter: take the import
         torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        set_flag(True, warn_only=True)
+    # Deterministic mode also fills every new tensor with NaN, so that a read of uninitialised
+    # memory would be reproducible. No job reads uninitialised memory (the quick profile's
+    # results are identical with and without the fill), and the fill costs ~1 ms of a 20 ms
+    # width-128 training step (the fused backward's buffers alone are 12 MB). torch documents
+    # this switch for that trade.
+    torch.utils.deterministic.fill_uninitialized_memory = False
+    if set_flag is None:
         return
-    set_flag(True, warn_only=True)
     inductor = sys.modules.get("torch._inductor.config")
     if inductor is not None:
         inductor.deterministic = True
-
-
-def scratch(like: torch.Tensor, *shapes) -> list[torch.Tensor]:
-    """Uninitialised tensors of ``shapes`` with ``like``'s dtype and device, for buffers that are
-    written in full before they are read. In deterministic mode torch fills every new tensor
-    with NaN (``torch.utils.deterministic.fill_uninitialized_memory``) so that a read of
-    uninitialised memory is reproducible; for such buffers the fill is pure cost (the fused
-    backward's (L, S, B, d + r) buffer: 1.9 ms of a 27 ms width-128 step). Only these
-    allocations skip it; the global setting is left as it was."""
-    get = getattr(torch._C, "_get_deterministic_fill_uninitialized_memory", None)
-    if get is None or not get():
-        return [like.new_empty(shape) for shape in shapes]
-    torch._C._set_deterministic_fill_uninitialized_memory(False)
-    try:
-        return [like.new_empty(shape) for shape in shapes]
-    finally:
-        torch._C._set_deterministic_fill_uninitialized_memory(True)
 
 
 # glibc ``mallopt`` parameters (malloc.h)

@@ -285,7 +285,8 @@ def test_fused_training_forward_matches_unfused_layers(name):
     model.train()
     ref = _unfused_copy(model)
     assert model.fused() and not ref.fused()
-    x = torch.randn(len(SEEDS), 9, D_IN, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(sum(map(ord, name)))
+    x = torch.randn(len(SEEDS), 9, D_IN, dtype=torch.float64, generator=gen)
     results = []
     for m in (model, ref):
         loss = m(x).pow(2).sum() + m.regulariser().sum()
@@ -293,7 +294,10 @@ def test_fused_training_forward_matches_unfused_layers(name):
     (loss, grads), (loss_ref, grads_ref) = results
     assert loss.item() == pytest.approx(loss_ref.item(), rel=FUSED_TOL)
     for (pname, _), g, g_ref in zip(model.named_parameters(), grads, grads_ref):
-        torch.testing.assert_close(g, g_ref, rtol=FUSED_TOL, atol=FUSED_TOL, msg=pname)
+        # rounding differences scale with the largest terms of a gradient (up to ~1e9 here), so
+        # the absolute tolerance does too: an unscaled 1e-12 failed on ~1 in 10 random inputs
+        scale = max(1.0, g_ref.abs().max().item())
+        torch.testing.assert_close(g, g_ref, rtol=FUSED_TOL, atol=FUSED_TOL * scale, msg=pname)
     for (bname, b), b_ref in zip(model.named_buffers(), ref.buffers()):
         torch.testing.assert_close(b, b_ref, rtol=0, atol=0, msg=bname)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from ..runtime import scratch
 from .spectral import bilinear_sigma, spectral_cap
 
 
@@ -97,8 +96,8 @@ class StructuredStack(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, AV, bc, Ua):
         S, L, m, d = AV.shape
-        # h_0 .. h_{L-1} (the layers' inputs), V h + c and gelu(V h + c) per layer: written in full
-        H, PRE, Z = scratch(h, (L, *h.shape), (L, *h.shape[:-1], m - d), (L, *h.shape[:-1], m - d))
+        H = h.new_empty(L, *h.shape)  # h_0 .. h_{L-1}, the layers' inputs
+        PRE, Z = h.new_empty(L, *h.shape[:-1], m - d), h.new_empty(L, *h.shape[:-1], m - d)
         H[0] = h
         out = structured_stack_forward(h, AV, bc, Ua, (H, PRE, Z))
         ctx.save_for_backward(AV, Ua, H, PRE, Z)
@@ -109,7 +108,7 @@ class StructuredStack(torch.autograd.Function):
     def backward(ctx, g):
         AV, Ua, H, PRE, Z = ctx.saved_tensors
         S, L, m, d = AV.shape
-        (G,) = scratch(g, (L, *g.shape[:-1], m))  # G_l for every layer, (L, S, B, m), written in full
+        G = g.new_empty(L, *g.shape[:-1], m)  # G_l for every layer, (L, S, B, m)
         for l in reversed(range(L)):
             G[l, ..., :d] = g
             G[l, ..., d:] = torch.ops.aten.gelu_backward(torch.bmm(g, Ua[:, l]), PRE[l])
