@@ -39,22 +39,22 @@ def use_deterministic_algorithms() -> None:
     is still set when inductor is already loaded. The global flag that eager kernels read is the
     same one the public function sets, so no number changes. New tensors are not NaN-filled
     (``torch.utils.deterministic.fill_uninitialized_memory``; see below)."""
+    import torch.utils.deterministic
+
     set_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
     if set_flag is None:  # a torch without the private setter: take the import
         torch.use_deterministic_algorithms(True, warn_only=True)
     else:
         set_flag(True, warn_only=True)
+        inductor = sys.modules.get("torch._inductor.config")
+        if inductor is not None:
+            inductor.deterministic = True
     # Deterministic mode also fills every new tensor with NaN, so that a read of uninitialised
     # memory would be reproducible. No job reads uninitialised memory (the quick profile's
     # results are identical with and without the fill), and the fill costs ~1 ms of a 20 ms
     # width-128 training step (the fused backward's buffers alone are 12 MB). torch documents
     # this switch for that trade.
     torch.utils.deterministic.fill_uninitialized_memory = False
-    if set_flag is None:
-        return
-    inductor = sys.modules.get("torch._inductor.config")
-    if inductor is not None:
-        inductor.deterministic = True
 
 
 # glibc ``mallopt`` parameters (malloc.h)

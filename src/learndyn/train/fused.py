@@ -87,9 +87,9 @@ class StructuredStack(torch.autograd.Function):
     ``(S, B, d + r)``:  dh_{l-1} = G_l AV_l, and after the loop, for all layers at once,
     dAV_l = G_l^T h_{l-1},  dbc_l = sum_B G_l,  dUa_l = g_l^T z_l (g_l = the first d columns of
     G_l). Four matmuls per layer instead of the six that autograd runs on the unfused layer;
-    the two weight gradients are each one batched matmul over all (layer, member) pairs, written
-    straight into layer-major buffers (the same numbers as per layer, 20 % faster on 2 cores at
-    width 128). Checked against autograd of the unfused layers in the tests. Once
+    the two weight gradients are each one batched matmul over all (layer, member) pairs (the same
+    numbers as per layer; at width 128 on 2 threads 3.5 ms instead of 4.4 ms per step for the
+    two). Checked against autograd of the unfused layers in the tests. Once
     differentiable: second-order uses (Hessian-vector products) take the unfused path.
     """
 
