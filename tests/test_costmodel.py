@@ -198,6 +198,15 @@ def test_step_times_are_measured_for_each_ensemble():
     assert set(both) == {job.shape, other.shape} and all(1e-4 < t < 1.0 for t in both.values())
 
 
+def test_step_from_times_takes_minima_and_never_returns_zero():
+    """The difference of the minima over repeats; a noisy, non-positive difference falls back
+    to the longer run's time per step (an upper bound), never 0."""
+    assert bp.step_from_times({2: [1.5, 1.2], 6: [1.6, 2.0]}) == pytest.approx((1.6 - 1.2) / 4)
+    assert bp.step_from_times({6: [3.0], 2: [1.0]}) == pytest.approx(0.5)  # order of keys
+    noisy = bp.step_from_times({2: [1.30, 1.25], 6: [1.24, 1.40]})  # T(6) < T(2): noise
+    assert noisy == pytest.approx(1.24 / 6) and noisy > 0
+
+
 def test_the_plan_warns_of_a_request_beyond_a_week():
     config = load_config_file(QUICK)
     laws = {k: cm.Law(3.0, 0.0, 1e-9, 300.0, 0.0, 1) for k in {j.law for j in cm.jobs(config)}}
