@@ -30,9 +30,9 @@ def structured_stack_forward(
     weight gradient in one batched matmul.
     """
     d, L = h.shape[-1], AV.shape[1]
+    H, PRE, Z = saved if saved is not None else (None, None, None)
     for l in range(L):
         if saved is not None:
-            H, PRE, Z = saved
             h = H[l]
         P = torch.baddbmm(bc[:, l, None], h, AV[:, l].mT)  # (S, B, d + r): [A h + b, V h + c]
         # contiguous: GELU and its backward run 7-8x slower on a strided view of P (they leave
