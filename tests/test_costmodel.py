@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from learndyn import costmodel as cm
+from learndyn import worksize as ws
 from learndyn.bench import plan as bp
 from learndyn.config import load_config_file
 
@@ -21,11 +22,11 @@ def _write_bench(root: Path, bench: str, wall: float, rss: float) -> None:
 
 
 def test_work_grows_with_every_size():
-    base = cm.train_work("mlp", 32, 2, 64, 8, 10, 1000, 128)[0]
-    assert cm.train_work("mlp", 32, 2, 128, 8, 10, 1000, 128)[0] > 3 * base  # ~ width^2
-    assert cm.train_work("mlp", 32, 2, 64, 16, 10, 1000, 128)[0] > 1.8 * base  # ~ depth
-    assert cm.train_work("mlp", 32, 2, 64, 8, 5, 1000, 128)[0] == pytest.approx(base / 2)
-    assert cm.train_work("structured", 32, 2, 64, 8, 10, 1000, 128)[0] > base
+    base = ws.train_work("mlp", 32, 2, 64, 8, 10, 1000, 128)[0]
+    assert ws.train_work("mlp", 32, 2, 128, 8, 10, 1000, 128)[0] > 3 * base  # ~ width^2
+    assert ws.train_work("mlp", 32, 2, 64, 16, 10, 1000, 128)[0] > 1.8 * base  # ~ depth
+    assert ws.train_work("mlp", 32, 2, 64, 8, 5, 1000, 128)[0] == pytest.approx(base / 2)
+    assert ws.train_work("structured", 32, 2, 64, 8, 10, 1000, 128)[0] > base
 
 
 def test_evaluation_work_follows_the_measurement_sizes():
@@ -36,18 +37,21 @@ def test_evaluation_work_follows_the_measurement_sizes():
 
     config = load_config_file(QUICK)
     train, task = config["train"], config["data"]["tasks"]["fashion_mnist_2k"]
-    macs = cm.macs_per_sample("mlp", 784, 10, 32, 4)
-    full = cm._evals(train, task, 120, 3, macs, "full")
-    sweep, tune = cm._evals(train, task, 120, 3, macs, "sweep"), cm._evals(train, task, 120, 3, macs)
+    macs = ws.macs_per_sample("mlp", 784, 10, 32, 4)
+    full = ws.evaluation_work(train, task, 120, 3, macs, "full")
+    sweep, tune = (
+        ws.evaluation_work(train, task, 120, 3, macs, "sweep"),
+        ws.evaluation_work(train, task, 120, 3, macs),
+    )
     assert full > sweep > tune > 0
     bigger = copy.deepcopy(train)
     bigger["measure"]["probe_samples"] *= 2
     bigger["measure"]["hessian_iters"] *= 2
-    assert cm._evals(bigger, task, 120, 3, macs, "full") > 1.2 * full
-    assert cm._evals(bigger, task, 120, 3, macs) == tune  # a tuning run has no probes
-    assert cm._evals(train, task, 240, 3, macs, "full") > 1.5 * full  # twice the evaluations
-    wide = cm.macs_per_sample("mlp", 784, 10, 64, 4)
-    assert cm._evals(train, task, 120, 3, wide, "full") == pytest.approx(full * wide / macs)
+    assert ws.evaluation_work(bigger, task, 120, 3, macs, "full") > 1.2 * full
+    assert ws.evaluation_work(bigger, task, 120, 3, macs) == tune  # a tuning run has no probes
+    assert ws.evaluation_work(train, task, 240, 3, macs, "full") > 1.5 * full  # twice the evaluations
+    wide = ws.macs_per_sample("mlp", 784, 10, 64, 4)
+    assert ws.evaluation_work(train, task, 120, 3, wide, "full") == pytest.approx(full * wide / macs)
 
 
 def test_fit_recovers_a_known_law_from_synthetic_benchmarks(tmp_path):
@@ -76,7 +80,7 @@ def test_fit_recovers_a_known_law_from_synthetic_benchmarks(tmp_path):
     for bench, wall in truth.items():
         assert pred[bench] == pytest.approx(wall, rel=0.15), bench
     # and the law extrapolates: a job 100x larger is predicted by the same law
-    big = cm.Job(
+    big = ws.Size(
         "train_cell:full", "x", 100 * max(j.work for j in jobs), 1.0, ops=10 * max(j.ops for j in jobs)
     )
     got = cm.predict([big], laws)[0]["wall_s"]

@@ -1,12 +1,10 @@
-"""Cost model of the pipeline: the work size of every heavy job a config asks for, cost laws
-fitted to measured ``benchmark:`` files, and the plan of a profile (CPU hours, peak memory,
-critical path, the SLURM resources each rule should request).
+"""Cost model of the pipeline: cost laws fitted to measured ``benchmark:`` files, and the plan
+of a profile (CPU hours, peak memory, critical path, the SLURM resources each rule should
+request) for the heavy jobs of the job catalogue (``learndyn.catalogue``), sized by
+``learndyn.worksize`` (a job's *work*, what its compute grows with, and its *ops*, the Python
+and kernel-launch work that does not grow with the tensor sizes).
 
-A job's *work* is a size in abstract units that its compute grows with: for training,
-members x steps x batch x (multiply-adds per sample of one forward pass); for the theory
-integrations, depth x n x m^2 (times what each experiment repeats). Its *ops* count the Python
-and kernel-launch work that does not grow with the tensor sizes: steps x (depth + 2) for
-training. A *law* per rule (and measurement level) maps them to seconds,
+A *law* per rule (and measurement level) maps them to seconds,
 ``wall = overhead + p * ops + b * work`` (non-negative least squares), and memory to MiB,
 ``rss = rss0 + k * mem_work``. Small jobs are dominated by the first two terms and large ones
 by the last, so a law fitted on a small profile extrapolates through the measured split rather
@@ -24,35 +22,15 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .sources import FIXED_DIMENSIONS
-from .theory.levels import flows_per_run, widths_at
+from .catalogue import Catalogue
+from .worksize import Size, size
 
-DEFAULT_DIMENSION = 32
-# multiply-adds per hidden unit per layer, relative to a d x d matmul: the structured layer adds
-# a rank-r correction (r = d/4: V and U, 2 d r = d^2/2), the residual branches have only it
-KIND_FACTOR = {"mlp": 1.0, "snmlp": 1.0, "structured": 1.5, "resmlp": 0.5, "rezero": 0.5}
-BYTES = 4  # float32 training
 LAW_MIN_POINTS = 3  # distinct work sizes needed to fit an exponent (else c = 1)
 LAW_MIN_SPAN = 2.0  # ... spanning at least this factor
 SAFETY_RUNTIME = 2.0  # SLURM runtime = SAFETY x predicted wall (+ 5 min)
 SAFETY_MEM = 1.5  # SLURM mem_mb = SAFETY x predicted peak RSS (+ 200 MiB)
 LIGHT_RULE_S = 15.0  # wall of a rule without a benchmark (aggregation, figures, paper)
 MODEL_FILE = "config/cost_model.json"
-
-
-@dataclass(frozen=True)
-class Job:
-    """One heavy job: its rule's law key, its benchmark file (the job's name) and its sizes."""
-
-    law: str  # e.g. "train_cell:full", "theory_truncation"
-    bench: str  # benchmark path, benchmarks/<stage>/<...>.tsv
-    work: float  # abstract work units (wall time grows with it)
-    mem_work: float  # bytes the job's tensors take (memory grows with it)
-    chain: str = ""  # the (task, model) whose tune job this job waits for (train cells)
-    ops: float = 0.0  # size-independent operations (steps x layers; integrations x time)
-    steps: int = 0  # training steps (training jobs)
-    shape: str = ""  # the ensemble a training step runs (``shape_key``), for measured step times
-    evals: float = 0.0  # evaluation work in multiply-adds (training jobs; ``_evals``)
 
 
 @dataclass(frozen=True)
@@ -78,11 +56,11 @@ class Law:
     def wall(self, work: float, ops: float = 0.0) -> float:
         return self.overhead + self.p * ops + self.b * work
 
-    def wall_upper(self, job: Job, step_times: dict | None = None) -> float:
+    def wall_upper(self, job: Size, step_times: dict | None = None) -> float:
         """The prediction, or the work-scaled bound where that is larger (the requests use it)."""
         return max(self.job_wall(job, step_times), self.overhead + self.b_upper * job.work)
 
-    def job_wall(self, job: Job, step_times: dict | None = None) -> float:
+    def job_wall(self, job: Size, step_times: dict | None = None) -> float:
         """Predicted wall seconds of ``job`` (a measured law without the job's step time uses its
         fallback compute per work unit ``b``)."""
         if not self.measured:
@@ -96,257 +74,20 @@ class Law:
         return self.rss0 + self.k * mem_work
 
 
-# --- work sizes ----------------------------------------------------------------------------------
+# --- the jobs ------------------------------------------------------------------------------------
 
 
-def task_dims(config: dict, task: str) -> tuple[int, int]:
-    """(input dimension, output dimension) of a task from its config entry."""
-    spec = config["data"]["tasks"][task]
-    d_in = FIXED_DIMENSIONS.get(spec["generator"], spec.get("d", DEFAULT_DIMENSION))
-    if spec["generator"] in ("digits", "fashion_mnist"):
-        d_out = len(spec.get("classes") or range(10))
-    elif spec["generator"] == "spirals":
-        d_out = 2
-    elif spec["generator"] == "linear_correction":
-        d_out = d_in
-    else:
-        d_out = 1
-    return d_in, d_out
-
-
-def macs_per_sample(kind: str, d_in: int, d_out: int, width: int, depth: int) -> float:
-    """Multiply-adds of one forward pass of one sample (embedding, L layers, read-out)."""
-    return d_in * width + depth * KIND_FACTOR.get(kind, 1.0) * width**2 + width * d_out
-
-
-def params(kind: str, d_in: int, d_out: int, width: int, depth: int) -> float:
-    return macs_per_sample(kind, d_in, d_out, width, depth)
-
-
-def train_work(
-    kind: str, d_in: int, d_out: int, width: int, depth: int, members: int, steps: int, batch: int
-) -> tuple[float, float]:
-    """(work, memory bytes) of training ``members`` networks for ``steps`` steps of ``batch``."""
-    macs = macs_per_sample(kind, d_in, d_out, width, depth)
-    work = members * steps * batch * macs
-    mem = members * (4 * params(kind, d_in, d_out, width, depth) + 3 * batch * depth * width) * BYTES
-    return work, mem
-
-
-def _steps(train: dict, override: int | None = None) -> int:
-    return int(override or train["optim"].get("steps", 400))
-
-
-def shape_key(
-    spec: dict, kind: str, d_in: int, d_out: int, width: int, depth: int, members: int, batch: int
-) -> str:
-    """The ensemble one training step runs, as a string (the key of measured step times):
-    the model's config entry (without ``match_params``: a matched width counts as the nominal
-    one), the task kind, dimensions, members and batch size."""
-    model = {k: v for k, v in sorted(spec.items()) if k != "match_params"}
-    return json.dumps([model, kind, d_in, d_out, width, depth, members, batch])
-
-
-def task_kind(config: dict, task: str) -> str:
-    """ "classification" or "regression", from the task's generator (as ``task_dims``)."""
-    gen = config["data"]["tasks"][task]["generator"]
-    return "classification" if gen in ("digits", "fashion_mnist", "spirals") else "regression"
-
-
-# forward-pass equivalents per sample of a forward + backward pass (the gradient norms, FGSM) and
-# of one Hessian-vector product (forward, backward, and their double-backward)
-PASSES_GRAD = 3
-PASSES_HVP = 6
-DEFAULT_N_TRAIN = 1000  # a task without n_train (the digits: 1797 images less the test split)
-DEFAULT_N_TEST = 500  # a task without n_test
-
-
-def _evals(train: dict, task: dict, steps: int, members: int, macs: float, level: str = "") -> float:
-    """Evaluation work of a training job in multiply-adds (the units of ``work``): at each of
-    the ``steps // eval_every + 1`` evaluations the loss on ``eval_samples`` training inputs, the
-    test split and the validation split; for a grid cell (``level``) also the gradient norms on
-    ``probe_samples`` inputs and after training the robustness sweeps on ``robust_samples`` test
-    inputs (``noise_sigmas`` forward passes, ``fgsm_eps`` gradient passes); at the full level
-    the tracked robustness at every evaluation and the Hessian's ``hessian_iters`` power
-    iterations at ``hessian_points`` evaluations. The measurement sizes differ between profiles
-    (the quick profile's probes are half the default's), so they enter the work, not a count."""
-    o, m = train["optim"], train.get("measure", {})
-    n_train = int(task.get("n_train", DEFAULT_N_TRAIN))
-    n_val = round(float(train.get("validation", {}).get("fraction", 0.0)) * n_train)
-    n_test = int(task.get("n_test", DEFAULT_N_TEST))
-    n_eval = steps // int(o.get("eval_every", 100)) + 1
-    per_eval = min(int(o.get("eval_samples", 1024)), n_train) + n_test + n_val
-    once = 0.0
-    if level:
-        probe, robust = int(m.get("probe_samples", 256)), min(int(m.get("robust_samples", 512)), n_test)
-        per_eval += PASSES_GRAD * probe
-        once += robust * (len(m.get("noise_sigmas", ())) + PASSES_GRAD * len(m.get("fgsm_eps", ())))
-        if level == "full":
-            tracked = 1 + len(m.get("track_sigmas", ())) + PASSES_GRAD * len(m.get("track_eps", ()))
-            per_eval += robust * tracked
-            once += int(m.get("hessian_points", 0)) * int(m.get("hessian_iters", 0)) * PASSES_HVP * probe
-    return members * macs * (n_eval * per_eval + once)
-
-
-def with_evaluation(job: Job, compute: float) -> float:
+def with_evaluation(job: Size, compute: float) -> float:
     """A training job's seconds from its steps' ``compute`` seconds: its evaluation passes cost
     per multiply-add what its training step does (checked on the default study: the training
     laws within 5 %)."""
     return compute * (1.0 + job.evals / job.work) if job.work else compute
 
 
-def jobs(config: dict) -> list[Job]:
-    """Every heavy (benchmarked) job of ``config`` with its work size."""
-    from .train.grid import cell_levels, cell_seeds, cells
-
-    train, out = config["train"], []
-    models, batch = train["models"], int(train["optim"].get("batch_size", 128))
-    levels, seeds = cell_levels(train), cell_seeds(train)
-
-    def train_job(law, bench, task, model, width, depth, members, steps, chain="", level=""):
-        spec = models[model] if isinstance(model, str) else model
-        d_in, d_out = task_dims(config, task)
-        macs = macs_per_sample(spec["kind"], d_in, d_out, width, depth)
-        work, mem = train_work(spec["kind"], d_in, d_out, width, depth, members, steps, batch)
-        shape = shape_key(spec, task_kind(config, task), d_in, d_out, width, depth, members, batch)
-        return Job(
-            law,
-            bench,
-            work,
-            mem,
-            chain,
-            steps * (depth + 2),
-            steps,
-            shape,
-            _evals(train, config["data"]["tasks"][task], steps, members, macs, level),
-        )
-
-    for t, m, d, w in cells(train):
-        bench = f"benchmarks/train/{t}/{m}/L{d}_W{w}.tsv"
-        level = levels[(t, m, d, w)]
-        members = len(seeds[(t, m, d, w)])
-        law = f"train_cell:{level}"
-        out.append(train_job(law, bench, t, m, w, d, members, _steps(train), f"{t}/{m}", level))
-    tune = train["tune"]
-    for t, m in sorted({(t, m) for t, m, _, _ in cells(train)}):
-        members = len(tune["lrs"]) * len(tune["seeds"])
-        bench = f"benchmarks/train/tune/{t}/{m}.tsv"
-        steps = _steps(train, tune.get("steps"))
-        out.append(
-            train_job("train_tune", bench, t, m, train["width"], train["depth"], members, steps, f"{t}/{m}")
-        )
-    sweep = train["lr_sweep"]
-    for t in sweep["tasks"]:
-        for m in sweep["models"]:
-            members = len(sweep["lrs"]) * len(sweep.get("seeds") or train["seeds"])
-            bench = f"benchmarks/train/lrsweep/{t}/{m}.tsv"
-            steps = int(sweep["steps"])
-            out.append(
-                train_job("train_lr_sweep", bench, t, m, train["width"], train["depth"], members, steps)
-            )
-    fp = train["fixed_point"]
-    members = len(fp["rhos"]) * len(fp["alphas"]) * len(fp.get("seeds") or train["seeds"])
-    bench = f"benchmarks/train/fixedpoint/{fp['task']}.tsv"
-    # the weight-tied model unrolls K steps of one structured layer: timed as a K-layer stack
-    spec = {"kind": "structured", "gate": "fixed", "alpha": 0.1}
-    out.append(
-        train_job(
-            "train_fixed_point", bench, fp["task"], spec, fp["width"], fp["K"], members, int(fp["steps"])
-        )
-    )
-    align = train.get("alignment")
-    if align:
-        n_cells = len({c for members in align["families"].values() for c in members})
-        n_test = config["data"]["tasks"][align["task"]].get("n_test", DEFAULT_N_TEST)
-        work = n_cells**2 * len(train["seeds"]) * n_test
-        mem = n_cells * n_test * 256 * BYTES
-        # ops: representations compared (each cell against its family partner and against
-        # itself at another seed, for every seed): probes and Procrustes fits, not sizes, cost
-        ops = n_cells * len(train["seeds"])
-        out.append(Job("train_align", "benchmarks/train/align.tsv", work, mem, ops=ops))
-    return out + theory_jobs(config) + bridge_jobs(config)
-
-
-def bridge_jobs(config: dict) -> list[Job]:
-    """The bridge's benchmarked job: work ~ kernels x n^2 x width x depth (the per-layer Q ⊙ S
-    products; seeds x snapshots kernels per trajectory cell, 2 x seeds per width cell)."""
-    from .bridge.cells import trajectory_cells, width_cells
-
-    bridge = config.get("bridge")
-    if not bridge:
-        return []
-    train, n = config["train"], int(bridge.get("n", 128))
-    n_eval = int(train["optim"]["steps"]) // int(train["optim"]["eval_every"]) + 1
-    snaps = len(range(0, n_eval, int(bridge.get("snapshot_every", 2)))) + 2
-    work = sum(len(train["seeds"]) * (snaps + 2) * n * n * w * d for _, _, d, w in trajectory_cells(config))
-    work += sum(2 * len(train["seeds"]) * n * n * w * d for _, _, d, w in width_cells(config))
-    # ops: kernels x layers (each layer's product is a few small tensor operations)
-    ops = sum(len(train["seeds"]) * (snaps + 2) * d for _, _, d, _ in trajectory_cells(config))
-    ops += sum(2 * len(train["seeds"]) * d for _, _, d, _ in width_cells(config))
-    cells = trajectory_cells(config) + width_cells(config)
-    mem = max((n * n * w * d * 8 for _, _, d, w in cells), default=0)
-    return [Job("bridge_kernels", "benchmarks/bridge/kernels.tsv", work, mem, ops=ops)]
-
-
-def truncation_jobs(theory: dict) -> list[tuple[int, int]]:
-    """(n, depth) of every truncation job: each depth at theory.n, and the second data size."""
-    tr = theory["truncation"]
-    jobs = [(int(theory["n"]), int(L)) for L in tr["depths"]]
-    if tr.get("second_n"):
-        jobs.append((int(tr["second_n"]["n"]), int(tr["second_n"]["depth"])))
-    return jobs
-
-
-def theory_jobs(config: dict) -> list[Job]:
-    """The theory stage's benchmarked jobs: work ~ depth x n x m^2 x what each one repeats; ops
-    ~ integrations x layers x integration time (the adaptive integrators' steps cost Python and
-    small-tensor overhead that does not grow with n or m at these sizes)."""
-    th = config.get("theory")
-    if not th:
-        return []
-    n, seeds, out = int(th["n"]), len(th["seeds"]), []
-
-    def depth_sum(depths, m):
-        return sum(int(L) for L in depths) * n * m**2
-
-    for task in th["flow_tasks"]:
-        cf, hf = th["closed_flow"], th["hybrid_flow"]
-        w = seeds * n * cf["width"] ** 2 * cf["t_max"]
-        ops = seeds * cf["t_max"]
-        out.append(Job("theory_closed_flow", f"benchmarks/theory/closed_flow_{task}.tsv", w, w * 8, ops=ops))
-        w = seeds * depth_sum(hf["depths"], hf["width"]) * hf["t_max"]
-        ops = seeds * sum(int(L) for L in hf["depths"]) * hf["t_max"]
-        out.append(Job("theory_hybrid_flow", f"benchmarks/theory/hybrid_flow_{task}.tsv", w, w * 8, ops=ops))
-    idt = th["identities"]
-    for task in th["tasks"]:
-        w = sum(int(L) for L in idt["depths"]) * idt["n"] ** 2 * idt["width"] ** 2 * (1 + idt["train_steps"])
-        ops = sum(int(L) for L in idt["depths"])  # the checks per depth; their training is short
-        out.append(Job("theory_identities", f"benchmarks/theory/identities_{task}.tsv", w, w * 8, ops=ops))
-    gd = th["gradient_descent"]
-    w = seeds * depth_sum(gd["depths"], gd["width"]) * (len(gd["etas"]) + len(gd["gd_etas"]))
-    # ops: per depth (the seeds run batched) the GD steps to t_gd at every gd_eta
-    ops = sum(int(L) for L in gd["depths"]) * gd["t_gd"] * sum(1 / float(e) for e in gd["gd_etas"])
-    out.append(Job("theory_gradient_descent", "benchmarks/theory/gradient_descent.tsv", w, w * 8, ops=ops))
-    tr = th["truncation"]
-    horizon = float(tr.get("horizon", {}).get("t_max", 1.0))
-    for n_job, L in truncation_jobs(th):
-        floor = tr["floor_max_width"] if n_job == n else 0  # floor runs at the main n only
-        runs = [(m, flows_per_run(tr["levels"], L, m, floor)) for m in widths_at(tr, L, n_job)]
-        w = len(tr["seeds"]) * sum(k * L * n_job * m**2 for m, k in runs)
-        ops = len(tr["seeds"]) * sum(k * L for _, k in runs) * horizon
-        # memory: one run at a time; its weight trajectory and the integrator's stages
-        mem = max(L * m**2 + n_job * L * m for m, _ in runs) * (tr["n_times"] + 8) * 8
-        out.append(
-            Job("theory_truncation", f"benchmarks/theory/truncation_n{n_job}_L{L}.tsv", w, mem, ops=ops)
-        )
-    sm = tr.get("smooth")
-    if sm:
-        w = len(tr["seeds"]) * sum(int(L) * n * m**2 for L in sm["depths"] for m in sm["widths"])
-        ops = len(tr["seeds"]) * sum(int(L) for L in sm["depths"]) * len(sm["widths"]) * horizon
-        L, m = max(int(L) for L in sm["depths"]), max(sm["widths"])
-        mem = (L * m**2 + n * L * m) * (tr["n_times"] + 8) * 8
-        out.append(Job("theory_smooth_control", "benchmarks/theory/smooth_control.tsv", w, mem, ops=ops))
-    return out
+def jobs(config: dict, catalogue: Catalogue | None = None) -> list[Size]:
+    """The size of every heavy (benchmarked) job of ``config``'s job catalogue."""
+    listed = (catalogue or Catalogue(config)).jobs
+    return [size(config, job) for job in listed if job.bench]
 
 
 # --- fitting laws ----------------------------------------------------------------------------------
@@ -367,7 +108,7 @@ TRAIN_LAWS = ("train_cell:full", "train_cell:sweep", "train_tune", "train_lr_swe
 
 
 def fit_laws(
-    job_list: list[Job],
+    job_list: list[Size],
     measured: dict[str, dict],
     fixed_b: dict[str, float] | None = None,
     step_times: dict[str, float] | None = None,
@@ -386,7 +127,7 @@ def fit_laws(
     calibration run at realistic sizes). ``step_times`` (``{shape: seconds per step}``, measured
     by short runs of each job's own ensemble, ``learndyn.bench.plan.measure_step_times``) makes
     the training keys whose jobs all have one *measured*: their compute is steps x step time,
-    known, and so is their evaluation (``Job.evals`` multiply-adds at the step's cost per
+    known, and so is their evaluation (``Size.evals`` multiply-adds at the step's cost per
     multiply-add): only the shared overhead and a fixed cost per key (a grid cell's spectra,
     robustness sweeps and model file) are fitted. A quick profile's evaluations are too small
     to fit their cost (its cells' time beyond the steps is a constant ~2 s), so their cost is
@@ -411,7 +152,7 @@ def fit_laws(
     columns += [(k, "work") for k in keys if k in with_work]
     scale = []
 
-    def size(j: Job, name: str) -> float:
+    def size(j: Size, name: str) -> float:
         return 1.0 if name in ("", "fixed") else getattr(j, name)
 
     for key, name in columns:
@@ -492,7 +233,7 @@ def load_laws(path: str | Path = MODEL_FILE) -> dict[str, Law]:
 # --- predictions and the plan --------------------------------------------------------------------
 
 
-def predict(job_list: list[Job], laws: dict[str, Law], step_times: dict | None = None) -> list[dict]:
+def predict(job_list: list[Size], laws: dict[str, Law], step_times: dict | None = None) -> list[dict]:
     """Per job: predicted wall seconds and peak RSS (NaN without a law, or for a measured law
     without the job's step time)."""
     out = []
@@ -598,7 +339,7 @@ def profile_block(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def request(job: Job | None, laws: dict[str, Law], step_times: dict | None = None) -> dict:
+def request(job: Size | None, laws: dict[str, Law], step_times: dict | None = None) -> dict:
     """What ``job`` should request (runtime, mem_mb, threads): the law's predicted wall time and
     peak memory with the safety margins; generous constants without a job or a law. The
     workflow's ``resources:`` call this for every heavy job."""

@@ -13,29 +13,32 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-# Datasets a figure may read; ``{task}`` marks one file per task (read as a dict task -> dataset).
+from .catalogue import RULES
+
+
+def _outputs(rule: str, *names: str) -> dict[str, str]:
+    return {name: RULES[rule].outputs[name] for name in names}
+
+
+# Datasets a figure may read (paths from the job catalogue); ``{task}`` marks one file per task
+# (read as a dict task -> dataset).
 DATASETS = {
     "train": {
-        "cells": "results/analysis/train_cells.nc",
-        "spectra": "results/analysis/train_spectra.nc",
-        "lr": "results/analysis/train_lrsweep.nc",
-        "fp": "results/analysis/train_fixedpoint.nc",
-        "tune": "results/analysis/train_tune.nc",
-        "claims": "results/analysis/train_claims.nc",
-        "align": "results/analysis/train_align.nc",
+        **_outputs("train_collect", "cells", "spectra", "lr", "fp", "tune"),
+        **_outputs("train_claims", "claims"),
+        **_outputs("train_align", "align"),
     },
     "theory": {
-        "closed_flow": "results/theory/closed_flow_{task}.nc",
-        "hybrid_flow": "results/theory/hybrid_flow_{task}.nc",
-        "gradient_descent": "results/theory/gradient_descent.nc",
-        "truncation": "results/theory/truncation.nc",
-        "drift": "results/theory/drift.nc",
-        "smooth": "results/theory/smooth_control.nc",
+        "closed_flow": RULES["theory_closed_flow"].outputs["ds"],
+        "hybrid_flow": RULES["theory_hybrid_flow"].outputs["ds"],
+        "gradient_descent": RULES["theory_gradient_descent"].outputs["ds"],
+        **_outputs("theory_truncation", "truncation", "drift"),
+        "smooth": RULES["theory_smooth_control"].outputs["ds"],
     },
     "bridge": {
-        "combined": "results/analysis/bridge.nc",
-        "width": "results/bridge/width.nc",
-        "tests": "results/analysis/bridge_tests.nc",
+        **_outputs("bridge_report", "combined"),
+        **_outputs("bridge_kernels", "width"),
+        **_outputs("bridge_report", "tests"),
     },
 }
 TRAIN_ALL = tuple(DATASETS["train"])

@@ -15,19 +15,18 @@ rule bridge_kernels:
         width_models=get_bridge_width_files(),
         lib=lib("bridge_kernels.py"),
     output:
-        trajectories=get_bridge_trajectory_files(),
-        width=BRIDGE_WIDTH,
+        **outputs_of("bridge_kernels"),
     log:
-        "logs/bridge/kernels.log",
+        log_of("bridge_kernels"),
     benchmark:
-        "benchmarks/bridge/kernels.tsv"
+        bench_of("bridge_kernels")
     priority: 2
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=cost_mem("benchmarks/bridge/kernels.tsv"),
-        runtime=cost_runtime("benchmarks/bridge/kernels.tsv"),
+        mem_mb=cost_mem("bridge_kernels"),
+        runtime=cost_runtime("bridge_kernels"),
     params:
         bridge=get_bridge_settings,
         models=BRIDGE_MODELS,
@@ -38,17 +37,13 @@ rule bridge_kernels:
 
 rule bridge_report:
     input:
-        trajectories=get_bridge_trajectory_files(),
+        **outputs_of("bridge_kernels"),
         cells=get_bridge_cell_files(),
-        width=BRIDGE_WIDTH,
         lib=lib("bridge_report.py"),
     output:
-        combined=BRIDGE_COMBINED,
-        tests=BRIDGE_TESTS,
-        table="results/paper/tables/bridge_tests.tex",
-        macros="results/paper/macros/bridge.tex",
+        **outputs_of("bridge_report"),
     log:
-        "logs/bridge/report.log",
+        log_of("bridge_report"),
     conda:
         CONDA_ENV
     params:

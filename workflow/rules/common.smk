@@ -10,6 +10,7 @@ ROOT = Path(workflow.current_basedir).parents[1]  # repository root (this file: 
 # Jobs import the library of this checkout (not whichever copy is installed).
 sys.path.insert(0, str(ROOT / "src"))
 from learndyn import costmodel  # noqa: E402
+from learndyn.catalogue import RULES, Catalogue, cell_file, named_cell, tune_source  # noqa: E402
 from learndyn.config import (  # noqa: E402
     check_duplicate_keys,
     check_memory,
@@ -19,7 +20,6 @@ from learndyn.config import (  # noqa: E402
     use_checkout_library,
 )
 from learndyn.sources import FASHION_SHIPPED_DIR, FASHION_SUBSET_FILES  # noqa: E402
-from learndyn.figures import DATASETS as FIGURE_DATASETS  # noqa: E402
 from learndyn.figures import FIGURES, HALVES as FIGURE_HALVES, input_files  # noqa: E402
 from learndyn.figures import dataset_tasks as figure_dataset_tasks  # noqa: E402
 from learndyn.figures import of_half as figures_of  # noqa: E402
@@ -59,6 +59,29 @@ wildcard_constraints:
     task="|".join(TASKS),
 
 
+# Every job of this config: rules read their outputs, logs and benchmark files here, rule all
+# and the stage inputs read its job list, the cost model its sizes (learndyn.catalogue).
+CATALOGUE = Catalogue(config)
+
+
+def outputs_of(rule):
+    """The rule's ``output:`` from the catalogue (patterns, or a wildcard-free rule's files)."""
+    return CATALOGUE.outputs(rule)
+
+
+def log_of(rule):
+    return RULES[rule].log
+
+
+def bench_of(rule):
+    return RULES[rule].bench
+
+
+def files_of(rule, output):
+    """Output ``output`` of every job of ``rule`` in this config."""
+    return CATALOGUE.files(rule, output)
+
+
 def lib(script):
     """Library files the rule's script imports, directly or through other library modules
     (read from the import statements), declared as inputs: editing a module reruns exactly
@@ -82,7 +105,7 @@ def get_task_files(wildcards):
 
 
 def get_task_file(task):
-    return f"results/data/{task}.nc"
+    return RULES["data_task"].outputs["task"].format(task=task)
 
 
 def get_final_outputs():
@@ -92,13 +115,8 @@ def get_final_outputs():
 
 
 def get_dataset_files():
-    """Every netCDF result of the study (each stage lists its own)."""
-    return [
-        *expand("results/data/{task}.nc", task=TASKS),
-        *get_train_dataset_files(),
-        *get_theory_dataset_files(),
-        *get_bridge_dataset_files(),
-    ]
+    """Every netCDF result of the study (the catalogue's jobs)."""
+    return CATALOGUE.datasets()
 
 
 def check_existing_results():
@@ -144,10 +162,7 @@ def get_paper_inputs(wildcards=None):
         "results/paper/macros.tex",
         "results/paper/compute/macros.tex",
         "results/paper/compute/cost_table.tex",
-        *get_data_paper_files(),
-        *get_train_paper_files(),
-        *get_theory_paper_files(),
-        *get_bridge_paper_files(),
+        *CATALOGUE.paper_files("tables"),
         *[f"results/figures/{key}.pdf" for key in FIGURES],
     ]
 
@@ -170,22 +185,14 @@ def get_paper_sources():
     )
 
 
-def get_data_paper_files():
-    return ["results/paper/tables/data_tasks.tex"]
-
-
-def get_data_macros():
-    return ["results/paper/macros/data.tex"]
-
-
 def get_benchmark_files():
     """Benchmark files of every heavy job, for the compute-cost appendix."""
-    return [*get_train_benchmarks(), *get_theory_benchmarks(), *get_bridge_benchmarks()]
+    return CATALOGUE.benchmarks()
 
 
 def get_stage_macros():
-    """Per-stage macro files merged into results/paper/macros.tex."""
-    return [*get_data_macros(), *get_train_macros(), *get_theory_macros(), *get_bridge_macros()]
+    """Per-stage macro files merged into results/paper/macros.tex (data, train, theory, bridge)."""
+    return CATALOGUE.paper_files("macros")
 
 
 # --- figures of both halves (registry: learndyn.figures) -------------------------------------
@@ -221,21 +228,22 @@ def get_paper_title(wildcards):
 # --- resources from the cost model (config/cost_model.json; learndyn.costmodel) ----------------
 COST_LAWS = costmodel.load_laws(ROOT / costmodel.MODEL_FILE)
 COST_STEP_TIMES = costmodel.load_step_times(ROOT / costmodel.MODEL_FILE)
-COST_JOBS = {job.bench: job for job in costmodel.jobs(config)}
+COST_JOBS = {size.bench: size for size in costmodel.jobs(config, CATALOGUE)}
 
 
-def _cost_request(bench):
-    """What the job with benchmark file ``bench`` should request (runtime, mem_mb, threads):
+def _cost_request(rule, wildcards):
+    """What the job of ``rule`` with ``wildcards`` should request (runtime, mem_mb, threads):
     the cost model's predicted wall time and peak memory with a safety margin; generous
     constants when no law covers the job."""
+    bench = RULES[rule].bench.format(**dict(wildcards.items()))
     return costmodel.request(COST_JOBS.get(bench), COST_LAWS, COST_STEP_TIMES)
 
 
-def cost_mem(bench):
-    """``mem_mb`` of a rule's job from the cost model (``bench``: its benchmark path pattern)."""
-    return lambda wildcards: _cost_request(bench.format(**dict(wildcards.items())))["mem_mb"]
+def cost_mem(rule):
+    """``mem_mb`` of a job of the heavy rule ``rule`` from the cost model."""
+    return lambda wildcards: _cost_request(rule, wildcards)["mem_mb"]
 
 
-def cost_runtime(bench):
-    """``runtime`` (minutes) of a rule's job from the cost model."""
-    return lambda wildcards: _cost_request(bench.format(**dict(wildcards.items())))["runtime"]
+def cost_runtime(rule):
+    """``runtime`` (minutes) of a job of the heavy rule ``rule`` from the cost model."""
+    return lambda wildcards: _cost_request(rule, wildcards)["runtime"]

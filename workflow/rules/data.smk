@@ -8,9 +8,9 @@ rule data_task:
         lib=lib("data_task.py"),
         files=get_task_files,
     output:
-        task="results/data/{task}.nc",
+        **outputs_of("data_task"),
     log:
-        "logs/data/{task}.log",
+        log_of("data_task"),
     priority: 4
     conda:
         CONDA_ENV
@@ -22,13 +22,12 @@ rule data_task:
 
 rule data_summary:
     input:
-        tasks=expand("results/data/{task}.nc", task=TASKS),
+        tasks=files_of("data_task", "task"),
         lib=lib("data_summary.py"),
     output:
-        table="results/paper/tables/data_tasks.tex",
-        macros="results/paper/macros/data.tex",
+        **outputs_of("data_summary"),
     log:
-        "logs/data/summary.log",
+        log_of("data_summary"),
     conda:
         CONDA_ENV
     script:

@@ -10,20 +10,20 @@ include: "theory_common.smk"
 
 rule theory_closed_flow:
     input:
-        task="results/data/{task}.nc",
+        task=get_theory_task_file,
         lib=lib("theory_closed_flow.py"),
     output:
-        ds="results/theory/closed_flow_{task}.nc",
+        **outputs_of("theory_closed_flow"),
     log:
-        "logs/theory/closed_flow_{task}.log",
+        log_of("theory_closed_flow"),
     benchmark:
-        "benchmarks/theory/closed_flow_{task}.tsv"
+        bench_of("theory_closed_flow")
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=cost_mem("benchmarks/theory/closed_flow_{task}.tsv"),
-        runtime=cost_runtime("benchmarks/theory/closed_flow_{task}.tsv"),
+        mem_mb=cost_mem("theory_closed_flow"),
+        runtime=cost_runtime("theory_closed_flow"),
     params:
         theory=theory_params("closed_flow"),
     script:
@@ -32,21 +32,21 @@ rule theory_closed_flow:
 
 rule theory_hybrid_flow:
     input:
-        task="results/data/{task}.nc",
+        task=get_theory_task_file,
         lib=lib("theory_hybrid_flow.py"),
     output:
-        ds="results/theory/hybrid_flow_{task}.nc",
+        **outputs_of("theory_hybrid_flow"),
     log:
-        "logs/theory/hybrid_flow_{task}.log",
+        log_of("theory_hybrid_flow"),
     benchmark:
-        "benchmarks/theory/hybrid_flow_{task}.tsv"
+        bench_of("theory_hybrid_flow")
     priority: 1
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=cost_mem("benchmarks/theory/hybrid_flow_{task}.tsv"),
-        runtime=cost_runtime("benchmarks/theory/hybrid_flow_{task}.tsv"),
+        mem_mb=cost_mem("theory_hybrid_flow"),
+        runtime=cost_runtime("theory_hybrid_flow"),
     params:
         theory=theory_params("hybrid_flow"),
     script:
@@ -55,20 +55,20 @@ rule theory_hybrid_flow:
 
 rule theory_identities:
     input:
-        task="results/data/{task}.nc",
+        task=get_theory_task_file,
         lib=lib("theory_identities.py"),
     output:
-        ds="results/theory/identities_{task}.nc",
+        **outputs_of("theory_identities"),
     log:
-        "logs/theory/identities_{task}.log",
+        log_of("theory_identities"),
     benchmark:
-        "benchmarks/theory/identities_{task}.tsv"
+        bench_of("theory_identities")
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=cost_mem("benchmarks/theory/identities_{task}.tsv"),
-        runtime=cost_runtime("benchmarks/theory/identities_{task}.tsv"),
+        mem_mb=cost_mem("theory_identities"),
+        runtime=cost_runtime("theory_identities"),
     params:
         theory=theory_params("identities"),
     script:
@@ -80,17 +80,17 @@ rule theory_gradient_descent:
         task=get_theory_main_task_file(),
         lib=lib("theory_gradient_descent.py"),
     output:
-        ds="results/theory/gradient_descent.nc",
+        **outputs_of("theory_gradient_descent"),
     log:
-        "logs/theory/gradient_descent.log",
+        log_of("theory_gradient_descent"),
     benchmark:
-        "benchmarks/theory/gradient_descent.tsv"
+        bench_of("theory_gradient_descent")
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=cost_mem("benchmarks/theory/gradient_descent.tsv"),
-        runtime=cost_runtime("benchmarks/theory/gradient_descent.tsv"),
+        mem_mb=cost_mem("theory_gradient_descent"),
+        runtime=cost_runtime("theory_gradient_descent"),
     params:
         theory=theory_params("gradient_descent"),
     script:
@@ -102,11 +102,11 @@ rule theory_truncation_depth:
         task=get_theory_main_task_file(),
         lib=lib("theory_truncation.py"),
     output:
-        ds="results/theory/truncation/n{n}_L{depth}.nc",
+        **outputs_of("theory_truncation_depth"),
     log:
-        "logs/theory/truncation_n{n}_L{depth}.log",
+        log_of("theory_truncation_depth"),
     benchmark:
-        "benchmarks/theory/truncation_n{n}_L{depth}.tsv"
+        bench_of("theory_truncation_depth")
     wildcard_constraints:
         n=r"\d+",
         depth=r"\d+",
@@ -115,8 +115,8 @@ rule theory_truncation_depth:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=cost_mem("benchmarks/theory/truncation_n{n}_L{depth}.tsv"),
-        runtime=cost_runtime("benchmarks/theory/truncation_n{n}_L{depth}.tsv"),
+        mem_mb=cost_mem("theory_truncation_depth"),
+        runtime=cost_runtime("theory_truncation_depth"),
     params:
         theory=theory_params("truncation"),
     script:
@@ -128,10 +128,9 @@ rule theory_truncation:
         depths=get_truncation_depth_files(),
         lib=lib("theory_truncation_merge.py"),
     output:
-        truncation="results/theory/truncation.nc",
-        drift="results/theory/drift.nc",
+        **outputs_of("theory_truncation"),
     log:
-        "logs/theory/truncation.log",
+        log_of("theory_truncation"),
     conda:
         CONDA_ENV
     script:
@@ -143,17 +142,17 @@ rule theory_smooth_control:
         task=get_theory_main_task_file(),
         lib=lib("theory_smooth_control.py"),
     output:
-        ds="results/theory/smooth_control.nc",
+        **outputs_of("theory_smooth_control"),
     log:
-        "logs/theory/smooth_control.log",
+        log_of("theory_smooth_control"),
     benchmark:
-        "benchmarks/theory/smooth_control.tsv"
+        bench_of("theory_smooth_control")
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=cost_mem("benchmarks/theory/smooth_control.tsv"),
-        runtime=cost_runtime("benchmarks/theory/smooth_control.tsv"),
+        mem_mb=cost_mem("theory_smooth_control"),
+        runtime=cost_runtime("theory_smooth_control"),
     params:
         theory=theory_params("truncation"),
     script:
@@ -162,23 +161,18 @@ rule theory_smooth_control:
 
 rule theory_summary:
     input:
-        closed_flow=expand("results/theory/closed_flow_{task}.nc", task=THEORY["flow_tasks"]),
-        hybrid_flow=expand("results/theory/hybrid_flow_{task}.nc", task=THEORY["flow_tasks"]),
-        identities=expand("results/theory/identities_{task}.nc", task=THEORY["tasks"]),
-        gradient_descent="results/theory/gradient_descent.nc",
-        truncation="results/theory/truncation.nc",
-        drift="results/theory/drift.nc",
+        **outputs_of("theory_truncation"),
+        closed_flow=files_of("theory_closed_flow", "ds"),
+        hybrid_flow=files_of("theory_hybrid_flow", "ds"),
+        identities=files_of("theory_identities", "ds"),
+        gradient_descent=files_of("theory_gradient_descent", "ds"),
         second_n=get_truncation_second_n_files(),
-        smooth="results/theory/smooth_control.nc",
+        smooth=files_of("theory_smooth_control", "ds"),
         lib=lib("theory_summary.py"),
     output:
-        summary="results/theory/summary.nc",
-        table="results/paper/tables/theory_checks.tex",
-        identities="results/paper/tables/theory_checks_identities.tex",
-        hierarchy="results/paper/tables/theory_hierarchy.tex",
-        macros="results/paper/macros/theory.tex",
+        **outputs_of("theory_summary"),
     log:
-        "logs/theory/summary.log",
+        log_of("theory_summary"),
     priority: 2
     conda:
         CONDA_ENV

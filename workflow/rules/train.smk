@@ -18,18 +18,18 @@ rule train_tune:
         task=get_train_task_file,
         lib=lib("train_tune.py"),
     output:
-        tune="results/train/tune/{task}/{model}.nc",
+        **outputs_of("train_tune"),
     log:
-        "logs/train/tune/{task}/{model}.log",
+        log_of("train_tune"),
     benchmark:
-        "benchmarks/train/tune/{task}/{model}.tsv"
+        bench_of("train_tune")
     priority: 2
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=cost_mem("benchmarks/train/tune/{task}/{model}.tsv"),
-        runtime=cost_runtime("benchmarks/train/tune/{task}/{model}.tsv"),
+        mem_mb=cost_mem("train_tune"),
+        runtime=cost_runtime("train_tune"),
     params:
         spec=get_model_spec,
         match=get_match_spec,
@@ -44,19 +44,18 @@ rule train_cell:
         tune=get_tune_file,
         lib=lib("train_cell.py"),
     output:
-        cell="results/train/{task}/{model}/L{depth}_W{width}.nc",
-        model="results/train/models/{task}/{model}/L{depth}_W{width}.pt",
+        **outputs_of("train_cell"),
     log:
-        "logs/train/{task}/{model}/L{depth}_W{width}.log",
+        log_of("train_cell"),
     benchmark:
-        "benchmarks/train/{task}/{model}/L{depth}_W{width}.tsv"
+        bench_of("train_cell")
     priority: 1
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=cost_mem("benchmarks/train/{task}/{model}/L{depth}_W{width}.tsv"),
-        runtime=cost_runtime("benchmarks/train/{task}/{model}/L{depth}_W{width}.tsv"),
+        mem_mb=cost_mem("train_cell"),
+        runtime=cost_runtime("train_cell"),
     params:
         spec=get_model_spec,
         match=get_match_spec,
@@ -71,17 +70,17 @@ rule train_lr_sweep:
         task=get_train_task_file,
         lib=lib("train_lr_sweep.py"),
     output:
-        sweep="results/train/lrsweep/{task}/{model}.nc",
+        **outputs_of("train_lr_sweep"),
     log:
-        "logs/train/lrsweep/{task}/{model}.log",
+        log_of("train_lr_sweep"),
     benchmark:
-        "benchmarks/train/lrsweep/{task}/{model}.tsv"
+        bench_of("train_lr_sweep")
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=cost_mem("benchmarks/train/lrsweep/{task}/{model}.tsv"),
-        runtime=cost_runtime("benchmarks/train/lrsweep/{task}/{model}.tsv"),
+        mem_mb=cost_mem("train_lr_sweep"),
+        runtime=cost_runtime("train_lr_sweep"),
     params:
         spec=get_model_spec,
         train=get_lr_sweep_settings,
@@ -94,17 +93,17 @@ rule train_fixed_point:
         task=get_train_task_file,
         lib=lib("train_fixed_point.py"),
     output:
-        fixed_point="results/train/fixedpoint/{task}.nc",
+        **outputs_of("train_fixed_point"),
     log:
-        "logs/train/fixedpoint/{task}.log",
+        log_of("train_fixed_point"),
     benchmark:
-        "benchmarks/train/fixedpoint/{task}.tsv"
+        bench_of("train_fixed_point")
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=cost_mem("benchmarks/train/fixedpoint/{task}.tsv"),
-        runtime=cost_runtime("benchmarks/train/fixedpoint/{task}.tsv"),
+        mem_mb=cost_mem("train_fixed_point"),
+        runtime=cost_runtime("train_fixed_point"),
     params:
         train=get_fixed_point_settings,
     script:
@@ -113,15 +112,15 @@ rule train_fixed_point:
 
 rule train_collect:
     input:
-        tunes=get_tune_files(),
-        cells=get_train_cell_files(),
-        sweeps=get_lr_sweep_files(),
-        fixed_point=get_fixed_point_file(),
+        tunes=files_of("train_tune", "tune"),
+        cells=files_of("train_cell", "cell"),
+        sweeps=files_of("train_lr_sweep", "sweep"),
+        fixed_point=files_of("train_fixed_point", "fixed_point"),
         lib=lib("train_collect.py"),
     output:
-        **TRAIN_ANALYSIS,
+        **outputs_of("train_collect"),
     log:
-        "logs/train/collect.log",
+        log_of("train_collect"),
     conda:
         CONDA_ENV
     threads: 1
@@ -140,17 +139,17 @@ rule train_align:
         models=list(get_align_model_files().values()),
         lib=lib("train_align.py"),
     output:
-        align=TRAIN_ALIGN,
+        **outputs_of("train_align"),
     log:
-        "logs/train/align.log",
+        log_of("train_align"),
     benchmark:
-        "benchmarks/train/align.tsv"
+        bench_of("train_align")
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=cost_mem("benchmarks/train/align.tsv"),
-        runtime=cost_runtime("benchmarks/train/align.tsv"),
+        mem_mb=cost_mem("train_align"),
+        runtime=cost_runtime("train_align"),
     params:
         train=get_align_settings,
         cells=list(get_align_model_files()),
@@ -160,21 +159,13 @@ rule train_align:
 
 rule train_claims:
     input:
-        **TRAIN_ANALYSIS,
-        align=TRAIN_ALIGN,
+        **outputs_of("train_collect"),
+        **outputs_of("train_align"),
         lib=lib("train_claims.py"),
     output:
-        claims=TRAIN_CLAIMS,
-        table="results/paper/tables/train_claims.tex",
-        verdicts="results/paper/tables/train_verdicts.tex",
-        protocol="results/paper/tables/train_protocol.tex",
-        summary="results/paper/tables/train_summary.tex",
-        ablation="results/paper/tables/train_ablation.tex",
-        trends="results/paper/tables/train_trends.tex",
-        alignment="results/paper/tables/train_alignment.tex",
-        macros="results/paper/macros/train.tex",
+        **outputs_of("train_claims"),
     log:
-        "logs/train/claims.log",
+        log_of("train_claims"),
     conda:
         CONDA_ENV
     params:

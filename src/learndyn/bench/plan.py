@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from .. import costmodel as cm
+from .. import worksize as ws
 from ..config import load_config_file
 
 
@@ -56,8 +57,8 @@ def measure_train_rate(
     from ..runtime import setup_torch
 
     setup_torch(1, "cpu")
-    shape = cm.shape_key({"kind": kind}, "classification", 64, 10, width, depth, seeds, batch)
-    return time_step(shape, steps) / cm.train_work(kind, 64, 10, width, depth, seeds, 1, batch)[0]
+    shape = ws.shape_key({"kind": kind}, "classification", 64, 10, width, depth, seeds, batch)
+    return time_step(shape, steps) / ws.train_work(kind, 64, 10, width, depth, seeds, 1, batch)[0]
 
 
 def step_from_times(times: dict[int, list[float]]) -> float:

@@ -1,0 +1,299 @@
+"""How big each heavy job is: the work size that the cost model (``learndyn.costmodel``) prices,
+computed for a job of the catalogue (``learndyn.catalogue``) from the config, its wildcards and
+its ``size_args``.
+
+A job's *work* is a size in abstract units that its compute grows with: for training,
+members x steps x batch x (multiply-adds per sample of one forward pass); for the theory
+integrations, depth x n x m^2 (times what each experiment repeats). Its *ops* count the Python
+and kernel-launch work that does not grow with the tensor sizes: steps x (depth + 2) for
+training. One ``size_<rule>`` function per benchmarked rule, registered in ``SIZES``.
+
+Importable without torch or pandas (the workflow calls it while building the DAG).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .sources import FIXED_DIMENSIONS
+from .theory.levels import flows_per_run, widths_at
+from .train.grid import cell_levels, cell_seeds
+
+DEFAULT_DIMENSION = 32
+# multiply-adds per hidden unit per layer, relative to a d x d matmul: the structured layer adds
+# a rank-r correction (r = d/4: V and U, 2 d r = d^2/2), the residual branches have only it
+KIND_FACTOR = {"mlp": 1.0, "snmlp": 1.0, "structured": 1.5, "resmlp": 0.5, "rezero": 0.5}
+BYTES = 4  # float32 training
+# forward-pass equivalents per sample of a forward + backward pass (the gradient norms, FGSM) and
+# of one Hessian-vector product (forward, backward, and their double-backward)
+PASSES_GRAD = 3
+PASSES_HVP = 6
+DEFAULT_N_TRAIN = 1000  # a task without n_train (the digits: 1797 images less the test split)
+DEFAULT_N_TEST = 500  # a task without n_test
+
+
+@dataclass(frozen=True)
+class Size:
+    """The size of one heavy job: its rule's law key, its benchmark file (the job's name) and
+    what its time and memory grow with."""
+
+    law: str  # e.g. "train_cell:full", "theory_truncation"
+    bench: str  # benchmark path, benchmarks/<stage>/<...>.tsv
+    work: float  # abstract work units (wall time grows with it)
+    mem_work: float  # bytes the job's tensors take (memory grows with it)
+    chain: str = ""  # the (task, model) whose tune job this job waits for (train cells)
+    ops: float = 0.0  # size-independent operations (steps x layers; integrations x time)
+    steps: int = 0  # training steps (training jobs)
+    shape: str = ""  # the ensemble a training step runs (``shape_key``), for measured step times
+    evals: float = 0.0  # evaluation work in multiply-adds (training jobs; ``evaluation_work``)
+
+
+def size(config: dict, job) -> Size:
+    """The size of a heavy job of the catalogue (``learndyn.catalogue.Job`` with a ``bench``)."""
+    return globals()[f"size_{job.rule}"](config, job.bench, **job.wildcards, **job.size_args)
+
+
+# --- training ------------------------------------------------------------------------------------
+
+
+def task_dims(config: dict, task: str) -> tuple[int, int]:
+    """(input dimension, output dimension) of a task from its config entry."""
+    spec = config["data"]["tasks"][task]
+    d_in = FIXED_DIMENSIONS.get(spec["generator"], spec.get("d", DEFAULT_DIMENSION))
+    if spec["generator"] in ("digits", "fashion_mnist"):
+        d_out = len(spec.get("classes") or range(10))
+    elif spec["generator"] == "spirals":
+        d_out = 2
+    elif spec["generator"] == "linear_correction":
+        d_out = d_in
+    else:
+        d_out = 1
+    return d_in, d_out
+
+
+def task_kind(config: dict, task: str) -> str:
+    """ "classification" or "regression", from the task's generator (as ``task_dims``)."""
+    gen = config["data"]["tasks"][task]["generator"]
+    return "classification" if gen in ("digits", "fashion_mnist", "spirals") else "regression"
+
+
+def macs_per_sample(kind: str, d_in: int, d_out: int, width: int, depth: int) -> float:
+    """Multiply-adds of one forward pass of one sample (embedding, L layers, read-out)."""
+    return d_in * width + depth * KIND_FACTOR.get(kind, 1.0) * width**2 + width * d_out
+
+
+def train_work(
+    kind: str, d_in: int, d_out: int, width: int, depth: int, members: int, steps: int, batch: int
+) -> tuple[float, float]:
+    """(work, memory bytes) of training ``members`` networks for ``steps`` steps of ``batch``."""
+    macs = macs_per_sample(kind, d_in, d_out, width, depth)
+    work = members * steps * batch * macs
+    # parameters (~ one forward pass's multiply-adds per sample): weights, grads, two moments
+    mem = members * (4 * macs + 3 * batch * depth * width) * BYTES
+    return work, mem
+
+
+def shape_key(
+    spec: dict, kind: str, d_in: int, d_out: int, width: int, depth: int, members: int, batch: int
+) -> str:
+    """The ensemble one training step runs, as a string (the key of measured step times):
+    the model's config entry (without ``match_params``: a matched width counts as the nominal
+    one), the task kind, dimensions, members and batch size."""
+    model = {k: v for k, v in sorted(spec.items()) if k != "match_params"}
+    return json.dumps([model, kind, d_in, d_out, width, depth, members, batch])
+
+
+def evaluation_work(train: dict, task: dict, steps: int, members: int, macs: float, level: str = "") -> float:
+    """Evaluation work of a training job in multiply-adds (the units of ``work``): at each of
+    the ``steps // eval_every + 1`` evaluations the loss on ``eval_samples`` training inputs, the
+    test split and the validation split; for a grid cell (``level``) also the gradient norms on
+    ``probe_samples`` inputs and after training the robustness sweeps on ``robust_samples`` test
+    inputs (``noise_sigmas`` forward passes, ``fgsm_eps`` gradient passes); at the full level
+    the tracked robustness at every evaluation and the Hessian's ``hessian_iters`` power
+    iterations at ``hessian_points`` evaluations. The measurement sizes differ between profiles
+    (the quick profile's probes are half the default's), so they enter the work, not a count."""
+    o, m = train["optim"], train.get("measure", {})
+    n_train = int(task.get("n_train", DEFAULT_N_TRAIN))
+    n_val = round(float(train.get("validation", {}).get("fraction", 0.0)) * n_train)
+    n_test = int(task.get("n_test", DEFAULT_N_TEST))
+    n_eval = steps // int(o.get("eval_every", 100)) + 1
+    per_eval = min(int(o.get("eval_samples", 1024)), n_train) + n_test + n_val
+    once = 0.0
+    if level:
+        probe, robust = int(m.get("probe_samples", 256)), min(int(m.get("robust_samples", 512)), n_test)
+        per_eval += PASSES_GRAD * probe
+        once += robust * (len(m.get("noise_sigmas", ())) + PASSES_GRAD * len(m.get("fgsm_eps", ())))
+        if level == "full":
+            tracked = 1 + len(m.get("track_sigmas", ())) + PASSES_GRAD * len(m.get("track_eps", ()))
+            per_eval += robust * tracked
+            once += int(m.get("hessian_points", 0)) * int(m.get("hessian_iters", 0)) * PASSES_HVP * probe
+    return members * macs * (n_eval * per_eval + once)
+
+
+@dataclass(frozen=True)
+class Training:
+    """What a training job trains: ``members`` networks of ``spec`` (a model's config entry) at
+    ``depth`` x ``width`` on ``task`` for ``steps`` steps; ``level`` the grid cell's measurement
+    level ("" outside the grid)."""
+
+    task: str
+    spec: dict
+    depth: int
+    width: int
+    members: int
+    steps: int
+    level: str = ""
+    chain: str = ""
+
+
+def training_size(config: dict, law: str, bench: str, job: Training) -> Size:
+    """The size of a training job (every training rule's ``size_*`` ends here)."""
+    train = config["train"]
+    batch = int(train["optim"].get("batch_size", 128))
+    kind, (d_in, d_out) = job.spec["kind"], task_dims(config, job.task)
+    macs = macs_per_sample(kind, d_in, d_out, job.width, job.depth)
+    work, mem = train_work(kind, d_in, d_out, job.width, job.depth, job.members, job.steps, batch)
+    shape = shape_key(
+        job.spec, task_kind(config, job.task), d_in, d_out, job.width, job.depth, job.members, batch
+    )
+    task = config["data"]["tasks"][job.task]
+    evals = evaluation_work(train, task, job.steps, job.members, macs, job.level)
+    return Size(law, bench, work, mem, job.chain, job.steps * (job.depth + 2), job.steps, shape, evals)
+
+
+def train_steps(train: dict, override: int | None = None) -> int:
+    """Training steps of a job: its own ``override`` (a tuning run's ``steps``), else the optimiser's."""
+    return int(override or train["optim"].get("steps", 400))
+
+
+def size_train_cell(
+    config: dict, bench: str, task: str, model: str, depth: str, width: str, chain: str
+) -> Size:
+    train = config["train"]
+    cell = (task, model, int(depth), int(width))
+    level = cell_levels(train)[cell]
+    members = len(cell_seeds(train)[cell])
+    job = Training(
+        task, train["models"][model], int(depth), int(width), members, train_steps(train), level, chain
+    )
+    return training_size(config, f"train_cell:{level}", bench, job)
+
+
+def size_train_tune(config: dict, bench: str, task: str, model: str) -> Size:
+    train, tune = config["train"], config["train"]["tune"]
+    members = len(tune["lrs"]) * len(tune["seeds"])
+    steps = train_steps(train, tune.get("steps"))
+    depth, width = int(train["depth"]), int(train["width"])
+    job = Training(task, train["models"][model], depth, width, members, steps, chain=f"{task}/{model}")
+    return training_size(config, "train_tune", bench, job)
+
+
+def size_train_lr_sweep(config: dict, bench: str, task: str, model: str) -> Size:
+    train, sweep = config["train"], config["train"]["lr_sweep"]
+    members = len(sweep["lrs"]) * len(sweep.get("seeds") or train["seeds"])
+    depth, width = int(train["depth"]), int(train["width"])
+    job = Training(task, train["models"][model], depth, width, members, int(sweep["steps"]))
+    return training_size(config, "train_lr_sweep", bench, job)
+
+
+# the weight-tied model unrolls K steps of one structured layer: timed as a K-layer stack
+FIXED_POINT_SPEC = {"kind": "structured", "gate": "fixed", "alpha": 0.1}
+
+
+def size_train_fixed_point(config: dict, bench: str, task: str) -> Size:
+    train, fp = config["train"], config["train"]["fixed_point"]
+    members = len(fp["rhos"]) * len(fp["alphas"]) * len(fp.get("seeds") or train["seeds"])
+    job = Training(task, FIXED_POINT_SPEC, int(fp["K"]), int(fp["width"]), members, int(fp["steps"]))
+    return training_size(config, "train_fixed_point", bench, job)
+
+
+def size_train_align(config: dict, bench: str) -> Size:
+    """Representations compared (each cell against its family partner and against itself at
+    another seed, for every seed): probes and Procrustes fits, not sizes, cost (``ops``)."""
+    train, align = config["train"], config["train"]["alignment"]
+    n_cells = len({c for members in align["families"].values() for c in members})
+    n_test = config["data"]["tasks"][align["task"]].get("n_test", DEFAULT_N_TEST)
+    work = n_cells**2 * len(train["seeds"]) * n_test
+    mem = n_cells * n_test * 256 * BYTES
+    return Size("train_align", bench, work, mem, ops=n_cells * len(train["seeds"]))
+
+
+# --- theory (work ~ depth x n x m^2 x what each one repeats; ops ~ integrations x layers x time:
+# the adaptive integrators' steps cost Python and small-tensor overhead that does not grow with n
+# or m at these sizes) ----------------------------------------------------------------------------
+
+
+def size_theory_closed_flow(config: dict, bench: str, task: str) -> Size:
+    th = config["theory"]
+    cf, seeds = th["closed_flow"], len(th["seeds"])
+    w = seeds * int(th["n"]) * cf["width"] ** 2 * cf["t_max"]
+    return Size("theory_closed_flow", bench, w, w * 8, ops=seeds * cf["t_max"])
+
+
+def size_theory_hybrid_flow(config: dict, bench: str, task: str) -> Size:
+    th = config["theory"]
+    hf, seeds, depths = th["hybrid_flow"], len(th["seeds"]), sum(int(L) for L in th["hybrid_flow"]["depths"])
+    w = seeds * depths * int(th["n"]) * hf["width"] ** 2 * hf["t_max"]
+    return Size("theory_hybrid_flow", bench, w, w * 8, ops=seeds * depths * hf["t_max"])
+
+
+def size_theory_identities(config: dict, bench: str, task: str) -> Size:
+    idt = config["theory"]["identities"]
+    depths = sum(int(L) for L in idt["depths"])
+    w = depths * idt["n"] ** 2 * idt["width"] ** 2 * (1 + idt["train_steps"])
+    return Size("theory_identities", bench, w, w * 8, ops=depths)  # the checks per depth
+
+
+def size_theory_gradient_descent(config: dict, bench: str) -> Size:
+    th = config["theory"]
+    gd, seeds = th["gradient_descent"], len(th["seeds"])
+    w = seeds * sum(int(L) for L in gd["depths"]) * int(th["n"]) * gd["width"] ** 2
+    w *= len(gd["etas"]) + len(gd["gd_etas"])
+    # ops: per depth (the seeds run batched) the GD steps to t_gd at every gd_eta
+    ops = sum(int(L) for L in gd["depths"]) * gd["t_gd"] * sum(1 / float(e) for e in gd["gd_etas"])
+    return Size("theory_gradient_descent", bench, w, w * 8, ops=ops)
+
+
+def size_theory_truncation_depth(config: dict, bench: str, n: str, depth: str) -> Size:
+    th = config["theory"]
+    tr, n_job, L = th["truncation"], int(n), int(depth)
+    horizon = float(tr.get("horizon", {}).get("t_max", 1.0))
+    floor = tr["floor_max_width"] if n_job == int(th["n"]) else 0  # floor runs at the main n only
+    runs = [(m, flows_per_run(tr["levels"], L, m, floor)) for m in widths_at(tr, L, n_job)]
+    w = len(tr["seeds"]) * sum(k * L * n_job * m**2 for m, k in runs)
+    ops = len(tr["seeds"]) * sum(k * L for _, k in runs) * horizon
+    # memory: one run at a time; its weight trajectory and the integrator's stages
+    mem = max(L * m**2 + n_job * L * m for m, _ in runs) * (tr["n_times"] + 8) * 8
+    return Size("theory_truncation", bench, w, mem, ops=ops)
+
+
+def size_theory_smooth_control(config: dict, bench: str) -> Size:
+    th = config["theory"]
+    tr, n = th["truncation"], int(th["n"])
+    sm = tr["smooth"]
+    horizon = float(tr.get("horizon", {}).get("t_max", 1.0))
+    w = len(tr["seeds"]) * sum(int(L) * n * m**2 for L in sm["depths"] for m in sm["widths"])
+    ops = len(tr["seeds"]) * sum(int(L) for L in sm["depths"]) * len(sm["widths"]) * horizon
+    L, m = max(int(L) for L in sm["depths"]), max(sm["widths"])
+    mem = (L * m**2 + n * L * m) * (tr["n_times"] + 8) * 8
+    return Size("theory_smooth_control", bench, w, mem, ops=ops)
+
+
+# --- the bridge ----------------------------------------------------------------------------------
+
+
+def size_bridge_kernels(config: dict, bench: str, trajectory: list, width: list) -> Size:
+    """Work ~ kernels x n^2 x width x depth (the per-layer Q ⊙ S products; seeds x snapshots
+    kernels per ``trajectory`` cell, 2 x seeds per ``width`` cell); ops ~ kernels x layers (each
+    layer's product is a few small tensor operations). Cells are (task, model, depth, width)."""
+    bridge, train = config["bridge"], config["train"]
+    n, seeds = int(bridge.get("n", 128)), len(train["seeds"])
+    n_eval = int(train["optim"]["steps"]) // int(train["optim"]["eval_every"]) + 1
+    snaps = len(range(0, n_eval, int(bridge.get("snapshot_every", 2)))) + 2
+    work = sum(seeds * (snaps + 2) * n * n * w * d for _, _, d, w in trajectory)
+    work += sum(2 * seeds * n * n * w * d for _, _, d, w in width)
+    ops = sum(seeds * (snaps + 2) * d for _, _, d, _ in trajectory)
+    ops += sum(2 * seeds * d for _, _, d, _ in width)
+    mem = max((n * n * w * d * 8 for _, _, d, w in [*trajectory, *width]), default=0)
+    return Size("bridge_kernels", bench, work, mem, ops=ops)
