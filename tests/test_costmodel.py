@@ -22,11 +22,11 @@ def _write_bench(root: Path, bench: str, wall: float, rss: float) -> None:
 
 
 def test_work_grows_with_every_size():
-    base = ws.train_work("mlp", 32, 2, 64, 8, 10, 1000, 128)[0]
-    assert ws.train_work("mlp", 32, 2, 128, 8, 10, 1000, 128)[0] > 3 * base  # ~ width^2
-    assert ws.train_work("mlp", 32, 2, 64, 16, 10, 1000, 128)[0] > 1.8 * base  # ~ depth
-    assert ws.train_work("mlp", 32, 2, 64, 8, 5, 1000, 128)[0] == pytest.approx(base / 2)
-    assert ws.train_work("structured", 32, 2, 64, 8, 10, 1000, 128)[0] > base
+    base = ws.train_work({"kind": "mlp"}, 32, 2, 64, 8, 10, 1000, 128)[0]
+    assert ws.train_work({"kind": "mlp"}, 32, 2, 128, 8, 10, 1000, 128)[0] > 3 * base  # ~ width^2
+    assert ws.train_work({"kind": "mlp"}, 32, 2, 64, 16, 10, 1000, 128)[0] > 1.8 * base  # ~ depth
+    assert ws.train_work({"kind": "mlp"}, 32, 2, 64, 8, 5, 1000, 128)[0] == pytest.approx(base / 2)
+    assert ws.train_work({"kind": "structured"}, 32, 2, 64, 8, 10, 1000, 128)[0] > base
 
 
 def test_evaluation_work_follows_the_measurement_sizes():
@@ -37,7 +37,7 @@ def test_evaluation_work_follows_the_measurement_sizes():
 
     config = load_config_file(QUICK)
     train, task = config["train"], config["data"]["tasks"]["fashion_mnist_2k"]
-    macs = ws.macs_per_sample("mlp", 784, 10, 32, 4)
+    macs = ws.macs_per_sample({"kind": "mlp"}, 784, 10, 32, 4)
     full = ws.evaluation_work(train, task, 120, 3, macs, "full")
     sweep, tune = (
         ws.evaluation_work(train, task, 120, 3, macs, "sweep"),
@@ -50,7 +50,7 @@ def test_evaluation_work_follows_the_measurement_sizes():
     assert ws.evaluation_work(bigger, task, 120, 3, macs, "full") > 1.2 * full
     assert ws.evaluation_work(bigger, task, 120, 3, macs) == tune  # a tuning run has no probes
     assert ws.evaluation_work(train, task, 240, 3, macs, "full") > 1.5 * full  # twice the evaluations
-    wide = ws.macs_per_sample("mlp", 784, 10, 64, 4)
+    wide = ws.macs_per_sample({"kind": "mlp"}, 784, 10, 64, 4)
     assert ws.evaluation_work(train, task, 120, 3, wide, "full") == pytest.approx(full * wide / macs)
 
 

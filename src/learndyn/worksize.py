@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from .sources import FIXED_DIMENSIONS
 from .theory.levels import flows_per_run, widths_at
 from .train.grid import cell_levels, cell_seeds
+from .train.spec import ModelSpec
 
 DEFAULT_DIMENSION = 32
-# multiply-adds per hidden unit per layer, relative to a d x d matmul: the structured layer adds
-# a rank-r correction (r = d/4: V and U, 2 d r = d^2/2), the residual branches have only it
-KIND_FACTOR = {"mlp": 1.0, "snmlp": 1.0, "structured": 1.5, "resmlp": 0.5, "rezero": 0.5}
 BYTES = 4  # float32 training
 # forward-pass equivalents per sample of a forward + backward pass (the gradient norms, FGSM) and
 # of one Hessian-vector product (forward, backward, and their double-backward)
@@ -78,16 +76,25 @@ def task_kind(config: dict, task: str) -> str:
     return "classification" if gen in ("digits", "fashion_mnist", "spirals") else "regression"
 
 
-def macs_per_sample(kind: str, d_in: int, d_out: int, width: int, depth: int) -> float:
+def layer_factor(spec: dict) -> float:
+    """Multiply-adds per hidden unit of one layer of the model ``spec`` (a ``train.models``
+    entry), relative to a d x d matmul, read from its ``ModelSpec``: 1 for a dense linear path
+    (none for a residual identity), plus 2 r / d for a low-rank branch (V and U: 2 d r)."""
+    model = ModelSpec.from_config({k: v for k, v in spec.items() if k != "match_params"})
+    return (model.operator != "I") + (2 * model.rank_ratio if model.has_branch else 0.0)
+
+
+def macs_per_sample(spec: dict, d_in: int, d_out: int, width: int, depth: int) -> float:
     """Multiply-adds of one forward pass of one sample (embedding, L layers, read-out)."""
-    return d_in * width + depth * KIND_FACTOR.get(kind, 1.0) * width**2 + width * d_out
+    return d_in * width + depth * layer_factor(spec) * width**2 + width * d_out
 
 
 def train_work(
-    kind: str, d_in: int, d_out: int, width: int, depth: int, members: int, steps: int, batch: int
+    spec: dict, d_in: int, d_out: int, width: int, depth: int, members: int, steps: int, batch: int
 ) -> tuple[float, float]:
-    """(work, memory bytes) of training ``members`` networks for ``steps`` steps of ``batch``."""
-    macs = macs_per_sample(kind, d_in, d_out, width, depth)
+    """(work, memory bytes) of training ``members`` networks of ``spec`` for ``steps`` steps of
+    ``batch``."""
+    macs = macs_per_sample(spec, d_in, d_out, width, depth)
     work = members * steps * batch * macs
     # parameters (~ one forward pass's multiply-adds per sample): weights, grads, two moments
     mem = members * (4 * macs + 3 * batch * depth * width) * BYTES
@@ -151,9 +158,9 @@ def training_size(config: dict, law: str, bench: str, job: Training) -> Size:
     """The size of a training job (every training rule's ``size_*`` ends here)."""
     train = config["train"]
     batch = int(train["optim"].get("batch_size", 128))
-    kind, (d_in, d_out) = job.spec["kind"], task_dims(config, job.task)
-    macs = macs_per_sample(kind, d_in, d_out, job.width, job.depth)
-    work, mem = train_work(kind, d_in, d_out, job.width, job.depth, job.members, job.steps, batch)
+    d_in, d_out = task_dims(config, job.task)
+    macs = macs_per_sample(job.spec, d_in, d_out, job.width, job.depth)
+    work, mem = train_work(job.spec, d_in, d_out, job.width, job.depth, job.members, job.steps, batch)
     shape = shape_key(
         job.spec, task_kind(config, job.task), d_in, d_out, job.width, job.depth, job.members, batch
     )

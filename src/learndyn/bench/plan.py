@@ -58,7 +58,7 @@ def measure_train_rate(
 
     setup_torch(1, "cpu")
     shape = ws.shape_key({"kind": kind}, "classification", 64, 10, width, depth, seeds, batch)
-    return time_step(shape, steps) / ws.train_work(kind, 64, 10, width, depth, seeds, 1, batch)[0]
+    return time_step(shape, steps) / ws.train_work({"kind": kind}, 64, 10, width, depth, seeds, 1, batch)[0]
 
 
 def step_from_times(times: dict[int, list[float]]) -> float:
