@@ -39,6 +39,22 @@ def test_provenance_attrs_round_trip(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.nc"], "temporary files left behind"
 
 
+def test_atomic_write_replaces_on_success_and_leaves_the_old_file_on_failure(tmp_path):
+    """The one atomic writer (text, netCDF, figures, the arXiv archive): the target keeps its
+    old content while the block runs and when it raises; no temporary file is left behind."""
+    target = tmp_path / "t.txt"
+    io.write_text("old", target)
+    with pytest.raises(RuntimeError), io.atomic_write(target) as tmp:
+        tmp.write_text("half")
+        assert target.read_text() == "old"
+        raise RuntimeError
+    assert target.read_text() == "old"
+    with io.atomic_write(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.txt"], "temporary files left behind"
+
+
 def test_config_hash_ignores_key_order_but_not_values():
     assert provenance.config_hash({"a": 1, "b": 2}) == provenance.config_hash({"b": 2, "a": 1})
     assert provenance.config_hash({"a": 1}) != provenance.config_hash({"a": 2})

@@ -28,7 +28,7 @@ from matplotlib.collections import FillBetweenPolyCollection, LineCollection, Pa
 from matplotlib.colors import to_hex, to_rgb  # noqa: E402
 from matplotlib.path import Path  # noqa: E402
 
-from .io import atomic_path  # noqa: E402
+from .io import atomic_write  # noqa: E402
 from .provenance import config_hash, git_state, package_versions  # noqa: E402
 
 # Deterministic PDF/PNG output: no creation dates in the files.
@@ -282,9 +282,8 @@ def save_figure(
     ):
         if path is None:
             continue
-        final, tmp = atomic_path(path, f".{fmt}")
-        fig.savefig(tmp, format=fmt, metadata=meta, bbox_inches="tight")
-        os.replace(tmp, final)
+        with atomic_write(path, f".{fmt}") as tmp:
+            fig.savefig(tmp, format=fmt, metadata=meta, bbox_inches="tight")
     plt.close(fig)
 
 
