@@ -21,15 +21,15 @@ from typing import NamedTuple
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.collections import FillBetweenPolyCollection, LineCollection, PathCollection  # noqa: E402
-from matplotlib.colors import to_hex, to_rgb  # noqa: E402
-from matplotlib.path import Path  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.collections import FillBetweenPolyCollection, LineCollection, PathCollection
+from matplotlib.colors import to_hex, to_rgb
+from matplotlib.path import Path
 
-from .io import atomic_write  # noqa: E402
-from .provenance import config_hash, git_state, package_versions  # noqa: E402
+from .io import atomic_write
+from .provenance import config_hash, git_state, package_versions
 
 # Deterministic PDF/PNG output: no creation dates in the files.
 PDF_METADATA = {"CreationDate": None, "Creator": None, "Producer": None}
