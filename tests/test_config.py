@@ -143,7 +143,18 @@ BAD_CONFIGS = [
     ("paper-title-type", setter("paper.title", 3), "paper.title"),
     ("train-not-mapping", setter("train", 5), "train"),
     ("theory-not-mapping", setter("theory", [1]), "theory"),
-    ("train-unknown-task", setter("train.tasks", ["imagenet"]), "train.tasks"),
+    ("train-retired-tasks", setter("train.tasks", ["spirals"]), "train.tasks"),
+    (
+        "train-study-unknown-task",
+        setter("train.studies.main.tasks", ["imagenet"]),
+        "train.studies.main.tasks",
+    ),
+    ("train-sweep-unknown-task", setter("train.lr_sweep.tasks", ["imagenet"]), "train.lr_sweep.tasks"),
+    (
+        "train-fixed-point-unknown-task",
+        setter("train.fixed_point.task", "imagenet"),
+        "train.fixed_point.task",
+    ),
     ("train-empty-seeds", setter("train.seeds", []), "train.seeds"),
     ("train-duplicate-seeds", setter("train.seeds", [0, 0]), "train.seeds"),
     ("train-depth-zero", setter("train.depth", 0), "train.depth"),
@@ -155,7 +166,8 @@ BAD_CONFIGS = [
         "train.models.structured.shaping",
     ),
     ("train-optimizer", setter("train.optim.optimizer", "lbfgs"), "train.optim.optimizer"),
-    ("train-lr-zero", setter("train.optim.lr", 0), "train.optim.lr"),
+    ("train-retired-optim-lr", setter("train.optim.lr", 1e-3), "train.optim.lr"),
+    ("train-fixed-point-lr-zero", setter("train.fixed_point.lr", 0), "train.fixed_point.lr"),
     ("train-steps-zero", setter("train.optim.steps", 0), "train.optim.steps"),
     ("train-batch-string", setter("train.optim.batch_size", "big"), "train.optim.batch_size"),
     ("train-unknown-optim-key", setter("train.optim.nesterov", True), "nesterov"),
@@ -265,6 +277,31 @@ def test_quick_and_full_configs_are_valid():
     for name in ("quick.yaml", "config.yaml"):
         cfg = yaml.safe_load((ROOT / "config" / name).read_text())
         assert validation_lines(cfg) == [], f"config/{name} is invalid"
+
+
+@pytest.mark.parametrize(
+    "mutation,where",
+    [
+        (setter("train.tasks", ["spirals"]), "train.studies.*.tasks"),
+        (setter("train.optim.lr", 1e-3), "train.fixed_point.lr"),
+    ],
+    ids=["tasks", "optim-lr"],
+)
+def test_a_retired_key_says_where_its_setting_went(mutation, where):
+    """Keys of earlier versions: one line naming the key and its replacement, not the schema's
+    generic "additional properties" message."""
+    line = explain(mutated(mutation), SCHEMA)
+    assert line.startswith("config error: train.") and where in line and "\n" not in line, line
+
+
+def test_the_fixed_point_study_trains_at_its_own_rate_and_the_others_at_none():
+    """The default results keep the rate the fixed-point study read from train.optim before."""
+    from learndyn.train.experiments import FixedPointConfig
+
+    for name in ("quick.yaml", "config.yaml", "paper.yaml"):
+        train = yaml.safe_load((ROOT / "config" / name).read_text())["train"]
+        assert "lr" not in train["optim"], name
+        assert FixedPointConfig.from_train(train).optim(train).lr == 1.0e-3, name
 
 
 def test_there_are_at_least_30_bad_configs():

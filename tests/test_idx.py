@@ -53,7 +53,7 @@ def test_fashion_task_trains(tmp_path):
         "n_train": N_TRAIN,
         "n_test": N_TEST,
     }
-    config = {"data": {"tasks": {"fashion_mnist": spec}}, "train": {"tasks": ["fashion_mnist"]}}
+    config = {"data": {"tasks": {"fashion_mnist": spec}}}
     assert check_references(config) == []
     task = make_task("fashion_mnist", spec)
     assert task.kind == "classification" and task.d_in == 784 and task.n_classes <= 10

@@ -27,9 +27,10 @@ def test_train_settings_build_from_the_quick_profile():
         train["lr_sweep"]["steps"],
         0,
     )
-    assert optim.lr == train["optim"]["lr"]  # everything else from train.optim
+    assert optim.batch_size == train["optim"]["batch_size"]  # everything else from train.optim
     fp = FixedPointConfig.from_train(train)
     assert fp.optim(train).steps == train["fixed_point"]["steps"]
+    assert fp.optim(train).lr == train["fixed_point"]["lr"]  # the study's own rate (not tuned)
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .io import atomic_path
+from .io import atomic_write
 
 FIGURES_DIR = "figures"
 # Extensions pdflatex's graphicx tries, in its order, when \includegraphics names none.
@@ -256,10 +256,9 @@ def write_tarball(files: dict[str, bytes], path: str | os.PathLike) -> None:
             info.uid = info.gid = 0
             info.uname = info.gname = ""
             tar.addfile(info, io.BytesIO(files[name]))
-    final, tmp = atomic_path(path)
-    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
-        gz.write(buffer.getvalue())
-    os.replace(tmp, final)
+    with atomic_write(path) as tmp, open(tmp, "wb") as raw:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+            gz.write(buffer.getvalue())
 
 
 def build(main: str | os.PathLike, bbl: str | os.PathLike | None, out: str | os.PathLike) -> list[str]:

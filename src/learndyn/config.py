@@ -35,8 +35,32 @@ def load_schema(path: str | Path) -> dict:
         return yaml.safe_load(fh)
 
 
+# Keys a config may still carry from an earlier version: where their setting went.
+RETIRED_KEYS = {
+    ("train", "tasks"): "removed: the studies (train.studies.*.tasks), train.lr_sweep, train.fixed_point, "
+    "train.alignment and bridge name their own tasks (keys of data.tasks); delete the line",
+    ("train", "optim", "lr"): "renamed train.fixed_point.lr (the fixed-point study was the only job that "
+    "read it; every other job trains at its tuned or swept rate)",
+}
+
+
+def retired_key(config: dict) -> str | None:
+    """One line naming a key of :data:`RETIRED_KEYS` present in ``config``, or None."""
+    for path, note in RETIRED_KEYS.items():
+        node = config
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and path[-1] in node:
+            return f"config error: {'.'.join(path)}: {note}"
+    return None
+
+
 def explain(config: dict, schema: dict) -> str | None:
-    """One line naming the most relevant schema violation, or None when the config is valid."""
+    """One line naming the most relevant schema violation (a retired key first), or None when the
+    config is valid."""
+    retired = retired_key(config) if isinstance(config, dict) else None
+    if retired:
+        return retired
     validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is None:
@@ -72,19 +96,17 @@ def check_references(config: dict) -> list[str]:
     """Cross-field rules the schema cannot express (names that must refer to defined tasks)."""
     problems = []
     tasks = config.get("data", {}).get("tasks", {})
-    for section in ("train", "theory"):
-        for i, name in enumerate(config.get(section, {}).get("tasks", []) or []):
-            if name not in tasks:
-                problems.append(
-                    f"config error: {section}.tasks[{i}]: unknown task {name!r}; "
-                    f"defined tasks are {sorted(tasks)}"
-                )
+    for i, name in enumerate(config.get("theory", {}).get("tasks", []) or []):
+        if name not in tasks:
+            problems.append(
+                f"config error: theory.tasks[{i}]: unknown task {name!r}; defined tasks are {sorted(tasks)}"
+            )
     for name, spec in tasks.items():
         problems += check_fashion_task(name, spec)
     # the train cross-checks only once the task names resolve (else they repeat the same error)
     return (
         problems
-        or check_train_references(config.get("train", {}))
+        or check_train_references(config.get("train", {}), sorted(tasks))
         or check_truncation(config.get("theory", {}))
         or check_bridge(config)
     )
@@ -116,7 +138,7 @@ def check_bridge(config: dict) -> list[str]:
     if not bridge or "models" not in train:
         return []
     problems = _unknown(bridge["models"], sorted(train["models"]), "bridge.models", "train.models")
-    problems += _unknown([bridge["task"]], train.get("tasks", []), "bridge.task", "train.tasks")
+    problems += _untrained(bridge["task"], train, "bridge.task")
     if problems:
         return problems
     grid, task = set(cells(train)), bridge["task"]
@@ -175,12 +197,18 @@ def _unknown(names, allowed, where: str, what: str) -> list[str]:
     return [f"config error: {where}: {n!r} not in {what} {allowed}" for n in names if n not in allowed]
 
 
-def check_train_references(train: dict) -> list[str]:
-    """Study, sweep, fixed-point and claims entries must name tasks of ``train.tasks`` and
-    models of ``train.models``."""
+def _untrained(task: str, train: dict, where: str) -> list[str]:
+    """``task`` must be trained by a study (its cells are what the job reads)."""
+    trained = sorted({t for study in train["studies"].values() for t in study["tasks"]})
+    return [] if task in trained else [f"config error: {where}: {task!r} not trained by any study {trained}"]
+
+
+def check_train_references(train: dict, tasks: list[str]) -> list[str]:
+    """Study, sweep, fixed-point and claims entries must name tasks (``tasks``: the keys of
+    ``data.tasks``) and models of ``train.models``."""
     if "models" not in train:  # a partial config (tests): nothing to cross-check
         return []
-    tasks, models = train.get("tasks", []), sorted(train["models"])
+    models = sorted(train["models"])
     problems = []
     for name, study in train["studies"].items():
         extra = sorted(set(study.get("seeds") or []) - set(train.get("seeds", [])))
@@ -204,11 +232,12 @@ def check_train_references(train: dict) -> list[str]:
                     f"config error: train.studies.{name}.tune_from: {parent!r} is not tuned on {missing} "
                     "by a study without tune_from"
                 )
-        problems += _unknown(study["tasks"], tasks, f"train.studies.{name}.tasks", "train.tasks")
+        problems += _unknown(study["tasks"], tasks, f"train.studies.{name}.tasks", "data.tasks")
         problems += _unknown(study["models"], models, f"train.studies.{name}.models", "train.models")
     sweep, claims = train["lr_sweep"], train["claims"]
     problems += _unknown(sweep["models"], models, "train.lr_sweep.models", "train.models")
-    problems += _unknown([*sweep["tasks"], train["fixed_point"]["task"]], tasks, "train", "train.tasks")
+    problems += _unknown(sweep["tasks"], tasks, "train.lr_sweep.tasks", "data.tasks")
+    problems += _unknown([train["fixed_point"]["task"]], tasks, "train.fixed_point.task", "data.tasks")
     problems += _unknown([claims["structured"]], models, "train.claims.structured", "train.models")
     for i, base in enumerate(claims.get("baselines", [])):
         problems += _unknown([base], models, f"train.claims.baselines[{i}]", "train.models")
@@ -257,7 +286,7 @@ def check_alignment(train: dict) -> list[str]:
     align = train.get("alignment")
     if not align:
         return []
-    problems = _unknown([align["task"]], train.get("tasks", []), "train.alignment.task", "train.tasks")
+    problems = _untrained(align["task"], train, "train.alignment.task")
     if problems:  # the cells cannot be checked on an unknown task
         return problems
     grid = {f"{m}/L{d}_W{w}" for t, m, d, w in cells(train) if t == align["task"]}
@@ -312,7 +341,7 @@ class _StrictLoader(yaml.SafeLoader):
 def check_duplicate_keys(path: str | Path) -> None:
     """Raise ``ConfigError`` naming the file and lines of a duplicated key."""
     with open(path) as fh:
-        yaml.load(fh, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+        yaml.load(fh, Loader=_StrictLoader)  # a SafeLoader subclass: safe
 
 
 # bytes per stored input value while a task is generated and written (float64 arrays, the

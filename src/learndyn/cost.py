@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 
-LIMIT_RSS_MIB = 2048  # per-job memory budget of the full study
-
 
 def read_benchmarks(paths) -> pd.DataFrame:
     """One row per job: stage, job label, wall seconds, CPU seconds, peak RSS (MiB)."""

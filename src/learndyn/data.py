@@ -416,10 +416,10 @@ def task_to_dataset(task: Task) -> xr.Dataset:
     feat = {"long_name": "input feature", "units": "1"}
     if task.kind == "regression":
         tgt = {"long_name": "regression target", "units": "1"}
-        y_dims = lambda split: (f"sample_{split}", "output")  # noqa: E731
+        y_dims = lambda split: (f"sample_{split}", "output")
     else:
         tgt = {"long_name": "class label", "units": "1"}
-        y_dims = lambda split: (f"sample_{split}",)  # noqa: E731
+        y_dims = lambda split: (f"sample_{split}",)
     ds = xr.Dataset(
         {
             "x_train": (("sample_train", "feature"), task.x_train, feat),

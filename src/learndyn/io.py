@@ -10,6 +10,8 @@ import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import xarray as xr
@@ -46,11 +48,23 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> tuple[Path, Path]:
     return final, Path(tmp)
 
 
+@contextmanager
+def atomic_write(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to: renamed over ``path`` when the block ends,
+    removed when it raises. Every writer of result files (text, netCDF, figures, archives) goes
+    through here."""
+    final, tmp = atomic_path(path, suffix)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_text(text: str, path: str | os.PathLike) -> None:
     """Atomically write a text file (tables, macros)."""
-    final, tmp = atomic_path(path)
-    tmp.write_text(text)
-    os.replace(tmp, final)
+    with atomic_write(path) as tmp:
+        tmp.write_text(text)
 
 
 def write_netcdf(ds: xr.Dataset, path: str | os.PathLike, config: dict | None = None, seeds=None) -> None:
@@ -58,14 +72,11 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike, config: dict | None = 
     check_metadata(ds)
     ds = ds.copy()
     ds.attrs.update(provenance_attrs(config, seeds))
-    final, tmp = atomic_path(path, ".nc")
     try:
-        ds.to_netcdf(tmp, engine=ENGINE)
-        os.replace(tmp, final)
+        with atomic_write(path, ".nc") as tmp:
+            ds.to_netcdf(tmp, engine=ENGINE)
     except (OSError, RuntimeError) as err:
-        raise OSError(write_failure(final, err)) from err
-    finally:
-        tmp.unlink(missing_ok=True)
+        raise OSError(write_failure(Path(path), err)) from err
 
 
 # free space below which a failed write is reported as a full disk

@@ -85,6 +85,27 @@ def plural(n: int, noun: str, plural_form: str | None = None, words: bool = Fals
     return f"{count} {plural_form}"
 
 
+_DIGIT_NAMES = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
+
+
+def macro_name(*parts, spell_digits: bool = False) -> str:
+    """A macro-name fragment (letters only, the TeX rule) from names and numbers: each run of
+    letters starts upper-case and keeps the rest of its case; every other character is dropped,
+    except digits with ``spell_digits``, which become words.
+
+    ``struct_orth`` -> ``StructOrth``, ``fashion_mnist_2k`` -> ``FashionMnistK``;
+    ``spell_digits``: ``128`` -> ``OneTwoEight``, ``level1`` -> ``LevelOne``,
+    ``("gram", 3, 1)`` -> ``GramThreeOne``. Title case (``"Resmlp"`` from ``"resMLP"``):
+    ``macro_name(name.lower())``."""
+    words = []
+    for part in parts:
+        text = str(part)
+        if spell_digits:
+            text = "".join(_DIGIT_NAMES[int(c)] if c in "0123456789" else c for c in text)
+        words += [w[:1].upper() + w[1:] for w in re.split(r"[^A-Za-z]+", text) if w]
+    return "".join(words)
+
+
 def macro_block(values: dict[str, str | float | int], prefix: str = "") -> str:
     r"""``\newcommand{\<prefix><Name>}{value}`` lines; names must be letters only (TeX rule)."""
     lines = []

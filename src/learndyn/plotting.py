@@ -21,15 +21,15 @@ from typing import NamedTuple
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.collections import FillBetweenPolyCollection, LineCollection, PathCollection  # noqa: E402
-from matplotlib.colors import to_hex, to_rgb  # noqa: E402
-from matplotlib.path import Path  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.collections import FillBetweenPolyCollection, LineCollection, PathCollection
+from matplotlib.colors import to_hex, to_rgb
+from matplotlib.path import Path
 
-from .io import atomic_path  # noqa: E402
-from .provenance import config_hash, git_state, package_versions  # noqa: E402
+from .io import atomic_write
+from .provenance import config_hash, git_state, package_versions
 
 # Deterministic PDF/PNG output: no creation dates in the files.
 PDF_METADATA = {"CreationDate": None, "Creator": None, "Producer": None}
@@ -282,9 +282,8 @@ def save_figure(
     ):
         if path is None:
             continue
-        final, tmp = atomic_path(path, f".{fmt}")
-        fig.savefig(tmp, format=fmt, metadata=meta, bbox_inches="tight")
-        os.replace(tmp, final)
+        with atomic_write(path, f".{fmt}") as tmp:
+            fig.savefig(tmp, format=fmt, metadata=meta, bbox_inches="tight")
     plt.close(fig)
 
 

@@ -5,12 +5,12 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.bridge.experiments import BridgeConfig, run_trajectory, run_width  # noqa: E402
-from learndyn.data import load_task  # noqa: E402
-from learndyn.io import write_netcdf  # noqa: E402
-from learndyn.runtime import setup_torch  # noqa: E402
-from learndyn.train.loop import Validation  # noqa: E402
-from learndyn.train.models import load_ensemble, load_trajectory  # noqa: E402
+from learndyn.bridge.experiments import BridgeConfig, run_trajectory, run_width
+from learndyn.data import load_task
+from learndyn.io import write_netcdf
+from learndyn.runtime import setup_torch
+from learndyn.train.loop import Validation
+from learndyn.train.models import load_ensemble, load_trajectory
 
 settings = snakemake.params.bridge
 setup_torch(snakemake.threads, "cpu")  # float64 kernels of n x n: the CPU is the right device

@@ -4,9 +4,9 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.bridge import report  # noqa: E402
-from learndyn.bridge.settings import BridgeConfig  # noqa: E402
-from learndyn.io import open_dataset, write_netcdf  # noqa: E402
+from learndyn.bridge import report
+from learndyn.bridge.settings import BridgeConfig
+from learndyn.io import open_dataset, write_netcdf
 
 settings = snakemake.params.bridge
 cfg, claims = BridgeConfig.from_config(settings["bridge"]), settings["claims"]

@@ -4,8 +4,8 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.data import load_task, summary_table  # noqa: E402
-from learndyn.latex import write_macros, write_table  # noqa: E402
+from learndyn.data import load_task, summary_table
+from learndyn.latex import write_macros, write_table
 
 tasks = [load_task(path) for path in snakemake.input.tasks]
 write_table(summary_table(tasks), snakemake.output.table)

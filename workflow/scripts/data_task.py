@@ -4,8 +4,8 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.data import make_task, task_to_dataset  # noqa: E402
-from learndyn.io import write_netcdf  # noqa: E402
+from learndyn.data import make_task, task_to_dataset
+from learndyn.io import write_netcdf
 
 task = make_task(snakemake.wildcards.task, snakemake.params.spec)
 print(f"{task.name}: {task.kind}, train {task.x_train.shape}, test {task.x_test.shape}", file=sys.stderr)

@@ -5,7 +5,7 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.arxiv import build  # noqa: E402
+from learndyn.arxiv import build
 
 # Follow the references of the main file, flatten the paths, write the tarball
 members = build(snakemake.input.main, snakemake.params.bbl, snakemake.output.tarball)

@@ -4,9 +4,9 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.cost import cost_macros, cost_table, read_benchmarks  # noqa: E402
-from learndyn.io import write_text  # noqa: E402
-from learndyn.latex import write_macros, write_table  # noqa: E402
+from learndyn.cost import cost_macros, cost_table, read_benchmarks
+from learndyn.io import write_text
+from learndyn.latex import write_macros, write_table
 
 jobs = read_benchmarks(snakemake.input.benchmarks)
 write_text(jobs.to_csv(index=False), snakemake.output.jobs)

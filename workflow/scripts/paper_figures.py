@@ -5,9 +5,9 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.figures import draw, of_half  # noqa: E402
-from learndyn.io import open_dataset, open_per_task  # noqa: E402
-from learndyn.plotting import save_figure, set_style  # noqa: E402
+from learndyn.figures import draw, of_half
+from learndyn.io import open_dataset, open_per_task
+from learndyn.plotting import save_figure, set_style
 
 per_task = snakemake.params.per_task
 read = {

@@ -5,9 +5,9 @@ from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.io import write_text  # noqa: E402
-from learndyn.latex import (  # noqa: E402
-    macro_block,  # noqa: E402
+from learndyn.io import write_text
+from learndyn.latex import (
+    macro_block,
     merge_macro_files,
     provenance_macros,
 )

@@ -21,6 +21,7 @@ from ..latex import (
     fmt_in_style,
     fmt_num,
     fmt_value,
+    macro_name,
     number_word,
     tex_escape,
     write_macros,
@@ -357,7 +358,7 @@ def macros(
     """Every number the bridge section quotes."""
     out: dict = {}
     for r in df.itertuples():
-        key = "".join(ch for ch in r.key.title() if ch.isalpha())
+        key = macro_name(r.key.lower())
         out[f"{key}Effect"] = r.effect
         out[f"{key}Low"] = r.low
         out[f"{key}High"] = r.high
@@ -365,20 +366,21 @@ def macros(
         out[f"{key}Verdict"] = r.verdict
         out[f"{key}N"] = int(r.n)
     for m in combined.model.values:
-        name = "".join(ch for ch in str(m).title() if ch.isalpha())
+        name = macro_name(str(m).lower())
         out[f"DriftKept{name}"] = float(combined.drift_kept.sel(model=m).median())
         out[f"RInit{name}"] = float(combined.r2_init.sel(model=m).mean())
         out[f"RKept{name}"] = float(combined.r2_kept.sel(model=m).mean())
         out[f"AgreeInit{name}"] = float(combined.agree_init.sel(model=m).mean())
         out[f"AgreeKept{name}"] = float(combined.agree_kept.sel(model=m).mean())
     for m, (e, lo, hi) in exponents(width, cfg.confidence).items():
-        name = "".join(ch for ch in m.title() if ch.isalpha())
+        name = macro_name(m.lower())
         out[f"Exponent{name}"], out[f"Exponent{name}Low"], out[f"Exponent{name}High"] = e, lo, hi
     for m in QUOTED_MODELS:  # the quoted macros of a model this profile does not follow
-        name = m.title()
+        name = macro_name(m.lower())
         for key in ([f"Lazier{m}", f"Init{m}"] if m != structured else []) + [f"Kernel{m}"]:
+            key = macro_name(key.lower())
             for suffix in ("Effect", "Low", "High", "P", "Verdict", "N"):
-                out.setdefault(f"{key.title()}{suffix}", r"\text{n/a}" if suffix != "Verdict" else "not run")
+                out.setdefault(f"{key}{suffix}", r"\text{n/a}" if suffix != "Verdict" else "not run")
         for key in ("DriftKept", "RInit", "RKept", "AgreeInit", "AgreeKept"):
             out.setdefault(f"{key}{name}", r"\text{n/a}")
     out["WidthdiffmlpWords"] = WIDTH_DIFF_WORDS.get(str(out.get("WidthdiffmlpVerdict")), WIDTH_DIFF_WORDS[""])

@@ -11,6 +11,7 @@ Modules, in the order a cell runs through them (mirrors ``learndyn.theory``):
 * ``optim``        AdamW / SGD with a learning rate per member, warm-up + cosine schedule
 * ``loop``         ``TrainConfig``, losses, batches, checkpoints, ``train_ensemble``
 * ``metrics``      every measurement of §5 (gradients, spectra, robustness, smoothness, P3)
+* ``constants``    the thresholds of those measurements (no torch import: the report reads them)
 * ``alignment``    cross-model representation alignment: CKA, Procrustes, k-NN overlap, probes
 * ``experiments``  one job -> one dataset: a cell, an LR sweep, the fixed-point study
 * ``claims``       the papers' claims as data: a registry of per-seed measurements (§1, §7)

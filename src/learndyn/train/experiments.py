@@ -141,6 +141,7 @@ class FixedPointConfig:
     alphas: tuple  # fixed gates
     max_iter: int  # iterations allowed to converge (float64)
     sensitivity_sigma: float  # input noise of the sensitivity measurement
+    lr: float = 1e-3  # peak learning rate (not tuned; train.optim has none)
     seeds: tuple = ()  # seeds of the study (default: train.seeds)
 
     @classmethod
@@ -149,10 +150,11 @@ class FixedPointConfig:
         return cls(**{**out.__dict__, "seeds": tuple(out.seeds or train["seeds"])})
 
     def optim(self, train: dict) -> TrainConfig:
-        """``train.optim`` with this study's steps, one evaluation at the end."""
+        """``train.optim`` with this study's learning rate and steps, one evaluation at the end."""
         return TrainConfig.from_config(
             {
                 **train["optim"],
+                "lr": self.lr,
                 "steps": self.steps,
                 "eval_every": self.steps,
                 "checkpoint_every": 0,

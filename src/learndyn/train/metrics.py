@@ -14,12 +14,8 @@ import numpy as np
 import torch
 from torch.func import vjp, vmap
 
+from .constants import AMPLIFICATION_NORM, DIFF_FLOOR, FIXED_POINT_TOL, RANK_RTOL
 from .loop import member_loss, member_metric
-
-AMPLIFICATION_NORM = 1e-3  # ||delta|| of the layer-wise perturbation (spec §5)
-FIXED_POINT_TOL = 1e-5  # residual ||h_{k+1} - h_k|| below which an iteration has converged
-RANK_RTOL = 1e-6  # singular values <= RANK_RTOL * s_max count as zero (outside the active subspace)
-DIFF_FLOOR = 1e-8  # successive differences below this are dominated by float64 rounding
 
 
 class evaluating:

@@ -25,7 +25,7 @@ from ..latex import (
 )
 from ..stats import VERDICTS
 from .claims import BY_CONSTRUCTION, CLAIMS, DROPPED
-from .metrics import AMPLIFICATION_NORM, RANK_RTOL
+from .constants import AMPLIFICATION_NORM, RANK_RTOL
 from .spec import LIP, ModelSpec
 
 FLAT_TOL = 0.01  # a run has flattened when its best validation loss improved < 1% in the last quarter
