@@ -1,11 +1,13 @@
-"""results/README.md lists every file the workflow writes under results/: each path a rule file
-names (literal or as an f-string) and each dataset of the figure registry."""
+"""results/README.md lists every file the workflow writes under results/: each output of the
+job catalogue, each path a rule file names (literal or as an f-string: figures and paper) and
+each dataset of the figure registry."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from learndyn.catalogue import RULES
 from learndyn.figures import DATASETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +24,7 @@ def written_paths() -> set[str]:
     rules += (ROOT / "Snakefile").read_text()
     paths = set(re.findall(r"\"results/([^\"]+)\"", rules))
     paths |= {p.removeprefix("results/") for half in DATASETS.values() for p in half.values()}
+    paths |= {p.removeprefix("results/") for rule in RULES.values() for p in rule.outputs.values()}
     return {_shape(p) for p in paths}
 
 
