@@ -197,7 +197,7 @@ def test_equivalent_control_weight_and_field(L):
 
 
 def test_per_seed_matches_vectorised():
-    """Seeds integrated one at a time (E5) give the vectorised trajectories within tolerance."""
+    """Seeds integrated one at a time (truncation) give the vectorised trajectories within tolerance."""
     X, y = problem()
     Ws, a = init_network([0, 1], X.shape[1], [12, 12])
     times = torch.linspace(0, 0.5, 3, dtype=torch.float64)

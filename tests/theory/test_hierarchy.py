@@ -1,5 +1,6 @@
-"""The truncation hierarchy (E5/E6): level 2's local order in t, exactness of every level where it
-must be exact, the horizon, the switch fraction, the smooth control and split invariance."""
+"""The truncation hierarchy (truncation levels and drift diagnostics): level 2's local order
+in t, exactness of every level where it must be exact, the horizon, the switch fraction, the
+smooth control and split invariance."""
 
 import numpy as np
 import torch

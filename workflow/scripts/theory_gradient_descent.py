@@ -1,4 +1,4 @@
-"""E4: gradient descent: one-step error vs eta, exact discrete identities, GD vs GF."""
+"""gradient_descent: one-step error vs eta, exact discrete identities, GD vs GF."""
 
 import sys
 
@@ -12,7 +12,7 @@ theory, device, task = snakemake.params.theory, snakemake.config["device"], snak
 job, problem = experiments.prepare("gradient_descent", theory, task, snakemake.threads, device)
 exp = job.experiment
 
-ds = experiments.run_e4(
+ds = experiments.run_gradient_descent(
     problem, exp.depths, exp.width, job.seeds, exp.etas, exp.check_eta, exp.gd_etas, exp.t_gd, job.integrator
 )
 print(ds, file=sys.stderr)  # the slopes and checks are theory_summary's

@@ -1,4 +1,4 @@
-"""E2: hybrid field closure vs weight-space gradient flow, L = 1..4 (hybrid_flow_{task}.nc)."""
+"""hybrid_flow: hybrid field closure vs weight-space gradient flow, L = 1..4 (hybrid_flow_{task}.nc)."""
 
 import sys
 
@@ -12,6 +12,8 @@ theory, device, task = snakemake.params.theory, snakemake.config["device"], snak
 job, problem = experiments.prepare("hybrid_flow", theory, task, snakemake.threads, device)
 exp = job.experiment
 
-ds = experiments.run_e2(problem, exp.depths, exp.width, job.seeds, exp.t_max, exp.n_times, job.integrator)
-print(f"E2 {problem.name}: max err_r per depth {ds.err_r.max('time').values}", file=sys.stderr)
+ds = experiments.run_hybrid_flow(
+    problem, exp.depths, exp.width, job.seeds, exp.t_max, exp.n_times, job.integrator
+)
+print(f"hybrid_flow {problem.name}: max err_r per depth {ds.err_r.max('time').values}", file=sys.stderr)
 write_netcdf(ds, snakemake.output.ds, config=snakemake.config, seeds=job.seeds)

@@ -1,4 +1,4 @@
-"""E3: identities at random and trained points (results/theory/identities_{task}.nc)."""
+"""identities: pointwise identities at random and trained points (results/theory/identities_{task}.nc)."""
 
 import sys
 
@@ -12,7 +12,7 @@ theory, device, task = snakemake.params.theory, snakemake.config["device"], snak
 job, problem = experiments.prepare("identities", theory, task, snakemake.threads, device)
 exp = job.experiment
 
-ds = experiments.run_e3(
+ds = experiments.run_identities(
     problem, exp.depths, exp.width, job.seeds, exp.train_eta, exp.train_steps, exp.fd_delta
 )
 print(ds.error.max(["depth", "point"]).to_series().to_string(), file=sys.stderr)

@@ -1,4 +1,4 @@
-"""E5 control: the level-0 (linearised-flow) error for a smooth activation, where no mask
+"""The truncation's control: the level-0 (linearised-flow) error for a smooth activation, where no mask
 switches (results/theory/smooth_control.nc)."""
 
 import sys

@@ -16,7 +16,7 @@ ds, table, hierarchy, macros = build_summary(
     open_dataset(inp.gradient_descent),
     open_dataset(inp.truncation),
     snakemake.params.tolerances,
-    e6=open_dataset(inp.drift),
+    drift=open_dataset(inp.drift),
     smooth=open_dataset(inp.smooth),
     second=open_dataset(inp.second_n[0]) if inp.second_n else None,
 )

@@ -1,4 +1,4 @@
-"""E5/E6 at one (n, depth): the truncation levels against the true flow over the width grid,
+"""truncation at one (n, depth): the truncation levels against the true flow over the width grid,
 with the drift diagnostics (results/theory/truncation/n{n}_L{depth}.nc)."""
 
 import sys

@@ -1,4 +1,4 @@
-"""E5/E6: the depth jobs at the main n merged into truncation.nc (errors, horizons, switching,
+"""truncation: the depth jobs at the main n merged into truncation.nc (errors, horizons, switching,
 costs) and drift.nc (Gram, co-activation and kernel-spectrum drift)."""
 
 import sys

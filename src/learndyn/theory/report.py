@@ -9,7 +9,7 @@ import xarray as xr
 from ..latex import fmt_in_style, fmt_value, header, plural
 from ..stats import exponent_interval, fit_exponent, paired_ci
 
-# --- the truncation hierarchy (E5/E6) ----------------------------------------------------------
+# --- the truncation hierarchy (truncation levels, drift diagnostics) -------------------------------
 
 FLOOR_FACTOR = 10  # exponents are fitted over errors at least this many times the integration floor
 LEVEL_LABELS = {
@@ -19,11 +19,11 @@ LEVEL_LABELS = {
 }
 
 
-def eta_slopes(e4) -> dict[int, float]:
+def eta_slopes(descent) -> dict[int, float]:
     """Log-log slope of the one-step error vs η per depth, over steps without mask switches."""
     out = {}
-    for L in e4.depth.values:
-        sel = e4.sel(depth=L)
+    for L in descent.depth.values:
+        sel = descent.sel(depth=L)
         ok = (sel.switched.max("seed") == 0).values
         out[int(L)] = fit_exponent(sel.eta.values[ok], sel.one_step_error.max("seed").values[ok])[0]
     return out
@@ -34,12 +34,12 @@ def trajectory_error(err: xr.DataArray) -> xr.DataArray:
     return err.max("tau", skipna=True)
 
 
-def integration_floor(e5: xr.Dataset) -> float:
+def integration_floor(truncation: xr.Dataset) -> float:
     """Largest trajectory error of the runs exact by construction (level k >= 1 at depth L <= k)."""
     vals = [
-        float(trajectory_error(e5.err.sel(level=k, depth=L)).max(skipna=True))
-        for k in e5.level.values
-        for L in e5.depth.values
+        float(trajectory_error(truncation.err.sel(level=k, depth=L)).max(skipna=True))
+        for k in truncation.level.values
+        for L in truncation.depth.values
         if 1 <= L <= k
     ]
     vals = [v for v in vals if np.isfinite(v)]
@@ -68,20 +68,24 @@ def loss_drop_reached(loss: xr.DataArray) -> float:
     return float((1 - loss.isel(tau=-1) / loss.isel(tau=0)).mean(skipna=True))
 
 
-def hierarchy_rows(e5, floor, confidence=0.95, smooth=None, second=None) -> pd.DataFrame:
+def hierarchy_rows(truncation, floor, confidence=0.95, smooth=None, second=None) -> pd.DataFrame:
     """Exponent p of the trajectory error ~ m^p per (level, depth), mean and t-interval over
     seeds, fitted over errors >= FLOOR_FACTOR x ``floor``; levels exact by construction are rows
     without an exponent. ``smooth`` (smooth-activation control) and ``second`` (a depth job at
     another n) add level-0 rows."""
     rows = []
-    n = int(e5.sizes["sample"]) if "sample" in e5.dims else int(e5.attrs.get("data_n", 0))
-    for k in e5.level.values:
-        for L in e5.depth.values:
+    n = (
+        int(truncation.sizes["sample"])
+        if "sample" in truncation.dims
+        else int(truncation.attrs.get("data_n", 0))
+    )
+    for k in truncation.level.values:
+        for L in truncation.depth.values:
             if k >= 1 and k >= L:
                 rows.append(dict(closure=LEVEL_LABELS[int(k)], depth=int(L), n=n, exact=True))
                 continue
-            sup = trajectory_error(e5.err.sel(level=k, depth=L)).dropna("width", how="all")
-            drop = loss_drop_reached(e5.loss.sel(depth=L))
+            sup = trajectory_error(truncation.err.sel(level=k, depth=L)).dropna("width", how="all")
+            drop = loss_drop_reached(truncation.loss.sel(depth=L))
             rows.append(
                 _exponent_row(
                     LEVEL_LABELS[int(k)], L, n, sup.width.values, sup.values.T, floor, confidence, drop
@@ -123,18 +127,18 @@ def hierarchy_rows(e5, floor, confidence=0.95, smooth=None, second=None) -> pd.D
     return pd.DataFrame(rows)
 
 
-def smooth_vs_relu(e5, smooth, confidence=0.95) -> dict:
+def smooth_vs_relu(truncation, smooth, confidence=0.95) -> dict:
     """Per depth: the level-0 exponent of the smooth net minus ReLU's, paired by seed (same seeds,
     same widths, same horizon rule); (mean, low, high, n)."""
     out = {}
     for L in smooth.depth.values:
-        if L not in e5.depth.values:
+        if L not in truncation.depth.values:
             continue
         widths = np.intersect1d(
-            smooth.width.values, e5.err.sel(depth=L).dropna("width", how="all").width.values
+            smooth.width.values, truncation.err.sel(depth=L).dropna("width", how="all").width.values
         )
-        seeds = np.intersect1d(smooth.seed.values, e5.seed.values)
-        relu = trajectory_error(e5.err.sel(level=0, depth=L, width=widths, seed=seeds)).values.T
+        seeds = np.intersect1d(smooth.seed.values, truncation.seed.values)
+        relu = trajectory_error(truncation.err.sel(level=0, depth=L, width=widths, seed=seeds)).values.T
         soft = trajectory_error(smooth.err.sel(depth=L, width=widths, seed=seeds)).values.T
         diff = exponent_interval(widths, soft).slopes
         diff = np.asarray(diff) - np.asarray(exponent_interval(widths, relu).slopes)
@@ -142,16 +146,16 @@ def smooth_vs_relu(e5, smooth, confidence=0.95) -> dict:
     return out
 
 
-def side_exponents(e5, e6, confidence=0.95) -> dict:
+def side_exponents(truncation, drift, confidence=0.95) -> dict:
     """Exponents over width (t-intervals over seeds) of the switch fraction at the horizon, of the
     Γ drift of each layer at the horizon: {name: Exponent}. (Wall times are machine-dependent:
     they are stored as ``wall_s`` for the cost model, not reported as results.)"""
     out = {}
-    for L in e5.depth.values:
-        sw = e5.switch_fraction.sel(depth=L).isel(tau=-1).dropna("width", how="all")
+    for L in truncation.depth.values:
+        sw = truncation.switch_fraction.sel(depth=L).isel(tau=-1).dropna("width", how="all")
         out[("switch", int(L))] = exponent_interval(sw.width.values, sw.values.T, 0.0, confidence)
         for layer in range(1, int(L) + 1):
-            g = e6.gram_drift.sel(depth=L, layer=layer).isel(tau=-1).dropna("width", how="all")
+            g = drift.gram_drift.sel(depth=L, layer=layer).isel(tau=-1).dropna("width", how="all")
             if g.sizes["width"] >= 3:
                 out[("gram", int(L), layer)] = exponent_interval(g.width.values, g.values.T, 0.0, confidence)
     return out
@@ -164,6 +168,11 @@ def macro_word(part) -> str:
     """A macro-name fragment without digits: 128 -> OneTwoEight, "level1" -> LevelOne."""
     text = str(part)
     return "".join(_DIGITS[int(c)] if c.isdigit() else c for c in text[:1].upper() + text[1:])
+
+
+def camel(name: str) -> str:
+    """An experiment's name as a macro-name fragment: closed_flow -> ClosedFlow."""
+    return "".join(part.title() for part in name.split("_"))
 
 
 NA = r"\text{n/a}"
@@ -188,19 +197,21 @@ def hierarchy_macro_defaults(max_depth: int = 3) -> dict:
     return out
 
 
-def hierarchy_macros(e5, e6, hier, smooth, floor, confidence, words) -> dict:
+def hierarchy_macros(truncation, drift, hier, smooth, floor, confidence, words) -> dict:
     """Macros of the closure section: every exponent with its interval, floor, horizon, control."""
     fmt = lambda v: f"{v:.2f}" if np.isfinite(v) else r"\text{n/a}"  # noqa: E731
     macros = {
         "IntegrationFloor": floor,
         "FloorFactor": FLOOR_FACTOR,
         "FitFloor": FLOOR_FACTOR * floor,
-        "TruncMaxWidth": int(e5.width.values.max()),
-        "TruncMinWidth": int(e5.width.values.min()),
-        "TruncSeeds": int(e5.sizes["seed"]),
-        "LossDrop": f"{100 * e5.attrs['loss_drop']:.0f}",
-        "HorizonCap": f"{e5.attrs['horizon_t_max']:g}",
-        "TruncRtol": fmt_value(e5.attrs["integrator_rtol"]) if "integrator_rtol" in e5.attrs else NA,
+        "TruncMaxWidth": int(truncation.width.values.max()),
+        "TruncMinWidth": int(truncation.width.values.min()),
+        "TruncSeeds": int(truncation.sizes["seed"]),
+        "LossDrop": f"{100 * truncation.attrs['loss_drop']:.0f}",
+        "HorizonCap": f"{truncation.attrs['horizon_t_max']:g}",
+        "TruncRtol": fmt_value(truncation.attrs["integrator_rtol"])
+        if "integrator_rtol" in truncation.attrs
+        else NA,
         "Confidence": f"{100 * confidence:.0f}",
     }
     main_n = hier.n.iloc[0]
@@ -227,22 +238,24 @@ def hierarchy_macros(e5, e6, hier, smooth, floor, confidence, words) -> dict:
                 if overlap
                 else "the intervals do not overlap: the exponent depends on $n$ on these sizes"
             )
-    for L in e5.depth.values:
-        macros[f"HorizonMedian{macro_word(int(L))}"] = f"{float(e5.horizon.sel(depth=L).median()):.3g}"
+    for L in truncation.depth.values:
+        macros[f"HorizonMedian{macro_word(int(L))}"] = (
+            f"{float(truncation.horizon.sel(depth=L).median()):.3g}"
+        )
     if smooth is not None:
-        for L, (m, lo, hi, _) in smooth_vs_relu(e5, smooth, confidence).items():
+        for L, (m, lo, hi, _) in smooth_vs_relu(truncation, smooth, confidence).items():
             key = f"GeluMinusRelu{macro_word(L)}"
             macros[key], macros[key + "Lo"], macros[key + "Hi"] = fmt(m), fmt(lo), fmt(hi)
-    if e6 is not None:
-        for key, ex in side_exponents(e5, e6, confidence).items():
+    if drift is not None:
+        for key, ex in side_exponents(truncation, drift, confidence).items():
             name = "".join(macro_word(k) for k in key)
             macros[f"Expo{name}"], macros[f"Expo{name}Lo"], macros[f"Expo{name}Hi"] = (
                 fmt(ex.mean),
                 fmt(ex.low),
                 fmt(ex.high),
             )
-        sw = e5.switch_fraction.isel(tau=-1)
-        for L in e5.depth.values:
+        sw = truncation.switch_fraction.isel(tau=-1)
+        for L in truncation.depth.values:
             v = sw.sel(depth=L).mean("seed").dropna("width")
             macros[f"SwitchMin{macro_word(int(L))}"] = f"{100 * float(v.values[0]):.1f}"
             macros[f"SwitchMax{macro_word(int(L))}"] = f"{100 * float(v.values[-1]):.1f}"
@@ -265,17 +278,17 @@ def _compare(diff, steeper: str, shallower: str, same: str) -> str:
     return steeper if high < 0 else (shallower if low > 0 else same)
 
 
-def hierarchy_verdicts(e5, smooth, floor, confidence=0.95) -> dict:
+def hierarchy_verdicts(truncation, smooth, floor, confidence=0.95) -> dict:
     """Paired-by-seed differences of exponents between consecutive levels (same depth, widths,
     seeds) and ReLU vs GELU at level 0, as numbers and as the words the text uses."""
     fmt = lambda v: f"{v:.2f}" if np.isfinite(v) else r"\text{n/a}"  # noqa: E731
     macros = {}
-    for L in e5.depth.values:
-        for k in e5.level.values[1:]:
+    for L in truncation.depth.values:
+        for k in truncation.level.values[1:]:
             if k >= L:
                 continue
-            hi = trajectory_error(e5.err.sel(level=k, depth=L)).dropna("width", how="all")
-            lo = trajectory_error(e5.err.sel(level=k - 1, depth=L, width=hi.width))
+            hi = trajectory_error(truncation.err.sel(level=k, depth=L)).dropna("width", how="all")
+            lo = trajectory_error(truncation.err.sel(level=k - 1, depth=L, width=hi.width))
             diff = paired_exponent_difference(hi.width.values, hi.values.T, lo.values.T, floor, confidence)
             key = f"Gain{macro_word(int(k))}{macro_word(int(L))}"
             macros[key], macros[key + "Lo"], macros[key + "Hi"] = fmt(diff[0]), fmt(diff[1]), fmt(diff[2])
@@ -283,7 +296,7 @@ def hierarchy_verdicts(e5, smooth, floor, confidence=0.95) -> dict:
             ratio = (hi / lo).median("seed").values
             macros[key + "Ratio"] = f"{float(np.nanmax(ratio)):.2g}"
     if smooth is not None:
-        for L, diff in smooth_vs_relu(e5, smooth, confidence).items():
+        for L, diff in smooth_vs_relu(truncation, smooth, confidence).items():
             macros[f"GeluVsRelu{macro_word(L)}Words"] = _compare(
                 diff, "steeper than", "shallower than", "indistinguishable from"
             )
@@ -329,12 +342,10 @@ CHECKS_NOTE = (
 
 # The checks table's parts: the experiment behind each row, as the paper names it.
 CHECK_PARTS = {
-    "E1": "closed, $L=1$",
-    "E2": "hybrid closure",
-    "E3": "identities",
-    "E4": "gradient descent",
-    "E5": "truncation",
-    "E6": "truncation",
+    "closed_flow": "closed, $L=1$",
+    "hybrid_flow": "hybrid closure",
+    "identities": "identities",
+    "gradient_descent": "gradient descent",
 }
 FLOW_PARTS = ("closed, $L=1$", "hybrid closure")  # first table; the rest go to the second
 
@@ -372,13 +383,13 @@ CHECK_LABELS = {
 
 
 def build_summary(
-    e1: dict,
-    e2: dict,
-    e3: dict,
-    e4: xr.Dataset,
-    e5: xr.Dataset,
+    closed: dict,
+    hybrid: dict,
+    identities: dict,
+    descent: xr.Dataset,
+    truncation: xr.Dataset,
     tol: dict,
-    e6=None,
+    drift=None,
     smooth=None,
     second=None,
     confidence: float = 0.95,
@@ -401,20 +412,26 @@ def build_summary(
             )
         )
 
-    for task, ds in e1.items():
+    for task, ds in closed.items():
         slid = int(ds.attrs["field_steps_slides"])
         note = f" ({plural(slid, 'sliding entry')})" if slid else ""
         add(
-            "E1",
+            "closed_flow",
             "closed (h,r) vs weight-space flow: residual" + note,
             task,
             float(ds.err_r.max()),
             tol["flow"],
         )
-        add("E1", "closed h vs forward pass of W(t)", task, float(ds.err_h.max()), tol["flow"])
-        add("E1", "evolved r vs readout of evolved h", task, float(ds.err_r_readout.max()), tol["flow"])
+        add("closed_flow", "closed h vs forward pass of W(t)", task, float(ds.err_h.max()), tol["flow"])
         add(
-            "E1",
+            "closed_flow",
+            "evolved r vs readout of evolved h",
+            task,
+            float(ds.err_r_readout.max()),
+            tol["flow"],
+        )
+        add(
+            "closed_flow",
             r"sliding modes: $\dot h=0$ on sliding entries (equivalent control)",
             task,
             max(
@@ -422,66 +439,66 @@ def build_summary(
             ),
             tol["identity"],
         )
-    for task, ds in e2.items():
+    for task, ds in hybrid.items():
         for L in ds.depth.values:
             d = ds.sel(depth=L)
             slid = int(d.slides.sel(space="field"))
             note = f", $L={int(L)}$" + (f" ({plural(slid, 'sliding entry')})" if slid else "")
             add(
-                "E2",
+                "hybrid_flow",
                 "hybrid closure vs weight-space flow: residual" + note,
                 task,
                 float(d.err_r.max()),
                 tol["flow"],
             )
             add(
-                "E2",
+                "hybrid_flow",
                 "hybrid $h$, $b$ vs forward/backward pass of $W(t)$" + f", $L={int(L)}$",
                 task,
                 max(float(d.err_h_forward), float(d.err_b_forward)),
                 tol["flow"],
             )
         add(
-            "E2",
+            "hybrid_flow",
             r"sliding modes: $\dot h=0$ on sliding entries (equivalent control)",
             task,
             float(ds.slide_residual.max()),
             tol["identity"],
         )
-    for task, ds in e3.items():
+    for task, ds in identities.items():
         for c in ds.check.values:
             err = float(ds.error.sel(check=c).max(skipna=True))
             if np.isfinite(err):
-                add("E3", CHECK_LABELS[str(c)], task, err, tol["identity"])
-    for c in e4.discrete_check.values:
-        err = float(e4.discrete_error.sel(discrete_check=c).max(skipna=True))
+                add("identities", CHECK_LABELS[str(c)], task, err, tol["identity"])
+    for c in descent.discrete_check.values:
+        err = float(descent.discrete_error.sel(discrete_check=c).max(skipna=True))
         if np.isfinite(err):
-            add("E4", CHECK_LABELS[str(c)], e4.attrs["data_task"], err, tol["identity"])
-    l1 = e4.one_step_error.sel(depth=1).where(e4.switched.sel(depth=1) == 0)
+            add("gradient_descent", CHECK_LABELS[str(c)], descent.attrs["data_task"], err, tol["identity"])
+    l1 = descent.one_step_error.sel(depth=1).where(descent.switched.sel(depth=1) == 0)
     add(
-        "E4",
+        "gradient_descent",
         r"$L=1$ one-step residual without switches (exact)",
-        e4.attrs["data_task"],
+        descent.attrs["data_task"],
         float(l1.max(skipna=True)),
         tol["identity"],
     )
-    slopes = eta_slopes(e4)
+    slopes = eta_slopes(descent)
     for L, s in slopes.items():
         if L >= 2:
             add(
-                "E4",
+                "gradient_descent",
                 rf"one-step residual error $\propto\eta^2$, $L={L}$ (slope)",
-                e4.attrs["data_task"],
+                descent.attrs["data_task"],
                 s,
                 tol["slope"],
                 kind="slope",
             )
     gd_slope = {
-        int(L): fit_exponent(e4.gd_eta.values, e4.gd_vs_gf_error.sel(depth=L).values)[0]
-        for L in e4.depth.values
+        int(L): fit_exponent(descent.gd_eta.values, descent.gd_vs_gf_error.sel(depth=L).values)[0]
+        for L in descent.depth.values
     }
-    floor = integration_floor(e5)
-    hier = hierarchy_rows(e5, floor, confidence, smooth, second)
+    floor = integration_floor(truncation)
+    hier = hierarchy_rows(truncation, floor, confidence, smooth, second)
 
     df = pd.DataFrame(rows)
     summary = xr.Dataset(
@@ -545,32 +562,30 @@ def build_summary(
         "SlopeTol": fmt_value(tol["slope"]),
         "IntegrationFloor": floor,
     }
-    for exp in ("E1", "E2", "E3"):
-        # E3 macro: the identities of the theory (the matrix-free norm is a tool of E6)
+    for exp in ("closed_flow", "hybrid_flow", "identities"):
+        # identities: those of the theory (the matrix-free norm is a tool of the drift diagnostics)
         sel = df[(df.experiment == exp) & (df.check != CHECK_LABELS["gram_norm_matrix_free"])]
         if len(sel):
-            macros[f"MaxErr{exp.replace('1', 'One').replace('2', 'Two').replace('3', 'Three')}"] = (
-                sel.value.max()
-            )
-    ds = next(iter(e2.values()))  # the first flow task is the one the text quotes
+            macros[f"MaxErr{camel(exp)}"] = sel.value.max()
+    ds = next(iter(hybrid.values()))  # the first flow task is the one the text quotes
     for L in ds.depth.values:
-        macros[f"ErrTwo{words[int(L)]}"] = float(ds.err_r.sel(depth=L).max())
-        macros[f"SlideTwo{words[int(L)]}"] = int(ds.slides.sel(depth=L, space="field"))
-    ds = next(iter(e1.values()))
-    macros["SlideOne"] = int(ds.attrs["field_steps_slides"])
-    macros["EventsOne"] = int(ds.attrs["field_steps_events"])
-    macros["SlideOneText"] = plural(macros["SlideOne"], "sliding entry")
-    macros["EventsOneText"] = plural(macros["EventsOne"], "located switch")
-    macros["WidthOne"] = int(ds.attrs["width"])
+        macros[f"ErrHybridFlow{words[int(L)]}"] = float(ds.err_r.sel(depth=L).max())
+        macros[f"SlideHybridFlow{words[int(L)]}"] = int(ds.slides.sel(depth=L, space="field"))
+    ds = next(iter(closed.values()))
+    macros["SlideClosedFlow"] = int(ds.attrs["field_steps_slides"])
+    macros["EventsClosedFlow"] = int(ds.attrs["field_steps_events"])
+    macros["SlideClosedFlowText"] = plural(macros["SlideClosedFlow"], "sliding entry")
+    macros["EventsClosedFlowText"] = plural(macros["EventsClosedFlow"], "located switch")
+    macros["WidthClosedFlow"] = int(ds.attrs["width"])
     slide_res = [
-        float(ds.attrs[f"{sp}_steps_slide_residual"]) for ds in e1.values() for sp in ("weight", "field")
+        float(ds.attrs[f"{sp}_steps_slide_residual"]) for ds in closed.values() for sp in ("weight", "field")
     ]
-    slide_res += [float(ds.slide_residual.max()) for ds in e2.values()]
+    slide_res += [float(ds.slide_residual.max()) for ds in hybrid.values()]
     macros["SlideResidual"] = max(slide_res, default=0.0)
-    macros["SlideTol"] = fmt_value(float(e4.attrs["integrator_slide_tol"]))
-    macros["NumSamples"] = int(e4.sizes["sample"])
-    macros["FlowRtol"] = fmt_value(float(e4.attrs["integrator_rtol"]))
-    disc = df[(df.experiment == "E4") & (df.kind == "max")]
+    macros["SlideTol"] = fmt_value(float(descent.attrs["integrator_slide_tol"]))
+    macros["NumSamples"] = int(descent.sizes["sample"])
+    macros["FlowRtol"] = fmt_value(float(descent.attrs["integrator_rtol"]))
+    disc = df[(df.experiment == "gradient_descent") & (df.kind == "max")]
     if len(disc):
         macros["MaxErrDiscrete"] = disc.value.max()
     for L, s in slopes.items():
@@ -578,6 +593,6 @@ def build_summary(
     for L, s in gd_slope.items():
         macros[f"GdSlope{words.get(L, str(L))}"] = f"{s:.2f}"
     macros.update(hierarchy_macro_defaults())
-    macros.update(hierarchy_macros(e5, e6, hier, smooth, floor, confidence, words))
-    macros.update(hierarchy_verdicts(e5, smooth, floor, confidence))
+    macros.update(hierarchy_macros(truncation, drift, hier, smooth, floor, confidence, words))
+    macros.update(hierarchy_verdicts(truncation, smooth, floor, confidence))
     return summary, table, hierarchy_table(hier, confidence), macros

@@ -13,7 +13,7 @@ from .levels import widths_at
 
 @dataclass(frozen=True)
 class ClosedFlowConfig:
-    """E1 (``theory.closed_flow``): L = 1 closed (h, r) system vs weight-space flow."""
+    """``theory.closed_flow``: L = 1 closed (h, r) system vs weight-space flow."""
 
     width: int
     t_max: float  # ODE time integrated
@@ -22,7 +22,7 @@ class ClosedFlowConfig:
 
 @dataclass(frozen=True)
 class HybridFlowConfig:
-    """E2 (``theory.hybrid_flow``): hybrid field closure vs weight-space flow."""
+    """``theory.hybrid_flow``: hybrid field closure vs weight-space flow."""
 
     depths: tuple
     width: int
@@ -32,7 +32,7 @@ class HybridFlowConfig:
 
 @dataclass(frozen=True)
 class IdentitiesConfig:
-    """E3 (``theory.identities``): pointwise identities at init and after GD training."""
+    """``theory.identities``: pointwise identities at init and after GD training."""
 
     depths: tuple
     width: int
@@ -44,7 +44,7 @@ class IdentitiesConfig:
 
 @dataclass(frozen=True)
 class GradientDescentConfig:
-    """E4 (``theory.gradient_descent``): one-step errors, exact discrete forms, GD vs GF."""
+    """``theory.gradient_descent``: one-step errors, exact discrete forms, GD vs GF."""
 
     depths: tuple
     width: int
@@ -56,7 +56,7 @@ class GradientDescentConfig:
 
 @dataclass(frozen=True)
 class TruncationConfig:
-    """E5/E6 (``theory.truncation``): the truncation hierarchy level by level over width and depth
+    """``theory.truncation``: the truncation hierarchy level by level over width and depth
     (``hierarchy.run_depth``), one job per (n, depth); drift pictures; smooth-activation control."""
 
     depths: tuple
