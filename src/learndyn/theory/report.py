@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -197,7 +200,7 @@ def hierarchy_macro_defaults(max_depth: int = 3) -> dict:
     return out
 
 
-def hierarchy_macros(truncation, drift, hier, smooth, floor, confidence, words) -> dict:
+def hierarchy_macros(truncation, drift, hier, smooth, floor, confidence) -> dict:
     """Macros of the closure section: every exponent with its interval, floor, horizon, control."""
     fmt = lambda v: f"{v:.2f}" if np.isfinite(v) else r"\text{n/a}"  # noqa: E731
     macros = {
@@ -334,28 +337,13 @@ def hierarchy_table(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFram
     )
 
 
+# --- the checks table: one registered family of checks per experiment ------------------------
+
 CHECKS_NOTE = (
     "Max error: the largest relative error over the check's samples, times or parameters (a pure "
     "number); slope rows give the fitted log-log slope of the one-step residual error against "
     r"$\eta$ instead, which passes within the tolerance of 2."
 )
-
-# The checks table's parts: the experiment behind each row, as the paper names it.
-CHECK_PARTS = {
-    "closed_flow": "closed, $L=1$",
-    "hybrid_flow": "hybrid closure",
-    "identities": "identities",
-    "gradient_descent": "gradient descent",
-}
-FLOW_PARTS = ("closed, $L=1$", "hybrid closure")  # first table; the rest go to the second
-
-
-def split_checks(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The checks table in two page-sized parts: the flows (closed and hybrid systems against
-    weight-space flow) and the identities with gradient descent."""
-    flows = table["Part"].isin(FLOW_PARTS)
-    return table[flows].reset_index(drop=True), table[~flows].reset_index(drop=True)
-
 
 CHECK_LABELS = {
     "ntk_autodiff": r"$K=\sum_\ell Q^{(\ell-1)}\odot S^{(\ell)}$ vs autodiff eNTK",
@@ -382,125 +370,190 @@ CHECK_LABELS = {
 }
 
 
-def build_summary(
-    closed: dict,
-    hybrid: dict,
-    identities: dict,
-    descent: xr.Dataset,
-    truncation: xr.Dataset,
-    tol: dict,
-    drift=None,
-    smooth=None,
-    second=None,
-    confidence: float = 0.95,
-):
-    """Rows (experiment, check, data, max error, tolerance, pass) and the hierarchy's exponents;
-    returns (Dataset, checks DataFrame, hierarchy DataFrame, macros)."""
+@dataclass(frozen=True)
+class Results:
+    """The datasets the summary reads. Flows and identities: dicts task -> dataset (the first
+    task is the one the text quotes); ``drift``, ``smooth`` (smooth-activation control) and
+    ``second`` (the depth job at the second data size) may be None."""
+
+    closed_flow: dict
+    hybrid_flow: dict
+    identities: dict
+    gradient_descent: xr.Dataset
+    truncation: xr.Dataset
+    drift: xr.Dataset | None = None
+    smooth: xr.Dataset | None = None
+    second: xr.Dataset | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of the checks table: ``value`` is the largest relative error (``kind="max"``,
+    passes at most ``tolerance``) or a fitted log-log slope (``kind="slope"``, passes within
+    ``tolerance`` of 2)."""
+
+    check: str
+    data: str
+    value: float
+    tolerance: float
+    kind: str = "max"
+
+    @property
+    def passed(self) -> bool:
+        v, tol = self.value, self.tolerance
+        return bool(np.isfinite(v) and (abs(v - 2.0) <= tol if self.kind == "slope" else v <= tol))
+
+
+@dataclass(frozen=True)
+class CheckFamily:
+    """The checks of one experiment: ``checks(results, tol) -> [Check]`` and the part of the
+    checks table they form, as the paper names it."""
+
+    experiment: str
+    part: str
+    checks: Callable
+
+
+CHECK_FAMILIES: list[CheckFamily] = []  # in table order
+
+
+def check_family(experiment: str, part: str):
+    """Register the decorated ``checks(results, tol) -> [Check]`` as the checks of ``experiment``.
+    The table loops over the registry: a new family is a new function, not a branch."""
+
+    def register(fn):
+        CHECK_FAMILIES.append(CheckFamily(experiment, part, fn))
+        return fn
+
+    return register
+
+
+FLOW_PARTS = ("closed, $L=1$", "hybrid closure")  # first table; the rest go to the second
+SLIDING_CHECK = r"sliding modes: $\dot h=0$ on sliding entries (equivalent control)"
+
+
+def _slides_note(slides: int) -> str:
+    return f" ({plural(slides, 'sliding entry')})" if slides else ""
+
+
+@check_family("closed_flow", "closed, $L=1$")
+def closed_flow_checks(results: Results, tol: dict) -> list[Check]:
+    """The L = 1 closed (h, r) system against weight-space flow, per flow task."""
     rows = []
-
-    def add(exp, check, data, err, tolerance, kind="max"):
-        ok = bool(np.isfinite(err) and (abs(err - 2.0) <= tolerance if kind == "slope" else err <= tolerance))
-        rows.append(
-            dict(
-                experiment=exp,
-                check=check,
-                data=data,
-                value=float(err),
-                tolerance=float(tolerance),
-                kind=kind,
-                passed=ok,
-            )
+    for task, ds in results.closed_flow.items():
+        note = _slides_note(int(ds.attrs["field_steps_slides"]))
+        slide = max(
+            float(ds.attrs["weight_steps_slide_residual"]), float(ds.attrs["field_steps_slide_residual"])
         )
-
-    for task, ds in closed.items():
-        slid = int(ds.attrs["field_steps_slides"])
-        note = f" ({plural(slid, 'sliding entry')})" if slid else ""
-        add(
-            "closed_flow",
-            "closed (h,r) vs weight-space flow: residual" + note,
-            task,
-            float(ds.err_r.max()),
-            tol["flow"],
-        )
-        add("closed_flow", "closed h vs forward pass of W(t)", task, float(ds.err_h.max()), tol["flow"])
-        add(
-            "closed_flow",
-            "evolved r vs readout of evolved h",
-            task,
-            float(ds.err_r_readout.max()),
-            tol["flow"],
-        )
-        add(
-            "closed_flow",
-            r"sliding modes: $\dot h=0$ on sliding entries (equivalent control)",
-            task,
-            max(
-                float(ds.attrs["weight_steps_slide_residual"]), float(ds.attrs["field_steps_slide_residual"])
+        rows += [
+            Check(
+                "closed (h,r) vs weight-space flow: residual" + note, task, float(ds.err_r.max()), tol["flow"]
             ),
-            tol["identity"],
-        )
-    for task, ds in hybrid.items():
+            Check("closed h vs forward pass of W(t)", task, float(ds.err_h.max()), tol["flow"]),
+            Check("evolved r vs readout of evolved h", task, float(ds.err_r_readout.max()), tol["flow"]),
+            Check(SLIDING_CHECK, task, slide, tol["identity"]),
+        ]
+    return rows
+
+
+@check_family("hybrid_flow", "hybrid closure")
+def hybrid_flow_checks(results: Results, tol: dict) -> list[Check]:
+    """The hybrid closure against weight-space flow, per flow task and depth."""
+    rows = []
+    for task, ds in results.hybrid_flow.items():
         for L in ds.depth.values:
             d = ds.sel(depth=L)
-            slid = int(d.slides.sel(space="field"))
-            note = f", $L={int(L)}$" + (f" ({plural(slid, 'sliding entry')})" if slid else "")
-            add(
-                "hybrid_flow",
-                "hybrid closure vs weight-space flow: residual" + note,
-                task,
-                float(d.err_r.max()),
-                tol["flow"],
-            )
-            add(
-                "hybrid_flow",
-                "hybrid $h$, $b$ vs forward/backward pass of $W(t)$" + f", $L={int(L)}$",
-                task,
-                max(float(d.err_h_forward), float(d.err_b_forward)),
-                tol["flow"],
-            )
-        add(
-            "hybrid_flow",
-            r"sliding modes: $\dot h=0$ on sliding entries (equivalent control)",
-            task,
-            float(ds.slide_residual.max()),
-            tol["identity"],
-        )
-    for task, ds in identities.items():
+            note = f", $L={int(L)}$" + _slides_note(int(d.slides.sel(space="field")))
+            forward = max(float(d.err_h_forward), float(d.err_b_forward))
+            rows += [
+                Check(
+                    "hybrid closure vs weight-space flow: residual" + note,
+                    task,
+                    float(d.err_r.max()),
+                    tol["flow"],
+                ),
+                Check(
+                    "hybrid $h$, $b$ vs forward/backward pass of $W(t)$" + f", $L={int(L)}$",
+                    task,
+                    forward,
+                    tol["flow"],
+                ),
+            ]
+        rows.append(Check(SLIDING_CHECK, task, float(ds.slide_residual.max()), tol["identity"]))
+    return rows
+
+
+@check_family("identities", "identities")
+def identities_checks(results: Results, tol: dict) -> list[Check]:
+    """Every pointwise identity (largest error over depths and points), per task; NaN: not defined."""
+    rows = []
+    for task, ds in results.identities.items():
         for c in ds.check.values:
             err = float(ds.error.sel(check=c).max(skipna=True))
             if np.isfinite(err):
-                add("identities", CHECK_LABELS[str(c)], task, err, tol["identity"])
-    for c in descent.discrete_check.values:
-        err = float(descent.discrete_error.sel(discrete_check=c).max(skipna=True))
+                rows.append(Check(CHECK_LABELS[str(c)], task, err, tol["identity"]))
+    return rows
+
+
+@check_family("gradient_descent", "gradient descent")
+def gradient_descent_checks(results: Results, tol: dict) -> list[Check]:
+    """The exact discrete forms, the exact L = 1 step without switches and the η² scaling of the
+    one-step residual error at L >= 2."""
+    ds = results.gradient_descent
+    task = ds.attrs["data_task"]
+    rows = []
+    for c in ds.discrete_check.values:
+        err = float(ds.discrete_error.sel(discrete_check=c).max(skipna=True))
         if np.isfinite(err):
-            add("gradient_descent", CHECK_LABELS[str(c)], descent.attrs["data_task"], err, tol["identity"])
-    l1 = descent.one_step_error.sel(depth=1).where(descent.switched.sel(depth=1) == 0)
-    add(
-        "gradient_descent",
-        r"$L=1$ one-step residual without switches (exact)",
-        descent.attrs["data_task"],
-        float(l1.max(skipna=True)),
-        tol["identity"],
+            rows.append(Check(CHECK_LABELS[str(c)], task, err, tol["identity"]))
+    l1 = ds.one_step_error.sel(depth=1).where(ds.switched.sel(depth=1) == 0)
+    rows.append(
+        Check(
+            r"$L=1$ one-step residual without switches (exact)",
+            task,
+            float(l1.max(skipna=True)),
+            tol["identity"],
+        )
     )
-    slopes = eta_slopes(descent)
-    for L, s in slopes.items():
+    for L, s in eta_slopes(ds).items():
         if L >= 2:
-            add(
-                "gradient_descent",
-                rf"one-step residual error $\propto\eta^2$, $L={L}$ (slope)",
-                descent.attrs["data_task"],
-                s,
-                tol["slope"],
-                kind="slope",
-            )
-    gd_slope = {
+            label = rf"one-step residual error $\propto\eta^2$, $L={L}$ (slope)"
+            rows.append(Check(label, task, s, tol["slope"], kind="slope"))
+    return rows
+
+
+def check_rows(results: Results, tol: dict) -> pd.DataFrame:
+    """Every registered family's checks: (experiment, part, check, data, value, tolerance, kind,
+    passed), one row per check in table order."""
+    rows = [
+        dict(
+            experiment=fam.experiment,
+            part=fam.part,
+            check=c.check,
+            data=c.data,
+            value=float(c.value),
+            tolerance=float(c.tolerance),
+            kind=c.kind,
+            passed=c.passed,
+        )
+        for fam in CHECK_FAMILIES
+        for c in fam.checks(results, tol)
+    ]
+    return pd.DataFrame(rows)
+
+
+def gd_vs_gf_slopes(descent: xr.Dataset) -> dict[int, float]:
+    """Log-log slope of the GD-vs-GF residual error against η per depth."""
+    return {
         int(L): fit_exponent(descent.gd_eta.values, descent.gd_vs_gf_error.sel(depth=L).values)[0]
         for L in descent.depth.values
     }
-    floor = integration_floor(truncation)
-    hier = hierarchy_rows(truncation, floor, confidence, smooth, second)
 
-    df = pd.DataFrame(rows)
+
+def summary_dataset(df: pd.DataFrame, results: Results, hier: pd.DataFrame, floor: float) -> xr.Dataset:
+    """The checks as a dataset (dim ``row``; coordinates experiment, check, data) with the slopes,
+    the hierarchy's exponents and the integration floor as attrs."""
+    row_coord = lambda values, name: ("row", values.astype(str), {"long_name": name, "units": "1"})  # noqa: E731
     summary = xr.Dataset(
         {
             "max_error": (
@@ -517,27 +570,27 @@ def build_summary(
         },
         coords={
             "row": ("row", np.arange(len(df)), {"long_name": "check index", "units": "1"}),
-            "experiment": (
-                "row",
-                df.experiment.values.astype(str),
-                {"long_name": "experiment", "units": "1"},
-            ),
-            "check": ("row", df.check.values.astype(str), {"long_name": "check", "units": "1"}),
-            "data": ("row", df.data.values.astype(str), {"long_name": "data set", "units": "1"}),
+            "experiment": row_coord(df.experiment.values, "experiment"),
+            "check": row_coord(df.check.values, "check"),
+            "data": row_coord(df.data.values, "data set"),
         },
     )
-    for L, s in slopes.items():
+    for L, s in eta_slopes(results.gradient_descent).items():
         summary.attrs[f"eta_slope_L{L}"] = s
-    for L, s in gd_slope.items():
+    for L, s in gd_vs_gf_slopes(results.gradient_descent).items():
         summary.attrs[f"gd_vs_gf_slope_L{L}"] = s
     for r in hier.itertuples():
         if not r.exact:
             summary.attrs[f"exponent_{r.closure}_L{r.depth}_n{r.n}"] = r.mean
     summary.attrs["integration_floor"] = floor
+    return summary
 
-    table = pd.DataFrame(
+
+def checks_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The LaTeX checks table of ``check_rows`` (``split_checks`` cuts it in two)."""
+    return pd.DataFrame(
         {
-            "Part": df.experiment.map(CHECK_PARTS),
+            "Part": df.part,
             "Check": df.check,
             "Data": df.data.str.replace("_", r"\_"),
             header("Max error", "relative"): [
@@ -552,6 +605,17 @@ def build_summary(
         }
     )
 
+
+def split_checks(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The checks table in two page-sized parts: the flows (closed and hybrid systems against
+    weight-space flow) and the identities with gradient descent."""
+    flows = table["Part"].isin(FLOW_PARTS)
+    return table[flows].reset_index(drop=True), table[~flows].reset_index(drop=True)
+
+
+def check_macros(df: pd.DataFrame, results: Results, tol: dict) -> dict:
+    """Macros of the checks: counts, tolerances, the largest error per experiment, the flows of the
+    first flow task per depth (errors, sliding entries, located switches), slopes."""
     words = {1: "One", 2: "Two", 3: "Three", 4: "Four"}
     macros = {
         "NumChecks": len(df),
@@ -560,39 +624,57 @@ def build_summary(
         "FlowTol": fmt_value(tol["flow"]),
         "IdentityTol": fmt_value(tol["identity"]),
         "SlopeTol": fmt_value(tol["slope"]),
-        "IntegrationFloor": floor,
     }
     for exp in ("closed_flow", "hybrid_flow", "identities"):
         # identities: those of the theory (the matrix-free norm is a tool of the drift diagnostics)
         sel = df[(df.experiment == exp) & (df.check != CHECK_LABELS["gram_norm_matrix_free"])]
         if len(sel):
             macros[f"MaxErr{camel(exp)}"] = sel.value.max()
-    ds = next(iter(hybrid.values()))  # the first flow task is the one the text quotes
+    ds = next(iter(results.hybrid_flow.values()))
     for L in ds.depth.values:
         macros[f"ErrHybridFlow{words[int(L)]}"] = float(ds.err_r.sel(depth=L).max())
         macros[f"SlideHybridFlow{words[int(L)]}"] = int(ds.slides.sel(depth=L, space="field"))
-    ds = next(iter(closed.values()))
+    ds = next(iter(results.closed_flow.values()))
     macros["SlideClosedFlow"] = int(ds.attrs["field_steps_slides"])
     macros["EventsClosedFlow"] = int(ds.attrs["field_steps_events"])
     macros["SlideClosedFlowText"] = plural(macros["SlideClosedFlow"], "sliding entry")
     macros["EventsClosedFlowText"] = plural(macros["EventsClosedFlow"], "located switch")
     macros["WidthClosedFlow"] = int(ds.attrs["width"])
     slide_res = [
-        float(ds.attrs[f"{sp}_steps_slide_residual"]) for ds in closed.values() for sp in ("weight", "field")
+        float(ds.attrs[f"{sp}_steps_slide_residual"])
+        for ds in results.closed_flow.values()
+        for sp in ("weight", "field")
     ]
-    slide_res += [float(ds.slide_residual.max()) for ds in hybrid.values()]
+    slide_res += [float(ds.slide_residual.max()) for ds in results.hybrid_flow.values()]
     macros["SlideResidual"] = max(slide_res, default=0.0)
+    descent = results.gradient_descent
     macros["SlideTol"] = fmt_value(float(descent.attrs["integrator_slide_tol"]))
     macros["NumSamples"] = int(descent.sizes["sample"])
     macros["FlowRtol"] = fmt_value(float(descent.attrs["integrator_rtol"]))
     disc = df[(df.experiment == "gradient_descent") & (df.kind == "max")]
     if len(disc):
         macros["MaxErrDiscrete"] = disc.value.max()
-    for L, s in slopes.items():
+    for L, s in eta_slopes(descent).items():
         macros[f"EtaSlope{words.get(L, str(L))}"] = f"{s:.3f}"
-    for L, s in gd_slope.items():
+    for L, s in gd_vs_gf_slopes(descent).items():
         macros[f"GdSlope{words.get(L, str(L))}"] = f"{s:.2f}"
+    return macros
+
+
+def build_summary(results: Results, tol: dict, confidence: float = 0.95):
+    """Every registered check (experiment, check, data, max error, tolerance, pass) and the
+    hierarchy's exponents; returns (Dataset, checks DataFrame, hierarchy DataFrame, macros)."""
+    df = check_rows(results, tol)
+    trunc, smooth = results.truncation, results.smooth
+    floor = integration_floor(trunc)
+    hier = hierarchy_rows(trunc, floor, confidence, smooth, results.second)
+    macros = {**check_macros(df, results, tol), "IntegrationFloor": floor}
     macros.update(hierarchy_macro_defaults())
-    macros.update(hierarchy_macros(truncation, drift, hier, smooth, floor, confidence, words))
-    macros.update(hierarchy_verdicts(truncation, smooth, floor, confidence))
-    return summary, table, hierarchy_table(hier, confidence), macros
+    macros.update(hierarchy_macros(trunc, results.drift, hier, smooth, floor, confidence))
+    macros.update(hierarchy_verdicts(trunc, smooth, floor, confidence))
+    return (
+        summary_dataset(df, results, hier, floor),
+        checks_table(df),
+        hierarchy_table(hier, confidence),
+        macros,
+    )
