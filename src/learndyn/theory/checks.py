@@ -93,8 +93,7 @@ def gram_drift_sq_norm_explicit(W_l, D_l, W0_l, D0_l):
 
 
 def identity_checks(Ws, a, X, y, delta: float = 1e-4) -> dict[str, float]:
-    """All continuous-time identities at the network (Ws, a); returns {check: relative error}
-    (NaN if not defined)."""
+    """All continuous-time identities at (Ws, a): {check: relative error} (NaN if not defined)."""
     L = len(Ws)
     F = training_fields(Ws, a, X, y)
     D = F.D
