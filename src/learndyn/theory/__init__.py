@@ -13,7 +13,8 @@ Modules, in the order of the spec:
 * ``levels``       which truncation runs exist (no torch; shared with the cost model)
 * ``hierarchy``    truncation: the hierarchy level by level, one job per (n, depth), the drift
                    diagnostics, and the smooth-activation control
-* ``report``       the checks table, exponents and slopes, macros
+* ``merge``        the depth jobs merged into the truncation and drift datasets (no torch)
+* ``report``       the checks (one registered family per experiment), exponents, slopes, macros
 * ``figures``      the theory figures
 
 Every tensor is float64 and carries a leading ``seed`` axis (S): networks of several seeds

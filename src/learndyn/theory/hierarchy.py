@@ -153,7 +153,7 @@ def run_depth(
 
     Each run integrates to its own horizon t_h (``loss_drop_horizon`` of its level-0 loss) and is
     stored at ``n_times`` fractions tau = t / t_h of it. Returns a Dataset with a length-1 depth
-    dimension (``merge`` concatenates the depth jobs): errors (level, width, seed, tau), loss,
+    dimension (``merge.merge`` concatenates the depth jobs): errors (level, width, seed, tau), loss,
     horizon, switching, wall times, and the drift diagnostics (Γ drift, C drift at L = 1, spectrum).
     """
     tau = np.linspace(0.0, 1.0, n_times)
@@ -259,13 +259,6 @@ def run_depth(
     return ds
 
 
-def merge(datasets) -> xr.Dataset:
-    """Concatenate depth jobs (``run_depth``) along depth (layers and widths outer-joined)."""
-    return xr.concat(
-        sorted(datasets, key=lambda d: int(d.depth[0])), dim="depth", join="outer", combine_attrs="override"
-    )
-
-
 def run_smooth_control(
     p,
     depths,
@@ -323,14 +316,3 @@ def run_smooth_control(
         },
         attrs={"activation": activation, "loss_drop": drop, "horizon_t_max": t_max},
     )
-
-
-DRIFT_VARS = ("gram_drift", "coactivation_drift", "kernel_eigenvalue")
-
-
-def split(merged: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
-    """(truncation, drift): the merged depth jobs without / with only the drift diagnostics."""
-    present = [v for v in DRIFT_VARS if v in merged]  # coactivation_drift only with L = 1
-    truncation = merged.drop_vars([*present, "mode", "layer"])
-    drift = merged[present]
-    return truncation, drift
