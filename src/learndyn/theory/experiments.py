@@ -24,7 +24,7 @@ from . import checks, gd
 from .fields import coactivation, init_network, training_fields
 from .flows import closed_flow_L1, fields_along, hybrid_flow, weight_flow
 from .integrate import Settings
-from .settings import configure
+from .settings import Job, configure
 
 DT = torch.float64
 
@@ -140,10 +140,11 @@ def base_attrs(p: Problem, settings: Settings | None, **extra) -> dict:
 # --- closed_flow: L = 1 closed (h, r) system vs weight-space flow ------------------------------------
 
 
-def run_closed_flow(
-    p: Problem, width: int, seeds, t_max: float, n_times: int, settings: Settings
-) -> xr.Dataset:
-    """Closed flow (spec §4, §8.1): integrate weight-space GF and the closed (h, r) system, compare."""
+def run_closed_flow(p: Problem, job: Job) -> xr.Dataset:
+    """Closed flow (spec §4, §8.1): integrate weight-space GF and the closed (h, r) system, compare.
+    ``job``: ``configure("closed_flow")``. Returns residuals (time, seed, sample), errors (time,)."""
+    exp, seeds, settings = job.experiment, job.seeds, job.integrator
+    width, t_max, n_times = exp.width, exp.t_max, exp.n_times
     times = torch.linspace(0, t_max, n_times, dtype=DT)
     Ws, a = init_network(seeds, p.d, [width], p.X.device)
     wf, t_weight = timed(weight_flow, Ws, a, p.X, p.y, times, settings)
@@ -206,10 +207,11 @@ def run_closed_flow(
 # --- hybrid_flow: L = 1..4 hybrid closure vs weight-space flow ---------------------------------------
 
 
-def run_hybrid_flow(
-    p: Problem, depths, width: int, seeds, t_max: float, n_times: int, settings: Settings
-) -> xr.Dataset:
-    """Hybrid flow (spec §5, §8.1): hybrid field closure (h, β, r; W co-integrated) vs weight-space GF."""
+def run_hybrid_flow(p: Problem, job: Job) -> xr.Dataset:
+    """Hybrid flow (spec §5, §8.1): hybrid field closure (h, β, r; W co-integrated) vs weight-space
+    GF. ``job``: ``configure("hybrid_flow")``. Returns residuals (depth, time, seed, sample), errors."""
+    exp, seeds, settings = job.experiment, job.seeds, job.integrator
+    depths, width, t_max, n_times = exp.depths, exp.width, exp.t_max, exp.n_times
     times = torch.linspace(0, t_max, n_times, dtype=DT)
     per_depth = []
     for L in depths:
@@ -295,10 +297,12 @@ def run_hybrid_flow(
 # --- identities: at random and trained points ---------------------------------------------
 
 
-def run_identities(
-    p: Problem, depths, width: int, seeds, train_eta: float, train_steps: int, fd_delta: float
-) -> xr.Dataset:
-    """Identities (spec §8.2-§8.6): every identity at the random init and after ``train_steps`` GD steps."""
+def run_identities(p: Problem, job: Job) -> xr.Dataset:
+    """Identities (spec §8.2-§8.6): every identity at the random init and after ``train_steps`` GD
+    steps. ``job``: ``configure("identities")``. Returns error (depth, point, check)."""
+    exp, seeds = job.experiment, job.seeds
+    depths, width, train_eta, train_steps = exp.depths, exp.width, exp.train_eta, exp.train_steps
+    fd_delta = exp.fd_delta
     rows = np.full((len(depths), 2, len(checks.IDENTITY_CHECKS)), np.nan)
     for i, L in enumerate(depths):
         Ws, a = init_network(seeds, p.d, [width] * L, p.X.device)
@@ -334,11 +338,13 @@ def run_identities(
 # --- gradient_descent ---------------------------------------------------------------------
 
 
-def run_gradient_descent(
-    p: Problem, depths, width: int, seeds, etas, check_eta: float, gd_etas, t_gd: float, settings: Settings
-) -> xr.Dataset:
+def run_gradient_descent(p: Problem, job: Job) -> xr.Dataset:
     """Gradient descent (spec §3, §4, §8.5): one-step residual error vs η, exact discrete
-    identities, GD vs GF."""
+    identities, GD vs GF. ``job``: ``configure("gradient_descent")``. Returns one_step_error
+    (depth, eta, seed), discrete_error (depth, discrete_check), gd_vs_gf_error (depth, gd_eta)."""
+    exp, seeds, settings = job.experiment, job.seeds, job.integrator
+    depths, width, etas, gd_etas = exp.depths, exp.width, exp.etas, exp.gd_etas
+    check_eta, t_gd = exp.check_eta, exp.t_gd
     one_step = np.full((len(depths), len(etas), len(seeds)), np.nan)
     switched = np.zeros_like(one_step)
     disc = np.full((len(depths), len(checks.DISCRETE_CHECKS)), np.nan)
