@@ -7,6 +7,7 @@ import torch
 
 from learndyn.data import make_task
 from learndyn.theory.dynamics import (
+    MaskPacking,
     closed_rate_L1_filippov,
     conjugate_jump,
     hybrid_initial_state,
@@ -165,6 +166,7 @@ def test_equivalent_control_weight_and_field(L):
     F = training_fields(Ws, a, X, y)
     hl = Layout(F.h)
     unpack = lambda flat: [m for m in hl.unpack(flat)]  # noqa: E731
+    packing = MaskPacking(hl.pack, unpack)
     masks = hl.pack(F.D)
     gen = torch.Generator().manual_seed(L)
     # a few entries per seed in the first and the top layer whose own mask moves their rate:
@@ -181,11 +183,11 @@ def test_equivalent_control_weight_and_field(L):
     sliding = pick & (sens.abs() > 0.3 * sens.abs().amax(-1, keepdim=True))
     assert sliding.sum(-1).min() > 0, "no sliding entry in some seed"
     D_ref = unpack(torch.where(sliding, torch.zeros_like(masks), masks))
-    W_dot, lam_w, res_w = weight_rate_filippov(Ws, a, X, y, D_ref, sliding, hl.pack, unpack)
+    W_dot, lam_w, res_w = weight_rate_filippov(Ws, a, X, y, D_ref, sliding, packing)
     # field state on the surface: φ = D_ref h (0 on sliding entries), β jumped to D_ref
     F_ref = training_fields(Ws, a, X, y, D_ref)
     beta_ref = conjugate_jump(Ws, F.D, D_ref, beta0, a)
-    out = hybrid_rate_filippov(W0, F_ref.h, beta_ref, F_ref.r, a, X, None, D_ref, sliding, hl.pack, unpack)
+    out = hybrid_rate_filippov(W0, F_ref.h, beta_ref, F_ref.r, a, X, None, D_ref, sliding, packing)
     lam_f, res_f = out[-2], out[-1]
     assert res_w < 1e-12 and res_f < 1e-12, f"residuals {res_w}, {res_f}"
     assert (lam_w - lam_f).abs().max() < 1e-10, "weight- and field-space equivalent controls differ"
@@ -197,7 +199,7 @@ def test_equivalent_control_weight_and_field(L):
 
 
 def test_per_seed_matches_vectorised():
-    """Seeds integrated one at a time (E5) give the vectorised trajectories within tolerance."""
+    """Seeds integrated one at a time (truncation) give the vectorised trajectories within tolerance."""
     X, y = problem()
     Ws, a = init_network([0, 1], X.shape[1], [12, 12])
     times = torch.linspace(0, 0.5, 3, dtype=torch.float64)

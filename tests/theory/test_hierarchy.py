@@ -1,5 +1,6 @@
-"""The truncation hierarchy (E5/E6): level 2's local order in t, exactness of every level where it
-must be exact, the horizon, the switch fraction, the smooth control and split invariance."""
+"""The truncation hierarchy (truncation levels and drift diagnostics): level 2's local order
+in t, exactness of every level where it must be exact, the horizon, the switch fraction, the
+smooth control and split invariance."""
 
 import numpy as np
 import torch
@@ -13,6 +14,7 @@ from learndyn.theory.fields import init_network, kernel, training_fields
 from learndyn.theory.flows import fields_along, hybrid_flow, weight_flow
 from learndyn.theory.integrate import Settings
 from learndyn.theory.levels import flows_per_run, runs_level, widths_at
+from learndyn.theory.settings import DepthRun
 
 SETTINGS = Settings(rtol=1e-12, atol=1e-14)
 EXACT_TOL = 1e-8  # relative residual error of a closure exact by construction, at rtol 1e-12
@@ -134,17 +136,20 @@ def test_smooth_kernel_is_the_autodiff_ntk():
 
 def test_depth_job_does_not_depend_on_how_seeds_and_widths_are_split():
     p = problem()
-    args = dict(
+    settings = dict(
+        depth=2,
         levels=(0, 1, 2),
-        drop=0.5,
+        loss_drop=0.5,
         t_max=0.5,
         n_times=3,
-        settings=Settings(rtol=1e-8, atol=1e-10),
+        integrator=Settings(rtol=1e-8, atol=1e-10),
         gram_max_width=16,
         floor_max_width=16,
     )
-    both = hierarchy.run_depth(p, 2, [8, 16], [0, 1], **args)
-    parts = [hierarchy.run_depth(p, 2, [m], [s], **args) for m in (8, 16) for s in (0, 1)]
+    both = hierarchy.run_depth(p, DepthRun(widths=(8, 16), seeds=(0, 1), **settings))
+    parts = [
+        hierarchy.run_depth(p, DepthRun(widths=(m,), seeds=(s,), **settings)) for m in (8, 16) for s in (0, 1)
+    ]
     for part in parts:
         sel = dict(width=part.width.values, seed=part.seed.values)
         for name in ("err", "loss", "horizon", "switch_fraction", "gram_drift"):

@@ -1,4 +1,5 @@
-"""E1: L = 1 closed (h, r) system vs weight-space gradient flow (results/theory/closed_flow_{task}.nc)."""
+"""closed_flow: L = 1 closed (h, r) system vs weight-space gradient flow
+(results/theory/closed_flow_{task}.nc)."""
 
 import sys
 
@@ -10,8 +11,7 @@ from learndyn.theory import experiments  # noqa: E402
 # settings (every override resolved in one place), device, the subsampled problem
 theory, device, task = snakemake.params.theory, snakemake.config["device"], snakemake.input.task
 job, problem = experiments.prepare("closed_flow", theory, task, snakemake.threads, device)
-exp = job.experiment
 
-ds = experiments.run_e1(problem, exp.width, job.seeds, exp.t_max, exp.n_times, job.integrator)
-print(f"E1 {problem.name}: max err_r {float(ds.err_r.max()):.2e}", file=sys.stderr)
+ds = experiments.run_closed_flow(problem, job)
+print(f"closed_flow {problem.name}: max err_r {float(ds.err_r.max()):.2e}", file=sys.stderr)
 write_netcdf(ds, snakemake.output.ds, config=snakemake.config, seeds=job.seeds)

@@ -1,4 +1,4 @@
-"""E4: gradient descent: one-step error vs eta, exact discrete identities, GD vs GF."""
+"""gradient_descent: one-step error vs eta, exact discrete identities, GD vs GF."""
 
 import sys
 
@@ -10,10 +10,7 @@ from learndyn.theory import experiments  # noqa: E402
 # settings (every override resolved in one place), device, the subsampled problem
 theory, device, task = snakemake.params.theory, snakemake.config["device"], snakemake.input.task
 job, problem = experiments.prepare("gradient_descent", theory, task, snakemake.threads, device)
-exp = job.experiment
 
-ds = experiments.run_e4(
-    problem, exp.depths, exp.width, job.seeds, exp.etas, exp.check_eta, exp.gd_etas, exp.t_gd, job.integrator
-)
+ds = experiments.run_gradient_descent(problem, job)
 print(ds, file=sys.stderr)  # the slopes and checks are theory_summary's
 write_netcdf(ds, snakemake.output.ds, config=snakemake.config, seeds=job.seeds)

@@ -1,4 +1,4 @@
-"""E3: identities at random and trained points (results/theory/identities_{task}.nc)."""
+"""identities: pointwise identities at random and trained points (results/theory/identities_{task}.nc)."""
 
 import sys
 
@@ -10,10 +10,7 @@ from learndyn.theory import experiments  # noqa: E402
 # settings (every override resolved in one place), device, the subsampled problem
 theory, device, task = snakemake.params.theory, snakemake.config["device"], snakemake.input.task
 job, problem = experiments.prepare("identities", theory, task, snakemake.threads, device)
-exp = job.experiment
 
-ds = experiments.run_e3(
-    problem, exp.depths, exp.width, job.seeds, exp.train_eta, exp.train_steps, exp.fd_delta
-)
+ds = experiments.run_identities(problem, job)
 print(ds.error.max(["depth", "point"]).to_series().to_string(), file=sys.stderr)
 write_netcdf(ds, snakemake.output.ds, config=snakemake.config, seeds=job.seeds)

@@ -6,20 +6,20 @@ sys.stderr = open(snakemake.log[0], "w")
 
 from learndyn.io import open_dataset, open_per_task, write_netcdf  # noqa: E402
 from learndyn.latex import write_macros, write_table  # noqa: E402
-from learndyn.theory.report import CHECKS_NOTE, build_summary, split_checks  # noqa: E402
+from learndyn.theory.report import CHECKS_NOTE, Results, build_summary, split_checks  # noqa: E402
 
 inp = snakemake.input
-ds, table, hierarchy, macros = build_summary(
-    open_per_task(inp.closed_flow, "closed_flow"),
-    open_per_task(inp.hybrid_flow, "hybrid_flow"),
-    open_per_task(inp.identities, "identities"),
-    open_dataset(inp.gradient_descent),
-    open_dataset(inp.truncation),
-    snakemake.params.tolerances,
-    e6=open_dataset(inp.drift),
+results = Results(
+    closed_flow=open_per_task(inp.closed_flow, "closed_flow"),
+    hybrid_flow=open_per_task(inp.hybrid_flow, "hybrid_flow"),
+    identities=open_per_task(inp.identities, "identities"),
+    gradient_descent=open_dataset(inp.gradient_descent),
+    truncation=open_dataset(inp.truncation),
+    drift=open_dataset(inp.drift),
     smooth=open_dataset(inp.smooth),
     second=open_dataset(inp.second_n[0]) if inp.second_n else None,
 )
+ds, table, hierarchy, macros = build_summary(results, snakemake.params.tolerances)
 print(table.to_string(), hierarchy.to_string(), sep="\n", file=sys.stderr)
 write_netcdf(ds, snakemake.output.summary, config=snakemake.config)
 flows, identities = split_checks(table)

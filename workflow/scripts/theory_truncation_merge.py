@@ -1,4 +1,4 @@
-"""E5/E6: the depth jobs at the main n merged into truncation.nc (errors, horizons, switching,
+"""truncation: the depth jobs at the main n merged into truncation.nc (errors, horizons, switching,
 costs) and drift.nc (Gram, co-activation and kernel-spectrum drift)."""
 
 import sys
@@ -6,9 +6,9 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 
 from learndyn.io import open_dataset, write_netcdf  # noqa: E402
-from learndyn.theory import hierarchy  # noqa: E402
+from learndyn.theory.merge import merge, split  # noqa: E402
 
-truncation, drift = hierarchy.split(hierarchy.merge([open_dataset(f) for f in snakemake.input.depths]))
+truncation, drift = split(merge([open_dataset(f) for f in snakemake.input.depths]))
 print(truncation.err.max("tau").mean("seed").to_series().dropna().to_string(), file=sys.stderr)
 write_netcdf(truncation, snakemake.output.truncation, config=snakemake.config)
 write_netcdf(drift, snakemake.output.drift, config=snakemake.config)

@@ -7,13 +7,14 @@ Modules, in the order of the spec:
 * ``dynamics``   gradient-flow right-hand sides in weight space and field space (§3-§5)
 * ``integrate``  Dormand-Prince 5(4) and RK4 integrators shared by both spaces
 * ``gd``         exact discrete-time (gradient descent) forms (§4, §5.1, §5.5, §7)
-* ``checks``     the identity checks of §8 (experiment E3)
+* ``checks``     the identity checks of §8 (experiment ``identities``)
 * ``settings``     one settings dataclass per experiment; ``configure`` resolves overrides
-* ``experiments``  the experiments E1-E4 as functions returning xarray datasets
+* ``experiments``  closed_flow, hybrid_flow, identities, gradient_descent: one job -> one dataset
 * ``levels``       which truncation runs exist (no torch; shared with the cost model)
-* ``hierarchy``    E5/E6: the truncation hierarchy level by level, one job per (n, depth),
-                   drift pictures, and the smooth-activation control
-* ``report``       the checks table, exponents and slopes, macros
+* ``hierarchy``    truncation: the hierarchy level by level, one job per (n, depth), the drift
+                   diagnostics, and the smooth-activation control
+* ``merge``        the depth jobs merged into the truncation and drift datasets (no torch)
+* ``report``       the checks (one registered family per experiment), exponents, slopes, macros
 * ``figures``      the theory figures
 
 Every tensor is float64 and carries a leading ``seed`` axis (S): networks of several seeds

@@ -1,4 +1,5 @@
-"""The identity checks of spec §8 (experiment E3) and the exact discrete identities (E4).
+"""The identity checks of spec §8 (experiment ``identities``) and the exact discrete identities
+(``gradient_descent``).
 
 Every check returns a relative error max|x - x_ref| / max|x_ref| where x_ref is the
 independent computation (autodiff, finite differences, Jacobian sandwich, weight-space GD).
@@ -15,8 +16,8 @@ from . import operators as ops
 from .dynamics import hybrid_initial_state, hybrid_rate
 from .fields import coactivation, gradient_W, heaviside, input_geometric, kernel, overlap_Q, training_fields
 
-# Checks of E3 (continuous time) and E4 (discrete time), in table order.
-E3_CHECKS = (
+# Checks of ``identities`` (continuous time) and ``gradient_descent`` (discrete time), in table order.
+IDENTITY_CHECKS = (
     "ntk_autodiff",
     "ntk_gc",
     "rate_r_fd",
@@ -92,12 +93,12 @@ def gram_drift_sq_norm_explicit(W_l, D_l, W0_l, D0_l):
 
 
 def identity_checks(Ws, a, X, y, delta: float = 1e-4) -> dict[str, float]:
-    """All E3 identities at the network (Ws, a); returns {check: relative error} (NaN if not defined)."""
+    """All continuous-time identities at (Ws, a): {check: relative error} (NaN if not defined)."""
     L = len(Ws)
     F = training_fields(Ws, a, X, y)
     D = F.D
     grads = gradient_W(F.phi, F.b, F.r)
-    out = dict.fromkeys(E3_CHECKS, float("nan"))
+    out = dict.fromkeys(IDENTITY_CHECKS, float("nan"))
     K = kernel(F.phi, F.b)
     out["ntk_autodiff"] = rel_err(K, autodiff_ntk(Ws, a, X, y))
     if L == 1:
@@ -204,7 +205,7 @@ def identity_checks(Ws, a, X, y, delta: float = 1e-4) -> dict[str, float]:
         for M in psd_mats
     )
 
-    # matrix-free Gram drift norm vs explicit operators (E6 uses the former)
+    # matrix-free Gram drift norm vs explicit operators (the drift diagnostics use the former)
     Ws2 = gd.gd_step(Ws, a, X, y, 0.5)
     D2 = training_fields(Ws2, a, X, y).D
     explicit = [gram_drift_sq_norm_explicit(Ws2[l], D2[l], Ws[l], D[l]) for l in range(L)]

@@ -29,6 +29,8 @@ equivalent-control solver uses. Weight space and field space call the same solve
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -57,16 +59,26 @@ def weight_rate(Ws, a, X, y, D=None):
     return [-g for g in gradient_W(F.phi, F.b, F.r)]
 
 
-def weight_rate_filippov(Ws, a, X, y, D_fwd, sliding, pack, unpack, slide_tol=1e-12):
+@dataclass(frozen=True)
+class MaskPacking:
+    """Masks between the per-layer list of (S, n, m_l) and the integrator's packed (S, Q):
+    ``pack(list) -> (S, Q)`` and ``unpack((S, Q)) -> list`` (in the fields' dtype)."""
+
+    pack: Callable
+    unpack: Callable
+
+
+def weight_rate_filippov(Ws, a, X, y, D_fwd, sliding, packing: MaskPacking, slide_tol=1e-12):
     """Filippov gradient flow in weight space: Ẇ_l = -(1/n) sum_nu r_nu b^(l)_nu φ^(l-1)T_nu / sqrt(m_{l-1})
     with the backward pass through the effective masks (λ on sliding entries, spec §1 caveat).
 
     ``D_fwd`` list of (S, n, m_l) reference masks (0 on sliding entries), ``sliding`` (S, Q) bool
-    over the packed entries; ``pack``/``unpack`` convert lists of (S, n, m_l) to (S, Q) and back.
+    over the packed entries; ``packing`` converts lists of (S, n, m_l) to (S, Q) and back.
     Returns (Ẇ list, effective masks (S, Q), equivalent-control residual).
     """
     if D_fwd is None:
         D_fwd = [heaviside(x) for x in preactivations_forward(Ws, X)[0]]
+    pack, unpack = packing.pack, packing.unpack
     h, phi = preactivations_forward(Ws, X, D_fwd)
     r = residual(readout(a, phi[-1]), y)
     sliding = torch.zeros_like(pack(D_fwd), dtype=torch.bool) if sliding is None else sliding
@@ -306,11 +318,15 @@ def operator_rate(Ws, phi, b, r, a, level, D_eff, beta0):
     raise ValueError(f"truncation level must be None, 1 or 2 in the hybrid closure, got {level!r}")
 
 
-def hybrid_rate_filippov(Ws, h, beta, r, a, X, level, D, sliding, pack, unpack, slide_tol=1e-12, beta0=None):
+def hybrid_rate_filippov(
+    Ws, h, beta, r, a, X, level, D, sliding, packing: MaskPacking, slide_tol=1e-12, beta0=None
+):
     """``hybrid_rate`` on a Filippov sliding mode: the equivalent control λ on the entries
     ``sliding`` (S, Q) solves ḣ = 0 there (``equivalent_control``) with the same ḣ (forward
-    recursion, spec §5.1) and conjugate as ``hybrid_rate``. Returns (rates..., D_eff (S, Q), residual).
+    recursion, spec §5.1) and conjugate as ``hybrid_rate``; ``packing`` as in ``weight_rate_filippov``.
+    Returns (rates..., D_eff (S, Q), residual).
     """
+    pack, unpack = packing.pack, packing.unpack
     S = r.shape[0]
     phi = [X.expand(S, *X.shape)] + [Dl * x for Dl, x in zip(D, h)]
 

@@ -1,4 +1,5 @@
-"""Experiments E1-E6 of the theory stage, each a function returning an ``xarray.Dataset``.
+"""The experiments closed_flow, hybrid_flow, identities and gradient_descent of the theory stage,
+each a function returning an ``xarray.Dataset`` (truncation: ``hierarchy``).
 
 Data (spec §11 choices, recorded in every dataset's attrs): n training points subsampled
 from a data-stage task with ``seed``; inputs projected to the sphere |x| = sqrt(d) so that
@@ -23,7 +24,7 @@ from . import checks, gd
 from .fields import coactivation, init_network, training_fields
 from .flows import closed_flow_L1, fields_along, hybrid_flow, weight_flow
 from .integrate import Settings
-from .settings import configure
+from .settings import Job, configure
 
 DT = torch.float64
 
@@ -136,11 +137,14 @@ def base_attrs(p: Problem, settings: Settings | None, **extra) -> dict:
     return attrs
 
 
-# --- E1: L = 1 closed (h, r) system vs weight-space flow ------------------------------------
+# --- closed_flow: L = 1 closed (h, r) system vs weight-space flow ------------------------------------
 
 
-def run_e1(p: Problem, width: int, seeds, t_max: float, n_times: int, settings: Settings) -> xr.Dataset:
-    """E1 (spec §4, §8.1): integrate weight-space GF and the closed (h, r) system, compare."""
+def run_closed_flow(p: Problem, job: Job) -> xr.Dataset:
+    """Closed flow (spec §4, §8.1): integrate weight-space GF and the closed (h, r) system, compare.
+    ``job``: ``configure("closed_flow")``. Returns residuals (time, seed, sample), errors (time,)."""
+    exp, seeds, settings = job.experiment, job.seeds, job.integrator
+    width, t_max, n_times = exp.width, exp.t_max, exp.n_times
     times = torch.linspace(0, t_max, n_times, dtype=DT)
     Ws, a = init_network(seeds, p.d, [width], p.X.device)
     wf, t_weight = timed(weight_flow, Ws, a, p.X, p.y, times, settings)
@@ -200,13 +204,14 @@ def run_e1(p: Problem, width: int, seeds, t_max: float, n_times: int, settings: 
     return ds
 
 
-# --- E2: L = 1..4 hybrid closure vs weight-space flow ---------------------------------------
+# --- hybrid_flow: L = 1..4 hybrid closure vs weight-space flow ---------------------------------------
 
 
-def run_e2(
-    p: Problem, depths, width: int, seeds, t_max: float, n_times: int, settings: Settings
-) -> xr.Dataset:
-    """E2 (spec §5, §8.1): hybrid field closure (h, β, r; W co-integrated) vs weight-space GF."""
+def run_hybrid_flow(p: Problem, job: Job) -> xr.Dataset:
+    """Hybrid flow (spec §5, §8.1): hybrid field closure (h, β, r; W co-integrated) vs weight-space
+    GF. ``job``: ``configure("hybrid_flow")``. Returns residuals (depth, time, seed, sample), errors."""
+    exp, seeds, settings = job.experiment, job.seeds, job.integrator
+    depths, width, t_max, n_times = exp.depths, exp.width, exp.t_max, exp.n_times
     times = torch.linspace(0, t_max, n_times, dtype=DT)
     per_depth = []
     for L in depths:
@@ -289,26 +294,28 @@ def run_e2(
     return out
 
 
-# --- E3: identities at random and trained points ---------------------------------------------
+# --- identities: at random and trained points ---------------------------------------------
 
 
-def run_e3(
-    p: Problem, depths, width: int, seeds, train_eta: float, train_steps: int, fd_delta: float
-) -> xr.Dataset:
-    """E3 (spec §8.2-§8.6): every identity at the random init and after ``train_steps`` GD steps."""
-    rows = np.full((len(depths), 2, len(checks.E3_CHECKS)), np.nan)
+def run_identities(p: Problem, job: Job) -> xr.Dataset:
+    """Identities (spec §8.2-§8.6): every identity at the random init and after ``train_steps`` GD
+    steps. ``job``: ``configure("identities")``. Returns error (depth, point, check)."""
+    exp, seeds = job.experiment, job.seeds
+    depths, width, train_eta, train_steps = exp.depths, exp.width, exp.train_eta, exp.train_steps
+    fd_delta = exp.fd_delta
+    rows = np.full((len(depths), 2, len(checks.IDENTITY_CHECKS)), np.nan)
     for i, L in enumerate(depths):
         Ws, a = init_network(seeds, p.d, [width] * L, p.X.device)
         trained = gd.gd_train(Ws, a, p.X, p.y, train_eta, train_steps)
         for j, W in enumerate((Ws, trained)):
             res = checks.identity_checks(W, a, p.X, p.y, fd_delta)
-            rows[i, j] = [res[c] for c in checks.E3_CHECKS]
+            rows[i, j] = [res[c] for c in checks.IDENTITY_CHECKS]
     ds = xr.Dataset(
         {"error": (("depth", "point", "check"), rows, _a("relative error of the identity"))},
         coords={
             "depth": ("depth", list(depths), _a("number of trained hidden layers L")),
             "point": ["random", "trained"],
-            "check": list(checks.E3_CHECKS),
+            "check": list(checks.IDENTITY_CHECKS),
             "seed": ("seed", list(seeds), _a("network seed")),
         },
     )
@@ -328,13 +335,16 @@ def run_e3(
     return ds
 
 
-# --- E4: gradient descent ---------------------------------------------------------------------
+# --- gradient_descent ---------------------------------------------------------------------
 
 
-def run_e4(
-    p: Problem, depths, width: int, seeds, etas, check_eta: float, gd_etas, t_gd: float, settings: Settings
-) -> xr.Dataset:
-    """E4 (spec §3, §4, §8.5): one-step residual error vs η, exact discrete identities, GD vs GF."""
+def run_gradient_descent(p: Problem, job: Job) -> xr.Dataset:
+    """Gradient descent (spec §3, §4, §8.5): one-step residual error vs η, exact discrete
+    identities, GD vs GF. ``job``: ``configure("gradient_descent")``. Returns one_step_error
+    (depth, eta, seed), discrete_error (depth, discrete_check), gd_vs_gf_error (depth, gd_eta)."""
+    exp, seeds, settings = job.experiment, job.seeds, job.integrator
+    depths, width, etas, gd_etas = exp.depths, exp.width, exp.etas, exp.gd_etas
+    check_eta, t_gd = exp.check_eta, exp.t_gd
     one_step = np.full((len(depths), len(etas), len(seeds)), np.nan)
     switched = np.zeros_like(one_step)
     disc = np.full((len(depths), len(checks.DISCRETE_CHECKS)), np.nan)

@@ -13,18 +13,18 @@ from ..plotting import depth, label, set_style, style
 LAYER_LINESTYLES = ("-", "--", ":", "-.")
 
 
-def residual_trajectories(e1, e2):
+def residual_trajectories(closed, hybrid):
     """Residual r_mu(t): weight-space flow (lines) vs closed/hybrid field closure (markers)."""
     set_style()
-    depths = list(e2.depth.values)
+    depths = list(hybrid.depth.values)
     fig, axes = plt.subplots(1, 1 + len(depths), figsize=(2.0 * (1 + len(depths)), 2.2), sharey=True)
-    panels = [("$L=1$ closed", "closed", e1.r_weight.isel(seed=0), e1.r_field.isel(seed=0))]
+    panels = [("$L=1$ closed", "closed", closed.r_weight.isel(seed=0), closed.r_field.isel(seed=0))]
     panels += [
         (
             f"$L={L}$ hybrid",
             "hybrid",
-            e2.r_weight.sel(depth=L).isel(seed=0),
-            e2.r_hybrid.sel(depth=L).isel(seed=0),
+            hybrid.r_weight.sel(depth=L).isel(seed=0),
+            hybrid.r_hybrid.sel(depth=L).isel(seed=0),
         )
         for L in depths
     ]
@@ -47,24 +47,24 @@ def residual_trajectories(e1, e2):
     return fig
 
 
-def error_vs_time(e1s: dict, e2s: dict, tol: float):
+def error_vs_time(closed: dict, hybrid: dict, tol: float):
     """Relative residual error of the field closures vs time, per task and depth."""
     set_style()
     fig, ax = plt.subplots(figsize=(3.4, 2.4))
-    for task, e1 in e1s.items():
+    for task, ds in closed.items():
         ax.semilogy(
-            e1.time,
-            np.maximum(e1.err_r, 1e-17),
-            "-" if task == list(e1s)[0] else "--",
+            ds.time,
+            np.maximum(ds.err_r, 1e-17),
+            "-" if task == list(closed)[0] else "--",
             color=style("closed").color,
             label=f"$L=1$ closed, {task}",
         )
-    for task, e2 in e2s.items():
-        for L in e2.depth.values[1:]:
+    for task, ds in hybrid.items():
+        for L in ds.depth.values[1:]:
             ax.semilogy(
-                e2.time,
-                np.maximum(e2.err_r.sel(depth=L), 1e-17),
-                "-" if task == list(e2s)[0] else "--",
+                ds.time,
+                np.maximum(ds.err_r.sel(depth=L), 1e-17),
+                "-" if task == list(hybrid)[0] else "--",
                 color=style(depth(L)).color,
                 label=f"$L={L}$ hybrid, {task}",
             )
@@ -79,10 +79,10 @@ LEVEL_STYLES = {0: "ntk", 1: "frozen_gamma", 2: "level2"}  # registry names of t
 LEVEL_TITLES = {0: "level 0: kernel frozen", 1: "level 1: operators frozen", 2: "level 2: operators moving"}
 
 
-def _floor(e5):
+def _floor(truncation):
     from .report import FLOOR_FACTOR, integration_floor
 
-    return FLOOR_FACTOR * integration_floor(e5)
+    return FLOOR_FACTOR * integration_floor(truncation)
 
 
 def _width_ticks(ax, widths):
@@ -102,7 +102,7 @@ def _band_log(ax, x, values, color):
     return 10**mid
 
 
-def truncation_vs_width(e5, smooth=None):
+def truncation_vs_width(truncation, smooth=None):
     """Trajectory error (largest over the horizon) vs width, one panel per level, per depth:
     geometric mean over seeds with a ±1 sd band in log space, the per-seed fit (mean exponent and
     95% interval in the legend), the fit threshold (10x the integration floor) dotted."""
@@ -110,14 +110,14 @@ def truncation_vs_width(e5, smooth=None):
     from .report import trajectory_error
 
     set_style()
-    levels = [int(k) for k in e5.level.values]
+    levels = [int(k) for k in truncation.level.values]
     fig, axes = plt.subplots(1, len(levels), figsize=(2.3 * len(levels), 2.5), sharey=True, squeeze=False)
-    thresh = _floor(e5)
+    thresh = _floor(truncation)
     for ax, k in zip(axes[0], levels):
-        for L in e5.depth.values:
+        for L in truncation.depth.values:
             if k >= 1 and k >= L:
                 continue
-            sup = trajectory_error(e5.err.sel(level=k, depth=L)).dropna("width", how="all")
+            sup = trajectory_error(truncation.err.sel(level=k, depth=L)).dropna("width", how="all")
             if not sup.sizes.get("width"):
                 continue
             m, vals = sup.width.values, sup.values.T
@@ -148,27 +148,27 @@ def truncation_vs_width(e5, smooth=None):
                     label=f"GELU $L={L}$: ${ex.mean:.2f}$",
                 )
         ax.axhline(thresh, color=style("tolerance").color, lw=0.8, ls=":")
-        _width_ticks(ax, [*e5.width.values, *([] if smooth is None else smooth.width.values)])
+        _width_ticks(ax, [*truncation.width.values, *([] if smooth is None else smooth.width.values)])
         ax.tick_params(axis="x", labelsize=6, labelrotation=45)
         ax.set_title(LEVEL_TITLES[k], fontsize=8)
-        ax.set_xlabel(label(e5.width))
+        ax.set_xlabel(label(truncation.width))
         ax.legend(fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.32), frameon=False)  # below
     axes[0][0].set_ylabel("largest relative error to $t_h$")
     return fig
 
 
-def truncation_vs_time(e5):
+def truncation_vs_time(truncation):
     """Error vs time (fraction of each run's horizon t_h) per level, at the widest net of each depth:
     geometric mean over seeds, ±1 sd band in log space."""
     set_style()
-    levels = [int(k) for k in e5.level.values]
+    levels = [int(k) for k in truncation.level.values]
     fig, axes = plt.subplots(1, len(levels), figsize=(2.3 * len(levels), 2.4), sharey=True, squeeze=False)
-    tau = e5.tau.values
+    tau = truncation.tau.values
     for ax, k in zip(axes[0], levels):
-        for L in e5.depth.values:
+        for L in truncation.depth.values:
             if k >= 1 and k >= L:
                 continue
-            err = e5.err.sel(level=k, depth=L).dropna("width", how="all")
+            err = truncation.err.sel(level=k, depth=L).dropna("width", how="all")
             if not err.sizes.get("width"):
                 continue
             m = int(err.width.values[-1])
@@ -185,14 +185,14 @@ def truncation_vs_time(e5):
     return fig
 
 
-def switching(e5):
+def switching(truncation):
     """Fraction of (unit, sample) masks that differ from t = 0 at the horizon vs width, per depth."""
     from ..stats import exponent_interval
 
     set_style()
     fig, ax = plt.subplots(figsize=(3.2, 2.4))
-    sw = e5.switch_fraction.isel(tau=-1)
-    for L in e5.depth.values:
+    sw = truncation.switch_fraction.isel(tau=-1)
+    for L in truncation.depth.values:
         v = sw.sel(depth=L).dropna("width", how="all")
         m, vals = v.width.values, v.values.T
         st = style(depth(L))
@@ -207,21 +207,21 @@ def switching(e5):
             color=st.color,
             label=f"$L={L}$: ${ex.mean:.2f}$ [${ex.low:.2f}$, ${ex.high:.2f}$]",
         )
-    _width_ticks(ax, e5.width.values)
-    ax.set_xlabel(label(e5.width))
+    _width_ticks(ax, truncation.width.values)
+    ax.set_xlabel(label(truncation.width))
     ax.set_ylabel("fraction of masks switched by $t_h$")
     ax.legend(fontsize=6)
     return fig
 
 
-def gram_drift(e6):
+def gram_drift(drift):
     """Relative Gram-operator drift at the horizon vs width, per depth and layer (geometric mean
     over seeds); C drift (L = 1) vs time."""
     from ..stats import exponent_interval
 
     set_style()
     fig, axes = plt.subplots(1, 2, figsize=(6.0, 2.4))
-    last = e6.isel(tau=-1)
+    last = drift.isel(tau=-1)
     for L in last.depth.values:
         st = style(depth(L))  # colour and marker: the depth; line style: the layer
         for l in range(1, int(L) + 1):
@@ -241,11 +241,11 @@ def gram_drift(e6):
                     lw=0.8,
                     label=f"$L={L}$, $\\ell={l}$" + fit,
                 )
-    _width_ticks(axes[0], e6.width.values)
-    axes[0].set_xlabel(label(e6.width))
+    _width_ticks(axes[0], drift.width.values)
+    axes[0].set_xlabel(label(drift.width))
     axes[0].set_ylabel("$\\|\\Gamma(t_h)-\\Gamma(0)\\|/\\|\\Gamma(0)\\|$")
     axes[0].legend(fontsize=4.5, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False)
-    c = e6.coactivation_drift.sel(depth=1) if 1 in e6.depth.values else None
+    c = drift.coactivation_drift.sel(depth=1) if 1 in drift.depth.values else None
     if c is not None:
         for m in c.width.values:
             v = c.sel(width=m).mean("seed")
@@ -257,15 +257,15 @@ def gram_drift(e6):
     return fig
 
 
-def kernel_spectrum(e6):
+def kernel_spectrum(drift):
     """Eigenvalues of K(t)/n over time (geometric mean over seeds: a log axis), smallest width,
     shallowest and deepest net."""
     set_style()
-    depths = [int(e6.depth.values[0]), int(e6.depth.values[-1])]
+    depths = [int(drift.depth.values[0]), int(drift.depth.values[-1])]
     fig, axes = plt.subplots(1, len(depths), figsize=(3.0 * len(depths), 2.4), sharey=True)
     cmap = plt.get_cmap("viridis")
     for ax, L in zip(np.atleast_1d(axes), depths):
-        eig = e6.kernel_eigenvalue.sel(depth=L)
+        eig = drift.kernel_eigenvalue.sel(depth=L)
         spec = np.exp(np.log(eig.where(eig > 0)).mean("seed")).dropna("width", how="all")  # geometric
         m = int(spec.width.values[0])
         for k, t in enumerate(spec.tau.values):
@@ -289,25 +289,25 @@ def _depth_line(ax, L, x, y):
     ax.loglog(x, y, "-", marker=st.marker, color=st.color, ms=3, lw=0.8, label=f"$L={L}$")
 
 
-def eta_scaling(e4):
+def eta_scaling(descent):
     """One-step residual error vs η (log-log), with the η^2 reference; GD-vs-GF error inset."""
     set_style()
     fig, axes = plt.subplots(1, 2, figsize=(6.0, 2.4))
-    for L in e4.depth.values:
+    for L in descent.depth.values:
         st = style(depth(L))
-        err = e4.one_step_error.sel(depth=L).max("seed")
-        sw = e4.switched.sel(depth=L).max("seed").values > 0
-        _depth_line(axes[0], L, e4.eta, np.maximum(err, 1e-17))
+        err = descent.one_step_error.sel(depth=L).max("seed")
+        sw = descent.switched.sel(depth=L).max("seed").values > 0
+        _depth_line(axes[0], L, descent.eta, np.maximum(err, 1e-17))
         if sw.any():
-            axes[0].loglog(e4.eta.values[sw], np.maximum(err.values[sw], 1e-17), "x", color=st.color)
-    eta = e4.eta.values
+            axes[0].loglog(descent.eta.values[sw], np.maximum(err.values[sw], 1e-17), "x", color=st.color)
+    eta = descent.eta.values
     axes[0].loglog(eta, 1e-2 * eta**2, "k:", lw=0.8, label="$\\propto\\eta^2$")
-    axes[0].set_xlabel(label(e4.eta))
+    axes[0].set_xlabel(label(descent.eta))
     axes[0].set_ylabel("one-step residual error")
     axes[0].legend(fontsize=6)
-    for L in e4.depth.values:
-        _depth_line(axes[1], L, e4.gd_eta, e4.gd_vs_gf_error.sel(depth=L))
-    axes[1].set_xlabel(label(e4.gd_eta))
+    for L in descent.depth.values:
+        _depth_line(axes[1], L, descent.gd_eta, descent.gd_vs_gf_error.sel(depth=L))
+    axes[1].set_xlabel(label(descent.gd_eta))
     axes[1].set_ylabel("GD vs GF at $t=\\eta k$")
     axes[1].legend(fontsize=6)
     return fig

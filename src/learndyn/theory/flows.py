@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from .dynamics import (
+    MaskPacking,
     closed_rate_L1_filippov,
     conjugate_jump,
     hybrid_initial_state,
@@ -58,8 +59,7 @@ def weight_flow(Ws, a, X, y, times, settings: Settings):
             y,
             masks_of(mode.masks),
             mode.sliding,
-            hl.pack,
-            masks_of,
+            MaskPacking(hl.pack, masks_of),
             settings.slide_tol,
         )
         residuals.append(res)
@@ -134,8 +134,7 @@ def hybrid_flow(Ws, a, X, y, times, settings: Settings, level=None):
             level,
             masks_of(mode.masks),
             mode.sliding,
-            hl.pack,
-            masks_of,
+            MaskPacking(hl.pack, masks_of),
             settings.slide_tol,
             beta0,
         )

@@ -28,11 +28,13 @@ import xarray as xr
 from ..io import cf_attrs as _a
 from ..runtime import timed
 from .dynamics import ntk_residual
+from .experiments import base_attrs
 from .fields import coactivation, gradient_W, init_network, kernel, training_fields
 from .flows import fields_along, hybrid_flow, weight_flow
 from .integrate import Layout, Settings, integrate
 from .levels import runs_level
 from .operators import gram_operator_sq_norm
+from .settings import DepthRun, SmoothRun
 
 DT = torch.float64
 FLOWS = ("weight", "level1", "level2")  # integrated flows whose wall time is recorded
@@ -135,154 +137,182 @@ def smooth_weight_flow(Ws, a, X, y, times, settings: Settings, activation: str =
 # --- one depth job ---------------------------------------------------------------------------
 
 
-def run_depth(
-    p,
-    depth: int,
-    widths,
-    seeds,
-    levels,
-    drop: float,
-    t_max: float,
-    n_times: int,
-    settings: Settings,
-    gram_max_width: int,
-    floor_max_width: int,
-    log=None,
-) -> xr.Dataset:
-    """Levels ``levels`` against the true flow at one depth over ``widths`` x ``seeds``.
+def drift_diagnostics(wf, Fw, a, depth: int, width: int, gram_max_width: int):
+    """Drift along the true flow of one run (``wf``, its fields ``Fw`` at T times, n samples):
+    kernel spectrum (T, n) (eigenvalues of K(t)/n, descending), co-activation drift (T,) at
+    L = 1 and Gram-operator drift (L, T) up to ``gram_max_width`` (NaN where not measured)."""
+    T, n = len(Fw), Fw[0].r.shape[-1]
+    spectrum, c_drift, g_drift = np.full((T, n), np.nan), np.full(T, np.nan), np.full((depth, T), np.nan)
+    for t, F in enumerate(Fw):
+        spectrum[t] = _np(torch.linalg.eigvalsh(kernel(F.phi, F.b))[0].flip(-1)) / n
+        if depth == 1:
+            C0, C = coactivation(Fw[0].h[0], a), coactivation(F.h[0], a)
+            c_drift[t] = float((C - C0).norm() / C0.norm())
+        if width <= gram_max_width:
+            for l in range(depth):
+                num = gram_operator_sq_norm(wf["W"][l][t], F.D[l], wf["W"][l][0], Fw[0].D[l])
+                den = gram_operator_sq_norm(wf["W"][l][0], Fw[0].D[l])
+                g_drift[l, t] = float(torch.sqrt(num / den)[0])
+    return spectrum, c_drift, g_drift
+
+
+def run_one(p, run: DepthRun, width: int, seed: int, tau) -> dict:
+    """One (width, seed) run of ``run_depth``: the horizon t_h, the true flow stored at t_h x
+    ``tau`` (T,), the error of each level of ``run.levels`` (levels, T; NaN where it is not
+    run), loss and switch fraction (T,), events per entry, wall times (flows,) and the drift."""
+    n, depth = p.n, run.depth
+    err, wall = np.full((len(run.levels), len(tau)), np.nan), np.full(len(FLOWS), np.nan)
+    Ws, a = init_network([seed], p.d, [width] * depth, p.X.device)
+    F0 = training_fields(Ws, a, p.X, p.y)
+    K0 = kernel(F0.phi, F0.b)
+    t_h = loss_drop_horizon(_np(K0[0]), _np(F0.r[0]), run.loss_drop, run.t_max)
+    times = torch.tensor(tau * t_h, dtype=DT)
+    wf, wall[0] = timed(weight_flow, Ws, a, p.X, p.y, times, run.integrator)
+    Fw = fields_along(wf["W"], a, p.X, p.y)
+    r_w = torch.stack([F.r for F in Fw])  # (T, 1, n)
+    for k, level in enumerate(run.levels):
+        if not runs_level(level, depth, width, run.floor_max_width):
+            continue
+        if level == 0:
+            r_lvl = ntk_residual(K0, F0.r, times)
+        else:
+            out, wall[level] = timed(lambda: hybrid_flow(Ws, a, p.X, p.y, times, run.integrator, level=level))
+            r_lvl = out["r"]
+        err[k] = _np(relative_residual_error(r_lvl, r_w)[:, 0])
+    spectrum, c_drift, g_drift = drift_diagnostics(wf, Fw, a, depth, width, run.gram_max_width)
+    return dict(
+        horizon=t_h,
+        loss=_np(0.5 * (r_w[:, 0] ** 2).mean(-1)),
+        events=wf["stats"].events / (n * width * depth),
+        switched=np.array([float(switch_fraction(Fw[0].D, F.D)[0]) for F in Fw]),
+        err=err,
+        wall=wall,
+        spectrum=spectrum,
+        c_drift=c_drift,
+        g_drift=g_drift,
+    )
+
+
+def _log_run(run: DepthRun, width: int, seed: int, one: dict, log) -> None:
+    done = ", ".join(
+        f"level {lv} {np.nanmax(one['err'][k]):.2e}"
+        for k, lv in enumerate(run.levels)
+        if runs_level(lv, run.depth, width, run.floor_max_width)
+    )
+    print(
+        f"L={run.depth} m={width} seed={seed}: t_h={one['horizon']:.3g}, {done}, "
+        f"wall {np.nansum(one['wall']):.1f}s",
+        file=log,
+        flush=True,
+    )
+
+
+def run_depth(p, run: DepthRun, log=None) -> xr.Dataset:
+    """The levels ``run.levels`` against the true flow at one depth over widths x seeds
+    (``settings.depth_run``).
 
     Each run integrates to its own horizon t_h (``loss_drop_horizon`` of its level-0 loss) and is
-    stored at ``n_times`` fractions tau = t / t_h of it. Returns a Dataset with a length-1 depth
-    dimension (``merge`` concatenates the depth jobs): errors (level, width, seed, tau), loss,
-    horizon, switching, wall times, and the drift diagnostics (Γ drift, C drift at L = 1, spectrum).
+    stored at ``run.n_times`` fractions tau = t / t_h of it (``run_one``). Returns a Dataset with
+    a length-1 depth dimension (``merge.merge`` concatenates the depth jobs): errors (level,
+    width, seed, tau), loss, horizon, switching, wall times, and the drift diagnostics (Γ drift,
+    C drift at L = 1, spectrum).
     """
-    tau = np.linspace(0.0, 1.0, n_times)
-    W_, S_, T_, n = len(widths), len(seeds), n_times, p.n
-    nan = lambda *shape: np.full(shape, np.nan)  # noqa: E731
-    err = nan(len(levels), W_, S_, T_)
-    loss, switched = nan(W_, S_, T_), nan(W_, S_, T_)
-    horizon, events = nan(W_, S_), nan(W_, S_)
-    wall = nan(len(FLOWS), W_, S_)
-    g_drift = nan(W_, depth, S_, T_)
-    c_drift = nan(W_, S_, T_)
-    spectrum = nan(W_, S_, T_, n)
-    for j, m in enumerate(widths):
-        for s, seed in enumerate(seeds):
-            Ws, a = init_network([seed], p.d, [m] * depth, p.X.device)
-            F0 = training_fields(Ws, a, p.X, p.y)
-            K0 = kernel(F0.phi, F0.b)
-            t_h = loss_drop_horizon(_np(K0[0]), _np(F0.r[0]), drop, t_max)
-            times = torch.tensor(tau * t_h, dtype=DT)
-            horizon[j, s] = t_h
-            wf, wall[0, j, s] = timed(weight_flow, Ws, a, p.X, p.y, times, settings)
-            Fw = fields_along(wf["W"], a, p.X, p.y)
-            r_w = torch.stack([F.r for F in Fw])  # (T, 1, n)
-            loss[j, s] = _np(0.5 * (r_w[:, 0] ** 2).mean(-1))
-            events[j, s] = wf["stats"].events / (n * m * depth)
-            switched[j, s] = [float(switch_fraction(Fw[0].D, F.D)[0]) for F in Fw]
-            for k, level in enumerate(levels):
-                if not runs_level(level, depth, m, floor_max_width):
-                    continue
-                if level == 0:
-                    r_lvl = ntk_residual(K0, F0.r, times)
-                else:
-                    out, wall[level, j, s] = timed(
-                        lambda: hybrid_flow(Ws, a, p.X, p.y, times, settings, level=level)
-                    )
-                    r_lvl = out["r"]
-                err[k, j, s] = _np(relative_residual_error(r_lvl, r_w)[:, 0])
-            for t, F in enumerate(Fw):
-                spectrum[j, s, t] = _np(torch.linalg.eigvalsh(kernel(F.phi, F.b))[0].flip(-1)) / n
-                if depth == 1:
-                    C0, C = coactivation(Fw[0].h[0], a), coactivation(F.h[0], a)
-                    c_drift[j, s, t] = float((C - C0).norm() / C0.norm())
-                if m <= gram_max_width:
-                    for l in range(depth):
-                        num = gram_operator_sq_norm(wf["W"][l][t], F.D[l], wf["W"][l][0], Fw[0].D[l])
-                        den = gram_operator_sq_norm(wf["W"][l][0], Fw[0].D[l])
-                        g_drift[j, l, s, t] = float(torch.sqrt(num / den)[0])
+    tau = np.linspace(0.0, 1.0, run.n_times)
+    runs = []
+    for m in run.widths:
+        runs.append([])
+        for seed in run.seeds:
+            runs[-1].append(run_one(p, run, m, seed, tau))
             if log is not None:
-                done = ", ".join(
-                    f"level {lv} {np.nanmax(err[k, j, s]):.2e}"
-                    for k, lv in enumerate(levels)
-                    if runs_level(lv, depth, m, floor_max_width)
-                )
-                print(
-                    f"L={depth} m={m} seed={seed}: t_h={t_h:.3g}, {done}, "
-                    f"wall {np.nansum(wall[:, j, s]):.1f}s",
-                    file=log,
-                    flush=True,
-                )
-    add = lambda x: x[None]  # noqa: E731 (length-1 depth axis)
+                _log_run(run, m, seed, runs[-1][-1], log)
+    ds = depth_dataset(p.n, run, tau, runs)
+    weights = "regenerate with init_network([seed], d, [width]*L)"
+    ds.attrs.update(base_attrs(p, run.integrator, weights=weights))
+    return ds
+
+
+def depth_dataset(n: int, run: DepthRun, tau, runs) -> xr.Dataset:
+    """The dataset of one depth job from its runs (``run_one`` per width, then seed)."""
+
+    def stack(key):  # (width, seed, ...), with a length-1 depth axis in front
+        return np.array([[one[key] for one in row] for row in runs])[None]
+
     dims = ("depth", "width", "seed")
     ds = xr.Dataset(
         {
             "err": (
                 ("depth", "level", "width", "seed", "tau"),
-                add(err),
+                np.moveaxis(stack("err"), 3, 1),
                 _a("relative residual error of the level's closure vs the true flow"),
             ),
-            "loss": ((*dims, "tau"), add(loss), _a("training loss of the true flow")),
-            "horizon": (dims, add(horizon), _a("horizon t_h: time of the level-0 loss drop", "ODE time")),
+            "loss": ((*dims, "tau"), stack("loss"), _a("training loss of the true flow")),
+            "horizon": (dims, stack("horizon"), _a("horizon t_h: time of the level-0 loss drop", "ODE time")),
             "switch_fraction": (
                 (*dims, "tau"),
-                add(switched),
+                stack("switched"),
                 _a("fraction of (unit, sample) masks differing from t = 0"),
             ),
-            "events_per_entry": (dims, add(events), _a("mask switches (events) per (unit, sample) entry")),
-            "wall_s": (("depth", "flow", "width", "seed"), add(wall), _a("wall time of the flow", "s")),
+            "events_per_entry": (
+                dims,
+                stack("events"),
+                _a("mask switches (events) per (unit, sample) entry"),
+            ),
+            "wall_s": (
+                ("depth", "flow", "width", "seed"),
+                np.moveaxis(stack("wall"), 3, 1),
+                _a("wall time of the flow", "s"),
+            ),
             "gram_drift": (
                 ("depth", "width", "layer", "seed", "tau"),
-                add(g_drift),
+                np.swapaxes(stack("g_drift"), 2, 3),
                 _a("relative Gram-operator drift |Gamma(t) - Gamma(0)|/|Gamma(0)|"),
             ),
-            "kernel_eigenvalue": ((*dims, "tau", "mode"), add(spectrum), _a("eigenvalue of K(t)/n")),
+            "kernel_eigenvalue": ((*dims, "tau", "mode"), stack("spectrum"), _a("eigenvalue of K(t)/n")),
         },
         coords={
-            "depth": ("depth", [depth], _a("number of trained hidden layers L")),
-            "level": ("level", list(levels), _a("truncation level (0 NTK, 1 frozen-Gamma, 2 moving Gamma)")),
-            "width": ("width", list(widths), _a("hidden width m")),
-            "seed": ("seed", list(seeds), _a("network seed")),
+            "depth": ("depth", [run.depth], _a("number of trained hidden layers L")),
+            "level": (
+                "level",
+                list(run.levels),
+                _a("truncation level (0 NTK, 1 frozen-Gamma, 2 moving Gamma)"),
+            ),
+            "width": ("width", list(run.widths), _a("hidden width m")),
+            "seed": ("seed", list(run.seeds), _a("network seed")),
             "tau": ("tau", tau, _a("time as a fraction of the run's horizon t_h")),
             "flow": ("flow", list(FLOWS), _a("integrated flow")),
-            "layer": ("layer", list(range(1, depth + 1)), _a("layer l")),
+            "layer": ("layer", list(range(1, run.depth + 1)), _a("layer l")),
             "mode": ("mode", list(range(1, n + 1)), _a("eigenvalue index")),
         },
-        attrs={"loss_drop": drop, "horizon_t_max": t_max, "integrator_rtol": settings.rtol},
+        attrs={
+            "loss_drop": run.loss_drop,
+            "horizon_t_max": run.t_max,
+            "integrator_rtol": run.integrator.rtol,
+        },
     )
-    if depth == 1:  # C is the kernel's only moving factor at L = 1; elsewhere no variable, not NaN
+    if run.depth == 1:  # C is the kernel's only moving factor at L = 1; elsewhere no variable, not NaN
         ds["coactivation_drift"] = (
             (*dims, "tau"),
-            add(c_drift),
+            stack("c_drift"),
             _a("relative change |C(t) - C(0)|/|C(0)| (L = 1)"),
         )
     return ds
 
 
-def merge(datasets) -> xr.Dataset:
-    """Concatenate depth jobs (``run_depth``) along depth (layers and widths outer-joined)."""
-    return xr.concat(
-        sorted(datasets, key=lambda d: int(d.depth[0])), dim="depth", join="outer", combine_attrs="override"
-    )
-
-
-def run_smooth_control(
-    p,
-    depths,
-    widths,
-    seeds,
-    drop: float,
-    t_max: float,
-    n_times: int,
-    settings: Settings,
-    activation: str = "gelu",
-    log=None,
-) -> xr.Dataset:
+def run_smooth_control(p, run: SmoothRun, log=None) -> xr.Dataset:
     """Level 0 (linearised flow r = exp(-K(0) t/n) r(0)) against the weight-space flow for a
-    smooth activation: the NTK-truncation experiment without mask switching.
+    smooth activation (``settings.smooth_run``): the NTK-truncation experiment without mask
+    switching.
 
     Same horizon rule and error as ``run_depth``. Returns err (depth, width, seed, tau), horizon.
     """
+    ctl = run.control
+    depths, widths, seeds, n_times, activation = (
+        ctl.depths,
+        ctl.widths,
+        run.seeds,
+        run.n_times,
+        ctl.activation,
+    )
     tau = np.linspace(0.0, 1.0, n_times)
     err = np.full((len(depths), len(widths), len(seeds), n_times), np.nan)
     horizon = np.full((len(depths), len(widths), len(seeds)), np.nan)
@@ -293,9 +323,11 @@ def run_smooth_control(
                 Ws, a = init_network([seed], p.d, [m] * L, p.X.device)
                 phi, b, r0 = smooth_fields(Ws, a, p.X, p.y, activation)
                 K0 = kernel(phi, b)
-                t_h = loss_drop_horizon(_np(K0[0]), _np(r0[0]), drop, t_max)
+                t_h = loss_drop_horizon(_np(K0[0]), _np(r0[0]), run.loss_drop, run.t_max)
                 times = torch.tensor(tau * t_h, dtype=DT)
-                out, wall[i, j, s] = timed(smooth_weight_flow, Ws, a, p.X, p.y, times, settings, activation)
+                out, wall[i, j, s] = timed(
+                    smooth_weight_flow, Ws, a, p.X, p.y, times, run.integrator, activation
+                )
                 horizon[i, j, s] = t_h
                 err[i, j, s] = _np(relative_residual_error(ntk_residual(K0, r0, times), out["r"])[:, 0])
                 if log is not None:
@@ -305,7 +337,7 @@ def run_smooth_control(
                         file=log,
                         flush=True,
                     )
-    return xr.Dataset(
+    ds = xr.Dataset(
         {
             "err": (
                 ("depth", "width", "seed", "tau"),
@@ -321,16 +353,7 @@ def run_smooth_control(
             "seed": ("seed", list(seeds), _a("network seed")),
             "tau": ("tau", tau, _a("time as a fraction of the run's horizon t_h")),
         },
-        attrs={"activation": activation, "loss_drop": drop, "horizon_t_max": t_max},
+        attrs={"activation": activation, "loss_drop": run.loss_drop, "horizon_t_max": run.t_max},
     )
-
-
-DRIFT_VARS = ("gram_drift", "coactivation_drift", "kernel_eigenvalue")
-
-
-def split(merged: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
-    """(truncation, drift): the merged depth jobs without / with only the drift diagnostics."""
-    present = [v for v in DRIFT_VARS if v in merged]  # coactivation_drift only with L = 1
-    truncation = merged.drop_vars([*present, "mode", "layer"])
-    drift = merged[present]
-    return truncation, drift
+    ds.attrs.update(base_attrs(p, run.integrator))
+    return ds

@@ -5,7 +5,7 @@ The explicit operators here are (S, n, n, m, m) tensors, meant for checks on sma
 the integrators apply the same operators matrix-free through the recursions in ``dynamics``.
 
 Each operator has two constructions side by side: its definition (a Jacobian sandwich) and
-the recursion the spec derives; tests and experiment E3 check one against the other.
+the recursion the spec derives; tests and the ``identities`` experiment check one against the other.
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ def gram_operator_rate(W_l, D_l, grad_l):
 
 
 def gram_operator_sq_norm(W_l, D_l, W0_l=None, D0_l=None):
-    """sum_{nu kappa} |Γ_{nu kappa} - Γ0_{nu kappa}|_F^2 without forming Γ (spec §5.5; E6 drift).
+    """sum_{nu kappa} |Γ_{nu kappa} - Γ0_{nu kappa}|_F^2 without forming Γ (spec §5.5;
+    the Gram drift of the truncation study).
 
     Without ``W0_l``: sum |Γ|^2 = sum_ij P_ij^2 N_ij^2 / m^2 with P = W W^T and N = D^T D (unit x
     unit co-activation counts). Cost m^2 (m_{l-1} + n) instead of n^2 m_{l-1}^2.

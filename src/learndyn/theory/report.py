@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -9,7 +12,7 @@ import xarray as xr
 from ..latex import fmt_in_style, fmt_value, header, plural
 from ..stats import exponent_interval, fit_exponent, paired_ci
 
-# --- the truncation hierarchy (E5/E6) ----------------------------------------------------------
+# --- the truncation hierarchy (truncation levels, drift diagnostics) -------------------------------
 
 FLOOR_FACTOR = 10  # exponents are fitted over errors at least this many times the integration floor
 LEVEL_LABELS = {
@@ -19,11 +22,11 @@ LEVEL_LABELS = {
 }
 
 
-def eta_slopes(e4) -> dict[int, float]:
+def eta_slopes(descent) -> dict[int, float]:
     """Log-log slope of the one-step error vs η per depth, over steps without mask switches."""
     out = {}
-    for L in e4.depth.values:
-        sel = e4.sel(depth=L)
+    for L in descent.depth.values:
+        sel = descent.sel(depth=L)
         ok = (sel.switched.max("seed") == 0).values
         out[int(L)] = fit_exponent(sel.eta.values[ok], sel.one_step_error.max("seed").values[ok])[0]
     return out
@@ -34,12 +37,12 @@ def trajectory_error(err: xr.DataArray) -> xr.DataArray:
     return err.max("tau", skipna=True)
 
 
-def integration_floor(e5: xr.Dataset) -> float:
+def integration_floor(truncation: xr.Dataset) -> float:
     """Largest trajectory error of the runs exact by construction (level k >= 1 at depth L <= k)."""
     vals = [
-        float(trajectory_error(e5.err.sel(level=k, depth=L)).max(skipna=True))
-        for k in e5.level.values
-        for L in e5.depth.values
+        float(trajectory_error(truncation.err.sel(level=k, depth=L)).max(skipna=True))
+        for k in truncation.level.values
+        for L in truncation.depth.values
         if 1 <= L <= k
     ]
     vals = [v for v in vals if np.isfinite(v)]
@@ -68,20 +71,24 @@ def loss_drop_reached(loss: xr.DataArray) -> float:
     return float((1 - loss.isel(tau=-1) / loss.isel(tau=0)).mean(skipna=True))
 
 
-def hierarchy_rows(e5, floor, confidence=0.95, smooth=None, second=None) -> pd.DataFrame:
+def hierarchy_rows(truncation, floor, confidence=0.95, smooth=None, second=None) -> pd.DataFrame:
     """Exponent p of the trajectory error ~ m^p per (level, depth), mean and t-interval over
     seeds, fitted over errors >= FLOOR_FACTOR x ``floor``; levels exact by construction are rows
     without an exponent. ``smooth`` (smooth-activation control) and ``second`` (a depth job at
     another n) add level-0 rows."""
     rows = []
-    n = int(e5.sizes["sample"]) if "sample" in e5.dims else int(e5.attrs.get("data_n", 0))
-    for k in e5.level.values:
-        for L in e5.depth.values:
+    n = (
+        int(truncation.sizes["sample"])
+        if "sample" in truncation.dims
+        else int(truncation.attrs.get("data_n", 0))
+    )
+    for k in truncation.level.values:
+        for L in truncation.depth.values:
             if k >= 1 and k >= L:
                 rows.append(dict(closure=LEVEL_LABELS[int(k)], depth=int(L), n=n, exact=True))
                 continue
-            sup = trajectory_error(e5.err.sel(level=k, depth=L)).dropna("width", how="all")
-            drop = loss_drop_reached(e5.loss.sel(depth=L))
+            sup = trajectory_error(truncation.err.sel(level=k, depth=L)).dropna("width", how="all")
+            drop = loss_drop_reached(truncation.loss.sel(depth=L))
             rows.append(
                 _exponent_row(
                     LEVEL_LABELS[int(k)], L, n, sup.width.values, sup.values.T, floor, confidence, drop
@@ -123,18 +130,18 @@ def hierarchy_rows(e5, floor, confidence=0.95, smooth=None, second=None) -> pd.D
     return pd.DataFrame(rows)
 
 
-def smooth_vs_relu(e5, smooth, confidence=0.95) -> dict:
+def smooth_vs_relu(truncation, smooth, confidence=0.95) -> dict:
     """Per depth: the level-0 exponent of the smooth net minus ReLU's, paired by seed (same seeds,
     same widths, same horizon rule); (mean, low, high, n)."""
     out = {}
     for L in smooth.depth.values:
-        if L not in e5.depth.values:
+        if L not in truncation.depth.values:
             continue
         widths = np.intersect1d(
-            smooth.width.values, e5.err.sel(depth=L).dropna("width", how="all").width.values
+            smooth.width.values, truncation.err.sel(depth=L).dropna("width", how="all").width.values
         )
-        seeds = np.intersect1d(smooth.seed.values, e5.seed.values)
-        relu = trajectory_error(e5.err.sel(level=0, depth=L, width=widths, seed=seeds)).values.T
+        seeds = np.intersect1d(smooth.seed.values, truncation.seed.values)
+        relu = trajectory_error(truncation.err.sel(level=0, depth=L, width=widths, seed=seeds)).values.T
         soft = trajectory_error(smooth.err.sel(depth=L, width=widths, seed=seeds)).values.T
         diff = exponent_interval(widths, soft).slopes
         diff = np.asarray(diff) - np.asarray(exponent_interval(widths, relu).slopes)
@@ -142,16 +149,16 @@ def smooth_vs_relu(e5, smooth, confidence=0.95) -> dict:
     return out
 
 
-def side_exponents(e5, e6, confidence=0.95) -> dict:
+def side_exponents(truncation, drift, confidence=0.95) -> dict:
     """Exponents over width (t-intervals over seeds) of the switch fraction at the horizon, of the
     Γ drift of each layer at the horizon: {name: Exponent}. (Wall times are machine-dependent:
     they are stored as ``wall_s`` for the cost model, not reported as results.)"""
     out = {}
-    for L in e5.depth.values:
-        sw = e5.switch_fraction.sel(depth=L).isel(tau=-1).dropna("width", how="all")
+    for L in truncation.depth.values:
+        sw = truncation.switch_fraction.sel(depth=L).isel(tau=-1).dropna("width", how="all")
         out[("switch", int(L))] = exponent_interval(sw.width.values, sw.values.T, 0.0, confidence)
         for layer in range(1, int(L) + 1):
-            g = e6.gram_drift.sel(depth=L, layer=layer).isel(tau=-1).dropna("width", how="all")
+            g = drift.gram_drift.sel(depth=L, layer=layer).isel(tau=-1).dropna("width", how="all")
             if g.sizes["width"] >= 3:
                 out[("gram", int(L), layer)] = exponent_interval(g.width.values, g.values.T, 0.0, confidence)
     return out
@@ -164,6 +171,11 @@ def macro_word(part) -> str:
     """A macro-name fragment without digits: 128 -> OneTwoEight, "level1" -> LevelOne."""
     text = str(part)
     return "".join(_DIGITS[int(c)] if c.isdigit() else c for c in text[:1].upper() + text[1:])
+
+
+def camel(name: str) -> str:
+    """An experiment's name as a macro-name fragment: closed_flow -> ClosedFlow."""
+    return "".join(part.title() for part in name.split("_"))
 
 
 NA = r"\text{n/a}"
@@ -188,19 +200,21 @@ def hierarchy_macro_defaults(max_depth: int = 3) -> dict:
     return out
 
 
-def hierarchy_macros(e5, e6, hier, smooth, floor, confidence, words) -> dict:
+def hierarchy_macros(truncation, drift, hier, smooth, floor, confidence) -> dict:
     """Macros of the closure section: every exponent with its interval, floor, horizon, control."""
     fmt = lambda v: f"{v:.2f}" if np.isfinite(v) else r"\text{n/a}"  # noqa: E731
     macros = {
         "IntegrationFloor": floor,
         "FloorFactor": FLOOR_FACTOR,
         "FitFloor": FLOOR_FACTOR * floor,
-        "TruncMaxWidth": int(e5.width.values.max()),
-        "TruncMinWidth": int(e5.width.values.min()),
-        "TruncSeeds": int(e5.sizes["seed"]),
-        "LossDrop": f"{100 * e5.attrs['loss_drop']:.0f}",
-        "HorizonCap": f"{e5.attrs['horizon_t_max']:g}",
-        "TruncRtol": fmt_value(e5.attrs["integrator_rtol"]) if "integrator_rtol" in e5.attrs else NA,
+        "TruncMaxWidth": int(truncation.width.values.max()),
+        "TruncMinWidth": int(truncation.width.values.min()),
+        "TruncSeeds": int(truncation.sizes["seed"]),
+        "LossDrop": f"{100 * truncation.attrs['loss_drop']:.0f}",
+        "HorizonCap": f"{truncation.attrs['horizon_t_max']:g}",
+        "TruncRtol": fmt_value(truncation.attrs["integrator_rtol"])
+        if "integrator_rtol" in truncation.attrs
+        else NA,
         "Confidence": f"{100 * confidence:.0f}",
     }
     main_n = hier.n.iloc[0]
@@ -227,22 +241,24 @@ def hierarchy_macros(e5, e6, hier, smooth, floor, confidence, words) -> dict:
                 if overlap
                 else "the intervals do not overlap: the exponent depends on $n$ on these sizes"
             )
-    for L in e5.depth.values:
-        macros[f"HorizonMedian{macro_word(int(L))}"] = f"{float(e5.horizon.sel(depth=L).median()):.3g}"
+    for L in truncation.depth.values:
+        macros[f"HorizonMedian{macro_word(int(L))}"] = (
+            f"{float(truncation.horizon.sel(depth=L).median()):.3g}"
+        )
     if smooth is not None:
-        for L, (m, lo, hi, _) in smooth_vs_relu(e5, smooth, confidence).items():
+        for L, (m, lo, hi, _) in smooth_vs_relu(truncation, smooth, confidence).items():
             key = f"GeluMinusRelu{macro_word(L)}"
             macros[key], macros[key + "Lo"], macros[key + "Hi"] = fmt(m), fmt(lo), fmt(hi)
-    if e6 is not None:
-        for key, ex in side_exponents(e5, e6, confidence).items():
+    if drift is not None:
+        for key, ex in side_exponents(truncation, drift, confidence).items():
             name = "".join(macro_word(k) for k in key)
             macros[f"Expo{name}"], macros[f"Expo{name}Lo"], macros[f"Expo{name}Hi"] = (
                 fmt(ex.mean),
                 fmt(ex.low),
                 fmt(ex.high),
             )
-        sw = e5.switch_fraction.isel(tau=-1)
-        for L in e5.depth.values:
+        sw = truncation.switch_fraction.isel(tau=-1)
+        for L in truncation.depth.values:
             v = sw.sel(depth=L).mean("seed").dropna("width")
             macros[f"SwitchMin{macro_word(int(L))}"] = f"{100 * float(v.values[0]):.1f}"
             macros[f"SwitchMax{macro_word(int(L))}"] = f"{100 * float(v.values[-1]):.1f}"
@@ -265,17 +281,17 @@ def _compare(diff, steeper: str, shallower: str, same: str) -> str:
     return steeper if high < 0 else (shallower if low > 0 else same)
 
 
-def hierarchy_verdicts(e5, smooth, floor, confidence=0.95) -> dict:
+def hierarchy_verdicts(truncation, smooth, floor, confidence=0.95) -> dict:
     """Paired-by-seed differences of exponents between consecutive levels (same depth, widths,
     seeds) and ReLU vs GELU at level 0, as numbers and as the words the text uses."""
     fmt = lambda v: f"{v:.2f}" if np.isfinite(v) else r"\text{n/a}"  # noqa: E731
     macros = {}
-    for L in e5.depth.values:
-        for k in e5.level.values[1:]:
+    for L in truncation.depth.values:
+        for k in truncation.level.values[1:]:
             if k >= L:
                 continue
-            hi = trajectory_error(e5.err.sel(level=k, depth=L)).dropna("width", how="all")
-            lo = trajectory_error(e5.err.sel(level=k - 1, depth=L, width=hi.width))
+            hi = trajectory_error(truncation.err.sel(level=k, depth=L)).dropna("width", how="all")
+            lo = trajectory_error(truncation.err.sel(level=k - 1, depth=L, width=hi.width))
             diff = paired_exponent_difference(hi.width.values, hi.values.T, lo.values.T, floor, confidence)
             key = f"Gain{macro_word(int(k))}{macro_word(int(L))}"
             macros[key], macros[key + "Lo"], macros[key + "Hi"] = fmt(diff[0]), fmt(diff[1]), fmt(diff[2])
@@ -283,7 +299,7 @@ def hierarchy_verdicts(e5, smooth, floor, confidence=0.95) -> dict:
             ratio = (hi / lo).median("seed").values
             macros[key + "Ratio"] = f"{float(np.nanmax(ratio)):.2g}"
     if smooth is not None:
-        for L, diff in smooth_vs_relu(e5, smooth, confidence).items():
+        for L, diff in smooth_vs_relu(truncation, smooth, confidence).items():
             macros[f"GeluVsRelu{macro_word(L)}Words"] = _compare(
                 diff, "steeper than", "shallower than", "indistinguishable from"
             )
@@ -321,30 +337,13 @@ def hierarchy_table(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFram
     )
 
 
+# --- the checks table: one registered family of checks per experiment ------------------------
+
 CHECKS_NOTE = (
     "Max error: the largest relative error over the check's samples, times or parameters (a pure "
     "number); slope rows give the fitted log-log slope of the one-step residual error against "
     r"$\eta$ instead, which passes within the tolerance of 2."
 )
-
-# The checks table's parts: the experiment behind each row, as the paper names it.
-CHECK_PARTS = {
-    "E1": "closed, $L=1$",
-    "E2": "hybrid closure",
-    "E3": "identities",
-    "E4": "gradient descent",
-    "E5": "truncation",
-    "E6": "truncation",
-}
-FLOW_PARTS = ("closed, $L=1$", "hybrid closure")  # first table; the rest go to the second
-
-
-def split_checks(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The checks table in two page-sized parts: the flows (closed and hybrid systems against
-    weight-space flow) and the identities with gradient descent."""
-    flows = table["Part"].isin(FLOW_PARTS)
-    return table[flows].reset_index(drop=True), table[~flows].reset_index(drop=True)
-
 
 CHECK_LABELS = {
     "ntk_autodiff": r"$K=\sum_\ell Q^{(\ell-1)}\odot S^{(\ell)}$ vs autodiff eNTK",
@@ -371,119 +370,190 @@ CHECK_LABELS = {
 }
 
 
-def build_summary(
-    e1: dict,
-    e2: dict,
-    e3: dict,
-    e4: xr.Dataset,
-    e5: xr.Dataset,
-    tol: dict,
-    e6=None,
-    smooth=None,
-    second=None,
-    confidence: float = 0.95,
-):
-    """Rows (experiment, check, data, max error, tolerance, pass) and the hierarchy's exponents;
-    returns (Dataset, checks DataFrame, hierarchy DataFrame, macros)."""
+@dataclass(frozen=True)
+class Results:
+    """The datasets the summary reads. Flows and identities: dicts task -> dataset (the first
+    task is the one the text quotes); ``drift``, ``smooth`` (smooth-activation control) and
+    ``second`` (the depth job at the second data size) may be None."""
+
+    closed_flow: dict
+    hybrid_flow: dict
+    identities: dict
+    gradient_descent: xr.Dataset
+    truncation: xr.Dataset
+    drift: xr.Dataset | None = None
+    smooth: xr.Dataset | None = None
+    second: xr.Dataset | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of the checks table: ``value`` is the largest relative error (``kind="max"``,
+    passes at most ``tolerance``) or a fitted log-log slope (``kind="slope"``, passes within
+    ``tolerance`` of 2)."""
+
+    check: str
+    data: str
+    value: float
+    tolerance: float
+    kind: str = "max"
+
+    @property
+    def passed(self) -> bool:
+        v, tol = self.value, self.tolerance
+        return bool(np.isfinite(v) and (abs(v - 2.0) <= tol if self.kind == "slope" else v <= tol))
+
+
+@dataclass(frozen=True)
+class CheckFamily:
+    """The checks of one experiment: ``checks(results, tol) -> [Check]`` and the part of the
+    checks table they form, as the paper names it."""
+
+    experiment: str
+    part: str
+    checks: Callable
+
+
+CHECK_FAMILIES: list[CheckFamily] = []  # in table order
+
+
+def check_family(experiment: str, part: str):
+    """Register the decorated ``checks(results, tol) -> [Check]`` as the checks of ``experiment``.
+    The table loops over the registry: a new family is a new function, not a branch."""
+
+    def register(fn):
+        CHECK_FAMILIES.append(CheckFamily(experiment, part, fn))
+        return fn
+
+    return register
+
+
+FLOW_PARTS = ("closed, $L=1$", "hybrid closure")  # first table; the rest go to the second
+SLIDING_CHECK = r"sliding modes: $\dot h=0$ on sliding entries (equivalent control)"
+
+
+def _slides_note(slides: int) -> str:
+    return f" ({plural(slides, 'sliding entry')})" if slides else ""
+
+
+@check_family("closed_flow", "closed, $L=1$")
+def closed_flow_checks(results: Results, tol: dict) -> list[Check]:
+    """The L = 1 closed (h, r) system against weight-space flow, per flow task."""
     rows = []
-
-    def add(exp, check, data, err, tolerance, kind="max"):
-        ok = bool(np.isfinite(err) and (abs(err - 2.0) <= tolerance if kind == "slope" else err <= tolerance))
-        rows.append(
-            dict(
-                experiment=exp,
-                check=check,
-                data=data,
-                value=float(err),
-                tolerance=float(tolerance),
-                kind=kind,
-                passed=ok,
-            )
+    for task, ds in results.closed_flow.items():
+        note = _slides_note(int(ds.attrs["field_steps_slides"]))
+        slide = max(
+            float(ds.attrs["weight_steps_slide_residual"]), float(ds.attrs["field_steps_slide_residual"])
         )
-
-    for task, ds in e1.items():
-        slid = int(ds.attrs["field_steps_slides"])
-        note = f" ({plural(slid, 'sliding entry')})" if slid else ""
-        add(
-            "E1",
-            "closed (h,r) vs weight-space flow: residual" + note,
-            task,
-            float(ds.err_r.max()),
-            tol["flow"],
-        )
-        add("E1", "closed h vs forward pass of W(t)", task, float(ds.err_h.max()), tol["flow"])
-        add("E1", "evolved r vs readout of evolved h", task, float(ds.err_r_readout.max()), tol["flow"])
-        add(
-            "E1",
-            r"sliding modes: $\dot h=0$ on sliding entries (equivalent control)",
-            task,
-            max(
-                float(ds.attrs["weight_steps_slide_residual"]), float(ds.attrs["field_steps_slide_residual"])
+        rows += [
+            Check(
+                "closed (h,r) vs weight-space flow: residual" + note, task, float(ds.err_r.max()), tol["flow"]
             ),
-            tol["identity"],
-        )
-    for task, ds in e2.items():
+            Check("closed h vs forward pass of W(t)", task, float(ds.err_h.max()), tol["flow"]),
+            Check("evolved r vs readout of evolved h", task, float(ds.err_r_readout.max()), tol["flow"]),
+            Check(SLIDING_CHECK, task, slide, tol["identity"]),
+        ]
+    return rows
+
+
+@check_family("hybrid_flow", "hybrid closure")
+def hybrid_flow_checks(results: Results, tol: dict) -> list[Check]:
+    """The hybrid closure against weight-space flow, per flow task and depth."""
+    rows = []
+    for task, ds in results.hybrid_flow.items():
         for L in ds.depth.values:
             d = ds.sel(depth=L)
-            slid = int(d.slides.sel(space="field"))
-            note = f", $L={int(L)}$" + (f" ({plural(slid, 'sliding entry')})" if slid else "")
-            add(
-                "E2",
-                "hybrid closure vs weight-space flow: residual" + note,
-                task,
-                float(d.err_r.max()),
-                tol["flow"],
-            )
-            add(
-                "E2",
-                "hybrid $h$, $b$ vs forward/backward pass of $W(t)$" + f", $L={int(L)}$",
-                task,
-                max(float(d.err_h_forward), float(d.err_b_forward)),
-                tol["flow"],
-            )
-        add(
-            "E2",
-            r"sliding modes: $\dot h=0$ on sliding entries (equivalent control)",
-            task,
-            float(ds.slide_residual.max()),
-            tol["identity"],
-        )
-    for task, ds in e3.items():
+            note = f", $L={int(L)}$" + _slides_note(int(d.slides.sel(space="field")))
+            forward = max(float(d.err_h_forward), float(d.err_b_forward))
+            rows += [
+                Check(
+                    "hybrid closure vs weight-space flow: residual" + note,
+                    task,
+                    float(d.err_r.max()),
+                    tol["flow"],
+                ),
+                Check(
+                    "hybrid $h$, $b$ vs forward/backward pass of $W(t)$" + f", $L={int(L)}$",
+                    task,
+                    forward,
+                    tol["flow"],
+                ),
+            ]
+        rows.append(Check(SLIDING_CHECK, task, float(ds.slide_residual.max()), tol["identity"]))
+    return rows
+
+
+@check_family("identities", "identities")
+def identities_checks(results: Results, tol: dict) -> list[Check]:
+    """Every pointwise identity (largest error over depths and points), per task; NaN: not defined."""
+    rows = []
+    for task, ds in results.identities.items():
         for c in ds.check.values:
             err = float(ds.error.sel(check=c).max(skipna=True))
             if np.isfinite(err):
-                add("E3", CHECK_LABELS[str(c)], task, err, tol["identity"])
-    for c in e4.discrete_check.values:
-        err = float(e4.discrete_error.sel(discrete_check=c).max(skipna=True))
-        if np.isfinite(err):
-            add("E4", CHECK_LABELS[str(c)], e4.attrs["data_task"], err, tol["identity"])
-    l1 = e4.one_step_error.sel(depth=1).where(e4.switched.sel(depth=1) == 0)
-    add(
-        "E4",
-        r"$L=1$ one-step residual without switches (exact)",
-        e4.attrs["data_task"],
-        float(l1.max(skipna=True)),
-        tol["identity"],
-    )
-    slopes = eta_slopes(e4)
-    for L, s in slopes.items():
-        if L >= 2:
-            add(
-                "E4",
-                rf"one-step residual error $\propto\eta^2$, $L={L}$ (slope)",
-                e4.attrs["data_task"],
-                s,
-                tol["slope"],
-                kind="slope",
-            )
-    gd_slope = {
-        int(L): fit_exponent(e4.gd_eta.values, e4.gd_vs_gf_error.sel(depth=L).values)[0]
-        for L in e4.depth.values
-    }
-    floor = integration_floor(e5)
-    hier = hierarchy_rows(e5, floor, confidence, smooth, second)
+                rows.append(Check(CHECK_LABELS[str(c)], task, err, tol["identity"]))
+    return rows
 
-    df = pd.DataFrame(rows)
+
+@check_family("gradient_descent", "gradient descent")
+def gradient_descent_checks(results: Results, tol: dict) -> list[Check]:
+    """The exact discrete forms, the exact L = 1 step without switches and the η² scaling of the
+    one-step residual error at L >= 2."""
+    ds = results.gradient_descent
+    task = ds.attrs["data_task"]
+    rows = []
+    for c in ds.discrete_check.values:
+        err = float(ds.discrete_error.sel(discrete_check=c).max(skipna=True))
+        if np.isfinite(err):
+            rows.append(Check(CHECK_LABELS[str(c)], task, err, tol["identity"]))
+    l1 = ds.one_step_error.sel(depth=1).where(ds.switched.sel(depth=1) == 0)
+    rows.append(
+        Check(
+            r"$L=1$ one-step residual without switches (exact)",
+            task,
+            float(l1.max(skipna=True)),
+            tol["identity"],
+        )
+    )
+    for L, s in eta_slopes(ds).items():
+        if L >= 2:
+            label = rf"one-step residual error $\propto\eta^2$, $L={L}$ (slope)"
+            rows.append(Check(label, task, s, tol["slope"], kind="slope"))
+    return rows
+
+
+def check_rows(results: Results, tol: dict) -> pd.DataFrame:
+    """Every registered family's checks: (experiment, part, check, data, value, tolerance, kind,
+    passed), one row per check in table order."""
+    rows = [
+        dict(
+            experiment=fam.experiment,
+            part=fam.part,
+            check=c.check,
+            data=c.data,
+            value=float(c.value),
+            tolerance=float(c.tolerance),
+            kind=c.kind,
+            passed=c.passed,
+        )
+        for fam in CHECK_FAMILIES
+        for c in fam.checks(results, tol)
+    ]
+    return pd.DataFrame(rows)
+
+
+def gd_vs_gf_slopes(descent: xr.Dataset) -> dict[int, float]:
+    """Log-log slope of the GD-vs-GF residual error against η per depth."""
+    return {
+        int(L): fit_exponent(descent.gd_eta.values, descent.gd_vs_gf_error.sel(depth=L).values)[0]
+        for L in descent.depth.values
+    }
+
+
+def summary_dataset(df: pd.DataFrame, results: Results, hier: pd.DataFrame, floor: float) -> xr.Dataset:
+    """The checks as a dataset (dim ``row``; coordinates experiment, check, data) with the slopes,
+    the hierarchy's exponents and the integration floor as attrs."""
+    row_coord = lambda values, name: ("row", values.astype(str), {"long_name": name, "units": "1"})  # noqa: E731
     summary = xr.Dataset(
         {
             "max_error": (
@@ -500,27 +570,27 @@ def build_summary(
         },
         coords={
             "row": ("row", np.arange(len(df)), {"long_name": "check index", "units": "1"}),
-            "experiment": (
-                "row",
-                df.experiment.values.astype(str),
-                {"long_name": "experiment", "units": "1"},
-            ),
-            "check": ("row", df.check.values.astype(str), {"long_name": "check", "units": "1"}),
-            "data": ("row", df.data.values.astype(str), {"long_name": "data set", "units": "1"}),
+            "experiment": row_coord(df.experiment.values, "experiment"),
+            "check": row_coord(df.check.values, "check"),
+            "data": row_coord(df.data.values, "data set"),
         },
     )
-    for L, s in slopes.items():
+    for L, s in eta_slopes(results.gradient_descent).items():
         summary.attrs[f"eta_slope_L{L}"] = s
-    for L, s in gd_slope.items():
+    for L, s in gd_vs_gf_slopes(results.gradient_descent).items():
         summary.attrs[f"gd_vs_gf_slope_L{L}"] = s
     for r in hier.itertuples():
         if not r.exact:
             summary.attrs[f"exponent_{r.closure}_L{r.depth}_n{r.n}"] = r.mean
     summary.attrs["integration_floor"] = floor
+    return summary
 
-    table = pd.DataFrame(
+
+def checks_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The LaTeX checks table of ``check_rows`` (``split_checks`` cuts it in two)."""
+    return pd.DataFrame(
         {
-            "Part": df.experiment.map(CHECK_PARTS),
+            "Part": df.part,
             "Check": df.check,
             "Data": df.data.str.replace("_", r"\_"),
             header("Max error", "relative"): [
@@ -535,6 +605,17 @@ def build_summary(
         }
     )
 
+
+def split_checks(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The checks table in two page-sized parts: the flows (closed and hybrid systems against
+    weight-space flow) and the identities with gradient descent."""
+    flows = table["Part"].isin(FLOW_PARTS)
+    return table[flows].reset_index(drop=True), table[~flows].reset_index(drop=True)
+
+
+def check_macros(df: pd.DataFrame, results: Results, tol: dict) -> dict:
+    """Macros of the checks: counts, tolerances, the largest error per experiment, the flows of the
+    first flow task per depth (errors, sliding entries, located switches), slopes."""
     words = {1: "One", 2: "Two", 3: "Three", 4: "Four"}
     macros = {
         "NumChecks": len(df),
@@ -543,41 +624,57 @@ def build_summary(
         "FlowTol": fmt_value(tol["flow"]),
         "IdentityTol": fmt_value(tol["identity"]),
         "SlopeTol": fmt_value(tol["slope"]),
-        "IntegrationFloor": floor,
     }
-    for exp in ("E1", "E2", "E3"):
-        # E3 macro: the identities of the theory (the matrix-free norm is a tool of E6)
+    for exp in ("closed_flow", "hybrid_flow", "identities"):
+        # identities: those of the theory (the matrix-free norm is a tool of the drift diagnostics)
         sel = df[(df.experiment == exp) & (df.check != CHECK_LABELS["gram_norm_matrix_free"])]
         if len(sel):
-            macros[f"MaxErr{exp.replace('1', 'One').replace('2', 'Two').replace('3', 'Three')}"] = (
-                sel.value.max()
-            )
-    ds = next(iter(e2.values()))  # the first flow task is the one the text quotes
+            macros[f"MaxErr{camel(exp)}"] = sel.value.max()
+    ds = next(iter(results.hybrid_flow.values()))
     for L in ds.depth.values:
-        macros[f"ErrTwo{words[int(L)]}"] = float(ds.err_r.sel(depth=L).max())
-        macros[f"SlideTwo{words[int(L)]}"] = int(ds.slides.sel(depth=L, space="field"))
-    ds = next(iter(e1.values()))
-    macros["SlideOne"] = int(ds.attrs["field_steps_slides"])
-    macros["EventsOne"] = int(ds.attrs["field_steps_events"])
-    macros["SlideOneText"] = plural(macros["SlideOne"], "sliding entry")
-    macros["EventsOneText"] = plural(macros["EventsOne"], "located switch")
-    macros["WidthOne"] = int(ds.attrs["width"])
+        macros[f"ErrHybridFlow{words[int(L)]}"] = float(ds.err_r.sel(depth=L).max())
+        macros[f"SlideHybridFlow{words[int(L)]}"] = int(ds.slides.sel(depth=L, space="field"))
+    ds = next(iter(results.closed_flow.values()))
+    macros["SlideClosedFlow"] = int(ds.attrs["field_steps_slides"])
+    macros["EventsClosedFlow"] = int(ds.attrs["field_steps_events"])
+    macros["SlideClosedFlowText"] = plural(macros["SlideClosedFlow"], "sliding entry")
+    macros["EventsClosedFlowText"] = plural(macros["EventsClosedFlow"], "located switch")
+    macros["WidthClosedFlow"] = int(ds.attrs["width"])
     slide_res = [
-        float(ds.attrs[f"{sp}_steps_slide_residual"]) for ds in e1.values() for sp in ("weight", "field")
+        float(ds.attrs[f"{sp}_steps_slide_residual"])
+        for ds in results.closed_flow.values()
+        for sp in ("weight", "field")
     ]
-    slide_res += [float(ds.slide_residual.max()) for ds in e2.values()]
+    slide_res += [float(ds.slide_residual.max()) for ds in results.hybrid_flow.values()]
     macros["SlideResidual"] = max(slide_res, default=0.0)
-    macros["SlideTol"] = fmt_value(float(e4.attrs["integrator_slide_tol"]))
-    macros["NumSamples"] = int(e4.sizes["sample"])
-    macros["FlowRtol"] = fmt_value(float(e4.attrs["integrator_rtol"]))
-    disc = df[(df.experiment == "E4") & (df.kind == "max")]
+    descent = results.gradient_descent
+    macros["SlideTol"] = fmt_value(float(descent.attrs["integrator_slide_tol"]))
+    macros["NumSamples"] = int(descent.sizes["sample"])
+    macros["FlowRtol"] = fmt_value(float(descent.attrs["integrator_rtol"]))
+    disc = df[(df.experiment == "gradient_descent") & (df.kind == "max")]
     if len(disc):
         macros["MaxErrDiscrete"] = disc.value.max()
-    for L, s in slopes.items():
+    for L, s in eta_slopes(descent).items():
         macros[f"EtaSlope{words.get(L, str(L))}"] = f"{s:.3f}"
-    for L, s in gd_slope.items():
+    for L, s in gd_vs_gf_slopes(descent).items():
         macros[f"GdSlope{words.get(L, str(L))}"] = f"{s:.2f}"
+    return macros
+
+
+def build_summary(results: Results, tol: dict, confidence: float = 0.95):
+    """Every registered check (experiment, check, data, max error, tolerance, pass) and the
+    hierarchy's exponents; returns (Dataset, checks DataFrame, hierarchy DataFrame, macros)."""
+    df = check_rows(results, tol)
+    trunc, smooth = results.truncation, results.smooth
+    floor = integration_floor(trunc)
+    hier = hierarchy_rows(trunc, floor, confidence, smooth, results.second)
+    macros = {**check_macros(df, results, tol), "IntegrationFloor": floor}
     macros.update(hierarchy_macro_defaults())
-    macros.update(hierarchy_macros(e5, e6, hier, smooth, floor, confidence, words))
-    macros.update(hierarchy_verdicts(e5, smooth, floor, confidence))
-    return summary, table, hierarchy_table(hier, confidence), macros
+    macros.update(hierarchy_macros(trunc, results.drift, hier, smooth, floor, confidence))
+    macros.update(hierarchy_verdicts(trunc, smooth, floor, confidence))
+    return (
+        summary_dataset(df, results, hier, floor),
+        checks_table(df),
+        hierarchy_table(hier, confidence),
+        macros,
+    )

@@ -13,7 +13,7 @@ from .levels import widths_at
 
 @dataclass(frozen=True)
 class ClosedFlowConfig:
-    """E1 (``theory.closed_flow``): L = 1 closed (h, r) system vs weight-space flow."""
+    """``theory.closed_flow``: L = 1 closed (h, r) system vs weight-space flow."""
 
     width: int
     t_max: float  # ODE time integrated
@@ -22,7 +22,7 @@ class ClosedFlowConfig:
 
 @dataclass(frozen=True)
 class HybridFlowConfig:
-    """E2 (``theory.hybrid_flow``): hybrid field closure vs weight-space flow."""
+    """``theory.hybrid_flow``: hybrid field closure vs weight-space flow."""
 
     depths: tuple
     width: int
@@ -32,7 +32,7 @@ class HybridFlowConfig:
 
 @dataclass(frozen=True)
 class IdentitiesConfig:
-    """E3 (``theory.identities``): pointwise identities at init and after GD training."""
+    """``theory.identities``: pointwise identities at init and after GD training."""
 
     depths: tuple
     width: int
@@ -44,7 +44,7 @@ class IdentitiesConfig:
 
 @dataclass(frozen=True)
 class GradientDescentConfig:
-    """E4 (``theory.gradient_descent``): one-step errors, exact discrete forms, GD vs GF."""
+    """``theory.gradient_descent``: one-step errors, exact discrete forms, GD vs GF."""
 
     depths: tuple
     width: int
@@ -56,7 +56,7 @@ class GradientDescentConfig:
 
 @dataclass(frozen=True)
 class TruncationConfig:
-    """E5/E6 (``theory.truncation``): the truncation hierarchy level by level over width and depth
+    """``theory.truncation``: the truncation hierarchy level by level over width and depth
     (``hierarchy.run_depth``), one job per (n, depth); drift pictures; smooth-activation control."""
 
     depths: tuple
@@ -76,6 +76,15 @@ class TruncationConfig:
     def widths_at(self, depth: int, n: int | None = None) -> list:
         """Widths integrated at ``depth`` (``levels.widths_at``)."""
         return widths_at(self.__dict__, depth, n)
+
+
+@dataclass(frozen=True)
+class SmoothControl:
+    """``theory.truncation.smooth``: level 0 for a smooth activation (no mask switching)."""
+
+    depths: tuple
+    widths: tuple
+    activation: str = "gelu"
 
 
 EXPERIMENTS = {
@@ -98,6 +107,37 @@ class Job:
     integrator: Settings
 
 
+@dataclass(frozen=True)
+class DepthRun:
+    """One truncation depth job (``hierarchy.run_depth``): the levels ``levels`` against the true
+    flow at ``depth`` over ``widths`` x ``seeds``, each run to the time its level-0 loss has
+    fallen by ``loss_drop`` (capped at ``t_max``) and stored at ``n_times`` fractions of it."""
+
+    depth: int
+    widths: tuple
+    seeds: tuple
+    levels: tuple
+    loss_drop: float
+    t_max: float
+    n_times: int
+    integrator: Settings
+    gram_max_width: int  # Gram drift measured up to this width
+    floor_max_width: int  # exact L = 1 level-1 runs (the integration floor) up to this width
+
+
+@dataclass(frozen=True)
+class SmoothRun:
+    """The smooth-activation control (``hierarchy.run_smooth_control``): level 0 against the
+    true flow of a smooth network, with the truncation's horizon rule, times and integrator."""
+
+    control: SmoothControl
+    seeds: tuple
+    loss_drop: float
+    t_max: float
+    n_times: int
+    integrator: Settings
+
+
 def configure(name: str, theory: dict) -> Job:
     """The settings of experiment ``name`` from the ``theory`` config (or the subset of it a
     rule passes: n, subsample_seed, seeds, integrator and the experiment's own section).
@@ -113,3 +153,34 @@ def configure(name: str, theory: dict) -> Job:
     n = exp.n if name == "identities" else theory["n"]
     seeds = exp.seeds if name == "truncation" else tuple(theory["seeds"])
     return Job(n, theory["subsample_seed"], seeds, exp, integrator)
+
+
+def depth_run(job: Job, depth: int, n: int) -> DepthRun:
+    """The truncation job at ``depth`` and ``n`` training points (``configure("truncation")``);
+    the floor runs exist at the main n only."""
+    exp = job.experiment
+    return DepthRun(
+        depth=depth,
+        widths=tuple(exp.widths_at(depth, n)),
+        seeds=job.seeds,
+        levels=exp.levels,
+        loss_drop=exp.horizon["loss_drop"],
+        t_max=exp.horizon["t_max"],
+        n_times=exp.n_times,
+        integrator=job.integrator,
+        gram_max_width=exp.gram_max_width,
+        floor_max_width=exp.floor_max_width if n == job.n else 0,
+    )
+
+
+def smooth_run(job: Job) -> SmoothRun:
+    """The smooth-activation control of the truncation job (``configure("truncation")``)."""
+    exp = job.experiment
+    return SmoothRun(
+        control=from_mapping(SmoothControl, exp.smooth, "theory.truncation.smooth"),
+        seeds=job.seeds,
+        loss_drop=exp.horizon["loss_drop"],
+        t_max=exp.horizon["t_max"],
+        n_times=exp.n_times,
+        integrator=job.integrator,
+    )
