@@ -19,7 +19,7 @@ from learndyn.bridge.kernel import (
     kernel_from_jacobian,
     kernel_parts,
 )
-from learndyn.bridge.settings import BridgeConfig, BridgeSettings
+from learndyn.bridge.settings import BridgeSettings
 from learndyn.data import make_task
 from learndyn.theory import fields
 from learndyn.train.experiments import MeasureConfig, run_cell
@@ -270,8 +270,7 @@ def test_family_recovers_known_effects_and_holm_adjusts():
     from learndyn.bridge import report
 
     combined, width = _toy_family_inputs(np.random.default_rng(0))
-    cfg = BridgeConfig(task="toy", models=("structured", "mlp"), bootstrap=200)
-    df = report.family(combined, width, "structured", cfg).set_index("key")
+    df = report.family(combined, width, bridge_settings(bootstrap=200)).set_index("key")
     assert df.loc["Laziermlp", "effect"] == pytest.approx(-1.0, abs=0.1)
     assert df.loc["Laziermlp", "verdict"] == "supported"
     for m in ("mlp", "structured"):
