@@ -2,10 +2,11 @@
 Holm over the whole family, the verdict from the adjusted p; the combined dataset the figures
 read, the LaTeX table and the macros.
 
-Rows (``family``): (a) laziness, structured vs each other model (log10 drift at the kept weights);
-(b) drift-vs-width exponents per model and their difference; (c) the correction path: growth of
-its kernel share and alignment; (d) rank correlations across models and seeds of the drift with
-the training half's effects; (e) kernel regression of the trained outputs with K_0 vs K_kept.
+Rows (``family``; one function per kind, registered in ``ROWS``): (a) laziness, structured vs each
+other model (log10 drift at the kept weights); (b) drift-vs-width exponents per model and their
+difference; (c) the correction path: growth of its kernel share and alignment; (d) rank
+correlations across models and seeds of the drift with the training half's effects; (e) kernel
+regression of the trained outputs with K_0 vs K_kept.
 """
 
 from __future__ import annotations
