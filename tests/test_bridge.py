@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from learndyn.bridge import metrics
-from learndyn.bridge.experiments import BridgeConfig, run_trajectory
+from learndyn.bridge.experiments import run_trajectory
 from learndyn.bridge.kernel import (
     empirical_kernel,
     jacobian_parts,
@@ -19,6 +19,7 @@ from learndyn.bridge.kernel import (
     kernel_from_jacobian,
     kernel_parts,
 )
+from learndyn.bridge.settings import BridgeSettings
 from learndyn.data import make_task
 from learndyn.theory import fields
 from learndyn.train.experiments import MeasureConfig, run_cell
@@ -49,6 +50,18 @@ MEASURE = MeasureConfig(
     noise_sigmas=(0.0, 0.2),
     fgsm_eps=(0.05,),
 )
+
+
+def bridge_settings(batch_size: int = 32, **bridge) -> BridgeSettings:
+    """Settings of a bridge job on the spirals task with the ``bridge`` keys given."""
+    return BridgeSettings.from_params(
+        {
+            "bridge": {"task": "spirals", "models": ["structured", "mlp"], **bridge},
+            "validation": {},
+            "batch_size": batch_size,
+            "claims": {"structured": "structured", "noise_sigma": 0.2, "fgsm_eps": 0.05},
+        }
+    )
 
 
 def perturbed(spec, d_in=7, d_out=3, width=6, depth=3, seeds=(0, 1), scale_W=1.7):
@@ -193,8 +206,7 @@ def test_snapshots_leave_the_cell_unchanged_and_the_trajectory_runs(spirals, tmp
         assert torch.equal(p, model.trajectory["state"][k][:, 0]), k
     save_ensemble(model, tmp_path / "m.pt", name="structured")
     trajectory = load_trajectory(tmp_path / "m.pt")
-    bcfg = BridgeConfig(task="spirals", models=("structured", "mlp"), n=16, n_test=8)
-    ds = run_trajectory(spirals, model, trajectory, bcfg, v, cfg.batch_size)
+    ds = run_trajectory(spirals, model, trajectory, bridge_settings(cfg.batch_size, n=16, n_test=8))
     assert float(ds.init_rebuild_error) == EXACT
     np.testing.assert_array_equal(ds.drift.isel(step=0).values, 0.0)
     np.testing.assert_allclose(ds.share_path.sum("path").values, 1.0, atol=1e-12)
@@ -258,8 +270,7 @@ def test_family_recovers_known_effects_and_holm_adjusts():
     from learndyn.bridge import report
 
     combined, width = _toy_family_inputs(np.random.default_rng(0))
-    cfg = BridgeConfig(task="toy", models=("structured", "mlp"), bootstrap=200)
-    df = report.family(combined, width, "structured", cfg).set_index("key")
+    df = report.family(combined, width, bridge_settings(bootstrap=200)).set_index("key")
     assert df.loc["Laziermlp", "effect"] == pytest.approx(-1.0, abs=0.1)
     assert df.loc["Laziermlp", "verdict"] == "supported"
     for m in ("mlp", "structured"):

@@ -11,6 +11,7 @@ with K_0 and with the kernel of the kept weights. ``run_width``: the cells of th
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -21,20 +22,85 @@ from ..train.loop import TaskTensors, Validation
 from ..train.models import build_model
 from . import PATH_ORDER, metrics
 from .kernel import LAYERED, PATHS, kernel_by_path, kernel_parts, member_network, network_outputs
-from .settings import BridgeConfig
+from .settings import BridgeSettings
 
 _attrs = cf_attrs
 
+# The variables of a trajectory dataset, in its order: name -> (dims, long name, units). Those
+# with a ``step`` dim are measured at every snapshot, the others at the kept weights.
+TRAJECTORY_VARS = {
+    "drift": (("seed", "step"), "relative kernel drift ||K_t - K_0||_F / ||K_0||_F", "1"),
+    "velocity": (("seed", "step"), "kernel velocity (Fort et al. 2020)", "1/epoch"),
+    "alignment": (("seed", "step"), "centred kernel-target alignment", "1"),
+    "eff_rank": (("seed", "step"), "effective rank of K", "1"),
+    "share_path": (("seed", "step", "path"), "trace share of the path's kernel", "1"),
+    "align_path": (("seed", "step", "path"), "centred kernel-target alignment of the path's kernel", "1"),
+    "share_block": (("seed", "step", "block"), "trace share of the block's kernel", "1"),
+    "weight_change_path": (("seed", "step", "path"), "relative weight change of the path", "1"),
+    "weight_change_block": (("seed", "step", "block"), "relative weight change of the block", "1"),
+    "drift_kept": (("seed",), "relative kernel drift at the kept weights", "1"),
+    "alignment_kept": (("seed",), "kernel-target alignment at the kept weights", "1"),
+    "eff_rank_kept": (("seed",), "effective rank of K at the kept weights", "1"),
+    "share_correction_kept": (("seed",), "trace share of the correction path at the kept weights", "1"),
+    "r2_init": (("seed",), "R2 of the test outputs predicted with K_0", "1"),
+    "r2_kept": (("seed",), "R2 of the test outputs predicted with K_kept", "1"),
+    "agree_init": (("seed",), "argmax agreement of the K_0 prediction", "1"),
+    "agree_kept": (("seed",), "argmax agreement of the K_kept prediction", "1"),
+}
 
-def subsample(task, cfg: BridgeConfig, validation: Validation, device=None):
-    """The fixed inputs of every kernel: ``n`` points of the optimiser's training split (drawn
-    once with ``subsample_seed``, sorted) with their targets, and the first ``n_test`` test points.
-    Returns ``(X (n, d_in), y (n,...), Z (m, d_in), data)``."""
-    data = TaskTensors.from_task(task, device, validation)
+
+@dataclass(frozen=True)
+class Probe:
+    """The fixed inputs of every kernel of a job: ``X (n, d_in)`` training points with their
+    targets ``y`` (numpy), ``Z (m, d_in)`` test points, ``n_classes`` (0 for regression) and
+    ``n_train``, the size of the optimiser's training split (steps -> epochs)."""
+
+    X: torch.Tensor
+    y: np.ndarray
+    Z: torch.Tensor
+    n_classes: int
+    n_train: int
+
+
+def subsample(task, settings: BridgeSettings, device=None) -> Probe:
+    """``n`` points of the optimiser's training split (drawn once with ``subsample_seed``,
+    sorted) with their targets, and the first ``n_test`` test points."""
+    cfg = settings.bridge
+    data = TaskTensors.from_task(task, device, Validation.from_config(settings.validation))
     n = min(cfg.n, len(data.x_train))
     idx = np.sort(np.random.default_rng(cfg.subsample_seed).choice(len(data.x_train), n, replace=False))
     idx = torch.as_tensor(idx)
-    return data.x_train[idx], data.y_train[idx], data.x_test[: cfg.n_test], data
+    n_classes = data.n_classes if data.kind == "classification" else 0
+    return Probe(
+        data.x_train[idx],
+        data.y_train[idx].cpu().numpy(),
+        data.x_test[: cfg.n_test],
+        n_classes,
+        len(data.x_train),
+    )
+
+
+@dataclass(frozen=True)
+class Axes:
+    """The axes of one trajectory: snapshot ``steps`` and their ``epoch``, the kernel's
+    ``paths`` (in ``PATH_ORDER``) and ``blocks`` (0 embedding, 1..L layers, L+1 read-out)."""
+
+    steps: np.ndarray
+    epoch: np.ndarray
+    paths: list
+    blocks: list
+
+    @classmethod
+    def of(cls, model, trajectory: dict, batch_size: int, n_train: int) -> Axes:
+        steps = trajectory["step"].numpy()
+        names = [k for k, _ in model.named_parameters()]
+        paths = [p for p in PATH_ORDER if any(PATHS[k] == p for k in names)]
+        return cls(steps, steps * batch_size / n_train, paths, list(range(model.depth + 2)))
+
+    def empty(self, dims: tuple, n_seeds: int) -> np.ndarray:
+        """A NaN array of the trajectory variable with ``dims``."""
+        sizes = {"seed": n_seeds, "step": len(self.steps), "path": len(self.paths), "block": len(self.blocks)}
+        return np.full([sizes[d] for d in dims], np.nan)
 
 
 def _state(trajectory: dict, t: int) -> dict:
@@ -47,6 +113,10 @@ def _load_state(model, state: dict):
         for k, p in model.named_parameters():
             p.copy_(state[k])
     return model
+
+
+def _finite(state: dict, member: int) -> bool:
+    return all(torch.isfinite(v[member]).all() for v in state.values())
 
 
 def _groups(state: dict, member: int, depth: int) -> dict[tuple[str, int], list]:
@@ -77,183 +147,157 @@ def _outputs(model, member: int, x) -> np.ndarray:
         return network_outputs(net, params, x.double()).cpu().numpy()
 
 
-def run_trajectory(task, model, trajectory: dict, cfg: BridgeConfig, validation: Validation, batch_size: int):
-    """The kernel along training for every seed of one cell (see the module doc).
+def _cross_kernel(model, member: int, Z, X):
+    """The kernel ``K(Z, X)`` of one member (summed over its parts)."""
+    return sum(p.sum(0) for p in kernel_parts(model, member, Z, X).values())
 
-    ``model``: the saved ensemble (kept weights); ``trajectory``: its snapshots
-    (``learndyn.train.models.load_trajectory``)."""
-    X, y, Z, data = subsample(task, cfg, validation, model.E.device)
-    y_np, ncls = y.cpu().numpy(), data.n_classes if data.kind == "classification" else 0
-    L, S = model.depth, model.n_members
-    steps = trajectory["step"].numpy()
-    T = len(steps)
-    kept = {k: v.detach().clone() for k, v in model.named_parameters()}
-    blocks = list(range(L + 2))
-    paths = [p for p in PATH_ORDER if any(PATHS[k] == p for k in kept)]
-    nan = lambda *shape: np.full(shape, np.nan)  # noqa: E731
+
+def snapshot_measures(ks: dict, groups: dict, start: dict, axes: Axes, probe: Probe) -> dict:
+    """The measures of one snapshot of one member against its first snapshot: ``ks`` its
+    ``kernel_summary``, ``groups`` its parameters by ``(path, block)``, ``start`` the first
+    snapshot's ``{"K", "groups"}``. Keys and shapes as ``TRAJECTORY_VARS`` less the seed and step
+    dims (no velocity: it needs the previous snapshot)."""
+    K, parts = ks["K"], ks["parts"]
+
+    def part(keep) -> tuple:
+        """The kernel of the parts and the weights (now, first) of the groups ``keep`` selects."""
+        return (
+            sum(v for key, v in parts.items() if keep(key)),
+            [a for key, g in groups.items() if keep(key) for a in g],
+            [a for key, g in start["groups"].items() if keep(key) for a in g],
+        )
+
+    by_path = [part(lambda key, p=p: key[0] == p) for p in axes.paths]
+    by_block = [part(lambda key, b=b: key[1] == b) for b in axes.blocks]
+    return {
+        "drift": metrics.kernel_drift(K, start["K"]),
+        "alignment": ks["alignment"],
+        "eff_rank": metrics.effective_rank(K),
+        "share_path": [metrics.trace_share(Kp, K) for Kp, _, _ in by_path],
+        "align_path": [metrics.kernel_target_alignment(Kp, probe.y, probe.n_classes) for Kp, _, _ in by_path],
+        "share_block": [metrics.trace_share(Kb, K) for Kb, _, _ in by_block],
+        "weight_change_path": [metrics.relative_change(now, first) for _, now, first in by_path],
+        "weight_change_block": [metrics.relative_change(now, first) for _, now, first in by_block],
+    }
+
+
+def follow_member(model, trajectory: dict, member: int, probe: Probe, axes: Axes, out: dict):
+    """Every snapshot of one member into ``out[name][member, t]``; a non-finite snapshot (a
+    diverged member) stays NaN. Returns the kernel of the first snapshot (None if it is not
+    finite)."""
+    start, prev = None, None
+    for t in range(len(axes.steps)):
+        state = _state(trajectory, t)
+        if not _finite(state, member):
+            continue
+        _load_state(model, state)
+        ks = kernel_summary(model, member, probe.X, probe.y, probe.n_classes)
+        groups = _groups(state, member, model.depth)
+        if t == 0:
+            start = {"K": ks["K"], "groups": groups}
+        for name, value in snapshot_measures(ks, groups, start, axes, probe).items():
+            out[name][member, t] = value
+        if prev is not None:
+            dt = axes.epoch[t] - axes.epoch[t - 1]
+            out["velocity"][member, t] = metrics.kernel_velocity(prev, ks["K"], dt)
+        prev = ks["K"]
+    return None if start is None else start["K"]
+
+
+def kept_measures(model, trajectory: dict, member: int, K0, probe: Probe, ridge: float) -> dict:
+    """The measures of one member at the kept weights (loaded in ``model``): drift from ``K0``,
+    alignment, effective rank, correction share, and the kernel regression of the trained test
+    outputs with K_0 and with K_kept (R2 and argmax agreement). Leaves snapshot 0 loaded."""
+    ks = kernel_summary(model, member, probe.X, probe.y, probe.n_classes)
+    K_T = ks["K"]
+    corr = sum(v for (p, _), v in ks["parts"].items() if p == "correction")
     out = {
-        "drift": nan(S, T),
-        "velocity": nan(S, T),
-        "alignment": nan(S, T),
-        "eff_rank": nan(S, T),
-        "share_path": nan(S, T, len(paths)),
-        "align_path": nan(S, T, len(paths)),
-        "share_block": nan(S, T, L + 2),
-        "weight_change_path": nan(S, T, len(paths)),
-        "weight_change_block": nan(S, T, L + 2),
+        "drift_kept": metrics.kernel_drift(K_T, K0),
+        "alignment_kept": ks["alignment"],
+        "eff_rank_kept": metrics.effective_rank(K_T),
+        "share_correction_kept": metrics.trace_share(corr, K_T) if torch.is_tensor(corr) else 0.0,
     }
-    kept_vars = {
-        k: nan(S)
-        for k in (
-            "drift_kept",
-            "alignment_kept",
-            "eff_rank_kept",
-            "r2_init",
-            "r2_kept",
-            "agree_init",
-            "agree_kept",
-            "share_correction_kept",
-        )
-    }
-    init_model = build_model(model.spec, model.d_in, model.d_out, model.width, model.depth, model.seeds)
-    init_error = max(
-        float((p.detach().cpu() - trajectory["state"][k][:, 0]).abs().max())
-        for k, p in init_model.named_parameters()
-    )
-    epoch = steps * batch_size / len(data.x_train)
-    for s in range(S):
-        prev, K0, theta0 = None, None, None
-        for t in range(T):
-            state = _state(trajectory, t)
-            if not all(torch.isfinite(v[s]).all() for v in state.values()):
-                continue  # a diverged member: NaN from here
-            _load_state(model, state)
-            ks = kernel_summary(model, s, X, y_np, ncls)
-            K, parts = ks["K"], ks["parts"]
-            groups = _groups(state, s, L)
-            if t == 0:
-                K0, theta0 = K, groups
-            out["drift"][s, t] = metrics.kernel_drift(K, K0)
-            if prev is not None:
-                out["velocity"][s, t] = metrics.kernel_velocity(prev, K, epoch[t] - epoch[t - 1])
-            prev = K
-            out["alignment"][s, t] = ks["alignment"]
-            out["eff_rank"][s, t] = metrics.effective_rank(K)
-            for i, p in enumerate(paths):
-                Kp = sum(v for (pp, _), v in parts.items() if pp == p)
-                out["share_path"][s, t, i] = metrics.trace_share(Kp, K)
-                out["align_path"][s, t, i] = metrics.kernel_target_alignment(Kp, y_np, ncls)
-                out["weight_change_path"][s, t, i] = metrics.relative_change(
-                    [a for (pp, _), g in groups.items() if pp == p for a in g],
-                    [a for (pp, _), g in theta0.items() if pp == p for a in g],
-                )
-            for b in blocks:
-                Kb = sum(v for (_, bb), v in parts.items() if bb == b)
-                out["share_block"][s, t, b] = metrics.trace_share(Kb, K)
-                out["weight_change_block"][s, t, b] = metrics.relative_change(
-                    [a for (_, bb), g in groups.items() if bb == b for a in g],
-                    [a for (_, bb), g in theta0.items() if bb == b for a in g],
-                )
-        if K0 is None:
-            continue
-        # the kept weights: drift, and kernel regression of the trained outputs with K_0 and K_kept
-        _load_state(model, kept)
-        if not all(torch.isfinite(v[s]).all() for v in kept.values()):
-            continue
-        ks = kernel_summary(model, s, X, y_np, ncls)
-        K_T = ks["K"]
-        kept_vars["drift_kept"][s] = metrics.kernel_drift(K_T, K0)
-        kept_vars["alignment_kept"][s] = ks["alignment"]
-        kept_vars["eff_rank_kept"][s] = metrics.effective_rank(K_T)
-        corr = sum(v for (p, _), v in ks["parts"].items() if p == "correction")
-        kept_vars["share_correction_kept"][s] = (
-            metrics.trace_share(corr, K_T) if torch.is_tensor(corr) else 0.0
-        )
-        fT_X, fT_Z = _outputs(model, s, X), _outputs(model, s, Z)
-        KT_ZX = sum(p.sum(0) for p in kernel_parts(model, s, Z, X).values())
-        _load_state(model, _state(trajectory, 0))
-        f0_X, f0_Z = _outputs(model, s, X), _outputs(model, s, Z)
-        K0_ZX = sum(p.sum(0) for p in kernel_parts(model, s, Z, X).values())
-        for name, (Kxx, Kzx) in {"init": (K0, K0_ZX), "kept": (K_T, KT_ZX)}.items():
-            pred = metrics.linearised_prediction(Kxx, Kzx, f0_X, fT_X, f0_Z, cfg.ridge)
-            kept_vars[f"r2_{name}"][s] = metrics.r2(pred, fT_Z)
-            kept_vars[f"agree_{name}"][s] = metrics.argmax_agreement(pred, fT_Z)
-    _load_state(model, kept)
+    fT_X, fT_Z = _outputs(model, member, probe.X), _outputs(model, member, probe.Z)
+    KT_ZX = _cross_kernel(model, member, probe.Z, probe.X)
+    _load_state(model, _state(trajectory, 0))
+    f0_X, f0_Z = _outputs(model, member, probe.X), _outputs(model, member, probe.Z)
+    K0_ZX = _cross_kernel(model, member, probe.Z, probe.X)
+    for name, (Kxx, Kzx) in {"init": (K0, K0_ZX), "kept": (K_T, KT_ZX)}.items():
+        pred = metrics.linearised_prediction(Kxx, Kzx, f0_X, fT_X, f0_Z, ridge)
+        out[f"r2_{name}"] = metrics.r2(pred, fT_Z)
+        out[f"agree_{name}"] = metrics.argmax_agreement(pred, fT_Z)
+    return out
 
+
+def init_rebuild_error(model, trajectory: dict) -> float:
+    """max |snapshot 0 - the initial weights rebuilt from the seeds| (0: the rebuild is exact)."""
+    init = build_model(model.spec, model.d_in, model.d_out, model.width, model.depth, model.seeds)
+    return max(
+        float((p.detach().cpu() - trajectory["state"][k][:, 0]).abs().max())
+        for k, p in init.named_parameters()
+    )
+
+
+def trajectory_dataset(
+    task, model, settings: BridgeSettings, axes: Axes, probe: Probe, values: dict
+) -> xr.Dataset:
+    """The trajectory dataset of one cell from ``values`` (``TRAJECTORY_VARS`` and
+    ``init_rebuild_error``)."""
     coords = {
         "seed": ("seed", np.asarray(model.seeds, dtype=int), _attrs("seed")),
-        "step": ("step", steps.astype(int), _attrs("optimisation step of the snapshot", "step")),
-        "epoch": ("step", epoch, _attrs("training epoch of the snapshot", "epoch")),
-        "path": ("path", paths),
+        "step": ("step", axes.steps.astype(int), _attrs("optimisation step of the snapshot", "step")),
+        "epoch": ("step", axes.epoch, _attrs("training epoch of the snapshot", "epoch")),
+        "path": ("path", axes.paths),
         "block": (
             "block",
-            np.asarray(blocks),
+            np.asarray(axes.blocks),
             _attrs("kernel block (0 embedding, 1..L layers, L+1 read-out)"),
         ),
     }
-    st, stp, stb = ("seed", "step"), ("seed", "step", "path"), ("seed", "step", "block")
     data_vars = {
-        "drift": (st, out["drift"], _attrs("relative kernel drift ||K_t - K_0||_F / ||K_0||_F")),
-        "velocity": (st, out["velocity"], _attrs("kernel velocity (Fort et al. 2020)", "1/epoch")),
-        "alignment": (st, out["alignment"], _attrs("centred kernel-target alignment")),
-        "eff_rank": (st, out["eff_rank"], _attrs("effective rank of K")),
-        "share_path": (stp, out["share_path"], _attrs("trace share of the path's kernel")),
-        "align_path": (
-            stp,
-            out["align_path"],
-            _attrs("centred kernel-target alignment of the path's kernel"),
-        ),
-        "share_block": (stb, out["share_block"], _attrs("trace share of the block's kernel")),
-        "weight_change_path": (stp, out["weight_change_path"], _attrs("relative weight change of the path")),
-        "weight_change_block": (
-            stb,
-            out["weight_change_block"],
-            _attrs("relative weight change of the block"),
-        ),
-        "drift_kept": (
-            ("seed",),
-            kept_vars["drift_kept"],
-            _attrs("relative kernel drift at the kept weights"),
-        ),
-        "alignment_kept": (
-            ("seed",),
-            kept_vars["alignment_kept"],
-            _attrs("kernel-target alignment at the kept weights"),
-        ),
-        "eff_rank_kept": (
-            ("seed",),
-            kept_vars["eff_rank_kept"],
-            _attrs("effective rank of K at the kept weights"),
-        ),
-        "share_correction_kept": (
-            ("seed",),
-            kept_vars["share_correction_kept"],
-            _attrs("trace share of the correction path at the kept weights"),
-        ),
-        "r2_init": (("seed",), kept_vars["r2_init"], _attrs("R2 of the test outputs predicted with K_0")),
-        "r2_kept": (("seed",), kept_vars["r2_kept"], _attrs("R2 of the test outputs predicted with K_kept")),
-        "agree_init": (("seed",), kept_vars["agree_init"], _attrs("argmax agreement of the K_0 prediction")),
-        "agree_kept": (
-            ("seed",),
-            kept_vars["agree_kept"],
-            _attrs("argmax agreement of the K_kept prediction"),
-        ),
-        "init_rebuild_error": ((), init_error, _attrs("max |snapshot 0 - init rebuilt from the seeds|")),
+        name: (dims, values[name], _attrs(long, units))
+        for name, (dims, long, units) in TRAJECTORY_VARS.items()
     }
+    data_vars["init_rebuild_error"] = (
+        (),
+        values["init_rebuild_error"],
+        _attrs("max |snapshot 0 - init rebuilt from the seeds|"),
+    )
     ds = xr.Dataset(data_vars, coords=coords)
     ds.attrs.update(
         task=task.name,
-        depth=L,
+        depth=model.depth,
         width=model.width,
-        n=len(X),
-        n_test=len(Z),
+        n=len(probe.X),
+        n_test=len(probe.Z),
         model_spec=json.dumps(model.spec.as_dict(), sort_keys=True),
-        bridge_config=json.dumps(cfg.__dict__, sort_keys=True, default=list),
+        bridge_config=json.dumps(settings.bridge.__dict__, sort_keys=True, default=list),
     )
     return ds
 
 
-def run_width(task, models: dict, cfg: BridgeConfig, validation: Validation) -> xr.Dataset:
+def run_trajectory(task, model, trajectory: dict, settings: BridgeSettings) -> xr.Dataset:
+    """The kernel along training for every seed of one cell (see the module doc).
+
+    ``model``: the saved ensemble (kept weights); ``trajectory``: its snapshots
+    (``learndyn.train.models.load_trajectory``)."""
+    probe = subsample(task, settings, model.E.device)
+    axes = Axes.of(model, trajectory, settings.batch_size, probe.n_train)
+    kept = {k: v.detach().clone() for k, v in model.named_parameters()}
+    values = {name: axes.empty(dims, model.n_members) for name, (dims, _, _) in TRAJECTORY_VARS.items()}
+    values["init_rebuild_error"] = init_rebuild_error(model, trajectory)
+    for s in range(model.n_members):
+        K0 = follow_member(model, trajectory, s, probe, axes, values)
+        _load_state(model, kept)
+        if K0 is None or not _finite(kept, s):
+            continue
+        for name, value in kept_measures(model, trajectory, s, K0, probe, settings.bridge.ridge).items():
+            values[name][s] = value
+    _load_state(model, kept)
+    return trajectory_dataset(task, model, settings, axes, probe, values)
+
+
+def run_width(task, models: dict, settings: BridgeSettings) -> xr.Dataset:
     """Drift of the kernel from the initial weights (rebuilt from the seeds) to the kept weights
     for every cell ``{(model, width): ensemble}`` of the width study; dims (model, width, seed)."""
     names = sorted({m for m, _ in models})
@@ -262,11 +306,8 @@ def run_width(task, models: dict, cfg: BridgeConfig, validation: Validation) -> 
     out = {
         k: np.full((len(names), len(widths), len(seeds)), np.nan) for k in ("drift", "align_0", "align_kept")
     }
-    X = y_np = None
+    probe = subsample(task, settings, next(iter(models.values())).E.device)
     for (name, width), model in models.items():
-        if X is None:
-            X, y, _, data = subsample(task, cfg, validation, model.E.device)
-            y_np, ncls = y.cpu().numpy(), data.n_classes if data.kind == "classification" else 0
         init = build_model(
             model.spec, model.d_in, model.d_out, model.width, model.depth, model.seeds, model.E.device
         )
@@ -277,8 +318,8 @@ def run_width(task, models: dict, cfg: BridgeConfig, validation: Validation) -> 
         for s, seed in enumerate(model.seeds):
             if not finite[s]:
                 continue
-            K0 = kernel_summary(init, s, X, y_np, ncls)
-            KT = kernel_summary(model, s, X, y_np, ncls)
+            K0 = kernel_summary(init, s, probe.X, probe.y, probe.n_classes)
+            KT = kernel_summary(model, s, probe.X, probe.y, probe.n_classes)
             k = seeds.index(seed)
             out["drift"][i, j, k] = metrics.kernel_drift(KT["K"], K0["K"])
             out["align_0"][i, j, k] = K0["alignment"]
@@ -297,6 +338,8 @@ def run_width(task, models: dict, cfg: BridgeConfig, validation: Validation) -> 
         },
     )
     ds.attrs.update(
-        task=task.name, n=int(len(X)), bridge_config=json.dumps(cfg.__dict__, sort_keys=True, default=list)
+        task=task.name,
+        n=int(len(probe.X)),
+        bridge_config=json.dumps(settings.bridge.__dict__, sort_keys=True, default=list),
     )
     return ds

@@ -2,13 +2,16 @@
 Holm over the whole family, the verdict from the adjusted p; the combined dataset the figures
 read, the LaTeX table and the macros.
 
-Rows (``family``): (a) laziness, structured vs each other model (log10 drift at the kept weights);
-(b) drift-vs-width exponents per model and their difference; (c) the correction path: growth of
-its kernel share and alignment; (d) rank correlations across models and seeds of the drift with
-the training half's effects; (e) kernel regression of the trained outputs with K_0 vs K_kept.
+Rows (``family``; one function per kind, registered in ``ROWS``): (a) laziness, structured vs each
+other model (log10 drift at the kept weights); (b) drift-vs-width exponents per model and their
+difference; (c) the correction path: growth of its kernel share and alignment; (d) rank
+correlations across models and seeds of the drift with the training half's effects; (e) kernel
+regression of the trained outputs with K_0 vs K_kept.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -29,8 +32,8 @@ from ..latex import (
 )
 from ..stats import holm, paired_test, trend_slope, verdict_from_test
 from . import PATH_ORDER
+from .settings import BridgeSettings
 
-QUESTIONS = ("lazier", "width", "correction", "effects", "regression")
 # models whose macros the paper quotes: defined in every profile (n/a where a profile omits one)
 QUOTED_MODELS = ("structured", "mlp", "snmlp")
 
@@ -47,12 +50,14 @@ def last_finite(da: xr.DataArray, dim: str) -> xr.DataArray:
     )
 
 
-def combine(trajectories: dict[str, xr.Dataset], cells: dict[str, xr.Dataset], claims: dict) -> xr.Dataset:
+def combine(
+    trajectories: dict[str, xr.Dataset], cells: dict[str, xr.Dataset], settings: BridgeSettings
+) -> xr.Dataset:
     """The trajectory datasets of every model along a ``model`` dim, with the training half's
     per-seed effects of the same cells (kept weights): top Hessian eigenvalue at the last
     evaluation where it was measured, test metric, accuracy under noise ``claims.noise_sigma`` and
     under FGSM ``claims.fgsm_eps``."""
-    parts = []
+    parts, claims = [], settings.claims
     for name, ds in trajectories.items():
         cell = cells[name]
         hess = last_finite(cell.hessian_top, "epoch")
@@ -60,12 +65,12 @@ def combine(trajectories: dict[str, xr.Dataset], cells: dict[str, xr.Dataset], c
             {
                 "hessian_top": hess.assign_attrs(cf_attrs("top Hessian eigenvalue (last measured)")),
                 "test_metric": cell.final_test_metric.assign_attrs(cf_attrs("test metric (kept weights)")),
-                "noise_metric": cell.noise_metric.sel(noise_sigma=claims["noise_sigma"], method="nearest")
+                "noise_metric": cell.noise_metric.sel(noise_sigma=claims.noise_sigma, method="nearest")
                 .drop_vars("noise_sigma")
-                .assign_attrs(cf_attrs(f"test metric under noise sigma {claims['noise_sigma']}")),
-                "fgsm_metric": cell.fgsm_metric.sel(fgsm_eps=claims["fgsm_eps"], method="nearest")
+                .assign_attrs(cf_attrs(f"test metric under noise sigma {claims.noise_sigma}")),
+                "fgsm_metric": cell.fgsm_metric.sel(fgsm_eps=claims.fgsm_eps, method="nearest")
                 .drop_vars("fgsm_eps")
-                .assign_attrs(cf_attrs(f"test metric under FGSM eps {claims['fgsm_eps']}")),
+                .assign_attrs(cf_attrs(f"test metric under FGSM eps {claims.fgsm_eps}")),
             }
         )
         both = xr.merge([ds, effects.reindex(seed=ds.seed)], join="left", combine_attrs="drop_conflicts")
@@ -132,167 +137,229 @@ def rank_correlation(x, y, confidence: float = 0.95, n_resamples: int = 2000, se
     return _Result(float(rho), float(ci.low), float(ci.high), len(x), float(p))
 
 
-def family(combined: xr.Dataset, width: xr.Dataset, structured: str, cfg) -> pd.DataFrame:
-    """Every test of the bridge family as one row, Holm-adjusted and with its verdict."""
-    rows, conf = [], cfg.confidence
-    others = [m for m in combined.model.values if m != structured]
-    log_drift = np.log10(combined.drift_kept)
-    # (a) laziness at equal width and depth
-    for base in others:
-        d = (log_drift.sel(model=structured) - log_drift.sel(model=base)).values
-        rows.append(
-            _row(
-                "lazier",
-                f"Lazier{base}",
-                f"{structured} drifts less than {base}",
-                "log10 drift ratio",
-                paired_test(d, "t", conf),
-                "lower",
-                "t",
-            )
+@dataclass(frozen=True)
+class Family:
+    """What the rows of the family read: the combined and width datasets, the structured model
+    and the others, the log10 drift at the kept weights, the interval level and the bootstrap
+    resamples."""
+
+    combined: xr.Dataset
+    width: xr.Dataset
+    structured: str
+    others: list
+    log_drift: xr.DataArray
+    confidence: float
+    bootstrap: int
+
+    @classmethod
+    def of(cls, combined: xr.Dataset, width: xr.Dataset, settings: BridgeSettings) -> Family:
+        structured = settings.claims.structured
+        others = [m for m in combined.model.values if m != structured]
+        cfg = settings.bridge
+        return cls(
+            combined, width, structured, others, np.log10(combined.drift_kept), cfg.confidence, cfg.bootstrap
         )
-    # (b) drift ~ width^beta per model (per-seed least-squares slopes in log-log), and the difference
-    slopes = {}
+
+
+def _t_row(question, key, hypothesis, measure, diffs, better, confidence) -> dict:
+    """A row whose effect is the mean of the per-seed ``diffs`` (paired t test)."""
+    return _row(question, key, hypothesis, measure, paired_test(diffs, "t", confidence), better, "t")
+
+
+def width_slopes(width: xr.Dataset) -> dict:
+    """Per model: the per-seed least-squares slopes of log10 drift against log10 width."""
     logw = np.log10(width.width.values.astype(float))
-    for m in width.model.values:
-        slopes[m] = trend_slope(logw, np.log10(width.drift.sel(model=m).transpose("seed", "width").values))
-        rows.append(
-            _row(
-                "width",
-                f"Width{m}",
-                f"the drift of {m} falls with width",
-                "exponent beta",
-                paired_test(slopes[m], "t", conf),
-                "lower",
-                "t",
-            )
+    return {
+        m: trend_slope(logw, np.log10(width.drift.sel(model=m).transpose("seed", "width").values))
+        for m in width.model.values
+    }
+
+
+def lazier_rows(f: Family) -> list[dict]:
+    """(a) laziness at equal width and depth: log10 drift ratio, structured vs each other model."""
+    return [
+        _t_row(
+            "lazier",
+            f"Lazier{base}",
+            f"{f.structured} drifts less than {base}",
+            "log10 drift ratio",
+            (f.log_drift.sel(model=f.structured) - f.log_drift.sel(model=base)).values,
+            "lower",
+            f.confidence,
         )
-    if structured in slopes:
-        for m in slopes:
-            if m != structured:
-                rows.append(
-                    _row(
-                        "width",
-                        f"WidthDiff{m}",
-                        f"{structured}'s exponent is below {m}'s",
-                        "exponent difference",
-                        paired_test(slopes[structured] - slopes[m], "t", conf),
-                        "lower",
-                        "t",
-                    )
-                )
-    # (c) the correction path of the structured model: share and alignment from init to the end
-    st = combined.sel(model=structured)
-    if "correction" in st.path.values:
-        first, last = st.isel(step=0), st.isel(step=-1)
-        d_share = (last.share_path - first.share_path).sel(path="correction").values
-        d_align_c = (last.align_path - first.align_path).sel(path="correction").values
-        d_align_l = (last.align_path - first.align_path).sel(path="linear").values
-        rows += [
-            _row(
-                "correction",
-                "CorrShare",
-                "the correction path's kernel share grows",
-                "share change",
-                paired_test(d_share, "t", conf),
-                "higher",
-                "t",
-            ),
-            _row(
-                "correction",
-                "CorrAlign",
-                "the correction path's kernel aligns with the target",
-                "alignment change",
-                paired_test(d_align_c, "t", conf),
-                "higher",
-                "t",
-            ),
-            _row(
-                "correction",
-                "CorrVsLinear",
-                "its alignment grows more than the linear path's",
-                "alignment change difference",
-                paired_test(d_align_c - d_align_l, "t", conf),
-                "higher",
-                "t",
-            ),
-        ]
-    # (d) rank correlations across models and seeds: drift vs the training half's effects
-    for var, label in (
-        ("hessian_top", "top Hessian eigenvalue"),
-        ("test_metric", "test accuracy"),
-        ("noise_metric", "accuracy under noise"),
-        ("fgsm_metric", "accuracy under FGSM"),
-    ):
-        res = rank_correlation(log_drift.values, combined[var].values, conf, cfg.bootstrap)
-        rows.append(
-            _row(
-                "effects",
-                f"Rank{var.replace('_', '').title()}",
-                f"drift is rank-related to the {label}",
-                "Spearman rho",
-                res,
-                "related",
-                "spearman",
-            )
+        for base in f.others
+    ]
+
+
+def width_rows(f: Family) -> list[dict]:
+    """(b) drift ~ width^beta per model (per-seed slopes in log-log), and the structured model's
+    exponent against each other model's."""
+    slopes = width_slopes(f.width)
+    rows = [
+        _t_row(
+            "width",
+            f"Width{m}",
+            f"the drift of {m} falls with width",
+            "exponent beta",
+            s,
+            "lower",
+            f.confidence,
         )
-        # control for the confound "model": both centred on each model's mean over seeds
+        for m, s in slopes.items()
+    ]
+    if f.structured not in slopes:
+        return rows
+    return rows + [
+        _t_row(
+            "width",
+            f"WidthDiff{m}",
+            f"{f.structured}'s exponent is below {m}'s",
+            "exponent difference",
+            slopes[f.structured] - slopes[m],
+            "lower",
+            f.confidence,
+        )
+        for m in slopes
+        if m != f.structured
+    ]
+
+
+def correction_rows(f: Family) -> list[dict]:
+    """(c) the correction path of the structured model: growth of its kernel share and alignment
+    from init to the end, and of its alignment against the linear path's."""
+    st = f.combined.sel(model=f.structured)
+    if "correction" not in st.path.values:
+        return []
+    first, last = st.isel(step=0), st.isel(step=-1)
+    d_share = (last.share_path - first.share_path).sel(path="correction").values
+    d_align_c = (last.align_path - first.align_path).sel(path="correction").values
+    d_align_l = (last.align_path - first.align_path).sel(path="linear").values
+    return [
+        _t_row(
+            "correction",
+            "CorrShare",
+            "the correction path's kernel share grows",
+            "share change",
+            d_share,
+            "higher",
+            f.confidence,
+        ),
+        _t_row(
+            "correction",
+            "CorrAlign",
+            "the correction path's kernel aligns with the target",
+            "alignment change",
+            d_align_c,
+            "higher",
+            f.confidence,
+        ),
+        _t_row(
+            "correction",
+            "CorrVsLinear",
+            "its alignment grows more than the linear path's",
+            "alignment change difference",
+            d_align_c - d_align_l,
+            "higher",
+            f.confidence,
+        ),
+    ]
+
+
+# The training half's effects the drift is rank-correlated with: variable -> label
+EFFECTS = {
+    "hessian_top": "top Hessian eigenvalue",
+    "test_metric": "test accuracy",
+    "noise_metric": "accuracy under noise",
+    "fgsm_metric": "accuracy under FGSM",
+}
+
+
+def effects_rows(f: Family) -> list[dict]:
+    """(d) rank correlations across models and seeds of the drift with each effect, and the
+    control for the confound "model": both centred on each model's mean over seeds."""
+    rows = []
+    centred_drift = (f.log_drift - f.log_drift.mean("seed")).values
+    for var, label in EFFECTS.items():
+        effect, name = f.combined[var], var.replace("_", "").title()
+        res = rank_correlation(f.log_drift.values, effect.values, f.confidence, f.bootstrap)
+        text = f"drift is rank-related to the {label}"
+        rows.append(_row("effects", f"Rank{name}", text, "Spearman rho", res, "related", "spearman"))
         within = rank_correlation(
-            (log_drift - log_drift.mean("seed")).values,
-            (combined[var] - combined[var].mean("seed")).values,
-            conf,
-            cfg.bootstrap,
+            centred_drift, (effect - effect.mean("seed")).values, f.confidence, f.bootstrap
         )
-        key = f"Within{var.replace('_', '').title()}"
         text = "... within models (each centred on its model's mean)"
-        rows.append(_row("effects", key, text, "Spearman rho", within, "related", "spearman"))
-    # (e) kernel regression of the trained test outputs: K_kept vs K_0, structured vs the others with K_0
-    for m in combined.model.values:
-        d = (combined.r2_kept - combined.r2_init).sel(model=m).values
-        rows.append(
-            _row(
-                "regression",
-                f"Kernel{m}",
-                f"K_kept predicts {m}'s test outputs better than K_0",
-                "R2 difference",
-                paired_test(d, "t", conf),
-                "higher",
-                "t",
-            )
+        rows.append(_row("effects", f"Within{name}", text, "Spearman rho", within, "related", "spearman"))
+    return rows
+
+
+def regression_rows(f: Family) -> list[dict]:
+    """(e) kernel regression of the trained test outputs: K_kept vs K_0 per model, and the
+    structured model vs each other with K_0."""
+    r2 = f.combined.r2_kept - f.combined.r2_init
+    rows = [
+        _t_row(
+            "regression",
+            f"Kernel{m}",
+            f"K_kept predicts {m}'s test outputs better than K_0",
+            "R2 difference",
+            r2.sel(model=m).values,
+            "higher",
+            f.confidence,
         )
-    for base in others:
-        d = (combined.r2_init.sel(model=structured) - combined.r2_init.sel(model=base)).values
-        rows.append(
-            _row(
-                "regression",
-                f"Init{base}",
-                f"K_0 predicts {structured} better than {base}",
-                "R2 difference (K_0)",
-                paired_test(d, "t", conf),
-                "higher",
-                "t",
-            )
+        for m in f.combined.model.values
+    ]
+    init = f.combined.r2_init
+    return rows + [
+        _t_row(
+            "regression",
+            f"Init{base}",
+            f"K_0 predicts {f.structured} better than {base}",
+            "R2 difference (K_0)",
+            (init.sel(model=f.structured) - init.sel(model=base)).values,
+            "higher",
+            f.confidence,
         )
-    df = pd.DataFrame(rows)
+        for base in f.others
+    ]
+
+
+# The questions of the family in table order: question -> the function making its rows
+ROWS = {
+    "lazier": lazier_rows,
+    "width": width_rows,
+    "correction": correction_rows,
+    "effects": effects_rows,
+    "regression": regression_rows,
+}
+
+
+def holm_verdicts(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """``df`` with the Holm-adjusted p over the whole family and each row's verdict (a rank
+    correlation is judged on its size, either sign)."""
     df["p_holm"] = holm(df["p"].to_numpy())
     df["verdict"] = [
         verdict_from_test(
             abs(r.effect) if r.better == "related" else r.effect,
             r.p_holm,
             "higher" if r.better == "related" else r.better,
-            cfg.alpha,
+            alpha,
         )
         for r in df.itertuples()
     ]
     return df
 
 
+def family(combined: xr.Dataset, width: xr.Dataset, settings: BridgeSettings) -> pd.DataFrame:
+    """Every test of the bridge family as one row (``ROWS``), Holm-adjusted and with its verdict."""
+    f = Family.of(combined, width, settings)
+    rows = [row for make_rows in ROWS.values() for row in make_rows(f)]
+    return holm_verdicts(pd.DataFrame(rows), settings.bridge.alpha)
+
+
 def exponents(width: xr.Dataset, confidence: float) -> dict[str, tuple[float, float, float]]:
     """Per model: the drift-vs-width exponent (mean of per-seed slopes) and its t interval."""
-    logw = np.log10(width.width.values.astype(float))
     out = {}
-    for m in width.model.values:
-        s = trend_slope(logw, np.log10(width.drift.sel(model=m).transpose("seed", "width").values))
+    for m, s in width_slopes(width).items():
         r = paired_test(s, "t", confidence)
         out[str(m)] = (r.mean, r.low, r.high)
     return out
@@ -352,11 +419,10 @@ WIDTH_DIFF_WORDS = {
 }
 
 
-def macros(
-    df: pd.DataFrame, combined: xr.Dataset, width: xr.Dataset, cfg, structured: str = "structured"
-) -> dict:
+def macros(df: pd.DataFrame, combined: xr.Dataset, width: xr.Dataset, settings: BridgeSettings) -> dict:
     """Every number the bridge section quotes."""
     out: dict = {}
+    cfg, structured = settings.bridge, settings.claims.structured
     for r in df.itertuples():
         key = macro_name(r.key.lower())
         out[f"{key}Effect"] = r.effect
@@ -384,7 +450,7 @@ def macros(
         for key in ("DriftKept", "RInit", "RKept", "AgreeInit", "AgreeKept"):
             out.setdefault(f"{key}{name}", r"\text{n/a}")
     out["WidthdiffmlpWords"] = WIDTH_DIFF_WORDS.get(str(out.get("WidthdiffmlpVerdict")), WIDTH_DIFF_WORDS[""])
-    out["N"] = int(combined.attrs.get("n", cfg.n)) if "n" in combined.attrs else cfg.n
+    out["N"] = int(combined.attrs["n"]) if "n" in combined.attrs else cfg.n
     out["NTest"] = cfg.n_test
     out["Seeds"] = int(combined.seed.size)
     out["WidthSeeds"] = int(width.seed.size)

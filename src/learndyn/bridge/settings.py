@@ -28,3 +28,40 @@ class BridgeConfig:
     def from_config(cls, cfg: dict) -> BridgeConfig:
         out = from_mapping(cls, cfg, "bridge")
         return cls(**{**out.__dict__, "models": tuple(out.models)})
+
+
+@dataclass(frozen=True)
+class BridgeClaims:
+    """What the bridge reads of ``train.claims``: the structured model and the robustness levels
+    of the training half's effects the drift is ranked against."""
+
+    structured: str  # the model every paired comparison of the family is about
+    noise_sigma: float  # input-noise level of the "accuracy under noise" effect
+    fgsm_eps: float  # FGSM step of the "accuracy under FGSM" effect
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> BridgeClaims:
+        return from_mapping(cls, cfg, "train.claims")
+
+
+@dataclass(frozen=True)
+class BridgeSettings:
+    """Everything a bridge job reads (the workflow's ``get_bridge_settings``): the ``bridge``
+    section and what it reads of ``train``."""
+
+    bridge: BridgeConfig
+    claims: BridgeClaims
+    # train.validation as given: the kernel job builds its ``train.loop.Validation`` (that module
+    # imports torch, which the report job must not)
+    validation: dict
+    batch_size: int  # train.optim.batch_size: steps -> epochs of the snapshots
+
+    @classmethod
+    def from_params(cls, params: dict) -> BridgeSettings:
+        """From the rules' ``params.bridge``: ``{bridge, validation, batch_size, claims}``."""
+        return cls(
+            bridge=BridgeConfig.from_config(params["bridge"]),
+            claims=BridgeClaims.from_config(params["claims"]),
+            validation=dict(params["validation"]),
+            batch_size=int(params["batch_size"]),
+        )
