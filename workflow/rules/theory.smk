@@ -1,7 +1,7 @@
 # Theory stage: closed training-set dynamics and the Gram-operator hierarchy (spec
-# ../shared/papers/gram-hierarchy.md). E1 closed_flow / E2 hybrid_flow integrate flows per task,
-# E3 identities checks identities per task, E4 gradient_descent and E5/E6 truncation (closures
-# and drift) use the main task. The truncation depth jobs are the study's longest: priority 3
+# ../shared/papers/gram-hierarchy.md). closed_flow and hybrid_flow integrate flows per task,
+# identities checks identities per task, gradient_descent and truncation (closures and drift)
+# use the main task. The truncation depth jobs are the study's longest: priority 3
 # starts them first, beside the training (longest jobs first packs the two cores best).
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..latex import fmt_in_style, fmt_value, header, plural
+from ..latex import fmt_in_style, fmt_value, header, macro_name, plural
 from ..stats import exponent_interval, fit_exponent, paired_ci
 
 # --- the truncation hierarchy (truncation levels, drift diagnostics) -------------------------------
@@ -164,20 +164,6 @@ def side_exponents(truncation, drift, confidence=0.95) -> dict:
     return out
 
 
-_DIGITS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
-
-
-def macro_word(part) -> str:
-    """A macro-name fragment without digits: 128 -> OneTwoEight, "level1" -> LevelOne."""
-    text = str(part)
-    return "".join(_DIGITS[int(c)] if c.isdigit() else c for c in text[:1].upper() + text[1:])
-
-
-def camel(name: str) -> str:
-    """An experiment's name as a macro-name fragment: closed_flow -> ClosedFlow."""
-    return "".join(part.title() for part in name.split("_"))
-
-
 NA = r"\text{n/a}"
 
 
@@ -186,15 +172,17 @@ def hierarchy_macro_defaults(max_depth: int = 3) -> dict:
     data size or the control still builds (the measured values replace these)."""
     out = {"SecondN": NA, "SecondNWords": "not measured in this profile"}
     for L in range(1, max_depth + 1):
-        W = macro_word(L)
-        keys = [f"ExpoLvl{macro_word(k)}{W}" for k in (0, 1, 2) if k == 0 or k < L]
+        W = macro_name(L, spell_digits=True)
+        keys = [f"ExpoLvl{macro_name(k, spell_digits=True)}{W}" for k in (0, 1, 2) if k == 0 or k < L]
         keys += [f"ExpoGeluLvlZero{W}", f"ExpoSecondNLvlZero{W}", f"GeluMinusRelu{W}", f"ExpoSwitch{W}"]
-        keys += [f"Gain{macro_word(k)}{W}" for k in (1, 2) if k < L]
-        keys += [f"ExpoGramThree{macro_word(l)}" for l in (1, 2, 3)]
+        keys += [f"Gain{macro_name(k, spell_digits=True)}{W}" for k in (1, 2) if k < L]
+        keys += [f"ExpoGramThree{macro_name(l, spell_digits=True)}" for l in (1, 2, 3)]
         for key in keys:
             for suffix in ("", "Lo", "Hi", "Min", "Max", "Drop", "Ratio"):
                 out[key + suffix] = NA
-        for key in [f"Gain{macro_word(k)}{W}Words" for k in (1, 2) if k < L] + [f"GeluVsRelu{W}Words"]:
+        for key in [f"Gain{macro_name(k, spell_digits=True)}{W}Words" for k in (1, 2) if k < L] + [
+            f"GeluVsRelu{W}Words"
+        ]:
             out[key] = "not measured in this profile (compared with)"
         out[f"SwitchMin{W}"] = out[f"SwitchMax{W}"] = NA
     return out
@@ -223,7 +211,7 @@ def hierarchy_macros(truncation, drift, hier, smooth, floor, confidence) -> dict
             continue
         lvl = next(k for k, v in LEVEL_LABELS.items() if r.closure.startswith(v))
         tag = "Gelu" if "GELU" in r.closure else ("" if r.n == main_n else "SecondN")
-        key = f"Expo{tag}Lvl{macro_word(lvl)}{macro_word(r.depth)}"
+        key = f"Expo{tag}Lvl{macro_name(lvl, spell_digits=True)}{macro_name(r.depth, spell_digits=True)}"
         macros[key], macros[key + "Lo"], macros[key + "Hi"] = fmt(r.mean), fmt(r.low), fmt(r.high)
         macros[key + "Min"], macros[key + "Max"] = fmt(r.x_min).split(".")[0], fmt(r.x_max).split(".")[0]
         if np.isfinite(r.loss_drop):
@@ -242,16 +230,16 @@ def hierarchy_macros(truncation, drift, hier, smooth, floor, confidence) -> dict
                 else "the intervals do not overlap: the exponent depends on $n$ on these sizes"
             )
     for L in truncation.depth.values:
-        macros[f"HorizonMedian{macro_word(int(L))}"] = (
+        macros[f"HorizonMedian{macro_name(int(L), spell_digits=True)}"] = (
             f"{float(truncation.horizon.sel(depth=L).median()):.3g}"
         )
     if smooth is not None:
         for L, (m, lo, hi, _) in smooth_vs_relu(truncation, smooth, confidence).items():
-            key = f"GeluMinusRelu{macro_word(L)}"
+            key = f"GeluMinusRelu{macro_name(L, spell_digits=True)}"
             macros[key], macros[key + "Lo"], macros[key + "Hi"] = fmt(m), fmt(lo), fmt(hi)
     if drift is not None:
         for key, ex in side_exponents(truncation, drift, confidence).items():
-            name = "".join(macro_word(k) for k in key)
+            name = "".join(macro_name(k, spell_digits=True) for k in key)
             macros[f"Expo{name}"], macros[f"Expo{name}Lo"], macros[f"Expo{name}Hi"] = (
                 fmt(ex.mean),
                 fmt(ex.low),
@@ -260,8 +248,8 @@ def hierarchy_macros(truncation, drift, hier, smooth, floor, confidence) -> dict
         sw = truncation.switch_fraction.isel(tau=-1)
         for L in truncation.depth.values:
             v = sw.sel(depth=L).mean("seed").dropna("width")
-            macros[f"SwitchMin{macro_word(int(L))}"] = f"{100 * float(v.values[0]):.1f}"
-            macros[f"SwitchMax{macro_word(int(L))}"] = f"{100 * float(v.values[-1]):.1f}"
+            macros[f"SwitchMin{macro_name(int(L), spell_digits=True)}"] = f"{100 * float(v.values[0]):.1f}"
+            macros[f"SwitchMax{macro_name(int(L), spell_digits=True)}"] = f"{100 * float(v.values[-1]):.1f}"
     return macros
 
 
@@ -293,14 +281,14 @@ def hierarchy_verdicts(truncation, smooth, floor, confidence=0.95) -> dict:
             hi = trajectory_error(truncation.err.sel(level=k, depth=L)).dropna("width", how="all")
             lo = trajectory_error(truncation.err.sel(level=k - 1, depth=L, width=hi.width))
             diff = paired_exponent_difference(hi.width.values, hi.values.T, lo.values.T, floor, confidence)
-            key = f"Gain{macro_word(int(k))}{macro_word(int(L))}"
+            key = f"Gain{macro_name(int(k), spell_digits=True)}{macro_name(int(L), spell_digits=True)}"
             macros[key], macros[key + "Lo"], macros[key + "Hi"] = fmt(diff[0]), fmt(diff[1]), fmt(diff[2])
             macros[key + "Words"] = _compare(diff, "steeper than", "shallower than", "indistinguishable from")
             ratio = (hi / lo).median("seed").values
             macros[key + "Ratio"] = f"{float(np.nanmax(ratio)):.2g}"
     if smooth is not None:
         for L, diff in smooth_vs_relu(truncation, smooth, confidence).items():
-            macros[f"GeluVsRelu{macro_word(L)}Words"] = _compare(
+            macros[f"GeluVsRelu{macro_name(L, spell_digits=True)}Words"] = _compare(
                 diff, "steeper than", "shallower than", "indistinguishable from"
             )
     return macros
@@ -629,7 +617,7 @@ def check_macros(df: pd.DataFrame, results: Results, tol: dict) -> dict:
         # identities: those of the theory (the matrix-free norm is a tool of the drift diagnostics)
         sel = df[(df.experiment == exp) & (df.check != CHECK_LABELS["gram_norm_matrix_free"])]
         if len(sel):
-            macros[f"MaxErr{camel(exp)}"] = sel.value.max()
+            macros[f"MaxErr{macro_name(exp)}"] = sel.value.max()
     ds = next(iter(results.hybrid_flow.values()))
     for L in ds.depth.values:
         macros[f"ErrHybridFlow{words[int(L)]}"] = float(ds.err_r.sel(depth=L).max())
