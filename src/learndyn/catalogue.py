@@ -199,35 +199,31 @@ def _train_claims(config):
 # --- theory --------------------------------------------------------------------------------------
 
 
-def _theory_per_task(name: str, tasks_key: str):
-    """A theory experiment integrated once per task of ``theory.<tasks_key>``."""
+# The integrated experiments one generic rule per name runs (``theory.smk``; their functions:
+# ``learndyn.theory.experiments.RUNS``): on every task of ``theory.<tasks>``, or on the main task.
+THEORY_EXPERIMENTS = {
+    "closed_flow": "flow_tasks",
+    "hybrid_flow": "flow_tasks",
+    "identities": "tasks",
+    "gradient_descent": "",
+}
 
-    @rule(
-        f"theory_{name}",
-        {"ds": f"results/theory/{name}_{{task}}.nc"},
-        f"logs/theory/{name}_{{task}}.log",
-        f"benchmarks/theory/{name}_{{task}}.tsv",
-    )
+
+def _theory_experiment(name: str, tasks_key: str):
+    """Register theory experiment ``name``: one job per task of ``theory.<tasks_key>`` (files
+    ``<name>_<task>``), or one job on ``theory.main_task`` (``tasks_key`` empty: file ``<name>``)."""
+    stem = f"{name}_{{task}}" if tasks_key else name
+
+    @rule(f"theory_{name}", {"ds": f"results/theory/{stem}.nc"}, f"logs/theory/{stem}.log", f"benchmarks/theory/{stem}.tsv")
     def jobs(config):
-        for task in config["theory"][tasks_key]:
-            yield {"task": task}, {}
+        for task in config["theory"][tasks_key] if tasks_key else [None]:
+            yield ({"task": task} if task else {}), {}
 
     return jobs
 
 
-_theory_per_task("closed_flow", "flow_tasks")
-_theory_per_task("hybrid_flow", "flow_tasks")
-_theory_per_task("identities", "tasks")
-
-
-@rule(
-    "theory_gradient_descent",
-    {"ds": "results/theory/gradient_descent.nc"},
-    "logs/theory/gradient_descent.log",
-    "benchmarks/theory/gradient_descent.tsv",
-)
-def _theory_gradient_descent(config):
-    yield {}, {}
+for _name, _tasks in THEORY_EXPERIMENTS.items():
+    _theory_experiment(_name, _tasks)
 
 
 @rule(

@@ -8,93 +8,34 @@
 include: "theory_common.smk"
 
 
-rule theory_closed_flow:
-    input:
-        task=get_theory_task_file,
-        lib=lib("theory_closed_flow.py"),
-    output:
-        **outputs_of("theory_closed_flow"),
-    log:
-        log_of("theory_closed_flow"),
-    benchmark:
-        bench_of("theory_closed_flow")
-    conda:
-        CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=cost_mem("theory_closed_flow"),
-        runtime=cost_runtime("theory_closed_flow"),
-    params:
-        theory=theory_params("closed_flow"),
-    script:
-        "../scripts/theory_closed_flow.py"
+# One rule per integrated experiment of the catalogue (closed_flow, hybrid_flow, identities,
+# gradient_descent), made in one loop: one generic script runs learndyn.theory.experiments.RUNS.
+for name in THEORY_EXPERIMENTS:
 
-
-rule theory_hybrid_flow:
-    input:
-        task=get_theory_task_file,
-        lib=lib("theory_hybrid_flow.py"),
-    output:
-        **outputs_of("theory_hybrid_flow"),
-    log:
-        log_of("theory_hybrid_flow"),
-    benchmark:
-        bench_of("theory_hybrid_flow")
-    priority: 1
-    conda:
-        CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=cost_mem("theory_hybrid_flow"),
-        runtime=cost_runtime("theory_hybrid_flow"),
-    params:
-        theory=theory_params("hybrid_flow"),
-    script:
-        "../scripts/theory_hybrid_flow.py"
-
-
-rule theory_identities:
-    input:
-        task=get_theory_task_file,
-        lib=lib("theory_identities.py"),
-    output:
-        **outputs_of("theory_identities"),
-    log:
-        log_of("theory_identities"),
-    benchmark:
-        bench_of("theory_identities")
-    conda:
-        CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=cost_mem("theory_identities"),
-        runtime=cost_runtime("theory_identities"),
-    params:
-        theory=theory_params("identities"),
-    script:
-        "../scripts/theory_identities.py"
-
-
-rule theory_gradient_descent:
-    input:
-        task=get_theory_main_task_file(),
-        lib=lib("theory_gradient_descent.py"),
-    output:
-        **outputs_of("theory_gradient_descent"),
-    log:
-        log_of("theory_gradient_descent"),
-    benchmark:
-        bench_of("theory_gradient_descent")
-    conda:
-        CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=cost_mem("theory_gradient_descent"),
-        runtime=cost_runtime("theory_gradient_descent"),
-    params:
-        theory=theory_params("gradient_descent"),
-    script:
-        "../scripts/theory_gradient_descent.py"
+    rule:
+        name:
+            f"theory_{name}"
+        input:
+            task=get_theory_task_file,
+            lib=lib("theory_experiment.py"),
+        output:
+            **outputs_of(f"theory_{name}"),
+        log:
+            log_of(f"theory_{name}"),
+        benchmark:
+            bench_of(f"theory_{name}")
+        priority: THEORY_PRIORITY.get(name, 0)
+        conda:
+            CONDA_ENV
+        threads: 1
+        resources:
+            mem_mb=cost_mem(f"theory_{name}"),
+            runtime=cost_runtime(f"theory_{name}"),
+        params:
+            theory=theory_params(name),
+            name=name,
+        script:
+            "../scripts/theory_experiment.py"
 
 
 rule theory_truncation_depth:

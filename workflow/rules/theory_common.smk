@@ -1,7 +1,10 @@
 # Theory stage: constants and functions used by theory.smk (rule files hold rules only).
 # Experiment settings are resolved in learndyn.theory.experiments.configure.
 
+from learndyn.catalogue import THEORY_EXPERIMENTS  # noqa: E402
+
 THEORY = config["theory"]
+THEORY_PRIORITY = {"hybrid_flow": 1}  # the longest per-task integration starts first
 
 
 def theory_params(name):
@@ -36,4 +39,5 @@ def get_theory_main_task_file(wildcards=None):
 
 
 def get_theory_task_file(wildcards):
-    return get_task_file(wildcards.task)
+    """The experiment's task (its ``{task}`` wildcard), else the main task."""
+    return get_task_file(wildcards.get("task", THEORY["main_task"]))

@@ -402,3 +402,21 @@ def run_gradient_descent(p: Problem, job: Job) -> xr.Dataset:
         )
     )
     return ds
+
+
+# The experiments one generic job runs (``workflow/scripts/theory_experiment.py``, one rule per
+# name from the job catalogue's ``THEORY_EXPERIMENTS``): ``run_<name>(problem, job)``. A new one
+# adds its function here, its settings class to ``settings.EXPERIMENTS`` and its catalogue entry.
+RUNS = {
+    "closed_flow": run_closed_flow,
+    "hybrid_flow": run_hybrid_flow,
+    "identities": run_identities,
+    "gradient_descent": run_gradient_descent,
+}
+
+
+def run(name: str, params: dict, task_path, threads: int, device_name: str = "auto") -> tuple[Job, xr.Dataset]:
+    """``(job, dataset)`` of theory experiment ``name`` (a key of ``RUNS``) on the task at
+    ``task_path``, with the rule's ``params`` (``configure`` resolves every override)."""
+    job, problem = prepare(name, params, task_path, threads, device_name)
+    return job, RUNS[name](problem, job)
