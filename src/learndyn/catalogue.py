@@ -214,7 +214,12 @@ def _theory_experiment(name: str, tasks_key: str):
     ``<name>_<task>``), or one job on ``theory.main_task`` (``tasks_key`` empty: file ``<name>``)."""
     stem = f"{name}_{{task}}" if tasks_key else name
 
-    @rule(f"theory_{name}", {"ds": f"results/theory/{stem}.nc"}, f"logs/theory/{stem}.log", f"benchmarks/theory/{stem}.tsv")
+    @rule(
+        f"theory_{name}",
+        {"ds": f"results/theory/{stem}.nc"},
+        f"logs/theory/{stem}.log",
+        f"benchmarks/theory/{stem}.tsv",
+    )
     def jobs(config):
         for task in config["theory"][tasks_key] if tasks_key else [None]:
             yield ({"task": task} if task else {}), {}

@@ -9,9 +9,10 @@ THEORY_PRIORITY = {"hybrid_flow": 1}  # the longest per-task integration starts 
 
 def theory_params(name):
     """The part of the theory config experiment ``name`` reads (so that editing another
-    experiment's settings does not rerun this one)."""
+    experiment's settings does not rerun this one; an experiment without a section of its own
+    runs on its settings class's defaults)."""
     keys = ("n", "subsample_seed", "seeds", "integrator", name)
-    return lambda wildcards: {k: THEORY[k] for k in keys}
+    return lambda wildcards: {k: THEORY[k] for k in keys if k in THEORY}
 
 
 def _truncation_files(main):

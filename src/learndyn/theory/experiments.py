@@ -415,7 +415,9 @@ RUNS = {
 }
 
 
-def run(name: str, params: dict, task_path, threads: int, device_name: str = "auto") -> tuple[Job, xr.Dataset]:
+def run(
+    name: str, params: dict, task_path, threads: int, device_name: str = "auto"
+) -> tuple[Job, xr.Dataset]:
     """``(job, dataset)`` of theory experiment ``name`` (a key of ``RUNS``) on the task at
     ``task_path``, with the rule's ``params`` (``configure`` resolves every override)."""
     job, problem = prepare(name, params, task_path, threads, device_name)

@@ -142,11 +142,12 @@ def configure(name: str, theory: dict) -> Job:
     """The settings of experiment ``name`` from the ``theory`` config (or the subset of it a
     rule passes: n, subsample_seed, seeds, integrator and the experiment's own section).
 
-    The overrides live here and nowhere else: ``identities.n`` replaces ``theory.n``,
+    An experiment without a section runs on its class's defaults. The overrides live here and
+    nowhere else: ``identities.n`` replaces ``theory.n``,
     ``truncation.rtol``/``atol`` replace the integrator's tolerances and ``truncation.seeds``
     the theory seeds.
     """
-    exp = from_mapping(EXPERIMENTS[name], theory[name], f"theory.{name}")
+    exp = from_mapping(EXPERIMENTS[name], theory.get(name, {}), f"theory.{name}")
     integrator = from_mapping(Settings, theory["integrator"], "theory.integrator")
     if name == "truncation":
         integrator = Settings(**{**integrator.__dict__, "rtol": exp.rtol, "atol": exp.atol})
