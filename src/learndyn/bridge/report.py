@@ -53,8 +53,8 @@ def combine(trajectories: dict[str, xr.Dataset], cells: dict[str, xr.Dataset], c
     under FGSM ``claims.fgsm_eps``."""
     parts = []
     for name, ds in trajectories.items():
-        cell = cells[name]
-        hess = last_finite(cell.hessian_top, "epoch")
+        cell = cells[name].squeeze(["task", "model", "depth", "width"], drop=True)
+        hess = last_finite(cell.hessian_top, "eval_step")
         effects = xr.Dataset(
             {
                 "hessian_top": hess.assign_attrs(cf_attrs("top Hessian eigenvalue (last measured)")),
