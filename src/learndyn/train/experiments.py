@@ -5,6 +5,11 @@ members in one ensemble. ``run_cell``: a (task, model, depth, width) cell at the
 seeds as one ensemble, with every measurement of spec §5. ``run_lr_sweep``: the largest stable
 learning rate. ``run_fixed_point``: the weight-tied contraction study (P3). The grid itself
 (which cells exist) is ``grid.cells``.
+
+Each job takes one settings object (``CellSettings``, ``TuneSettings``, ``SweepSettings``; built
+by ``from_job`` from a job's params and wildcards). The datasets of the first three carry their
+(task, model, depth, width) as length-1 dimension coordinates (``with_cell_dims``) and the
+evaluation axis as ``eval_step`` (``eval_coords``), so ``collect`` combines them as written.
 """
 
 from __future__ import annotations
