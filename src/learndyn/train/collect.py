@@ -36,9 +36,14 @@ def _float_ints(ds: xr.Dataset) -> xr.Dataset:
 
 
 def _bare(ds: xr.Dataset) -> xr.Dataset:
-    """``ds`` without its attributes (the combined dataset gets its own provenance)."""
+    """``ds`` without its attributes (the combined dataset gets its own provenance) and without
+    the stored encoding of its strings along the combined dims (a file's fixed string width,
+    kept in the encoding, would truncate the longer task and model names of the others)."""
     out = ds.copy()
     out.attrs = {}
+    for name in ("task", "model", *TASK_VARS):
+        if name in out.variables:
+            out.variables[name].encoding = {}
     return out
 
 
