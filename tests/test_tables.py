@@ -105,7 +105,7 @@ def _cells(saturated: bool = False) -> xr.Dataset:
         },
     )
     kinds = {"spirals": "classification", "linear_correction": "regression"}
-    return ds.assign(kind=("task", [kinds[t] for t in ds.task.values]))
+    return ds.assign_coords(kind=("task", [kinds[t] for t in ds.task.values]))
 
 
 CFG = {

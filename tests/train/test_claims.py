@@ -226,7 +226,7 @@ def build_cells() -> xr.Dataset:
         }
     )
     kinds = ["classification" if t in CLASSIFICATION else "regression" for t in cells.task.values]
-    return cells.assign(kind=("task", kinds))
+    return cells.assign_coords(kind=("task", kinds))
 
 
 def build_lr() -> xr.Dataset:

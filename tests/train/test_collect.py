@@ -74,7 +74,7 @@ def test_a_cell_carries_its_coordinates(cells):
     }
     assert cell.eval_step.values.tolist() == [0, 2, 4] and cell.epoch.dims == ("eval_step",)
     np.testing.assert_allclose(cell.epoch.values, cell.eval_step.values * OPTIM.batch_size / 32)
-    assert cell.kind.values.tolist() == ["classification"]
+    assert cell.kind.values.tolist() == ["classification"] and "kind" in cell.coords
     np.testing.assert_allclose(cell.epoch_per_step.values, [OPTIM.batch_size / 32])
     assert not {"task", "model", "depth", "width", "kind"} & set(cell.attrs)
 
@@ -84,7 +84,9 @@ def test_combined_cells_are_the_cells_as_written(cells, tmp_path):
     out = _written(combine_cells(cells), tmp_path / "cells.nc")
     assert out.task.values.tolist() == ["a", "bb"]
     assert set(out.dims) >= {*CELL_DIMS, "seed", "eval_step", "layer"}
-    assert out.kind.dims == ("task",) and out.epoch_per_step.dims == ("task",)
+    assert out.kind.dims == ("task",) and out.epoch_per_step.dims == ("task",) and "kind" in out.coords
+    # a task's kind stays through a selection and a reduction (fk_matched: mean over seeds)
+    assert out.sel(task="a", depth=1, width=8).mean("seed").kind.item() == "classification"
     assert [task_kind(out, t) for t in ("a", "bb", "c")] == ["classification", "regression", ""]
     np.testing.assert_allclose(out.epoch_per_step.values, [8 / 32, 8 / 24])
     assert out.diverged.dtype == float and "epoch" not in out.coords

@@ -4,8 +4,8 @@ into tidy datasets with dims (task, model, depth, width, seed, eval_step, layer,
 Each job writes its dataset with its (task, model, depth, width) as length-1 dimension
 coordinates and the evaluation axis ``eval_step`` (``experiments.with_cell_dims``,
 ``experiments.eval_coords``), so combining is ``xr.combine_by_coords`` of the datasets as
-written; the task's own variables (``kind``, ``epoch_per_step``, dims ``task``) are merged
-separately (combining along the model and size dims would broadcast them)."""
+written; the task's own variables (the coordinate ``kind`` and ``epoch_per_step``, dims
+``task``) are merged separately (combining along the model and size dims would broadcast them)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 
 COMBINE = dict(join="outer", compat="no_conflicts", data_vars="all", combine_attrs="drop_conflicts")
-TASK_VARS = ["kind", "epoch_per_step"]  # a cell's variables along task only
+TASK_VARS = ["kind", "epoch_per_step"]  # a cell's variables along task only (kind: a coordinate)
 SIZE_DIMS = ["depth", "width"]  # constant in the tuning and LR-sweep jobs (the default size)
 # what a cell keeps for itself: the spectra (``combine_spectra``), the minibatch losses and the
 # epoch of each evaluation (per task; ``epoch_per_step`` gives it from ``eval_step``)
@@ -60,7 +60,7 @@ def combine_cells(datasets: list[xr.Dataset]) -> xr.Dataset:
         parts.append(part.reindex(layer=np.arange(1, L + 1), layer_h=np.arange(0, L + 1), seed=seeds))
     out = xr.combine_by_coords(parts, **COMBINE)
     tasks = xr.merge([_bare(ds[TASK_VARS]) for ds in datasets], join="outer", compat="no_conflicts")
-    return label_coords(out.assign({k: tasks[k].reindex(task=out.task) for k in TASK_VARS}))
+    return label_coords(out.merge(tasks.reindex(task=out.task), join="exact"))
 
 
 def combine_spectra(datasets: list[xr.Dataset], depth: int, width: int) -> xr.Dataset:

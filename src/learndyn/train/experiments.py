@@ -370,13 +370,17 @@ def with_cell_dims(ds: xr.Dataset, task: str, model: str, depth: int, width: int
     return out
 
 
-def task_variables(kind: str, epoch_per_step: float) -> dict:
-    """The task's own variables along ``task``: its ``kind`` and the epochs per optimisation
-    step (batch size / fit-split size), which turn the ``eval_step`` axis into epochs."""
-    return {
-        "kind": (("task",), [kind], _attrs("task kind (classification or regression)")),
-        "epoch_per_step": (("task",), [epoch_per_step], _attrs("epochs per optimisation step", "epoch")),
-    }
+def with_task_variables(ds: xr.Dataset, kind: str, epoch_per_step: float) -> xr.Dataset:
+    """``ds`` (with a length-1 ``task`` dim) with the task's own variables along ``task``: its
+    ``kind``, a non-index coordinate (a label of the task: it stays through selections and
+    reductions, where a string data variable would be reduced), and the data variable
+    ``epoch_per_step``, epochs per optimisation step (batch size / fit-split size), which turns
+    the ``eval_step`` axis into epochs."""
+    kind_attrs = _attrs("task kind (classification or regression)")
+    out = ds.assign_coords(kind=(("task",), [kind], kind_attrs))
+    return out.assign(
+        epoch_per_step=(("task",), [epoch_per_step], _attrs("epochs per optimisation step", "epoch"))
+    )
 
 
 def eval_coords(res, batch_size: int, n_fit: int) -> dict:
@@ -396,7 +400,7 @@ def record_cell(
     """The cell's dataset: the curves along (seed, eval_step), the spectra along (seed, stage,
     layer), the kept weights' measurements along seed; every variable with the leading length-1
     dims (task, model, depth, width), NaN for the members that are not finite; the task's
-    ``kind`` and ``epoch_per_step`` along task (``task_variables``)."""
+    ``kind`` and ``epoch_per_step`` along task (``with_task_variables``)."""
     mname, munits = metric_name(data.kind)
     coords = eval_coords(res, cell.optim.batch_size, len(data.x_train)) | _cell_coords(cell, model.width)
     epoch = coords["epoch"][1]
@@ -410,7 +414,7 @@ def record_cell(
     }
     ds = xr.Dataset(data_vars, coords=coords)
     ds = with_cell_dims(ds, task_name, cell.model, cell.depth, cell.width)
-    ds = ds.assign(task_variables(data.kind, cell.optim.batch_size / len(data.x_train)))
+    ds = with_task_variables(ds, data.kind, cell.optim.batch_size / len(data.x_train))
     ds.attrs.update(
         model_spec=json.dumps(cell.model_spec.as_dict(), sort_keys=True),
         train_config=json.dumps(cell.optim.__dict__, sort_keys=True, default=list),
