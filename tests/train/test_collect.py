@@ -99,6 +99,7 @@ def test_combined_cells_are_the_cells_as_written(cells, tmp_path):
     assert np.isnan(out.test_metric.sel(task="a", depth=2, seed=1).values).all()
     spectra = combine_spectra(cells, depth=1, width=8)
     assert spectra.A_sv.dims == ("task", "model", "seed", "stage", "layer", "sv")
+    assert set(spectra.variables) == {"A_sv", "J_sv", "task", "model", "seed", "stage", "layer", "sv"}
 
 
 def test_combined_tunes_and_sweeps(tmp_path):

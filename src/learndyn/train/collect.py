@@ -66,7 +66,7 @@ def combine_cells(datasets: list[xr.Dataset]) -> xr.Dataset:
 def combine_spectra(datasets: list[xr.Dataset], depth: int, width: int) -> xr.Dataset:
     """Singular-value spectra (task, model, seed, stage, layer, sv) of the default-size cells."""
     parts = [
-        _bare(ds[["A_sv", "J_sv"]].squeeze(SIZE_DIMS, drop=True))
+        _bare(ds[["A_sv", "J_sv"]].squeeze(SIZE_DIMS, drop=True).drop_vars("kind"))
         for ds in datasets
         if ds.depth.item() == depth and ds.width.item() == width
     ]
