@@ -4,6 +4,7 @@ the trajectory job (all in float64 where a tolerance is tight)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -22,7 +23,7 @@ from learndyn.bridge.kernel import (
 from learndyn.bridge.settings import BridgeSettings
 from learndyn.data import make_task
 from learndyn.theory import fields
-from learndyn.train.experiments import MeasureConfig, run_cell
+from learndyn.train.experiments import CellSettings, MeasureConfig, run_cell
 from learndyn.train.loop import TrainConfig, Validation
 from learndyn.train.models import build_model, load_trajectory, save_ensemble
 
@@ -195,9 +196,9 @@ def test_snapshots_leave_the_cell_unchanged_and_the_trajectory_runs(spirals, tmp
     first snapshot is the init rebuilt from the seeds; the trajectory job starts at zero drift."""
     cfg = TrainConfig(steps=40, batch_size=32, eval_every=10, lr=3e-3)
     v = Validation()
-    args = (spirals, {"kind": "structured"}, 2, 8, [0, 1], cfg, MEASURE, v)
-    plain = run_cell(*args, model_name="structured")
-    snap, model = run_cell(*args, model_name="structured", return_model=True, snapshot_every=2)
+    cell = CellSettings("structured", {"kind": "structured"}, 2, 8, (0, 1), cfg, MEASURE, v)
+    plain, _ = run_cell(spirals, cell)
+    snap, model = run_cell(spirals, dataclasses.replace(cell, snapshot_every=2))
     for name in plain.data_vars:
         np.testing.assert_array_equal(plain[name].values, snap[name].values, err_msg=name)
     assert model.trajectory["step"].tolist() == [0, 20, 40]
@@ -215,7 +216,7 @@ def test_snapshots_leave_the_cell_unchanged_and_the_trajectory_runs(spirals, tmp
 
 
 def plain_model(task, cfg, v):
-    _, model = run_cell(task, {"kind": "mlp"}, 2, 8, [0], cfg, MEASURE, v, return_model=True)
+    _, model = run_cell(task, CellSettings("mlp", {"kind": "mlp"}, 2, 8, (0,), cfg, MEASURE, v))
     return model
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from learndyn.config import check_references
 from learndyn.data import FASHION_FILES, load_fashion_mnist, make_task, read_idx, write_idx
-from learndyn.train.experiments import MeasureConfig, run_cell
+from learndyn.train.experiments import CellSettings, MeasureConfig, run_cell
 from learndyn.train.loop import TrainConfig
 
 N_TRAIN, N_TEST = 24, 12
@@ -66,14 +66,6 @@ def test_fashion_task_trains(tmp_path):
         noise_sigmas=(0.0,),
         fgsm_eps=(0.05,),
     )
-    ds = run_cell(
-        task,
-        {"kind": "structured"},
-        2,
-        8,
-        [0, 1],
-        TrainConfig(steps=4, batch_size=8, eval_every=2),
-        measure,
-        model_name="structured",
-    )
-    assert ds.test_metric.shape == (2, 3) and not ds.diverged.values.any()
+    optim = TrainConfig(steps=4, batch_size=8, eval_every=2)
+    ds, _ = run_cell(task, CellSettings("structured", {"kind": "structured"}, 2, 8, (0, 1), optim, measure))
+    assert ds.test_metric.shape == (1, 1, 1, 1, 2, 3) and not ds.diverged.values.any()

@@ -125,7 +125,8 @@ def _cells(models, tasks=("spirals", "digits"), depths=(2, 4), widths=(16, 32)):
     )
     for v in ds.variables:
         ds[v].attrs.update(long_name=v, units="1")
-    ds.attrs.update({f"kind_{t}": "classification" for t in tasks})
+    ds.coords["kind"] = ("task", ["classification"] * len(tasks), {"long_name": "task kind", "units": "1"})
+    ds["epoch_per_step"] = ("task", [0.5] * len(tasks), {"long_name": "epochs per step", "units": "epoch"})
     return ds
 
 

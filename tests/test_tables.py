@@ -104,8 +104,8 @@ def _cells(saturated: bool = False) -> xr.Dataset:
             "noise_sigma": [0.2],
         },
     )
-    ds.attrs.update(kind_spirals="classification", kind_linear_correction="regression")
-    return ds
+    kinds = {"spirals": "classification", "linear_correction": "regression"}
+    return ds.assign_coords(kind=("task", [kinds[t] for t in ds.task.values]))
 
 
 CFG = {

@@ -1,10 +1,12 @@
-"""Run-time helpers shared by every job that runs torch: device and thread selection, timing."""
+"""Run-time helpers shared by every job that runs torch: device and thread selection, timing,
+tensors to numpy."""
 
 from __future__ import annotations
 
 import sys
 import time
 
+import numpy as np
 import torch
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -137,3 +139,9 @@ def timed(fn, *args):
     t0 = time.perf_counter()
     out = fn(*args)
     return out, time.perf_counter() - t0
+
+
+def to_numpy(x) -> np.ndarray:
+    """A tensor (detached, moved to the CPU) or any array-like as a float64 numpy array of the
+    same shape."""
+    return x.detach().cpu().double().numpy() if torch.is_tensor(x) else np.asarray(x, dtype=float)

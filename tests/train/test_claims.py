@@ -225,9 +225,8 @@ def build_cells() -> xr.Dataset:
             "gen_gap": gap,
         }
     )
-    cells.attrs.update({f"kind_{t}": "classification" for t in CLASSIFICATION})
-    cells.attrs.update({f"kind_{t}": "regression" for t in REGRESSION})
-    return cells
+    kinds = ["classification" if t in CLASSIFICATION else "regression" for t in cells.task.values]
+    return cells.assign_coords(kind=("task", kinds))
 
 
 def build_lr() -> xr.Dataset:

@@ -7,7 +7,15 @@ import torch
 
 from learndyn.data import make_task
 from learndyn.io import open_dataset, write_netcdf
-from learndyn.train.experiments import MeasureConfig, run_cell, run_lr_sweep
+from learndyn.train.experiments import (
+    CELL_DIMS,
+    CellSettings,
+    LRSweepConfig,
+    MeasureConfig,
+    SweepSettings,
+    run_cell,
+    run_lr_sweep,
+)
 from learndyn.train.grid import cells
 from learndyn.train.loop import TaskTensors, TrainConfig, train_ensemble
 from learndyn.train.metrics import chance_loss, stable_lr, stable_lr_index
@@ -127,14 +135,15 @@ def test_deterministic(regression):
 def test_divergence_recorded_and_cell_completes(spirals, tmp_path):
     """A huge SGD learning rate diverges: recorded per seed, NaN numbers, dataset written."""
     cfg = TrainConfig(optimizer="sgd", lr=1e4, steps=20, batch_size=32, eval_every=10)
-    ds = run_cell(spirals, {"kind": "mlp"}, 3, 8, [0, 1], cfg, MEASURE, model_name="mlp")
+    cell = run_cell(spirals, CellSettings("mlp", {"kind": "mlp"}, 3, 8, (0, 1), cfg, MEASURE))[0]
+    ds = cell.squeeze(list(CELL_DIMS), drop=True)
     assert ds.diverged.values.tolist() == [1, 1]
     assert (ds.diverged_step.values >= 0).all()
     assert np.isnan(ds.test_metric.values[:, -1]).all()
     for name in ("final_test_metric", "gen_gap", "selected_epoch", "late_improvement"):
         assert np.isnan(ds[name].values).all(), name
-    write_netcdf(ds, tmp_path / "cell.nc", config={}, seeds=[0, 1])
-    assert open_dataset(tmp_path / "cell.nc").diverged.values.tolist() == [1, 1]
+    write_netcdf(cell, tmp_path / "cell.nc", config={}, seeds=[0, 1])
+    assert open_dataset(tmp_path / "cell.nc").diverged.values.ravel().tolist() == [1, 1]
 
 
 @pytest.mark.parametrize(
@@ -143,7 +152,8 @@ def test_divergence_recorded_and_cell_completes(spirals, tmp_path):
 def test_divergence_isolated_per_member(spirals, spec):
     """In an LR sweep the diverging rates do not disturb the stable ones."""
     cfg = TrainConfig(optimizer="sgd", steps=20, batch_size=32, eval_every=10)
-    ds = run_lr_sweep(spirals, spec, 2, 8, [0, 1], [0.01, 1e4], cfg, model_name="m")
+    sweep = LRSweepConfig(("spirals",), ("m",), "sgd", (0.01, 1e4), 20, (0, 1))
+    ds = run_lr_sweep(spirals, SweepSettings("m", spec, 2, 8, sweep, cfg)).squeeze(list(CELL_DIMS), drop=True)
     assert ds.diverged.sel(lr=1e4).values.tolist() == [1, 1]
     assert ds.diverged.sel(lr=0.01).values.tolist() == [0, 0]
     assert np.allclose(ds.stable_lr.values, 0.01)

@@ -6,7 +6,16 @@ import pytest
 import torch
 
 from learndyn.data import Task, make_task, validation_split
-from learndyn.train.experiments import MeasureConfig, TuneConfig, resolve_width, run_cell, run_tune
+from learndyn.train.experiments import (
+    CELL_DIMS,
+    CellSettings,
+    MeasureConfig,
+    TuneConfig,
+    TuneSettings,
+    resolve_width,
+    run_cell,
+    run_tune,
+)
 from learndyn.train.loop import (
     TaskTensors,
     TrainConfig,
@@ -198,16 +207,27 @@ def test_run_cell_reports_the_kept_weights(noise_task):
     )
     cfg = OVERFIT
     v = Validation(0.25, 0)
-    ds = run_cell(noise_task, {"kind": "mlp"}, 2, 16, [0, 1], cfg, measure, validation=v, model_name="mlp")
+    cell = run_cell(noise_task, CellSettings("mlp", {"kind": "mlp"}, 2, 16, (0, 1), cfg, measure, v))[0]
+    assert {k: cell[k].values.tolist() for k in CELL_DIMS} == {
+        "task": [noise_task.name],
+        "model": ["mlp"],
+        "depth": [2],
+        "width": [16],
+    }
+    assert cell.kind.values.tolist() == [noise_task.kind]
+    n_fit = len(TaskTensors.from_task(noise_task, validation=v).x_train)  # the split trained on
+    np.testing.assert_allclose(cell.epoch_per_step.values, [cfg.batch_size / n_fit])
+    np.testing.assert_allclose(cell.epoch.values, cell.eval_step.values * cfg.batch_size / n_fit)
+    ds = cell.squeeze(list(CELL_DIMS), drop=True)
     i = [int(np.argmin(ds.val_loss.values[s])) for s in range(2)]
     np.testing.assert_allclose(ds.selected_epoch.values, ds.epoch.values[i])
     np.testing.assert_allclose(ds.final_test_metric.values, ds.test_metric.values[[0, 1], i], rtol=EVAL_TOL)
     np.testing.assert_allclose(ds.final_val_loss.values, ds.val_loss.values[[0, 1], i], rtol=EVAL_TOL)
     np.testing.assert_allclose(ds.late_improvement.values, late_improvement(ds.val_loss.values))
-    assert float(ds.lr) == cfg.lr and int(ds.width_effective) == 16 and ds.attrs["width"] == 16
-    assert ds.clean_curve.dims == ("seed", "epoch")
-    assert ds.noise_curve.dims == ("seed", "epoch", "track_sigma")
-    assert ds.fgsm_curve.dims == ("seed", "epoch", "track_eps")
+    assert float(ds.lr) == cfg.lr and int(ds.width_effective) == 16
+    assert cell.clean_curve.dims == (*CELL_DIMS, "seed", "eval_step")
+    assert ds.noise_curve.dims == ("seed", "eval_step", "track_sigma")
+    assert ds.fgsm_curve.dims == ("seed", "eval_step", "track_eps")
     # noise sigma 0 is the clean curve; the gap of a regression task is test minus train MSE
     np.testing.assert_allclose(ds.noise_curve.sel(track_sigma=0.0), ds.clean_curve)
     np.testing.assert_allclose(ds.gen_gap, ds.final_test_metric - ds.final_train_metric, rtol=1e-12)
@@ -226,7 +246,10 @@ def test_run_tune_picks_the_best_validation_rate(linear_task):
     """1e-5 cannot fit in 100 steps, 1e3 diverges: the middle rate wins."""
     lrs = (1e-5, 3e-2, 1e3)
     tcfg = TrainConfig(steps=100, batch_size=32, eval_every=20)
-    ds = run_tune(linear_task, {"kind": "mlp"}, 1, 16, TuneConfig(lrs, (100, 101)), tcfg, Validation(0.25, 0))
+    job = TuneSettings("mlp", {"kind": "mlp"}, 1, 16, TuneConfig(lrs, (100, 101)), tcfg, Validation(0.25, 0))
+    tuned = run_tune(linear_task, job)
+    assert tuned.chosen_lr.dims == tuple(CELL_DIMS) and tuned.val_loss.dims[-1] == "eval_step"
+    ds = tuned.squeeze(list(CELL_DIMS), drop=True)
     score = ds.score.values
     assert float(ds.chosen_lr) == lrs[int(np.argmin(score))] == 3e-2
     assert ds.diverged.sel(lr=1e3).values.tolist() == [1, 1] and np.isinf(score[-1])
@@ -235,11 +258,12 @@ def test_run_tune_picks_the_best_validation_rate(linear_task):
     np.testing.assert_allclose(score, np.median(ds.best_val_loss.values, axis=1))
     finite = np.isfinite(ds.best_val_loss.values)
     np.testing.assert_allclose(ds.best_val_loss.values[finite], ds.val_loss.values[finite].min(-1), rtol=0)
-    assert ds.attrs["at_edge"] == 0 and ds.attrs["all_diverged"] == 0
+    assert ds.at_edge.item() == 0 and ds.attrs["all_diverged"] == 0
     edge = run_tune(
-        linear_task, {"kind": "mlp"}, 1, 16, TuneConfig(lrs[:2], (100,)), tcfg, Validation(0.25, 0)
+        linear_task,
+        TuneSettings("mlp", {"kind": "mlp"}, 1, 16, TuneConfig(lrs[:2], (100,)), tcfg, Validation(0.25, 0)),
     )
-    assert float(edge.chosen_lr) == 3e-2 and edge.attrs["at_edge"] == 1
+    assert edge.chosen_lr.item() == 3e-2 and edge.at_edge.item() == 1
 
 
 def test_tune_config_sorts_the_grid():

@@ -1,6 +1,7 @@
 """Depth and width sweeps (measurement levels, trends with intervals), saved models, and the
 cross-model alignment job and its hypothesis test."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -11,7 +12,7 @@ from learndyn.config import check_alignment
 from learndyn.data import Task
 from learndyn.stats import trend_slope
 from learndyn.train.claims import slope_over
-from learndyn.train.experiments import AlignConfig, MeasureConfig, run_alignment, run_cell
+from learndyn.train.experiments import AlignConfig, CellSettings, MeasureConfig, run_alignment, run_cell
 from learndyn.train.grid import cell_levels, cells
 from learndyn.train.loop import TrainConfig
 from learndyn.train.models import build_model, load_ensemble, save_ensemble
@@ -86,8 +87,9 @@ def test_cell_levels_full_wins_over_sweep():
 def test_sweep_level_skips_the_costly_measurements():
     task = _class_task()
     cfg = TrainConfig(steps=6, batch_size=16, eval_every=3)
-    full = run_cell(task, {"kind": "structured"}, 2, 8, [0, 1], cfg, MEASURE, level="full")
-    sweep = run_cell(task, {"kind": "structured"}, 2, 8, [0, 1], cfg, MEASURE, level="sweep")
+    cell = CellSettings("structured", {"kind": "structured"}, 2, 8, (0, 1), cfg, MEASURE)
+    full = run_cell(task, cell)[0]
+    sweep = run_cell(task, dataclasses.replace(cell, level="sweep"))[0]
     # the same training: identical curves and final metrics
     np.testing.assert_array_equal(full.test_metric.values, sweep.test_metric.values)
     np.testing.assert_array_equal(full.grad_ratio.values, sweep.grad_ratio.values)
@@ -105,7 +107,7 @@ def test_sweep_level_skips_the_costly_measurements():
         assert np.isnan(sweep[name].values).all(), name
     assert sweep.attrs["measure_level"] == "sweep"
     with pytest.raises(ValueError, match="measurement level"):
-        run_cell(task, {"kind": "mlp"}, 2, 8, [0, 1], cfg, MEASURE, level="none")
+        dataclasses.replace(cell, level="none")
 
 
 # --- saved models --------------------------------------------------------------------------------
@@ -137,7 +139,7 @@ def test_alignment_of_a_model_with_itself_and_the_family_test():
     models = {}
     for name, spec in (("s1", {"kind": "structured"}), ("m1", {"kind": "mlp"})):
         _, models[name] = run_cell(
-            task, spec, 2, 8, [0, 1, 2], cfg, MEASURE, level="sweep", return_model=True
+            task, CellSettings(name, spec, 2, 8, (0, 1, 2), cfg, MEASURE, level="sweep")
         )
     models["s2"], models["m2"] = models["s1"], models["m1"]  # a copy: perfectly aligned pairs
     acfg = AlignConfig(task="toy", families={"structured": ["s1", "s2"], "unconstrained": ["m1", "m2"]}, k=5)

@@ -7,44 +7,24 @@ sys.stderr = open(snakemake.log[0], "w")
 from learndyn.data import load_task  # noqa: E402
 from learndyn.io import open_dataset, write_netcdf  # noqa: E402
 from learndyn.runtime import setup_torch  # noqa: E402
-from learndyn.train.experiments import MeasureConfig, run_cell  # noqa: E402
-from learndyn.train.loop import TrainConfig, Validation  # noqa: E402
+from learndyn.train.experiments import CellSettings, run_cell  # noqa: E402
 from learndyn.train.models import save_ensemble  # noqa: E402
 
-train, wc = snakemake.params.train, snakemake.wildcards
 device = setup_torch(snakemake.threads, snakemake.config["device"])
-
-# data, optimiser at the tuned learning rate, validation split and measurement settings
 task = load_task(snakemake.input.task)
-lr = float(open_dataset(snakemake.input.tune).chosen_lr)
-optim = TrainConfig.from_config(train["optim"]).with_lr(lr)
-measure, validation = MeasureConfig.from_train(train), Validation.from_config(train["validation"])
+# the cell's settings, the optimiser at the learning rate tuned on validation
+lr = open_dataset(snakemake.input.tune).chosen_lr.item()
+cell = CellSettings.from_job(snakemake.params, snakemake.wildcards, lr)
 print(f"learning rate {lr} (tuned on validation)", file=sys.stderr)
 
 # train the ensemble and measure it (resumes from the checkpoint if one exists)
-ds, model = run_cell(
-    task,
-    snakemake.params.spec,
-    int(wc.depth),
-    int(wc.width),
-    train["seeds"],
-    optim,
-    measure,
-    validation,
-    device=device,
-    checkpoint=snakemake.params.checkpoint,
-    model_name=wc.model,
-    match_spec=snakemake.params.match,
-    level=train["level"],
-    return_model=True,
-    snapshot_every=train.get("snapshot_every", 0),
-)
+ds, model = run_cell(task, cell, device=device)
 print(
-    f"{wc.task}/{wc.model}/L{wc.depth}_W{wc.width}: diverged={ds.diverged.values.tolist()} "
-    f"test metric (kept weights)={ds.final_test_metric.values.round(4).tolist()}",
+    f"{task.name}/{cell.model}/L{cell.depth}_W{cell.width}: diverged={ds.diverged.values.ravel().tolist()} "
+    f"test metric (kept weights)={ds.final_test_metric.values.ravel().round(4).tolist()}",
     file=sys.stderr,
 )
-write_netcdf(ds, snakemake.output.cell, config=snakemake.config, seeds=train["seeds"])
+write_netcdf(ds, snakemake.output.cell, config=snakemake.config, seeds=list(cell.seeds))
 # the kept weights (and, for the kernel cells, the snapshots along training), for the jobs that
 # read trained models (cross-model alignment, kernel bridge)
-save_ensemble(model, snakemake.output.model, task=wc.task, name=wc.model, lr=lr)
+save_ensemble(model, snakemake.output.model, task=task.name, name=cell.model, lr=lr)

@@ -14,5 +14,5 @@ device = setup_torch(snakemake.threads, snakemake.config["device"])
 study = FixedPointConfig.from_train(train)
 
 task = load_task(snakemake.input.task)
-ds = run_fixed_point(task, study, list(study.seeds), study.optim(train), device=device)
+ds = run_fixed_point(task, study, study.optim(train), device=device)
 write_netcdf(ds, snakemake.output.fixed_point, config=snakemake.config, seeds=list(study.seeds))

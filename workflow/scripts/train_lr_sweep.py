@@ -7,23 +7,12 @@ sys.stderr = open(snakemake.log[0], "w")
 from learndyn.data import load_task  # noqa: E402
 from learndyn.io import write_netcdf  # noqa: E402
 from learndyn.runtime import setup_torch  # noqa: E402
-from learndyn.train.experiments import LRSweepConfig, run_lr_sweep  # noqa: E402
+from learndyn.train.experiments import SweepSettings, run_lr_sweep  # noqa: E402
 
-train = snakemake.params.train
 device = setup_torch(snakemake.threads, snakemake.config["device"])
-sweep = LRSweepConfig.from_train(train)
+job = SweepSettings.from_job(snakemake.params, snakemake.wildcards)
 
 task = load_task(snakemake.input.task)
-ds = run_lr_sweep(
-    task,
-    snakemake.params.spec,
-    train["depth"],
-    train["width"],
-    sweep.seeds,
-    sweep.lrs,
-    sweep.optim(train),
-    device=device,
-    model_name=snakemake.wildcards.model,
-)
-print(f"stable lr per seed: {ds.stable_lr.values.tolist()}", file=sys.stderr)
-write_netcdf(ds, snakemake.output.sweep, config=snakemake.config, seeds=list(sweep.seeds))
+ds = run_lr_sweep(task, job, device=device)
+print(f"stable lr per seed: {ds.stable_lr.values.ravel().tolist()}", file=sys.stderr)
+write_netcdf(ds, snakemake.output.sweep, config=snakemake.config, seeds=list(job.sweep.seeds))

@@ -59,8 +59,8 @@ def combine(
     under FGSM ``claims.fgsm_eps``."""
     parts, claims = [], settings.claims
     for name, ds in trajectories.items():
-        cell = cells[name]
-        hess = last_finite(cell.hessian_top, "epoch")
+        cell = cells[name].squeeze(["task", "model", "depth", "width"], drop=True)
+        hess = last_finite(cell.hessian_top, "eval_step")
         effects = xr.Dataset(
             {
                 "hessian_top": hess.assign_attrs(cf_attrs("top Hessian eigenvalue (last measured)")),

@@ -27,6 +27,7 @@ import pandas as pd
 import xarray as xr
 
 from ..stats import holm, min_attainable_p, paired_test, trend_slope, verdict_from_test
+from .collect import task_kind
 
 BY_CONSTRUCTION = "by construction"
 
@@ -55,7 +56,7 @@ class Context:
         for t in tasks:
             if t not in self.cells.task.values:
                 continue
-            is_class = bool(self.cells.attrs.get(f"kind_{t}", "") == "classification")
+            is_class = task_kind(self.cells, t) == "classification"
             if (kind == "classification") == is_class:
                 out.append(t)
         return out

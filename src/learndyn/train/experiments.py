@@ -5,6 +5,11 @@ members in one ensemble. ``run_cell``: a (task, model, depth, width) cell at the
 seeds as one ensemble, with every measurement of spec §5. ``run_lr_sweep``: the largest stable
 learning rate. ``run_fixed_point``: the weight-tied contraction study (P3). The grid itself
 (which cells exist) is ``grid.cells``.
+
+Each job takes one settings object (``CellSettings``, ``TuneSettings``, ``SweepSettings``; built
+by ``from_job`` from a job's params and wildcards). The datasets of the first three carry their
+(task, model, depth, width) as length-1 dimension coordinates (``with_cell_dims``) and the
+evaluation axis as ``eval_step`` (``eval_coords``), so ``collect`` combines them as written.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import xarray as xr
 
 from ..data import validation_split
 from ..io import cf_attrs
+from ..runtime import to_numpy
 from ..settings import from_mapping
 from . import metrics
 from .loop import (
@@ -181,10 +187,6 @@ def _row_nanmax(a: np.ndarray) -> np.ndarray:
     return np.where(finite, np.max(np.where(np.isfinite(a), a, -np.inf), 1), np.nan)
 
 
-def _np(t):
-    return t.detach().cpu().double().numpy() if torch.is_tensor(t) else np.asarray(t, dtype=float)
-
-
 def metric_name(kind: str) -> tuple[str, str]:
     return ("accuracy", "1") if kind == "classification" else ("mean squared error", "1")
 
@@ -192,53 +194,120 @@ def metric_name(kind: str) -> tuple[str, str]:
 # --- one cell ----------------------------------------------------------------------------
 
 
-def run_cell(
-    task,
-    spec: dict,
-    depth: int,
-    width: int,
-    seeds,
-    tcfg: TrainConfig,
-    mcfg: MeasureConfig,
-    validation: Validation | None = None,
-    device=None,
-    checkpoint=None,
-    model_name: str = "",
-    match_spec: dict | None = None,
-    level: str = "full",
-    return_model: bool = False,
-    snapshot_every: int = 0,
-):
-    """Train all seeds of one cell as a batched ensemble at ``tcfg.lr`` (the tuned rate), keep
-    each member's weights of lowest validation loss, and measure it (spec §5) at ``level``
-    (``LEVELS``). Returns the dataset, or ``(dataset, model)`` with ``return_model`` (the model
-    holds the kept weights).
+@dataclass(frozen=True)
+class CellSettings:
+    """One (task, model, depth, width) cell of the grid and how it is trained and measured: all
+    that ``run_cell`` reads besides the task data and the device."""
 
-    ``snapshot_every > 0``: the parameters of every member are also copied at every
+    model: str  # the model's name (a ``train.models`` key)
+    spec: dict  # its spec (``spec.ModelSpec.from_config``)
+    depth: int  # residual blocks L
+    width: int  # the grid's width d (a parameter-matched model runs at its own, ``resolve_width``)
+    seeds: tuple  # one ensemble member per seed
+    optim: TrainConfig  # the optimiser, at the tuned learning rate
+    measure: MeasureConfig
+    validation: Validation | None = None  # split carved off the training data (None: none)
+    match_spec: dict | None = None  # spec of the model whose parameter count this one matches
+    level: str = "full"  # measurement level (``LEVELS``)
+    snapshot_every: int = 0  # > 0: parameter snapshots every this many evaluations
+    checkpoint: str | None = None  # resumable state of the training loop (None: no checkpoint)
+
+    def __post_init__(self):
+        if self.level not in LEVELS:
+            raise ValueError(f"measurement level must be one of {LEVELS}, got {self.level!r}")
+
+    @classmethod
+    def from_job(cls, params, wildcards, lr: float) -> CellSettings:
+        """The settings of a ``train_cell`` job: its ``params`` (``train``: seeds, optim,
+        measure, validation, level and snapshot_every; ``spec``, ``match``, ``checkpoint``), the
+        cell's wildcards and the tuned peak learning rate ``lr``."""
+        train = params.train
+        given = {k: train[k] for k in ("seeds", "level", "snapshot_every") if k in train}
+        cell = {
+            "model": wildcards.model,
+            "spec": params.spec,
+            "depth": int(wildcards.depth),
+            "width": int(wildcards.width),
+            "optim": TrainConfig.from_config(train["optim"]).with_lr(lr),
+            "measure": MeasureConfig.from_train(train),
+            "validation": Validation.from_config(train["validation"]),
+            "match_spec": params.match,
+            "checkpoint": params.checkpoint,
+        }
+        return from_mapping(cls, given | cell, "train cell")
+
+    @property
+    def model_spec(self) -> ModelSpec:
+        return ModelSpec.from_config(self.spec)
+
+    @property
+    def n_eval(self) -> int:
+        """Evaluations along training (the initial one included)."""
+        return self.optim.steps // self.optim.eval_every + 1
+
+
+def run_cell(task, cell: CellSettings, device=None):
+    """Train all seeds of one cell as a batched ensemble at ``cell.optim.lr`` (the tuned rate),
+    keep each member's weights of lowest validation loss, and measure it (spec §5) at
+    ``cell.level``. Returns ``(dataset, model)``: ``record_cell``'s dataset and the model holding
+    the kept weights.
+
+    ``cell.snapshot_every > 0``: the parameters of every member are also copied at every
     ``snapshot_every``-th evaluation point (the initial one and the last always included) and
     attached to the returned model as ``model.trajectory`` (:func:`snapshot_trajectory`), for
     the kernel measurements of ``learndyn.bridge``. Copying does not touch the training
     numbers; the snapshots travel in the checkpoint like the other probes."""
-    if level not in LEVELS:
-        raise ValueError(f"measurement level must be one of {LEVELS}, got {level!r}")
-    full = level == "full"
-    data = TaskTensors.from_task(task, device, validation)
-    spec = ModelSpec.from_config(spec)
-    cell_width = width  # the grid's width; a parameter-matched model runs at its own
-    width = resolve_width(spec, match_spec, data.d_in, data.d_out, width, depth)
-    model = build_model(spec, data.d_in, data.d_out, width, depth, seeds, device)
+    data, model = build_cell(task, cell, device)
+    x_jac = data.x_test[: cell.measure.jacobian_samples]
+    init_spec = metrics.spectra(model, x_jac, per_layer=cell.level == "full")
+    key = state_key(
+        "cell",
+        task.name,
+        cell.model_spec.as_dict(),
+        cell.depth,
+        model.width,
+        list(cell.seeds),
+        cell.optim.__dict__,
+        str(cell.validation),
+        cell.level,
+    )
+    probe = cell_probe(cell, data)
+    res = train_ensemble(model, data, cell.optim, probe_fn=probe, checkpoint=cell.checkpoint, key=key)
+    measured = measure_cell(model, data, res, cell) | {"init_spec": init_spec}
+    ds = record_cell(task.name, cell, data, model, res, measured)
+    model.trajectory = snapshot_trajectory(res, cell.snapshot_every) if cell.snapshot_every else None
+    return ds, model
+
+
+def build_cell(task, cell: CellSettings, device=None):
+    """The cell's task tensors (with its validation split) and its untrained ensemble, one member
+    per seed, at the model's own width (``resolve_width``)."""
+    data = TaskTensors.from_task(task, device, cell.validation)
+    spec = cell.model_spec
+    width = resolve_width(spec, cell.match_spec, data.d_in, data.d_out, cell.width, cell.depth)
+    return data, build_model(spec, data.d_in, data.d_out, width, cell.depth, list(cell.seeds), device)
+
+
+def _nan(members: int, *shape) -> torch.Tensor:
+    """A ``(members, *shape)`` tensor of NaN: a measurement the cell's level leaves out."""
+    return torch.full((members, *shape), float("nan"))
+
+
+def cell_probe(cell: CellSettings, data: TaskTensors):
+    """The probe ``train_ensemble`` calls at evaluation ``i_eval``: gradient norms on the probe
+    inputs, the top Hessian eigenvalue at ``hessian_points`` evenly spaced evaluations, the
+    clean, noisy and FGSM test metric at the tracked levels (those two at level ``full`` only,
+    NaN otherwise) and, every ``snapshot_every`` evaluations and at the last, the parameters.
+    Each value is per member: ``(S,)`` or ``(S, levels)``."""
+    mcfg, full, every, n_eval = cell.measure, cell.level == "full", cell.snapshot_every, cell.n_eval
     n_probe = min(mcfg.probe_samples, len(data.x_train))
     x_probe, y_probe = data.x_train[:n_probe], data.y_train[:n_probe]
-    n_eval = tcfg.steps // tcfg.eval_every + 1
     hess_points = set(np.unique(np.linspace(0, n_eval - 1, mcfg.hessian_points).round().astype(int)))
     x_rob, y_rob = data.x_test[: mcfg.robust_samples], data.y_test[: mcfg.robust_samples]
 
-    def nan(*shape):
-        return torch.full((model.n_members, *shape), float("nan"))
-
     def probe(m, d, i_eval):
         out = metrics.gradient_norms(m, x_probe, y_probe, d.kind)
-        lam = nan()
+        lam = _nan(m.n_members)
         if full and i_eval in hess_points:
             lam = metrics.hessian_top_eigenvalue(m, x_probe, y_probe, d.kind, mcfg.hessian_iters)
         out["hessian_top"] = lam
@@ -248,39 +317,122 @@ def run_cell(
             out["fgsm_curve"] = metrics.fgsm_robustness(m, x_rob, y_rob, d.kind, mcfg.track_eps)
             out["clean_curve"] = metrics.noise_robustness(m, x_rob, y_rob, d.kind, (0.0,))[:, 0]
         else:
-            out["noise_curve"], out["fgsm_curve"] = nan(len(mcfg.track_sigmas)), nan(len(mcfg.track_eps))
-            out["clean_curve"] = nan()
-        if snapshot_every and (i_eval % snapshot_every == 0 or i_eval == n_eval - 1):
+            out["noise_curve"] = _nan(m.n_members, len(mcfg.track_sigmas))
+            out["fgsm_curve"] = _nan(m.n_members, len(mcfg.track_eps))
+            out["clean_curve"] = _nan(m.n_members)
+        if every and (i_eval % every == 0 or i_eval == n_eval - 1):
             out |= {SNAPSHOT + k: p.detach().clone() for k, p in m.named_parameters()}
         return out
 
-    x_jac = data.x_test[: mcfg.jacobian_samples]
-    init_spec = metrics.spectra(model, x_jac, per_layer=full)
-    key = state_key(
-        "cell", task.name, spec.as_dict(), depth, width, list(seeds), tcfg.__dict__, str(validation), level
-    )
-    res = train_ensemble(model, data, tcfg, probe_fn=probe, checkpoint=checkpoint, key=key)
+    return probe
+
+
+def measure_cell(model, data: TaskTensors, res, cell: CellSettings) -> dict:
+    """The measurements of the trained ensemble (kept weights), per member (S members):
+    ``finite`` (S,) bool (neither diverged nor left with non-finite weights), ``selected`` (the
+    eval-subset and split metrics and losses, each (S,), float64), ``final_spec``
+    (``metrics.spectra``), ``noise`` (S, noise sigmas) and ``fgsm`` (S, FGSM eps) test metrics,
+    ``amp`` (S, direction, L + 1; NaN below level ``full``), and the minibatch-loss ``tv`` ratio
+    and fraction of ``rising`` steps, each (S,)."""
+    mcfg, full = cell.measure, cell.level == "full"
+    x_rob, y_rob = data.x_test[: mcfg.robust_samples], data.y_test[: mcfg.robust_samples]
     finite = sanitize_(model) & ~res.diverged
-    n_tr = min(tcfg.eval_samples, len(data.x_train))
-    selected = {k: _np(v) for k, v in evaluate(model, data, n_tr).items()}  # the kept weights
-    final_spec = metrics.spectra(model, x_jac, per_layer=full)
+    n_tr = min(cell.optim.eval_samples, len(data.x_train))
+    selected = {k: to_numpy(v) for k, v in evaluate(model, data, n_tr).items()}  # the kept weights
+    final_spec = metrics.spectra(model, data.x_test[: mcfg.jacobian_samples], per_layer=full)
     noise = metrics.noise_robustness(model, x_rob, y_rob, data.kind, mcfg.noise_sigmas)
     fgsm = metrics.fgsm_robustness(model, x_rob, y_rob, data.kind, mcfg.fgsm_eps)
     if full:
-        amp = metrics.layer_amplification(
-            model, x_rob[: mcfg.jacobian_samples], y_rob[: mcfg.jacobian_samples], data.kind
-        )
+        n_jac = mcfg.jacobian_samples
+        amp = metrics.layer_amplification(model, x_rob[:n_jac], y_rob[:n_jac], data.kind)
     else:
-        amp = nan(len(DIRECTIONS), depth + 1)
+        amp = _nan(model.n_members, len(DIRECTIONS), cell.depth + 1)
     tv, rising = metrics.loss_smoothness(res.step_loss)
+    return {
+        "finite": finite,
+        "selected": selected,
+        "final_spec": final_spec,
+        "noise": noise,
+        "fgsm": fgsm,
+        "amp": amp,
+        "tv": tv,
+        "rising": rising,
+    }
 
+
+CELL_DIMS = {"task": "task", "model": "model", "depth": "depth L", "width": "width d"}  # -> long name
+
+
+def with_cell_dims(ds: xr.Dataset, task: str, model: str, depth: int, width: int) -> xr.Dataset:
+    """``ds`` with the cell's (task, model, depth, width) as leading length-1 dimension
+    coordinates of every data variable (``CELL_DIMS``), so that datasets combine by coordinates."""
+    out = ds.expand_dims(task=[task], model=[model], depth=[int(depth)], width=[int(width)])
+    for name, long_name in CELL_DIMS.items():
+        out[name].attrs.update(_attrs(long_name))
+    return out
+
+
+def with_task_variables(ds: xr.Dataset, kind: str, epoch_per_step: float) -> xr.Dataset:
+    """``ds`` (with a length-1 ``task`` dim) with the task's own variables along ``task``: its
+    ``kind``, a non-index coordinate (a label of the task: it stays through selections and
+    reductions, where a string data variable would be reduced), and the data variable
+    ``epoch_per_step``, epochs per optimisation step (batch size / fit-split size), which turns
+    the ``eval_step`` axis into epochs."""
+    kind_attrs = _attrs("task kind (classification or regression)")
+    out = ds.assign_coords(kind=(("task",), [kind], kind_attrs))
+    return out.assign(
+        epoch_per_step=(("task",), [epoch_per_step], _attrs("epochs per optimisation step", "epoch"))
+    )
+
+
+def eval_coords(res, batch_size: int, n_fit: int) -> dict:
+    """The evaluation axis: ``eval_step``, the optimisation step of each evaluation (dims
+    ``eval_step``), with the training ``epoch`` of each as a non-index coordinate
+    (``step * batch_size / n_fit``, ``n_fit`` the size of the split trained on)."""
+    epoch = res.eval_steps * batch_size / n_fit
+    return {
+        "eval_step": ("eval_step", res.eval_steps, _attrs("optimisation step")),
+        "epoch": ("eval_step", epoch, _attrs("training epoch", "epoch")),
+    }
+
+
+def record_cell(
+    task_name: str, cell: CellSettings, data: TaskTensors, model, res, measured: dict
+) -> xr.Dataset:
+    """The cell's dataset: the curves along (seed, eval_step), the spectra along (seed, stage,
+    layer), the kept weights' measurements along seed; every variable with the leading length-1
+    dims (task, model, depth, width), NaN for the members that are not finite; the task's
+    ``kind`` and ``epoch_per_step`` along task (``with_task_variables``)."""
     mname, munits = metric_name(data.kind)
-    epoch = res.eval_steps * tcfg.batch_size / len(data.x_train)
-    L = depth
-    coords = {
-        "seed": ("seed", np.asarray(seeds, dtype=int), _attrs("seed")),
-        "epoch": ("epoch", epoch, _attrs("training epoch", "epoch")),
-        "step": ("step", np.arange(tcfg.steps), _attrs("optimisation step")),
+    coords = eval_coords(res, cell.optim.batch_size, len(data.x_train)) | _cell_coords(cell, model.width)
+    epoch = coords["epoch"][1]
+    data_vars = {
+        **_curve_vars(res, mname, munits),
+        **_spectrum_vars(measured["init_spec"], measured["final_spec"], measured["finite"]),
+        **_kept_vars(res, measured, data.kind, epoch[res.selected]),
+        "n_params": ((), model.param_count(), _attrs("trainable parameters per model")),
+        "lr": ((), cell.optim.lr, _attrs("peak learning rate (tuned on validation)")),
+        "width_effective": ((), model.width, _attrs("hidden width of the model")),
+    }
+    ds = xr.Dataset(data_vars, coords=coords)
+    ds = with_cell_dims(ds, task_name, cell.model, cell.depth, cell.width)
+    ds = with_task_variables(ds, data.kind, cell.optim.batch_size / len(data.x_train))
+    ds.attrs.update(
+        model_spec=json.dumps(cell.model_spec.as_dict(), sort_keys=True),
+        train_config=json.dumps(cell.optim.__dict__, sort_keys=True, default=list),
+        validation=json.dumps(cell.validation.__dict__ if cell.validation else None),
+        measure_level=cell.level,
+    )
+    return ds
+
+
+def _cell_coords(cell: CellSettings, width: int) -> dict:
+    """The cell's coordinates besides the evaluation axis; ``width`` the model's own (the
+    singular-value ranks)."""
+    mcfg, L = cell.measure, cell.depth
+    return {
+        "seed": ("seed", np.asarray(cell.seeds, dtype=int), _attrs("seed")),
+        "step": ("step", np.arange(cell.optim.steps), _attrs("optimisation step")),
         "layer": ("layer", np.arange(1, L + 1), _attrs("layer index l")),
         "layer_h": ("layer_h", np.arange(0, L + 1), _attrs("hidden state index l (0 = embedding)")),
         "stage": ("stage", list(STAGES)),
@@ -303,86 +455,56 @@ def run_cell(
         ),
         "direction": ("direction", list(DIRECTIONS)),
     }
-    fm = lambda a: _mask(a, finite)  # noqa: E731  (seed on axis 0)
-    sp = {k: np.stack([_np(init_spec[k]), fm(_np(final_spec[k]))], 1) for k in init_spec}
-    pr = res.probes
-    grad_h = pr["grad_h"]
-    sel = lambda name: fm(selected[name])  # noqa: E731
-    data_vars = {
-        "train_loss": (("seed", "epoch"), res.train_loss, _attrs("training loss (eval subset)")),
-        "test_loss": (("seed", "epoch"), res.test_loss, _attrs("test loss")),
-        "val_loss": (("seed", "epoch"), res.val_loss, _attrs("validation loss")),
-        "train_metric": (("seed", "epoch"), res.train_metric, _attrs(f"training {mname}", munits)),
-        "test_metric": (("seed", "epoch"), res.test_metric, _attrs(f"test {mname}", munits)),
-        "val_metric": (("seed", "epoch"), res.val_metric, _attrs(f"validation {mname}", munits)),
-        "final_train_metric": (
-            ("seed",),
-            sel("train_metric"),
-            _attrs(f"training {mname} (kept weights)", munits),
-        ),
-        "final_test_metric": (("seed",), sel("test_metric"), _attrs(f"test {mname} (kept weights)", munits)),
-        "final_val_loss": (("seed",), sel("val_loss"), _attrs("validation loss (kept weights)")),
-        "selected_epoch": (("seed",), fm(epoch[res.selected]), _attrs("epoch of the kept weights", "epoch")),
-        "late_improvement": (
-            ("seed",),
-            late_improvement(res.val_loss),
-            _attrs("relative validation-loss improvement in the last quarter of the budget"),
-        ),
-        "step_loss": (("seed", "step"), res.step_loss, _attrs("minibatch loss")),
-        "grad_h": (("seed", "epoch", "layer_h"), grad_h, _attrs("per-sample gradient norm ||dL/dh_l||")),
-        "grad_W": (("seed", "epoch", "layer"), pr["grad_W"], _attrs("weight gradient norm ||dL/dW_l||_F")),
-        "grad_ratio": (
-            ("seed", "epoch"),
-            grad_h[..., 0] / grad_h[..., -1],
-            _attrs("gradient ratio ||g_0|| / ||g_L||"),
-        ),
-        "hessian_top": (("seed", "epoch"), pr["hessian_top"], _attrs("top Hessian eigenvalue")),
-        "clean_curve": (
-            ("seed", "epoch"),
-            pr["clean_curve"],
-            _attrs(f"test {mname} (robustness inputs)", munits),
-        ),
-        "noise_curve": (
-            ("seed", "epoch", "track_sigma"),
-            pr["noise_curve"],
-            _attrs(f"test {mname} under noise", munits),
-        ),
-        "fgsm_curve": (
-            ("seed", "epoch", "track_eps"),
-            pr["fgsm_curve"],
-            _attrs(f"test {mname} under FGSM", munits),
-        ),
-        "A_sigma_max": (("seed", "stage", "layer"), sp["A_sigma_max"], _attrs("sigma_max of S(W_l)")),
-        "A_sigma_min": (("seed", "stage", "layer"), sp["A_sigma_min"], _attrs("sigma_min of S(W_l)")),
-        "J_sigma_max": (
-            ("seed", "stage", "layer"),
-            sp["J_sv"][..., 0],
-            _attrs("sigma_max of layer Jacobian (input mean)"),
-        ),
-        "J_sigma_min": (
-            ("seed", "stage", "layer"),
-            sp["J_sv"][..., -1],
-            _attrs("sigma_min of layer Jacobian (input mean)"),
-        ),
-        "J_sigma_sup": (
-            ("seed", "stage", "layer"),
-            sp["J_sigma_sup"],
-            _attrs("sigma_max of layer Jacobian (input max)"),
-        ),
-        "bound_upper": (
-            ("seed", "stage", "layer"),
-            sp["bound_upper"],
-            _attrs("P1 bound ||A_l|| + |alpha_l| L_phi"),
-        ),
-        "bound_lower": (("seed", "stage", "layer"), sp["bound_lower"], _attrs("P2 lower bound s_l - eps_l")),
-        "eps": (("seed", "stage", "layer"), sp["eps"], _attrs("correction size |alpha_l| L_phi")),
-        "alpha": (("seed", "stage", "layer"), sp["alpha"], _attrs("gate |alpha_l|")),
-        "A_sv": (("seed", "stage", "layer", "sv"), sp["A_sv"], _attrs("singular value of S(W_l)")),
-        "J_sv": (
-            ("seed", "stage", "layer", "sv"),
-            sp["J_sv"],
-            _attrs("singular value of layer Jacobian (input mean)"),
-        ),
+
+
+# probes along training that are NaN for a diverged member
+DIVERGED_NAN = ("grad_h", "grad_W", "grad_ratio", "hessian_top", "clean_curve", "noise_curve", "fgsm_curve")
+
+
+def _curve_vars(res, mname: str, munits: str) -> dict:
+    """The variables along training, dims (seed, eval_step[, layer or level]): losses and
+    metrics on each split and the probes (``cell_probe``), NaN for diverged members."""
+    pr, grad_h, se = res.probes, res.probes["grad_h"], ("seed", "eval_step")
+    out = {
+        "train_loss": (se, res.train_loss, _attrs("training loss (eval subset)")),
+        "test_loss": (se, res.test_loss, _attrs("test loss")),
+        "val_loss": (se, res.val_loss, _attrs("validation loss")),
+        "train_metric": (se, res.train_metric, _attrs(f"training {mname}", munits)),
+        "test_metric": (se, res.test_metric, _attrs(f"test {mname}", munits)),
+        "val_metric": (se, res.val_metric, _attrs(f"validation {mname}", munits)),
+        "grad_h": ((*se, "layer_h"), grad_h, _attrs("per-sample gradient norm ||dL/dh_l||")),
+        "grad_W": ((*se, "layer"), pr["grad_W"], _attrs("weight gradient norm ||dL/dW_l||_F")),
+        "grad_ratio": (se, grad_h[..., 0] / grad_h[..., -1], _attrs("gradient ratio ||g_0|| / ||g_L||")),
+        "hessian_top": (se, pr["hessian_top"], _attrs("top Hessian eigenvalue")),
+        "clean_curve": (se, pr["clean_curve"], _attrs(f"test {mname} (robustness inputs)", munits)),
+        "noise_curve": ((*se, "track_sigma"), pr["noise_curve"], _attrs(f"test {mname} under noise", munits)),
+        "fgsm_curve": ((*se, "track_eps"), pr["fgsm_curve"], _attrs(f"test {mname} under FGSM", munits)),
+    }
+    for name in DIVERGED_NAN:
+        dims, values, attrs = out[name]
+        arr = np.array(values, dtype=float)
+        arr[res.diverged] = np.nan
+        out[name] = (dims, arr, attrs)
+    return out
+
+
+def _spectrum_vars(init_spec: dict, final_spec: dict, finite: np.ndarray) -> dict:
+    """The operator and Jacobian spectra (``metrics.spectra``) at initialisation and at the kept
+    weights, dims (seed, stage[, layer[, sv]]); the final stage NaN for non-finite members."""
+    sp = {k: np.stack([to_numpy(init_spec[k]), _mask(to_numpy(final_spec[k]), finite)], 1) for k in init_spec}
+    ssl = ("seed", "stage", "layer")
+    return {
+        "A_sigma_max": (ssl, sp["A_sigma_max"], _attrs("sigma_max of S(W_l)")),
+        "A_sigma_min": (ssl, sp["A_sigma_min"], _attrs("sigma_min of S(W_l)")),
+        "J_sigma_max": (ssl, sp["J_sv"][..., 0], _attrs("sigma_max of layer Jacobian (input mean)")),
+        "J_sigma_min": (ssl, sp["J_sv"][..., -1], _attrs("sigma_min of layer Jacobian (input mean)")),
+        "J_sigma_sup": (ssl, sp["J_sigma_sup"], _attrs("sigma_max of layer Jacobian (input max)")),
+        "bound_upper": (ssl, sp["bound_upper"], _attrs("P1 bound ||A_l|| + |alpha_l| L_phi")),
+        "bound_lower": (ssl, sp["bound_lower"], _attrs("P2 lower bound s_l - eps_l")),
+        "eps": (ssl, sp["eps"], _attrs("correction size |alpha_l| L_phi")),
+        "alpha": (ssl, sp["alpha"], _attrs("gate |alpha_l|")),
+        "A_sv": ((*ssl, "sv"), sp["A_sv"], _attrs("singular value of S(W_l)")),
+        "J_sv": ((*ssl, "sv"), sp["J_sv"], _attrs("singular value of layer Jacobian (input mean)")),
         "e2e_logcond": (
             ("seed", "stage"),
             sp["e2e_logcond"],
@@ -395,44 +517,56 @@ def run_cell(
         ),
         "io_norm": (("seed", "stage"), sp["io_norm"], _attrs("input-output Jacobian norm ||dF/dx||_2")),
         "io_bound": (("seed", "stage"), sp["io_bound"], _attrs("P4 bound on ||dF/dx||_2")),
+    }
+
+
+def _kept_vars(res, measured: dict, kind: str, selected_epoch: np.ndarray) -> dict:
+    """The per-member results of the run and of its kept weights (``measure_cell``), dims
+    (seed[, level or layer]): metrics, robustness, amplification, minibatch-loss smoothness,
+    generalisation gap, divergence; NaN for non-finite members."""
+    mname, munits = metric_name(kind)
+    fm = lambda a: _mask(a, measured["finite"])  # noqa: E731  (seed on axis 0)
+    sel = measured["selected"]
+    return {
+        "final_train_metric": (
+            ("seed",),
+            fm(sel["train_metric"]),
+            _attrs(f"training {mname} (kept weights)", munits),
+        ),
+        "final_test_metric": (
+            ("seed",),
+            fm(sel["test_metric"]),
+            _attrs(f"test {mname} (kept weights)", munits),
+        ),
+        "final_val_loss": (("seed",), fm(sel["val_loss"]), _attrs("validation loss (kept weights)")),
+        "selected_epoch": (("seed",), fm(selected_epoch), _attrs("epoch of the kept weights", "epoch")),
+        "late_improvement": (
+            ("seed",),
+            late_improvement(res.val_loss),
+            _attrs("relative validation-loss improvement in the last quarter of the budget"),
+        ),
+        "step_loss": (("seed", "step"), res.step_loss, _attrs("minibatch loss")),
         "noise_metric": (
             ("seed", "noise_sigma"),
-            fm(_np(noise)),
+            fm(to_numpy(measured["noise"])),
             _attrs(f"test {mname} under noise", munits),
         ),
-        "fgsm_metric": (("seed", "fgsm_eps"), fm(_np(fgsm)), _attrs(f"test {mname} under FGSM", munits)),
+        "fgsm_metric": (
+            ("seed", "fgsm_eps"),
+            fm(to_numpy(measured["fgsm"])),
+            _attrs(f"test {mname} under FGSM", munits),
+        ),
         "amplification": (
             ("seed", "direction", "layer_h"),
-            fm(_np(amp)),
+            fm(to_numpy(measured["amp"])),
             _attrs("layer-wise perturbation amplification"),
         ),
-        "loss_tv_ratio": (("seed",), tv, _attrs("minibatch-loss total-variation ratio")),
-        "frac_rising": (("seed",), rising, _attrs("fraction of rising minibatch-loss steps")),
-        "gen_gap": (("seed",), fm(_gen_gap(selected, data.kind)), _attrs(GEN_GAP[data.kind], munits)),
+        "loss_tv_ratio": (("seed",), measured["tv"], _attrs("minibatch-loss total-variation ratio")),
+        "frac_rising": (("seed",), measured["rising"], _attrs("fraction of rising minibatch-loss steps")),
+        "gen_gap": (("seed",), fm(_gen_gap(sel, kind)), _attrs(GEN_GAP[kind], munits)),
         "diverged": (("seed",), res.diverged.astype(np.int8), _attrs("diverged (1) or not (0)")),
         "diverged_step": (("seed",), res.diverged_step, _attrs("first diverged step (-1 never)")),
-        "n_params": ((), model.param_count(), _attrs("trainable parameters per model")),
-        "lr": ((), tcfg.lr, _attrs("peak learning rate (tuned on validation)")),
-        "width_effective": ((), width, _attrs("hidden width of the model")),
     }
-    for name in ("grad_h", "grad_W", "grad_ratio", "hessian_top", "clean_curve", "noise_curve", "fgsm_curve"):
-        arr = np.array(data_vars[name][1], dtype=float)
-        arr[res.diverged] = np.nan
-        data_vars[name] = (data_vars[name][0], arr, data_vars[name][2])
-    ds = xr.Dataset(data_vars, coords=coords)
-    ds.attrs.update(
-        task=task.name,
-        model=model_name,
-        depth=depth,
-        width=cell_width,
-        kind=data.kind,
-        model_spec=json.dumps(spec.as_dict(), sort_keys=True),
-        train_config=json.dumps(tcfg.__dict__, sort_keys=True, default=list),
-        validation=json.dumps(validation.__dict__ if validation else None),
-        measure_level=level,
-    )
-    model.trajectory = snapshot_trajectory(res, snapshot_every) if snapshot_every else None
-    return (ds, model) if return_model else ds
 
 
 SNAPSHOT = "snapshot:"  # probe-name prefix of the parameter snapshots of ``run_cell``
@@ -481,30 +615,54 @@ def resolve_width(
 # --- tuning ---------------------------------------------------------------------------------
 
 
-def run_tune(
-    task,
-    spec: dict,
-    depth: int,
-    width: int,
-    cfg: TuneConfig,
-    tcfg: TrainConfig,
-    validation: Validation,
-    device=None,
-    model_name: str = "",
-    match_spec: dict | None = None,
-) -> xr.Dataset:
+@dataclass(frozen=True)
+class TuneSettings:
+    """The learning-rate tuning of one (task, model) at the default depth and width: the rates
+    and seeds of ``tune``, each run with ``optim``'s budget, scored on the ``validation`` split."""
+
+    model: str  # the model's name (a ``train.models`` key)
+    spec: dict  # its spec (``spec.ModelSpec.from_config``)
+    depth: int  # residual blocks L
+    width: int  # the grid's width d (a parameter-matched model runs at its own, ``resolve_width``)
+    tune: TuneConfig
+    optim: TrainConfig  # ``tune.optim(train)``: the tuning budget
+    validation: Validation
+    match_spec: dict | None = None  # spec of the model whose parameter count this one matches
+
+    @classmethod
+    def from_job(cls, params, wildcards) -> TuneSettings:
+        """The settings of a ``train_tune`` job: ``params.train`` (tune, optim, validation, depth,
+        width), ``params.spec``, ``params.match`` and the model wildcard."""
+        train = params.train
+        tune = TuneConfig.from_train(train)
+        values = {
+            "model": wildcards.model,
+            "spec": params.spec,
+            "depth": train["depth"],
+            "width": train["width"],
+            "tune": tune,
+            "optim": tune.optim(train),
+            "validation": Validation.from_config(train["validation"]),
+            "match_spec": params.match,
+        }
+        return from_mapping(cls, values, "train tune")
+
+
+def run_tune(task, job: TuneSettings, device=None) -> xr.Dataset:
     """Choose the peak learning rate of one (task, model) on the validation split.
 
-    (lr, seed) members train as one ensemble for the full budget ``tcfg``; a member's score is
-    its lowest validation loss over the evaluations (what ``select: best_val`` keeps), +inf when
-    it diverged; the chosen rate minimises the median score over the tuning seeds (ties: the
-    smaller rate). ``at_edge`` flags a choice at either end of the grid."""
-    data = TaskTensors.from_task(task, device, validation)
-    spec = ModelSpec.from_config(spec)
-    width = resolve_width(spec, match_spec, data.d_in, data.d_out, width, depth)
+    (lr, seed) members train as one ensemble for the full budget ``job.optim``; a member's score
+    is its lowest validation loss over the evaluations (what ``select: best_val`` keeps), +inf
+    when it diverged; the chosen rate minimises the median score over the tuning seeds (ties: the
+    smaller rate). ``at_edge`` flags a choice at either end of the grid. Every variable has the
+    leading length-1 dims (task, model, depth, width), then (lr, seed, eval_step)."""
+    cfg, tcfg = job.tune, job.optim
+    data = TaskTensors.from_task(task, device, job.validation)
+    spec = ModelSpec.from_config(job.spec)
+    width = resolve_width(spec, job.match_spec, data.d_in, data.d_out, job.width, job.depth)
     lrs = np.asarray(cfg.lrs, float)
     lr, member_seeds = lr_sweep_members(lrs, cfg.seeds)
-    model = build_model(spec, data.d_in, data.d_out, width, depth, member_seeds, device)
+    model = build_model(spec, data.d_in, data.d_out, width, job.depth, member_seeds, device)
     res = train_ensemble(model, data, tcfg, lr=torch.as_tensor(lr))
     shape = (len(lrs), len(cfg.seeds))
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
@@ -513,12 +671,12 @@ def run_tune(
     best = np.where(res.diverged | ~np.isfinite(best), np.inf, best).reshape(shape)
     score = np.median(best, axis=1)
     i = int(np.argmin(score))
-    epoch = res.eval_steps * tcfg.batch_size / len(data.x_train)
+    at_edge = np.int8(i in (0, len(lrs) - 1) and len(lrs) > 1)
     ds = xr.Dataset(
         {
             "best_val_loss": (("lr", "seed"), best, _attrs("lowest validation loss (inf: diverged)")),
             "val_loss": (
-                ("lr", "seed", "epoch"),
+                ("lr", "seed", "eval_step"),
                 res.val_loss.reshape(*shape, -1),
                 _attrs("validation loss"),
             ),
@@ -530,37 +688,61 @@ def run_tune(
             "score": (("lr",), score, _attrs("median lowest validation loss over tuning seeds")),
             "chosen_lr": ((), lrs[i], _attrs("chosen peak learning rate")),
             "n_params": ((), model.param_count(), _attrs("trainable parameters per model")),
+            "at_edge": ((), at_edge, _attrs("chosen rate at the edge of the grid (1) or not (0)")),
         },
         coords={
             "lr": ("lr", lrs, _attrs("peak learning rate")),
             "seed": ("seed", np.asarray(cfg.seeds, int), _attrs("tuning seed")),
-            "epoch": ("epoch", epoch, _attrs("training epoch", "epoch")),
+            **eval_coords(res, tcfg.batch_size, len(data.x_train)),
         },
     )
-    ds.attrs.update(
-        task=task.name,
-        model=model_name,
-        depth=depth,
-        width=width,
-        at_edge=int(i in (0, len(lrs) - 1) and len(lrs) > 1),
-        all_diverged=int(not np.isfinite(score).any()),
-    )
+    ds = with_cell_dims(ds, task.name, job.model, job.depth, job.width)
+    ds.attrs.update(all_diverged=int(not np.isfinite(score).any()))
     return ds
 
 
 # --- LR sweep -------------------------------------------------------------------------------
 
 
-def run_lr_sweep(
-    task, spec: dict, depth: int, width: int, seeds, lrs, tcfg: TrainConfig, device=None, model_name: str = ""
-) -> xr.Dataset:
+@dataclass(frozen=True)
+class SweepSettings:
+    """The largest-stable-learning-rate sweep of one (task, model) at the default depth and
+    width: the rates and seeds of ``sweep``, each run with ``optim``'s short budget."""
+
+    model: str  # the model's name (a ``train.models`` key)
+    spec: dict  # its spec (``spec.ModelSpec.from_config``)
+    depth: int  # residual blocks L
+    width: int  # hidden width d
+    sweep: LRSweepConfig
+    optim: TrainConfig  # ``sweep.optim(train)``
+
+    @classmethod
+    def from_job(cls, params, wildcards) -> SweepSettings:
+        """The settings of a ``train_lr_sweep`` job: ``params.train`` (seeds, optim, lr_sweep,
+        depth, width), ``params.spec`` and the model wildcard."""
+        train = params.train
+        sweep = LRSweepConfig.from_train(train)
+        values = {
+            "model": wildcards.model,
+            "spec": params.spec,
+            "depth": train["depth"],
+            "width": train["width"],
+            "sweep": sweep,
+            "optim": sweep.optim(train),
+        }
+        return from_mapping(cls, values, "train lr_sweep")
+
+
+def run_lr_sweep(task, job: SweepSettings, device=None) -> xr.Dataset:
     """Train (lr, seed) members as one ensemble; the largest stable LR per seed (spec §5): a
     run is stable when it neither diverges nor ends at or above its initial or the chance loss
-    (``metrics.stable_lr``); ``lrs`` ascending."""
+    (``metrics.stable_lr``); ``job.sweep.lrs`` ascending. Every variable has the leading
+    length-1 dims (task, model, depth, width), then (lr, seed)."""
     data = TaskTensors.from_task(task, device)
+    lrs, seeds = job.sweep.lrs, job.sweep.seeds
     lr, member_seeds = lr_sweep_members(lrs, seeds)
-    model = build_model(spec, data.d_in, data.d_out, width, depth, member_seeds, device)
-    res = train_ensemble(model, data, tcfg, lr=torch.as_tensor(lr))
+    model = build_model(job.spec, data.d_in, data.d_out, job.width, job.depth, member_seeds, device)
+    res = train_ensemble(model, data, job.optim, lr=torch.as_tensor(lr))
     shape = (len(lrs), len(seeds))
     final = res.train_loss[:, -1].reshape(shape)  # NaN for diverged runs (unstable)
     initial = res.train_loss[:, 0].reshape(shape)
@@ -582,17 +764,20 @@ def run_lr_sweep(
             "seed": ("seed", np.asarray(seeds, int), _attrs("seed")),
         },
     )
-    ds.attrs.update(task=task.name, model=model_name, depth=depth, width=width, optimizer=tcfg.optimizer)
+    ds = with_cell_dims(ds, task.name, job.model, job.depth, job.width)
+    ds.attrs.update(optimizer=job.optim.optimizer)
     return ds
 
 
 # --- fixed points (P3) ---------------------------------------------------------------------
 
 
-def run_fixed_point(task, cfg: FixedPointConfig, seeds, tcfg: TrainConfig, device=None) -> xr.Dataset:
-    """Weight-tied model trained with K unrolled steps for each (rho, alpha); measures q_hat,
-    the bound q, iterations to converge, convergence fraction and fixed-point sensitivity."""
+def run_fixed_point(task, cfg: FixedPointConfig, tcfg: TrainConfig, device=None) -> xr.Dataset:
+    """Weight-tied model trained with K unrolled steps for each (rho, alpha) and each of
+    ``cfg.seeds``; measures q_hat, the bound q, iterations to converge, convergence fraction and
+    fixed-point sensitivity, dims (rho, alpha, seed)."""
     data = TaskTensors.from_task(task, device)
+    seeds = list(cfg.seeds)
     rhos, alphas = [float(r) for r in cfg.rhos], [float(a) for a in cfg.alphas]
     x = data.x_test[: cfg.samples]
     # the whole (rho, alpha, seed) grid as one ensemble: member (i, j, k) = (rhos[i], alphas[j], seeds[k])
@@ -604,16 +789,16 @@ def run_fixed_point(task, cfg: FixedPointConfig, seeds, tcfg: TrainConfig, devic
     res = train_ensemble(model, data, tcfg)
     finite = sanitize_(model) & ~res.diverged
     model.eval()
-    q = _np(model.contraction_bound())
+    q = to_numpy(model.contraction_bound())
     fp = metrics.fixed_point_iteration(model, x, cfg.max_iter)
-    sens = _np(metrics.fixed_point_sensitivity(model, x, cfg.sensitivity_sigma, max_iter=cfg.max_iter))
-    B2 = _np(torch.linalg.matrix_norm(model.B.detach().double(), ord=2))
+    sens = to_numpy(metrics.fixed_point_sensitivity(model, x, cfg.sensitivity_sigma, max_iter=cfg.max_iter))
+    B2 = to_numpy(torch.linalg.matrix_norm(model.B.detach().double(), ord=2))
     vals = {
         "q_bound": q,
-        "q_hat": _np(fp["q_hat"].max(1).values),
-        "q_hat_median": _np(fp["q_hat"].median(1).values),
-        "iterations": _np(fp["iterations"].double().median(1).values),
-        "converged": _np(fp["converged"].double().mean(1)),
+        "q_hat": to_numpy(fp["q_hat"].max(1).values),
+        "q_hat_median": to_numpy(fp["q_hat"].median(1).values),
+        "iterations": to_numpy(fp["iterations"].double().median(1).values),
+        "converged": to_numpy(fp["converged"].double().mean(1)),
         "sensitivity": _row_nanmax(sens),
         "sensitivity_bound": np.where(q < 1, B2 / (1 - np.minimum(q, 1 - 1e-12)), np.inf),
         "test_metric": res.test_metric[:, -1],
@@ -682,7 +867,7 @@ def last_hidden(model, x: torch.Tensor) -> np.ndarray:
     """The last hidden representation h_L of every member, ``(S, n, d)`` (float64 numpy)."""
     with torch.no_grad():
         _, hidden = model.eval()(x, return_hidden=True)
-    return _np(hidden[-1])
+    return to_numpy(hidden[-1])
 
 
 def run_alignment(task, models: dict, cfg: AlignConfig, device=None) -> xr.Dataset:

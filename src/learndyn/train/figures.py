@@ -20,6 +20,7 @@ import seaborn as sns
 import xarray as xr
 
 from ..plotting import hue_order, label, legend_handles, markers, palette, style
+from .collect import task_kind
 
 BAND = ("sd", 1)
 WRAP = 30  # characters per line of a long axis label (it must fit beside its panel)
@@ -42,7 +43,7 @@ class Inputs:
         return list(self.cfg["studies"]["main"]["models"])
 
     def classification_tasks(self, tasks):
-        return [t for t in tasks if self.cells.attrs.get(f"kind_{t}") == "classification"]
+        return [t for t in tasks if task_kind(self.cells, t) == "classification"]
 
     def key_models(self):
         """The structured model and its baselines (claims comparison), in that order."""
@@ -132,14 +133,12 @@ def fa_accuracy(inp: Inputs):
     for i, task in enumerate(tasks):
         models = structured_variants(inp, task)
         sub = c.sel(task=task, depth=cfg["depth"], width=cfg["width"], model=models)
-        per_step = c.attrs.get(f"epoch_per_step_{task}")  # epochs per step (its fit-split size)
-        x, xlabel = ("epoch", "epoch") if per_step else ("eval_step", label(c.eval_step))
+        per_step = float(c.epoch_per_step.sel(task=task))  # epochs per step (its fit-split size)
         for j, var in enumerate(("train_metric", "test_metric")):
             df = frame(sub[var])
-            if x == "epoch":
-                df["epoch"] = df["eval_step"] * per_step
-            model_lines(df, x, var, axes[i, j])
-            axes[i, j].set(xlabel=xlabel, ylabel=label(c[var]), title=f"{task}")
+            df["epoch"] = df["eval_step"] * per_step
+            model_lines(df, "epoch", var, axes[i, j])
+            axes[i, j].set(xlabel="epoch", ylabel=label(c[var]), title=f"{task}")
     _legend_once(axes.ravel())
     return fig
 

@@ -25,6 +25,7 @@ from ..latex import (
 )
 from ..stats import VERDICTS
 from .claims import BY_CONSTRUCTION, CLAIMS, DROPPED
+from .collect import task_kind
 from .constants import AMPLIFICATION_NORM, RANK_RTOL
 from .spec import LIP, ModelSpec
 
@@ -63,11 +64,8 @@ METRIC_ABBREV = {"classification": "acc.", "regression": "MSE"}
 
 
 def task_metrics(cells: xr.Dataset) -> dict[str, str]:
-    """Per task, the abbreviation of its metric (acc. or MSE) from the cells' ``kind_<task>``."""
-    return {
-        str(t): METRIC_ABBREV.get(cells.attrs.get(f"kind_{t}", ""), "")
-        for t in np.atleast_1d(cells.task.values)
-    }
+    """Per task, the abbreviation of its metric (acc. or MSE) from the cells' ``kind``."""
+    return {str(t): METRIC_ABBREV.get(task_kind(cells, t), "") for t in np.atleast_1d(cells.task.values)}
 
 
 CLAIMS_NOTE = (
@@ -158,7 +156,7 @@ def summary_frame(cells: xr.Dataset, cfg: dict, study: str = "main") -> pd.DataF
         models = [cfg["claims"]["structured"], *models]
     rows, samples = [], []
     for task in st["tasks"]:
-        kind = cells.attrs.get(f"kind_{task}", "")
+        kind = task_kind(cells, task)
         for model in models:
             c = _default(cells, cfg, task, model)
             if c is None:
@@ -414,7 +412,7 @@ def trend_frame(cells: xr.Dataset, cfg: dict) -> pd.DataFrame:
         values = sorted(st[f"{dim}s"])
         other = {"width": cfg["width"]} if dim == "depth" else {"depth": cfg["depth"]}
         for task in st["tasks"]:
-            if name == "final_test_metric" and cells.attrs.get(f"kind_{task}") != "classification":
+            if name == "final_test_metric" and task_kind(cells, task) != "classification":
                 continue
             for model in st["models"]:
                 sub = cells.sel(task=task, model=model, **other).sel({dim: values})
