@@ -21,6 +21,7 @@ from .sources import (
     FASHION_SUBSET_FILES,
     FIXED_DIMENSIONS,
 )
+from .train.spec import ModelSpec
 
 
 def field_path(path) -> str:
@@ -203,13 +204,23 @@ def _untrained(task: str, train: dict, where: str) -> list[str]:
     return [] if task in trained else [f"config error: {where}: {task!r} not trained by any study {trained}"]
 
 
+def check_models(models: dict) -> list[str]:
+    """Every ``train.models`` entry is a valid ``ModelSpec`` (its kind one of ``spec.KINDS``, its
+    shaping, gate and init known): the model's own class says what exists, not the schema."""
+    return [
+        f"config error: train.models.{name}{'.' + key if key else ''}: {problem}"
+        for name, spec in models.items()
+        for key, problem in ModelSpec.problems(spec)
+    ]
+
+
 def check_train_references(train: dict, tasks: list[str]) -> list[str]:
     """Study, sweep, fixed-point and claims entries must name tasks (``tasks``: the keys of
     ``data.tasks``) and models of ``train.models``."""
     if "models" not in train:  # a partial config (tests): nothing to cross-check
         return []
     models = sorted(train["models"])
-    problems = []
+    problems = check_models(train["models"])
     for name, study in train["studies"].items():
         extra = sorted(set(study.get("seeds") or []) - set(train.get("seeds", [])))
         if extra:

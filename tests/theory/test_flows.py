@@ -165,7 +165,7 @@ def test_equivalent_control_weight_and_field(L):
     Ws, a = init_network([0, 1], X.shape[1], [10] * L)
     F = training_fields(Ws, a, X, y)
     hl = Layout(F.h)
-    unpack = lambda flat: [m for m in hl.unpack(flat)]  # noqa: E731
+    unpack = lambda flat: [m for m in hl.unpack(flat)]
     packing = MaskPacking(hl.pack, unpack)
     masks = hl.pack(F.D)
     gen = torch.Generator().manual_seed(L)
@@ -192,7 +192,7 @@ def test_equivalent_control_weight_and_field(L):
     assert res_w < 1e-12 and res_f < 1e-12, f"residuals {res_w}, {res_f}"
     assert (lam_w - lam_f).abs().max() < 1e-10, "weight- and field-space equivalent controls differ"
     assert torch.equal(lam_w[~sliding], masks[~sliding])
-    h_of = lambda *W: torch.cat([h.flatten(1) for h in preactivations_forward(list(W), X, D_ref)[0]], -1)  # noqa: E731
+    h_of = lambda *W: torch.cat([h.flatten(1) for h in preactivations_forward(list(W), X, D_ref)[0]], -1)
     _, h_dot = torch.func.jvp(h_of, tuple(Ws), tuple(W_dot))
     scale = h_dot.abs().max()
     assert (h_dot[sliding].abs().max() / scale) < 1e-12, "autodiff ḣ on sliding entries is not 0"

@@ -169,7 +169,7 @@ def _curves(level_name: str, levels: list, level: float, effect: float):
 
 
 def build_cells() -> xr.Dataset:
-    final_stage = lambda m: m.stage == "final"  # noqa: E731
+    final_stage = lambda m: m.stage == "final"
     # accuracy effect: ACCURACY at the default size, plus a per-seed trend across depths and
     # widths (zero at the default size, so the other claims are unaffected)
     acc = (

@@ -5,8 +5,8 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.io import write_netcdf  # noqa: E402
-from learndyn.theory import experiments, hierarchy, settings  # noqa: E402
+from learndyn.io import write_netcdf
+from learndyn.theory import experiments, hierarchy, settings
 
 theory, device, task = snakemake.params.theory, snakemake.config["device"], snakemake.input.task
 job, problem = experiments.prepare("truncation", theory, task, snakemake.threads, device)

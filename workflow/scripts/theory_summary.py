@@ -4,9 +4,9 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.io import open_dataset, open_per_task, write_netcdf  # noqa: E402
-from learndyn.latex import write_macros, write_table  # noqa: E402
-from learndyn.theory.report import CHECKS_NOTE, Results, build_summary, split_checks  # noqa: E402
+from learndyn.io import open_dataset, open_per_task, write_netcdf
+from learndyn.latex import write_macros, write_table
+from learndyn.theory.report import CHECKS_NOTE, Results, build_summary, split_checks
 
 inp = snakemake.input
 results = Results(

@@ -5,8 +5,8 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.io import write_netcdf  # noqa: E402
-from learndyn.theory import experiments, hierarchy, settings  # noqa: E402
+from learndyn.io import write_netcdf
+from learndyn.theory import experiments, hierarchy, settings
 
 # settings (every override resolved in one place), device, the subsampled problem at this n
 n, depth = int(snakemake.wildcards.n), int(snakemake.wildcards.depth)

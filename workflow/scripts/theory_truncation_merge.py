@@ -5,8 +5,8 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.io import open_dataset, write_netcdf  # noqa: E402
-from learndyn.theory.merge import merge, split  # noqa: E402
+from learndyn.io import open_dataset, write_netcdf
+from learndyn.theory.merge import merge, split
 
 truncation, drift = split(merge([open_dataset(f) for f in snakemake.input.depths]))
 print(truncation.err.max("tau").mean("seed").to_series().dropna().to_string(), file=sys.stderr)

@@ -5,11 +5,11 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.data import load_task  # noqa: E402
-from learndyn.io import write_netcdf  # noqa: E402
-from learndyn.runtime import setup_torch  # noqa: E402
-from learndyn.train.experiments import AlignConfig, run_alignment  # noqa: E402
-from learndyn.train.models import load_ensemble  # noqa: E402
+from learndyn.data import load_task
+from learndyn.io import write_netcdf
+from learndyn.runtime import setup_torch
+from learndyn.train.experiments import AlignConfig, run_alignment
+from learndyn.train.models import load_ensemble
 
 train = snakemake.params.train
 device = setup_torch(snakemake.threads, snakemake.config["device"])

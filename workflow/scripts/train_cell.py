@@ -4,11 +4,11 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.data import load_task  # noqa: E402
-from learndyn.io import open_dataset, write_netcdf  # noqa: E402
-from learndyn.runtime import setup_torch  # noqa: E402
-from learndyn.train.experiments import CellSettings, run_cell  # noqa: E402
-from learndyn.train.models import save_ensemble  # noqa: E402
+from learndyn.data import load_task
+from learndyn.io import open_dataset, write_netcdf
+from learndyn.runtime import setup_torch
+from learndyn.train.experiments import CellSettings, run_cell
+from learndyn.train.models import save_ensemble
 
 device = setup_torch(snakemake.threads, snakemake.config["device"])
 task = load_task(snakemake.input.task)

@@ -5,14 +5,14 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.io import (  # noqa: E402
+from learndyn.io import (
     open_dataset,
     write_netcdf,
-    write_text,  # noqa: E402
+    write_text,
 )
-from learndyn.latex import write_macros, write_table  # noqa: E402
-from learndyn.train import report  # noqa: E402
-from learndyn.train.claims import Context, claims_table  # noqa: E402
+from learndyn.latex import write_macros, write_table
+from learndyn.train import report
+from learndyn.train.claims import Context, claims_table
 
 train = snakemake.params.train
 cells, lr, fp, tune = (open_dataset(snakemake.input[k]) for k in ("cells", "lr", "fp", "tune"))

@@ -4,8 +4,8 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.io import open_dataset, write_netcdf  # noqa: E402
-from learndyn.train.collect import (  # noqa: E402
+from learndyn.io import open_dataset, write_netcdf
+from learndyn.train.collect import (
     combine_cells,
     combine_lr_sweeps,
     combine_spectra,

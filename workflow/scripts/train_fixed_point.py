@@ -4,10 +4,10 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.data import load_task  # noqa: E402
-from learndyn.io import write_netcdf  # noqa: E402
-from learndyn.runtime import setup_torch  # noqa: E402
-from learndyn.train.experiments import FixedPointConfig, run_fixed_point  # noqa: E402
+from learndyn.data import load_task
+from learndyn.io import write_netcdf
+from learndyn.runtime import setup_torch
+from learndyn.train.experiments import FixedPointConfig, run_fixed_point
 
 train = snakemake.params.train
 device = setup_torch(snakemake.threads, snakemake.config["device"])

@@ -5,10 +5,10 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.data import load_task  # noqa: E402
-from learndyn.io import write_netcdf  # noqa: E402
-from learndyn.runtime import setup_torch  # noqa: E402
-from learndyn.train.experiments import TuneSettings, run_tune  # noqa: E402
+from learndyn.data import load_task
+from learndyn.io import write_netcdf
+from learndyn.runtime import setup_torch
+from learndyn.train.experiments import TuneSettings, run_tune
 
 device = setup_torch(snakemake.threads, snakemake.config["device"])
 job = TuneSettings.from_job(snakemake.params, snakemake.wildcards)

@@ -35,8 +35,6 @@ The one-member network runs in eval mode (exact sigma_max, as at every evaluatio
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch.func import functional_call, jacrev, vjp, vmap
 
@@ -332,8 +330,3 @@ def kernel_from_jacobian(model, member: int, X, dtype=torch.float64) -> torch.Te
     n, k = X.shape[0], model.d_out
     J = torch.cat([v.reshape(n, k, -1) for v in jac.values()], -1)  # (n, k, P)
     return torch.einsum("acp,bcp->ab", J, J)
-
-
-def parameter_count(model) -> int:
-    """Trainable parameters of one member counted in the kernel."""
-    return sum(math.prod(p.shape[1:]) for k, p in model.named_parameters() if k in PATHS)

@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _np(a) -> np.ndarray:
-    if hasattr(a, "detach"):
-        a = a.detach().cpu().double().numpy()
-    return np.asarray(a, dtype=np.float64)
+from ..runtime import to_numpy
 
 
 def kernel_drift(K_t, K_0) -> float:
     """Relative kernel drift ||K_t - K_0||_F / ||K_0||_F (the laziness of training: 0 for a
     kernel that does not move; Chizat, Oyallon & Bach 2019, arXiv 1812.07956, measure the same
     relative change of the linearisation). ``(n, n), (n, n) -> float``."""
-    K_t, K_0 = _np(K_t), _np(K_0)
+    K_t, K_0 = to_numpy(K_t), to_numpy(K_0)
     return float(np.linalg.norm(K_t - K_0) / np.linalg.norm(K_0))
 
 
 def kernel_distance(K_a, K_b) -> float:
     """Kernel distance S(K_a, K_b) = 1 - <K_a, K_b>_F / (||K_a||_F ||K_b||_F) in [0, 1] for PSD
     kernels (Fort et al. 2020, arXiv 2010.15110, §2: 0 for kernels equal up to scale)."""
-    K_a, K_b = _np(K_a), _np(K_b)
+    K_a, K_b = to_numpy(K_a), to_numpy(K_b)
     return float(1.0 - np.sum(K_a * K_b) / (np.linalg.norm(K_a) * np.linalg.norm(K_b)))
 
 
@@ -40,7 +36,7 @@ def kernel_velocity(K_a, K_b, dt: float) -> float:
 def centred(K) -> np.ndarray:
     """H K H with H = I - 1 1^T / n (Cortes, Mohri & Rostamizadeh 2012, JMLR 13:795, Lemma 1).
     ``(n, n) -> (n, n)``."""
-    K = _np(K)
+    K = to_numpy(K)
     return K - K.mean(0, keepdims=True) - K.mean(1, keepdims=True) + K.mean()
 
 
@@ -67,7 +63,7 @@ def kernel_target_alignment(K, y, n_classes: int = 0) -> float:
 def effective_rank(K) -> float:
     """Effective rank exp(H(p)), p_i = lambda_i / sum_j lambda_j the normalised eigenvalues of
     the PSD ``K`` (Roy & Vetterli 2007, entropy in nats; between 1 and n). ``float``."""
-    lam = np.clip(np.linalg.eigvalsh(_np(K)), 0.0, None)
+    lam = np.clip(np.linalg.eigvalsh(to_numpy(K)), 0.0, None)
     p = lam / lam.sum()
     p = p[p > 0]
     return float(np.exp(-np.sum(p * np.log(p))))
@@ -76,14 +72,14 @@ def effective_rank(K) -> float:
 def trace_share(K_part, K) -> float:
     """Share tr(K_part) / tr(K) of one part of the kernel (a layer or a path): the parts are PSD
     and sum to K, so their shares are in [0, 1] and sum to 1. ``float``."""
-    return float(np.trace(_np(K_part)) / np.trace(_np(K)))
+    return float(np.trace(to_numpy(K_part)) / np.trace(to_numpy(K)))
 
 
 def relative_change(theta_t, theta_0) -> float:
     """Relative weight change ||theta_t - theta_0|| / ||theta_0|| over a group of tensors
     (Frobenius norm of the concatenation). ``theta_*``: lists of arrays. ``float``."""
-    num = sum(np.sum((_np(a) - _np(b)) ** 2) for a, b in zip(theta_t, theta_0))
-    den = sum(np.sum(_np(b) ** 2) for b in theta_0)
+    num = sum(np.sum((to_numpy(a) - to_numpy(b)) ** 2) for a, b in zip(theta_t, theta_0))
+    den = sum(np.sum(to_numpy(b) ** 2) for b in theta_0)
     return float(np.sqrt(num / den)) if den > 0 else float("nan")
 
 
@@ -91,7 +87,7 @@ def kernel_regression(K_train, K_test_train, f_train, ridge: float = 1e-3) -> np
     """Kernel ridge prediction f_hat(x) = K(x, X) (K(X, X) + lambda I)^{-1} f(X) with
     lambda = ridge * tr K / n (ridge relative to the mean eigenvalue). ``K_train (n, n)``,
     ``K_test_train (m, n)``, ``f_train (n, k) -> (m, k)``."""
-    K, Kx, f = _np(K_train), _np(K_test_train), _np(f_train)
+    K, Kx, f = to_numpy(K_train), to_numpy(K_test_train), to_numpy(f_train)
     lam = ridge * np.trace(K) / len(K)
     return Kx @ np.linalg.solve(K + lam * np.eye(len(K)), f)
 
@@ -101,17 +97,17 @@ def linearised_prediction(K_train, K_test_train, f0_train, fT_train, f0_test, ri
     kernel: f_hat_T(x) = f_0(x) + KRR[K](f_T(X) - f_0(X))(x) (the change of the outputs is
     interpolated with the kernel, as in the linearised model of Jacot et al. 2018, where
     d f_t(x)/dt = -K(x, X) dL/df(X) keeps the change in the span of K(., X)). ``(m, k)``."""
-    delta = _np(fT_train) - _np(f0_train)
-    return _np(f0_test) + kernel_regression(K_train, K_test_train, delta, ridge)
+    delta = to_numpy(fT_train) - to_numpy(f0_train)
+    return to_numpy(f0_test) + kernel_regression(K_train, K_test_train, delta, ridge)
 
 
 def r2(pred, target) -> float:
     """Coefficient of determination 1 - SS_res / SS_tot of ``pred`` against ``target`` (pooled
     over outputs, each output centred on its own mean). ``(m, k), (m, k) -> float``."""
-    p, t = _np(pred), _np(target)
+    p, t = to_numpy(pred), to_numpy(target)
     return float(1.0 - np.sum((p - t) ** 2) / np.sum((t - t.mean(0)) ** 2))
 
 
 def argmax_agreement(pred, target) -> float:
     """Fraction of inputs where the predicted and the target outputs pick the same class."""
-    return float(np.mean(_np(pred).argmax(-1) == _np(target).argmax(-1)))
+    return float(np.mean(to_numpy(pred).argmax(-1) == to_numpy(target).argmax(-1)))

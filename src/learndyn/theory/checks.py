@@ -63,20 +63,6 @@ def autodiff_ntk(Ws, a, X, y):
     return J @ J.transpose(-1, -2)
 
 
-def _fd_delta(Ws, a, X, y, grads, delta):
-    """Largest δ <= ``delta`` for which W ± δ∇loss leaves every mask unchanged."""
-    D0 = training_fields(Ws, a, X, y).D
-    for _ in range(30):
-        same = True
-        for sign in (1, -1):
-            Dx = training_fields([W - sign * delta * g for W, g in zip(Ws, grads)], a, X, y).D
-            same &= all(torch.equal(u, v) for u, v in zip(D0, Dx))
-        if same:
-            return delta
-        delta /= 4
-    raise RuntimeError("could not find a finite-difference step without mask switches")
-
-
 def gram_drift_sq_norm_explicit(W_l, D_l, W0_l, D0_l):
     """sum_{nu kappa} |Γ_{nu kappa} - Γ0_{nu kappa}|_F^2 from the explicit (S, n, n, m, m) operators
     (spec §5.2 box), formed in extended precision (numpy longdouble, eps 1e-19): the entrywise
@@ -121,7 +107,7 @@ def identity_checks(Ws, a, X, y, delta: float = 1e-4) -> dict[str, float]:
         coarse, fine = central(dl), central(dl / 2)
         return [(4 * f - c) / 3 for f, c in zip(fine, coarse)]
 
-    fields = lambda W: training_fields(W, a, X, y, D)  # noqa: E731
+    fields = lambda W: training_fields(W, a, X, y, D)
     W0, h0, beta0, r0 = hybrid_initial_state(Ws, a, X, y)
     _, h_dot, beta_dot, r_dot = hybrid_rate(W0, h0, beta0, r0, a, X)
     out["rate_r_fd"] = rel_err(r_dot, fd(lambda W: [fields(W).r])[0])

@@ -42,7 +42,6 @@ from .fields import (
     overlap_S,
     preactivations_forward,
     readout,
-    relu,
     residual,
     training_fields,
 )
@@ -199,11 +198,6 @@ def closed_rate_L1_filippov(h, r, a, X, D_fwd, sliding, slide_tol=1e-12):
     D_eff, res = equivalent_control(h_rate_of, D_fwd.flatten(1), sliding.flatten(1), slide_tol)
     D_eff = D_eff.reshape(shape)
     return (*closed_rate_L1(h, r, a, X, D_eff), D_eff, res)
-
-
-def residual_from_h_L1(h, a, y):
-    """r_mu = (1/sqrt m) sum_i a_i σ(h_{i mu}) - y_mu (spec §4), the field-only readout. (S, n)."""
-    return (relu(h) * a.unsqueeze(-2)).sum(-1) / math.sqrt(h.shape[-1]) - y
 
 
 # --- L >= 1: hybrid closure (spec §5.1-§5.2) ----------------------------------------------

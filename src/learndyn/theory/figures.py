@@ -75,7 +75,6 @@ def error_vs_time(closed: dict, hybrid: dict, tol: float):
     return fig
 
 
-LEVEL_STYLES = {0: "ntk", 1: "frozen_gamma", 2: "level2"}  # registry names of the levels
 LEVEL_TITLES = {0: "level 0: kernel frozen", 1: "level 1: operators frozen", 2: "level 2: operators moving"}
 
 

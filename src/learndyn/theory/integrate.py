@@ -340,7 +340,7 @@ def rk4(rhs, y0, times, settings: Settings, switching=None, jump=None):
     """
     stats = Stats()
     mode_of = (lambda y: Mode.of(switching(y))) if switching is not None else (lambda y: None)
-    field_ = lambda t, y: _call(rhs, t, y, mode_of(y))[0]  # noqa: E731
+    field_ = lambda t, y: _call(rhs, t, y, mode_of(y))[0]
     y, out = y0, [y0]
     stats.modes.append(mode_of(y0))
     for t0, t1 in zip(times[:-1], times[1:]):

@@ -34,11 +34,6 @@ def layer_jacobian(Ws, D, k: int, l: int):
     return J
 
 
-def jacobian_input_map(Ws, D, k: int):
-    """∂h^(k)_mu/∂x_mu (homogeneity through layer 1): J^(k<-1)_mu W_1/sqrt(d). (S, n, m_k, d)."""
-    return layer_jacobian(Ws, D, k, 1) @ Ws[0].unsqueeze(1) / math.sqrt(Ws[0].shape[-1])
-
-
 def forward_operator_sandwich(Ws, D, l: int, k: int):
     """M^(l;k)_{mu nu} = J^(l<-k)_mu J^(l<-k)T_nu (spec §5.1, definition). (S, n, n, m_l, m_l)."""
     J = layer_jacobian(Ws, D, l, k)

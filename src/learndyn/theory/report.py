@@ -190,7 +190,7 @@ def hierarchy_macro_defaults(max_depth: int = 3) -> dict:
 
 def hierarchy_macros(truncation, drift, hier, smooth, floor, confidence) -> dict:
     """Macros of the closure section: every exponent with its interval, floor, horizon, control."""
-    fmt = lambda v: f"{v:.2f}" if np.isfinite(v) else r"\text{n/a}"  # noqa: E731
+    fmt = lambda v: f"{v:.2f}" if np.isfinite(v) else r"\text{n/a}"
     macros = {
         "IntegrationFloor": floor,
         "FloorFactor": FLOOR_FACTOR,
@@ -272,7 +272,7 @@ def _compare(diff, steeper: str, shallower: str, same: str) -> str:
 def hierarchy_verdicts(truncation, smooth, floor, confidence=0.95) -> dict:
     """Paired-by-seed differences of exponents between consecutive levels (same depth, widths,
     seeds) and ReLU vs GELU at level 0, as numbers and as the words the text uses."""
-    fmt = lambda v: f"{v:.2f}" if np.isfinite(v) else r"\text{n/a}"  # noqa: E731
+    fmt = lambda v: f"{v:.2f}" if np.isfinite(v) else r"\text{n/a}"
     macros = {}
     for L in truncation.depth.values:
         for k in truncation.level.values[1:]:
@@ -541,7 +541,7 @@ def gd_vs_gf_slopes(descent: xr.Dataset) -> dict[int, float]:
 def summary_dataset(df: pd.DataFrame, results: Results, hier: pd.DataFrame, floor: float) -> xr.Dataset:
     """The checks as a dataset (dim ``row``; coordinates experiment, check, data) with the slopes,
     the hierarchy's exponents and the integration floor as attrs."""
-    row_coord = lambda values, name: ("row", values.astype(str), {"long_name": name, "units": "1"})  # noqa: E731
+    row_coord = lambda values, name: ("row", values.astype(str), {"long_name": name, "units": "1"})
     summary = xr.Dataset(
         {
             "max_error": (

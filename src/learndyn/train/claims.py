@@ -230,12 +230,12 @@ def _matched(ctx: Context, s_model: str, b_model: str, curve: str, level: dict):
         cb, rb = b.clean_curve.values, b[curve].sel(level).values
         eff, i_s, i_b = matched_robustness(cs, rs, cb, rb, tol)
         rows = np.arange(len(eff))
-        pick = lambda r, c, i: np.where(i >= 0, (r - c)[rows, np.maximum(i, 0)], np.nan)  # noqa: E731
+        pick = lambda r, c, i: np.where(i >= 0, (r - c)[rows, np.maximum(i, 0)], np.nan)
         effects.append(eff)
         s_drop.append(pick(rs, cs, i_s))
         b_drop.append(pick(rb, cb, i_b))
     coords = {"task": ctx.classification, "seed": s_base.seed.values}
-    da = lambda a: xr.DataArray(np.array(a), dims=("task", "seed"), coords=coords)  # noqa: E731
+    da = lambda a: xr.DataArray(np.array(a), dims=("task", "seed"), coords=coords)
     return da(effects), da(s_drop), da(b_drop)
 
 

@@ -525,7 +525,7 @@ def _kept_vars(res, measured: dict, kind: str, selected_epoch: np.ndarray) -> di
     (seed[, level or layer]): metrics, robustness, amplification, minibatch-loss smoothness,
     generalisation gap, divergence; NaN for non-finite members."""
     mname, munits = metric_name(kind)
-    fm = lambda a: _mask(a, measured["finite"])  # noqa: E731  (seed on axis 0)
+    fm = lambda a: _mask(a, measured["finite"])
     sel = measured["selected"]
     return {
         "final_train_metric": (

@@ -50,11 +50,6 @@ def batched_jacobian(f, h: torch.Tensor) -> torch.Tensor:
     return J.permute(1, 2, 0, 3)
 
 
-def svdvals64(J: torch.Tensor) -> torch.Tensor:
-    """Singular values in float64, descending, ``(..., min(m, n))``."""
-    return torch.linalg.svdvals(J.double())
-
-
 # --- gradient flow ---------------------------------------------------------------------
 
 

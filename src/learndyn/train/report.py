@@ -5,7 +5,6 @@ quotes (spec structured-layers.md §1, §7)."""
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pandas as pd
@@ -19,6 +18,7 @@ from ..latex import (
     fmt_num,
     fmt_value,
     header,
+    macro_name,
     mean_sd_column,
     plural,
     tex_escape,
@@ -242,12 +242,6 @@ PROTOCOL_NOTE = (
 )
 
 
-def camel(name: str) -> str:
-    """``struct_orth`` -> ``StructOrth`` (letters only, for macro names)."""
-    words = re.split(r"[^A-Za-z]+", name)
-    return "".join(w[:1].upper() + w[1:] for w in words if w)
-
-
 def fraction_of(ratio: float, symbol: str) -> str:
     r"""``0.25, "d"`` -> ``d/4`` when the ratio is one over an integer, else ``0.3\,d``."""
     inv = 1 / ratio if ratio else math.inf
@@ -316,13 +310,13 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
     counts, the bounds."""
     out = config_macros(cfg)
     for v in (*VERDICTS, BY_CONSTRUCTION):
-        out["Num" + camel(v)] = int((df.verdict == v).sum()) if not df.empty else 0
+        out["Num" + macro_name(v)] = int((df.verdict == v).sum()) if not df.empty else 0
     out["NumClaimRows"] = len(df)
     out["FamilySize"] = int(df.family_size.iloc[0]) if not df.empty else 0
     for c in CLAIMS:
         g = df[df.key == c.key] if not df.empty else df
         for v in VERDICTS:
-            out[f"{c.key}Num{camel(v)}"] = int((g.verdict == v).sum()) if len(g) else 0
+            out[f"{c.key}Num{macro_name(v)}"] = int((g.verdict == v).sum()) if len(g) else 0
         out[f"{c.key}NumRows"] = len(g)
     out["NumCells"] = int(np.isfinite(cells.n_params.values).sum())
     out["NumDiverged"] = int(np.nansum(cells.diverged.values))
@@ -337,7 +331,7 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
     for model in cells.model.values:
         c = _default(cells, cfg, task0, str(model))
         if c is not None:
-            out["Params" + camel(str(model))] = int(c.n_params.values)
+            out["Params" + macro_name(str(model))] = int(c.n_params.values)
     # the correction path is alive: epsilon at the end over epsilon at init, per main task
     s = cfg["claims"]["structured"]
     growth = []
@@ -346,7 +340,7 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
         if c is not None:
             eps = c.eps.mean("layer")
             g = float(np.nanmedian(eps.sel(stage="final") / eps.sel(stage="init")))
-            out["EpsGrowth" + camel(task)] = g
+            out["EpsGrowth" + macro_name(task)] = g
             growth.append(f"${fmt_num(g, 3)}$ on {tex_escape(task)}")
     out["EpsGrowthText"] = ", ".join(growth) if growth else "n/a"
     # clean test metric (mean +- sd over seeds, kept weights) of the MLP and the structured
@@ -356,7 +350,7 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
             c = _default(cells, cfg, task, model)
             if c is not None:
                 v = c.final_test_metric.values
-                out[f"Test{camel(task)}{camel(model)}"] = (
+                out[f"Test{macro_name(task)}{macro_name(model)}"] = (
                     f"{np.nanmean(v):.3f} \\pm {np.nanstd(v, ddof=1):.3f}"
                 )
     # P1: measured layer Lipschitz estimates never exceed the bound
@@ -572,7 +566,7 @@ def alignment_macros(df: pd.DataFrame, align: xr.Dataset) -> dict:
     import json
 
     fams = list(json.loads(align.attrs["families"]))
-    out = {f"AlignNum{camel(v)}": int((df.verdict == v).sum()) for v in VERDICTS}
+    out = {f"AlignNum{macro_name(v)}": int((df.verdict == v).sum()) for v in VERDICTS}
     out["AlignNumMeasures"] = len(df)
     out["AlignTask"] = tex_escape(align.attrs["task"])
     out["AlignK"] = int(align.attrs["k"])
@@ -582,7 +576,7 @@ def alignment_macros(df: pd.DataFrame, align: xr.Dataset) -> dict:
     out["AlignFamilyB"] = tex_escape(fams[1])
     for _, r in df.iterrows():
         d = r
-        key = camel(r.measure)
+        key = macro_name(r.measure)
         out[f"Align{key}A"] = fmt_num(d[fams[0]], 3)
         out[f"Align{key}B"] = fmt_num(d[fams[1]], 3)
         out[f"Align{key}Verdict"] = r.verdict

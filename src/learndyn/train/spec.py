@@ -37,21 +37,27 @@ class ModelSpec:
     match_params: str = ""  # name of a model whose parameter count this one matches by its width
 
     @classmethod
-    def from_config(cls, spec: dict) -> ModelSpec:
+    def problems(cls, spec: dict) -> list[tuple[str, str]]:
+        """(field, problem) of every unknown key and unknown value of a ``train.models`` entry
+        (the known kinds, shapings, gates and inits are this module's tuples)."""
         names = {f.name for f in fields(cls)}
-        unknown = set(spec) - names
+        unknown = sorted(set(spec) - names)
         if unknown:
-            raise ValueError(f"unknown model keys {sorted(unknown)}; accepted: {sorted(names)}")
-        out = cls(**spec)
-        for value, allowed, what in (
-            (out.kind, KINDS, "kind"),
-            (out.shaping, SHAPINGS, "shaping"),
-            (out.gate, GATES, "gate"),
-            (out.init, INITS, "init"),
-        ):
-            if value not in allowed:
-                raise ValueError(f"model {what} {value!r} not in {allowed}")
-        return out
+            return [("", f"unknown model keys {unknown}; accepted: {sorted(names)}")]
+        allowed = {"kind": KINDS, "shaping": SHAPINGS, "gate": GATES, "init": INITS}
+        values = asdict(cls(**spec))
+        return [
+            (key, f"model {key} {values[key]!r} not in {choices}")
+            for key, choices in allowed.items()
+            if values[key] not in choices
+        ]
+
+    @classmethod
+    def from_config(cls, spec: dict) -> ModelSpec:
+        found = cls.problems(spec)
+        if found:
+            raise ValueError(found[0][1])
+        return cls(**spec)
 
     def as_dict(self) -> dict:
         return asdict(self)

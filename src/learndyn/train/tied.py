@@ -38,7 +38,7 @@ class TiedNet(SigmaMode, nn.Module):
         self.width, self.K = width, int(K)
         self.seeds = [int(s) for s in seeds]
         S = len(self.seeds)
-        per_member = lambda v: torch.as_tensor(v, dtype=torch.float32).expand(S).clone()  # noqa: E731
+        per_member = lambda v: torch.as_tensor(v, dtype=torch.float32).expand(S).clone()
         self.register_buffer("rho", per_member(rho).to(device))
         self.register_buffer("alpha", per_member(alpha).to(device))
         r = max(1, int(round(rank_ratio * width)))
