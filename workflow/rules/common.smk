@@ -82,6 +82,12 @@ def files_of(rule, output):
     return CATALOGUE.files(rule, output)
 
 
+def file_of(rule, output):
+    """Output ``output`` of the one job of ``rule`` in this config."""
+    (path,) = CATALOGUE.files(rule, output)
+    return path
+
+
 def lib(script):
     """Library files the rule's script imports, directly or through other library modules
     (read from the import statements), declared as inputs: editing a module reruns exactly

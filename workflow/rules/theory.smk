@@ -106,9 +106,9 @@ rule theory_summary:
         closed_flow=files_of("theory_closed_flow", "ds"),
         hybrid_flow=files_of("theory_hybrid_flow", "ds"),
         identities=files_of("theory_identities", "ds"),
-        gradient_descent=files_of("theory_gradient_descent", "ds"),
+        gradient_descent=file_of("theory_gradient_descent", "ds"),
         second_n=get_truncation_second_n_files(),
-        smooth=files_of("theory_smooth_control", "ds"),
+        smooth=file_of("theory_smooth_control", "ds"),
         lib=lib("theory_summary.py"),
     output:
         **outputs_of("theory_summary"),

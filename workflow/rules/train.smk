@@ -115,7 +115,7 @@ rule train_collect:
         tunes=files_of("train_tune", "tune"),
         cells=files_of("train_cell", "cell"),
         sweeps=files_of("train_lr_sweep", "sweep"),
-        fixed_point=files_of("train_fixed_point", "fixed_point"),
+        fixed_point=file_of("train_fixed_point", "fixed_point"),
         lib=lib("train_collect.py"),
     output:
         **outputs_of("train_collect"),
