@@ -56,13 +56,52 @@ def retired_key(config: dict) -> str | None:
     return None
 
 
+# the one place a config may hold a non-finite number: the uncapped fixed-point model's cap
+INFINITY_ALLOWED = (("train", "fixed_point", "rhos"),)
+
+
+def non_finite(node, path=()) -> str | None:
+    """One line naming the first NaN or infinity in ``node`` (YAML's ``.nan``/``.inf``: the
+    schema's ``type: number`` accepts both and every range test is false for NaN), or None."""
+    if isinstance(node, dict):
+        items = node.items()
+    elif isinstance(node, list):
+        items = enumerate(node)
+    else:
+        if not isinstance(node, float) or math.isfinite(node):
+            return None
+        if node > 0 and path[:-1] in INFINITY_ALLOWED:
+            return None
+        return f"config error: {field_path(path)}: {node} is not a finite number"
+    for key, value in items:
+        problem = non_finite(value, (*path, key))
+        if problem:
+            return problem
+    return None
+
+
+def _strict_integer(checker, instance) -> bool:
+    """``type: integer`` without the floats JSON Schema counts as integers (``width: 64.0``
+    would name a cell ``W64.0``)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+StrictValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+)
+
+
 def explain(config: dict, schema: dict) -> str | None:
-    """One line naming the most relevant schema violation (a retired key first), or None when the
-    config is valid."""
+    """One line naming the most relevant schema violation (a retired key first, then a NaN or
+    infinity anywhere), or None when the config is valid."""
     retired = retired_key(config) if isinstance(config, dict) else None
     if retired:
         return retired
-    validator = jsonschema.Draft202012Validator(schema)
+    problem = non_finite(config)
+    if problem:
+        return problem
+    validator = StrictValidator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is None:
         return None
@@ -97,11 +136,20 @@ def check_references(config: dict) -> list[str]:
     """Cross-field rules the schema cannot express (names that must refer to defined tasks)."""
     problems = []
     tasks = config.get("data", {}).get("tasks", {})
-    for i, name in enumerate(config.get("theory", {}).get("tasks", []) or []):
-        if name not in tasks:
-            problems.append(
-                f"config error: theory.tasks[{i}]: unknown task {name!r}; defined tasks are {sorted(tasks)}"
-            )
+    theory = config.get("theory", {})
+    for key in ("tasks", "flow_tasks"):
+        for i, name in enumerate(theory.get(key, []) or []):
+            if name not in tasks:
+                where = f"theory.{key}[{i}]"
+                problems.append(
+                    f"config error: {where}: unknown task {name!r}; defined tasks are {sorted(tasks)}"
+                )
+    # the default main task (digits01) must exist too when the config does not name one
+    main = theory.get("main_task", "digits01") if "theory" in config else None
+    if main is not None and main not in tasks:
+        problems.append(
+            f"config error: theory.main_task: unknown task {main!r}; defined tasks are {sorted(tasks)}"
+        )
     for name, spec in tasks.items():
         problems += check_fashion_task(name, spec)
     # the train cross-checks only once the task names resolve (else they repeat the same error)
@@ -323,6 +371,15 @@ def _not_measured(claims: dict, key: str, grid, where: str) -> list[str]:
     return [f"config error: train.claims.{key}: {claims[key]!r} is not in {where} {list(grid)}"]
 
 
+def device_params(config: dict) -> dict:
+    """What the jobs that run torch on ``config["device"]`` add to their ``params:`` so that a
+    change of the device reruns them: ``{"device": ...}``, or {} for the default ``auto`` (the
+    results made before the device was a parameter stay up to date). Only the config value
+    counts: ``auto`` finding CUDA on one machine and not on another is no change."""
+    device = config.get("device", "auto")
+    return {} if device == "auto" else {"device": device}
+
+
 def use_checkout_library(root: str | Path) -> None:
     """Make jobs import ``root/src`` first, so results always come from this checkout's code."""
     src = str(Path(root) / "src")
@@ -358,31 +415,132 @@ def check_duplicate_keys(path: str | Path) -> None:
 # bytes per stored input value while a task is generated and written (float64 arrays, the
 # standardised copy and the netCDF encoding buffer)
 BYTES_PER_VALUE = 3 * 8
-# fraction of the machine's memory one job may plan to use
+# fraction of the machine's memory one task may plan to use (generated and held by every job)
 MEMORY_FRACTION = 0.5
+# fraction of the machine's memory one heavy job may be predicted to use
+JOB_MEMORY_FRACTION = 0.8
+# overrides the machine's memory (GiB) in these checks: on a cluster, the compute nodes'
+MEMORY_ENV = "LEARNDYN_MEMORY_GIB"
+# copies of a theory network's state an integration holds at once (its stages, the stored
+# point, the step's work), float64
+THEORY_COPIES = 8
+THEORY_EXPERIMENT_RULES = ("closed_flow", "hybrid_flow", "identities", "gradient_descent")
 
 
 def machine_memory_bytes() -> int:
+    override = os.environ.get(MEMORY_ENV)
+    if override:
+        return int(float(override) * 2**30)
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def task_bytes(spec: dict) -> int:
-    """Estimated peak memory of generating task ``spec`` (and of holding it in a job)."""
+    """Estimated peak memory of generating task ``spec`` (and of holding it in a job): its
+    values, and a generator's own weights and hidden activations (teachers, the correction)."""
     d = FIXED_DIMENSIONS.get(spec["generator"], spec.get("d", 1))
     n = spec.get("n_train", 0) + spec.get("n_test", 0)
-    return n * (d + 1) * BYTES_PER_VALUE
+    width, depth = spec.get("width", 0), spec.get("depth", 1)
+    generator = {
+        "teacher": width * d + 2 * n * width,
+        "deep_teacher": width * d + depth * width**2 + 2 * n * width,
+        "linear_correction": 2 * d * d + 2 * n * d,
+    }.get(spec["generator"], 0)
+    return n * (d + 1) * BYTES_PER_VALUE + generator * 8
+
+
+def theory_tensor_bytes(config: dict, experiment: str) -> float:
+    """A floor on the memory of an integrated theory experiment (``closed_flow``, ...): the
+    network's weights and hidden activations over every seed at its deepest depth and width,
+    ``THEORY_COPIES`` times (its law's memory term grows with the work instead, and
+    ``gradient_descent``'s was fitted flat)."""
+    th = config["theory"]
+    section = th[experiment]
+    depth = max((int(L) for L in section.get("depths", [1])), default=1)
+    m = int(section["width"])
+    n = int(section["n"]) if experiment == "identities" else int(th["n"])
+    seeds = 1 if experiment == "identities" else len(th["seeds"])
+    return seeds * depth * (m * m + n * m) * THEORY_COPIES * 8
+
+
+def job_bytes(config: dict, job, laws: dict) -> float:
+    """Predicted peak memory of a heavy job of the catalogue: its cost law's ``rss0 + k
+    mem_work``, and never less than the tensors it holds (parameters, activations, kernels:
+    ``worksize``'s ``mem_work``; the integrated theory experiments' from their widths)."""
+    from . import costmodel, worksize
+
+    size = worksize.size(config, job)
+    law = costmodel.law_for(laws, size.law)
+    predicted = law.rss(size.mem_work) * 2**20 if law else 0.0
+    name = job.rule.removeprefix("theory_")
+    if job.rule.startswith("theory_") and name in THEORY_EXPERIMENT_RULES:
+        floor = theory_tensor_bytes(config, name)
+    else:
+        floor = size.mem_work
+    return max(predicted, floor)
+
+
+def _lookup(config: dict, path: str):
+    node = config
+    for key in path.split("."):
+        node = node[key]
+    return node
+
+
+def memory_field(config: dict, job) -> str:
+    """The config field that sizes ``job`` (what to lower when it does not fit)."""
+    rule, wc = job.rule, job.wildcards
+    name = rule.removeprefix("theory_")
+    if rule.startswith("theory_") and name in THEORY_EXPERIMENT_RULES:
+        return f"theory.{name}.width"
+    if rule == "theory_truncation_depth":
+        main = int(wc["n"]) == int(config["theory"]["n"])
+        return "theory.truncation.widths" if main else "theory.truncation.second_n.widths"
+    if rule == "theory_smooth_control":
+        return "theory.truncation.smooth.widths"
+    if rule == "train_cell":
+        train = config["train"]
+        for key in ("width", "depth"):
+            if int(wc[key]) != int(train[key]):
+                for study, spec in train["studies"].items():
+                    if int(wc[key]) in spec.get(f"{key}s", []):
+                        return f"train.studies.{study}.{key}s"
+        return "train.width"
+    return {
+        "train_fixed_point": "train.fixed_point.width",
+        "train_align": "train.alignment.families",
+        "bridge_kernels": "bridge.n",
+    }.get(rule, "train.width")  # train_tune, train_lr_sweep: the default size
 
 
 def check_memory(config: dict, available: int | None = None) -> list[str]:
-    """Tasks whose estimated memory exceeds ``MEMORY_FRACTION`` of this machine's memory."""
+    """One line for a task, or else the heavy job, whose estimated memory exceeds its share of
+    this machine's memory (``MEMORY_FRACTION`` per task, ``JOB_MEMORY_FRACTION`` per job),
+    naming the config field that sizes it; [] when everything fits. ``config`` has its schema
+    defaults filled in."""
     available = machine_memory_bytes() if available is None else available
-    problems = []
     for name, spec in config.get("data", {}).get("tasks", {}).items():
         need = task_bytes(spec)
         if need > MEMORY_FRACTION * available:
-            problems.append(
+            return [
                 f"config error: data.tasks.{name}: needs about {need / 2**30:.1f} GiB "
-                f"((n_train + n_test) x (d + 1) x {BYTES_PER_VALUE} bytes), more than "
-                f"{MEMORY_FRACTION:.0%} of this machine's {available / 2**30:.1f} GiB"
-            )
-    return problems
+                f"((n_train + n_test) x (d + 1) x {BYTES_PER_VALUE} bytes, and the generator's "
+                f"weights), more than {MEMORY_FRACTION:.0%} of this machine's {available / 2**30:.1f} GiB"
+            ]
+    if "train" not in config or "theory" not in config:  # a partial config (tests)
+        return []
+    from . import costmodel
+    from .catalogue import Catalogue
+
+    laws = costmodel.load_laws(Path(__file__).resolve().parents[2] / costmodel.MODEL_FILE)
+    heavy = [job for job in Catalogue(config).jobs if job.bench]
+    if not heavy:
+        return []
+    need, job = max(((job_bytes(config, job, laws), job) for job in heavy), key=lambda pair: pair[0])
+    if need <= JOB_MEMORY_FRACTION * available:
+        return []
+    where = memory_field(config, job)
+    name = job.bench.removeprefix("benchmarks/").removesuffix(".tsv")  # the job's log name
+    return [
+        f"config error: {where}: {_lookup(config, where)} needs ~{need / 2**30:.1f} GiB in job "
+        f"{name}, more than {JOB_MEMORY_FRACTION:.0%} of this machine's {available / 2**30:.1f} GiB"
+    ]

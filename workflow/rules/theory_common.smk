@@ -2,6 +2,7 @@
 # Experiment settings are resolved in learndyn.theory.experiments.configure.
 
 from learndyn.catalogue import THEORY_EXPERIMENTS  # noqa: E402
+from learndyn.config import device_params  # noqa: E402
 
 THEORY = config["theory"]
 THEORY_PRIORITY = {"hybrid_flow": 1}  # the longest per-task integration starts first
@@ -10,9 +11,9 @@ THEORY_PRIORITY = {"hybrid_flow": 1}  # the longest per-task integration starts 
 def theory_params(name):
     """The part of the theory config experiment ``name`` reads (so that editing another
     experiment's settings does not rerun this one; an experiment without a section of its own
-    runs on its settings class's defaults)."""
+    runs on its settings class's defaults; the device, so that changing it reruns the job)."""
     keys = ("n", "subsample_seed", "seeds", "integrator", name)
-    return lambda wildcards: {k: THEORY[k] for k in keys if k in THEORY}
+    return lambda wildcards: {k: THEORY[k] for k in keys if k in THEORY} | device_params(config)
 
 
 def _truncation_files(main):

@@ -2,6 +2,7 @@
 # rule files stay lint-clean). Cross-field checks live in learndyn.config. Included by train.smk.
 from learndyn.train.grid import cell_levels, cell_seeds  # noqa: E402
 from learndyn.bridge.cells import snapshot_every  # noqa: E402
+from learndyn.config import device_params  # noqa: E402
 
 TRAIN = config["train"]
 TRAIN_MODELS = sorted(TRAIN["models"])
@@ -23,7 +24,7 @@ def get_align_model_files(wildcards=None):
 
 
 def get_align_settings(wildcards=None):
-    return {k: TRAIN[k] for k in ("seeds", "alignment")}
+    return {k: TRAIN[k] for k in ("seeds", "alignment")} | device_params(config)
 
 
 def get_train_task_file(wildcards):
@@ -47,20 +48,21 @@ def get_cell_settings(wildcards):
     level = TRAIN_LEVELS.get(cell, "full")
     seeds = TRAIN_CELL_SEEDS.get(cell, TRAIN["seeds"])
     out = {k: TRAIN[k] for k in ("optim", "measure", "validation")} | {"level": level, "seeds": seeds}
+    out |= device_params(config)  # the device is a parameter: changing it retrains the cell
     every = snapshot_every(config, cell)  # the kernel bridge's cells save snapshots (others: key absent)
     return out | {"snapshot_every": every} if every else out
 
 
 def get_tune_settings(wildcards):
-    return {k: TRAIN[k] for k in ("tune", "optim", "validation", "depth", "width")}
+    return {k: TRAIN[k] for k in ("tune", "optim", "validation", "depth", "width")} | device_params(config)
 
 
 def get_lr_sweep_settings(wildcards):
-    return {k: TRAIN[k] for k in ("seeds", "optim", "lr_sweep", "depth", "width")}
+    return {k: TRAIN[k] for k in ("seeds", "optim", "lr_sweep", "depth", "width")} | device_params(config)
 
 
 def get_fixed_point_settings(wildcards):
-    return {k: TRAIN[k] for k in ("seeds", "optim", "fixed_point")}
+    return {k: TRAIN[k] for k in ("seeds", "optim", "fixed_point")} | device_params(config)
 
 
 def get_checkpoint(wildcards):
