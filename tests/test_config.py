@@ -8,6 +8,7 @@ nothing written).
 from __future__ import annotations
 
 import copy
+import itertools
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -15,12 +16,24 @@ from pathlib import Path
 
 import pytest
 import yaml
+from snakemake.utils import validate
 
-from learndyn.config import check_references, explain, load_schema
+from learndyn.config import (
+    check_memory,
+    check_references,
+    device_params,
+    explain,
+    load_schema,
+    memory_field,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = load_schema(ROOT / "workflow/schemas/config.schema.yaml")
+SCHEMA_FILE = ROOT / "workflow/schemas/config.schema.yaml"
+SCHEMA = load_schema(SCHEMA_FILE)
 QUICK = yaml.safe_load((ROOT / "config/quick.yaml").read_text())
+NAN, INF = float("nan"), float("inf")
+BIG = 10**9  # beyond every size maximum of the schema
+GIB = 2**30
 
 
 def setter(path, value):
@@ -255,6 +268,136 @@ BAD_CONFIGS = [
     ("bridge-n-one", setter("bridge.n", 1), "bridge.n"),
     ("bridge-snapshot-zero", setter("bridge.snapshot_every", 0), "bridge.snapshot_every"),
     ("bridge-unknown-key", setter("bridge.colour", 1), "colour"),
+    # no NaN or infinity anywhere (YAML .nan/.inf pass "type: number" and every range test)
+    ("nan-fixed-point-lr", setter("train.fixed_point.lr", NAN), "train.fixed_point.lr"),
+    ("nan-tune-lr", setter("train.tune.lrs", [NAN, 1e-3]), "train.tune.lrs[0]"),
+    ("inf-lr-sweep-lr", setter("train.lr_sweep.lrs", [0.1, INF]), "train.lr_sweep.lrs[1]"),
+    ("nan-model-rho", setter("train.models.structured.rho", NAN), "train.models.structured.rho"),
+    ("nan-claims-alpha", setter("train.claims.alpha", NAN), "train.claims.alpha"),
+    (
+        "inf-claims-fixed-point-rho",
+        setter("train.claims.fixed_point_rho", INF),
+        "train.claims.fixed_point_rho",
+    ),
+    ("nan-measure-sigma", setter("train.measure.noise_sigmas", [0.0, NAN]), "train.measure.noise_sigmas[1]"),
+    ("nan-fixed-point-rho", setter("train.fixed_point.rhos", [0.5, NAN, INF]), "train.fixed_point.rhos[1]"),
+    ("minus-inf-fixed-point-rho", setter("train.fixed_point.rhos", [-INF, INF]), "train.fixed_point.rhos[0]"),
+    ("inf-task-noise", setter("data.tasks.spirals.noise", INF), "data.tasks.spirals.noise"),
+    ("inf-theory-t-max", setter("theory.closed_flow.t_max", INF), "theory.closed_flow.t_max"),
+    ("nan-theory-rtol", setter("theory.integrator.rtol", NAN), "theory.integrator.rtol"),
+    ("nan-bridge-ridge", setter("bridge.ridge", NAN), "bridge.ridge"),
+    # wrong types: an integer written as a float, a string, a boolean
+    ("train-width-float", setter("train.width", 32.0), "train.width"),
+    ("theory-n-string", setter("theory.n", "16"), "theory.n"),
+    ("bridge-n-bool", setter("bridge.n", True), "bridge.n"),
+    ("theory-seeds-float", setter("theory.seeds", [0.0, 1.0]), "theory.seeds["),
+    # sizes beyond what a machine can hold, in every section
+    (
+        "theory-closed-flow-width-huge",
+        setter("theory.closed_flow.width", 1_000_000),
+        "theory.closed_flow.width",
+    ),
+    ("theory-hybrid-width-huge", setter("theory.hybrid_flow.width", BIG), "theory.hybrid_flow.width"),
+    ("theory-identities-width-huge", setter("theory.identities.width", BIG), "theory.identities.width"),
+    ("theory-gd-width-huge", setter("theory.gradient_descent.width", BIG), "theory.gradient_descent.width"),
+    (
+        "theory-truncation-width-huge",
+        setter("theory.truncation.widths", [16, BIG]),
+        "theory.truncation.widths[1]",
+    ),
+    (
+        "theory-smooth-width-huge",
+        setter("theory.truncation.smooth.widths", [16, BIG]),
+        "theory.truncation.smooth.widths[1]",
+    ),
+    (
+        "theory-gram-width-huge",
+        setter("theory.truncation.gram_max_width", BIG),
+        "theory.truncation.gram_max_width",
+    ),
+    (
+        "theory-truncation-seeds-huge",
+        setter("theory.truncation.seeds", list(range(1000))),
+        "theory.truncation.seeds",
+    ),
+    ("theory-n-times-huge", setter("theory.closed_flow.n_times", BIG), "theory.closed_flow.n_times"),
+    ("theory-t-max-huge", setter("theory.hybrid_flow.t_max", 1e9), "theory.hybrid_flow.t_max"),
+    ("theory-dt-tiny", setter("theory.integrator.dt", 1e-12), "theory.integrator.dt"),
+    (
+        "theory-gd-eta-tiny",
+        setter("theory.gradient_descent.gd_etas", [1e-12, 0.1]),
+        "theory.gradient_descent.gd_etas[0]",
+    ),
+    ("train-fixed-point-width-huge", setter("train.fixed_point.width", 1_000_000), "train.fixed_point.width"),
+    ("train-fixed-point-k-huge", setter("train.fixed_point.K", BIG), "train.fixed_point.K"),
+    ("train-steps-huge", setter("train.optim.steps", BIG), "train.optim.steps"),
+    ("train-batch-huge", setter("train.optim.batch_size", BIG), "train.optim.batch_size"),
+    ("train-eval-samples-huge", setter("train.optim.eval_samples", BIG), "train.optim.eval_samples"),
+    ("train-probe-samples-huge", setter("train.measure.probe_samples", BIG), "train.measure.probe_samples"),
+    ("train-lr-sweep-steps-huge", setter("train.lr_sweep.steps", BIG), "train.lr_sweep.steps"),
+    ("train-tune-steps-huge", setter("train.tune.steps", BIG), "train.tune.steps"),
+    ("task-teacher-width-huge", setter("data.tasks.teacher.width", BIG), "data.tasks.teacher.width"),
+    (
+        "task-deep-teacher-depth-huge",
+        setter("data.tasks.deep_teacher.depth", BIG),
+        "data.tasks.deep_teacher.depth",
+    ),
+    ("bridge-bootstrap-huge", setter("bridge.bootstrap", BIG), "bridge.bootstrap"),
+    ("bridge-n-test-huge", setter("bridge.n_test", BIG), "bridge.n_test"),
+    # negative sizes
+    ("theory-closed-flow-width-negative", setter("theory.closed_flow.width", -1), "theory.closed_flow.width"),
+    ("train-fixed-point-width-negative", setter("train.fixed_point.width", -8), "train.fixed_point.width"),
+    ("train-eval-every-negative", setter("train.optim.eval_every", -1), "train.optim.eval_every"),
+    ("bridge-n-test-negative", setter("bridge.n_test", -1), "bridge.n_test"),
+    (
+        "theory-truncation-n-times-negative",
+        setter("theory.truncation.n_times", -2),
+        "theory.truncation.n_times",
+    ),
+    # names that must refer to defined tasks, models, studies and cells
+    ("theory-unknown-main-task", setter("theory.main_task", "nope"), "theory.main_task"),
+    ("theory-unknown-flow-task", setter("theory.flow_tasks", ["nope"]), "theory.flow_tasks[0]"),
+    ("train-sweep-unknown-model", setter("train.lr_sweep.models", ["nosuchmodel"]), "train.lr_sweep.models"),
+    (
+        "train-claims-unknown-structured",
+        setter("train.claims.structured", "nosuchmodel"),
+        "train.claims.structured",
+    ),
+    (
+        "train-study-unknown-model",
+        setter("train.studies.main.models", ["structured", "nosuchmodel"]),
+        "train.studies.main.models",
+    ),
+    (
+        "train-align-unknown-model",
+        setter("train.alignment.families.structured", ["nosuch/L4_W32", "structured/L8_W32"]),
+        "train.alignment.families.structured[0]",
+    ),
+    # within every maximum, but more memory than any machine of this project has
+    (
+        "memory-theory-closed-flow",
+        both(
+            setter("theory.closed_flow.width", 4096),
+            setter("theory.n", 256),
+            setter("theory.seeds", list(range(100))),
+        ),
+        "theory.closed_flow.width",
+    ),
+    (
+        "memory-theory-gradient-descent",
+        both(setter("theory.gradient_descent.width", 4096), setter("theory.seeds", list(range(100)))),
+        "theory.gradient_descent.width",
+    ),
+    (
+        "memory-train-depth",
+        both(setter("train.optim.batch_size", 65536), setter("train.studies.depth.depths", [2, 4, 8, 256])),
+        "train.studies.depth.depths",
+    ),
+    (
+        "memory-train-fixed-point",
+        both(setter("train.fixed_point.width", 2048), setter("train.fixed_point.K", 256)),
+        "train.fixed_point.width",
+    ),
 ]
 
 
@@ -268,9 +411,20 @@ def mutated(mutation):
     return cfg
 
 
+def with_defaults(cfg):
+    """``cfg`` with the schema's defaults filled in, as the workflow sees it."""
+    cfg = copy.deepcopy(cfg)
+    validate(cfg, str(SCHEMA_FILE))
+    return cfg
+
+
 def validation_lines(cfg):
+    """What the workflow checks before any job, in its order: schema (and non-finite numbers),
+    cross-references, then the memory of every task and heavy job on this machine."""
     problem = explain(cfg, SCHEMA)
-    return [problem] if problem else check_references(cfg)
+    if problem:
+        return [problem]
+    return check_references(cfg) or check_memory(with_defaults(cfg))
 
 
 def test_quick_and_full_configs_are_valid():
@@ -304,8 +458,104 @@ def test_the_fixed_point_study_trains_at_its_own_rate_and_the_others_at_none():
         assert FixedPointConfig.from_train(train).optim(train).lr == 1.0e-3, name
 
 
-def test_there_are_at_least_30_bad_configs():
-    assert len(BAD_CONFIGS) >= 30, f"only {len(BAD_CONFIGS)} bad configs"
+def test_there_are_at_least_58_bad_configs():
+    assert len(BAD_CONFIGS) >= 58, f"only {len(BAD_CONFIGS)} bad configs"
+
+
+def test_the_paper_profile_is_within_every_maximum():
+    """config/paper.yaml, the largest profile, passes the schema's maxima and the references, and
+    its largest job fits a 32 GiB machine (the memory check prices it, it does not refuse it)."""
+    cfg = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    assert explain(cfg, SCHEMA) is None
+    assert check_references(cfg) == []
+    assert check_memory(with_defaults(cfg), available=32 * GIB) == []
+
+
+def test_a_nan_read_from_yaml_is_refused():
+    """The accident of the issue: ``lr: .nan`` passed the schema and 27 jobs wrote NaN."""
+    cfg = yaml.safe_load((ROOT / "config" / "quick.yaml").read_text().replace("lr: 1.0e-3", "lr: .nan"))
+    line = explain(cfg, SCHEMA)
+    assert line == "config error: train.fixed_point.lr: nan is not a finite number", line
+
+
+@pytest.mark.parametrize("profile", ["quick.yaml", "config.yaml", "paper.yaml"])
+def test_every_heavy_job_names_a_config_field_that_sizes_it(profile):
+    """The memory check names the field of the largest job: every heavy job's field exists."""
+    from learndyn.catalogue import Catalogue
+    from learndyn.config import _lookup
+
+    cfg = with_defaults(yaml.safe_load((ROOT / "config" / profile).read_text()))
+    rules = set()
+    for job in Catalogue(cfg).jobs:
+        if job.bench:
+            _lookup(cfg, memory_field(cfg, job))
+            rules.add(job.rule)
+    assert {"theory_closed_flow", "train_cell", "bridge_kernels"} <= rules
+
+
+@pytest.mark.parametrize(
+    "mutation,field,available",
+    [
+        (setter("theory.closed_flow.width", 4096), "theory.closed_flow.width", 2 * GIB),
+        (setter("bridge.n", 4096), "bridge.n", 8 * GIB),
+        (setter("train.fixed_point.width", 2048), "train.fixed_point.width", 1 * GIB),
+    ],
+    ids=["theory", "bridge", "fixed-point"],
+)
+def test_the_memory_check_names_the_field_of_the_largest_job(mutation, field, available):
+    cfg = with_defaults(mutated(mutation))
+    assert check_memory(cfg, available=64 * GIB) == []
+    (line,) = check_memory(cfg, available=available)
+    assert line.startswith(f"config error: {field}: ") and " GiB in job " in line, line
+
+
+def test_the_device_is_a_parameter_of_the_jobs_that_run_on_it():
+    """``device`` enters the params of the jobs that run torch on it (only when set: ``auto``,
+    the default, leaves the params of the results made before unchanged)."""
+    assert device_params({"device": "auto"}) == {}
+    assert device_params({"device": "cuda"}) == {"device": "cuda"}
+    rules = ROOT / "workflow" / "rules"
+    scripts = ROOT / "workflow" / "scripts"
+    on_device = sorted(p.stem for p in scripts.glob("*.py") if 'snakemake.config["device"]' in p.read_text())
+    assert on_device, "no script reads the device"
+    text = "\n".join(p.read_text() for p in rules.glob("*_common.smk"))
+    for fn in (
+        "get_cell_settings",
+        "get_tune_settings",
+        "get_lr_sweep_settings",
+        "get_fixed_point_settings",
+        "get_align_settings",
+        "theory_params",
+    ):
+        body = text.split(f"def {fn}(", 1)[1].split("\ndef ", 1)[0]
+        assert "device_params(config)" in body, fn
+
+
+@pytest.mark.slow
+def test_a_device_change_reruns_the_device_dependent_jobs(quick_run):
+    """On an up-to-date quick tree, ``--config device=cuda`` reruns every job that runs torch on
+    the device (training, theory integrations) and what reads them, not the data."""
+    from conftest import snakemake
+
+    assert "Nothing to be done" in snakemake(quick_run, "--dry-run").stdout
+    out = snakemake(quick_run, "--dry-run", "--config", "device=cuda").stdout
+    table = out.split("Job stats:", 1)[1].strip().splitlines()[2:]  # after the header lines
+    rules = {line.split()[0] for line in itertools.takewhile(str.strip, table)} - {"total"}
+    expected = {
+        "train_tune",
+        "train_cell",
+        "train_lr_sweep",
+        "train_fixed_point",
+        "train_align",
+        "theory_closed_flow",
+        "theory_hybrid_flow",
+        "theory_identities",
+        "theory_gradient_descent",
+        "theory_truncation_depth",
+        "theory_smooth_control",
+    }
+    assert expected <= rules, sorted(expected - rules)
+    assert "data_task" not in rules, rules
 
 
 @pytest.mark.parametrize("case", BAD_CONFIGS, ids=case_ids())
