@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import QUICK
+from conftest import QUICK, snakemake
 
 from learndyn import integrity, io
 from learndyn.integrity import check_files, integrity_problem, sidecar
@@ -245,8 +245,6 @@ def test_a_damaged_output_is_named_before_planning_and_rebuilt_after_the_rm(
 
 
 def test_a_deleted_png_is_rebuilt_and_the_report_builds(quick_run, tmp_path):
-    from conftest import snakemake
-
     work = tmp_path / "run"
     shutil.copytree(quick_run, work, symlinks=True)
     victim = work / "results" / "figures" / "train" / "fd_depth.png"
