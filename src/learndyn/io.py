@@ -16,7 +16,13 @@ from pathlib import Path
 
 import xarray as xr
 
-from .integrity import integrity_problem, rebuild_hint
+from .integrity import (  # noqa: F401  (UnreadableResult: readers catch it from here)
+    UnreadableResult,
+    checksum_problem,
+    netcdf_problem,
+    replace_with_checksum,
+    unreadable,
+)
 from .provenance import provenance_attrs
 
 ENGINE = "netcdf4"
@@ -52,11 +58,12 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> tuple[Path, Path]:
 def atomic_write(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """A temporary path beside ``path`` to write to: renamed over ``path`` when the block ends,
     removed when it raises. Every writer of result files (text, netCDF, figures, archives) goes
-    through here."""
+    through here. A result of a checked kind (netCDF, PDF, PNG) gets its checksum sidecar
+    (``integrity.replace_with_checksum``)."""
     final, tmp = atomic_path(path, suffix)
     try:
         yield tmp
-        os.replace(tmp, final)
+        replace_with_checksum(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -92,14 +99,11 @@ def write_failure(path: str | os.PathLike, err: Exception) -> str:
     return f"cannot write {path}: {cause} (free {shutil.disk_usage(folder).free / 2**20:.0f} MiB in {folder})"
 
 
-class UnreadableResult(OSError):
-    """A result file that exists but cannot be read (truncated, corrupted, not netCDF)."""
-
-
 def open_dataset(path: str | os.PathLike) -> xr.Dataset:
-    """Load a result dataset fully into memory and close the file; a corrupt file raises
+    """Load a result dataset fully into memory and close the file; a damaged file (truncated,
+    not netCDF, or changed since it was written: ``learndyn.integrity``) raises
     ``UnreadableResult`` with one line naming it and how to rebuild it."""
-    problem = integrity_problem(path)
+    problem = netcdf_problem(path) or checksum_problem(path)
     if problem is None:
         try:
             with xr.open_dataset(path, engine=ENGINE) as ds:
@@ -108,7 +112,7 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
             if not os.path.exists(path):
                 raise
             problem = f"{type(err).__name__}: {err}"
-    raise UnreadableResult(f"{path}: unreadable result file ({problem}); {rebuild_hint(path)}")
+    raise unreadable(path, problem)
 
 
 def open_per_task(paths, prefix: str) -> dict[str, xr.Dataset]:

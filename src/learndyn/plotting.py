@@ -28,7 +28,7 @@ from matplotlib.collections import FillBetweenPolyCollection, LineCollection, Pa
 from matplotlib.colors import to_hex, to_rgb
 from matplotlib.path import Path
 
-from .io import atomic_write
+from .io import atomic_write, write_failure
 from .provenance import config_hash, git_state, package_versions
 
 # Deterministic PDF/PNG output: no creation dates in the files.
@@ -273,18 +273,25 @@ def save_figure(
     """Save ``fig`` as PDF (for the paper) and optionally PNG (for the report), atomically.
 
     Provenance (commit, config hash, versions) goes into the PDF ``Keywords`` and the PNG
-    ``Comment`` metadata; no time stamps, so reruns give identical files.
+    ``Comment`` metadata; no time stamps, so reruns give identical files. A failed write (a
+    full disk) raises ``OSError`` with one line, ``cannot write <file>: <reason>``, and leaves
+    no temporary file (``io.atomic_write``).
     """
     note = provenance_note(config)
-    for path, fmt, meta in (
-        (pdf, "pdf", {**PDF_METADATA, "Keywords": note}),
-        (png, "png", {**PNG_METADATA, "Comment": note}),
-    ):
-        if path is None:
-            continue
-        with atomic_write(path, f".{fmt}") as tmp:
-            fig.savefig(tmp, format=fmt, metadata=meta, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        for path, fmt, meta in (
+            (pdf, "pdf", {**PDF_METADATA, "Keywords": note}),
+            (png, "png", {**PNG_METADATA, "Comment": note}),
+        ):
+            if path is None:
+                continue
+            try:
+                with atomic_write(path, f".{fmt}") as tmp:
+                    fig.savefig(tmp, format=fmt, metadata=meta, bbox_inches="tight")
+            except OSError as err:
+                raise OSError(write_failure(path, err)) from err
+    finally:
+        plt.close(fig)
 
 
 # ---- checks of a drawn figure ----------------------------------------------------------------------

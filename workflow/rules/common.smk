@@ -25,7 +25,7 @@ from learndyn.figures import dataset_tasks as figure_dataset_tasks  # noqa: E402
 from learndyn.figures import of_half as figures_of  # noqa: E402
 from learndyn.figures import per_task as figure_per_task  # noqa: E402
 from learndyn.figures import settings as figure_settings  # noqa: E402
-from learndyn.integrity import integrity_problem, rebuild_hint  # noqa: E402
+from learndyn.integrity import check_files  # noqa: E402
 from learndyn.provenance import config_hash, library_files  # noqa: E402
 from learndyn.settings import ConfigError  # noqa: E402
 
@@ -115,9 +115,23 @@ def get_task_file(task):
 
 
 def get_final_outputs():
-    """The paper, everything it is built from, and every dataset the pipeline writes (so a
-    deleted intermediate is rebuilt, not silently skipped)."""
-    return ["paper/main.pdf", *get_paper_inputs(), *get_dataset_files()]
+    """The paper, every file it and the report read (figure PDFs and PNGs, the compute table)
+    and every output of the catalogue's jobs (datasets, trained models, tables, macros), so a
+    deleted file is rebuilt, not silently skipped."""
+    files = ["paper/main.pdf", *get_paper_inputs(), *get_report_files(), *get_job_outputs()]
+    return list(dict.fromkeys(files))
+
+
+def get_report_files():
+    """Files the report (``snakemake --report``) shows: the figures' PNGs, the compute table."""
+    return [*[f"results/figures/{key}.png" for key in FIGURES], "results/paper/compute/jobs.csv"]
+
+
+def get_job_outputs():
+    """Every output file of the catalogue's jobs (the data, training, theory, bridge stages)."""
+    return [
+        p for job in CATALOGUE.jobs for v in job.outputs.values() for p in (v if isinstance(v, list) else [v])
+    ]
 
 
 def get_dataset_files():
@@ -125,13 +139,18 @@ def get_dataset_files():
     return CATALOGUE.datasets()
 
 
+# files found intact, by size, inode and times: only new or changed files are hashed again
+VERIFIED_CACHE = ".snakemake/learndyn/verified.json"
+
+
 def check_existing_results():
-    """Stop with one line naming the first result file that exists but is truncated or not
-    netCDF (a disk accident or a killed copy): Snakemake would otherwise treat it as done."""
-    for path in get_dataset_files():
-        problem = integrity_problem(ROOT / path)
-        if problem:
-            raise ConfigError(f"result error: {path}: {problem}; {rebuild_hint(path)}")
+    """Stop with one line per output that exists but is damaged (a disk accident, a killed
+    copy): truncated, not of its kind, or changed since it was written (its checksum sidecar;
+    ``learndyn.integrity``): Snakemake would otherwise treat it as done. Covers every file of
+    ``rule all`` that ``learndyn.integrity`` checks (netCDF, PyTorch, PDF, PNG)."""
+    errors = check_files(get_final_outputs(), ROOT, ROOT / VERIFIED_CACHE)
+    if errors:
+        raise ConfigError("\n".join(errors))
 
 
 RUN_RECORD = "results/run_config.json"  # the config of the last successful run (onsuccess)

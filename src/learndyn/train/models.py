@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..integrity import integrity_problem, replace_with_checksum, unreadable
 from .fused import CappedRows, StructuredStack, structured_stack_forward
 from .spec import LIP, ModelSpec
 from .spectral import SigmaMode, band_mask, orthogonal_shaping, power_vectors, sigma_max_exact, spectral_cap
@@ -340,10 +341,10 @@ def matched_width(spec: ModelSpec, target: ModelSpec, d_in: int, d_out: int, wid
 
 def save_ensemble(model: EnsembleNet, path, **meta) -> None:
     """Write the ensemble's weights and what rebuilds it (spec, sizes, seeds, ``meta``) to
-    ``path`` atomically (a temporary file renamed into place), on CPU. A model with parameter
+    ``path`` atomically (a temporary file renamed into place, with its checksum sidecar under
+    ``results/``: ``integrity.replace_with_checksum``), on CPU. A model with parameter
     snapshots along training (``model.trajectory``, set by ``experiments.run_cell``) stores
     them too (key ``trajectory``; absent otherwise, so other files are unchanged)."""
-    import os
     from pathlib import Path
 
     path = Path(path)
@@ -361,14 +362,33 @@ def save_ensemble(model: EnsembleNet, path, **meta) -> None:
         record["trajectory"] = model.trajectory
     try:
         torch.save(record, tmp)
-        os.replace(tmp, path)
+        replace_with_checksum(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
+def _load_record(path) -> dict:
+    """The record saved by :func:`save_ensemble`; a damaged file (truncated, not a PyTorch
+    file, changed since it was written, or missing a key) raises
+    ``integrity.UnreadableResult`` with one line naming it and the fix."""
+    problem = integrity_problem(path)
+    if problem is None:
+        try:
+            record = torch.load(path, map_location="cpu", weights_only=True)
+            missing = [key for key in ("spec", "sizes", "seeds", "state", "meta") if key not in record]
+            if not missing:
+                return record
+            problem = f"no {', '.join(missing)} in it"
+        except FileNotFoundError:
+            raise
+        except Exception as err:  # torch reports a damaged archive as RuntimeError, pickle errors, ...
+            problem = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    raise unreadable(path, problem, kind="model file")
+
+
 def load_ensemble(path, device=None) -> tuple[EnsembleNet, dict]:
     """The ensemble saved by :func:`save_ensemble` (in eval mode) and its ``meta``."""
-    record = torch.load(path, map_location="cpu", weights_only=True)
+    record = _load_record(path)
     sizes = record["sizes"]
     model = build_model(
         record["spec"], sizes["d_in"], sizes["d_out"], sizes["width"], sizes["depth"], record["seeds"], device
@@ -380,4 +400,4 @@ def load_ensemble(path, device=None) -> tuple[EnsembleNet, dict]:
 def load_trajectory(path) -> dict | None:
     """The parameter snapshots saved with an ensemble (``{"step": (T,), "state": {name: (S, T,
     ...)}}``), or None when the cell saved none."""
-    return torch.load(path, map_location="cpu", weights_only=True).get("trajectory")
+    return _load_record(path).get("trajectory")
