@@ -25,9 +25,12 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/paper.smk"
 
 
-# After every stage has listed its files: refuse a corrupt result, or a report for another config.
+# After every stage has listed its files: refuse a corrupt result, or a report for another config;
+# say (one line each) that another config built results/, or that a lock is left.
 check_existing_results()
 check_report_config()
+check_run_config()
+check_stale_lock()
 
 
 onsuccess:
