@@ -56,6 +56,20 @@ def validate_config(config):
         raise ConfigError("\n".join(problems))
 
 
+def check_working_directory():
+    """The config's paths (the shipped data, results/) are relative to the repository root:
+    refuse, in one line, a run from another directory (``-s ../Snakefile``, ``--directory``),
+    before a check would blame a file that is there."""
+    here = Path.cwd().resolve()
+    if here != ROOT.resolve():
+        raise ConfigError(
+            f"workflow error: snakemake runs in {here}, not in the repository root {ROOT.resolve()}: "
+            f"the config's paths and results/ are relative to the root (cd {ROOT.resolve()}, "
+            f"or --directory {ROOT.resolve()})"
+        )
+
+
+check_working_directory()
 validate_config(config)
 
 # One environment for every rule (used with --software-deployment-method conda).
