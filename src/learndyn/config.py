@@ -230,9 +230,11 @@ def check_fashion_task(name: str, spec: dict) -> list[str]:
         path = Path(spec.get("path", FASHION_SHIPPED_DIR))
         missing = [f for f in FASHION_SUBSET_FILES if not (path / f).is_file()]
         if missing:
+            under = "" if path.is_absolute() else f" under the working directory {os.getcwd()}"
             return [
-                f"{where}.path: {missing[0]} not found in {str(path)!r} (source: shipped reads the "
-                f"subset of {FASHION_SHIPPED_DIR}; source: path reads a directory with the four IDX files)"
+                f"{where}.path: {missing[0]} not found in {str(path)!r}{under} (source: shipped reads "
+                f"the subset of {FASHION_SHIPPED_DIR}; source: path reads a directory with the four "
+                "IDX files)"
             ]
     elif source == "path":
         path = Path(spec.get("path", ""))

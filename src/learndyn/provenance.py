@@ -87,6 +87,88 @@ def provenance_attrs(config: dict | None = None, seeds=None) -> dict[str, str | 
     return attrs
 
 
+# --- which config built which results (results/run_config.json) -------------------------------
+
+
+def read_run_record(path: str | Path) -> dict[str, dict]:
+    """The run record: ``{config sha256: {"configfiles": [...], "outputs": [...]}}``, each output
+    under the config of the last successful run whose jobs include it; {} without a record. The
+    older one-config form (no outputs) reads as that config owning every file (``outputs`` None)."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return {}
+    if "config_sha256" in record:
+        return {record["config_sha256"]: {"configfiles": record["configfiles"], "outputs": None}}
+    return record
+
+
+def add_run(record: dict[str, dict], sha: str, configfiles: list[str], outputs) -> dict[str, dict]:
+    """The record after a successful run of config ``sha`` whose jobs (run or found up to date
+    by Snakemake for this config) have ``outputs``: they move to ``sha``; a config left with no
+    output drops out (a partial run with another config claims only what its jobs made)."""
+    outputs = set(outputs)
+    new = {}
+    for key, entry in record.items():
+        if key == sha:
+            continue
+        kept = None if entry["outputs"] is None else sorted(set(entry["outputs"]) - outputs)
+        if kept is None or kept:
+            new[key] = {"configfiles": entry["configfiles"], "outputs": kept}
+    mine = set(record.get(sha, {}).get("outputs") or ()) | outputs
+    new[sha] = {"configfiles": list(configfiles), "outputs": sorted(mine)}
+    return new
+
+
+def builders(record: dict[str, dict], paths) -> dict[str, list[str]]:
+    """Which config built each of ``paths``: sha -> its paths among them. A path the record does
+    not list goes to an older-form entry (which owns every file), else is left out."""
+    owner = {p: sha for sha, entry in record.items() for p in entry["outputs"] or ()}
+    rest = next((sha for sha, entry in record.items() if entry["outputs"] is None), None)
+    found: dict[str, list[str]] = {}
+    for path in paths:
+        sha = owner.get(path, rest)
+        if sha is not None:
+            found.setdefault(sha, []).append(path)
+    return found
+
+
+def describe_config(configfiles, sha: str, files: int | None = None) -> str:
+    """``config/quick.yaml (sha256 1a2b3c4d; 212 files)``: a run's config files, its hash's prefix
+    and, given ``files``, how many files of the tree it built."""
+    count = "" if files is None else f"; {files} file{'s' * (files != 1)}"
+    return f"{' '.join(configfiles) or 'the default config'} (sha256 {sha[:8]}{count})"
+
+
+def live_snakemake(root: str | Path) -> list[int] | None:
+    """Pids of the Snakemake processes (or their jobs) working in ``root``, other than this one
+    and its parents: whether a lock in ``root/.snakemake/locks`` is held by a live run. Read from
+    /proc; None where there is none to read."""
+    import os
+
+    proc, root = Path("/proc"), Path(root).resolve()
+    if not (proc / "self" / "stat").exists():
+        return None
+    mine, pid = set(), os.getpid()
+    while pid > 1 and pid not in mine:
+        mine.add(pid)
+        try:  # the parent's pid: the field after the state, after the command name's ")"
+            pid = int((proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) in mine:
+            continue
+        try:
+            command, cwd = (entry / "cmdline").read_bytes(), Path(os.readlink(entry / "cwd"))
+        except OSError:  # ended meanwhile, or another user's
+            continue
+        if b"snakemake" in command and cwd == root:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 # --- which library files a script runs ---------------------------------------------------------
 
 

@@ -26,7 +26,15 @@ from learndyn.figures import of_half as figures_of  # noqa: E402
 from learndyn.figures import per_task as figure_per_task  # noqa: E402
 from learndyn.figures import settings as figure_settings  # noqa: E402
 from learndyn.integrity import check_files  # noqa: E402
-from learndyn.provenance import config_hash, library_files  # noqa: E402
+from learndyn.provenance import (  # noqa: E402
+    add_run,
+    builders,
+    config_hash,
+    describe_config,
+    library_files,
+    live_snakemake,
+    read_run_record,
+)
 from learndyn.settings import ConfigError  # noqa: E402
 
 use_checkout_library(ROOT)
@@ -48,6 +56,20 @@ def validate_config(config):
         raise ConfigError("\n".join(problems))
 
 
+def check_working_directory():
+    """The config's paths (the shipped data, results/) are relative to the repository root:
+    refuse, in one line, a run from another directory (``-s ../Snakefile``, ``--directory``),
+    before a check would blame a file that is there."""
+    here = Path.cwd().resolve()
+    if here != ROOT.resolve():
+        raise ConfigError(
+            f"workflow error: snakemake runs in {here}, not in the repository root {ROOT.resolve()}: "
+            f"the config's paths and results/ are relative to the root (cd {ROOT.resolve()}, "
+            f"or --directory {ROOT.resolve()})"
+        )
+
+
+check_working_directory()
 validate_config(config)
 
 # One environment for every rule (used with --software-deployment-method conda).
@@ -153,32 +175,99 @@ def check_existing_results():
         raise ConfigError("\n".join(errors))
 
 
-RUN_RECORD = "results/run_config.json"  # the config of the last successful run (onsuccess)
+RUN_RECORD = "results/run_config.json"  # which config built each output (onsuccess)
+
+
+def run_configfiles():
+    return [os.path.relpath(p, ROOT) for p in workflow.configfiles]
 
 
 def record_run_config():
-    """Write which config made results/ (hash and config files), after a successful run."""
+    """After a successful run: every output of its jobs (run, or up to date for this config by
+    Snakemake's params/input/code triggers) is recorded under this config's hash and files; the
+    other configs keep the outputs no job of this run had (learndyn.provenance.add_run)."""
     from learndyn.io import write_text
 
-    record = {
-        "config_sha256": config_hash(config),
-        "configfiles": [os.path.relpath(p, ROOT) for p in workflow.configfiles],
-    }
+    outputs = {str(f) for job in workflow.dag.jobs for f in job.output}
+    record = add_run(read_run_record(ROOT / RUN_RECORD), config_hash(config), run_configfiles(), outputs)
     write_text(json.dumps(record, indent=1) + "\n", ROOT / RUN_RECORD)
 
 
+def built_by():
+    """The run record, and config sha -> the files of this config's jobs (and of rule all) that
+    are in results/ now and that config's run built."""
+    ours = set(get_final_outputs())
+    for job in CATALOGUE.jobs:
+        for value in job.outputs.values():
+            ours.update(value if isinstance(value, list) else [value])
+    record = read_run_record(ROOT / RUN_RECORD)
+    return record, builders(record, sorted(p for p in ours if (ROOT / p).exists()))
+
+
+def _configs(record, found):
+    """``config/quick.yaml (sha256 ...; 212 files)`` for each config of ``found``, most files first."""
+    return " and ".join(
+        describe_config(record[sha]["configfiles"], sha, len(paths))
+        for sha, paths in sorted(found.items(), key=lambda item: -len(item[1]))
+    )
+
+
 def check_report_config():
-    """``--report`` describes the results in results/: refuse, in one line, a config that is
-    not the one of the last successful run (Snakemake would mix the two DAGs silently)."""
+    """``--report`` describes the results in results/: refuse, in one line, a tree built by
+    more than one config (naming them) or by another config (Snakemake would mix the DAGs)."""
     if not any(arg.startswith("--report") for arg in sys.argv) or not (ROOT / RUN_RECORD).exists():
         return
-    record = json.loads((ROOT / RUN_RECORD).read_text())
-    if record["config_sha256"] != config_hash(config):
-        files = " ".join(record["configfiles"]) or "the default config"
+    record, found = built_by()
+    if len(found) > 1:
         raise ConfigError(
-            f"report error: results/ were made with another config ({files}, {RUN_RECORD}): "
-            f"pass the same --configfile to --report"
+            f"report error: results/ were built by more than one config: {_configs(record, found)} "
+            f"({RUN_RECORD}): rerun snakemake with the --configfile to report on, then pass it to --report"
         )
+    if found and set(found) != {config_hash(config)}:
+        raise ConfigError(
+            f"report error: results/ were made with another config ({_configs(record, found)}, "
+            f"{RUN_RECORD}): pass the same --configfile to --report"
+        )
+
+
+def check_run_config():
+    """Before planning, one line (stderr) when results/ hold this config's files built by another
+    config: which, and that the jobs whose params differ will rerun over them."""
+    if workflow.exec_mode.name != "DEFAULT" or any(a.startswith(("--report", "--unlock")) for a in sys.argv):
+        return
+    if not (ROOT / RUN_RECORD).exists():
+        return
+    record, found = built_by()
+    sha = config_hash(config)
+    other = {k: v for k, v in found.items() if k != sha}
+    if other:
+        print(
+            f"run note: results/ hold files of another config ({_configs(record, other)}; {RUN_RECORD}); "
+            f"this run uses {describe_config(run_configfiles(), sha)}: its jobs whose params differ "
+            "rerun over them (give the other --configfile to continue that run instead)",
+            file=sys.stderr,
+        )
+
+
+def check_stale_lock():
+    """One line (stderr) when .snakemake/locks holds a lock, before Snakemake refuses the run
+    ("Directory cannot be locked"): the pid of the Snakemake process that still runs here (wait
+    for it), or that none does, so the lock is stale (a run killed, or interrupted while it
+    finished: `snakemake --unlock`)."""
+    if not any((ROOT / ".snakemake" / "locks").glob("*.lock")) or "--unlock" in sys.argv:
+        return
+    live = live_snakemake(ROOT)
+    where = ROOT.resolve()
+    if live:
+        line = f"Snakemake process {live[0]} runs in {where} and holds the lock: wait for it, do not --unlock"
+    elif live is None:
+        line = f"a lock is left in {where}/.snakemake/locks: if no Snakemake process runs here, --unlock"
+    else:
+        line = (
+            f"the lock in {where}/.snakemake/locks is stale (no Snakemake process runs here: a run "
+            "was killed or interrupted while finishing): snakemake --unlock, then rerun"
+        )
+    print(f"lock note: {line}", file=sys.stderr)
 
 
 def get_paper_inputs(wildcards=None):
