@@ -156,11 +156,6 @@ def get_job_outputs():
     ]
 
 
-def get_dataset_files():
-    """Every netCDF result of the study (the catalogue's jobs)."""
-    return CATALOGUE.datasets()
-
-
 # files found intact, by size, inode and times: only new or changed files are hashed again
 VERIFIED_CACHE = ".snakemake/learndyn/verified.json"
 
