@@ -9,6 +9,7 @@ import pytest
 from learndyn import costmodel as cm
 from learndyn import worksize as ws
 from learndyn.bench import plan as bp
+from learndyn.benchmarks import measured
 from learndyn.config import load_config_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,7 +132,7 @@ def test_the_paper_profile_validates_and_plans(tmp_path):
 
 def test_missing_benchmarks_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no benchmark files"):
-        bp.measured(tmp_path)
+        measured(tmp_path)
 
 
 def test_the_paper_profile_dry_runs():

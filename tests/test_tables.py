@@ -175,7 +175,7 @@ BLIND_PLURAL = re.compile(r"f[\"'][^\"']*" + COUNT + r"(?: [a-z]+)? [a-z]+s\b")
 
 def test_no_blind_plurals_in_the_report_code():
     """A count in a generated text goes through ``latex.plural`` ("1 sliding entry")."""
-    files = [ROOT / "src/learndyn/latex.py", ROOT / "src/learndyn/cost.py"]
+    files = [ROOT / "src/learndyn/latex.py", ROOT / "src/learndyn/benchmarks.py"]
     files += sorted((ROOT / "src/learndyn").glob("*/report.py"))
     hits = [f"{f.name}: {m.group(0)}" for f in files for m in BLIND_PLURAL.finditer(f.read_text())]
     assert not hits, hits

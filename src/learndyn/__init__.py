@@ -14,7 +14,7 @@ Shared modules:
 * ``stats``       paired confidence intervals, verdicts, exponent fits
 * ``latex``       number macros, table bodies, the merged macro file
 * ``plotting``    figure style, one palette per model and closure, saving with provenance
-* ``cost``        the compute-cost table from Snakemake's benchmark files
+* ``benchmarks``  Snakemake's benchmark files read: the measured jobs, the compute-cost table
 * ``costmodel``   work sizes of every heavy job, cost laws fitted to benchmarks, the plan
 * ``figures``     the registry of every figure of the paper (names, inputs, captions)
 * ``arxiv``       the paper's arXiv source: one flat folder with the .bbl, a reproducible tar.gz

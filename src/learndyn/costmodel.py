@@ -9,7 +9,7 @@ A *law* per rule (and measurement level) maps them to seconds,
 ``rss = rss0 + k * mem_work``. Small jobs are dominated by the first two terms and large ones
 by the last, so a law fitted on a small profile extrapolates through the measured split rather
 than through a power law of the small jobs. Laws are fitted by :func:`fit_law` from the benchmark files of
-a run already made (``learndyn.cost.read_benchmarks``) and stored in ``config/cost_model.json``;
+a run already made (``learndyn.benchmarks.measured``) and stored in ``config/cost_model.json``;
 the workflow's ``resources:`` read them through :func:`resources`.
 
 Importable without torch or pandas (the workflow calls it while building the DAG).

@@ -4,7 +4,7 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.cost import cost_macros, cost_table, read_benchmarks
+from learndyn.benchmarks import cost_macros, cost_table, read_benchmarks
 from learndyn.io import write_text
 from learndyn.latex import write_macros, write_table
 

@@ -13,7 +13,6 @@ Nothing is run: the plan takes seconds.
 
 from __future__ import annotations
 
-import csv
 import math
 import statistics
 import sys
@@ -22,26 +21,8 @@ from pathlib import Path
 
 from .. import costmodel as cm
 from .. import worksize as ws
+from ..benchmarks import measured
 from ..config import load_config_file
-
-
-def measured(run_dir: str | Path) -> dict[str, dict]:
-    """``{benchmarks/<...>.tsv: {"wall_s", "max_rss_mib"}}`` of a run directory (last repeat)."""
-    root = Path(run_dir)
-    out = {}
-    for path in sorted(root.glob("benchmarks/**/*.tsv")):
-        with path.open() as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t"))
-        if not rows:
-            continue
-        rss = rows[-1].get("max_rss", "nan")
-        out[str(path.relative_to(root))] = {
-            "wall_s": float(rows[-1]["s"]),
-            "max_rss_mib": float(rss) if rss not in ("", "-") else float("nan"),
-        }
-    if not out:
-        raise FileNotFoundError(f"{root}/benchmarks: no benchmark files (run the profile there first)")
-    return out
 
 
 def measure_train_rate(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from learndyn.cost import cost_macros, cost_table, read_benchmarks
+from learndyn.benchmarks import cost_macros, cost_table, read_benchmarks
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 

@@ -1,4 +1,5 @@
-"""Compute cost of the pipeline from Snakemake's ``benchmark:`` files (paper appendix, report).
+"""Snakemake's ``benchmark:`` files read: the measured jobs of a run (``measured``, what the cost
+model is fitted to) and the compute cost of the pipeline (paper appendix, report).
 
 A benchmark file is a TSV with one row per repeat: ``s`` (wall seconds), ``max_rss`` (MiB),
 ``cpu_time`` (s), ... Its path ``benchmarks/<stage>/<rest>.tsv`` names the job.
@@ -6,9 +7,29 @@ A benchmark file is a TSV with one row per repeat: ``s`` (wall seconds), ``max_r
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pandas as pd
+
+
+def measured(run_dir: str | Path) -> dict[str, dict]:
+    """``{benchmarks/<...>.tsv: {"wall_s", "max_rss_mib"}}`` of a run directory (last repeat)."""
+    root = Path(run_dir)
+    out = {}
+    for path in sorted(root.glob("benchmarks/**/*.tsv")):
+        with path.open() as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        if not rows:
+            continue
+        rss = rows[-1].get("max_rss", "nan")
+        out[str(path.relative_to(root))] = {
+            "wall_s": float(rows[-1]["s"]),
+            "max_rss_mib": float(rss) if rss not in ("", "-") else float("nan"),
+        }
+    if not out:
+        raise FileNotFoundError(f"{root}/benchmarks: no benchmark files (run the profile there first)")
+    return out
 
 
 def read_benchmarks(paths) -> pd.DataFrame:
