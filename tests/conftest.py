@@ -1,4 +1,5 @@
-"""Shared fixtures of the end-to-end tests: a copy of the checkout and one quick run per session."""
+"""Shared fixtures of the tests: a copy of the checkout, one quick run per session, and the
+smallest training settings of the unit tests that train a cell."""
 
 from __future__ import annotations
 
@@ -9,8 +10,23 @@ from pathlib import Path
 
 import pytest
 
+from learndyn.train.experiments import MeasureConfig
+from learndyn.train.loop import TrainConfig
+
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = "config/quick.yaml"
+
+# The smallest training cell's measurement and optimiser settings (unit tests that train one).
+TINY_MEASURE = MeasureConfig(
+    probe_samples=8,
+    hessian_points=1,
+    hessian_iters=2,
+    jacobian_samples=2,
+    robust_samples=8,
+    noise_sigmas=(0.0,),
+    fgsm_eps=(0.05,),
+)
+TINY_OPTIM = TrainConfig(steps=4, batch_size=8, eval_every=2)
 
 
 def snakemake(workdir, *args, check=True):

@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
+from conftest import TINY_MEASURE as MEASURE
+from conftest import TINY_OPTIM as OPTIM
 
 from learndyn.config import check_references
 from learndyn.data import FASHION_FILES, load_fashion_mnist, make_task, read_idx, write_idx
-from learndyn.train.experiments import CellSettings, MeasureConfig, run_cell
-from learndyn.train.loop import TrainConfig
+from learndyn.train.experiments import CellSettings, run_cell
 
 N_TRAIN, N_TEST = 24, 12
 
@@ -57,15 +58,7 @@ def test_fashion_task_trains(tmp_path):
     assert check_references(config) == []
     task = make_task("fashion_mnist", spec)
     assert task.kind == "classification" and task.d_in == 784 and task.n_classes <= 10
-    measure = MeasureConfig(
-        probe_samples=8,
-        hessian_points=1,
-        hessian_iters=2,
-        jacobian_samples=2,
-        robust_samples=8,
-        noise_sigmas=(0.0,),
-        fgsm_eps=(0.05,),
-    )
-    optim = TrainConfig(steps=4, batch_size=8, eval_every=2)
-    ds, _ = run_cell(task, CellSettings("structured", {"kind": "structured"}, 2, 8, (0, 1), optim, measure))
+    # the smallest cell the aggregation test trains, on the real subset
+    cell = CellSettings("structured", {"kind": "structured"}, 2, 8, (0, 1), OPTIM, MEASURE)
+    ds, _ = run_cell(task, cell)
     assert ds.test_metric.shape == (1, 1, 1, 1, 2, 3) and not ds.diverged.values.any()

@@ -3,6 +3,8 @@ evaluation axis and the task's kind, so the combined datasets come from them as 
 
 import numpy as np
 import pytest
+from conftest import TINY_MEASURE as MEASURE
+from conftest import TINY_OPTIM as OPTIM
 
 from learndyn.data import Task
 from learndyn.io import open_dataset, write_netcdf
@@ -11,7 +13,6 @@ from learndyn.train.experiments import (
     CELL_DIMS,
     CellSettings,
     LRSweepConfig,
-    MeasureConfig,
     SweepSettings,
     TuneConfig,
     TuneSettings,
@@ -19,18 +20,7 @@ from learndyn.train.experiments import (
     run_lr_sweep,
     run_tune,
 )
-from learndyn.train.loop import TrainConfig, Validation
-
-MEASURE = MeasureConfig(
-    probe_samples=8,
-    hessian_points=1,
-    hessian_iters=2,
-    jacobian_samples=2,
-    robust_samples=8,
-    noise_sigmas=(0.0,),
-    fgsm_eps=(0.05,),
-)
-OPTIM = TrainConfig(steps=4, batch_size=8, eval_every=2)
+from learndyn.train.loop import Validation
 
 
 def _task(name: str, kind: str, n_train: int = 32, d: int = 4) -> Task:
