@@ -615,6 +615,13 @@ def resolve_width(
 # --- tuning ---------------------------------------------------------------------------------
 
 
+def default_size_model(params, wildcards) -> dict:
+    """The model (name and spec) of a job at the default size (``train.depth``, ``train.width``):
+    what the tuning and learning-rate sweep jobs share."""
+    train = params.train
+    return {"model": wildcards.model, "spec": params.spec, "depth": train["depth"], "width": train["width"]}
+
+
 @dataclass(frozen=True)
 class TuneSettings:
     """The learning-rate tuning of one (task, model) at the default depth and width: the rates
@@ -636,10 +643,7 @@ class TuneSettings:
         train = params.train
         tune = TuneConfig.from_train(train)
         values = {
-            "model": wildcards.model,
-            "spec": params.spec,
-            "depth": train["depth"],
-            "width": train["width"],
+            **default_size_model(params, wildcards),
             "tune": tune,
             "optim": tune.optim(train),
             "validation": Validation.from_config(train["validation"]),
@@ -723,10 +727,7 @@ class SweepSettings:
         train = params.train
         sweep = LRSweepConfig.from_train(train)
         values = {
-            "model": wildcards.model,
-            "spec": params.spec,
-            "depth": train["depth"],
-            "width": train["width"],
+            **default_size_model(params, wildcards),
             "sweep": sweep,
             "optim": sweep.optim(train),
         }
