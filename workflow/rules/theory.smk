@@ -40,7 +40,7 @@ for name in THEORY_EXPERIMENTS:
 
 rule theory_truncation_depth:
     input:
-        task=get_theory_main_task_file(),
+        task=get_theory_task_file,
         lib=lib("theory_truncation.py"),
     output:
         **outputs_of("theory_truncation_depth"),
@@ -80,7 +80,7 @@ rule theory_truncation:
 
 rule theory_smooth_control:
     input:
-        task=get_theory_main_task_file(),
+        task=get_theory_task_file,
         lib=lib("theory_smooth_control.py"),
     output:
         **outputs_of("theory_smooth_control"),

@@ -36,10 +36,7 @@ def get_theory_tolerances(wildcards):
     return THEORY["tolerances"]
 
 
-def get_theory_main_task_file(wildcards=None):
-    return get_task_file(THEORY["main_task"])
-
-
 def get_theory_task_file(wildcards):
-    """The experiment's task (its ``{task}`` wildcard), else the main task."""
+    """The job's task (its ``{task}`` wildcard), else the main task (gradient descent, the
+    truncation and its smooth control)."""
     return get_task_file(wildcards.get("task", THEORY["main_task"]))
