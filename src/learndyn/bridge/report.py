@@ -30,7 +30,7 @@ from ..latex import (
     write_macros,
     write_table,
 )
-from ..stats import holm, paired_test, trend_slope, verdict_from_test
+from ..stats import VERDICTS, holm, paired_test, trend_slope, verdict_from_test
 from . import PATH_ORDER
 from .settings import BridgeSettings
 
@@ -419,6 +419,21 @@ WIDTH_DIFF_WORDS = {
 }
 
 
+# Verdict words of the rows the text reads as a comparison: (supported, not supported, inconclusive)
+COMPARE_WORDS = {
+    "Laziermlp": ("smaller than", "larger than", "not distinguishable from"),
+    "Laziersnmlp": ("smaller than", "larger than", "not distinguishable from"),
+    "Initmlp": ("higher than", "lower than", "not distinguishable from"),
+    "Initsnmlp": ("higher than", "lower than", "not distinguishable from"),
+}
+
+
+def verdict_words(verdict: str, words: tuple[str, str, str]) -> str:
+    """The phrase of a comparison for its verdict (``stats.VERDICTS`` order); ``not run`` when
+    the row is missing."""
+    return dict(zip(VERDICTS, words)).get(str(verdict), "not run")
+
+
 def macros(df: pd.DataFrame, combined: xr.Dataset, width: xr.Dataset, settings: BridgeSettings) -> dict:
     """Every number the bridge section quotes."""
     out: dict = {}
@@ -449,11 +464,14 @@ def macros(df: pd.DataFrame, combined: xr.Dataset, width: xr.Dataset, settings: 
                 out.setdefault(f"{key}{suffix}", r"\text{n/a}" if suffix != "Verdict" else "not run")
         for key in ("DriftKept", "RInit", "RKept", "AgreeInit", "AgreeKept"):
             out.setdefault(f"{key}{name}", r"\text{n/a}")
+    for key, words in COMPARE_WORDS.items():
+        out[f"{key}Words"] = verdict_words(out.get(f"{key}Verdict", "not run"), words)
     out["WidthdiffmlpWords"] = WIDTH_DIFF_WORDS.get(str(out.get("WidthdiffmlpVerdict")), WIDTH_DIFF_WORDS[""])
     out["N"] = int(combined.attrs["n"]) if "n" in combined.attrs else cfg.n
     out["NTest"] = cfg.n_test
     out["Seeds"] = int(combined.seed.size)
-    out["WidthSeeds"] = int(width.seed.size)
+    # the seeds the width study trained (the dataset's seed axis is the union of every study's)
+    out["WidthSeeds"] = int(np.isfinite(width.drift).any([d for d in width.drift.dims if d != "seed"]).sum())
     out["Widths"] = ", ".join(str(int(w)) for w in width.width.values)
     out["Tests"] = len(df)
     out["Supported"] = int((df["verdict"] == "supported").sum())

@@ -289,9 +289,10 @@ def config_macros(cfg: dict) -> dict:
     band = ModelSpec.from_config(masked[0]).mask_band if masked else ModelSpec().mask_band
     out["MaskBand"] = fraction_of(band, "d")
     out["GeluLip"] = fmt_value(LIP["gelu"])
-    from ..sources import FASHION_MLP_REFERENCE
+    from ..sources import FASHION_MLP_REFERENCE, FASHION_SHIPPED_COUNT
 
     out["FashionMlpReference"] = f"{FASHION_MLP_REFERENCE:.4f}"
+    out["FashionShipped"] = f"{FASHION_SHIPPED_COUNT:,}".replace(",", "{,}")
     st = cfg["studies"].get("depth", {})
     out["NumDepthSeeds"] = len(st.get("seeds") or cfg["seeds"])
     out["DepthList"] = ", ".join(str(d) for d in sorted(st.get("depths", [cfg["depth"]])))
@@ -379,7 +380,32 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
                 rf"$\hat q={fmt_num(float(qh), 3)}$, converged fraction ${fmt_num(float(conv), 3)}$"
             )
         out["FixedPointText"] = "; ".join(parts)
+    out["VerdictCounts"] = verdict_counts(df)
+    out["TestSplitUse"] = split_use_words(cells)
+    ablation = summary_frame(cells, cfg, "ablation")
+    models = [m for m in dict.fromkeys(ablation.get("model", [])) if m != tex_escape(s)]
+    out["AblationModels"] = ", ".join(models) if models else "none trained"
     return out
+
+
+def verdict_counts(df: pd.DataFrame) -> str:
+    """The claims' verdicts counted in words: ``14 are supported, 3 are not supported and 10 are
+    inconclusive`` (the verdict names are the data's, never typed in the paper)."""
+    counts = [(int((df.verdict == v).sum()) if not df.empty else 0, v) for v in VERDICTS]
+    parts = [f"{n} {'is' if n == 1 else 'are'} {v}" for n, v in counts]
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def split_use_words(cells: xr.Dataset) -> str:
+    """What the test split is used for, read off the data: the matched-accuracy robustness curves
+    (``clean_curve``) name the split their inputs come from in their ``long_name``."""
+    long_name = str(cells["clean_curve"].attrs.get("long_name", "")) if "clean_curve" in cells else ""
+    if long_name.startswith("test"):
+        return (
+            "chooses no learning rate and no kept weights; only the matched-accuracy reading of the "
+            "robustness claims picks each model's evaluation point on the test inputs"
+        )
+    return "is used for no choice: it only reports"
 
 
 # --- trends across depth and width -------------------------------------------------------------
