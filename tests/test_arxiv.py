@@ -1,5 +1,6 @@
 """The arXiv source on a tiny hand-made paper: references followed and flattened, comments
-left alone, a missing file named in one line, and the tarball reproducible to the byte."""
+left alone, a missing file named in one line, a main text and a supplement packed together with
+the labels each reads from the other, and the tarball reproducible to the byte."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def make_paper(root: Path) -> Path:
 
 def test_every_reference_is_flattened_and_rewritten(tmp_path):
     main = make_paper(tmp_path)
-    files = collect(main, tmp_path / "results/paper/build/main.bbl")
+    files = collect(main, tmp_path / "results/paper/build")
     assert set(files) == {
         "main.tex",
         "main.bbl",
@@ -85,7 +86,7 @@ def test_a_missing_input_is_named_in_one_line(tmp_path):
     main = make_paper(tmp_path)
     (tmp_path / "results/paper/tables/table.tex").unlink()
     with pytest.raises(ArxivError) as err:
-        collect(main, tmp_path / "results/paper/build/main.bbl")
+        collect(main, tmp_path / "results/paper/build")
     message = str(err.value)
     assert "\n" not in message and "sections/intro.tex" in message
     assert "results/paper/tables/table.tex does not exist" in message, message
@@ -93,16 +94,16 @@ def test_a_missing_input_is_named_in_one_line(tmp_path):
 
 def test_a_missing_bbl_or_figure_is_an_error(tmp_path):
     main = make_paper(tmp_path)
-    with pytest.raises(ArxivError, match="missing.bbl: the compiled bibliography does not exist"):
-        collect(main, tmp_path / "results/paper/build/missing.bbl")
+    with pytest.raises(ArxivError, match="nowhere/main.bbl: the compiled bibliography does not exist"):
+        collect(main, tmp_path / "nowhere")
     (tmp_path / "results/figures/theory/curve.pdf").unlink()
     with pytest.raises(ArxivError, match=r"includegraphics\{theory/curve\}"):
-        collect(main, tmp_path / "results/paper/build/main.bbl")
+        collect(main, tmp_path / "results/paper/build")
 
 
 def test_the_tarball_is_reproducible_and_flat(tmp_path):
     main = make_paper(tmp_path)
-    bbl = tmp_path / "results/paper/build/main.bbl"
+    bbl = tmp_path / "results/paper/build"
     build(main, bbl, tmp_path / "a.tar.gz")
     (tmp_path / "results/paper/macros.tex").touch()  # a newer mtime changes nothing
     build(main, bbl, tmp_path / "b.tar.gz")
@@ -114,6 +115,59 @@ def test_the_tarball_is_reproducible_and_flat(tmp_path):
     assert names == sorted(names) and "main.tex" in names and "main.bbl" in names
     assert all(m.mtime == 0 and m.uid == 0 and m.gid == 0 and m.mode == 0o644 for m in members)
     assert all(name.count("/") <= 1 for name in names) and all(".." not in name for name in names)
+
+
+SUPPLEMENT = r"""\documentclass{article}
+\usepackage{xr-hyper}
+\externaldocument{main}[main.pdf]
+\graphicspath{{../results/figures/}}
+\input{../results/paper/macros.tex}
+\begin{document}
+\input{sections/extra}
+See Section~\ref{sec:intro} of the main text.
+\bibliographystyle{plain}
+\bibliography{refs}
+\end{document}
+"""
+
+
+def make_two_documents(root: Path) -> tuple[Path, Path]:
+    main = make_paper(root)
+    main.write_text(
+        main.read_text().replace("\\begin{document}", "\\externaldocument{supplement}\n\\begin{document}")
+    )
+    files = {
+        "paper/supplement.tex": SUPPLEMENT,
+        "paper/sections/extra.tex": "\\section{Extra}\\label{sec:extra}\n\\includegraphics{theory/curve}\n",
+        "results/paper/build/main.aux": "\\relax\n\\newlabel{sec:intro}{{1}{1}}\n\\bibcite{key}{1}\n",
+        "results/paper/build/supplement.aux": "\\relax\n\\newlabel{sec:extra}{{S1}{1}}\n",
+        "results/paper/build/supplement.bbl": "\\begin{thebibliography}{1}\\end{thebibliography}\n",
+    }
+    for rel, text in files.items():
+        (root / rel).write_text(text)
+    return main, root / "paper" / "supplement.tex"
+
+
+def test_two_documents_are_packed_with_each_others_labels(tmp_path):
+    main, supplement = make_two_documents(tmp_path)
+    files = collect([main, supplement], tmp_path / "results/paper/build")
+    assert {"main.tex", "supplement.tex", "main.bbl", "supplement.bbl", "extra.tex", "intro.tex"} <= set(
+        files
+    )
+    assert files["xr-main.aux"] == b"\\newlabel{sec:intro}{{1}{1}}\n", "only the labels are shipped"
+    assert files["xr-supplement.aux"] == b"\\newlabel{sec:extra}{{S1}{1}}\n"
+    assert "\\externaldocument{xr-main}[main.pdf]" in files["supplement.tex"].decode()
+    assert "\\externaldocument{xr-supplement}" in files["main.tex"].decode()
+    assert "\\input{paper_macros.tex}" in files["supplement.tex"].decode(), "shared files share one name"
+    assert [n for n in files if n.startswith("figures/")] == [
+        "figures/train_curve.pdf",
+        "figures/theory_curve.pdf",
+    ]
+    (tmp_path / "results/paper/build/main.aux").unlink()
+    with pytest.raises(ArxivError, match="main.aux: the labels of main do not exist"):
+        collect([main, supplement], tmp_path / "results/paper/build")
+    with pytest.raises(ArxivError, match=r"externaldocument\{main\}: main.tex is not packed"):
+        collect([supplement], tmp_path / "results/paper/build")
 
 
 def test_write_tarball_bytes_do_not_depend_on_insertion_order(tmp_path):

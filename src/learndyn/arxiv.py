@@ -1,5 +1,9 @@
 """The arXiv source of the paper: one flat folder packed as a deterministic tar.gz.
 
+The paper is two documents, the main text and the supplement, that cross-reference each other
+with the ``xr`` package (``\\externaldocument{supplement}`` in one, ``{main}`` in the other); both
+go into the one folder and each compiles alone there.
+
 arXiv compiles an upload alone, in one directory, with pdflatex and without BibTeX (it reads
 ``main.bbl``). The paper is written for ``latexmk -cd paper/main.tex``: it reads sections as
 ``\\input{sections/...}``, the pipeline's tables and macros as ``\\input{../results/...}`` and
@@ -13,7 +17,10 @@ flat name and rewrites the references:
   ``paper_macros.tex``); local ``.sty``/``.cls`` files keep their names (packages are loaded
   by name);
 * figures in ``figures/`` (same naming), ``\\graphicspath{{figures/}}``;
-* the compiled bibliography as ``<main>.bbl`` next to ``<main>.tex``.
+* the compiled bibliography as ``<main>.bbl`` next to ``<main>.tex``;
+* the labels of each external document (``\\externaldocument{x}``, one of the documents packed)
+  as ``xr-x.aux``, its ``\\newlabel`` lines from the build, and the command rewritten to read it,
+  so each document resolves the other's references without compiling it first.
 
 ``write_tarball`` packs it reproducibly: members sorted, mtime 0, owner 0/0, mode 0644, and a
 gzip header without name or time, so the same sources give the same bytes.
@@ -44,6 +51,7 @@ _BIBLIOGRAPHY = re.compile(r"(?P<cmd>\\bibliography)\s*\{(?P<arg>[^{}]*)\}")
 _PACKAGE = re.compile(
     r"\\(?P<cmd>usepackage|RequirePackage|documentclass)\s*(?:\[[^\]]*\])?\s*\{(?P<arg>[^{}]*)\}"
 )
+_EXTERNAL = re.compile(r"(?P<cmd>\\externaldocument\s*(?:\[[^\]]*\])?\s*)\{(?P<arg>[^{}]*)\}")
 _COMMENT = re.compile(r"(?<!\\)(?:\\\\)*%")
 
 
@@ -67,7 +75,7 @@ def rewrite_code(text: str, rewrite: Callable[[re.Pattern, re.Match], str]) -> s
     out = []
     for line in lines:
         code, comment = split_comment(line)
-        for pattern in (_INPUT, _GRAPHICSPATH, _GRAPHICS, _BIBLIOGRAPHY, _PACKAGE):
+        for pattern in (_INPUT, _GRAPHICSPATH, _GRAPHICS, _BIBLIOGRAPHY, _PACKAGE, _EXTERNAL):
             code = pattern.sub(lambda m, p=pattern: rewrite(p, m), code)
         out.append(code + comment)
     return "".join(out)
@@ -106,6 +114,7 @@ class _Tree:
         self.bib: list[Path] = []
         self.figures: list[Path] = []
         self.packages: list[Path] = []
+        self.external: list[str] = []  # documents whose labels this one reads (xr)
 
     def _show(self, path: Path) -> str:
         """``path`` as the user knows it: relative to the working directory when inside it."""
@@ -185,6 +194,9 @@ class _Tree:
                     self.figures.append(path)
             elif pattern is _BIBLIOGRAPHY:
                 self.bib += [p for p in self.resolve_bib(source, m["arg"]) if p not in self.bib]
+            elif pattern is _EXTERNAL:
+                self._check_arg(source, "\\externaldocument", m["arg"])
+                self.external.append(m["arg"].strip())
             else:
                 self.packages += [p for p in self.local_packages(m) if p not in self.packages]
             return m[0]
@@ -192,53 +204,90 @@ class _Tree:
         rewrite_code(source.read_text(), visit)
 
 
-def collect(main: str | os.PathLike, bbl: str | os.PathLike | None = None) -> dict[str, bytes]:
-    """The flat source of the paper whose main file is ``main``: archive name -> content.
+XR_PREFIX = "xr-"  # the shipped labels of an external document: xr-<stem>.aux
+
+
+def external_labels(aux: Path) -> bytes:
+    """The ``\\newlabel`` lines of a compiled document's .aux: what ``xr`` reads from it."""
+    lines = aux.read_text(errors="replace").splitlines()
+    return "".join(line + "\n" for line in lines if line.startswith("\\newlabel")).encode()
+
+
+def collect(mains, build: str | os.PathLike | None = None) -> dict[str, bytes]:
+    """The flat source of the documents whose main files are ``mains`` (one path or several, in
+    one folder): archive name -> content.
 
     Every referenced file is read (an error naming the first one missing), TeX files are
-    rewritten to the flat names, and ``bbl`` (the compiled bibliography, required when the paper
-    has a ``\\bibliography``) is stored as ``<main stem>.bbl``."""
-    tree = _Tree(Path(main))
-    tree.follow(tree.main)
-    stem = tree.main.stem
-    packages = {p: p.name for p in tree.packages}
-    reserved = {f"{stem}.tex", f"{stem}.bbl", *packages.values()}
-    flat = unique_names([p for p in tree.tex[1:] + tree.bib], reserved)
-    flat[tree.main] = f"{stem}.tex"
-    figure_names = unique_names(tree.figures)
-    graphicspath = list(tree.graphicspath)
+    rewritten to the flat names (one naming over all documents, so shared files are shipped
+    once), and from the build folder ``build`` each document's compiled bibliography (required
+    when it has a ``\\bibliography``) is stored as ``<stem>.bbl`` and the labels of each
+    document another one reads (``\\externaldocument``) as ``xr-<stem>.aux``."""
+    mains = [mains] if isinstance(mains, (str, os.PathLike)) else list(mains)
+    trees = [_Tree(Path(m)) for m in mains]
+    for tree in trees:
+        tree.follow(tree.main)
+    if len({tree.base for tree in trees}) > 1:
+        raise ArxivError("arxiv error: the documents' main files must share one folder")
+    stems = [tree.main.stem for tree in trees]
+    packages = {p: p.name for tree in trees for p in tree.packages}
+    reserved = {*packages.values()}
+    for stem in stems:
+        reserved |= {f"{stem}.tex", f"{stem}.bbl", f"{XR_PREFIX}{stem}.aux"}
+    mains_resolved = {tree.main for tree in trees}
+    shared = list(dict.fromkeys(p for tree in trees for p in tree.tex + tree.bib if p not in mains_resolved))
+    flat = unique_names(shared, reserved)
+    for tree in trees:
+        flat[tree.main] = f"{tree.main.stem}.tex"
+    figure_names = unique_names(list(dict.fromkeys(p for tree in trees for p in tree.figures)))
 
     files: dict[str, bytes] = {}
-    for source in tree.tex:
-        tree.graphicspath = graphicspath  # the rewrite resolves as the first pass did
+    for tree in trees:
+        graphicspath = list(tree.graphicspath)
+        for source in tree.tex:
+            tree.graphicspath = graphicspath  # the rewrite resolves as the first pass did
 
-        def rename(pattern: re.Pattern, m: re.Match, source=source) -> str:
-            if pattern is _INPUT:
-                return f"{m['cmd']}{{{flat[tree.resolve_input(source, m['arg'])]}}}"
-            if pattern is _GRAPHICSPATH:
-                return f"\\graphicspath{{{{{FIGURES_DIR}/}}}}"
-            if pattern is _GRAPHICS:
-                path = tree.resolve_graphics(source, m["arg"])
-                return f"{m['cmd']}{{{FIGURES_DIR}/{figure_names[path]}}}"
-            if pattern is _BIBLIOGRAPHY:
-                names = [flat[p].removesuffix(".bib") for p in tree.resolve_bib(source, m["arg"])]
-                return f"{m['cmd']}{{{','.join(names)}}}"
-            return m[0]
+            def rename(pattern: re.Pattern, m: re.Match, source=source, tree=tree) -> str:
+                if pattern is _INPUT:
+                    return f"{m['cmd']}{{{flat[tree.resolve_input(source, m['arg'])]}}}"
+                if pattern is _GRAPHICSPATH:
+                    return f"\\graphicspath{{{{{FIGURES_DIR}/}}}}"
+                if pattern is _GRAPHICS:
+                    path = tree.resolve_graphics(source, m["arg"])
+                    return f"{m['cmd']}{{{FIGURES_DIR}/{figure_names[path]}}}"
+                if pattern is _BIBLIOGRAPHY:
+                    names = [flat[p].removesuffix(".bib") for p in tree.resolve_bib(source, m["arg"])]
+                    return f"{m['cmd']}{{{','.join(names)}}}"
+                if pattern is _EXTERNAL:
+                    return f"{m['cmd']}{{{XR_PREFIX}{m['arg'].strip()}}}"
+                return m[0]
 
-        files[flat[source]] = rewrite_code(source.read_text(), rename).encode()
-    for path in tree.bib:
-        files[flat[path]] = path.read_bytes()
+            files[flat[source]] = rewrite_code(source.read_text(), rename).encode()
+        for path in tree.bib:
+            files[flat[path]] = path.read_bytes()
+        if tree.bib:
+            bbl = Path(build or "") / f"{tree.main.stem}.bbl"
+            if build is None or not bbl.is_file():
+                raise ArxivError(
+                    f"arxiv error: {bbl}: the compiled bibliography does not exist (build the paper first: "
+                    "snakemake paper)"
+                )
+            files[f"{tree.main.stem}.bbl"] = bbl.read_bytes()
+        for name in tree.external:
+            if name not in stems:
+                raise ArxivError(
+                    f"arxiv error: {tree.main.name}: \\externaldocument{{{name}}}: {name}.tex is not packed"
+                )
+            aux = Path(build or "") / f"{name}.aux"
+            if build is None or not aux.is_file():
+                raise ArxivError(
+                    f"arxiv error: {aux}: the labels of {name} do not exist"
+                    " (build the paper first: snakemake paper)"
+                )
+            files[f"{XR_PREFIX}{name}.aux"] = external_labels(aux)
     for path, name in packages.items():
         files[name] = path.read_bytes()
     for path, name in figure_names.items():
         files[f"{FIGURES_DIR}/{name}"] = path.read_bytes()
-    if tree.bib:
-        if bbl is None or not Path(bbl).is_file():
-            raise ArxivError(
-                f"arxiv error: {bbl}: the compiled bibliography does not exist (build the paper first: "
-                "snakemake paper)"
-            )
-        files[f"{stem}.bbl"] = Path(bbl).read_bytes()
     return files
 
 
@@ -261,8 +310,9 @@ def write_tarball(files: dict[str, bytes], path: str | os.PathLike) -> None:
             gz.write(buffer.getvalue())
 
 
-def build(main: str | os.PathLike, bbl: str | os.PathLike | None, out: str | os.PathLike) -> list[str]:
-    """Write the flat arXiv source of ``main`` to ``out``; the archive's member names."""
-    files = collect(main, bbl)
+def build(mains, build_dir: str | os.PathLike | None, out: str | os.PathLike) -> list[str]:
+    """Write the flat arXiv source of the documents ``mains`` (compiled in ``build_dir``) to
+    ``out``; the archive's member names."""
+    files = collect(mains, build_dir)
     write_tarball(files, out)
     return sorted(files)

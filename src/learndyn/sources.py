@@ -15,7 +15,6 @@ FASHION_SOURCES = ("shipped", "path", "download")
 FASHION_MLP_REFERENCE = 0.8833
 # source: shipped -- the first 2,000 official test images, in the repository (data/.../README.md)
 FASHION_SHIPPED_DIR = "data/fashion-mnist-2k"
-FASHION_SHIPPED_COUNT = 2000  # images in the shipped subset (the first of the official test set)
 FASHION_SUBSET_FILES = ("t10k-images-idx3-ubyte-first2000.gz", "t10k-labels-idx1-ubyte-first2000.gz")
 FASHION_SHA256 = {
     "t10k-images-idx3-ubyte-first2000.gz": "a2d469e967c6f16f941e652e24b2bc5422a63b1a71325ff49da1bb5a3350b4dc",

@@ -1,4 +1,5 @@
-# Paper stage: the merged macros, the compute-cost appendix, the PDF and its arXiv source.
+# Paper stage: the merged macros, the compute-cost appendix, the main text and the supplement
+# (two PDFs that cross-reference each other) and their arXiv source.
 
 
 rule paper_macros:
@@ -42,7 +43,15 @@ rule paper:
         tex=get_paper_sources(),
         generated=get_paper_inputs(),
     output:
-        pdf="paper/main.pdf",
+        pdf=report(
+            "paper/main.pdf", caption="../report/paper_main.rst", category="Paper", labels={"document": "main text"}
+        ),
+        supplement=report(
+            "paper/supplement.pdf",
+            caption="../report/paper_supplement.rst",
+            category="Paper",
+            labels={"document": "supplement"},
+        ),
     log:
         "logs/paper/latexmk.log",
     conda:
@@ -51,19 +60,27 @@ rule paper:
         outdir=PAPER_BUILD,
     shell:
         # a fresh build directory every time: an interrupted pdflatex leaves latexmk state
-        # (main.fdb_latexmk) that would make every later build fail; paths quoted (spaces)
+        # (main.fdb_latexmk) that would make every later build fail; paths quoted (spaces).
+        # The two documents cross-reference each other (xr): main, then the supplement (which
+        # reads main.aux), then main again (which reads supplement.aux), from one build folder
+        # that TeX searches for the other document's .aux (TEXINPUTS).
         "rm -rf {params.outdir:q} && mkdir -p {params.outdir:q}"
-        " && SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1 latexmk -pdf -halt-on-error -interaction=nonstopmode"
-        ' -cd -outdir="$PWD/{params.outdir}" paper/main.tex > {log:q} 2>&1'
+        ' && export TEXINPUTS="$PWD/{params.outdir}:" SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1'
+        " && for doc in main supplement main; do"
+        " latexmk -g -pdf -halt-on-error -interaction=nonstopmode"
+        ' -cd -outdir="$PWD/{params.outdir}" paper/$doc.tex >> {log:q} 2>&1 || exit 1; done'
         " && cp {params.outdir:q}/main.pdf {output.pdf:q}"
+        " && cp {params.outdir:q}/supplement.pdf {output.supplement:q}"
 
 
 rule arxiv:
     input:
         main="paper/main.tex",
+        supplement="paper/supplement.tex",
         tex=get_paper_sources(),
         generated=get_paper_inputs(),
         pdf="paper/main.pdf",
+        supplement_pdf="paper/supplement.pdf",
         lib=lib("paper_arxiv.py"),
     output:
         tarball="results/arxiv/paper.tar.gz",
@@ -72,6 +89,6 @@ rule arxiv:
     conda:
         CONDA_ENV
     params:
-        bbl=get_paper_bbl,
+        build=PAPER_BUILD,
     script:
         "../scripts/paper_arxiv.py"

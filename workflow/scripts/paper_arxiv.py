@@ -1,5 +1,6 @@
-"""Pack the paper's arXiv source: main.tex, its sections, the generated tables and macros, the
-figures and the compiled bibliography, in one flat folder that compiles with pdflatex alone."""
+"""Pack the paper's arXiv source: the main text and the supplement, their sections, the generated
+tables and macros, the figures, the compiled bibliographies and the labels each document reads
+from the other (xr), in one flat folder where each compiles with pdflatex alone."""
 
 import sys
 
@@ -8,6 +9,8 @@ sys.stderr = open(snakemake.log[0], "w")
 from learndyn.arxiv import build
 
 # Follow the references of the main file, flatten the paths, write the tarball
-members = build(snakemake.input.main, snakemake.params.bbl, snakemake.output.tarball)
+members = build(
+    [snakemake.input.main, snakemake.input.supplement], snakemake.params.build, snakemake.output.tarball
+)
 print(f"{snakemake.output.tarball}: {len(members)} files", file=sys.stderr)
 print("\n".join(members), file=sys.stderr)
