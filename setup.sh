@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian/Ubuntu machine (Python 3.11, root or sudo) for the pipeline:
-# TeX Live via apt when latexmk is missing, chromium (headless check of the HTML report) when
+# TeX Live via apt when latexmk is missing, poppler-utils (page checks of the PDFs) when pdftoppm
+# is missing, chromium (headless check of the HTML report) when
 # chromium is missing, then the exact versions of requirements.lock
 # (runtime, test and lint tools) and the project itself via pip.
 set -euo pipefail
@@ -17,6 +18,11 @@ if ! command -v chromium >/dev/null 2>&1; then
   echo "installing chromium (headless check of the HTML report) via apt-get ..."
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+if ! command -v pdftoppm >/dev/null 2>&1; then
+  echo "installing poppler-utils (page checks of the built PDFs) via apt-get ..."
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends poppler-utils >/dev/null
 fi
 python3 -m pip install -q --upgrade pip
 # everything pinned, torch included (torch==2.13.0, the CPU wheel); regenerate with tools/lock.sh

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 PAPER = Path(__file__).resolve().parents[1] / "paper"
-SOURCES = sorted([PAPER / "main.tex", *(PAPER / "sections").glob("*.tex")])
+SOURCES = sorted([*PAPER.glob("*.tex"), *(PAPER / "sections").glob("*.tex")])
 # experiment codes (E1..E6), figure/table codes (F-A, T-1) and references to the specs
 INTERNAL_ID = re.compile(r"\b(E[1-9]\b|[FT]-[A-Z0-9]\b|spec\b|§)")
 

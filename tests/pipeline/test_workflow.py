@@ -31,8 +31,9 @@ def test_lint_passes():
 
 
 def test_quick_run_builds_the_paper(quick_run):
-    pdf = quick_run / "paper" / "main.pdf"
-    assert pdf.exists() and pdf.stat().st_size > 10_000
+    for name in ("main", "supplement"):
+        pdf = quick_run / "paper" / f"{name}.pdf"
+        assert pdf.exists() and pdf.stat().st_size > 10_000, name
     log = (quick_run / "logs" / "paper" / "latexmk.log").read_text()
     assert "List of undefined refs" not in log, "paper has undefined references or citations"
 
@@ -41,9 +42,10 @@ def test_the_paper_builds_cleanly(quick_run):
     """No overfull box over 1 pt, no float too large, no undefined reference or citation ("??")."""
     from learndyn.latex import log_problems
 
-    log = (quick_run / "results" / "paper" / "build" / "main.log").read_text(errors="replace")
-    problems = log_problems(log)
-    assert not problems, "\n".join(problems)
+    for name in ("main", "supplement"):
+        log = (quick_run / "results" / "paper" / "build" / f"{name}.log").read_text(errors="replace")
+        problems = log_problems(log)
+        assert not problems, f"{name}: " + "\n".join(problems)
 
 
 def test_every_netcdf_is_sane_and_has_provenance(quick_run):
