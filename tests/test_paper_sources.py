@@ -42,3 +42,23 @@ def test_every_arxiv_entry_prints_its_id():
             assert f"{{{eprint.group(1)}}}" in entry.split("howpublished", 1)[-1], (
                 f"{key}: arXiv id {eprint.group(1)} is not printed (add howpublished, see CONTRIBUTING)"
             )
+
+
+def _labels(main: str) -> set[str]:
+    from paper_guard import paper_files
+
+    text = "\n".join(re.sub(r"(?<!\\)%.*", "", p.read_text()) for p in paper_files(mains=(main,)))
+    return set(re.findall(r"\\label\{([^}]+)\}", text))
+
+
+def test_main_text_and_supplement_cross_reference_each_other():
+    """Each label lives in one document, every reference finds its label in one of the two, and
+    each document reads the other's labels (xr)."""
+    main, supplement = _labels("main.tex"), _labels("supplement.tex")
+    assert main and supplement
+    assert not main & supplement, f"labels defined in both documents: {sorted(main & supplement)}"
+    refs = {r for group in re.findall(r"\\(?:ref|eqref)\{([^}]+)\}", _text()) for r in group.split(",")}
+    assert refs <= main | supplement, f"references to no label: {sorted(refs - main - supplement)}"
+    assert re.search(r"\\externaldocument\{supplement\}", (PAPER / "main.tex").read_text())
+    assert re.search(r"\\externaldocument\{main\}", (PAPER / "supplement.tex").read_text())
+    assert {"fig:train-acc", "fig:theory-truncation", "fig:train-forest", "tab:train-claims"} <= main
