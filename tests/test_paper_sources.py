@@ -62,3 +62,11 @@ def test_main_text_and_supplement_cross_reference_each_other():
     assert re.search(r"\\externaldocument\{supplement\}", (PAPER / "main.tex").read_text())
     assert re.search(r"\\externaldocument\{main\}", (PAPER / "supplement.tex").read_text())
     assert {"fig:train-acc", "fig:theory-truncation", "fig:train-forest", "tab:train-claims"} <= main
+
+
+def test_equations_are_numbered():
+    """Displayed equations are numbered (equation/align), never unnumbered displays."""
+    text = _text()
+    hits = re.findall(r"\\\[|\$\$|\\begin\{(?:equation|align|gather|multline)\*\}", text)
+    assert not hits, f"unnumbered displays: {hits}"
+    assert re.search(r"\\begin\{equation\}", text)

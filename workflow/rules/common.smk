@@ -140,7 +140,13 @@ def get_final_outputs():
     """The paper, every file it and the report read (figure PDFs and PNGs, the compute table)
     and every output of the catalogue's jobs (datasets, trained models, tables, macros), so a
     deleted file is rebuilt, not silently skipped."""
-    files = ["paper/main.pdf", "paper/supplement.pdf", *get_paper_inputs(), *get_report_files(), *get_job_outputs()]
+    files = [
+        "paper/main.pdf",
+        "paper/supplement.pdf",
+        *get_paper_inputs(),
+        *get_report_files(),
+        *get_job_outputs(),
+    ]
     return list(dict.fromkeys(files))
 
 
@@ -276,9 +282,9 @@ def get_paper_inputs(wildcards=None):
     ]
 
 
-# latexmk's build folder of rule paper (main.aux, main.bbl, supplement.aux, supplement.bbl): the
-# arXiv source ships the compiled bibliographies (arXiv does not run BibTeX) and the labels each
-# document reads from the other (xr)
+# the paper's latexmk build folder (main and supplement .aux and .bbl); the arXiv source ships
+# the compiled bibliographies (arXiv does not run BibTeX) and the labels each document reads
+# from the other (xr)
 PAPER_BUILD = "results/paper/build"
 
 

@@ -44,7 +44,10 @@ rule paper:
         generated=get_paper_inputs(),
     output:
         pdf=report(
-            "paper/main.pdf", caption="../report/paper_main.rst", category="Paper", labels={"document": "main text"}
+            "paper/main.pdf",
+            caption="../report/paper_main.rst",
+            category="Paper",
+            labels={"document": "main text"},
         ),
         supplement=report(
             "paper/supplement.pdf",
