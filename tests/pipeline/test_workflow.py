@@ -111,6 +111,9 @@ def test_html_report_builds(quick_run):
     snakemake(quick_run, "--report", "report.html")
     report = quick_run / "report.html"
     assert report.exists() and report.stat().st_size > 100_000
+    text = report.read_text(errors="replace")
+    for pdf in ("paper/main.pdf", "paper/supplement.pdf"):  # the report links both documents
+        assert pdf in text, f"the report does not carry {pdf}"
 
 
 @pytest.mark.slow
