@@ -66,10 +66,11 @@ rule paper:
         # (main.fdb_latexmk) that would make every later build fail; paths quoted (spaces).
         # The two documents cross-reference each other (xr): main, then the supplement (which
         # reads main.aux), then main again (which reads supplement.aux), from one build folder
-        # that TeX searches for the other document's .aux (TEXINPUTS).
+        # that TeX searches for the other document's .aux (TEXINPUTS). The log has one section per
+        # pass ("== latexmk <doc>"); the first pass of main cannot resolve the supplement's labels.
         "rm -rf {params.outdir:q} && mkdir -p {params.outdir:q}"
         ' && export TEXINPUTS="$PWD/{params.outdir}:" SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1'
-        " && for doc in main supplement main; do"
+        ' && : > {log:q} && for doc in main supplement main; do echo "== latexmk $doc" >> {log:q} &&'
         " latexmk -g -pdf -halt-on-error -interaction=nonstopmode"
         ' -cd -outdir="$PWD/{params.outdir}" paper/$doc.tex >> {log:q} 2>&1 || exit 1; done'
         " && cp {params.outdir:q}/main.pdf {output.pdf:q}"
