@@ -206,6 +206,7 @@ THEORY_EXPERIMENTS = {
     "hybrid_flow": "flow_tasks",
     "identities": "tasks",
     "gradient_descent": "",
+    "structured_closure": "",
 }
 
 
@@ -281,6 +282,7 @@ def _theory_truncation(config):
         "identities": "results/paper/tables/theory_checks_identities.tex",
         "hierarchy": "results/paper/tables/theory_hierarchy.tex",
         "macros": "results/paper/macros/theory.tex",
+        "structured_ledger": "results/theory/structured_closure.csv",
     },
     "logs/theory/summary.log",
 )

@@ -34,6 +34,7 @@ DATASETS = {
         "gradient_descent": RULES["theory_gradient_descent"].outputs["ds"],
         **_outputs("theory_truncation", "truncation", "drift"),
         "smooth": RULES["theory_smooth_control"].outputs["ds"],
+        "structured_closure": RULES["theory_structured_closure"].outputs["ds"],
     },
     "bridge": {
         **_outputs("bridge_report", "combined"),
@@ -83,6 +84,7 @@ _THEORY = {
     "gram_drift": ("drift",),
     "spectrum": ("drift",),
     "eta_scaling": ("gradient_descent",),
+    "structured_closure": ("structured_closure",),
 }
 _BRIDGE = {
     "drift_time": ("combined",),

@@ -287,6 +287,22 @@ def size_theory_smooth_control(config: dict, bench: str) -> Size:
     return Size("theory_smooth_control", bench, w, mem, ops=ops)
 
 
+def size_theory_structured_closure(config: dict, bench: str) -> Size:
+    """Three models (structured, its linear path, ReLU) over depths x widths x seeds to the
+    truncation's horizon: the ReLU runs integrate one seed at a time with located switches (the
+    ops), the two smooth models all seeds at once."""
+    th = config["theory"]
+    sc = th["structured_closure"]  # the schema requires its grid (depths, widths, seeds, n_times)
+    n, seeds = int(th["n"]), len(sc["seeds"])
+    horizon = float(th["truncation"].get("horizon", {}).get("t_max", 1.0))
+    per_width = [(int(L), int(m)) for L in sc["depths"] for m in sc["widths"]]
+    w = 3 * seeds * sum(L * n * m**2 for L, m in per_width)
+    ops = (seeds + 2) * sum(L for L, _ in per_width) * horizon
+    L, m = max(sc["depths"]), max(sc["widths"])
+    mem = seeds * (L * 2 * m**2 + n * L * m) * (sc["n_times"] + 8) * 8
+    return Size("theory_structured_closure", bench, w, mem, ops=ops)
+
+
 # --- the bridge ----------------------------------------------------------------------------------
 
 

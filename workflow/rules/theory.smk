@@ -9,7 +9,7 @@ include: "theory_common.smk"
 
 
 # One rule per integrated experiment of the catalogue (closed_flow, hybrid_flow, identities,
-# gradient_descent), made in one loop: one generic script runs learndyn.theory.experiments.RUNS.
+# gradient_descent, structured_closure), made in one loop: one generic script runs learndyn.theory.experiments.RUNS.
 for name in THEORY_EXPERIMENTS:
 
     rule:
@@ -109,6 +109,7 @@ rule theory_summary:
         gradient_descent=file_of("theory_gradient_descent", "ds"),
         second_n=get_truncation_second_n_files(),
         smooth=file_of("theory_smooth_control", "ds"),
+        structured_closure=file_of("theory_structured_closure", "ds"),
         lib=lib("theory_summary.py"),
     output:
         **outputs_of("theory_summary"),

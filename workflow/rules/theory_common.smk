@@ -11,9 +11,13 @@ THEORY_PRIORITY = {"hybrid_flow": 1}  # the longest per-task integration starts 
 def theory_params(name):
     """The part of the theory config experiment ``name`` reads (so that editing another
     experiment's settings does not rerun this one; an experiment without a section of its own
-    runs on its settings class's defaults; the device, so that changing it reruns the job)."""
+    runs on its settings class's defaults; the device, so that changing it reruns the job;
+    structured_closure also reads the truncation's horizon rule)."""
     keys = ("n", "subsample_seed", "seeds", "integrator", name)
-    return lambda wildcards: {k: THEORY[k] for k in keys if k in THEORY} | device_params(config)
+    shared = {"structured_closure": {"truncation": {"horizon": THEORY["truncation"]["horizon"]}}}
+    return lambda wildcards: (
+        {k: THEORY[k] for k in keys if k in THEORY} | shared.get(name, {}) | device_params(config)
+    )
 
 
 def _truncation_files(main):

@@ -4,9 +4,10 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.io import open_dataset, open_per_task, write_netcdf
+from learndyn.io import open_dataset, open_per_task, write_netcdf, write_text
 from learndyn.latex import write_macros, write_table
 from learndyn.theory.report import CHECKS_NOTE, Results, build_summary, split_checks
+from learndyn.theory.structured_report import ledger_csv
 
 inp = snakemake.input
 results = Results(
@@ -18,6 +19,7 @@ results = Results(
     drift=open_dataset(inp.drift),
     smooth=open_dataset(inp.smooth),
     second=open_dataset(inp.second_n[0]) if inp.second_n else None,
+    structured_closure=open_dataset(inp.structured_closure),
 )
 ds, table, hierarchy, macros = build_summary(results, snakemake.params.tolerances)
 print(table.to_string(), hierarchy.to_string(), sep="\n", file=sys.stderr)
@@ -28,3 +30,4 @@ write_table(flows, snakemake.output.table, column_format=checks_format, note=CHE
 write_table(identities, snakemake.output.identities, column_format=checks_format, note=CHECKS_NOTE)
 write_table(hierarchy, snakemake.output.hierarchy, column_format="lrrllrr")
 write_macros(macros, snakemake.output.macros, prefix="Theory")
+write_text(ledger_csv(results.structured_closure), snakemake.output.structured_ledger)

@@ -13,6 +13,9 @@ Modules, in the order of the spec:
 * ``levels``       which truncation runs exist (no torch; shared with the cost model)
 * ``hierarchy``    truncation: the hierarchy level by level, one job per (n, depth), the drift
                    diagnostics, and the smooth-activation control
+* ``structured``   the fixed-readout structured network: fields, kernel, gradient, weight flow
+* ``structured_closure``  level 0 on the structured net, its linear path and the ReLU net
+* ``structured_report``   its exponents, paired verdicts, ledger rows and macros (no torch)
 * ``merge``        the depth jobs merged into the truncation and drift datasets (no torch)
 * ``report``       the checks (one registered family per experiment), exponents, slopes, macros
 * ``figures``      the theory figures

@@ -404,6 +404,20 @@ def run_gradient_descent(p: Problem, job: Job) -> xr.Dataset:
     return ds
 
 
+# --- structured_closure: the level-0 closure on the structured layer ------------------------------
+
+
+def run_structured_closure(p: Problem, job: Job) -> xr.Dataset:
+    """Level 0 (kernel frozen at t = 0) vs weight-space flow for the structured network, its
+    alpha = 0 linear path and the ReLU network (``structured_closure.run``; it imports this
+    module, hence the import here). ``job``: ``configure("structured_closure")``."""
+    import sys
+
+    from .structured_closure import run as run_closure
+
+    return run_closure(p, job, log=sys.stderr)
+
+
 # The experiments one generic job runs (``workflow/scripts/theory_experiment.py``, one rule per
 # name from the job catalogue's ``THEORY_EXPERIMENTS``): ``run_<name>(problem, job)``. A new one
 # adds its function here, its settings class to ``settings.EXPERIMENTS`` and its catalogue entry.
@@ -412,6 +426,7 @@ RUNS = {
     "hybrid_flow": run_hybrid_flow,
     "identities": run_identities,
     "gradient_descent": run_gradient_descent,
+    "structured_closure": run_structured_closure,
 }
 
 

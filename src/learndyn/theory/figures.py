@@ -316,6 +316,47 @@ def _first(per_task: dict):
     return per_task[next(iter(per_task))]
 
 
+# the three networks of ``structured_closure``: registry style (the training half's models of the
+# same kind) and legend name
+CLOSURE_MODELS = {
+    "structured": ("structured", "structured"),
+    "linear": ("struct_alpha0", r"linear path ($\alpha=0$)"),
+    "relu": ("mlp", "ReLU"),
+}
+
+
+def structured_closure(ds):
+    """Level-0 trajectory error (largest over the horizon) vs width for the structured net, its
+    linear path and the ReLU net, one panel per depth: geometric mean over seeds with a ±1 sd band
+    in log space and the line of the mean per-seed exponent through the mean log error (exponent
+    and 95% interval in the legend)."""
+    from ..stats import exponent_interval
+    from .structured_report import trajectory_error
+
+    set_style()
+    depths = [int(L) for L in ds.depth.values]
+    fig, axes = plt.subplots(1, len(depths), figsize=(3.2 * len(depths), 2.6), sharey=True, squeeze=False)
+    sup = trajectory_error(ds)
+    m = ds.width.values
+    for ax, L in zip(axes[0], depths):
+        for model, (key, name) in CLOSURE_MODELS.items():
+            vals = sup.sel(model=model, depth=L).transpose("seed", "width").values
+            st = style(key)
+            mid = _band_log(ax, m, vals, st.color)
+            ex = exponent_interval(m, vals)
+            ax.loglog(m, mid, ls="none", marker=st.marker, ms=3.5, color=st.color)
+            centre = np.nanmean(np.log(m)), np.nanmean(np.log(mid))
+            fit = np.exp(centre[1] + ex.mean * (np.log(m) - centre[0]))
+            lab = f"{name}: ${ex.mean:.2f}$ [${ex.low:.2f}$, ${ex.high:.2f}$]"
+            ax.loglog(m, fit, ls="-", lw=0.8, color=st.color, label=lab)
+        _width_ticks(ax, m)
+        ax.set_title(f"$L={L}$", fontsize=8)
+        ax.set_xlabel(label(ds.width))
+        ax.legend(fontsize=5.5, loc="lower left", frameon=False)
+    axes[0][0].set_ylabel("level-0 error, largest to $t_h$")
+    return fig
+
+
 # name -> (datasets, settings) -> figure, as listed in ``learndyn.figures.FIGURES``; per-task
 # datasets arrive as dicts task -> dataset, the first task being the one the text quotes
 FIGURES = {
@@ -329,4 +370,5 @@ FIGURES = {
     "gram_drift": lambda ds, cfg: gram_drift(ds["drift"]),
     "spectrum": lambda ds, cfg: kernel_spectrum(ds["drift"]),
     "eta_scaling": lambda ds, cfg: eta_scaling(ds["gradient_descent"]),
+    "structured_closure": lambda ds, cfg: structured_closure(ds["structured_closure"]),
 }

@@ -11,6 +11,7 @@ import xarray as xr
 
 from ..latex import fmt_in_style, fmt_value, header, macro_name, plural
 from ..stats import exponent_interval, fit_exponent, paired_ci
+from .structured_report import comparison_rows, structured_macro_defaults, structured_macros
 
 # --- the truncation hierarchy (truncation levels, drift diagnostics) -------------------------------
 
@@ -372,6 +373,7 @@ class Results:
     drift: xr.Dataset | None = None
     smooth: xr.Dataset | None = None
     second: xr.Dataset | None = None
+    structured_closure: xr.Dataset | None = None
 
 
 @dataclass(frozen=True)
@@ -507,6 +509,33 @@ def gradient_descent_checks(results: Results, tol: dict) -> list[Check]:
         if L >= 2:
             label = rf"one-step residual error $\propto\eta^2$, $L={L}$ (slope)"
             rows.append(Check(label, task, s, tol["slope"], kind="slope"))
+    return rows
+
+
+@check_family("structured_closure", "structured layer")
+def structured_closure_checks(results: Results, tol: dict) -> list[Check]:
+    """The structured network's kernel against its autodiff Jacobian product (largest over widths,
+    seeds, t = 0 and the horizon; tolerance ``kernel_tol`` of the experiment) and its flow against
+    a second integrator (rk4 vs dopri5 at the smallest width), per smooth model."""
+    ds = results.structured_closure
+    if ds is None:
+        return []
+    task, rows = ds.attrs["data_task"], []
+    for model, name in (("structured", "structured"), ("linear", r"linear path ($\alpha=0$)")):
+        rows += [
+            Check(
+                rf"{name}: $K$ (Hadamard form) vs autodiff $JJ^\top$",
+                task,
+                float(ds.kernel_jacobian_error.sel(model=model).max(skipna=True)),
+                float(ds.attrs["kernel_tol"]),
+            ),
+            Check(
+                f"{name}: weight-space flow, dopri5 vs rk4 (residual)",
+                task,
+                float(ds.integrator_error.sel(model=model).max(skipna=True)),
+                tol["flow"],
+            ),
+        ]
     return rows
 
 
@@ -660,6 +689,10 @@ def build_summary(results: Results, tol: dict, confidence: float = 0.95):
     macros.update(hierarchy_macro_defaults())
     macros.update(hierarchy_macros(trunc, results.drift, hier, smooth, floor, confidence))
     macros.update(hierarchy_verdicts(trunc, smooth, floor, confidence))
+    macros.update(structured_macro_defaults())
+    if results.structured_closure is not None:
+        sc = results.structured_closure
+        macros.update(structured_macros(sc, comparison_rows(sc, confidence), confidence))
     return (
         summary_dataset(df, results, hier, floor),
         checks_table(df),

@@ -4,7 +4,7 @@ resolved."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..settings import from_mapping
 from .integrate import Settings
@@ -87,12 +87,38 @@ class SmoothControl:
     activation: str = "gelu"
 
 
+@dataclass(frozen=True)
+class StructuredClosureConfig:
+    """``theory.structured_closure``: level 0 (kernel frozen at t = 0) against weight-space flow for
+    the fixed-readout structured network (``theory.structured``), its alpha = 0 linear path and the
+    ReLU network of the theory half, over depths x widths x seeds; the horizon rule and value are
+    the truncation's (``theory.truncation.horizon``, put here by ``configure``)."""
+
+    depths: tuple = (2,)
+    widths: tuple = (16, 32, 64, 128)  # strictly increasing, at least two
+    seeds: tuple = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
+    alpha: float = 0.1  # fixed gate of the correction branch (the structured model's alpha at init)
+    rho: float = 1.0  # spectral cap: sigma_max(W_l / sqrt(m)) = rho at t = 0 (orthogonal init)
+    rank_ratio: float = 0.25  # branch rank r = rank_ratio * m
+    n_times: int = 11  # stored fractions of each run's horizon
+    rtol: float = 1.0e-8  # dopri5 tolerances of the weight-space flows (the truncation's)
+    atol: float = 1.0e-10
+    check_steps: int = 4000  # rk4 steps over the horizon: the second integrator (smallest width)
+    kernel_tol: float = 1.0e-10  # the kernel vs autodiff J J^T check passes at this relative error
+    horizon: tuple = ()  # the truncation's horizon rule, (key, value) pairs (set by ``configure``)
+
+    @property
+    def horizon_rule(self) -> dict:
+        return dict(self.horizon)
+
+
 EXPERIMENTS = {
     "closed_flow": ClosedFlowConfig,
     "hybrid_flow": HybridFlowConfig,
     "identities": IdentitiesConfig,
     "gradient_descent": GradientDescentConfig,
     "truncation": TruncationConfig,
+    "structured_closure": StructuredClosureConfig,
 }
 
 
@@ -145,14 +171,16 @@ def configure(name: str, theory: dict) -> Job:
     An experiment without a section runs on its class's defaults. The overrides live here and
     nowhere else: ``identities.n`` replaces ``theory.n``,
     ``truncation.rtol``/``atol`` replace the integrator's tolerances and ``truncation.seeds``
-    the theory seeds.
+    the theory seeds (``structured_closure`` likewise, and it reads ``truncation.horizon``).
     """
     exp = from_mapping(EXPERIMENTS[name], theory.get(name, {}), f"theory.{name}")
     integrator = from_mapping(Settings, theory["integrator"], "theory.integrator")
-    if name == "truncation":
+    if name in ("truncation", "structured_closure"):
         integrator = Settings(**{**integrator.__dict__, "rtol": exp.rtol, "atol": exp.atol})
+    if name == "structured_closure":  # the truncation's horizon rule and value, shared
+        exp = replace(exp, horizon=tuple(sorted(theory["truncation"]["horizon"].items())))
     n = exp.n if name == "identities" else theory["n"]
-    seeds = exp.seeds if name == "truncation" else tuple(theory["seeds"])
+    seeds = exp.seeds if name in ("truncation", "structured_closure") else tuple(theory["seeds"])
     return Job(n, theory["subsample_seed"], seeds, exp, integrator)
 
 
