@@ -102,3 +102,18 @@ def test_every_heavy_rule_has_a_size_and_paths_name_their_wildcards():
 
 def test_cell_names_parse():
     assert named_cell("spirals", "mlp/L8_W64") == ("spirals", "mlp", 8, 64)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_structured_closure_is_one_job_with_its_ledger(profile):
+    """One structured_closure job on the main task (its dataset), the summary writes its ledger
+    rows, and the job is sized by the cost model."""
+    config = load_config_file(ROOT / "config" / f"{profile}.yaml")
+    catalogue = Catalogue(config)
+    jobs = catalogue.of("theory_structured_closure")
+    assert [j.outputs["ds"] for j in jobs] == ["results/theory/structured_closure.nc"]
+    assert jobs[0].bench == "benchmarks/theory/structured_closure.tsv"
+    (summary,) = catalogue.of("theory_summary")
+    assert summary.outputs["structured_ledger"] == "results/theory/structured_closure.csv"
+    (size,) = [s for s in costmodel.jobs(config, catalogue) if s.law == "theory_structured_closure"]
+    assert size.work > 0 and size.ops > 0

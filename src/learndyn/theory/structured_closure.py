@@ -4,11 +4,11 @@ network) and the ReLU network of the theory half (``fields``, ``flows.weight_flo
 relative residual error of the kernel frozen at t = 0, r(t) = exp(-K(0) t/n) r(0), against
 weight-space gradient flow, per (model, depth, width, seed), to the truncation's horizon.
 
-Horizon (``theory.truncation.horizon``, the same rule and value as the truncation study): rule
-"per_run" (the default) integrates each run to the time its level-0 loss has fallen by
-``loss_drop``, capped at ``t_max``; rule "shared" gives every model, width and seed of a depth
-one ODE time, the median over seeds of the ReLU network's loss-drop time at the smallest width
-(capped), so the three models are compared at the same ODE time.
+Horizon (``theory.truncation.horizon``: the truncation study's rule and value, applied to the
+ReLU network of the same depth, width and seed, and shared by the three models, so that every
+paired comparison is at one ODE time): rule "per_run" (the default) is the time the ReLU run's
+level-0 loss has fallen by ``loss_drop``, capped at ``t_max``; rule "shared" is one time per
+depth, the median over seeds of that time at the smallest width (capped).
 
 The smooth models integrate all seeds in one dopri5 call in the rescaled time tau = t / t_h
 (d theta/d tau = -t_h grad loss, exact for each seed's own t_h); the ReLU runs are the theory
@@ -45,6 +45,7 @@ from .structured import (
 
 DT = torch.float64
 MODELS = ("structured", "linear", "relu")  # linear: the structured net with alpha = 0
+ORDER = ("relu", "structured", "linear")  # the ReLU run first: its horizon is the three models'
 
 
 def _np(x):
@@ -89,14 +90,13 @@ def smooth_flow(params, a, p: Problem, alpha: float, t_h, tau, settings: Setting
     return path, r, stats
 
 
-def run_smooth(p: Problem, arch: Architecture, seeds, tau, horizon: dict, t_shared, settings, check_steps):
-    """One (smooth model, depth, width) over all seeds: horizons (S,), level-0 error, loss, cap
-    excess (S, T), kernel drift at the horizon (S,), kernel-vs-Jacobian error at t = 0 and at
-    the horizon (S,), rk4-vs-dopri5 error (S,; when ``check_steps``) and the wall time."""
+def run_smooth(p: Problem, arch: Architecture, seeds, tau, t_h, settings, check_steps):
+    """One (smooth model, depth, width) over all seeds to the horizons ``t_h`` (S,): level-0
+    error, loss, cap excess (S, T), kernel drift at the horizon (S,), kernel-vs-Jacobian error at
+    t = 0 and at the horizon (S,), rk4-vs-dopri5 error (S,; when ``check_steps``), wall time."""
     params, a = init_structured(arch, seeds, p.d, p.X.device)
     F0 = structured_fields(params, a, p.X, p.y, arch.alpha)
     K0 = structured_kernel(F0, arch.alpha)
-    t_h = np.full(len(seeds), t_shared) if t_shared is not None else horizon_times(K0, F0.r, horizon)
     (path, r_w, stats), wall = timed(smooth_flow, params, a, p, arch.alpha, t_h, tau, settings)
     times = torch.as_tensor(tau, dtype=DT).unsqueeze(-1) * torch.as_tensor(t_h, dtype=DT)  # (T, S)
     r_0 = torch.stack(
@@ -169,14 +169,16 @@ def run(p: Problem, job: Job, log=None) -> xr.Dataset:
         shared = horizon.get("rule", "per_run") == "shared"
         t_shared = shared_horizon(p, L, exp.widths[0], seeds, horizon) if shared else None
         for k, m in enumerate(exp.widths):
-            for i, model in enumerate(MODELS):
+            for model in ORDER:
+                i = MODELS.index(model)
                 if model == "relu":
                     out = run_relu(p, L, m, seeds, tau, horizon, t_shared, settings)
+                    t_h = out["horizon"]
                 else:
                     alpha = exp.alpha if model == "structured" else 0.0
                     arch = Architecture(L, m, alpha, exp.rho, exp.rank_ratio)
                     check = exp.check_steps if k == 0 else 0
-                    out = run_smooth(p, arch, seeds, tau, horizon, t_shared, settings, check)
+                    out = run_smooth(p, arch, seeds, tau, t_h, settings, check)
                     if check:
                         integ[i, j] = out["integrator"]
                 for key in var:

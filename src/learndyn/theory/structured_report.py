@@ -131,6 +131,13 @@ def _fmt(v, digits=2) -> str:
     return f"{v:.{digits}f}" if np.isfinite(v) else NA
 
 
+def _at_widths(widths: list) -> str:
+    """'at width 8' or 'at widths 8, 16 and 32'."""
+    if len(widths) == 1:
+        return f"at width {widths[0]}"
+    return f"at widths {', '.join(widths[:-1])} and {widths[-1]}"
+
+
 def closer_sentence(df: pd.DataFrame, model: str, baseline: str, depth: int) -> str:
     """The verdict sentence of one pair at equal width, from the Holm-adjusted rows: at which
     widths ``model``'s level-0 error is lower, higher, or not distinguishable."""
@@ -140,13 +147,12 @@ def closer_sentence(df: pd.DataFrame, model: str, baseline: str, depth: int) -> 
         for v in ("supported", "not supported", "inconclusive")
     }
     name, other = NAMES[model], NAMES[baseline]
-    parts = []
-    if groups["supported"]:
-        parts.append(f"the {name} has the lower level-0 error at width {', '.join(groups['supported'])}")
-    if groups["not supported"]:
-        parts.append(f"the {other} has the lower level-0 error at width {', '.join(groups['not supported'])}")
-    if groups["inconclusive"]:
-        parts.append(f"the paired test does not separate them at width {', '.join(groups['inconclusive'])}")
+    phrases = {
+        "supported": f"the {name} has the lower level-0 error",
+        "not supported": f"the {other} has the lower level-0 error",
+        "inconclusive": "the paired test does not separate them",
+    }
+    parts = [f"{phrases[v]} {_at_widths(ws)}" for v, ws in groups.items() if ws]
     return "; ".join(parts) if parts else "not measured"
 
 
@@ -159,6 +165,8 @@ def structured_macros(ds: xr.Dataset, df: pd.DataFrame, confidence: float = 0.95
         "ScRho": f"{ds.attrs['rho']:g}",
         "ScRankRatio": f"{ds.attrs['rank_ratio']:g}",
         "ScSeeds": int(ds.sizes["seed"]),
+        "ScDepth": int(ds.depth.values[0]),
+        "ScConfidence": f"{100 * confidence:.0f}",
         "ScMinWidth": int(ds.width.values.min()),
         "ScMaxWidth": int(ds.width.values.max()),
         "ScWidthFactor": int(ds.width.values.max() // ds.width.values.min()),
