@@ -9,7 +9,7 @@ from learndyn.theory.settings import EXPERIMENTS
 
 def test_check_families_are_experiments_in_table_order():
     names = [fam.experiment for fam in CHECK_FAMILIES]
-    assert names == ["closed_flow", "hybrid_flow", "identities", "gradient_descent"]
+    assert names == ["closed_flow", "hybrid_flow", "identities", "gradient_descent", "structured_closure"]
     assert set(names) <= set(EXPERIMENTS)
     assert tuple(fam.part for fam in CHECK_FAMILIES[: len(FLOW_PARTS)]) == FLOW_PARTS
 
