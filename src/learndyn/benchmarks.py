@@ -14,7 +14,10 @@ import pandas as pd
 
 
 def measured(run_dir: str | Path) -> dict[str, dict]:
-    """``{benchmarks/<...>.tsv: {"wall_s", "max_rss_mib"}}`` of a run directory (last repeat)."""
+    """``{benchmarks/<...>.tsv: {"wall_s", "cpu_s", "max_rss_mib"}}`` of a run directory (last
+    repeat). ``cpu_s`` is the job's CPU seconds (user + system); for a one-thread job it is its
+    wall time on a quiet machine, and it does not grow with the other jobs that share the
+    cores, which ``wall_s`` does."""
     root = Path(run_dir)
     out = {}
     for path in sorted(root.glob("benchmarks/**/*.tsv")):
@@ -22,9 +25,10 @@ def measured(run_dir: str | Path) -> dict[str, dict]:
             rows = list(csv.DictReader(fh, delimiter="\t"))
         if not rows:
             continue
-        rss = rows[-1].get("max_rss", "nan")
+        rss, cpu = rows[-1].get("max_rss", "nan"), rows[-1].get("cpu_time", "nan")
         out[str(path.relative_to(root))] = {
             "wall_s": float(rows[-1]["s"]),
+            "cpu_s": float(cpu) if cpu not in ("", "-", None) else float("nan"),
             "max_rss_mib": float(rss) if rss not in ("", "-") else float("nan"),
         }
     if not out:
@@ -87,3 +91,55 @@ def cost_macros(jobs: pd.DataFrame) -> dict[str, float]:
         "PeakRssMiB": round(jobs["max_rss_mib"].max(), 1),
         "NumJobs": len(jobs),
     }
+
+
+SNAPSHOT_COLUMNS = ("s", "max_rss", "cpu_time")  # what the cost model reads of a benchmark file
+
+
+def snapshot(run_dir: str | Path, configfile: str | Path) -> dict:
+    """A run's benchmark records (the columns the cost model reads, last repeat) and the text of
+    the config it ran, as one JSON-able dict: a small, self-contained copy of a run for a test
+    fixture (``restore`` writes it back as a run directory)."""
+    root = Path(run_dir)
+    records = {}
+    for path in sorted(root.glob("benchmarks/**/*.tsv")):
+        with path.open() as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        if rows:
+            records[str(path.relative_to(root))] = {k: rows[-1].get(k, "NA") for k in SNAPSHOT_COLUMNS}
+    if not records:
+        raise FileNotFoundError(f"{root}/benchmarks: no benchmark files (run the profile there first)")
+    return {"config": Path(configfile).read_text(), "benchmarks": records}
+
+
+def restore(snap: dict, run_dir: str | Path) -> Path:
+    """Write ``snapshot``'s benchmark files under ``run_dir`` and its config as
+    ``run_dir/config.yaml``; returns the config's path."""
+    root = Path(run_dir)
+    for bench, row in snap["benchmarks"].items():
+        path = root / bench
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cols = list(row)
+        path.write_text("\t".join(cols) + "\n" + "\t".join(str(row[c]) for c in cols) + "\n")
+    config = root / "config.yaml"
+    config.write_text(snap["config"])
+    return config
+
+
+def rule_table(jobs: pd.DataFrame, rules: dict[str, str]) -> pd.DataFrame:
+    """Per rule (``rules``: the job's ``stage/label`` -> its rule, as the cost model's law keys
+    name them): jobs, summed wall and CPU time, slowest job, peak RSS; largest summed wall
+    time first. Jobs without a rule are counted under their stage."""
+    label = [rules.get(f"{s}/{j}", s) for s, j in zip(jobs["stage"], jobs["job"])]
+    named = jobs.assign(rule=[r.replace("_", " ").replace(":", ", ") for r in label])
+    grouped = named.groupby("rule", sort=True)
+    table = pd.DataFrame(
+        {
+            "jobs": grouped.size(),
+            "wall [s]": grouped["wall_s"].sum(),
+            "CPU [s]": grouped["cpu_s"].sum(),
+            "slowest job [s]": grouped["wall_s"].max(),
+            "peak RSS [MiB]": grouped["max_rss_mib"].max(),
+        }
+    )
+    return table.sort_values("wall [s]", ascending=False).reset_index()

@@ -112,6 +112,7 @@ def fit_laws(
     measured: dict[str, dict],
     fixed_b: dict[str, float] | None = None,
     step_times: dict[str, float] | None = None,
+    quantity: str = "wall_s",
 ) -> dict[str, Law]:
     """One law per law key from the jobs with a measurement ``measured[bench] = {"wall_s",
     "max_rss_mib"}``, by one non-negative least-squares fit over every measured job:
@@ -131,11 +132,15 @@ def fit_laws(
     multiply-add): only the shared overhead and a fixed cost per key (a grid cell's spectra,
     robustness sweeps and model file) are fitted. A quick profile's evaluations are too small
     to fit their cost (its cells' time beyond the steps is a constant ~2 s), so their cost is
-    tied to the measured step instead."""
+    tied to the measured step instead.
+
+    ``quantity``: what is fitted, ``"wall_s"`` or ``"cpu_s"`` (a job's CPU seconds: its wall
+    time on a quiet machine for the one-thread jobs, unaffected by the jobs that shared the
+    cores with it, which a law of the job's own size cannot predict)."""
     from scipy.optimize import nnls
 
     fixed_b, step_times = fixed_b or {}, step_times or {}
-    have = [j for j in job_list if j.bench in measured]
+    have = [j for j in job_list if j.bench in measured and math.isfinite(measured[j.bench][quantity])]
     if not have:
         raise ValueError("no benchmark file matches a job of this config: run the profile first")
     keys = sorted({j.law for j in have})
@@ -160,7 +165,7 @@ def fit_laws(
         scale.append(max(vals) or 1.0)
     A, y = [], []
     for j in have:
-        wall = measured[j.bench]["wall_s"]
+        wall = measured[j.bench][quantity]
         row = []
         for (key, name), sc in zip(columns, scale):
             value = 1.0 if name == "" else (size(j, name) if j.law == key else 0.0)
@@ -186,7 +191,7 @@ def fit_laws(
             b = _median([j.steps * step_times[j.shape] / j.work for j in js if j.work > 0] or [0.0])
         upper = 0.0
         if key not in timed and key not in with_work and key not in fixed_b:
-            upper = max(max(measured[j.bench]["wall_s"] - overhead, 0.0) / j.work for j in js if j.work > 0)
+            upper = max(max(measured[j.bench][quantity] - overhead, 0.0) / j.work for j in js if j.work > 0)
         laws[key] = Law(
             overhead,
             coef.get((key, term[key]), 0.0),
@@ -198,6 +203,16 @@ def fit_laws(
             upper,
         )
     return laws
+
+
+def with_memory(laws: dict[str, Law], memory: dict[str, Law]) -> dict[str, Law]:
+    """``laws`` with the memory terms (``rss0``, ``k``) of ``memory`` where it has the key. A quick
+    profile's jobs are too small to fit memory: their resident memory above the smallest is the
+    interpreter's and the libraries', not their tensors' (fitted on one, ``k`` came out 10-100x
+    the default study's), so a calibration on it keeps the memory laws of a larger run."""
+    from dataclasses import replace
+
+    return {k: replace(v, rss0=memory[k].rss0, k=memory[k].k) if k in memory else v for k, v in laws.items()}
 
 
 def law_for(laws: dict[str, Law], key: str) -> Law | None:
@@ -347,3 +362,45 @@ def request(job: Size | None, laws: dict[str, Law], step_times: dict | None = No
     if law is None:
         return slurm_resources(float("nan"), float("nan"))
     return slurm_resources(law.wall_upper(job, step_times), law.rss(job.mem_work))
+
+
+def bench_rules(config: dict) -> dict[str, str]:
+    """``{stage/label: law key}`` of every heavy job of ``config`` (the label as
+    ``learndyn.benchmarks.read_benchmarks`` names a job: its benchmark path below the stage,
+    without ``.tsv``), so that a run's measured jobs can be summed per rule."""
+    out = {}
+    for j in jobs(config):
+        parts = Path(j.bench).with_suffix("").parts  # benchmarks/<stage>/<...>
+        out["/".join(parts[1:])] = j.law
+    return out
+
+
+def rule_label(key: str) -> str:
+    """A law key as table text: ``train_cell:full`` -> ``train cell, full`` (no LaTeX specials)."""
+    return key.replace("_", " ").replace(":", ", ")
+
+
+def plan_rows(result: dict) -> list[dict]:
+    """The plan (``plan``) per rule as rows for a table: jobs, CPU hours, longest job in hours;
+    most CPU first."""
+    return [
+        {
+            "rule": rule_label(key),
+            "jobs": r["jobs"],
+            "CPU [h]": r["cpu_h"],
+            "longest job [h]": r["max_wall_s"] / 3600,
+        }
+        for key, r in sorted(result["rules"].items(), key=lambda kv: -kv[1]["cpu_h"])
+    ]
+
+
+def plan_macros(result: dict) -> dict[str, float]:
+    """Numbers of a plan the compute appendix quotes: CPU hours, critical path and wall-time
+    estimate in hours, the cores it assumes."""
+    return {
+        "PlanCpuHours": round(result["total_cpu_h"], 1),
+        "PlanCriticalPathHours": round(result["critical_path_h"], 1),
+        "PlanWallHours": round(result["wall_h_estimate"], 1),
+        "PlanCores": result["cores"],
+        "PlanJobs": sum(r["jobs"] for r in result["rules"].values()),
+    }

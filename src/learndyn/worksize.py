@@ -226,23 +226,38 @@ def size_train_align(config: dict, bench: str) -> Size:
     return Size("train_align", bench, work, mem, ops=n_cells * len(train["seeds"]))
 
 
-# --- theory (work ~ depth x n x m^2 x what each one repeats; ops ~ integrations x layers x time:
-# the adaptive integrators' steps cost Python and small-tensor overhead that does not grow with n
-# or m at these sizes) ----------------------------------------------------------------------------
+# --- theory (work ~ depth x n x m^2 x what each one repeats; ops ~ the event-driven integrators'
+# steps x layers: each step costs Python and small-tensor overhead per layer that does not grow
+# with n or m at these sizes, and the steps grow with the horizon and the mask entries) ------------
+
+# Integrator steps of an event-driven flow (dopri5, every mask switch located) per unit of time
+# grow as (mask entries n m L)^EVENT_GROWTH: least squares of log(wall / L) on log(n m L) over the
+# 22 per-run wall times (``wall_s``) of the quick profile's truncation jobs (n = 16, L = 1 and 3,
+# m = 16..64; 2026-12-05). A calibration on the quick profile alone, checked out of sample on the
+# default study (``python -m learndyn.bench plan --calibrate ... --validate ...``).
+EVENT_GROWTH = 0.94
+
+
+def flow_ops(n: int, m: int, depth: int, t: float) -> float:
+    """Relative cost of integrating one event-driven flow of ``depth`` layers of width ``m`` on
+    ``n`` points to time ``t``: steps t (n m L)^EVENT_GROWTH, each costing L layers' overhead."""
+    return depth * t * (n * m * depth) ** EVENT_GROWTH
 
 
 def size_theory_closed_flow(config: dict, bench: str, task: str) -> Size:
     th = config["theory"]
     cf, seeds = th["closed_flow"], len(th["seeds"])
     w = seeds * int(th["n"]) * cf["width"] ** 2 * cf["t_max"]
-    return Size("theory_closed_flow", bench, w, w * 8, ops=seeds * cf["t_max"])
+    ops = seeds * flow_ops(int(th["n"]), cf["width"], 1, cf["t_max"])
+    return Size("theory_closed_flow", bench, w, w * 8, ops=ops)
 
 
 def size_theory_hybrid_flow(config: dict, bench: str, task: str) -> Size:
     th = config["theory"]
     hf, seeds, depths = th["hybrid_flow"], len(th["seeds"]), sum(int(L) for L in th["hybrid_flow"]["depths"])
     w = seeds * depths * int(th["n"]) * hf["width"] ** 2 * hf["t_max"]
-    return Size("theory_hybrid_flow", bench, w, w * 8, ops=seeds * depths * hf["t_max"])
+    ops = seeds * sum(flow_ops(int(th["n"]), hf["width"], int(L), hf["t_max"]) for L in hf["depths"])
+    return Size("theory_hybrid_flow", bench, w, w * 8, ops=ops)
 
 
 def size_theory_identities(config: dict, bench: str, task: str) -> Size:
@@ -269,7 +284,7 @@ def size_theory_truncation_depth(config: dict, bench: str, n: str, depth: str) -
     floor = tr["floor_max_width"] if n_job == int(th["n"]) else 0  # floor runs at the main n only
     runs = [(m, flows_per_run(tr["levels"], L, m, floor)) for m in widths_at(tr, L, n_job)]
     w = len(tr["seeds"]) * sum(k * L * n_job * m**2 for m, k in runs)
-    ops = len(tr["seeds"]) * sum(k * L for _, k in runs) * horizon
+    ops = len(tr["seeds"]) * sum(k * flow_ops(n_job, m, L, horizon) for m, k in runs)
     # memory: one run at a time; its weight trajectory and the integrator's stages
     mem = max(L * m**2 + n_job * L * m for m, _ in runs) * (tr["n_times"] + 8) * 8
     return Size("theory_truncation", bench, w, mem, ops=ops)

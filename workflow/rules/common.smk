@@ -277,6 +277,8 @@ def get_paper_inputs(wildcards=None):
         "results/paper/macros.tex",
         "results/paper/compute/macros.tex",
         "results/paper/compute/cost_table.tex",
+        "results/paper/compute/rule_table.tex",
+        "results/paper/compute/plan_table.tex",
         *CATALOGUE.paper_files("tables"),
         *[f"results/figures/{key}.pdf" for key in FIGURES],
     ]

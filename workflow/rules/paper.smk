@@ -21,9 +21,13 @@ rule paper_macros:
 rule paper_cost:
     input:
         benchmarks=get_benchmark_files(),
+        plan_config="config/paper.yaml",
+        laws="config/cost_model.json",
         lib=lib("paper_cost.py"),
     output:
         table="results/paper/compute/cost_table.tex",
+        rules="results/paper/compute/rule_table.tex",
+        plan="results/paper/compute/plan_table.tex",
         macros="results/paper/compute/macros.tex",
         jobs=report(
             "results/paper/compute/jobs.csv",

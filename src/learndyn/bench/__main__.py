@@ -1,7 +1,7 @@
 """Cost benchmarks, one subcommand per stage; prints JSON.
 
     python -m learndyn.bench theory [--n 16 32 64] [--m 64 128 256] [--depths 1 2 3]
-    python -m learndyn.bench train [--widths 32 64 128 256] [--steps 200] [--repeats 5]
+    python -m learndyn.bench train [--widths 32 64 128] [--model structured|mlp] [--repeats 5]
     python -m learndyn.bench noop [--configfile config/config.yaml]
     python -m learndyn.bench plan [--configfile config/paper.yaml] [--calibrate RUN_DIR CONFIG] ...
 
@@ -81,15 +81,24 @@ def main(argv=None):
     th.add_argument("--device", default="auto")
     th.set_defaults(func=theory.run)
     tr = sub.add_parser(
-        "train", help="batched ensemble vs per-seed PyTorch loop and torch.func ensemble; FLOP/s vs GEMM"
+        "train", help="batched ensemble vs the torch.func ensemble (and per-seed loop); FLOP/s vs GEMM"
     )
-    tr.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128, 256])
+    tr.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128])
+    tr.add_argument("--model", choices=["structured", "mlp"], default="structured")
     tr.add_argument("--depth", type=int, default=8)
-    tr.add_argument("--seeds", type=int, default=5, help="ensemble size (seeds 0..S-1)")
-    tr.add_argument("--steps", type=int, default=200)
-    tr.add_argument("--batch", type=int, default=256)
-    tr.add_argument("--repeats", type=int, default=5)
-    tr.add_argument("--threads", type=int, default=2)
+    tr.add_argument("--seeds", type=int, default=10, help="ensemble size (seeds 0..S-1)")
+    tr.add_argument("--steps", type=int, default=100)
+    tr.add_argument("--batch", type=int, default=128)
+    tr.add_argument("--repeats", type=int, default=5, help="alternating runs of each (A B A B ...)")
+    tr.add_argument("--threads", type=int, default=1, help="intra-op threads (the training jobs use 1)")
+    tr.add_argument(
+        "--peer-optimizer",
+        choices=["best", "fused", "foreach"],
+        default="best",
+        help="the torch.func peer's AdamW: fused where torch has it (best), or forced",
+    )
+    tr.add_argument("--loop-peer", action="store_true", help="also time the per-seed loop (slow)")
+    tr.add_argument("--no-gemm", action="store_true", help="skip the step-time vs GEMM measurement")
     tr.add_argument(
         "--torch-func-grads",
         choices=["vmap", "autograd"],

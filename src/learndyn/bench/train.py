@@ -6,9 +6,13 @@ The peer trains one seed at a time: a plain ``nn.Module`` of the same structured
 Ours trains all seeds at once (``EnsembleNet`` + ``train_ensemble``). The expert peer
 (``torch_func_train``) trains the same plain module for all seeds at once with ``torch.func``:
 ``stack_module_state`` over the per-seed copies, ``functional_call`` under ``vmap`` with
-per-member minibatches, vmapped ``torch.func.grad``, one ``torch.optim.AdamW(foreach=True)``.
-All three do the same steps, batch size and evaluation schedule. FLOP counts are analytic
-(matmuls only).
+per-member minibatches, one ``torch.optim.AdamW`` with the best implementation torch offers on
+the device (``fused=True`` where torch has it, as ours uses torch's fused AdamW kernel; else
+``foreach=True``). All three do the same steps, batch size and evaluation schedule, under the
+jobs' run-time settings (``setup_torch``: one intra-op thread as the workflow's training jobs,
+float32). Two models: the structured net (``--model structured``) and the MLP
+(``--model mlp``: h_l = relu(W_l h + b_l), Kaiming init, the peer an ``nn.Sequential`` of
+``nn.Linear`` + ``nn.ReLU``). FLOP counts are analytic (matmuls only).
 """
 
 from __future__ import annotations
@@ -77,7 +81,19 @@ class PeerStructuredLayer(nn.Module):
         return h @ A.T + self.b + torch.tanh(self.a) * self.U(F.gelu(self.V(h)))
 
 
-def peer_model(d_in, d_out, width, depth):
+MLP = {"kind": "mlp"}
+MODELS = {"structured": STRUCTURED, "mlp": MLP}
+
+
+def peer_model(d_in, d_out, width, depth, model: str = "structured"):
+    """The plain module of ``model``: embedding, ``depth`` layers of width ``width``, read-out."""
+    if model == "mlp":
+        layers = []
+        for _ in range(depth):
+            lin = nn.Linear(width, width)
+            nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
+            layers += [lin, nn.ReLU()]
+        return nn.Sequential(nn.Linear(d_in, width), *layers, nn.Linear(width, d_out))
     r = max(1, round(0.25 * width))
     return nn.Sequential(
         nn.Linear(d_in, width),
@@ -86,7 +102,27 @@ def peer_model(d_in, d_out, width, depth):
     )
 
 
-def peer_train(task, width, depth, seeds, cfg: TrainConfig):
+def peer_adamw(params, cfg: TrainConfig, impl: str = "best"):
+    """``torch.optim.AdamW`` over ``params`` with ``cfg``'s lr, betas, eps and weight decay, and
+    which implementation it runs: ``"fused"`` (one fused kernel, what ours runs), ``"foreach"``
+    (multi-tensor ops) or ``"best"`` (fused where torch supports it for these tensors, else
+    foreach). Returns ``(optimizer, impl used)``."""
+    if impl not in ("best", "fused", "foreach"):
+        raise ValueError(f"optimizer implementation must be best, fused or foreach, got {impl!r}")
+    kw = {"lr": cfg.lr, "betas": cfg.betas, "eps": cfg.eps, "weight_decay": cfg.weight_decay}
+    params = list(params)
+    if impl in ("best", "fused"):
+        try:
+            opt = torch.optim.AdamW(params, fused=True, **kw)
+            opt.step()  # no gradients yet: a no-op that checks the fused kernel exists here
+            return opt, "fused"
+        except (RuntimeError, ValueError):
+            if impl == "fused":
+                raise
+    return torch.optim.AdamW(params, foreach=True, **kw), "foreach"
+
+
+def peer_train(task, width, depth, seeds, cfg: TrainConfig, model_name: str = "structured"):
     """One seed after another: DataLoader, torch.optim.AdamW, loss.item() every step; at each
     evaluation the same numbers as ours (loss and metric on the first ``eval_samples`` training
     inputs and on the test set), read back with .item()."""
@@ -116,7 +152,7 @@ def peer_train(task, width, depth, seeds, cfg: TrainConfig):
     history = []
     for seed in seeds:
         torch.manual_seed(seed)
-        model = peer_model(task.d_in, task.d_out, width, depth)
+        model = peer_model(task.d_in, task.d_out, width, depth, model_name)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         loader = DataLoader(TensorDataset(x, y), batch_size=cfg.batch_size, shuffle=True, drop_last=True)
         step = 0
@@ -142,11 +178,11 @@ class FuncEnsemble:
     power-iteration buffers ``u`` get a leading member dim. ``base`` is a parameter-less
     (meta) copy that ``functional_call`` runs with one member's tensors under ``vmap``."""
 
-    def __init__(self, d_in, d_out, width, depth, seeds):
+    def __init__(self, d_in, d_out, width, depth, seeds, model: str = "structured"):
         models = []
         for seed in seeds:
             torch.manual_seed(seed)
-            models.append(peer_model(d_in, d_out, width, depth))
+            models.append(peer_model(d_in, d_out, width, depth, model))
         self.params, self.buffers = stack_module_state(models)  # leaves, requires_grad
         self.base = copy.deepcopy(models[0]).to("meta")
         self.layers = [m for m in self.base if isinstance(m, PeerStructuredLayer)]
@@ -166,14 +202,24 @@ class FuncEnsemble:
         return out, dict(zip(self.u_names, carry))
 
 
-def torch_func_train(task, width, depth, seeds, cfg: TrainConfig, grads: str = "autograd") -> dict:
+def torch_func_train(
+    task,
+    width,
+    depth,
+    seeds,
+    cfg: TrainConfig,
+    grads: str = "autograd",
+    model: str = "structured",
+    optimizer: str = "best",
+) -> dict:
     """The expert peer: the plain module for all seeds at once with ``torch.func``.
 
     Matches ``train_ensemble``: per-member minibatches (``member_batches``: member ``seed``'s own
     epoch permutations), the same steps, the warm-up + cosine schedule (``lr_factor``, through
-    ``LambdaLR``), AdamW with the same lr, betas, eps and weight decay (one
-    ``torch.optim.AdamW(foreach=True)`` over the stacked tensors: Adam is elementwise, so each
-    member gets exactly its own update), the per-member minibatch loss kept in a preallocated
+    ``LambdaLR``), AdamW with the same lr, betas, eps and weight decay (one ``torch.optim.AdamW``
+    over the stacked tensors, by default torch's fused implementation where it exists:
+    ``peer_adamw``; Adam is elementwise, so each member gets exactly its own update), the
+    per-member minibatch loss kept in a preallocated
     tensor, and at each evaluation the loss and metric on the first ``eval_samples`` training
     inputs and on the test set, kept on the device (no host read-back inside the loop, as ours).
 
@@ -189,19 +235,12 @@ def torch_func_train(task, width, depth, seeds, cfg: TrainConfig, grads: str = "
         raise ValueError(f"grads must be 'vmap' or 'autograd', got {grads!r}")
     data = TaskTensors.from_task(task)
     dev, n, S = data.x_train.device, len(data.x_train), len(seeds)
-    ens = FuncEnsemble(data.d_in, data.d_out, width, depth, seeds)
+    ens = FuncEnsemble(data.d_in, data.d_out, width, depth, seeds, model)
     params, buffers = ens.params, ens.buffers
     if grads == "vmap":  # torch.func.grad differentiates by itself: no outer autograd tape
         for p in params.values():
             p.requires_grad_(False)
-    opt = torch.optim.AdamW(
-        list(params.values()),
-        lr=cfg.lr,
-        betas=cfg.betas,
-        eps=cfg.eps,
-        weight_decay=cfg.weight_decay,
-        foreach=True,
-    )
+    opt, impl = peer_adamw(params.values(), cfg, optimizer)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, cfg.steps, cfg.warmup_frac))
     classify = data.kind == "classification"
 
@@ -267,18 +306,19 @@ def torch_func_train(task, width, depth, seeds, cfg: TrainConfig, grads: str = "
     out["step_loss"] = step_loss.cpu().numpy()
     out["params"] = {k: v.detach().cpu() for k, v in params.items()}
     out["buffers"] = {k: v.cpu() for k, v in buffers.items()}
+    out["optimizer"] = impl
     return out
 
 
-def ensemble_train(task, width, depth, seeds, cfg: TrainConfig):
+def ensemble_train(task, width, depth, seeds, cfg: TrainConfig, model: str = "structured"):
     data = TaskTensors.from_task(task)
-    model = build_model(STRUCTURED, task.d_in, task.d_out, width, depth, seeds)
-    return train_ensemble(model, data, cfg)
+    net = build_model(MODELS[model], task.d_in, task.d_out, width, depth, seeds)
+    return train_ensemble(net, data, cfg)
 
 
-def step_flops(d_in, d_out, width, depth, batch, members) -> float:
+def step_flops(d_in, d_out, width, depth, batch, members, model: str = "structured") -> float:
     """Matmul FLOPs of one training step (forward + backward = 3x forward)."""
-    r = max(1, round(0.25 * width))
+    r = max(1, round(0.25 * width)) if model == "structured" else 0
     forward = 2 * batch * (d_in * width + depth * (width * width + 2 * width * r) + width * d_out)
     return 3.0 * forward * members
 
@@ -295,7 +335,7 @@ def gemm_flops(n: int = 2048, repeats: int = 7) -> float:
     return 2 * n**3 / statistics.median(times)
 
 
-def step_time(task, width, depth, seeds, steps, batch, repeats) -> tuple[list, list]:
+def step_time(task, width, depth, seeds, steps, batch, repeats, model="structured") -> tuple[list, list]:
     """Seconds per training step of the ensemble alone, and the large-GEMM FLOP/s measured
     right before it, per repeat. A step time is (T(2N) - T(N)) / N with no evaluation after
     the initial one, so model set-up, evaluation and read-back cancel. The GEMM rate of
@@ -305,7 +345,7 @@ def step_time(task, width, depth, seeds, steps, batch, repeats) -> tuple[list, l
     def run_steps(n):
         cfg = TrainConfig(steps=n, batch_size=batch, eval_every=n + 1)
         t0 = time.perf_counter()
-        ensemble_train(task, width, depth, seeds, cfg)
+        ensemble_train(task, width, depth, seeds, cfg, model)
         return time.perf_counter() - t0
 
     run_steps(2)  # warm-up
@@ -316,86 +356,125 @@ def step_time(task, width, depth, seeds, steps, batch, repeats) -> tuple[list, l
     return steps_s, peaks
 
 
+def alternating(runs: dict, repeats: int) -> dict[str, list[float]]:
+    """Wall seconds of each of ``runs`` (``{name: no-argument callable}``), ``repeats`` times in
+    turn (A B A B ...: a drift of the shared machine's speed hits every contestant alike), after
+    one untimed run of each (first-call costs)."""
+    for fn in runs.values():
+        fn()
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            times[name].append(timed(fn)[1])
+    return times
+
+
+def ratio_summary(other: list[float], ours: list[float]) -> dict:
+    """Per-repeat ratios other / ours (above 1: ours faster), their median and range."""
+    pairs = [o / u for o, u in zip(other, ours)]
+    return {"median": statistics.median(pairs), "min": min(pairs), "max": max(pairs), "pairs": pairs}
+
+
 def run(
-    widths=(32, 64, 128, 256),
+    widths=(32, 64, 128),
     depth=8,
-    seeds=(0, 1, 2, 3, 4),
-    steps=200,
-    batch=256,
+    seeds=tuple(range(10)),
+    steps=100,
+    batch=128,
     repeats=5,
-    threads=2,
+    threads=1,
     task_spec=None,
     torch_func_grads="autograd",
+    model="structured",
+    optimizer="best",
+    loop_peer=False,
+    gemm=True,
 ) -> dict:
-    """Peer/ensemble wall-time ratios (end to end, same steps and evaluations) and the training
-    step's achieved FLOP/s against a large GEMM timed next to it, per width (medians of
-    ``repeats`` pairs).
+    """Ours vs the torch.func expert peer (and the per-seed loop with ``loop_peer``), end to end
+    (same steps and evaluations), per width: ``repeats`` runs of each in alternation, the
+    per-repeat ratios and their median (``speedup_torch_func``; above 1: ours is faster).
 
-    Two peers: ``peer_s`` the per-seed loop (``peer_train``), ``torch_func_s`` the torch.func
-    ensemble of the same plain module (``torch_func_train``, per-member gradients by
-    ``torch_func_grads``). ``speedup`` = peer_s / ours_s and ``speedup_torch_func`` =
-    torch_func_s / ours_s (above 1: ours is faster), with the per-repeat ratios in ``*_pairs``.
+    ``torch_func_grads``: the peer's per-member gradients (see ``torch_func_train``);
+    ``optimizer``: its AdamW implementation (``peer_adamw``; ``best`` = fused where available).
+    With ``gemm``: the training step's achieved FLOP/s against a large GEMM timed next to it
+    (``step_time``); ``step_overhead_us`` is the step time beyond what the step's matmuls would
+    take at the GEMM rate (Python, elementwise work, small-matrix inefficiency).
 
-    ``step_overhead_us`` is the step time beyond what the step's matmuls would take at the
-    GEMM rate (Python, elementwise work, small-matrix inefficiency).
-
-    All three run in one process under the pipeline jobs' run-time settings (``setup_torch``:
-    ``threads`` intra-op threads, deterministic mode, the allocator keeping freed memory)."""
+    All run in one process under the pipeline jobs' run-time settings (``setup_torch``:
+    ``threads`` intra-op threads, 1 as the workflow's training jobs, deterministic mode, the
+    allocator keeping freed memory), float32."""
     setup_torch(threads, "cpu")
     task = make_task(
         "bench", task_spec or {"generator": "spirals", "n_train": 4096, "n_test": 1024, "d": 32, "seed": 0}
     )
     cfg = TrainConfig(steps=steps, batch_size=batch, eval_every=max(1, steps // 10), eval_samples=1024)
     peak = gemm_flops()
+    impl = peer_adamw([torch.zeros(2, requires_grad=True)], cfg, optimizer)[1]  # float32, the device's
     rows = []
     for width in widths:
-        ours_all, peer_all, func_all = [], [], []
-        for _ in range(repeats):  # in turn, so a drift of the machine's speed hits all three
-            ours_all.append(timed(ensemble_train, task, width, depth, seeds, cfg)[1])
-            peer_all.append(timed(peer_train, task, width, depth, seeds, cfg)[1])
-            func_all.append(timed(torch_func_train, task, width, depth, seeds, cfg, torch_func_grads)[1])
-        ours, peer = statistics.median(ours_all), statistics.median(peer_all)
-        func = statistics.median(func_all)
-        steps_s, peaks = step_time(task, width, depth, seeds, steps, batch, repeats)
-        step, gemm = statistics.median(steps_s), statistics.median(peaks)
-        flops = step_flops(task.d_in, task.d_out, width, depth, batch, len(seeds))
-        rows.append(
-            {
-                "width": width,
-                "depth": depth,
-                "seeds": len(seeds),
-                "steps": steps,
-                "batch": batch,
-                "peer_s": peer,
-                "ours_s": ours,
-                "speedup": peer / ours,
-                "speedup_pairs": [p / o for p, o in zip(peer_all, ours_all)],
-                "torch_func_s": func,
-                "speedup_torch_func": func / ours,
-                "speedup_torch_func_pairs": [f / o for f, o in zip(func_all, ours_all)],
+        runs = {
+            "ours": lambda: ensemble_train(task, width, depth, seeds, cfg, model),
+            "torch_func": lambda: torch_func_train(
+                task, width, depth, seeds, cfg, torch_func_grads, model, optimizer
+            ),
+        }
+        if loop_peer:
+            runs["peer"] = lambda: peer_train(task, width, depth, seeds, cfg, model)
+        times = alternating(runs, repeats)
+        func = ratio_summary(times["torch_func"], times["ours"])
+        ours = statistics.median(times["ours"])
+        row = {
+            "width": width,
+            "depth": depth,
+            "seeds": len(seeds),
+            "steps": steps,
+            "batch": batch,
+            "ours_s": ours,
+            "ours_all_s": times["ours"],
+            "torch_func_s": statistics.median(times["torch_func"]),
+            "torch_func_all_s": times["torch_func"],
+            "speedup_torch_func": func["median"],
+            "speedup_torch_func_range": [func["min"], func["max"]],
+            "speedup_torch_func_pairs": func["pairs"],
+        }
+        if loop_peer:
+            loop = ratio_summary(times["peer"], times["ours"])
+            row |= {
+                "peer_s": statistics.median(times["peer"]),
+                "speedup": loop["median"],
+                "speedup_pairs": loop["pairs"],
+            }
+        if gemm:
+            steps_s, peaks = step_time(task, width, depth, seeds, steps, batch, repeats, model)
+            step, g = statistics.median(steps_s), statistics.median(peaks)
+            flops = step_flops(task.d_in, task.d_out, width, depth, batch, len(seeds), model)
+            row |= {
                 "step_us": 1e6 * step,
                 "step_flops": flops / step,
-                "step_gemm_flops": gemm,
-                "flops_fraction_of_gemm": statistics.median(flops / t / g for t, g in zip(steps_s, peaks)),
-                "flops_fraction_pairs": [flops / t / g for t, g in zip(steps_s, peaks)],
-                "step_overhead_us": 1e6 * (step - flops / gemm),
+                "step_gemm_flops": g,
+                "flops_fraction_of_gemm": statistics.median(flops / t / q for t, q in zip(steps_s, peaks)),
+                "flops_fraction_pairs": [flops / t / q for t, q in zip(steps_s, peaks)],
+                "step_overhead_us": 1e6 * (step - flops / g),
                 "end_to_end_flops_fraction": flops * steps / ours / peak,
             }
-        )
+        rows.append(row)
     return {
+        "model": model,
         "gemm_flops": peak,
         "gemm_flops_after": gemm_flops(),
         "threads": threads,
         "torch_func_grads": torch_func_grads,
+        "torch_func_optimizer": impl,
+        "repeats": repeats,
         "rows": rows,
     }
 
 
 def bench(args) -> dict:
-    """Batched ensemble vs a per-seed PyTorch loop (DataLoader, loss.item() every step) and vs
-    a torch.func ensemble of the same plain module (vmap, functional_call, one AdamW)."""
+    """Batched ensemble vs a torch.func ensemble of the same plain module (vmap,
+    functional_call, one fused AdamW), and with ``--loop-peer`` a per-seed PyTorch loop."""
     if args.smoke:
-        args.widths, args.steps, args.repeats = [16], 4, 1
+        args.widths, args.steps, args.repeats, args.seeds = [16], 4, 1, 2
     out = run(
         widths=args.widths,
         depth=args.depth,
@@ -405,5 +484,9 @@ def bench(args) -> dict:
         repeats=args.repeats,
         threads=args.threads,
         torch_func_grads=getattr(args, "torch_func_grads", "autograd"),
+        model=args.model,
+        optimizer=args.peer_optimizer,
+        loop_peer=args.loop_peer or args.smoke,
+        gemm=not args.no_gemm,
     )
     return {"benchmark": "train", **out}

@@ -195,7 +195,9 @@ class EnsembleNet(SigmaMode, nn.Module):
             U = p["U"] if s.gate_mode == "one" else p["U"] * p["alpha"][:, None, None]
             return torch.baddbmm(h, z, U.mT)
         lin = torch.baddbmm(p["b"][:, None], h, p["A"].mT)  # A h + b, (S, B, d)
-        if s.activation:
+        if s.activation == "relu":  # in place: baddbmm's backward does not read its output
+            lin = F.relu_(lin)
+        elif s.activation:
             lin = ACTIVATIONS[s.activation](lin)
         if not s.has_branch:
             return lin
