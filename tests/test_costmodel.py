@@ -292,3 +292,21 @@ def test_theory_ops_grow_with_the_mask_entries_and_the_horizon():
     assert ws.flow_ops(32, 64, 2, 4.0) == pytest.approx(4 * base)
     assert ws.flow_ops(64, 64, 2, 1.0) == pytest.approx(2**ws.EVENT_GROWTH * base)
     assert ws.flow_ops(32, 64, 4, 1.0) == pytest.approx(2 ** (1 + ws.EVENT_GROWTH) * base)
+
+
+def test_the_appendix_reads_the_plan_and_names_every_job_by_its_rule():
+    """Every heavy job's benchmark label maps to its law key (the per-rule table of this run);
+    the plan's rows cover every rule once, most CPU first, and its macros are its totals."""
+    config = load_config_file(QUICK)
+    rules = cm.bench_rules(config)
+    assert len(rules) == len(cm.jobs(config)) and set(rules.values()) == {j.law for j in cm.jobs(config)}
+    assert all(not label.startswith("benchmarks/") and not label.endswith(".tsv") for label in rules)
+    laws = {k: cm.Law(3.0, 1e-3, 1e-9, 300.0, 1e-6, 5) for k in set(rules.values())}
+    result = cm.plan(config, laws)
+    rows = cm.plan_rows(result)
+    assert [r["CPU [h]"] for r in rows] == sorted((r["CPU [h]"] for r in rows), reverse=True)
+    assert {r["rule"] for r in rows} == {cm.rule_label(k) for k in result["rules"]}
+    assert all("_" not in r["rule"] for r in rows)
+    macros = cm.plan_macros(result)
+    assert macros["PlanJobs"] == len(cm.jobs(config)) == sum(r["jobs"] for r in rows)
+    assert macros["PlanCpuHours"] == round(result["total_cpu_h"], 1)
