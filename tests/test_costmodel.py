@@ -256,7 +256,9 @@ def test_laws_calibrated_on_the_quick_profile_predict_the_default_study_out_of_s
     )
     laws = bp.calibrate(str(dirs["quick"]), str(configs["quick"]), step_times=steps, quantity="cpu_s")
     check = bp.validate(laws, str(dirs["default"]), str(configs["default"]), steps, quantity="wall_s")
-    assert len(check["jobs"]) == len(default_jobs)  # every job predicted and measured
+    # every measured job is predicted (jobs added to the catalogue since the fixture have no record)
+    recorded = [j for j in default_jobs if (dirs["default"] / j.bench).is_file()]
+    assert len(check["jobs"]) == len(recorded) >= 100
     train, theory = check["families"]["train"], check["families"]["theory"]
     assert train["multi_jobs"] >= 80 and theory["multi_jobs"] >= 8
     assert train["multi_median"] <= TARGET_TRAIN, train
