@@ -16,9 +16,13 @@ parts = [open_dataset(p) for p in snakemake.input.stock]
 combined = xr.combine_by_coords(
     parts, join="outer", compat="no_conflicts", data_vars="all", combine_attrs="drop_conflicts"
 )
-df = compare(open_dataset(snakemake.input.cells), combined, train)
+cells = open_dataset(snakemake.input.cells)
+df = compare(cells, combined, train)
+gates = gate_check(cells, combined, train)  # ReZero against the linear classifier, and its gates
+print(gates.to_string(), file=sys.stderr)
 print(df.to_string(), file=sys.stderr)
 print(f"train.claims.exclude entries: {excluded(df)}", file=sys.stderr)
 write_netcdf(comparison_dataset(df), snakemake.output.comparison, config=snakemake.config)
 write_table(table(df), snakemake.output.table)
-write_macros(macros(df, combined), snakemake.output.macros, prefix="Stock")
+values = macros(df, combined, StockConfig.from_train(train)) | {"RezeroSentences": gate_sentences(gates)}
+write_macros(values, snakemake.output.macros, prefix="Stock")

@@ -80,7 +80,9 @@ def run(args) -> dict:
     rows = []
     for task, model in _pairs(reference, args.tasks, args.models):
         ref = _open(reference / "train" / "tune" / task / f"{model}.nc")
+        c0 = time.process_time()
         ds = tune_pair(config, reference, task, model).squeeze()
+        cpu = time.process_time() - c0
         row = {
             "task": task,
             "model": model,
@@ -92,12 +94,13 @@ def run(args) -> dict:
             "reference_member_steps": int(ref.val_loss.size // ref.sizes["eval_step"])
             * int(ref.eval_step.values[-1]),
             "wall_s": float(ds.wall_tune),
+            "cpu_s": cpu,
             "reference_bench_s": _bench_seconds(reference, task, model),
         }
         if args.time_full:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             tune_pair(config, reference, task, model, full=True)
-            row["full_wall_s"] = time.perf_counter() - t0
+            row["full_wall_s"], row["full_cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
         print(row, flush=True)
         rows.append(row)
         torch.set_num_threads(args.threads)
@@ -119,6 +122,9 @@ def run(args) -> dict:
     if args.time_full:
         out["full_wall_s"] = sum(r["full_wall_s"] for r in rows)
         out["wall_ratio"] = out["wall_s"] / out["full_wall_s"]
+        out["cpu_s"] = sum(r["cpu_s"] for r in rows)
+        out["full_cpu_s"] = sum(r["full_cpu_s"] for r in rows)
+        out["cpu_ratio"] = out["cpu_s"] / out["full_cpu_s"]
     return out
 
 

@@ -249,13 +249,17 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def macros(df: pd.DataFrame, stock: xr.Dataset) -> dict:
+def macros(df: pd.DataFrame, stock: xr.Dataset, cfg: StockConfig) -> dict:
     """Macros of the stock reference: per task the accuracies, the difference and its interval,
     the chosen hyper-parameters, and one generated sentence on whether the project's MLP trails
     the stock MLP; the tasks whose MLP baseline leaves the verdict families."""
     from ..latex import fmt_num, macro_name
 
     out = {"NumTasks": len(df.task.unique()), "NumSeeds": int(stock.sizes["seed"])}
+    out["Hidden"] = ", ".join(str(h) for h in cfg.hidden)
+    out["Cs"] = ", ".join(f"${fmt_num(c)}$" for c in cfg.Cs)
+    out["Alphas"] = ", ".join(f"${fmt_num(a)}$" for a in cfg.alphas)
+    sentences = []
     for r in df.itertuples():
         key = macro_name(r.task, r.reference)
         out[f"{key}Acc"] = fmt_num(r.stock)
@@ -265,9 +269,10 @@ def macros(df: pd.DataFrame, stock: xr.Dataset) -> dict:
         out[macro_name(r.task, "ProjectMlpAcc")] = fmt_num(r.project)
         if r.reference == "stock_mlp":
             verdict = "trails" if r.trails else "does not trail"
-            out[macro_name(r.task, "Sentence")] = (
-                f"On {r.task.replace('_', ' ')} the project's MLP baseline ({fmt_num(r.project)}) {verdict} "
-                f"the stock MLP ({fmt_num(r.stock)}): difference ${fmt_num(r.effect)}$, "
+            sentences.append(
+                f"On {r.task.replace('_', ' ')} the project's MLP baseline "
+                f"(${fmt_num(r.project)}$) {verdict} the stock MLP (${fmt_num(r.stock)}$): "
+                f"difference ${fmt_num(r.effect)}$, "
                 f"{int(CONFIDENCE * 100)}\\% interval $[{fmt_num(r.low)}, {fmt_num(r.high)}]$."
             )
     for task in stock.task.values:
@@ -275,6 +280,7 @@ def macros(df: pd.DataFrame, stock: xr.Dataset) -> dict:
             out[macro_name(task, model, "Chosen", name)] = fmt_num(
                 float(stock.chosen.sel(task=task, model=model))
             )
+    out["Sentences"] = " ".join(sentences)
     gone = [e["task"].replace("_", " ") for e in excluded(df)]
     out["Excluded"] = ", ".join(gone) if gone else "none"
     return out
@@ -300,3 +306,49 @@ def comparison_dataset(df: pd.DataFrame) -> xr.Dataset:
     ds["task"].attrs.update(a("task"))
     ds["reference"].attrs.update(a("stock model"))
     return ds
+
+
+def gate_check(cells: xr.Dataset, stock: xr.Dataset, train: dict, model: str = "rezero") -> pd.DataFrame:
+    """Why a gated residual net can fail on a task: its test accuracy against the stock logistic
+    regression (a linear classifier) and its mean final gate |alpha_l| over layers and seeds (a
+    gate near 0 leaves the embedding and read-out, a linear map). Empty when ``model`` was not
+    trained. Columns task, accuracy, logistic, effect, low, high, gate."""
+    if "model" not in cells.dims or model not in cells.model.values:
+        return pd.DataFrame(columns=["task", "accuracy", "logistic", "effect", "low", "high", "gate"])
+    rows = []
+    for task in stock.task.values:
+        sel = dict(task=task, model=model, depth=train["depth"], width=train["width"])
+        acc = cells.final_test_metric.sel(**sel).values
+        lin = stock.test_accuracy.sel(task=task, model="logistic").values
+        effect, low, high, *_ = mean_difference(acc, lin)
+        gate = cells.alpha.sel(**sel, stage="final") if "alpha" in cells else None
+        mean_gate = float(np.abs(gate).mean()) if gate is not None else np.nan
+        rows.append(
+            {
+                "task": str(task),
+                "accuracy": float(np.nanmean(acc)),
+                "logistic": float(np.nanmean(lin)),
+                "effect": effect,
+                "low": low,
+                "high": high,
+                "gate": mean_gate,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def gate_sentences(df: pd.DataFrame, model: str = "ReZero") -> str:
+    """One generated sentence per task: the gated net's accuracy next to the linear classifier's,
+    their difference with its interval, and the mean final gate."""
+    from ..latex import fmt_num
+
+    out = []
+    for r in df.itertuples():
+        near = "within" if r.low <= 0 <= r.high else "outside"
+        out.append(
+            f"On {r.task.replace('_', ' ')} {model} reaches ${fmt_num(r.accuracy)}$ against the logistic "
+            f"regression's ${fmt_num(r.logistic)}$ (difference ${fmt_num(r.effect)}$, interval "
+            f"$[{fmt_num(r.low)}, {fmt_num(r.high)}]$, 0 {near} it), with mean final gate "
+            f"$|\\alpha_\\ell|={fmt_num(r.gate)}$."
+        )
+    return " ".join(out)
