@@ -63,8 +63,9 @@ def tune_pair(config: dict, reference: Path, task: str, model: str, full: bool =
         train=train, spec=train["models"][model], match=train["models"][match] if match else {}
     )
     job = TuneSettings.from_job(params, SimpleNamespace(model=model))
-    if full:
-        job = dataclasses.replace(job, tune=dataclasses.replace(job.tune, rungs=(), extend=0))
+    if full:  # every rate for the whole train.optim budget, no halving, no extension
+        tune = dataclasses.replace(job.tune, steps=0, rungs=(), extend=0)
+        job = dataclasses.replace(job, tune=tune, optim=tune.optim(train))
     return run_tune(load_task(reference / "data" / f"{task}.nc"), job)
 
 
