@@ -9,7 +9,16 @@ import xarray as xr
 
 from learndyn.io import open_dataset, write_netcdf
 from learndyn.latex import write_macros, write_table
-from learndyn.train.stock import compare, comparison_dataset, excluded, macros, table
+from learndyn.train.stock import (
+    StockConfig,
+    compare,
+    comparison_dataset,
+    excluded,
+    gate_check,
+    gate_sentences,
+    macros,
+    table,
+)
 
 train = snakemake.params.train
 parts = [open_dataset(p) for p in snakemake.input.stock]

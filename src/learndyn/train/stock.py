@@ -351,4 +351,10 @@ def gate_sentences(df: pd.DataFrame, model: str = "ReZero") -> str:
             f"$[{fmt_num(r.low)}, {fmt_num(r.high)}]$, 0 {near} it), with mean final gate "
             f"$|\\alpha_\\ell|={fmt_num(r.gate)}$."
         )
-    return " ".join(out)
+    if not out:
+        return ""
+    lead = (
+        f"{model} next to the logistic regression (a linear classifier), with its mean final gate "
+        "over layers and seeds (a gate near zero leaves the linear embedding and read-out): "
+    )
+    return lead + " ".join(out)
