@@ -141,6 +141,32 @@ def _train_lr_sweep(config):
 
 
 @rule(
+    "train_stock",
+    {"stock": "results/train/stock/{task}.nc"},
+    "logs/train/stock/{task}.log",
+    "benchmarks/train/stock/{task}.tsv",
+)
+def _train_stock(config):
+    """The stock scikit-learn reference on each task of ``train.stock`` (absent: none)."""
+    for task in config["train"].get("stock", {}).get("tasks", []):
+        yield {"task": task}, {}
+
+
+@rule(
+    "train_stock_report",
+    {
+        "comparison": f"{ANALYSIS}/train_stock.nc",
+        "table": "results/paper/tables/train_stock.tex",
+        "macros": "results/paper/macros/train_stock.tex",
+    },
+    "logs/train/stock_report.log",
+)
+def _train_stock_report(config):
+    if config["train"].get("stock", {}).get("tasks"):
+        yield {}, {}
+
+
+@rule(
     "train_fixed_point",
     {"fixed_point": "results/train/fixedpoint/{task}.nc"},
     "logs/train/fixedpoint/{task}.log",

@@ -14,6 +14,7 @@ Importable without torch or pandas (the workflow calls it while building the DAG
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 from .sources import FIXED_DIMENSIONS
@@ -187,9 +188,23 @@ def size_train_cell(
     return training_size(config, f"train_cell:{level}", bench, job)
 
 
+def halving_members(n_rates: int, n_seeds: int, rungs, keep: float) -> int:
+    """Mean ensemble size of a tuning run under successive halving (``train.tune`` rungs, keep),
+    rounded up: ``n_rates x n_seeds`` members until the first rung, then the kept share of the
+    rates. Rates added beyond an edge (``extend``) are not counted (they run only when an edge
+    wins)."""
+    frac, last, rates, mean = sorted(float(r) for r in rungs), 0.0, n_rates, 0.0
+    for r in frac:
+        mean += (r - last) * rates
+        rates, last = max(1, math.ceil(keep * rates - 1e-9)), r
+    mean += (1 - last) * rates
+    return max(1, math.ceil(mean * n_seeds - 1e-9))
+
+
 def size_train_tune(config: dict, bench: str, task: str, model: str) -> Size:
     train, tune = config["train"], config["train"]["tune"]
-    members = len(tune["lrs"]) * len(tune["seeds"])
+    rates, seeds = len(tune["lrs"]), len(tune["seeds"])
+    members = halving_members(rates, seeds, tune.get("rungs", []), tune.get("keep", 0.5))
     steps = train_steps(train, tune.get("steps"))
     depth, width = int(train["depth"]), int(train["width"])
     job = Training(task, train["models"][model], depth, width, members, steps, chain=f"{task}/{model}")
@@ -202,6 +217,19 @@ def size_train_lr_sweep(config: dict, bench: str, task: str, model: str) -> Size
     depth, width = int(train["depth"]), int(train["width"])
     job = Training(task, train["models"][model], depth, width, members, int(sweep["steps"]))
     return training_size(config, "train_lr_sweep", bench, job)
+
+
+def size_train_stock(config: dict, bench: str, task: str) -> Size:
+    """scikit-learn fits: (grid values x tuning seeds + evaluation seeds) per model; work ~ fits
+    x training points x (d_in x the first hidden layer + the hidden layers' products)."""
+    train, stock = config["train"], config["train"]["stock"]
+    fits = len(stock.get("Cs", [0] * 4)) * len(train["tune"]["seeds"]) + len(train["seeds"])
+    fits += len(stock.get("alphas", [0] * 2)) * len(train["tune"]["seeds"]) + len(train["seeds"])
+    d_in, _ = task_dims(config, task)
+    hidden = [int(h) for h in stock.get("hidden", [256, 128, 100])]
+    macs = d_in * hidden[0] + sum(a * b for a, b in zip(hidden, hidden[1:]))
+    n = int(config["data"]["tasks"][task].get("n_train", 1500))
+    return Size("train_stock", bench, fits * n * macs, n * d_in * 8 * 4, ops=fits)
 
 
 # the weight-tied model unrolls K steps of one structured layer: timed as a K-layer stack

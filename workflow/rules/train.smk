@@ -88,6 +88,49 @@ rule train_lr_sweep:
         "../scripts/train_lr_sweep.py"
 
 
+rule train_stock:
+    input:
+        task=get_train_task_file,
+        lib=lib("train_stock.py"),
+    output:
+        **outputs_of("train_stock"),
+    log:
+        log_of("train_stock"),
+    benchmark:
+        bench_of("train_stock")
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=cost_mem("train_stock"),
+        runtime=cost_runtime("train_stock"),
+    params:
+        train=get_stock_settings,
+    script:
+        "../scripts/train_stock.py"
+
+
+rule train_stock_report:
+    input:
+        stock=files_of("train_stock", "stock"),
+        cells=file_of("train_collect", "cells"),
+        lib=lib("train_stock_report.py"),
+    output:
+        **outputs_of("train_stock_report"),
+    log:
+        log_of("train_stock_report"),
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        train=get_stock_report_settings,
+    script:
+        "../scripts/train_stock_report.py"
+
+
 rule train_fixed_point:
     input:
         task=get_train_task_file,

@@ -61,6 +61,15 @@ def get_lr_sweep_settings(wildcards):
     return {k: TRAIN[k] for k in ("seeds", "optim", "lr_sweep", "depth", "width")} | device_params(config)
 
 
+def get_stock_settings(wildcards):
+    """The stock reference's grids, seeds, tuning seeds and validation split."""
+    return {k: TRAIN[k] for k in ("seeds", "tune", "validation", "stock")}
+
+
+def get_stock_report_settings(wildcards=None):
+    return {k: TRAIN[k] for k in ("depth", "width", "stock")}
+
+
 def get_fixed_point_settings(wildcards):
     return {k: TRAIN[k] for k in ("seeds", "optim", "fixed_point")} | device_params(config)
 

@@ -1,5 +1,6 @@
-"""Tune the learning rate of one (task, model) on the validation split: (lr, seed) members of
-the full training budget as one ensemble at the default depth and width."""
+"""Tune the learning rate of one (task, model) on the validation split: (lr, seed) members as
+one ensemble at the default depth and width, by successive halving, the grid extended beyond a
+winning edge."""
 
 import sys
 
@@ -15,11 +16,14 @@ job = TuneSettings.from_job(snakemake.params, snakemake.wildcards)
 
 task = load_task(snakemake.input.task)
 ds = run_tune(task, job, device=device)
-scores = dict(zip(job.tune.lrs, ds.score.values.ravel().tolist()))
-edge = " (at the edge of the grid)" if ds.at_edge.item() else ""
+rates = ds.lr.values.tolist()
+scores = dict(zip(rates, ds.score.values.ravel().tolist()))
+steps = dict(zip(rates, ds.budget.values.ravel().tolist()))
+edge = " (at the edge of the rates tried)" if ds.at_edge.item() else ""
 lr = ds.chosen_lr.item()
 print(
-    f"{task.name}/{job.model}: median lowest validation loss per lr {scores} -> lr {lr}{edge}",
+    f"{task.name}/{job.model}: median lowest validation loss per lr {scores}, steps run {steps}, "
+    f"{ds.n_extended.item()} rates added beyond the grid -> lr {lr}{edge}",
     file=sys.stderr,
 )
 write_netcdf(ds, snakemake.output.tune, config=snakemake.config, seeds=list(job.tune.seeds))

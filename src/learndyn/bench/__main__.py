@@ -3,6 +3,7 @@
     python -m learndyn.bench theory [--n 16 32 64] [--m 64 128 256] [--depths 1 2 3]
     python -m learndyn.bench train [--widths 32 64 128] [--model structured|mlp] [--repeats 5]
     python -m learndyn.bench noop [--configfile config/config.yaml]
+    python -m learndyn.bench tune [--configfile config/config.yaml] [--reference results] [--time-full]
     python -m learndyn.bench plan [--configfile config/paper.yaml] [--calibrate RUN_DIR CONFIG] ...
 
 ``theory``: wall time of integrating gradient flow in weight space and in field space (the
@@ -18,7 +19,7 @@ import json
 import sys
 import time
 
-from . import plan, theory, train
+from . import plan, theory, train, tune
 
 
 def bench_noop(args) -> dict:
@@ -108,6 +109,7 @@ def main(argv=None):
     tr.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat (CI)")
     tr.set_defaults(func=train.bench)
     plan.add_parser(sub)
+    tune.add_parser(sub)
     no = sub.add_parser("noop", help="time a rerun with nothing to do")
     no.add_argument("--configfile", default="config/config.yaml")
     no.add_argument("--repeats", type=int, default=5)

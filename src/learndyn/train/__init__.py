@@ -13,7 +13,10 @@ Modules, in the order a cell runs through them (mirrors ``learndyn.theory``):
 * ``metrics``      every measurement of §5 (gradients, spectra, robustness, smoothness, P3)
 * ``constants``    the thresholds of those measurements (no torch import: the report reads them)
 * ``alignment``    cross-model representation alignment: CKA, Procrustes, k-NN overlap, probes
-* ``experiments``  one job -> one dataset: a cell, an LR sweep, the fixed-point study
+* ``experiments``  one job -> one dataset: a cell, the tuning (successive halving), an LR sweep,
+                   the fixed-point study
+* ``stock``        the stock scikit-learn reference (logistic regression, MLP) and the project's
+                   MLP baseline against it (no torch import)
 * ``claims``       the papers' claims as data: a registry of per-seed measurements (§1, §7)
 * ``collect``      every cell, sweep and the fixed-point study combined into tidy datasets
 * ``report``       the claims table as a dataset, LaTeX tables and macros

@@ -83,9 +83,12 @@ def combine_tunes(datasets: list[xr.Dataset]) -> xr.Dataset:
     """Tuning results (task, model, lr, seed, eval_index): validation curves, scores, chosen
     rates (the tuning budget may differ from the cells', so evaluations are numbered)."""
     parts = []
+    # the rates tried differ between pairs (rates added beyond an edge): one common lr axis
+    rates = np.unique(np.concatenate([ds.lr.values for ds in datasets])) if datasets else None
     for ds in datasets:
         sub = ds.squeeze(SIZE_DIMS, drop=True).drop_vars(["eval_step", "epoch"])
-        parts.append(_float_ints(_bare(sub.rename(eval_step="eval_index"))))
+        sub = _float_ints(_bare(sub.rename(eval_step="eval_index")))
+        parts.append(sub.reindex(lr=rates) if rates is not None and "lr" in sub.dims else sub)
     return label_coords(xr.combine_by_coords(parts, **COMBINE))
 
 

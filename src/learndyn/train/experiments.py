@@ -15,6 +15,7 @@ evaluation axis as ``eval_step`` (``eval_coords``), so ``collect`` combines them
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ import xarray as xr
 from ..data import validation_split
 from ..io import cf_attrs
 from ..runtime import to_numpy
-from ..settings import from_mapping
+from ..settings import ConfigError, from_mapping
 from . import metrics
 from .loop import (
     TaskTensors,
@@ -76,16 +77,26 @@ class MeasureConfig:
 
 @dataclass(frozen=True)
 class TuneConfig:
-    """Learning-rate tuning of every (task, model) on the validation split (``train.tune``)."""
+    """Learning-rate tuning of every (task, model) on the validation split (``train.tune``):
+    successive halving over the rate grid, extended beyond an edge that wins."""
 
     lrs: tuple  # peak learning rates tried (ascending)
     seeds: tuple  # tuning seeds, disjoint from the evaluation seeds
     steps: int = 0  # steps of a tuning run, with its own warm-up and cosine decay (0: train.optim.steps)
+    rungs: tuple = ()  # fractions of ``steps`` at which the rates are halved (ascending, in (0, 1))
+    keep: float = 0.5  # share of the running rates kept at each rung (at least one)
+    extend: int = 0  # at most this many rates added beyond the edge of the grid that wins
 
     @classmethod
     def from_train(cls, train: dict) -> TuneConfig:
         out = from_mapping(cls, train["tune"], "train.tune")
-        return cls(tuple(sorted(float(v) for v in out.lrs)), tuple(int(v) for v in out.seeds), int(out.steps))
+        rungs = tuple(sorted(float(v) for v in out.rungs))
+        if any(not 0 < r < 1 for r in rungs) or not 0 < out.keep <= 1:
+            raise ConfigError("config error: train.tune: rungs must lie in (0, 1) and keep in (0, 1]")
+        if out.extend and len(out.lrs) < 2:
+            raise ConfigError("config error: train.tune.extend needs at least two rates in train.tune.lrs")
+        lrs, seeds = tuple(sorted(float(v) for v in out.lrs)), tuple(int(v) for v in out.seeds)
+        return cls(lrs, seeds, int(out.steps), rungs, float(out.keep), int(out.extend))
 
     def optim(self, train: dict) -> TrainConfig:
         """``train.optim`` with this tuning budget (``steps``), without checkpoints, the last
@@ -94,6 +105,12 @@ class TuneConfig:
         return TrainConfig.from_config(
             {**train["optim"], "steps": steps, "checkpoint_every": 0, "select": "last"}
         )
+
+    def rung_evals(self, tcfg: TrainConfig) -> tuple:
+        """Evaluation indices at which the rates are halved: each rung's fraction of the steps,
+        rounded to an evaluation point strictly inside the run."""
+        n_eval = tcfg.steps // tcfg.eval_every
+        return tuple(sorted({min(n_eval - 1, max(1, round(r * n_eval))) for r in self.rungs} - {0}))
 
 
 @dataclass(frozen=True)
@@ -652,56 +669,161 @@ class TuneSettings:
         return from_mapping(cls, values, "train tune")
 
 
+def lowest_val_loss(val_loss: np.ndarray, diverged: np.ndarray) -> np.ndarray:
+    """A tuning member's score, ``(..., E) -> (...)``: its lowest validation loss over the
+    evaluations it reached (what ``select: best_val`` keeps); +inf when it diverged or has no
+    finite evaluation."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        best = np.nanmin(val_loss, axis=-1)
+    return np.where(np.asarray(diverged, bool) | ~np.isfinite(best), np.inf, best)
+
+
+def halving_keep(score: np.ndarray, keep: float) -> np.ndarray:
+    """Successive halving's cut: the positions of the ``ceil(keep * n)`` best (lowest) of ``n``
+    scores (at least one), ascending; ties go to the earlier position (the smaller rate)."""
+    n_keep = max(1, int(np.ceil(keep * len(score) - 1e-9)))
+    return np.sort(np.argsort(np.asarray(score, float), kind="stable")[:n_keep])
+
+
+def next_rate(lrs, upward: bool) -> float:
+    """The rate beyond the edge of the ascending grid ``lrs`` (at least two rates): the edge
+    times the ratio one step further in, so a 1-3-10 grid goes on as 1-3-10 (..., 1e-2, 3e-2 ->
+    1e-1; 3e-4, 1e-3, ... -> 1e-4), a geometric grid geometrically. Six significant digits."""
+    g = np.asarray(sorted(lrs), float)
+    if upward:
+        ratio = g[-2] / g[-3] if len(g) >= 3 else g[-1] / g[-2]
+        return float(f"{g[-1] * ratio:.6g}")
+    ratio = g[2] / g[1] if len(g) >= 3 else g[1] / g[0]
+    return float(f"{g[0] / ratio:.6g}")
+
+
+@dataclass
+class Halving:
+    """The pruning rule of successive halving for ``train_ensemble``: members (i, j) = (rate i,
+    seed j) row-major; at each evaluation index of ``rungs`` the running rates are ranked by the
+    median over seeds of their lowest validation loss so far and the best ``keep`` share runs
+    on. ``stopped[i]`` is the evaluation index at which rate i stopped (-1: ran to the end)."""
+
+    n_seeds: int
+    rungs: tuple
+    keep: float
+    stopped: np.ndarray
+
+    def __call__(self, i_eval, active, val_loss, diverged_step):
+        if i_eval not in self.rungs:
+            return None
+        rates = np.unique(np.asarray(active) // self.n_seeds)
+        members = rates[:, None] * self.n_seeds + np.arange(self.n_seeds)
+        best = lowest_val_loss(val_loss[members, : i_eval + 1], diverged_step[members] >= 0)
+        kept = rates[halving_keep(np.median(best, axis=1), self.keep)]
+        self.stopped[np.setdiff1d(rates, kept)] = i_eval
+        return (kept[:, None] * self.n_seeds + np.arange(self.n_seeds)).ravel()
+
+
+def tune_rates(data: TaskTensors, job: TuneSettings, width: int, lrs, rungs=(), device=None) -> dict:
+    """Train (lr, seed) members of ``lrs`` x ``job.tune.seeds`` as one ensemble with the tuning
+    budget, halving the rates at the evaluation indices ``rungs``. Returns numpy arrays
+    ``val_loss (lr, seed, E)``, ``diverged (lr, seed)``, ``steps (lr)`` (steps each rate
+    trained), the member-steps trained, the eval steps and the parameter count."""
+    seeds, tcfg = job.tune.seeds, job.optim
+    lr, member_seeds = lr_sweep_members(lrs, seeds)
+    model = build_model(job.spec, data.d_in, data.d_out, width, job.depth, member_seeds, device)
+    n_params = model.param_count()
+    halving = Halving(len(seeds), tuple(rungs), job.tune.keep, np.full(len(lrs), -1))
+    res = train_ensemble(model, data, tcfg, lr=torch.as_tensor(lr), prune=halving if rungs else None)
+    steps = np.where(halving.stopped < 0, tcfg.steps, halving.stopped * tcfg.eval_every)
+    shape = (len(lrs), len(seeds))
+    return {
+        "val_loss": res.val_loss.reshape(*shape, -1),
+        "diverged": res.diverged.reshape(shape),
+        "steps": steps,
+        "member_steps": int(steps.sum() * len(seeds)),
+        "result": res,
+        "n_params": n_params,
+        "n_fit": len(data.x_train),
+    }
+
+
+def _choose(lrs: np.ndarray, score: np.ndarray, steps: np.ndarray, full: int) -> int:
+    """Index of the chosen rate: the lowest score among the rates that ran the whole tuning
+    budget (ties: the smaller rate); -1 when every such rate diverged."""
+    finished = np.where((steps >= full) & np.isfinite(score), score, np.inf)
+    return int(np.argmin(finished)) if np.isfinite(finished).any() else -1
+
+
 def run_tune(task, job: TuneSettings, device=None) -> xr.Dataset:
     """Choose the peak learning rate of one (task, model) on the validation split.
 
-    (lr, seed) members train as one ensemble for the full budget ``job.optim``; a member's score
-    is its lowest validation loss over the evaluations (what ``select: best_val`` keeps), +inf
-    when it diverged; the chosen rate minimises the median score over the tuning seeds (ties: the
-    smaller rate). ``at_edge`` flags a choice at either end of the grid. Every variable has the
-    leading length-1 dims (task, model, depth, width), then (lr, seed, eval_step)."""
+    Successive halving: (lr, seed) members train as one ensemble with the tuning budget
+    ``job.optim`` (its own warm-up and cosine decay); at each rung (``tune.rungs``, fractions of
+    the budget) the rates are ranked by the median over the tuning seeds of their lowest
+    validation loss so far and the best ``tune.keep`` share trains on; the others stop. The
+    chosen rate minimises the median lowest validation loss among the rates that ran the whole
+    budget (a diverged member scores +inf; ties: the smaller rate). A choice at an edge of the
+    rates tried adds the next rate beyond it (``next_rate``), trained with the whole budget in
+    the same job, up to ``tune.extend`` times, until the choice is interior. ``at_edge`` flags a
+    choice still at an edge. Without rungs and extension this is the full grid at the full
+    budget. Every variable has the leading length-1 dims (task, model, depth, width), then
+    (lr, seed, eval_step), ``lr`` every rate tried (ascending)."""
+    t0 = time.perf_counter()
     cfg, tcfg = job.tune, job.optim
     data = TaskTensors.from_task(task, device, job.validation)
     spec = ModelSpec.from_config(job.spec)
     width = resolve_width(spec, job.match_spec, data.d_in, data.d_out, job.width, job.depth)
-    lrs = np.asarray(cfg.lrs, float)
-    lr, member_seeds = lr_sweep_members(lrs, cfg.seeds)
-    model = build_model(spec, data.d_in, data.d_out, width, job.depth, member_seeds, device)
-    res = train_ensemble(model, data, tcfg, lr=torch.as_tensor(lr))
-    shape = (len(lrs), len(cfg.seeds))
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        best = np.nanmin(res.val_loss, axis=1)
-    best = np.where(res.diverged | ~np.isfinite(best), np.inf, best).reshape(shape)
+    runs = [(np.asarray(cfg.lrs, float), tune_rates(data, job, width, cfg.lrs, cfg.rung_evals(tcfg), device))]
+    for _ in range(cfg.extend):
+        lrs = np.concatenate([r[0] for r in runs])
+        steps = np.concatenate([r[1]["steps"] for r in runs])
+        val_loss, diverged = (np.concatenate([r[1][k] for r in runs]) for k in ("val_loss", "diverged"))
+        score = np.median(lowest_val_loss(val_loss, diverged), 1)
+        i = _choose(lrs, score, steps, tcfg.steps)
+        if i < 0 or lrs[i] not in (lrs.min(), lrs.max()):
+            break
+        new = next_rate(lrs, upward=lrs[i] == lrs.max())
+        runs.append((np.asarray([new]), tune_rates(data, job, width, [new], device=device)))
+    return tune_dataset(task, job, runs, time.perf_counter() - t0)
+
+
+def tune_dataset(task, job: TuneSettings, runs: list, wall: float) -> xr.Dataset:
+    """The tuning dataset of ``run_tune`` from its runs ``[(lrs, tune_rates(...)), ...]``."""
+    tcfg = job.optim
+    lrs = np.concatenate([r[0] for r in runs])
+    order = np.argsort(lrs)
+    lrs = lrs[order]
+
+    def cat(key):
+        return np.concatenate([r[1][key] for r in runs])[order]
+
+    val_loss, diverged, steps = cat("val_loss"), cat("diverged"), cat("steps")
+    best = lowest_val_loss(val_loss, diverged)
     score = np.median(best, axis=1)
-    i = int(np.argmin(score))
-    at_edge = np.int8(i in (0, len(lrs) - 1) and len(lrs) > 1)
+    i = _choose(lrs, score, steps, tcfg.steps)
+    at_edge = np.int8(len(lrs) > 1 and i in (0, len(lrs) - 1))
+    member_steps = sum(r[1]["member_steps"] for r in runs)
+    first = runs[0][1]
     ds = xr.Dataset(
         {
             "best_val_loss": (("lr", "seed"), best, _attrs("lowest validation loss (inf: diverged)")),
-            "val_loss": (
-                ("lr", "seed", "eval_step"),
-                res.val_loss.reshape(*shape, -1),
-                _attrs("validation loss"),
-            ),
-            "diverged": (
-                ("lr", "seed"),
-                res.diverged.reshape(shape).astype(np.int8),
-                _attrs("diverged (1) or not (0)"),
-            ),
+            "val_loss": (("lr", "seed", "eval_step"), val_loss, _attrs("validation loss")),
+            "diverged": (("lr", "seed"), diverged.astype(np.int8), _attrs("diverged (1) or not (0)")),
             "score": (("lr",), score, _attrs("median lowest validation loss over tuning seeds")),
-            "chosen_lr": ((), lrs[i], _attrs("chosen peak learning rate")),
-            "n_params": ((), model.param_count(), _attrs("trainable parameters per model")),
-            "at_edge": ((), at_edge, _attrs("chosen rate at the edge of the grid (1) or not (0)")),
+            "budget": (("lr",), steps, _attrs("training steps run at this rate (successive halving)")),
+            "chosen_lr": ((), lrs[i] if i >= 0 else np.nan, _attrs("chosen peak learning rate")),
+            "n_params": ((), first["n_params"], _attrs("trainable parameters per model")),
+            "at_edge": ((), at_edge, _attrs("chosen rate at the edge of the rates tried (1) or not (0)")),
+            "n_extended": ((), np.int64(len(runs) - 1), _attrs("rates added beyond the grid's edge")),
+            "member_steps": ((), np.int64(member_steps), _attrs("training steps summed over members")),
+            "wall_tune": ((), wall, _attrs("wall time of the tuning", "s")),
         },
         coords={
             "lr": ("lr", lrs, _attrs("peak learning rate")),
-            "seed": ("seed", np.asarray(cfg.seeds, int), _attrs("tuning seed")),
-            **eval_coords(res, tcfg.batch_size, len(data.x_train)),
+            "seed": ("seed", np.asarray(job.tune.seeds, int), _attrs("tuning seed")),
+            **eval_coords(first["result"], tcfg.batch_size, first["n_fit"]),
         },
     )
     ds = with_cell_dims(ds, task.name, job.model, job.depth, job.width)
-    ds.attrs.update(all_diverged=int(not np.isfinite(score).any()))
+    ds.attrs.update(all_diverged=int(i < 0))
     return ds
 
 

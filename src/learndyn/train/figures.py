@@ -449,6 +449,8 @@ def fj_tuning(inp: Inputs):
     """Tuning: median over tuning seeds of the lowest validation loss against the peak learning
     rate, per task and model (the chosen rate is the minimum of each curve)."""
     t = inp.tune
+    if "budget" in t:  # successive halving: only the rates that ran the whole tuning budget compare
+        t = t.assign(score=t.score.where(t.budget == t.budget.max("lr")))
     tasks = list(t.task.values)
     fig, axes = plt.subplots(1, len(tasks), figsize=(2.8 * len(tasks), 2.6), squeeze=False)
     for ax, task in zip(axes[0], tasks):

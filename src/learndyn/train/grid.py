@@ -60,3 +60,13 @@ def tune_sources(train_cfg: dict) -> dict[tuple[str, str], str]:
     out = {pair: pair[1] for pair in own}
     out |= {pair: parent for pair, parent in borrowed.items() if pair not in own}
     return dict(sorted(out.items()))
+
+
+FAMILIES = ("claims", "descriptive")
+
+
+def descriptive_studies(train_cfg: dict) -> list[str]:
+    """Keys of ``train.studies`` marked ``family: descriptive``: their trends are reported with
+    intervals but enter no Holm family of the claims ledger (a sweep that reuses the rate tuned
+    at the default size and trains fewer than the claims' seeds)."""
+    return [k for k, st in train_cfg["studies"].items() if st.get("family", "claims") == "descriptive"]

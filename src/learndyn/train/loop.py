@@ -287,19 +287,52 @@ def restore_(model, best: dict) -> None:
         t.copy_(best[name])
 
 
+@torch.no_grad()
+def keep_members_(model, opt: BatchedOptimizer, keep: torch.Tensor) -> None:
+    """Shrink the ensemble to the members at positions ``keep`` (ascending, long): parameters,
+    power-iteration buffers, seeds and optimiser state, in place (successive halving stops the
+    others). A kept member's numbers are unchanged: members share nothing."""
+    for name, t in member_state(model).items():
+        owner, _, attr = name.rpartition(".")
+        module = model.get_submodule(owner) if owner else model
+        # new tensors, not ``.data``: autograd caches a leaf's shape with its gradient accumulator
+        value = t.detach()[keep].clone()
+        setattr(module, attr, torch.nn.Parameter(value) if isinstance(t, torch.nn.Parameter) else value)
+    model.seeds = [model.seeds[i] for i in keep.tolist()]
+    model._operators_cache = None
+    opt.keep_members_(keep, [p for p in model.parameters() if p.requires_grad])
+
+
 def train_ensemble(
-    model, data: TaskTensors, cfg: TrainConfig, lr=None, probe_fn=None, checkpoint=None, key: str = ""
+    model,
+    data: TaskTensors,
+    cfg: TrainConfig,
+    lr=None,
+    probe_fn=None,
+    checkpoint=None,
+    key: str = "",
+    prune=None,
 ) -> TrainResult:
     """Train every member of ``model`` on ``data``; ``lr (S,)`` overrides ``cfg.lr`` per member.
 
     ``probe_fn(model, data, i_eval) -> {name: tensor (S, ...)}`` runs at every evaluation point (it
     must leave the parameters unchanged). ``checkpoint`` (a path outside the declared
     outputs) enables resuming a killed job from the last saved step.
+
+    ``prune(i_eval, active, val_loss, diverged_step) -> keep`` (successive halving; only with
+    ``select: last``, no probes and no checkpoint) runs after every evaluation with the active
+    members' indices ``active (A,)`` and the curves so far (numpy, every member); it returns the
+    member indices to continue (a subset of ``active``) or None. A stopped member's curves are
+    NaN from its next evaluation on and its ``step_loss`` NaN from its next step.
     """
     dev = next(model.parameters()).device
     S, n = model.n_members, len(data.x_train)
+    if prune is not None and (cfg.select != "last" or probe_fn is not None or checkpoint):
+        raise ValueError("pruning members needs select: last, no probes and no checkpoint")
     lr = torch.full((S,), cfg.lr, device=dev) if lr is None else lr.to(dev).float()
     opt = BatchedOptimizer(model.parameters(), lr, cfg)
+    rows = slice(None)  # the active members' rows of the logs (all until a member is stopped)
+    active = np.arange(S)
     n_eval = cfg.steps // cfg.eval_every + 1
     logs = {
         **{name: torch.full((S, n_eval), float("nan"), device=dev) for name in CURVES},
@@ -324,7 +357,7 @@ def train_ensemble(
         release_memory()  # keep the resident memory from growing between evaluations
         vals = evaluate(model, data, n_tr)
         for name, v in vals.items():
-            logs[name][:, i_eval] = v
+            logs[name][rows, i_eval] = v
         if select_best:
             alive = logs["diverged_step"] < 0
             improved = alive & (vals["val_loss"] < logs["best_val"])  # NaN never improves
@@ -349,13 +382,12 @@ def train_ensemble(
         x, y = gather_rows(data.x_train, idx), gather_rows(data.y_train, idx)  # (S, B, d_in), (S, B[, k])
         out = model(x)
         loss = member_loss(out, y, data.kind)  # (S,)
-        bad = ~torch.isfinite(loss) | (loss > cfg.div_factor * logs["loss0"])
-        newly = bad & (logs["diverged_step"] < 0)
-        logs["diverged_step"] = torch.where(
-            newly, torch.full_like(logs["diverged_step"], step), logs["diverged_step"]
-        )
-        alive = logs["diverged_step"] < 0
-        logs["step_loss"][:, step] = loss.detach()
+        bad = ~torch.isfinite(loss) | (loss > cfg.div_factor * logs["loss0"][rows])
+        div_step = logs["diverged_step"][rows]
+        div_step = torch.where(bad & (div_step < 0), torch.full_like(div_step, step), div_step)
+        logs["diverged_step"][rows] = div_step
+        alive = div_step < 0
+        logs["step_loss"][rows, step] = loss.detach()
         total = torch.where(alive, loss + model.regulariser(), torch.zeros_like(loss)).sum()
         for p in model.parameters():
             p.grad = None
@@ -363,6 +395,13 @@ def train_ensemble(
         opt.step(lr_factor(step, cfg.steps, cfg.warmup_frac))
         if (step + 1) % cfg.eval_every == 0:
             record((step + 1) // cfg.eval_every)
+            if prune is not None and step + 1 < cfg.steps:
+                curves = (logs["val_loss"].cpu().numpy(), logs["diverged_step"].cpu().numpy())
+                keep = prune((step + 1) // cfg.eval_every, active, *curves)
+                if keep is not None and len(keep) < len(active):
+                    keep_members_(model, opt, torch.as_tensor(np.searchsorted(active, keep), device=dev))
+                    active = np.asarray(keep)
+                    rows = torch.as_tensor(active, device=dev)
         if (
             checkpoint
             and cfg.checkpoint_every
@@ -379,8 +418,10 @@ def train_ensemble(
         Path(checkpoint).unlink()  # the run is complete; a rerun starts afresh
     div_step = logs["diverged_step"].cpu().numpy()
     # a member whose weights are not finite at the end counts as diverged too
-    finite = torch.stack([torch.isfinite(p).flatten(1).all(1) for p in model.parameters()]).all(0)
-    div_step = np.where(~finite.cpu().numpy() & (div_step < 0), cfg.steps, div_step)
+    finite = np.ones(S, bool)
+    ok = torch.stack([torch.isfinite(p).flatten(1).all(1) for p in model.parameters()]).all(0)
+    finite[active] = ok.cpu().numpy()
+    div_step = np.where(~finite & (div_step < 0), cfg.steps, div_step)
     diverged = div_step >= 0
     curves = {k: logs[k].cpu().numpy() for k in (*CURVES, "step_loss")}
     for k in CURVES:

@@ -13,6 +13,8 @@ Layer family (spec §2.2, [P]):
                  phi_l(h) = U_l psi(V_l h + c_l),   rank r = rank_ratio * d,  psi = GELU
     post-act.    h_l = psi(S(W_l) h_{l-1} + b_l) + alpha_l * phi_l(h_{l-1})
     mlp          h_l = relu(W_l h_{l-1} + b_l)                  (Kaiming init)
+    linear       h_l = W_l h_{l-1} + b_l                        (the MLP without its activation,
+                                                                  orthogonal init: a linear baseline)
     resmlp       h_l = h_{l-1} + U_l psi(V_l h_{l-1} + c_l)     (S = I, alpha = 1)
     rezero       h_l = h_{l-1} + alpha_l U_l psi(V_l h_{l-1} + c_l), alpha_l = beta tanh(a_l), init ``alpha``
                  (0 for ReZero: set ``alpha: 0.0``; the ModelSpec default 0.1 opens the gate)

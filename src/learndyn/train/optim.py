@@ -46,10 +46,24 @@ class BatchedOptimizer:
             if fused is None
             else fused
         )
-        values = lr.tolist()
+        self._set_runs()
+        self._step = torch.zeros((), device=lr.device)  # the fused kernel reads t from a tensor
+
+    def _set_runs(self):
+        """Runs of consecutive members sharing a learning rate (one fused call each)."""
+        values = self.lr.tolist()
         starts = [i for i in range(len(values)) if i == 0 or values[i] != values[i - 1]]
         self.lr_runs = [(a, b, values[a]) for a, b in zip(starts, starts[1:] + [len(values)])]
-        self._step = torch.zeros((), device=lr.device)  # the fused kernel reads t from a tensor
+
+    @torch.no_grad()
+    def keep_members_(self, keep: torch.Tensor, params: list) -> None:
+        """Keep the state of the members at positions ``keep``; ``params`` are the shrunk
+        parameters (``loop.keep_members_``), in the order of the old ones."""
+        self.params = params
+        self.lr = self.lr[keep]
+        for key in ("m", "v"):
+            self.state[key] = [t[keep] for t in self.state[key]]
+        self._set_runs()
 
     def _per_member(self, values: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         return values.view(-1, *([1] * (p.dim() - 1)))

@@ -269,6 +269,10 @@ def config_macros(cfg: dict) -> dict:
     out["AmplificationNorm"] = fmt_value(AMPLIFICATION_NORM)
     out["TuneSteps"] = int(cfg["tune"].get("steps") or cfg["optim"]["steps"])
     out["TuneLrs"] = ", ".join(f"${fmt_value(float(v))}$" for v in sorted(cfg["tune"]["lrs"]))
+    rungs = cfg["tune"].get("rungs") or []
+    out["TuneRungs"] = ", ".join(f"${fmt_value(float(r))}$" for r in sorted(rungs)) or "none"
+    out["TuneKeep"] = fmt_value(float(cfg["tune"].get("keep", 0.5)))
+    out["TuneExtend"] = int(cfg["tune"].get("extend", 0))
     out["ValFraction"] = int(round(100 * cfg["validation"]["fraction"]))
     out["Depth"] = cfg["depth"]
     out["Width"] = cfg["width"]

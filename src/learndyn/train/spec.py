@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-KINDS = ("mlp", "resmlp", "rezero", "snmlp", "structured")
+KINDS = ("mlp", "linear", "resmlp", "rezero", "snmlp", "structured")
 INITS = ("auto", "kaiming", "orthogonal")
 SHAPINGS = ("cap", "orthogonal", "mask", "identity")
 GATES = ("scalar", "input", "fixed")
@@ -68,7 +68,7 @@ class ModelSpec:
         """The linear path A_l: ``W`` (as is), ``W/sigma`` (spectral normalisation), ``I``
         (residual identity), or the structured shaping ``cap`` | ``orthogonal`` | ``mask``. The
         spectrally normalised MLP scales by its gain: A = rho W / sigma_max(W)."""
-        fixed = {"mlp": "W", "snmlp": "W/sigma", "resmlp": "I", "rezero": "I"}
+        fixed = {"mlp": "W", "linear": "W", "snmlp": "W/sigma", "resmlp": "I", "rezero": "I"}
         if self.kind in fixed:
             return fixed[self.kind]
         return "W" if self.shaping == "identity" else self.shaping
@@ -76,9 +76,12 @@ class ModelSpec:
     @property
     def activation(self) -> str | None:
         """Pointwise nonlinearity applied after A h + b: relu (MLPs), gelu (post-activation
-        variant) or None (the linear path of the structured and residual layers)."""
+        variant) or None (the linear network, the linear path of the structured and residual
+        layers)."""
         if self.kind in ("mlp", "snmlp"):
             return "relu"
+        if self.kind == "linear":
+            return None
         return "gelu" if self.post_activation else None
 
     @property
@@ -130,12 +133,13 @@ class ModelSpec:
     def weight_init(self) -> str:
         """Init of W_l: ``skew`` (generator of a random rotation, for the Cayley shaping), else
         ``init`` when set, else ``kaiming`` (the ReLU MLPs) or ``orthogonal`` (the structured
-        shapings). Orthogonal W of a ReLU layer carries the ReLU gain sqrt(2) (see models)."""
+        shapings and the linear network: an isometry at init, gain 1 without an activation).
+        Orthogonal W of a ReLU layer carries the ReLU gain sqrt(2) (see models)."""
         if self.kind == "structured" and self.operator == "orthogonal":
             return "skew"
         if self.init != "auto":
             return self.init
-        return "orthogonal" if self.kind == "structured" else "kaiming"
+        return "orthogonal" if self.kind in ("structured", "linear") else "kaiming"
 
     def branch_readout_std(self, rank: int, depth: int) -> float:
         """Init std of U: ``u_init_std`` for the structured correction (small: the structured
