@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from learndyn.bridge import metrics
-from learndyn.bridge.experiments import run_trajectory
+from learndyn.bridge.experiments import run_endpoints, run_trajectory
 from learndyn.bridge.kernel import (
     empirical_kernel,
     jacobian_parts,
@@ -39,6 +39,7 @@ SPECS = {
     "struct_inputgate": {"kind": "structured", "gate": "input", "u_init_std": 0.3},
     "struct_post": {"kind": "structured", "post_activation": True, "u_init_std": 0.3},
     "struct_mask": {"kind": "structured", "shaping": "mask"},
+    "struct_orth": {"kind": "structured", "shaping": "orthogonal", "rho": 1.3, "u_init_std": 0.3},
     "resmlp": {"kind": "resmlp"},
     "rezero": {"kind": "rezero", "alpha": 0.3},
 }
@@ -215,6 +216,28 @@ def test_snapshots_leave_the_cell_unchanged_and_the_trajectory_runs(spirals, tmp
     assert load_trajectory_none(tmp_path, plain_model(spirals, cfg, v))
 
 
+def test_endpoints_of_a_cell_with_first_and_last_snapshots(spirals, tmp_path):
+    """A cell saving only its first and last snapshots (the population's cells): the endpoint
+    job measures the kernel's change to the kept and the last weights; with ``select: last`` the
+    two agree exactly, and the Frobenius drift equals the trajectory job's at the kept weights."""
+    cfg = dataclasses.replace(TrainConfig(steps=40, batch_size=32, eval_every=10, lr=3e-3), select="last")
+    cell = CellSettings("structured", {"kind": "structured"}, 2, 8, (0, 1), cfg, MEASURE, Validation())
+    n_eval = cfg.steps // cfg.eval_every + 1
+    _, model = run_cell(spirals, dataclasses.replace(cell, snapshot_every=n_eval))
+    assert model.trajectory["step"].tolist() == [0, 40]
+    save_ensemble(model, tmp_path / "m.pt", name="structured")
+    trajectory = load_trajectory(tmp_path / "m.pt")
+    settings = bridge_settings(cfg.batch_size, n=16, n_test=8)
+    ds = run_endpoints(spirals, {"structured": (model, trajectory)}, settings)
+    for v in ("drift", "drift_tn", "cka_dist"):
+        np.testing.assert_allclose(ds[f"{v}_kept"].values, ds[f"{v}_last"].values, rtol=1e-12)
+        assert (ds[f"{v}_kept"].values > 0).all()
+    assert ds.last_step.values.tolist() == [40]
+    follow = run_trajectory(spirals, model, trajectory, settings)
+    np.testing.assert_allclose(ds.drift_kept.values[0], follow.drift_kept.values, rtol=1e-10)
+    np.testing.assert_allclose(ds.cka_dist_last.values[0], follow.cka_dist.isel(step=-1).values, rtol=1e-10)
+
+
 def plain_model(task, cfg, v):
     _, model = run_cell(task, CellSettings("mlp", {"kind": "mlp"}, 2, 8, (0,), cfg, MEASURE, v))
     return model
@@ -265,17 +288,98 @@ def _toy_family_inputs(rng):
     return combined, width
 
 
+N_ARCH = 20  # architectures of the toy population
+
+
+def _toy_population(rng, seeds=6):
+    """A population dataset shaped like ``report.population``'s: the structured model, the MLP,
+    its common-rate copy, an ablation that drifts 10x more, and toy architectures whose mean
+    drift and mean test accuracy both rise with their index (a between-model relation) with no
+    relation inside a model."""
+    import xarray as xr
+
+    names = ["structured", "mlp", "mlp_common", "struct_alpha0"] + [f"pop{i}" for i in range(N_ARCH - 3)]
+    level = np.array([0.5, 5.0, 5.0, 5.0] + list(np.linspace(0.5, 5.0, N_ARCH - 3)))
+    noise = np.exp(0.1 * rng.normal(size=(len(names), seeds)))
+    drift = level[:, None] * noise
+    data = {
+        f"{v}_{at}": (("model", "seed"), drift)
+        for v in ("drift", "drift_tn", "cka_dist")
+        for at in ("kept", "last")
+    }
+    acc = 0.5 + 0.05 * np.log(level)[:, None] + 0.01 * rng.normal(size=(len(names), seeds))
+    data |= {
+        "test_metric": (("model", "seed"), acc),
+        "noise_metric": (("model", "seed"), rng.normal(size=(len(names), seeds))),
+        "fgsm_metric": (("model", "seed"), rng.normal(size=(len(names), seeds))),
+        "io_norm": (("model", "seed"), rng.normal(size=(len(names), seeds))),
+        "lr": (("model",), np.full(len(names), 1e-3)),
+        "in_population": (("model",), np.array([n != "mlp_common" for n in names], dtype=int)),
+    }
+    return xr.Dataset(
+        data,
+        coords={"model": names, "seed": np.arange(seeds), "last_step": ("model", np.full(len(names), 40))},
+    )
+
+
+def toy_family(rng):
+    combined, width = _toy_family_inputs(rng)
+    settings = bridge_settings(
+        bootstrap=200,
+        permutations=999,
+        common_rate={"mlp": "mlp_common"},
+        ablations=["struct_alpha0"],
+        min_units=N_ARCH,
+    )
+    return combined, width, _toy_population(rng), settings
+
+
 def test_family_recovers_known_effects_and_holm_adjusts():
-    """On synthetic data: the structured model 10x lazier (log10 ratio -1), exponents -1/2, the
-    correction share and alignment growing, K_kept better than K_0; Holm p >= raw p."""
+    """On synthetic data: the structured model 10x lazier (log10 ratio -1) in every measure, at
+    the tuned and the common rate, the ablation 10x less lazy, exponents -1/2, the correction share
+    and alignment growing, K_kept better than K_0, the between-architecture relation found with
+    the architecture as the unit and no within-model one; Holm p >= raw p."""
     from learndyn.bridge import report
 
-    combined, width = _toy_family_inputs(np.random.default_rng(0))
-    df = report.family(combined, width, bridge_settings(bootstrap=200)).set_index("key")
-    assert df.loc["Laziermlp", "effect"] == pytest.approx(-1.0, abs=0.1)
-    assert df.loc["Laziermlp", "verdict"] == "supported"
+    combined, width, pop, settings = toy_family(np.random.default_rng(0))
+    df = report.family(combined, width, pop, settings).set_index("key")
+    for key in ("Laziermlp", "LazierTnmlp", "LazierCkamlp", "Commonmlp", "CommonCkamlp"):
+        assert df.loc[key, "effect"] == pytest.approx(-1.0, abs=0.1), key
+        assert df.loc[key, "verdict"] == "supported", key
+    assert df.loc["Ablationstruct_alpha0", "effect"] == pytest.approx(1.0, abs=0.1)
+    assert df.loc["Ablationstruct_alpha0", "verdict"] == "supported"
     for m in ("mlp", "structured"):
         assert df.loc[f"Width{m}", "effect"] == pytest.approx(-0.5, abs=0.02)
     assert df.loc["CorrShare", "verdict"] == df.loc["CorrAlign", "verdict"] == "supported"
     assert df.loc["Kernelmlp", "verdict"] == "supported"
+    between = df[df["question"] == "between"]
+    assert (between["unit"] == "architecture").all() and (between["n_units"] == N_ARCH).all()
+    assert df.loc["BetweenTestmetric", "verdict"] == "supported"
+    assert df.loc["WithinTestmetric", "verdict"] == "inconclusive"
+    assert (df[df["question"] == "within"]["unit"] == "seed").all()
     assert (df["p_holm"].dropna() >= df["p"].dropna() - 1e-15).all()
+
+
+def test_claims_rows_have_the_ledger_columns_and_units():
+    """The ledger rows: the claims ledger's columns plus test_unit and n_units; no between-model
+    row below bridge.min_units; the sentence macros follow the verdicts."""
+    from learndyn.bridge import report
+
+    combined, width, pop, settings = toy_family(np.random.default_rng(1))
+    df = report.family(combined, width, pop, settings)
+    table = report.claims_table(df, settings, depth=3, width=8, steps=40)
+    assert list(table.columns) == [*LEDGER_COLUMNS, "test_unit", "n_units"]
+    assert set(table["test_unit"]) == {"seed", "architecture"}
+    assert table.loc[table["test_unit"] == "architecture", "n_units"].min() >= settings.bridge.min_units
+    words = report.sentence_macros(df, settings)
+    assert "changes less than the MLP" in words["LaziermlpSentence"]
+    assert "correction path" in words["LazyComponents"]
+    assert (
+        "positively rank-correlated with the test accuracy across architectures" in words["BetweenSurvivors"]
+    )
+
+
+LEDGER_COLUMNS = (
+    "family", "claim", "task", "model", "baseline", "depth", "width", "n_seeds", "selection_split",
+    "effect", "unit", "low", "high", "p", "p_holm", "verdict", "by_construction", "budget",
+)  # fmt: skip

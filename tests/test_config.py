@@ -268,6 +268,20 @@ BAD_CONFIGS = [
     ("bridge-n-one", setter("bridge.n", 1), "bridge.n"),
     ("bridge-snapshot-zero", setter("bridge.snapshot_every", 0), "bridge.snapshot_every"),
     ("bridge-unknown-key", setter("bridge.colour", 1), "colour"),
+    ("bridge-population-small", setter("bridge.min_units", 100), "bridge.min_units"),
+    (
+        "bridge-population-study",
+        setter("bridge.population_studies", ["nosuchstudy"]),
+        "bridge.population_studies",
+    ),
+    ("bridge-common-not-copy", setter("bridge.common_rate.mlp", "snmlp_common"), "bridge.common_rate.mlp"),
+    (
+        "bridge-common-not-followed",
+        setter("bridge.common_rate", {"resmlp": "mlp_common"}),
+        "bridge.common_rate",
+    ),
+    ("bridge-ablation-untrained", setter("bridge.ablations", ["struct_mask"]), "bridge.ablations[0]"),
+    ("bridge-min-units-two", setter("bridge.min_units", 2), "bridge.min_units"),
     # no NaN or infinity anywhere (YAML .nan/.inf pass "type: number" and every range test)
     ("nan-fixed-point-lr", setter("train.fixed_point.lr", NAN), "train.fixed_point.lr"),
     ("nan-tune-lr", setter("train.tune.lrs", [NAN, 1e-3]), "train.tune.lrs[0]"),

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from .bridge.cells import trajectory_cells, width_cells
+from .bridge.cells import endpoint_cells, trajectory_cells, width_cells
 from .train.grid import cells, tune_sources
 
 # The combined datasets of the analysis (one file each, read by figures and reports).
@@ -321,25 +321,34 @@ def _theory_summary(config):
 
 @rule(
     "bridge_kernels",
-    {"trajectories": "results/bridge/trajectory/{model}.nc", "width": "results/bridge/width.nc"},
+    {
+        "trajectories": "results/bridge/trajectory/{model}.nc",
+        "width": "results/bridge/width.nc",
+        "endpoints": "results/bridge/endpoints.nc",
+    },
     "logs/bridge/kernels.log",
     "benchmarks/bridge/kernels.tsv",
 )
 def _bridge_kernels(config):
-    """One job for every kernel (one file per followed model, and the width study)."""
+    """One job for every kernel (one file per followed model, the width study, and the endpoints
+    of the population of architectures and of the common-rate copies)."""
     if not config.get("bridge"):
         return
-    trajectory, width = trajectory_cells(config), width_cells(config)
+    trajectory, width, endpoints = trajectory_cells(config), width_cells(config), endpoint_cells(config)
     files = [RULES["bridge_kernels"].outputs["trajectories"].format(model=m) for _, m, _, _ in trajectory]
-    yield {}, {"trajectory": trajectory, "width": width, "outputs": {"trajectories": files}}
+    extra = {"trajectory": trajectory, "width": width, "endpoints": endpoints}
+    yield {}, extra | {"outputs": {"trajectories": files}}
 
 
 @rule(
     "bridge_report",
     {
         "combined": f"{ANALYSIS}/bridge.nc",
+        "population": f"{ANALYSIS}/bridge_population.nc",
         "tests": f"{ANALYSIS}/bridge_tests.nc",
+        "claims": "results/bridge/claims.csv",
         "table": "results/paper/tables/bridge_tests.tex",
+        "relations": "results/paper/tables/bridge_relations.tex",
         "macros": "results/paper/macros/bridge.tex",
     },
     "logs/bridge/report.log",

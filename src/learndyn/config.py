@@ -209,6 +209,39 @@ def check_bridge(config: dict) -> list[str]:
         )
     elif task not in train["studies"][study]["tasks"]:
         problems.append(f"config error: bridge.width_study: study {study!r} does not train {task!r}")
+    return problems + check_bridge_population(config)
+
+
+def check_bridge_population(config: dict) -> list[str]:
+    """``bridge``'s population, common-rate copies and ablations: the population studies exist and
+    hold at least ``min_units`` architectures; each copy is a followed model's spec, trained on the
+    task at the default size; each ablation is trained there."""
+    from .bridge.cells import population_cells
+    from .train.grid import cells
+
+    bridge, train = config["bridge"], config["train"]
+    problems = [
+        f"config error: bridge.population_studies: {k!r} not in train.studies {sorted(train['studies'])}"
+        for k in bridge.get("population_studies", [])
+        if k not in train["studies"]
+    ]
+    units, least = len(population_cells(config)), int(bridge.get("min_units", 15))
+    if not problems and units < least:
+        problems.append(
+            f"config error: bridge.min_units: the population has {units} architectures, fewer than {least}"
+        )
+    grid, at = set(cells(train)), (bridge["task"], int(train["depth"]), int(train["width"]))
+    for model, copy in bridge.get("common_rate", {}).items():
+        if model not in bridge["models"]:
+            problems.append(f"config error: bridge.common_rate: {model!r} is not in bridge.models")
+        elif train["models"].get(copy) != train["models"][model]:
+            problems.append(f"config error: bridge.common_rate.{model}: {copy!r} is not a copy of its spec")
+        elif (at[0], copy, *at[1:]) not in grid:
+            problems.append(f"config error: bridge.common_rate.{model}: {copy!r} is not trained on {at[0]!r}")
+    for i, model in enumerate(bridge.get("ablations", [])):
+        if (at[0], model, *at[1:]) not in grid:
+            where = f"config error: bridge.ablations[{i}]"
+            problems.append(f"{where}: {model!r} is not trained on {at[0]!r} at the default size")
     return problems
 
 

@@ -39,7 +39,7 @@ DATASETS = {
     "bridge": {
         **_outputs("bridge_report", "combined"),
         **_outputs("bridge_kernels", "width"),
-        **_outputs("bridge_report", "tests"),
+        **_outputs("bridge_report", "tests", "population"),
     },
 }
 TRAIN_ALL = tuple(DATASETS["train"])
@@ -90,7 +90,8 @@ _BRIDGE = {
     "drift_time": ("combined",),
     "drift_width": ("width",),
     "shares": ("combined",),
-    "effects": ("combined", "tests"),
+    "effects": ("population", "tests"),
+    "changes": ("population", "tests"),
     "regression": ("combined",),
 }
 FIGURES = {

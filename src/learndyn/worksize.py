@@ -349,10 +349,13 @@ def size_theory_structured_closure(config: dict, bench: str) -> Size:
 # --- the bridge ----------------------------------------------------------------------------------
 
 
-def size_bridge_kernels(config: dict, bench: str, trajectory: list, width: list) -> Size:
+def size_bridge_kernels(
+    config: dict, bench: str, trajectory: list, width: list, endpoints: list = ()
+) -> Size:
     """Work ~ kernels x n^2 x width x depth (the per-layer Q ⊙ S products; seeds x snapshots
-    kernels per ``trajectory`` cell, 2 x seeds per ``width`` cell); ops ~ kernels x layers (each
-    layer's product is a few small tensor operations). Cells are (task, model, depth, width)."""
+    kernels per ``trajectory`` cell, 2 x seeds per ``width`` cell, 3 x seeds per ``endpoints``
+    cell); ops ~ kernels x layers (each layer's product is a few small tensor operations). Cells
+    are (task, model, depth, width)."""
     bridge, train = config["bridge"], config["train"]
     n, seeds = int(bridge.get("n", 128)), len(train["seeds"])
     n_eval = int(train["optim"]["steps"]) // int(train["optim"]["eval_every"]) + 1
@@ -361,5 +364,7 @@ def size_bridge_kernels(config: dict, bench: str, trajectory: list, width: list)
     work += sum(2 * seeds * n * n * w * d for _, _, d, w in width)
     ops = sum(seeds * (snaps + 2) * d for _, _, d, _ in trajectory)
     ops += sum(2 * seeds * d for _, _, d, _ in width)
-    mem = max((n * n * w * d * 8 for _, _, d, w in [*trajectory, *width]), default=0)
+    work += sum(3 * seeds * n * n * w * d for _, _, d, w in endpoints)
+    ops += sum(3 * seeds * d for _, _, d, _ in endpoints)
+    mem = max((n * n * w * d * 8 for _, _, d, w in [*trajectory, *width, *endpoints]), default=0)
     return Size("bridge_kernels", bench, work, mem, ops=ops)

@@ -13,6 +13,7 @@ rule bridge_kernels:
         task=get_bridge_task_file(),
         trajectory_models=get_bridge_model_files(),
         width_models=get_bridge_width_files(),
+        endpoint_models=get_bridge_endpoint_files(),
         lib=lib("bridge_kernels.py"),
     output:
         **outputs_of("bridge_kernels"),
@@ -31,6 +32,7 @@ rule bridge_kernels:
         bridge=get_bridge_settings,
         models=BRIDGE_MODELS,
         cells=get_bridge_width_cells(),
+        endpoints=get_bridge_endpoint_models(),
     script:
         "../scripts/bridge_kernels.py"
 
@@ -39,6 +41,7 @@ rule bridge_report:
     input:
         **outputs_of("bridge_kernels"),
         cells=get_bridge_cell_files(),
+        population_cells=get_bridge_population_files(),
         lib=lib("bridge_report.py"),
     output:
         **outputs_of("bridge_report"),
@@ -49,5 +52,6 @@ rule bridge_report:
     params:
         bridge=get_bridge_settings,
         models=BRIDGE_MODELS,
+        population=get_bridge_population_models(),
     script:
         "../scripts/bridge_report.py"

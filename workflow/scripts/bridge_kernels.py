@@ -1,11 +1,12 @@
 """Every kernel of the bridge: the cells followed along training (every seed, every snapshot, the
-kept weights) and the width study (initial against kept weights)."""
+kept weights), the width study (initial against kept weights) and the endpoints of the population
+of architectures and of the common-rate copies (initial against kept and last weights)."""
 
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from learndyn.bridge.experiments import run_trajectory, run_width
+from learndyn.bridge.experiments import run_endpoints, run_trajectory, run_width
 from learndyn.bridge.settings import BridgeSettings
 from learndyn.data import load_task
 from learndyn.io import write_netcdf
@@ -31,3 +32,10 @@ models = {cell: load_ensemble(path)[0] for cell, path in zip(widths, snakemake.i
 ds = run_width(task, models, settings)
 print(ds.drift.median("seed").to_pandas().round(3).to_string(), file=sys.stderr)
 write_netcdf(ds, snakemake.output.width, config=snakemake.config, seeds=ds.seed.values.tolist())
+
+# the population of architectures and the common-rate copies: init against kept and last weights
+paths = dict(zip(snakemake.params.endpoints, snakemake.input.endpoint_models))
+ends = {m: (load_ensemble(p)[0], load_trajectory(p)) for m, p in paths.items()}
+ds = run_endpoints(task, ends, settings)
+print(ds.drift_tn_last.median("seed").to_pandas().round(4).to_string(), file=sys.stderr)
+write_netcdf(ds, snakemake.output.endpoints, config=snakemake.config, seeds=ds.seed.values.tolist())

@@ -16,13 +16,22 @@ trajectories = {m: open_dataset(p) for m, p in zip(models, snakemake.input.traje
 cells = {m: open_dataset(p) for m, p in zip(models, snakemake.input.cells)}
 combined = report.combine(trajectories, cells, settings)
 width = open_dataset(snakemake.input.width)
+# the population of architectures (and the common-rate copies) with their cells' effects
+population_cells = {
+    m: open_dataset(p) for m, p in zip(snakemake.params.population, snakemake.input.population_cells)
+}
+population = report.population(open_dataset(snakemake.input.endpoints), population_cells, settings)
 
-# the family of tests (Holm within it), its table and the macros the section quotes
-tests = report.family(combined, width, settings)
+# the family of tests (Holm within it), its table, the ledger rows and the macros the section quotes
+tests = report.family(combined, width, population, settings)
 print(tests.to_string(), file=sys.stderr)
 seeds = combined.seed.values.tolist()
 write_netcdf(combined, snakemake.output.combined, config=snakemake.config, seeds=seeds)
+write_netcdf(
+    population, snakemake.output.population, config=snakemake.config, seeds=population.seed.values.tolist()
+)
 write_netcdf(report.tests_dataset(tests), snakemake.output.tests, config=snakemake.config, seeds=seeds)
-report.write_tests_table(tests, snakemake.output.table)
-values = report.macros(tests, combined, width, settings)
+report.write_tests_tables(tests, snakemake.output.table, snakemake.output.relations)
+report.write_claims(tests, settings, snakemake.config["train"], snakemake.output.claims)
+values = report.macros(tests, combined, width, population, settings)
 report.write_macros_file(values, snakemake.output.macros)

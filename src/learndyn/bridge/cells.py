@@ -35,6 +35,49 @@ def width_cells(config: dict) -> list[tuple[str, str, int, int]]:
     ]
 
 
+def population_cells(config: dict) -> list[tuple[str, str, int, int]]:
+    """(task, model, depth, width) of the population of architectures: every model that a study
+    of ``bridge.population_studies`` trains on ``bridge.task`` at the default size (sorted; one
+    unit per architecture in the between-model tests)."""
+    bridge, train = _bridge(config), config["train"]
+    if bridge is None:
+        return []
+    default = (int(train["depth"]), int(train["width"]))
+    out = set()
+    for key in bridge.population_studies:
+        study = train["studies"].get(key, {})
+        if bridge.task not in study.get("tasks", []):
+            continue
+        for m in study["models"]:
+            for d in study.get("depths", [default[0]]):
+                for w in study.get("widths", [default[1]]):
+                    if (int(d), int(w)) == default:
+                        out.add((bridge.task, m, *default))
+    return sorted(out)
+
+
+def common_rate_cells(config: dict) -> list[tuple[str, str, int, int]]:
+    """(task, model, depth, width) of the copies of the followed models trained at the structured
+    model's tuned rate (``bridge.common_rate``: the control of the laziness rows)."""
+    bridge, train = _bridge(config), config["train"]
+    if bridge is None:
+        return []
+    return [(bridge.task, c, int(train["depth"]), int(train["width"])) for c in bridge.common_rate.values()]
+
+
+def endpoint_cells(config: dict) -> list[tuple[str, str, int, int]]:
+    """The cells whose kernel the bridge measures at the initial, kept and last weights: the
+    population and the common-rate copies (they save the first and last snapshots only)."""
+    return sorted(set(population_cells(config)) | set(common_rate_cells(config)))
+
+
 def snapshot_every(config: dict, cell: tuple[str, str, int, int]) -> int:
-    """Evaluations between saved snapshots for a training cell (0: the cell saves none)."""
-    return _bridge(config).snapshot_every if cell in trajectory_cells(config) else 0
+    """Evaluations between saved snapshots for a training cell (0: the cell saves none): the
+    followed models every ``bridge.snapshot_every``, the endpoint cells every n_eval evaluations,
+    i.e. the first and the last only (the last is always kept)."""
+    if cell in trajectory_cells(config):
+        return _bridge(config).snapshot_every
+    if cell in endpoint_cells(config):
+        optim = config["train"]["optim"]
+        return int(optim["steps"]) // int(optim["eval_every"]) + 1
+    return 0

@@ -30,6 +30,8 @@ _attrs = cf_attrs
 # with a ``step`` dim are measured at every snapshot, the others at the kept weights.
 TRAJECTORY_VARS = {
     "drift": (("seed", "step"), "relative kernel drift ||K_t - K_0||_F / ||K_0||_F", "1"),
+    "drift_tn": (("seed", "step"), "drift of the trace-normalised kernel K_t / tr K_t", "1"),
+    "cka_dist": (("seed", "step"), "1 - CKA(K_0, K_t) (centred kernel alignment)", "1"),
     "velocity": (("seed", "step"), "kernel velocity (Fort et al. 2020)", "1/epoch"),
     "alignment": (("seed", "step"), "centred kernel-target alignment", "1"),
     "eff_rank": (("seed", "step"), "effective rank of K", "1"),
@@ -152,6 +154,16 @@ def _cross_kernel(model, member: int, Z, X):
     return sum(p.sum(0) for p in kernel_parts(model, member, Z, X).values())
 
 
+def kernel_change(K_t, K_0) -> dict:
+    """The three measures of a kernel's change from ``K_0`` to ``K_t``: the Frobenius drift
+    (``drift``), the trace-normalised drift (``drift_tn``) and 1 - CKA (``cka_dist``)."""
+    return {
+        "drift": metrics.kernel_drift(K_t, K_0),
+        "drift_tn": metrics.trace_normalised_drift(K_t, K_0),
+        "cka_dist": metrics.cka_distance(K_t, K_0),
+    }
+
+
 def snapshot_measures(ks: dict, groups: dict, start: dict, axes: Axes, probe: Probe) -> dict:
     """The measures of one snapshot of one member against its first snapshot: ``ks`` its
     ``kernel_summary``, ``groups`` its parameters by ``(path, block)``, ``start`` the first
@@ -170,7 +182,7 @@ def snapshot_measures(ks: dict, groups: dict, start: dict, axes: Axes, probe: Pr
     by_path = [part(lambda key, p=p: key[0] == p) for p in axes.paths]
     by_block = [part(lambda key, b=b: key[1] == b) for b in axes.blocks]
     return {
-        "drift": metrics.kernel_drift(K, start["K"]),
+        **kernel_change(K, start["K"]),
         "alignment": ks["alignment"],
         "eff_rank": metrics.effective_rank(K),
         "share_path": [metrics.trace_share(Kp, K) for Kp, _, _ in by_path],
@@ -304,7 +316,8 @@ def run_width(task, models: dict, settings: BridgeSettings) -> xr.Dataset:
     widths = sorted({w for _, w in models})
     seeds = sorted({s for ens in models.values() for s in ens.seeds})
     out = {
-        k: np.full((len(names), len(widths), len(seeds)), np.nan) for k in ("drift", "align_0", "align_kept")
+        k: np.full((len(names), len(widths), len(seeds)), np.nan)
+        for k in ("drift", "drift_tn", "cka_dist", "align_0", "align_kept")
     }
     probe = subsample(task, settings, next(iter(models.values())).E.device)
     for (name, width), model in models.items():
@@ -321,13 +334,20 @@ def run_width(task, models: dict, settings: BridgeSettings) -> xr.Dataset:
             K0 = kernel_summary(init, s, probe.X, probe.y, probe.n_classes)
             KT = kernel_summary(model, s, probe.X, probe.y, probe.n_classes)
             k = seeds.index(seed)
-            out["drift"][i, j, k] = metrics.kernel_drift(KT["K"], K0["K"])
+            for name, value in kernel_change(KT["K"], K0["K"]).items():
+                out[name][i, j, k] = value
             out["align_0"][i, j, k] = K0["alignment"]
             out["align_kept"][i, j, k] = KT["alignment"]
     dims = ("model", "width", "seed")
     ds = xr.Dataset(
         {
             "drift": (dims, out["drift"], _attrs("relative kernel drift, init to kept weights")),
+            "drift_tn": (
+                dims,
+                out["drift_tn"],
+                _attrs("trace-normalised kernel drift, init to kept weights"),
+            ),
+            "cka_dist": (dims, out["cka_dist"], _attrs("1 - CKA(K_0, K_kept)")),
             "align_0": (dims, out["align_0"], _attrs("kernel-target alignment at init")),
             "align_kept": (dims, out["align_kept"], _attrs("kernel-target alignment at the kept weights")),
         },
@@ -335,6 +355,76 @@ def run_width(task, models: dict, settings: BridgeSettings) -> xr.Dataset:
             "model": ("model", names),
             "width": ("width", np.asarray(widths, dtype=int), _attrs("hidden width d")),
             "seed": ("seed", np.asarray(seeds, dtype=int), _attrs("seed")),
+        },
+    )
+    ds.attrs.update(
+        task=task.name,
+        n=int(len(probe.X)),
+        bridge_config=json.dumps(settings.bridge.__dict__, sort_keys=True, default=list),
+    )
+    return ds
+
+
+# The variables of the endpoint dataset (dims model, seed): the kernel's change from the initial
+# weights to the kept weights (``kept``: what the training half's effects are measured on) and to
+# the last weights (``last``: the same step count for every model).
+ENDPOINT_VARS = {
+    f"{measure}_{at}": f"{label}, init to the {words} weights"
+    for at, words in (("kept", "kept"), ("last", "last"))
+    for measure, label in (
+        ("drift", "relative kernel drift"),
+        ("drift_tn", "trace-normalised kernel drift"),
+        ("cka_dist", "1 - CKA"),
+    )
+}
+
+
+def endpoint_member(model, trajectory: dict, member: int, probe: Probe) -> dict:
+    """The kernel change of one member from its first snapshot (the init) to the kept weights
+    (loaded in ``model``) and to its last snapshot: ``{ENDPOINT_VARS key: float}``, NaN where a
+    state is not finite. Leaves the kept weights loaded."""
+    kept = {k: v.detach().clone() for k, v in model.named_parameters()}
+    first, last = _state(trajectory, 0), _state(trajectory, len(trajectory["step"]) - 1)
+    out = dict.fromkeys(ENDPOINT_VARS, np.nan)
+    if not (_finite(first, member) and _finite(kept, member)):
+        return out
+    K_kept = kernel_summary(model, member, probe.X, probe.y, probe.n_classes)["K"]
+    _load_state(model, first)
+    K_0 = kernel_summary(model, member, probe.X, probe.y, probe.n_classes)["K"]
+    out |= {f"{k}_kept": v for k, v in kernel_change(K_kept, K_0).items()}
+    same = all(torch.equal(kept[k][member], last[k][member]) for k in kept)  # kept the last weights
+    if same:
+        out |= {f"{k}_last": out[f"{k}_kept"] for k in ("drift", "drift_tn", "cka_dist")}
+    elif _finite(last, member):
+        _load_state(model, last)
+        K_last = kernel_summary(model, member, probe.X, probe.y, probe.n_classes)["K"]
+        out |= {f"{k}_last": v for k, v in kernel_change(K_last, K_0).items()}
+    _load_state(model, kept)
+    return out
+
+
+def run_endpoints(task, models: dict, settings: BridgeSettings) -> xr.Dataset:
+    """The kernel change of every endpoint cell ``{model name: (ensemble, trajectory)}`` (the
+    population of architectures and the common-rate copies, each with its first and last
+    snapshots) from the init to the kept and to the last weights; dims (model, seed), NaN for a
+    seed a cell did not train. Coordinate ``last_step`` (model): the step of the last snapshot."""
+    names = sorted(models)
+    seeds = sorted({s for ens, _ in models.values() for s in ens.seeds})
+    out = {k: np.full((len(names), len(seeds)), np.nan) for k in ENDPOINT_VARS}
+    probe = subsample(task, settings, next(iter(models.values()))[0].E.device)
+    last_step = np.zeros(len(names), dtype=int)
+    for i, name in enumerate(names):
+        model, trajectory = models[name]
+        last_step[i] = int(trajectory["step"][-1])
+        for s, seed in enumerate(model.seeds):
+            for key, value in endpoint_member(model, trajectory, s, probe).items():
+                out[key][i, seeds.index(seed)] = value
+    ds = xr.Dataset(
+        {k: (("model", "seed"), out[k], _attrs(long)) for k, long in ENDPOINT_VARS.items()},
+        coords={
+            "model": ("model", names),
+            "seed": ("seed", np.asarray(seeds, dtype=int), _attrs("seed")),
+            "last_step": ("model", last_step, _attrs("optimisation step of the last snapshot", "step")),
         },
     )
     ds.attrs.update(

@@ -1,7 +1,9 @@
 """Figures of the bridge (names, inputs and captions registered in ``learndyn.figures``).
 
 Each function takes the datasets (``combined``: every trajectory cell with its training-half
-effects; ``width``: the width study; ``tests``: the family table) and the ``bridge`` config and
+effects; ``population``: the endpoint kernels of the population of architectures and of the
+common-rate copies with their effects; ``width``: the width study; ``tests``: the family table)
+and the ``bridge`` config and
 returns a matplotlib figure. Bands are mean +- sd over seeds, computed in log space on log axes;
 models and paths keep their registry colours (``learndyn.plotting.STYLES``).
 """
@@ -12,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from ..plotting import hue_order, label, legend_handles, markers, no_minor_labels, palette, style
+from ..plotting import hue_order, legend_handles, markers, no_minor_labels, palette, style
 
 YLABELS = {
     "alignment": "centred kernel-target alignment",
@@ -131,20 +133,81 @@ def shares(datasets, cfg):
     return fig
 
 
+# The training half's effects of the population figure (variable -> axis label), and how the
+# architectures of the population are grouped (prefix of the model name -> group label)
+EFFECT_AXES = {
+    "test_metric": "test accuracy",
+    "noise_metric": "accuracy under noise",
+    "fgsm_metric": "accuracy under FGSM",
+    "io_norm": r"$\|\partial F/\partial x\|_2$",
+}
+GROUPS = {"pop_alpha": r"fixed gate $\alpha$", "pop_rho": r"cap $\rho$", "struct": "structured and ablations"}
+
+
+def _group(model: str) -> str:
+    return next((g for prefix, g in GROUPS.items() if model.startswith(prefix)), "baselines")
+
+
 def effects(datasets, cfg):
-    """Drift at the kept weights against the training half's per-seed effects (one point per
-    model and seed), with the Spearman rho of the family table in each title."""
-    ds, tests = datasets["combined"], datasets["tests"]
-    fig, axes = plt.subplots(1, 4, figsize=(10.0, 2.8))
-    for ax, var in zip(axes, ("hessian_top", "test_metric", "noise_metric", "fgsm_metric")):
-        df = _frame(np.log10(ds.drift_kept), "log_drift").merge(_frame(ds[var]), on=["model", "seed"])
-        kw = {k: v for k, v in _models(df).items() if k != "dashes"}
-        sns.scatterplot(df, x=var, y="log_drift", ax=ax, legend=ax is axes[0], **kw)
-        key = f"Rank{var.replace('_', '').title()}"
+    """The trace-normalised kernel drift at the kept weights against the training half's effects,
+    one point per architecture of the population (its seed means), with the between-architecture
+    Spearman rho and Holm verdict of the family table in each title."""
+    ds, tests = datasets["population"], datasets["tests"]
+    pop = ds.sel(model=ds.model.values[ds.in_population.values == 1])
+    means = pop.mean("seed")
+    df = means[["drift_tn_kept", *EFFECT_AXES]].to_dataframe().reset_index()
+    df["log_drift"] = np.log10(df["drift_tn_kept"])
+    df["group"] = [_group(m) for m in df["model"]]
+    fig, axes = plt.subplots(1, len(EFFECT_AXES), figsize=(10.0, 2.9), sharey=True)
+    for ax, (var, words) in zip(axes, EFFECT_AXES.items()):
+        sns.scatterplot(
+            df, x=var, y="log_drift", hue="group", style="group", ax=ax, legend=ax is axes[0], s=22
+        )
+        key = f"BetweenTn{var.replace('_', '').title()}"
         if key in tests.test.values:
-            ax.set_title(rf"$\rho$ = {float(tests.effect.sel(test=key)):.2f}", fontsize=8)
-        ax.set_xlabel(label(ds[var]), fontsize=7)
-        ax.set_ylabel(r"$\log_{10}$ drift (kept)")
+            row = tests.sel(test=key)
+            ax.set_title(rf"$\rho$ = {float(row.effect):.2f} ({str(row.verdict.values)})", fontsize=7)
+        ax.set_xlabel(words, fontsize=7)
+        ax.set_ylabel(r"$\log_{10}$ trace-normalised drift")
+    if axes[0].get_legend() is not None:
+        axes[0].legend(fontsize=6, title=None)
+    return fig
+
+
+CHANGE_AXES = {
+    "drift_last": "Frobenius drift",
+    "drift_tn_last": "trace-normalised drift",
+    "cka_dist_last": "1 - CKA",
+}
+
+
+def changes(datasets, cfg):
+    """The three measures of the kernel's change at the last weights (the same step count), per
+    model of the population and the common-rate copies (seeds as points, the mean as a bar), on
+    log axes: the followed models at their tuned rates and at the structured model's rate, and
+    the ablations."""
+    ds = datasets["population"]
+    followed = list(cfg.get("models", []))
+    copies = list(cfg.get("common_rate", {}).values())
+    ablations = list(cfg.get("ablations", []))
+    order = [m for m in dict.fromkeys(followed + copies + ablations) if m in ds.model.values]
+    fig, axes = plt.subplots(1, len(CHANGE_AXES), figsize=(10.0, 3.2), sharex=True)
+    for ax, (var, words) in zip(axes, CHANGE_AXES.items()):
+        df = _frame(np.log10(ds[var].sel(model=order)), "value")
+        sns.stripplot(df, y="model", x="value", order=order, ax=ax, size=3, color="0.3", jitter=0.15)
+        sns.pointplot(
+            df,
+            y="model",
+            x="value",
+            order=order,
+            ax=ax,
+            errorbar=None,
+            color="C3",
+            markers="|",
+            linestyles="none",
+        )
+        ax.set_xlabel(rf"$\log_{{10}}$ {words}", fontsize=8)
+        ax.set_ylabel("")
     return fig
 
 
@@ -174,4 +237,4 @@ def regression(datasets, cfg):
     return fig
 
 
-FIGURES = {fn.__name__: fn for fn in (drift_time, drift_width, shares, effects, regression)}
+FIGURES = {fn.__name__: fn for fn in (drift_time, drift_width, shares, effects, changes, regression)}

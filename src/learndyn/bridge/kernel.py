@@ -212,7 +212,33 @@ def shaping_adjoint(net) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torc
     return a, b, U[:, :, 0], Vh[:, 0, :]
 
 
-FAST_OPERATORS = ("W", "W/sigma", "cap", "I")
+def cayley_factors(net) -> tuple[torch.Tensor, float]:
+    """``P = (I + K)^{-1}`` per layer, ``(L, d, d)``, with K = W - W^T, and rho, for the orthogonal
+    shaping A = rho (I + K)^{-1}(I - K) = rho (2P - I): dA = -2 rho P dK P, so for G = dL/dA,
+
+        dL/dW = -2 rho (M - M^T),   M = P^T G P^T,
+
+    and for G = g h^T (one sample, one output) M = a b^T with a = P^T g, b = P h."""
+    W = net.W[0]
+    eye = torch.eye(W.shape[-1], dtype=W.dtype, device=W.device)
+    return torch.linalg.inv(eye + W - W.mT), float(net.spec.rho)
+
+
+def _orthogonal_part(g1, g2, h1, h2, P, rho) -> torch.Tensor:
+    """The part of W_l under the orthogonal shaping, ``(n, m)``: with a = P^T g (per output c),
+    b = P h and dL/dW = -2 rho (a b^T - b a^T) per sample and output,
+
+        K_W = 8 rho^2 sum_c [ (a_c a'_c^T) ⊙ (b b'^T) - (a_c b'^T) ⊙ (b a'_c^T) ]
+
+    (<ab^T - ba^T, a'b'^T - b'a'^T> = 2(a.a')(b.b') - 2(a.b')(b.a')). ``g (k, n, d)``, ``h (n, d)``."""
+    a1, a2 = g1 @ P, g2 @ P  # rows: (P^T g)^T = g^T P, (k, n, d)
+    b1, b2 = h1 @ P.T, h2 @ P.T  # (n, d)
+    first = _overlap(a1, a2) * _gram(b1, b2)
+    second = (torch.einsum("cap,bp->cab", a1, b2) * torch.einsum("aq,cbq->cab", b1, a2)).sum(0)
+    return 8 * rho**2 * (first - second)
+
+
+FAST_OPERATORS = ("W", "W/sigma", "cap", "I", "orthogonal")
 
 
 def kernel_parts(model, member: int, X, Z=None, names=None, dtype=torch.float64):
@@ -225,9 +251,9 @@ def kernel_parts(model, member: int, X, Z=None, names=None, dtype=torch.float64)
     a through alpha = beta tanh(a), so the part of M is Q ⊙ S with Q the Gram matrix of the
     inputs h and S the overlap of the output cotangents dL/dy summed over outputs (the theory
     half's closed form, generalised), and the parts of W and a follow by the chain rule
-    (``shaping_adjoint``; d alpha/da = beta (1 - tanh^2 a)). Shapings outside ``FAST_OPERATORS``
-    fall back to :func:`jacobian_parts`. Memory: the fields are ``k x L x n x d`` numbers and the
-    parts ``L x n x m``; no ``n x k x P`` Jacobian is formed."""
+    (``shaping_adjoint``, ``cayley_factors``; d alpha/da = beta (1 - tanh^2 a)). Shapings outside
+    ``FAST_OPERATORS`` fall back to :func:`jacobian_parts`. Memory: the fields are ``k x L x n x d``
+    numbers and the parts ``L x n x m``; no ``n x k x P`` Jacobian is formed."""
     net, params = member_network(model, member, dtype)
     if net.spec.operator not in FAST_OPERATORS:
         return jacobian_parts(model, member, X, Z, names, dtype)
@@ -247,12 +273,19 @@ def kernel_parts(model, member: int, X, Z=None, names=None, dtype=torch.float64)
     out["R"] = (k * _gram(HX[-1], HZ[-1]))[None]
     out["r_b"] = torch.full_like(out["R"], float(k))
     if s.operator != "I":
-        a, b, u, v = shaping_adjoint(net)
+        if s.operator == "orthogonal":
+            P, rho = cayley_factors(net)
+        else:
+            a, b, u, v = shaping_adjoint(net)
         W = net.W[0]
         Kw, Kb = [], []
         for l in range(L):
             g1, g2 = GX["lin"][:, l], GZ["lin"][:, l]  # (k, n, d)
             S_lin = _overlap(g1, g2)
+            if s.operator == "orthogonal":
+                Kw.append(_orthogonal_part(g1, g2, HX[l], HZ[l], P[l], rho))
+                Kb.append(S_lin)
+                continue
             KA = _gram(HX[l], HZ[l]) * S_lin
             if b[l] == 0:
                 Kw.append(a[l] ** 2 * KA)

@@ -20,6 +20,24 @@ def kernel_drift(K_t, K_0) -> float:
     return float(np.linalg.norm(K_t - K_0) / np.linalg.norm(K_0))
 
 
+def trace_normalised_drift(K_t, K_0) -> float:
+    """Scale-free kernel drift ||K_t / tr K_t - K_0 / tr K_0||_F / ||K_0 / tr K_0||_F: the
+    change of the kernel's shape with its overall size (tr K, the growth of the outputs'
+    sensitivity) divided out, so a kernel that only grows has drift 0. ``(n, n), (n, n) ->
+    float`` (issue 29, item 2)."""
+    K_t, K_0 = to_numpy(K_t), to_numpy(K_0)
+    A, B = K_t / np.trace(K_t), K_0 / np.trace(K_0)
+    return float(np.linalg.norm(A - B) / np.linalg.norm(B))
+
+
+def cka_distance(K_t, K_0) -> float:
+    """1 - CKA(K_0, K_t): one minus the centred kernel alignment of the kernels at two times
+    (``centred_alignment``; Kornblith et al. 2019, arXiv 1905.00414, eq. 5 on kernel matrices;
+    Cortes et al. 2012, Definition 3), in [0, 1] for PSD kernels, 0 for K_t = c K_0 + b 1 1^T, so
+    invariant to the kernel's scale and to a constant offset. ``(n, n), (n, n) -> float``."""
+    return 1.0 - centred_alignment(K_t, K_0)
+
+
 def kernel_distance(K_a, K_b) -> float:
     """Kernel distance S(K_a, K_b) = 1 - <K_a, K_b>_F / (||K_a||_F ||K_b||_F) in [0, 1] for PSD
     kernels (Fort et al. 2020, arXiv 2010.15110, §2: 0 for kernels equal up to scale)."""

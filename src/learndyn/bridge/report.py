@@ -3,10 +3,15 @@ Holm over the whole family, the verdict from the adjusted p; the combined datase
 read, the LaTeX table and the macros.
 
 Rows (``family``; one function per kind, registered in ``ROWS``): (a) laziness, structured vs each
-other model (log10 drift at the kept weights); (b) drift-vs-width exponents per model and their
-difference; (c) the correction path: growth of its kernel share and alignment; (d) rank
-correlations across models and seeds of the drift with the training half's effects; (e) kernel
-regression of the trained outputs with K_0 vs K_kept.
+other followed model, in three measures of the kernel's change (Frobenius drift, trace-normalised
+drift, 1 - CKA) at the last weights (the same step count), at the tuned rates and (control) at
+the structured model's rate; (b) the ablations through the kernel: each ablation against the
+structured model, paired by seed; (c) drift-vs-width exponents per model and their difference;
+(d) the correction path: growth of its kernel share and alignment; (e) the kernel's change against
+the training half's effects, between architectures (the architecture the unit, seed-averaged)
+and within models (the seed the unit, ``learndyn.bridge.units``); (f) kernel regression of the
+trained outputs with K_0 vs K_kept. Every row carries its unit (seed or architecture) and its
+number of units; ``claims_table`` writes them in the claims ledger's columns.
 """
 
 from __future__ import annotations
@@ -16,9 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import stats as sps
 
-from ..io import cf_attrs
+from ..io import cf_attrs, write_text
 from ..latex import (
     column_style,
     fmt_in_style,
@@ -31,11 +35,13 @@ from ..latex import (
     write_table,
 )
 from ..stats import VERDICTS, holm, paired_test, trend_slope, verdict_from_test
-from . import PATH_ORDER
+from . import PATH_ORDER, units
 from .settings import BridgeSettings
 
 # models whose macros the paper quotes: defined in every profile (n/a where a profile omits one)
-QUOTED_MODELS = ("structured", "mlp", "snmlp")
+QUOTED_MODELS = (
+    "structured", "mlp", "snmlp", "struct_alpha0", "struct_noshape", "struct_orth", "struct_fixedalpha",
+)  # fmt: skip
 
 
 def last_finite(da: xr.DataArray, dim: str) -> xr.DataArray:
@@ -50,6 +56,55 @@ def last_finite(da: xr.DataArray, dim: str) -> xr.DataArray:
     )
 
 
+def cell_effects(cell: xr.Dataset, settings: BridgeSettings) -> xr.Dataset:
+    """The training half's per-seed effects of one cell dataset (kept weights), dims (seed):
+    top Hessian eigenvalue at the last evaluation where it was measured (NaN for a sweep cell),
+    test metric, accuracy under noise ``claims.noise_sigma`` and under FGSM ``claims.fgsm_eps``,
+    the input-output Jacobian norm (the function's smoothness) and the cell's peak rate."""
+    claims = settings.claims
+    cell = cell.squeeze(["task", "model", "depth", "width"], drop=True)
+    hess = last_finite(cell.hessian_top, "eval_step")
+    return xr.Dataset(
+        {
+            "hessian_top": hess.assign_attrs(cf_attrs("top Hessian eigenvalue (last measured)")),
+            "test_metric": cell.final_test_metric.assign_attrs(cf_attrs("test metric (kept weights)")),
+            "noise_metric": cell.noise_metric.sel(noise_sigma=claims.noise_sigma, method="nearest")
+            .drop_vars("noise_sigma")
+            .assign_attrs(cf_attrs(f"test metric under noise sigma {claims.noise_sigma}")),
+            "fgsm_metric": cell.fgsm_metric.sel(fgsm_eps=claims.fgsm_eps, method="nearest")
+            .drop_vars("fgsm_eps")
+            .assign_attrs(cf_attrs(f"test metric under FGSM eps {claims.fgsm_eps}")),
+            "io_norm": cell.io_norm.sel(stage="final")
+            .drop_vars("stage", errors="ignore")
+            .assign_attrs(cf_attrs("input-output Jacobian norm ||dF/dx||_2 (kept weights)")),
+            "lr": xr.DataArray(float(cell.lr), attrs=cf_attrs("peak learning rate (tuned on validation)")),
+        }
+    )
+
+
+def population(endpoints: xr.Dataset, cells: dict[str, xr.Dataset], settings: BridgeSettings) -> xr.Dataset:
+    """The endpoint kernels (``experiments.run_endpoints``: every model of the population and the
+    common-rate copies) with the training half's per-seed effects of the population's cells,
+    dims (model, seed); ``in_population`` marks the architectures of the between-model tests."""
+    effects = [
+        cell_effects(ds, settings).expand_dims(model=[name]).reindex(seed=endpoints.seed)
+        for name, ds in cells.items()
+    ]
+    out = xr.merge(
+        [endpoints, xr.concat(effects, dim="model", join="outer", combine_attrs="drop_conflicts")],
+        join="left",
+        combine_attrs="drop_conflicts",
+    )
+    member = np.isin(out.model.values, list(cells))
+    out["in_population"] = (
+        "model",
+        member.astype(int),
+        cf_attrs("architecture of the population (1) or not (0)"),
+    )
+    out["model"].attrs.update(cf_attrs("model"))
+    return out
+
+
 def combine(
     trajectories: dict[str, xr.Dataset], cells: dict[str, xr.Dataset], settings: BridgeSettings
 ) -> xr.Dataset:
@@ -57,22 +112,9 @@ def combine(
     per-seed effects of the same cells (kept weights): top Hessian eigenvalue at the last
     evaluation where it was measured, test metric, accuracy under noise ``claims.noise_sigma`` and
     under FGSM ``claims.fgsm_eps``."""
-    parts, claims = [], settings.claims
+    parts = []
     for name, ds in trajectories.items():
-        cell = cells[name].squeeze(["task", "model", "depth", "width"], drop=True)
-        hess = last_finite(cell.hessian_top, "eval_step")
-        effects = xr.Dataset(
-            {
-                "hessian_top": hess.assign_attrs(cf_attrs("top Hessian eigenvalue (last measured)")),
-                "test_metric": cell.final_test_metric.assign_attrs(cf_attrs("test metric (kept weights)")),
-                "noise_metric": cell.noise_metric.sel(noise_sigma=claims.noise_sigma, method="nearest")
-                .drop_vars("noise_sigma")
-                .assign_attrs(cf_attrs(f"test metric under noise sigma {claims.noise_sigma}")),
-                "fgsm_metric": cell.fgsm_metric.sel(fgsm_eps=claims.fgsm_eps, method="nearest")
-                .drop_vars("fgsm_eps")
-                .assign_attrs(cf_attrs(f"test metric under FGSM eps {claims.fgsm_eps}")),
-            }
-        )
+        effects = cell_effects(cells[name], settings)
         both = xr.merge([ds, effects.reindex(seed=ds.seed)], join="left", combine_attrs="drop_conflicts")
         parts.append(both.expand_dims(model=[name]))
     # one path axis in the kernel's order (combine_by_coords needs monotonic coordinates)
@@ -92,7 +134,7 @@ def combine(
     return out
 
 
-def _row(question, key, hypothesis, measure, res, better, test) -> dict:
+def _row(question, key, hypothesis, measure, res, better, test, unit="seed", n_units=None) -> dict:
     return {
         "question": question,
         "key": key,
@@ -105,6 +147,8 @@ def _row(question, key, hypothesis, measure, res, better, test) -> dict:
         "p": res.p,
         "better": better,
         "test": test,
+        "unit": unit,
+        "n_units": res.n if n_units is None else n_units,
     }
 
 
@@ -113,119 +157,148 @@ class _Result:
         self.mean, self.low, self.high, self.n, self.p = mean, low, high, n, p
 
 
-def rank_correlation(x, y, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> _Result:
-    """Spearman rank correlation of paired ``x``, ``y`` (finite pairs only), the p-value of
-    ``scipy.stats.spearmanr`` and a percentile bootstrap interval over pairs
-    (``scipy.stats.bootstrap``, ``paired=True``)."""
-    x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if len(x) < 4:
-        return _Result(np.nan, np.nan, np.nan, len(x), np.nan)
-    rho, p = sps.spearmanr(x, y)
-    boot = sps.bootstrap(
-        (x, y),
-        lambda a, b: sps.spearmanr(a, b)[0],
-        paired=True,
-        vectorized=False,
-        n_resamples=n_resamples,
-        confidence_level=confidence,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    ci = boot.confidence_interval
-    return _Result(float(rho), float(ci.low), float(ci.high), len(x), float(p))
-
-
 @dataclass(frozen=True)
 class Family:
-    """What the rows of the family read: the combined and width datasets, the structured model
-    and the others, the log10 drift at the kept weights, the interval level and the bootstrap
-    resamples."""
+    """What the rows of the family read: the combined (followed models), width and population
+    (endpoints with effects) datasets, the structured model and the other followed models, the
+    bridge settings, and the log10 drift at the kept weights."""
 
     combined: xr.Dataset
     width: xr.Dataset
+    population: xr.Dataset
     structured: str
     others: list
     log_drift: xr.DataArray
-    confidence: float
-    bootstrap: int
+    settings: BridgeSettings
+
+    @property
+    def confidence(self) -> float:
+        return self.settings.bridge.confidence
 
     @classmethod
-    def of(cls, combined: xr.Dataset, width: xr.Dataset, settings: BridgeSettings) -> Family:
+    def of(
+        cls, combined: xr.Dataset, width: xr.Dataset, population: xr.Dataset, settings: BridgeSettings
+    ) -> Family:
         structured = settings.claims.structured
         others = [m for m in combined.model.values if m != structured]
-        cfg = settings.bridge
-        return cls(
-            combined, width, structured, others, np.log10(combined.drift_kept), cfg.confidence, cfg.bootstrap
-        )
+        return cls(combined, width, population, structured, others, np.log10(combined.drift_kept), settings)
 
 
 def _t_row(question, key, hypothesis, measure, diffs, better, confidence) -> dict:
-    """A row whose effect is the mean of the per-seed ``diffs`` (paired t test)."""
+    """A row whose effect is the mean of the per-seed ``diffs`` (paired t test; unit: seed)."""
     return _row(question, key, hypothesis, measure, paired_test(diffs, "t", confidence), better, "t")
 
 
-def width_slopes(width: xr.Dataset) -> dict:
-    """Per model: the per-seed least-squares slopes of log10 drift against log10 width."""
+# The three measures of the kernel's change: variable -> (key part, label)
+CHANGES = {
+    "drift": ("", "Frobenius drift"),
+    "drift_tn": ("Tn", "trace-normalised drift"),
+    "cka_dist": ("Cka", "1 - CKA"),
+}
+
+
+def log_ratio(population: xr.Dataset, var: str, a: str, b: str) -> np.ndarray:
+    """Per seed, log10(var of model ``a`` / var of model ``b``) (same seeds: paired)."""
+    return (np.log10(population[var].sel(model=a)) - np.log10(population[var].sel(model=b))).values
+
+
+def width_slopes(width: xr.Dataset, var: str = "drift") -> dict:
+    """Per model: the per-seed least-squares slopes of log10 ``var`` against log10 width."""
     logw = np.log10(width.width.values.astype(float))
     return {
-        m: trend_slope(logw, np.log10(width.drift.sel(model=m).transpose("seed", "width").values))
+        m: trend_slope(logw, np.log10(width[var].sel(model=m).transpose("seed", "width").values))
         for m in width.model.values
     }
 
 
 def lazier_rows(f: Family) -> list[dict]:
-    """(a) laziness at equal width and depth: log10 drift ratio, structured vs each other model."""
+    """(a) laziness at equal width, depth and step count (the last weights): the log10 ratio of
+    each measure of the kernel's change, structured vs each other followed model at the tuned
+    rates, and (control) vs its copy at the structured model's rate (``bridge.common_rate``)."""
+    rows, pop = [], f.population
+    pairs = [("lazier", "Lazier", base, base, "tuned rates") for base in f.others]
+    pairs += [
+        ("common", "Common", base, copy, "common rate")
+        for base, copy in f.settings.bridge.common_rate.items()
+        if copy in pop.model.values
+    ]
+    for question, prefix, base, other, words in pairs:
+        for var, (part, label) in CHANGES.items():
+            rows.append(
+                _t_row(
+                    question,
+                    f"{prefix}{part}{base}",
+                    f"{f.structured}'s K changes less than {base}'s ({words})",
+                    f"log10 ratio, {label}",
+                    log_ratio(pop, f"{var}_last", f.structured, other),
+                    "lower",
+                    f.confidence,
+                )
+            )
+    return rows
+
+
+def ablation_rows(f: Family) -> list[dict]:
+    """(b) the ablations through the kernel: each ablation's kernel change against the structured
+    model's (same rate, step count and seeds), log10 ratio of each measure; positive: without the
+    component the kernel moves more, so the component is what keeps it still."""
+    pop = f.population
     return [
         _t_row(
-            "lazier",
-            f"Lazier{base}",
-            f"{f.structured} drifts less than {base}",
-            "log10 drift ratio",
-            (f.log_drift.sel(model=f.structured) - f.log_drift.sel(model=base)).values,
-            "lower",
+            "ablation",
+            f"Ablation{part}{abl}",
+            f"{abl}'s K changes more than {f.structured}'s",
+            f"log10 ratio, {label}",
+            log_ratio(pop, f"{var}_last", abl, f.structured),
+            "higher",
             f.confidence,
         )
-        for base in f.others
+        for abl in f.settings.bridge.ablations
+        if abl in pop.model.values
+        for var, (part, label) in CHANGES.items()
     ]
 
 
 def width_rows(f: Family) -> list[dict]:
-    """(b) drift ~ width^beta per model (per-seed slopes in log-log), and the structured model's
-    exponent against each other model's."""
-    slopes = width_slopes(f.width)
-    rows = [
-        _t_row(
-            "width",
-            f"Width{m}",
-            f"the drift of {m} falls with width",
-            "exponent beta",
-            s,
-            "lower",
-            f.confidence,
-        )
-        for m, s in slopes.items()
-    ]
-    if f.structured not in slopes:
-        return rows
-    return rows + [
-        _t_row(
-            "width",
-            f"WidthDiff{m}",
-            f"{f.structured}'s exponent is below {m}'s",
-            "exponent difference",
-            slopes[f.structured] - slopes[m],
-            "lower",
-            f.confidence,
-        )
-        for m in slopes
-        if m != f.structured
-    ]
+    """(c) drift ~ width^beta per model (per-seed slopes in log-log), Frobenius and
+    trace-normalised, and the structured model's exponent against each other model's."""
+    rows = []
+    for var, part in (("drift", ""), ("drift_tn", "Tn")):
+        if var not in f.width:
+            continue
+        slopes, label = width_slopes(f.width, var), CHANGES[var][1]
+        rows += [
+            _t_row(
+                "width",
+                f"Width{part}{m}",
+                f"the {label} of {m} falls with width",
+                "exponent beta",
+                s,
+                "lower",
+                f.confidence,
+            )
+            for m, s in slopes.items()
+        ]
+        if f.structured not in slopes:
+            continue
+        rows += [
+            _t_row(
+                "width",
+                f"WidthDiff{part}{m}",
+                f"{f.structured}'s {label} exponent is below {m}'s",
+                "exponent difference",
+                slopes[f.structured] - slopes[m],
+                "lower",
+                f.confidence,
+            )
+            for m in slopes
+            if m != f.structured
+        ]
+    return rows
 
 
 def correction_rows(f: Family) -> list[dict]:
-    """(c) the correction path of the structured model: growth of its kernel share and alignment
+    """(d) the correction path of the structured model: growth of its kernel share and alignment
     from init to the end, and of its alignment against the linear path's."""
     st = f.combined.sel(model=f.structured)
     if "correction" not in st.path.values:
@@ -265,35 +338,50 @@ def correction_rows(f: Family) -> list[dict]:
     ]
 
 
-# The training half's effects the drift is rank-correlated with: variable -> label
+# The training half's effects the kernel's change is ranked against: variable -> label. The top
+# Hessian eigenvalue is not among them: weight-space curvature does not compare models (its scale
+# depends on the parametrisation), and the population's sweep cells do not measure it.
 EFFECTS = {
-    "hessian_top": "top Hessian eigenvalue",
     "test_metric": "test accuracy",
     "noise_metric": "accuracy under noise",
     "fgsm_metric": "accuracy under FGSM",
+    "io_norm": "input-output Jacobian norm",
 }
 
 
+def _relation_row(key, hypothesis, rel) -> dict:
+    res = _Result(rel.effect, rel.low, rel.high, rel.n_units, rel.p)
+    test = "permutation" if rel.unit == "architecture" else "stratified permutation"
+    question = "between" if rel.unit == "architecture" else "within"
+    return _row(question, key, hypothesis, "Spearman rho", res, "related", test, rel.unit, rel.n_units)
+
+
 def effects_rows(f: Family) -> list[dict]:
-    """(d) rank correlations across models and seeds of the drift with each effect, and the
-    control for the confound "model": both centred on each model's mean over seeds."""
+    """(e) the kernel's change (Frobenius and trace-normalised drift at the kept weights) against
+    each effect: between architectures (seed-averaged, one unit per architecture of the
+    population; a row needs ``bridge.min_units`` of them) and within models (per-model rank
+    correlations over seeds, combined; ``units.within_models``)."""
+    cfg, pop = f.settings.bridge, f.population
+    pop = pop.sel(model=pop.model.values[pop.in_population.values == 1])
     rows = []
-    centred_drift = (f.log_drift - f.log_drift.mean("seed")).values
-    for var, label in EFFECTS.items():
-        effect, name = f.combined[var], var.replace("_", "").title()
-        res = rank_correlation(f.log_drift.values, effect.values, f.confidence, f.bootstrap)
-        text = f"drift is rank-related to the {label}"
-        rows.append(_row("effects", f"Rank{name}", text, "Spearman rho", res, "related", "spearman"))
-        within = rank_correlation(
-            centred_drift, (effect - effect.mean("seed")).values, f.confidence, f.bootstrap
-        )
-        text = "... within models (each centred on its model's mean)"
-        rows.append(_row("effects", f"Within{name}", text, "Spearman rho", within, "related", "spearman"))
+    for var, part in (("drift_kept", ""), ("drift_tn_kept", "Tn")):
+        label = CHANGES[var.removesuffix("_kept")][1]
+        for effect, words in EFFECTS.items():
+            x, y = pop[var].transpose("model", "seed").values, pop[effect].transpose("model", "seed").values
+            name = effect.replace("_", "").title()
+            args = dict(confidence=cfg.confidence, n_permutations=cfg.permutations, n_bootstrap=cfg.bootstrap)
+            between = units.between_models(x, y, **args)
+            if between.n_units >= cfg.min_units:
+                text = f"the {label} is rank-related to the {words} across architectures"
+                rows.append(_relation_row(f"Between{part}{name}", text, between))
+            within = units.within_models(x, y, **args)
+            text = f"... within models (seeds as units, {within.n_models} models)"
+            rows.append(_relation_row(f"Within{part}{name}", text, within))
     return rows
 
 
 def regression_rows(f: Family) -> list[dict]:
-    """(e) kernel regression of the trained test outputs: K_kept vs K_0 per model, and the
+    """(f) kernel regression of the trained test outputs: K_kept vs K_0 per model, and the
     structured model vs each other with K_0."""
     r2 = f.combined.r2_kept - f.combined.r2_init
     rows = [
@@ -326,6 +414,7 @@ def regression_rows(f: Family) -> list[dict]:
 # The questions of the family in table order: question -> the function making its rows
 ROWS = {
     "lazier": lazier_rows,
+    "ablation": ablation_rows,
     "width": width_rows,
     "correction": correction_rows,
     "effects": effects_rows,
@@ -349,9 +438,11 @@ def holm_verdicts(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
     return df
 
 
-def family(combined: xr.Dataset, width: xr.Dataset, settings: BridgeSettings) -> pd.DataFrame:
+def family(
+    combined: xr.Dataset, width: xr.Dataset, population: xr.Dataset, settings: BridgeSettings
+) -> pd.DataFrame:
     """Every test of the bridge family as one row (``ROWS``), Holm-adjusted and with its verdict."""
-    f = Family.of(combined, width, settings)
+    f = Family.of(combined, width, population, settings)
     rows = [row for make_rows in ROWS.values() for row in make_rows(f)]
     return holm_verdicts(pd.DataFrame(rows), settings.bridge.alpha)
 
@@ -368,22 +459,35 @@ def exponents(width: xr.Dataset, confidence: float) -> dict[str, tuple[float, fl
 def tests_dataset(df: pd.DataFrame) -> xr.Dataset:
     """The family table as a dataset (dim ``test``)."""
     ds = xr.Dataset(coords={"test": ("test", df["key"].to_numpy())})
-    for col, (long, units) in {
+    for col, (long, unit) in {
         "effect": ("effect (see measure)", "1"),
         "low": ("interval low", "1"),
         "high": ("interval high", "1"),
-        "n": ("pairs (seeds) or points", "1"),
+        "n": ("units of the test", "1"),
+        "n_units": ("units of the test (seeds or architectures, see unit)", "1"),
         "p": ("two-sided p-value", "1"),
         "p_holm": ("Holm-adjusted p-value (bridge family)", "1"),
     }.items():
-        ds[col] = ("test", df[col].to_numpy(dtype=float), cf_attrs(long, units))
-    for col in ("question", "hypothesis", "measure", "better", "test", "verdict"):
+        ds[col] = ("test", df[col].to_numpy(dtype=float), cf_attrs(long, unit))
+    for col in ("question", "hypothesis", "measure", "better", "test", "verdict", "unit"):
         ds[f"{col}_text" if col == "test" else col] = (
             "test",
             df[col].astype(str).to_numpy(),
             cf_attrs(col),
         )
     return ds
+
+
+RELATIONS = ("between", "within")  # the questions of the relations table (the rest: paired rows)
+
+
+def write_tests_tables(df: pd.DataFrame, paired_path, relations_path) -> None:
+    """The family in two tables (one page each): the paired rows (laziness, control, ablations,
+    width, correction path, kernel regression) and the rank correlations (between and within
+    models); the Holm adjustment is over the whole family."""
+    relations = df["question"].isin(RELATIONS)
+    write_tests_table(df[~relations], paired_path)
+    write_tests_table(df[relations], relations_path)
 
 
 def write_tests_table(df: pd.DataFrame, path) -> None:
@@ -399,12 +503,15 @@ def write_tests_table(df: pd.DataFrame, path) -> None:
                 f"${fmt_in_style(e, eff)}$ [${fmt_in_style(lo, eff)}$, ${fmt_in_style(hi, eff)}$]"
                 for e, lo, hi in zip(df["effect"], df["low"], df["high"])
             ],
-            "$n$": df["n"].astype(int),
+            "units": [
+                f"{int(n)} {'arch.' if u == 'architecture' else 'seeds'}"
+                for n, u in zip(df["n_units"], df["unit"])
+            ],
             "$p_\\mathrm{Holm}$": [f"${fmt_in_style(p, p_style)}$" for p in df["p_holm"]],
             "verdict": df["verdict"],
         }
     )
-    write_table(table, path, column_format="p{5.2cm}p{2.4cm}lrll")
+    write_table(table, path, column_format="lp{3.0cm}lrll")
 
 
 # What the width-exponent difference (structured minus MLP) says, by its Holm verdict: the
@@ -434,9 +541,176 @@ def verdict_words(verdict: str, words: tuple[str, str, str]) -> str:
     return dict(zip(VERDICTS, words)).get(str(verdict), "not run")
 
 
-def macros(df: pd.DataFrame, combined: xr.Dataset, width: xr.Dataset, settings: BridgeSettings) -> dict:
-    """Every number the bridge section quotes."""
-    out: dict = {}
+# How the text names a model, and what an ablation removes (the sentences of the verdict macros)
+NAMES = {"mlp": "MLP", "snmlp": "SN-MLP", "structured": "structured net", "linear": "linear baseline"}
+COMPONENTS = {
+    "struct_alpha0": "the correction path ($\\alpha=0$)",
+    "struct_noshape": "the spectral cap (no shaping)",
+    "struct_orth": "the cap (orthogonal shaping instead)",
+    "struct_fixedalpha": "the learned gate (gate fixed)",
+    "linear": "every nonlinearity (the linear baseline)",
+}
+
+
+def _name(model: str) -> str:
+    return NAMES.get(model, tex_escape(model))
+
+
+def change_sentence(row, structured: str) -> str:
+    """The sentence of a laziness, control or ablation row, by its Holm verdict."""
+    label = row.measure.removeprefix("log10 ratio, ")
+    if row.question == "ablation":
+        abl = row.key.removeprefix("Ablation").removeprefix("Tn").removeprefix("Cka")
+        what = COMPONENTS.get(abl, tex_escape(abl))
+        return {
+            "supported": f"without {what} the kernel changes more ({label})",
+            "not supported": f"without {what} the kernel changes less ({label})",
+        }.get(row.verdict, f"removing {what} leaves no resolved difference in the kernel's change ({label})")
+    base = _name(_baseline(row))
+    return {
+        "supported": f"the {_name(structured)}'s kernel changes less than the {base}'s ({label})",
+        "not supported": f"the {_name(structured)}'s kernel changes more than the {base}'s ({label})",
+    }.get(row.verdict, f"the {_name(structured)}'s kernel change is not resolved from the {base}'s ({label})")
+
+
+def relation_sentence(row) -> str:
+    """The sentence of a between- or within-model rank correlation, by its Holm verdict."""
+    effect = [w for k, w in EFFECTS.items() if k.replace("_", "").title() in row.key][0]
+    label = "trace-normalised drift" if "Tn" in row.key else "Frobenius drift"
+    where = "across architectures" if row.unit == "architecture" else "across the seeds of a model"
+    if row.verdict == "supported":
+        sign = "positively" if row.effect > 0 else "negatively"
+        return f"the {label} is {sign} rank-correlated with the {effect} {where}"
+    return f"no rank correlation of the {label} with the {effect} is resolved {where}"
+
+
+def lazy_components(df: pd.DataFrame) -> str:
+    """The ablated components whose removal makes the kernel change more in all three measures
+    (every ablation row of the component supported), as a phrase."""
+    rows = df[df["question"] == "ablation"]
+    found = []
+    for abl in dict.fromkeys(
+        k.removeprefix("Ablation").removeprefix("Tn").removeprefix("Cka") for k in rows["key"]
+    ):
+        own = rows[rows["key"].isin([f"Ablation{abl}", f"AblationTn{abl}", f"AblationCka{abl}"])]
+        if len(own) and (own["verdict"] == "supported").all():
+            found.append(COMPONENTS.get(abl, tex_escape(abl)))
+    if not found:
+        return "no single ablated component raises the kernel's change in all three measures"
+    return (
+        " and ".join(found)
+        + (" keeps" if len(found) == 1 else " keep")
+        + " the kernel still in all three measures"
+    )
+
+
+def surviving(df: pd.DataFrame, question: str) -> int:
+    """Rows of ``question`` that survive Holm (supported)."""
+    return int(((df["question"] == question) & (df["verdict"] == "supported")).sum())
+
+
+def sentence_macros(df: pd.DataFrame, settings: BridgeSettings) -> dict:
+    """The verdict sentences the text quotes: one per laziness, control, ablation and relation row
+    (``{Key}Sentence``), the components that keep the kernel still, and counts of surviving rows."""
+    out, structured = {}, settings.claims.structured
+    for r in df.itertuples():
+        key = macro_name(r.key.lower())
+        if r.question in ("lazier", "common", "ablation"):
+            out[f"{key}Sentence"] = change_sentence(r, structured)
+        elif r.question in ("between", "within"):
+            out[f"{key}Sentence"] = relation_sentence(r)
+    out["LazyComponents"] = lazy_components(df)
+    for q in ("lazier", "common", "ablation", "between", "within"):
+        out[f"{q.title()}Rows"] = int((df["question"] == q).sum())
+        out[f"{q.title()}Survive"] = surviving(df, q)
+    between = df[df["question"] == "between"]
+    out["BetweenUnits"] = int(between["n_units"].min()) if len(between) else 0
+    kept = between[between["verdict"] == "supported"]
+    out["BetweenSurvivors"] = (
+        "; ".join(relation_sentence(r) for r in kept.itertuples())
+        if len(kept)
+        else "no between-architecture rank correlation survives the Holm adjustment"
+    )
+    return out
+
+
+def claims_table(
+    df: pd.DataFrame, settings: BridgeSettings, depth: int, width: int, steps: int
+) -> pd.DataFrame:
+    """The family's rows in the claims ledger's columns (issue 28) plus ``test_unit`` and
+    ``n_units``; every choice (rates, kept weights) made on the validation split."""
+    seeds_of = {"seed": lambda r: int(r.n_units), "architecture": lambda r: np.nan}
+    return pd.DataFrame(
+        {
+            "family": "bridge",
+            "claim": df["key"],
+            "task": settings.bridge.task,
+            "model": settings.claims.structured,
+            "baseline": [_baseline(r) for r in df.itertuples()],
+            "depth": depth,
+            "width": [("sweep" if r.question == "width" else width) for r in df.itertuples()],
+            "n_seeds": [seeds_of.get(r.unit, seeds_of["seed"])(r) for r in df.itertuples()],
+            "selection_split": "validation",
+            "effect": df["effect"],
+            "unit": df["measure"],
+            "low": df["low"],
+            "high": df["high"],
+            "p": df["p"],
+            "p_holm": df["p_holm"],
+            "verdict": df["verdict"],
+            "by_construction": False,
+            "budget": f"{steps} steps",
+            "test_unit": df["unit"],
+            "n_units": df["n_units"].astype(int),
+        }
+    )
+
+
+def _baseline(row) -> str:
+    """The other model of a paired row ('' for a relation or a single-model row)."""
+    for prefix in ("LazierTn", "LazierCka", "Lazier", "CommonTn", "CommonCka", "Common", "InitTn", "Init"):
+        if row.key.startswith(prefix) and row.question in ("lazier", "common", "regression"):
+            return row.key.removeprefix(prefix)
+    if row.question == "ablation":
+        return row.key.removeprefix("Ablation").removeprefix("Tn").removeprefix("Cka")
+    return ""
+
+
+def _not_run(out: dict, key: str) -> None:
+    """The macros of a quoted row this profile does not run: n/a numbers, 'not run' words."""
+    key = macro_name(key.lower())
+    for suffix in ("Effect", "Low", "High", "P", "N"):
+        out.setdefault(f"{key}{suffix}", r"\text{n/a}")
+    for suffix in ("Verdict", "Sentence"):
+        out.setdefault(f"{key}{suffix}", "not run")
+
+
+def population_macros(population: xr.Dataset, settings: BridgeSettings) -> dict:
+    """The population's size: architectures, the fewest and most seeds of one, the continuum's
+    models, and the common rate (the structured model's tuned rate)."""
+    pop = population.sel(model=population.model.values[population.in_population.values == 1])
+    seeds = np.isfinite(pop.drift_kept).sum("seed")
+    rate = float(population.lr.sel(model=settings.claims.structured))
+    return {
+        "PopUnits": int(pop.model.size),
+        "PopSeedsMin": int(seeds.min()),
+        "PopSeedsMax": int(seeds.max()),
+        "CommonRate": fmt_value(rate),
+        "LastStep": int(population.last_step.max()),
+        "MinUnits": settings.bridge.min_units,
+        "Permutations": settings.bridge.permutations,
+    }
+
+
+def macros(
+    df: pd.DataFrame,
+    combined: xr.Dataset,
+    width: xr.Dataset,
+    population: xr.Dataset,
+    settings: BridgeSettings,
+) -> dict:
+    """Every number and verdict sentence the bridge section quotes."""
+    out: dict = sentence_macros(df, settings) | population_macros(population, settings)
     cfg, structured = settings.bridge, settings.claims.structured
     for r in df.itertuples():
         key = macro_name(r.key.lower())
@@ -445,7 +719,7 @@ def macros(df: pd.DataFrame, combined: xr.Dataset, width: xr.Dataset, settings: 
         out[f"{key}High"] = r.high
         out[f"{key}P"] = fmt_num(r.p_holm, 2)
         out[f"{key}Verdict"] = r.verdict
-        out[f"{key}N"] = int(r.n)
+        out[f"{key}N"] = int(r.n_units)
     for m in combined.model.values:
         name = macro_name(str(m).lower())
         out[f"DriftKept{name}"] = float(combined.drift_kept.sel(model=m).median())
@@ -458,20 +732,30 @@ def macros(df: pd.DataFrame, combined: xr.Dataset, width: xr.Dataset, settings: 
         out[f"Exponent{name}"], out[f"Exponent{name}Low"], out[f"Exponent{name}High"] = e, lo, hi
     for m in QUOTED_MODELS:  # the quoted macros of a model this profile does not follow
         name = macro_name(m.lower())
-        for key in ([f"Lazier{m}", f"Init{m}"] if m != structured else []) + [f"Kernel{m}"]:
-            key = macro_name(key.lower())
-            for suffix in ("Effect", "Low", "High", "P", "Verdict", "N"):
-                out.setdefault(f"{key}{suffix}", r"\text{n/a}" if suffix != "Verdict" else "not run")
+        paired = [f"{q}{part}{m}" for q in ("Lazier", "Common") for part, _ in CHANGES.values()]
+        if m in COMPONENTS:  # an ablation: its rows against the structured model
+            keys = [f"Ablation{part}{m}" for part, _ in CHANGES.values()]
+        else:
+            keys = (paired + [f"Init{m}"] if m != structured else []) + [f"Kernel{m}", f"WidthTn{m}"]
+        for key in keys:
+            _not_run(out, key)
         for key in ("DriftKept", "RInit", "RKept", "AgreeInit", "AgreeKept"):
             out.setdefault(f"{key}{name}", r"\text{n/a}")
     for key, words in COMPARE_WORDS.items():
         out[f"{key}Words"] = verdict_words(out.get(f"{key}Verdict", "not run"), words)
+    for key in ("BetweenTnTestmetric", "WithinTnTestmetric"):  # quoted relation rows
+        _not_run(out, key)
     out["WidthdiffmlpWords"] = WIDTH_DIFF_WORDS.get(str(out.get("WidthdiffmlpVerdict")), WIDTH_DIFF_WORDS[""])
     out["N"] = int(combined.attrs["n"]) if "n" in combined.attrs else cfg.n
     out["NTest"] = cfg.n_test
     out["Seeds"] = int(combined.seed.size)
     # the seeds the width study trained (the dataset's seed axis is the union of every study's)
     out["WidthSeeds"] = int(np.isfinite(width.drift).any([d for d in width.drift.dims if d != "seed"]).sum())
+    # the seeds each width point has (finite drifts, fewest over the models), as the captions say
+    per_width = np.isfinite(width.drift).sum("seed").min("model")
+    out["WidthSeedsPerPoint"] = ", ".join(
+        f"{int(w)}: {int(n)}" for w, n in zip(width.width.values, per_width.values)
+    )
     out["Widths"] = ", ".join(str(int(w)) for w in width.width.values)
     out["Tests"] = len(df)
     out["Supported"] = int((df["verdict"] == "supported").sum())
@@ -488,6 +772,12 @@ def macros(df: pd.DataFrame, combined: xr.Dataset, width: xr.Dataset, settings: 
     out["Steps"] = ", ".join(str(int(s)) for s in combined.step.values)
     out["InitError"] = float(combined.init_rebuild_error.max())
     return out
+
+
+def write_claims(df: pd.DataFrame, settings: BridgeSettings, train: dict, path) -> None:
+    """The family's rows in the claims ledger's columns (``claims_table``) as CSV."""
+    table = claims_table(df, settings, int(train["depth"]), int(train["width"]), int(train["optim"]["steps"]))
+    write_text(table.to_csv(index=False), path)
 
 
 def write_macros_file(values: dict, path) -> None:

@@ -3,7 +3,7 @@ reads them too."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..settings import from_mapping
 
@@ -23,11 +23,23 @@ class BridgeConfig:
     bootstrap: int = 2000  # resamples of the bootstrap intervals of the rank correlations
     confidence: float = 0.95  # level of every interval
     alpha: float = 0.05  # family-wise error rate of the bridge family (Holm)
+    # the population of architectures: every model that these studies of train.studies train on
+    # ``task`` at train.depth / train.width (one unit per architecture, values averaged over seeds)
+    population_studies: tuple = ("main", "ablation", "population")
+    min_units: int = 15  # fewest architectures of a between-model row (fewer: the row is not run)
+    permutations: int = 9999  # random permutations of the permutation tests (exact when fewer)
+    # followed model -> its copy trained at the structured model's tuned rate (the common-rate
+    # control of the laziness rows; the copy has the same spec and seeds)
+    common_rate: dict = field(default_factory=dict)
+    ablations: tuple = ()  # models whose kernel change is compared with the structured model's
 
     @classmethod
     def from_config(cls, cfg: dict) -> BridgeConfig:
         out = from_mapping(cls, cfg, "bridge")
-        return cls(**{**out.__dict__, "models": tuple(out.models)})
+        return cls(**{**out.__dict__, "models": tuple(out.models), "common_rate": dict(out.common_rate)})
+
+    def __hash__(self):
+        return hash(tuple(sorted((k, repr(v)) for k, v in self.__dict__.items())))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,173 @@
+"""The unit of a relation between two measurements (issue 29, item 1), built on scipy.
+
+Seeds of different models are not independent draws of one variable: a correlation pooled over
+(model, seed) pairs is dominated by the differences between models, whose effective sample size
+is the number of models, and a pooled p-value treats every seed as a unit. So
+
+* a relation *between* models (drift vs accuracy across architectures) has the architecture as its
+  unit: ``between_models`` ranks the seed-averaged values of each architecture (Spearman), with a
+  permutation p over architectures (``scipy.stats.permutation_test``, pairings) and a percentile
+  bootstrap interval over architectures;
+* a relation *within* models (does a seed that drifts more also score higher?) has the seed as its
+  unit: ``within_models`` computes each model's Spearman correlation over its seeds and combines
+  them as their seed-count-weighted mean; its p comes from permuting the values within each model
+  (the null: no relation inside any model, whatever the differences between models) and its
+  interval from a bootstrap over models (clusters).
+
+``pooled`` is the procedure these replace (every (model, seed) pair a unit): kept only for the
+test that shows it rejecting on clustered data without a within-model relation.
+
+Arrays are ``(models, seeds)`` with NaN for a seed a model lacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+MIN_SEEDS = 3  # fewest finite seeds for a model's own rank correlation
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A rank correlation with its interval, p-value, unit ("architecture" or "seed") and number
+    of units (architectures; seeds summed over the models for a within-model relation)."""
+
+    effect: float
+    low: float
+    high: float
+    p: float
+    unit: str
+    n_units: int
+    n_models: int
+
+
+def _nan_relation(unit: str, n_units: int, n_models: int) -> Relation:
+    return Relation(np.nan, np.nan, np.nan, np.nan, unit, n_units, n_models)
+
+
+def model_means(x) -> np.ndarray:
+    """Seed-average of each model, ``(models, seeds) -> (models,)`` (NaN seeds ignored; NaN for a
+    model without a finite value)."""
+    x = np.asarray(x, dtype=float)
+    finite = np.isfinite(x)
+    total = np.where(finite, x, 0.0).sum(-1)
+    count = finite.sum(-1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _spearman_rows(x, y) -> np.ndarray:
+    """Spearman correlation of each row pair of ``x``, ``y`` ``(..., n)`` (average ranks)."""
+    rx, ry = sps.rankdata(x, axis=-1), sps.rankdata(y, axis=-1)
+    rx = rx - rx.mean(-1, keepdims=True)
+    ry = ry - ry.mean(-1, keepdims=True)
+    den = np.sqrt((rx**2).sum(-1) * (ry**2).sum(-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (rx * ry).sum(-1) / den
+
+
+def between_models(
+    x, y, confidence: float = 0.95, n_permutations: int = 9999, n_bootstrap: int = 2000, seed: int = 0
+) -> Relation:
+    """Spearman correlation over models of the seed-averaged ``x`` and ``y`` ``(models, seeds)``:
+    one unit per model. p: two-sided permutation test over the pairings of the model means
+    (exact when there are no more than ``n_permutations`` pairings); interval: percentile bootstrap
+    over models."""
+    mx, my = model_means(x), model_means(y)
+    keep = np.isfinite(mx) & np.isfinite(my)
+    mx, my = mx[keep], my[keep]
+    n = len(mx)
+    if n < 4 or np.ptp(mx) == 0 or np.ptp(my) == 0:
+        return _nan_relation("architecture", n, n)
+    rho = float(sps.spearmanr(mx, my)[0])
+    rng = np.random.default_rng(seed)
+    perm = sps.permutation_test(
+        (mx, my),
+        lambda a, b, axis: _spearman_rows(a, b),
+        permutation_type="pairings",
+        vectorized=True,
+        n_resamples=n_permutations,
+        alternative="two-sided",
+        rng=rng,
+    )
+    boot = sps.bootstrap(
+        (mx, my),
+        lambda a, b, axis: _spearman_rows(a, b),
+        paired=True,
+        vectorized=True,
+        n_resamples=n_bootstrap,
+        confidence_level=confidence,
+        method="percentile",
+        rng=rng,
+    )
+    ci = boot.confidence_interval
+    return Relation(rho, float(ci.low), float(ci.high), float(perm.pvalue), "architecture", n, n)
+
+
+def _within_statistic(rx: list, ry: list, weights: np.ndarray) -> float:
+    """The seed-count-weighted mean of the per-model Spearman correlations of ranked data."""
+    r = np.array([_spearman_rows(a, b) for a, b in zip(rx, ry)])
+    ok = np.isfinite(r)
+    return float(np.sum(weights[ok] * r[ok]) / np.sum(weights[ok])) if ok.any() else np.nan
+
+
+def _model_pairs(x, y) -> tuple[list, list]:
+    """The finite (x, y) seed pairs of each model with at least ``MIN_SEEDS`` of them."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    xs, ys = [], []
+    for a, b in zip(x, y):
+        keep = np.isfinite(a) & np.isfinite(b)
+        if keep.sum() >= MIN_SEEDS and np.ptp(a[keep]) > 0 and np.ptp(b[keep]) > 0:
+            xs.append(a[keep])
+            ys.append(b[keep])
+    return xs, ys
+
+
+def within_models(
+    x, y, confidence: float = 0.95, n_permutations: int = 9999, n_bootstrap: int = 2000, seed: int = 0
+) -> Relation:
+    """The relation of ``x`` and ``y`` ``(models, seeds)`` inside models, seeds as units: the mean
+    of each model's Spearman correlation over its seeds, weighted by its seed count. p: two-sided
+    stratified permutation test (``y`` permuted within each model, ``n_permutations`` times);
+    interval: percentile bootstrap over models. Models with fewer than ``MIN_SEEDS`` finite seeds
+    (or a constant measure) are left out."""
+    xs, ys = _model_pairs(x, y)
+    n_units = int(sum(len(a) for a in xs))
+    if len(xs) < 2:
+        return _nan_relation("seed", n_units, len(xs))
+    weights = np.array([len(a) for a in xs], dtype=float)
+    rx = [sps.rankdata(a) for a in xs]
+    ry = [sps.rankdata(b) for b in ys]
+    observed = _within_statistic(rx, ry, weights)
+    rng = np.random.default_rng(seed)
+    # every permutation at once: each model's y ranks permuted independently, (P, n_m) per model
+    perm_r = np.stack(
+        [
+            _spearman_rows(
+                np.broadcast_to(a, (n_permutations, len(a))),
+                rng.permuted(np.tile(b, (n_permutations, 1)), axis=1),
+            )
+            for a, b in zip(rx, ry)
+        ],
+        -1,
+    )  # (P, models)
+    ok = np.isfinite(perm_r)
+    null = np.where(ok, perm_r, 0.0) @ weights / (ok @ weights)
+    p = (1 + np.sum(np.abs(null) >= abs(observed) - 1e-12)) / (1 + n_permutations)
+    per_model = np.array([_spearman_rows(a, b) for a, b in zip(rx, ry)])
+    idx = rng.integers(0, len(xs), size=(n_bootstrap, len(xs)))
+    boot = np.sum(weights[idx] * per_model[idx], -1) / np.sum(weights[idx], -1)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(boot, [tail, 100 - tail])
+    return Relation(observed, float(low), float(high), float(p), "seed", n_units, len(xs))
+
+
+def pooled(x, y) -> Relation:
+    """The replaced procedure: Spearman over every finite (model, seed) pair as if independent
+    (``scipy.stats.spearmanr``'s p). Only for the tests that show why it is wrong."""
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    keep = np.isfinite(x) & np.isfinite(y)
+    rho, p = sps.spearmanr(x[keep], y[keep])
+    return Relation(float(rho), np.nan, np.nan, float(p), "pair", int(keep.sum()), 0)
