@@ -336,3 +336,55 @@ def test_labels_typeset_the_symbols_of_long_names(plain, typeset):
     da = xr.DataArray([1.0], dims="x", attrs={"long_name": plain, "units": "1"})
     assert plotting.label(da) == typeset
     assert "\n" in plotting.label(da.assign_attrs(long_name=plain + " " + "word " * 10), wrap=20)
+
+
+def test_verdict_colours_are_no_model_or_closure_colour():
+    used = {to_hex(s.color) for s in STYLES.values()}
+    verdicts = [to_hex(c) for c in plotting.VERDICTS.values()]
+    assert len(set(verdicts)) == len(verdicts) and not used & set(verdicts)
+
+
+def test_relabel_shows_display_names_in_ticks_legends_and_titles():
+    from learndyn.names import NAMES
+
+    fig, ax = plt.subplots()
+    st = style("struct_alpha0")
+    ax.plot([0, 1], [0, 1], color=st.color, marker=st.marker, label="struct_alpha0")
+    ax.set_yticks([0, 1], ["mlp", "snmlp"])
+    ax.set_title("fashion_mnist_2k")
+    ax.legend()
+    plotting.relabel(fig)
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["MLP", "SN-MLP"]
+    assert ax.get_legend().get_texts()[0].get_text() == NAMES["struct_alpha0"]
+    assert ax.get_title() == NAMES["fashion_mnist_2k"]
+    assert plotting.off_registry_legend_entries(fig) == []  # the entry is still the model's style
+    ax.get_lines()[0].set_color("#123456")
+    ax.legend()
+    plotting.relabel(fig)
+    assert plotting.off_registry_legend_entries(fig)  # found under its display name
+    plt.close(fig)
+
+
+def test_relabel_keeps_numeric_tick_labels():
+    fig, ax = plt.subplots()
+    ax.loglog([1e-3, 1e2], [1, 10])
+    fig.canvas.draw()
+    before = [t.get_text() for t in ax.get_xticklabels()]
+    plotting.relabel(fig)
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == before
+    plt.close(fig)
+
+
+def test_fit_log_limits_shrinks_an_axis_to_its_data():
+    from learndyn.legibility import loose_log_axes
+
+    fig, ax = plt.subplots()
+    ax.loglog([1, 10], [1e-3, 1e3])
+    ax.set_ylim(1e-31, 1e29)
+    plotting.fit_log_limits(ax)
+    fig.canvas.draw()
+    assert loose_log_axes(fig, ax) == []
+    assert ax.get_ylim() == pytest.approx((1e-3 / plotting.LOG_MARGIN, 1e3 * plotting.LOG_MARGIN))
+    plt.close(fig)

@@ -186,3 +186,23 @@ def test_blind_plural_scan_catches_the_old_form():
     assert not BLIND_PLURAL.search("note = f\" ({plural(slid, 'sliding entry')})\"")
     assert BLIND_PLURAL.search('f"{len(df)} checks"')
     assert not BLIND_PLURAL.search('f"{structured} drifts less than {base}"')
+
+
+def test_tables_show_display_names_not_pipeline_ids():
+    from learndyn.names import NAMES
+
+    df = pd.DataFrame(
+        {"task": ["fashion_mnist_2k", "digits01"], "model": ["struct_alpha0", "snmlp"], "x": [1, 2]}
+    )
+    body = table_body(df)
+    assert NAMES["fashion_mnist_2k"] in body and NAMES["struct_alpha0"] in body and "SN-MLP" in body
+    assert "struct_alpha0" not in body and "snmlp" not in body
+
+
+def test_generated_tables_have_no_ids(tmp_path):
+    from learndyn.legibility import table_ids
+
+    df = pd.DataFrame({"model": ["mlp", "struct_noreg"], "value": [0.5, 0.25]})
+    path = tmp_path / "t.tex"
+    path.write_text(table_body(df))
+    assert table_ids([path], ["mlp", "struct_noreg"]) == []

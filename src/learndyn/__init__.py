@@ -16,7 +16,11 @@ Shared modules:
 * ``plotting``    figure style, one palette per model and closure, saving with provenance
 * ``benchmarks``  Snakemake's benchmark files read: the measured jobs, the compute-cost table
 * ``costmodel``   work sizes of every heavy job, cost laws fitted to benchmarks, the plan
-* ``figures``     the registry of every figure of the paper (names, inputs, captions)
+* ``figures``     the registry of every figure of the paper (names, inputs, captions); its
+                  print checks (``python -m learndyn.figures check results/``)
+* ``names``       display names of models, tasks and closures (no pipeline id in print)
+* ``legibility``  print-size checks of figures and tables (6 pt text, legends, log axes, ids)
+* ``links``       each figure's and table's rule, script and dataset hashes (captions, appendix)
 * ``arxiv``       the paper's arXiv source: one flat folder with the .bbl, a reproducible tar.gz
 * ``browser``     the HTML report in headless chromium: rendered DOM, checks, screenshot
 

@@ -310,9 +310,15 @@ def write_tarball(files: dict[str, bytes], path: str | os.PathLike) -> None:
             gz.write(buffer.getvalue())
 
 
-def build(mains, build_dir: str | os.PathLike | None, out: str | os.PathLike) -> list[str]:
+def build(
+    mains,
+    build_dir: str | os.PathLike | None,
+    out: str | os.PathLike,
+    ancillary: dict[str, bytes] | None = None,
+) -> list[str]:
     """Write the flat arXiv source of the documents ``mains`` (compiled in ``build_dir``) to
-    ``out``; the archive's member names."""
-    files = collect(mains, build_dir)
+    ``out``, with ``ancillary`` (archive name -> content: the code under ``anc/`` that the
+    captions name) beside it; the archive's member names."""
+    files = {**(ancillary or {}), **collect(mains, build_dir)}
     write_tarball(files, out)
     return sorted(files)

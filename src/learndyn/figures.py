@@ -11,7 +11,9 @@ profile): ``results/figures/{half}/{name}.pdf`` (and ``.png`` for the report).
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from .catalogue import RULES
 
@@ -140,8 +142,6 @@ def settings(half: str, config: dict) -> dict:
 def read_inputs(half: str, config: dict, root=".") -> dict:
     """Every dataset the half's figures read, from the results under ``root``, as the figure job
     reads them (per-task datasets as dicts task -> dataset)."""
-    from pathlib import Path
-
     from .io import open_dataset, open_per_task
 
     files = input_files(half, dataset_tasks(config))
@@ -154,10 +154,106 @@ def read_inputs(half: str, config: dict, root=".") -> dict:
 
 
 def draw(fig: Figure, datasets: dict, settings: dict):
-    """The matplotlib figure: ``learndyn.{half}.figures.FIGURES[name](datasets, settings)``."""
-    from .plotting import tidy
+    """The matplotlib figure: ``learndyn.{half}.figures.FIGURES[name](datasets, settings)``,
+    its pipeline ids shown as display names (``plotting.relabel``)."""
+    from .plotting import relabel, tidy
 
     module = importlib.import_module(f"learndyn.{fig.half}.figures")
     out = module.FIGURES[fig.name](datasets, settings)
+    relabel(out)
     tidy(out)
     return out
+
+
+# ---- the print checks of every figure and table (``python -m learndyn.figures check results/``) ----
+
+
+def paper_tex(paper: str | os.PathLike = "paper") -> list[Path]:
+    """The paper's LaTeX sources: ``main.tex`` and ``sections/*.tex``."""
+    return [Path(paper, "main.tex"), *sorted(Path(paper, "sections").glob("*.tex"))]
+
+
+def printed_widths(paper: str | os.PathLike = "paper") -> dict[str, float]:
+    r"""{figure key: printed width in pt} from the paper's ``\includegraphics`` widths."""
+    from .legibility import include_widths, text_width_pt
+
+    main = Path(paper, "main.tex").read_text()
+    return include_widths(paper_tex(paper), text_width_pt(main))
+
+
+def config_ids(config: dict) -> list[str]:
+    """The pipeline ids of ``config`` a reader must not see: models and tasks."""
+    return sorted(
+        {*config["train"]["models"], *config.get("bridge", {}).get("models", []), *config["data"]["tasks"]}
+    )
+
+
+def check_figures(root, config: dict, paper: str | os.PathLike = "paper") -> dict[str, list[str]]:
+    """Every registered figure drawn from the results under ``root``, checked for print
+    (``legibility.check_print`` at its ``\\includegraphics`` width) and the style guide
+    (``plotting.check_figure``): {key: [problem, ...]}."""
+    import matplotlib.pyplot as plt
+
+    from .legibility import check_print
+    from .plotting import check_figure, set_style
+
+    widths, ids = printed_widths(paper), config_ids(config)
+    models = [*config["train"]["models"], *config.get("bridge", {}).get("models", [])]
+    set_style()
+    problems = {}
+    for half in HALVES:
+        read = read_inputs(half, config, root)
+        for fig in of_half(half):
+            drawing = draw(fig, {k: read[k] for k in fig.inputs}, settings(half, config))
+            problems[fig.key] = check_figure(drawing, models) + check_print(drawing, widths.get(fig.key), ids)
+            plt.close(drawing)
+    return problems
+
+
+def check_tables(root, config: dict, paper: str | os.PathLike = "paper") -> list[str]:
+    """Tables set below 8 pt in the paper's sources, and pipeline ids in the generated tables
+    and macros under ``root`` (``results/paper/tables``, ``results/paper/macros.tex``: the text's
+    generated words)."""
+    from .legibility import class_size, small_tables, table_ids
+
+    klass = class_size(Path(paper, "main.tex").read_text())
+    generated = Path(root, "results", "paper")
+    tables = sorted((generated / "tables").glob("*.tex")) + [
+        p for p in [generated / "macros.tex"] if p.exists()
+    ]
+    return small_tables(paper_tex(paper), klass) + table_ids(tables, config_ids(config))
+
+
+def main(argv=None) -> int:
+    """``python -m learndyn.figures check [ROOT] [--config FILE] [--paper DIR]``: every figure
+    and table of the results under ROOT (the folder holding ``results/``; a path ending in
+    ``results`` is taken as that folder) against the print and style checks; exit status 1
+    when any fails."""
+    import argparse
+
+    from .config import load_config_file
+
+    parser = argparse.ArgumentParser(prog="python -m learndyn.figures")
+    parser.add_argument("command", choices=["check"])
+    parser.add_argument("root", nargs="?", default=".")
+    parser.add_argument(
+        "--config", default="config/config.yaml", help="the config the results were built with"
+    )
+    parser.add_argument("--paper", default="paper", help="folder of main.tex and sections/")
+    args = parser.parse_args(argv)
+    root = Path(args.root)
+    root = root.parent if root.name == "results" else root
+    config = load_config_file(args.config)
+    failed = 0
+    for key, problems in check_figures(root, config, args.paper).items():
+        print(f"{key}: {'ok' if not problems else f'{len(problems)} problems'}")
+        print("".join(f"  {p}\n" for p in problems), end="")
+        failed += bool(problems)
+    tables = check_tables(root, config, args.paper)
+    print(f"tables: {'ok' if not tables else f'{len(tables)} problems'}")
+    print("".join(f"  {p}\n" for p in tables), end="")
+    return 1 if failed or tables else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -107,13 +107,16 @@ def macro_name(*parts, spell_digits: bool = False) -> str:
 
 
 def macro_block(values: dict[str, str | float | int], prefix: str = "") -> str:
-    r"""``\newcommand{\<prefix><Name>}{value}`` lines; names must be letters only (TeX rule)."""
+    r"""``\newcommand{\<prefix><Name>}{value}`` lines; names must be letters only (TeX rule).
+    A text value shows display names, not pipeline ids (``learndyn.names``)."""
+    from .names import display_text
+
     lines = []
     for name, value in sorted(values.items()):
         full = prefix + name
         if not _MACRO_NAME.match(full):
             raise ValueError(f"macro name {full!r} must consist of letters only")
-        text = value if isinstance(value, str) else fmt_num(value)
+        text = display_text(value) if isinstance(value, str) else fmt_num(value)
         lines.append(rf"\newcommand{{\{full}}}{{{text}}}")
     return "\n".join(lines) + "\n"
 
@@ -130,6 +133,9 @@ def table_body(df: pd.DataFrame, precision: int = 3, column_format: str | None =
 
     ``note``: the table note (units, marks, sign conventions), set below the tabular at its
     width (the tabular is measured in a box first, so the note scales with it)."""
+    from .names import display_text
+
+    df = displayed(df)
     styler = df.style.format(precision=precision, na_rep="--").hide(axis="index")
     body = styler.to_latex(column_format=column_format or "l" * df.shape[1], hrules=True)
     if not note:
@@ -138,9 +144,25 @@ def table_body(df: pd.DataFrame, precision: int = 3, column_format: str | None =
         "\\begingroup\\setbox0=\\hbox{%\n"
         + body
         + "}%\n\\begin{minipage}[t]{\\wd0}\\box0\\par\\smallskip\\footnotesize\\raggedright "
-        + note
+        + display_text(note)
         + "\n\\end{minipage}\\endgroup\n"
     )
+
+
+def displayed(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every pipeline id in its text cells and column names shown as its display
+    name (``learndyn.names``: ``struct_alpha0`` -> ``structured, $\\alpha=0$``)."""
+    from .names import display_text
+
+    def show(value):
+        return display_text(value) if isinstance(value, str) else value
+
+    out = df.map(show)
+    if isinstance(out.columns, pd.MultiIndex):
+        out.columns = pd.MultiIndex.from_tuples([tuple(show(v) for v in c) for c in out.columns])
+    else:
+        out.columns = [show(c) for c in out.columns]
+    return out
 
 
 def write_table(

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -29,6 +30,7 @@ from matplotlib.colors import to_hex, to_rgb
 from matplotlib.path import Path
 
 from .io import atomic_write, write_failure
+from .names import display, display_text
 from .provenance import config_hash, git_state, package_versions
 
 # Deterministic PDF/PNG output: no creation dates in the files.
@@ -124,6 +126,16 @@ def markers(names: Iterable) -> dict:
     return {n: style(n).marker for n in hue_order(names)}
 
 
+# Verdicts of a hypothesis test (forest plots, effect figures): a colour set of their own, none
+# of them a model's colour (orange is the structured model's, never "not supported").
+VERDICTS: dict[str, str] = {
+    "supported": "#1B7837",  # dark green
+    "not supported": "#762A83",  # purple
+    "inconclusive": "#A0A0A0",  # grey
+    "by construction": "#543005",  # dark brown (drawn hollow)
+}
+
+
 # Registry names drawn as reference lines (a threshold across the axes): colour only, no marker.
 REFERENCE_LINES = ("tolerance",)
 
@@ -147,9 +159,14 @@ def no_minor_labels(ax, axis: str = "y") -> None:
     (ax.yaxis if axis == "y" else ax.xaxis).set_minor_formatter(NullFormatter())
 
 
+# seaborn's "paper" sizes times this: tick labels 8.8 pt, so a figure drawn 1.37 times wider
+# than it is printed (7 in at 0.8\linewidth) still prints its text at 6 pt (learndyn.legibility)
+FONT_SCALE = 1.0
+
+
 def set_style() -> None:
     """Paper style: small fonts that match a one-column figure in the LaTeX paper."""
-    sns.set_theme(context="paper", style="whitegrid", palette="colorblind", font_scale=0.9)
+    sns.set_theme(context="paper", style="whitegrid", palette="colorblind", font_scale=FONT_SCALE)
     plt.rcParams.update(
         {
             "figure.dpi": 100,
@@ -375,15 +392,9 @@ def _points_hit(points, box) -> bool:
     return bool(np.any((x > box.x0) & (x < box.x1) & (y > box.y0) & (y < box.y1)))
 
 
-def legend_over_data(fig, ax, renderer) -> list[str]:
-    """Lines, markers and scatter points of ``ax`` that its legend covers, when the legend sits
-    inside the axes (a legend outside the axes covers nothing)."""
-    legend = ax.get_legend()
-    if legend is None or not legend.get_visible():
-        return []
-    box = legend.get_window_extent(renderer)
-    if not _overlap(box, ax.get_window_extent(renderer)):
-        return []
+def covered_artists(ax, box) -> list[str]:
+    """Labels of the lines, markers and scatter points of ``ax`` that the display box ``box``
+    covers (a legend's, in display coordinates)."""
     covered = [line.get_label() for line in ax.get_lines() if line.get_visible() and _line_hits(line, box)]
     for coll in ax.collections:
         if not coll.get_visible():
@@ -399,9 +410,26 @@ def legend_over_data(fig, ax, renderer) -> list[str]:
         elif isinstance(coll, PathCollection) and len(coll.get_offsets()):
             if _points_hit(coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), float)), box):
                 covered.append(coll.get_label())
-    if not covered:
-        return []
-    return [f"{_where(fig, ax)}: the legend covers plotted data ({', '.join(map(str, covered[:3]))})"]
+    return covered
+
+
+def legend_over_data(fig, ax, renderer) -> list[str]:
+    """Lines, markers and scatter points of ``ax`` that a legend covers: its own legend, or a
+    figure legend, when the legend's box meets the axes (a legend beside the axes covers
+    nothing)."""
+    problems = []
+    for legend in [ax.get_legend(), *fig.legends]:
+        if legend is None or not legend.get_visible():
+            continue
+        box = legend.get_window_extent(renderer)
+        if not _overlap(box, ax.get_window_extent(renderer)):
+            continue
+        covered = covered_artists(ax, box)
+        if covered:
+            problems.append(
+                f"{_where(fig, ax)}: the legend covers plotted data ({', '.join(map(str, covered[:3]))})"
+            )
+    return problems
 
 
 def _band_edges(coll):
@@ -497,10 +525,14 @@ def untypeset_labels(fig, ax, renderer=None) -> list[str]:
 
 
 def _registry_name(text: str):
-    """The registry name a legend entry stands for: the name itself, or ``L=k`` for a depth
-    entry (``$L=k$``, ``$L=k$: ...``, ``$L=k$, ...``); None for anything else."""
+    """The registry name a legend entry stands for: the name itself or its display name
+    (``learndyn.names``), or ``L=k`` for a depth entry (``$L=k$``, ``$L=k$: ...``,
+    ``$L=k$, ...``); None for anything else."""
     if text in STYLES:
         return text
+    shown = {display(n): n for n in STYLES}
+    if text in shown:
+        return shown[text]
     match = re.match(r"^\$L=(\d+)\$(?:$|[:,])", text)
     return depth(match.group(1)) if match else None
 
@@ -522,7 +554,7 @@ def off_registry_legend_entries(fig, names: Iterable = ()) -> list[str]:
     """Legend entries naming a model, closure or depth (a registry name, or one of ``names``:
     models a config adds) whose colour or marker is not the registry's, or that show no marker
     where the registry gives one."""
-    known = {str(n) for n in names}
+    known = {**{str(n): str(n) for n in names}, **{display(n): str(n) for n in names}}
     legends = [ax.get_legend() for ax in fig.axes] + list(fig.legends)
     problems = []
     for leg in legends:
@@ -530,7 +562,7 @@ def off_registry_legend_entries(fig, names: Iterable = ()) -> list[str]:
             continue
         for handle, text in zip(leg.legend_handles, leg.get_texts()):
             label = text.get_text()
-            name = label if label in known else _registry_name(label)
+            name = known.get(label) or _registry_name(label)
             if name is None or handle is None:
                 continue
             colour, marker = _handle_style(handle)
@@ -551,10 +583,78 @@ AXES_CHECKS = (
 )
 
 
+class DisplayFormatter(matplotlib.ticker.Formatter):
+    """A tick formatter showing its inner formatter's labels with display names (every other
+    call, offsets and locations, goes to the inner formatter)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def set_axis(self, axis):
+        super().set_axis(axis)
+        self.inner.set_axis(axis)
+
+    def __call__(self, x, pos=None):
+        return display_text(self.inner(x, pos))
+
+    def format_ticks(self, values):
+        return [display_text(t) for t in self.inner.format_ticks(values)]
+
+    def set_locs(self, locs):
+        self.inner.set_locs(locs)
+
+    def get_offset(self):
+        return self.inner.get_offset()
+
+
+def relabel(fig) -> None:
+    """Every pipeline id a drawn figure shows (legend entries, titles, axis and tick labels,
+    annotations) replaced by its display name (``learndyn.names``): the drawing functions may
+    label with ids, the reader sees names. Tick labels are renamed through their formatter
+    (matplotlib redraws them from it)."""
+    from matplotlib.text import Text
+
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for get, put in (
+                (axis.get_major_formatter, axis.set_major_formatter),
+                (axis.get_minor_formatter, axis.set_minor_formatter),
+            ):
+                if not isinstance(get(), DisplayFormatter):
+                    put(DisplayFormatter(get()))
+    for text in fig.findobj(Text):
+        shown = display_text(text.get_text())
+        if shown != text.get_text():
+            text.set_text(shown)
+
+
+LOG_MARGIN = 2.0  # a log axis fitted to its data reaches this factor beyond them
+
+
+def fit_log_limits(ax) -> None:
+    """A log axis whose automatic limits reach far beyond its data (matplotlib's 5 % margin of a
+    range of many decades is itself decades) is set to the data's range times ``LOG_MARGIN``
+    on either side (all axes sharing it see the union of their data)."""
+    from .legibility import LOG_SLACK, _data_values
+
+    for which in ("x", "y"):
+        if (ax.get_xscale() if which == "x" else ax.get_yscale()) != "log":
+            continue
+        shared = (ax.get_shared_x_axes() if which == "x" else ax.get_shared_y_axes()).get_siblings(ax)
+        values = np.concatenate([_data_values(other, which) for other in shared])
+        if not values.size:
+            continue
+        lo, hi = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
+        if lo * LOG_SLACK < values.min() or hi > values.max() * LOG_SLACK:
+            limits = (values.min() / LOG_MARGIN, values.max() * LOG_MARGIN)
+            (ax.set_xlim if which == "x" else ax.set_ylim)(limits)
+
+
 def tidy(fig) -> None:
     """Repairs the checks of ``check_figure`` flag on figures whose data only the full study has:
     minor-tick labels of a short log axis that collide are dropped, and an in-axes legend that
-    covers plotted data is moved to the right of its axes. Drawing only: no number changes."""
+    covers plotted data is moved to the right of its axes, a log axis far wider than its data is
+    fitted to them (``fit_log_limits``). Drawing only: no number changes."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     for ax in fig.axes:
@@ -562,6 +662,7 @@ def tidy(fig) -> None:
             for axis in ("x", "y"):
                 if (ax.get_xscale() if axis == "x" else ax.get_yscale()) == "log":
                     no_minor_labels(ax, axis)
+        fit_log_limits(ax)
         legend = ax.get_legend()
         if legend is not None and legend_over_data(fig, ax, renderer):
             legend.set_loc("upper left")

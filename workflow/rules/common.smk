@@ -26,6 +26,7 @@ from learndyn.figures import of_half as figures_of  # noqa: E402
 from learndyn.figures import per_task as figure_per_task  # noqa: E402
 from learndyn.figures import settings as figure_settings  # noqa: E402
 from learndyn.integrity import check_files  # noqa: E402
+from learndyn.links import TABLE_DIRS, table_key  # noqa: E402
 from learndyn.provenance import (  # noqa: E402
     add_run,
     builders,
@@ -281,6 +282,7 @@ def get_paper_inputs(wildcards=None):
         "results/paper/compute/plan_table.tex",
         *CATALOGUE.paper_files("tables"),
         *[f"results/figures/{key}.pdf" for key in FIGURES],
+        *PAPER_SOURCES.values(),
     ]
 
 
@@ -297,6 +299,84 @@ def get_paper_sources():
         for p in (ROOT / "paper").rglob("*")
         if p.suffix in (".tex", ".bib", ".sty", ".cls")
     )
+
+
+# The caption links of the figures and tables and the appendix table (learndyn.links).
+PAPER_SOURCES = {
+    "macros": "results/paper/sources.tex",
+    "table": "results/paper/tables/paper_sources.tex",
+    "json": "results/paper/sources.json",
+}
+
+
+def _rule_source(name):
+    """(rule file, line, script) of workflow rule ``name``, relative to the repository."""
+    found = workflow.get_rule(name)
+    snakefile = Path(found.snakefile)
+    script = ""
+    if found.script:
+        script = str((snakefile.parent / found.script).resolve().relative_to(ROOT))
+    return str(snakefile.resolve().relative_to(ROOT)), int(found.lineno or 0), script
+
+
+def get_paper_artefacts(wildcards=None):
+    """Every figure (from the figure registry, with the datasets it reads) and every table (from
+    the rules writing ``results/paper/{tables,compute}/*.tex``, with their netCDF inputs) of the
+    paper, as dicts of ``learndyn.links.Source``; generic over the rules, so a new figure or
+    table is listed without an edit here."""
+    out = []
+    for half in FIGURE_HALVES:
+        rule_file, line, script = _rule_source(f"figures_{half}")
+        files = get_figure_inputs(half)
+        for fig in figures_of(half):
+            data = [p for key in fig.inputs for p in files[key]]
+            out.append(
+                dict(
+                    key=fig.key,
+                    kind="figure",
+                    rule_name=f"figures_{half}",
+                    rule_file=rule_file,
+                    rule_line=line,
+                    script=script,
+                    datasets=data,
+                )
+            )
+    for found in workflow.rules:
+        if found.name == "paper_sources":
+            continue
+        tables = [
+            str(f)
+            for f in found.output
+            if str(f).startswith(TABLE_DIRS) and str(f).endswith(".tex") and not str(f).endswith("macros.tex")
+        ]
+        if not tables:
+            continue
+        rule_file, line, script = _rule_source(found.name)
+        data = [str(f) for f in found.input if str(f).endswith(".nc")]
+        for table in tables:
+            key = table_key(table)
+            out.append(
+                dict(
+                    key=key,
+                    kind="table",
+                    rule_name=found.name,
+                    rule_file=rule_file,
+                    rule_line=line,
+                    script=script,
+                    datasets=list(dict.fromkeys(data)),
+                )
+            )
+    return out
+
+
+def get_paper_artefact_datasets(wildcards=None):
+    """The datasets every figure and table of the paper read (their hashes are in the captions)."""
+    return sorted({p for a in get_paper_artefacts() for p in a["datasets"]})
+
+
+def get_paper_repository(wildcards=None):
+    """``paper.repository`` (the URL the caption links point into), or "" when unset."""
+    return config.get("paper", {}).get("repository", "")
 
 
 def get_benchmark_files():

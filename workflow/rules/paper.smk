@@ -42,6 +42,23 @@ rule paper_cost:
         "../scripts/paper_cost.py"
 
 
+rule paper_sources:
+    input:
+        datasets=get_paper_artefact_datasets,
+        lib=lib("paper_sources.py"),
+    output:
+        **PAPER_SOURCES,
+    log:
+        "logs/paper/sources.log",
+    conda:
+        CONDA_ENV
+    params:
+        artefacts=get_paper_artefacts,
+        repository=get_paper_repository,
+    script:
+        "../scripts/paper_sources.py"
+
+
 rule paper:
     input:
         tex=get_paper_sources(),
@@ -89,6 +106,7 @@ rule arxiv:
         generated=get_paper_inputs(),
         pdf="paper/main.pdf",
         supplement_pdf="paper/supplement.pdf",
+        sources=PAPER_SOURCES["json"],
         lib=lib("paper_arxiv.py"),
     output:
         tarball="results/arxiv/paper.tar.gz",

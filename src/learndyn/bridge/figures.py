@@ -41,7 +41,7 @@ def drift_time(datasets, cfg):
     """Kernel drift and alignment against training epoch per model (mean +- sd over seeds; drift
     on a log axis, bands in log space)."""
     ds = datasets["combined"]
-    fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.0))
+    fig, axes = plt.subplots(1, 3, figsize=(6.8, 2.8))
     d = _frame(np.log10(ds.drift.where(ds.step > 0)), "log_drift")
     d["epoch"] = ds.epoch.sel(step=d["step"].to_numpy()).to_numpy()
     sns.lineplot(d, x="epoch", y="log_drift", errorbar=("sd", 1), ax=axes[0], **_models(d))
@@ -65,7 +65,7 @@ def drift_width(datasets, cfg):
     w = datasets["width"]
     df = _frame(np.log10(w.drift), "log_drift")
     df["log_width"] = np.log10(df["width"].astype(float))
-    fig, ax = plt.subplots(figsize=(4.2, 3.2))
+    fig, ax = plt.subplots(figsize=(3.6, 2.8))
     order = hue_order(df["model"].unique())
     for m in order:
         sub = df[df["model"] == m]
@@ -86,7 +86,7 @@ def shares(datasets, cfg):
     layers 1..L, read-out) at init and at the last snapshot."""
     ds = datasets["combined"]
     models = hue_order(ds.model.values)
-    fig, axes = plt.subplots(len(models), 3, figsize=(10.0, 2.2 * len(models)), squeeze=False)
+    fig, axes = plt.subplots(len(models), 3, figsize=(6.8, 2.2 * len(models)), squeeze=False)
     paths = []
     for row, m in zip(axes, models):
         sub = ds.sel(model=m)
@@ -126,10 +126,10 @@ def shares(datasets, cfg):
             )
         row[2].set_yscale("log")
         no_minor_labels(row[2])
-        row[2].set_xlabel("block (0 embedding, L+1 read-out)")
-        row[2].set_ylabel("trace share of the block")
+        row[2].set_xlabel("block (0: embedding,\n$L+1$: read-out)")
+        row[2].set_ylabel("trace share\nof the block")
         row[2].legend(fontsize=7)
-    fig.legend(*legend_handles(paths), title="path", loc="outside right upper", fontsize=7)
+    fig.legend(*legend_handles(paths), title="path", loc="outside lower center", ncol=5, fontsize=7)
     return fig
 
 
@@ -219,6 +219,7 @@ def regression(datasets, cfg):
     long = df.melt(
         id_vars=["model", "seed"], value_vars=["K_0", "K_kept"], var_name="kernel", value_name="R2"
     )
+    long["kernel"] = long["kernel"].map({"K_0": "$K_0$ (initial)", "K_kept": "kept weights' $K$"})
     fig, ax = plt.subplots(figsize=(4.2, 3.0))
     order = hue_order(long["model"].unique())
     sns.pointplot(
@@ -231,6 +232,7 @@ def regression(datasets, cfg):
         markers=[markers(order)[m] for m in order],
         errorbar=("sd", 1),
         dodge=0.3,
+        linestyle="none",  # the two kernels are categories: no line joins them
         ax=ax,
     )
     ax.set_ylabel(r"$R^2$ of the predicted test outputs")

@@ -7,8 +7,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..plotting import depth, label, set_style, style
+from ..plotting import depth, label, set_style, style, wrap_label
 
+ERROR_FLOOR = 1e-17  # errors below this (exact zeros) are drawn at it on a log axis
+LEGEND_FONT = 7.0  # pt: legends of figures drawn at about their printed width
 # line style of layer l = 1, 2, ... in ``gram_drift`` (colour and marker there are the depth's)
 LAYER_LINESTYLES = ("-", "--", ":", "-.")
 
@@ -17,7 +19,7 @@ def residual_trajectories(closed, hybrid):
     """Residual r_mu(t): weight-space flow (lines) vs closed/hybrid field closure (markers)."""
     set_style()
     depths = list(hybrid.depth.values)
-    fig, axes = plt.subplots(1, 1 + len(depths), figsize=(2.0 * (1 + len(depths)), 2.2), sharey=True)
+    fig, axes = plt.subplots(1, 1 + len(depths), figsize=(6.5, 2.5), sharey=True)
     panels = [("$L=1$ closed", "closed", closed.r_weight.isel(seed=0), closed.r_field.isel(seed=0))]
     panels += [
         (
@@ -44,34 +46,45 @@ def residual_trajectories(closed, hybrid):
         ax.set_title(title, fontsize=8)
         ax.set_xlabel(label(rw.time))
     axes[0].set_ylabel("residual $r_\\mu$")
+    # the key: the two computations coincide, so say which is which (colour: the sample)
+    from matplotlib.lines import Line2D
+
+    key = [
+        Line2D([], [], color="0.3", lw=1, label="weight-space gradient flow (line)"),
+        *(
+            Line2D([], [], color="0.3", ls="none", marker=style(c).marker, mfc="none", ms=3.5, label=name)
+            for c, name in (("closed", "closed closure, $L=1$"), ("hybrid", "hybrid closure"))
+        ),
+    ]
+    fig.legend(handles=key, loc="outside lower center", ncol=3, fontsize=LEGEND_FONT, frameon=False)
     return fig
 
 
 def error_vs_time(closed: dict, hybrid: dict, tol: float):
-    """Relative residual error of the field closures vs time, per task and depth."""
+    """Relative residual error of the field closures vs time, per task (line style) and depth
+    (colour); one key for each."""
+    from matplotlib.lines import Line2D
+
     set_style()
     fig, ax = plt.subplots(figsize=(3.4, 2.4))
+    tasks = list(dict.fromkeys([*closed, *hybrid]))
+    dash = {t: LAYER_LINESTYLES[i % len(LAYER_LINESTYLES)] for i, t in enumerate(tasks)}
+    entries = {}
     for task, ds in closed.items():
-        ax.semilogy(
-            ds.time,
-            np.maximum(ds.err_r, 1e-17),
-            "-" if task == list(closed)[0] else "--",
-            color=style("closed").color,
-            label=f"$L=1$ closed, {task}",
-        )
+        ax.semilogy(ds.time, np.maximum(ds.err_r, ERROR_FLOOR), dash[task], color=style("closed").color)
+        entries["$L=1$ closed"] = style("closed").color
     for task, ds in hybrid.items():
         for L in ds.depth.values[1:]:
-            ax.semilogy(
-                ds.time,
-                np.maximum(ds.err_r.sel(depth=L), 1e-17),
-                "-" if task == list(hybrid)[0] else "--",
-                color=style(depth(L)).color,
-                label=f"$L={L}$ hybrid, {task}",
-            )
-    ax.axhline(tol, color=style("tolerance").color, lw=0.8, ls=":", label="tolerance")
+            err = np.maximum(ds.err_r.sel(depth=L), ERROR_FLOOR)
+            ax.semilogy(ds.time, err, dash[task], color=style(depth(L)).color)
+            entries[f"$L={L}$ hybrid"] = style(depth(L)).color
+    ax.axhline(tol, color=style("tolerance").color, lw=0.8, ls=":")
+    handles = [Line2D([], [], color=c, label=name) for name, c in entries.items()]
+    handles += [Line2D([], [], color="0.3", ls=dash[t], label=t) for t in tasks]
+    handles.append(Line2D([], [], color=style("tolerance").color, lw=0.8, ls=":", label="tolerance"))
     ax.set_xlabel("ODE time")
     ax.set_ylabel("relative residual error")
-    ax.legend(fontsize=5, loc="upper left", bbox_to_anchor=(1.02, 1))  # beside the axes
+    ax.legend(handles=handles, fontsize=LEGEND_FONT, loc="upper left", bbox_to_anchor=(1.02, 1))  # beside
     return fig
 
 
@@ -101,18 +114,34 @@ def _band_log(ax, x, values, color):
     return 10**mid
 
 
+def _panels_with_legends(n: int, width: float, height: float, legend_rows: float = 1.0):
+    """A row of ``n`` panels sharing both axes, each with a legend panel below it (its own
+    axes, so no legend runs into tick or axis labels): (figure, panels, legend panels)."""
+    fig = plt.figure(figsize=(width, height))
+    grid = fig.add_gridspec(2, n, height_ratios=[3.0, legend_rows])
+    first = fig.add_subplot(grid[0, 0])
+    axes = [first] + [fig.add_subplot(grid[0, i], sharex=first, sharey=first) for i in range(1, n)]
+    for ax in axes[1:]:
+        ax.tick_params(labelleft=False)
+    legends = [fig.add_subplot(grid[1, i]) for i in range(n)]
+    for ax in legends:
+        ax.axis("off")
+    return fig, axes, legends
+
+
 def truncation_vs_width(truncation, smooth=None):
-    """Trajectory error (largest over the horizon) vs width, one panel per level, per depth:
-    geometric mean over seeds with a ±1 sd band in log space, the per-seed fit (mean exponent and
-    95% interval in the legend), the fit threshold (10x the integration floor) dotted."""
+    """Trajectory error (largest over the horizon) vs width, one panel per level (one shared
+    width and error range), per depth: geometric mean over seeds with a ±1 sd band in log space,
+    the per-seed fit (mean exponent and 95% interval in the legend under each panel), the fit
+    threshold (10x the integration floor) dotted."""
     from ..stats import exponent_interval
     from .report import trajectory_error
 
     set_style()
     levels = [int(k) for k in truncation.level.values]
-    fig, axes = plt.subplots(1, len(levels), figsize=(2.3 * len(levels), 2.5), sharey=True, squeeze=False)
+    fig, axes, legend_axes = _panels_with_legends(len(levels), 6.5, 3.4, legend_rows=1.3)
     thresh = _floor(truncation)
-    for ax, k in zip(axes[0], levels):
+    for ax, lax, k in zip(axes, legend_axes, levels):
         for L in truncation.depth.values:
             if k >= 1 and k >= L:
                 continue
@@ -148,11 +177,12 @@ def truncation_vs_width(truncation, smooth=None):
                 )
         ax.axhline(thresh, color=style("tolerance").color, lw=0.8, ls=":")
         _width_ticks(ax, [*truncation.width.values, *([] if smooth is None else smooth.width.values)])
-        ax.tick_params(axis="x", labelsize=6, labelrotation=45)
         ax.set_title(LEVEL_TITLES[k], fontsize=8)
         ax.set_xlabel(label(truncation.width))
-        ax.legend(fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.32), frameon=False)  # below
-    axes[0][0].set_ylabel("largest relative error to $t_h$")
+        handles, labels = ax.get_legend_handles_labels()
+        lax.legend(handles, labels, loc="upper center", fontsize=LEGEND_FONT, frameon=False, borderaxespad=0)
+    axes[0].set_ylabel("largest relative error to $t_h$", wrap=True)
+    axes[0].yaxis.label.set_text(wrap_label("largest relative error to $t_h$", 24))
     return fig
 
 
@@ -179,7 +209,7 @@ def truncation_vs_time(truncation):
             )
         ax.set_title(LEVEL_TITLES[k], fontsize=8)
         ax.set_xlabel("$t/t_h$")
-        ax.legend(fontsize=5, loc="lower right")
+        ax.legend(fontsize=LEGEND_FONT, loc="lower right")
     axes[0][0].set_ylabel("relative residual error")
     return fig
 
@@ -208,7 +238,7 @@ def switching(truncation):
         )
     _width_ticks(ax, truncation.width.values)
     ax.set_xlabel(label(truncation.width))
-    ax.set_ylabel("fraction of masks switched by $t_h$")
+    ax.set_ylabel(wrap_label("fraction of masks switched by $t_h$", 22))
     ax.legend(fontsize=6)
     return fig
 
@@ -219,7 +249,7 @@ def gram_drift(drift):
     from ..stats import exponent_interval
 
     set_style()
-    fig, axes = plt.subplots(1, 2, figsize=(6.0, 2.4))
+    fig, axes = plt.subplots(1, 2, figsize=(6.5, 2.6), width_ratios=[1.0, 0.8])
     last = drift.isel(tau=-1)
     for L in last.depth.values:
         st = style(depth(L))  # colour and marker: the depth; line style: the layer
@@ -243,7 +273,7 @@ def gram_drift(drift):
     _width_ticks(axes[0], drift.width.values)
     axes[0].set_xlabel(label(drift.width))
     axes[0].set_ylabel("$\\|\\Gamma(t_h)-\\Gamma(0)\\|/\\|\\Gamma(0)\\|$")
-    axes[0].legend(fontsize=4.5, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False)
+    axes[0].legend(fontsize=LEGEND_FONT, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     c = drift.coactivation_drift.sel(depth=1) if 1 in drift.depth.values else None
     if c is not None:
         for m in c.width.values:
@@ -252,33 +282,34 @@ def gram_drift(drift):
                 axes[1].plot(c.tau, v, label=f"$m={m}$")
     axes[1].set_xlabel("$t/t_h$")
     axes[1].set_ylabel("$\\|C(t)-C(0)\\|/\\|C(0)\\|$ ($L=1$)")
-    axes[1].legend(fontsize=6)
+    axes[1].legend(fontsize=LEGEND_FONT)
     return fig
 
 
 def kernel_spectrum(drift):
     """Eigenvalues of K(t)/n over time (geometric mean over seeds: a log axis), smallest width,
-    shallowest and deepest net."""
+    shallowest and deepest net; time t/t_h by colour, read off a colour bar (no legend of one
+    entry per time)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
     set_style()
     depths = [int(drift.depth.values[0]), int(drift.depth.values[-1])]
-    fig, axes = plt.subplots(1, len(depths), figsize=(3.0 * len(depths), 2.4), sharey=True)
+    fig, axes = plt.subplots(1, len(depths), figsize=(6.0, 2.5), sharey=True)
+    axes = np.atleast_1d(axes)
     cmap = plt.get_cmap("viridis")
-    for ax, L in zip(np.atleast_1d(axes), depths):
+    taus = drift.tau.values
+    norm = Normalize(vmin=float(taus.min()), vmax=float(taus.max()))
+    for ax, L in zip(axes, depths):
         eig = drift.kernel_eigenvalue.sel(depth=L)
         spec = np.exp(np.log(eig.where(eig > 0)).mean("seed")).dropna("width", how="all")  # geometric
         m = int(spec.width.values[0])
-        for k, t in enumerate(spec.tau.values):
-            ax.semilogy(
-                spec.mode,
-                spec.sel(width=m, tau=t),
-                color=cmap(k / max(1, spec.sizes["tau"] - 1)),
-                lw=1,
-                label=f"$t/t_h={t:.2g}$",
-            )
+        for t in spec.tau.values:
+            ax.semilogy(spec.mode, spec.sel(width=m, tau=t), color=cmap(norm(t)), lw=1)
         ax.set_title(f"$L={L}$, $m={m}$", fontsize=8)
         ax.set_xlabel("eigenvalue index")
-    np.atleast_1d(axes)[0].set_ylabel("eigenvalue of $K(t)/n$")
-    np.atleast_1d(axes)[0].legend(fontsize=5)
+    axes[0].set_ylabel("eigenvalue of $K(t)/n$")
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes), label="$t/t_h$", shrink=0.9)
     return fig
 
 
@@ -288,27 +319,47 @@ def _depth_line(ax, L, x, y):
     ax.loglog(x, y, "-", marker=st.marker, color=st.color, ms=3, lw=0.8, label=f"$L={L}$")
 
 
+SWITCH_MARK = {"marker": "x", "ms": 7, "mew": 1.6, "color": "#000000", "ls": "none", "zorder": 5}
+
+
+def _value_ticks(ax, values, axis: str = "x"):
+    """A log axis labelled at the data's own values (a range inside one decade gets one
+    labelled tick otherwise)."""
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    values = np.unique(np.asarray(values, float))
+    target.set_major_locator(FixedLocator(values))
+    target.set_major_formatter(FormatStrFormatter("%.3g"))
+    target.set_minor_formatter(NullFormatter())
+
+
 def eta_scaling(descent):
-    """One-step residual error vs η (log-log), with the η^2 reference; GD-vs-GF error inset."""
+    """One-step residual error vs η (log-log), with the η^2 reference and a black cross where a
+    mask switched within the step; GD-vs-GF error vs η labelled at the measured η."""
     set_style()
-    fig, axes = plt.subplots(1, 2, figsize=(6.0, 2.4))
+    fig, axes = plt.subplots(1, 2, figsize=(6.0, 2.6))
+    switched = False
     for L in descent.depth.values:
-        st = style(depth(L))
         err = descent.one_step_error.sel(depth=L).max("seed")
         sw = descent.switched.sel(depth=L).max("seed").values > 0
-        _depth_line(axes[0], L, descent.eta, np.maximum(err, 1e-17))
+        _depth_line(axes[0], L, descent.eta, np.maximum(err, ERROR_FLOOR))
         if sw.any():
-            axes[0].loglog(descent.eta.values[sw], np.maximum(err.values[sw], 1e-17), "x", color=st.color)
+            axes[0].plot(descent.eta.values[sw], np.maximum(err.values[sw], ERROR_FLOOR), **SWITCH_MARK)
+            switched = True
     eta = descent.eta.values
     axes[0].loglog(eta, 1e-2 * eta**2, "k:", lw=0.8, label="$\\propto\\eta^2$")
+    if switched:
+        axes[0].plot([], [], **SWITCH_MARK, label="mask switched")
     axes[0].set_xlabel(label(descent.eta))
     axes[0].set_ylabel("one-step residual error")
-    axes[0].legend(fontsize=6)
+    axes[0].legend(fontsize=LEGEND_FONT)
     for L in descent.depth.values:
         _depth_line(axes[1], L, descent.gd_eta, descent.gd_vs_gf_error.sel(depth=L))
-    axes[1].set_xlabel(label(descent.gd_eta))
+    _value_ticks(axes[1], descent.gd_eta.values)
+    axes[1].set_xlabel(label(descent.gd_eta, wrap=28))
     axes[1].set_ylabel("GD vs GF at $t=\\eta k$")
-    axes[1].legend(fontsize=6)
+    axes[1].legend(fontsize=LEGEND_FONT)
     return fig
 
 

@@ -19,7 +19,18 @@ import pandas as pd
 import seaborn as sns
 import xarray as xr
 
-from ..plotting import hue_order, label, legend_handles, markers, palette, style
+from ..names import display
+from ..plotting import (
+    VERDICTS,
+    hue_order,
+    label,
+    legend_handles,
+    markers,
+    palette,
+    style,
+    typeset,
+    wrap_label,
+)
 from .collect import task_kind
 
 BAND = ("sd", 1)
@@ -126,20 +137,30 @@ def structured_variants(inp: Inputs, task: str) -> list[str]:
 
 def fa_accuracy(inp: Inputs):
     """F-A: train and test accuracy against epoch, the MLP vs the structured model and its
-    variants, per classification task of the main study (bands: mean +- sd over seeds)."""
+    variants, per classification task of the main study (bands: mean +- sd over seeds). The y
+    axis is zoomed to the trained curves (the initial evaluation, at chance, is left out), each
+    row has the legend of its models, and a Fashion-MNIST test panel has the published MLP
+    reference on the full data set as a dashed line (``sources.FASHION_MLP_REFERENCE``)."""
+    from ..sources import FASHION_MLP_REFERENCE
+
     c, cfg = inp.cells, inp.cfg
     tasks = inp.classification_tasks(cfg["studies"]["main"]["tasks"])
-    fig, axes = plt.subplots(len(tasks), 2, figsize=(7, 2.4 * len(tasks)), squeeze=False)
+    fig, axes = plt.subplots(len(tasks), 2, figsize=(6.6, 2.5 * len(tasks)), squeeze=False)
     for i, task in enumerate(tasks):
         models = structured_variants(inp, task)
         sub = c.sel(task=task, depth=cfg["depth"], width=cfg["width"], model=models)
         per_step = float(c.epoch_per_step.sel(task=task))  # epochs per step (its fit-split size)
         for j, var in enumerate(("train_metric", "test_metric")):
             df = frame(sub[var])
+            df = df[df["eval_step"] > df["eval_step"].min()]  # trained curves only: zoomed to them
             df["epoch"] = df["eval_step"] * per_step
-            model_lines(df, "epoch", var, axes[i, j])
+            model_lines(df, "epoch", var, axes[i, j], legend=j == 1)
             axes[i, j].set(xlabel="epoch", ylabel=label(c[var]), title=f"{task}")
-    _legend_once(axes.ravel())
+            if j == 1 and str(task).startswith("fashion_mnist"):
+                axes[i, j].axhline(
+                    FASHION_MLP_REFERENCE, color="k", ls="--", lw=0.8, label="published MLP, full data"
+                )
+        axes[i, 1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)  # the row's models
     return fig
 
 
@@ -157,9 +178,9 @@ def fb_gradflow(inp: Inputs):
             axes[i, j].set_yscale("log")
             model_lines(df, "layer_h", "grad_h", axes[i, j])
             axes[i, j].set(
-                xlabel=label(c.layer_h),
-                ylabel=label(c.grad_h),
-                title=f"{task}, $L={depth}$, {name}",
+                xlabel=label(c.layer_h, wrap=WRAP),
+                ylabel=label(c.grad_h, wrap=20),
+                title=f"{task}, $L={depth}$,\n{name}",
             )
     _legend_once(axes.ravel())
     return fig
@@ -186,7 +207,7 @@ def fc_spectra(inp: Inputs):
     axes[0, 2].set_xscale("log", base=2)
     axes[0, 2].set(
         xlabel=label(c.depth),
-        ylabel=label(c.e2e_logcond, wrap=WRAP),
+        ylabel=label(c.e2e_logcond, wrap=24),
         title=f"{st['tasks'][0]}, end of training",
     )
     for j, (meas, bound, title) in enumerate(
@@ -248,23 +269,27 @@ def fe_robustness(inp: Inputs):
     tasks = inp.classification_tasks(cfg["studies"]["main"]["tasks"]) or cfg["studies"]["main"]["tasks"]
     task = tasks[-1]
     sub = c.sel(task=task, depth=cfg["depth"], width=cfg["width"], model=inp.main_models())
-    fig, axes = plt.subplots(1, 3, figsize=(10, 2.8))
+    fig, axes = plt.subplots(1, 3, figsize=(6.8, 2.9))
     df = frame(sub.noise_metric)
     model_lines(df, "noise_sigma", "noise_metric", axes[0], marked=True)
-    axes[0].set(xlabel=label(c.noise_sigma), ylabel=label(c.noise_metric), title=task)
+    axes[0].set(xlabel=label(c.noise_sigma), ylabel=label(c.noise_metric, wrap=WRAP), title=task)
     df = frame(sub.fgsm_metric)
     model_lines(df, "fgsm_eps", "fgsm_metric", axes[1], marked=True)
-    axes[1].set(xscale="log", xlabel=label(c.fgsm_eps), ylabel=label(c.fgsm_metric), title=task)
+    axes[1].set(xscale="log", xlabel=label(c.fgsm_eps), ylabel=label(c.fgsm_metric, wrap=WRAP), title=task)
     df = frame(sub.amplification)
     axes[2].set_yscale("log")
     directions = list(dict.fromkeys(df["direction"]))
     model_lines_by(df, "layer_h", "amplification", axes[2], "direction", dict(zip(directions, LINESTYLES)))
-    kinds = ", ".join(f"{d}: {name}" for d, name in zip(directions, LINESTYLE_NAMES))
-    axes[2].set(xlabel=label(c.layer_h), ylabel=label(c.amplification), title=f"{task}\n({kinds})")
+    kinds = ",\n".join(f"{d}: {name}" for d, name in zip(directions, LINESTYLE_NAMES))
+    axes[2].set(
+        xlabel=label(c.layer_h, wrap=WRAP),
+        ylabel=label(c.amplification, wrap=WRAP),
+        title=f"{task}\n({kinds})",
+    )
     for ax in axes:  # one legend beside the panels: the noise curves fill the first panel
         if ax.get_legend():
             ax.get_legend().remove()
-    fig.legend(*legend_handles(df["model"].unique()), loc="outside right upper", fontsize=7)
+    fig.legend(*legend_handles(df["model"].unique()), loc="outside lower center", ncol=4, fontsize=7)
     return fig
 
 
@@ -273,18 +298,18 @@ def ff_smoothness(inp: Inputs):
     c, cfg, lr = inp.cells, inp.cfg, inp.lr
     task = cfg["studies"]["main"]["tasks"][0]
     sub = c.sel(depth=cfg["depth"], width=cfg["width"], model=inp.main_models())
-    fig, axes = plt.subplots(1, 4, figsize=(12, 2.8))
+    fig, axes = plt.subplots(2, 2, figsize=(6.6, 5.0))
+    axes = axes.ravel()
     df = frame(sub.train_loss.sel(task=task))
     axes[0].set_yscale("log")
     model_lines(df, "eval_step", "train_loss", axes[0])
     axes[0].set(xlabel=label(c.eval_step), ylabel=label(c.train_loss), title=task)
-    axes[1].set_yscale("log")
+    axes[1].set_xscale("log")  # tasks down the y axis: their names need no rotation
     df = frame(sub.loss_tv_ratio)
-    df["task"] = df["task"].str.replace("_", " ").str.replace(" ", "\n", n=1)  # two-line tick labels
+    df["task"] = df["task"].map(lambda t: wrap_label(display(t), 12))  # display names
     kw = {"fliersize": 1, "saturation": 1}  # registry colours, not desaturated
-    sns.boxplot(df, x="task", y="loss_tv_ratio", hue="model", **by_model(df), ax=axes[1], **kw)
-    axes[1].set(ylabel=label(c.loss_tv_ratio), xlabel="")
-    axes[1].tick_params(axis="x", rotation=30)
+    sns.boxplot(df, y="task", x="loss_tv_ratio", hue="model", **by_model(df), ax=axes[1], orient="h", **kw)
+    axes[1].set(xlabel=label(c.loss_tv_ratio, wrap=WRAP), ylabel="")
     df = frame(sub.hessian_top.sel(task=task))
     df = df[df["hessian_top"] > 0]  # the log axis shows the positive top eigenvalues
     axes[2].set_yscale("log")
@@ -306,11 +331,14 @@ def ff_smoothness(inp: Inputs):
                 legend=False,
                 ax=axes[3],
             )
-        axes[3].set(ylabel=label(lr.stable_lr), xlabel="")
-        axes[3].tick_params(axis="x", rotation=30)
-    for ax in (axes[0], axes[2]):
+        axes[3].set(ylabel=label(lr.stable_lr, wrap=WRAP), xlabel="")
+        axes[3].set_xticks(
+            axes[3].get_xticks(), [wrap_label(display(t.get_text()), 10) for t in axes[3].get_xticklabels()]
+        )
+    for ax in axes:  # one legend under the panels (beside one, it squeezes the others)
         if ax.get_legend():
             ax.get_legend().remove()
+    fig.legend(*legend_handles(sub.model.values), loc="outside lower center", ncol=4, fontsize=7)
     return fig
 
 
@@ -318,14 +346,15 @@ def fg_fixedpoint(inp: Inputs):
     """F-G: weight-tied model: q_hat vs the bound q, iterations and convergence vs rho,
     fixed-point sensitivity vs its bound."""
     fp = inp.fp
-    fig, axes = plt.subplots(1, 4, figsize=(12, 2.8))
+    fig, axes = plt.subplots(2, 2, figsize=(6.6, 5.0))
+    axes = axes.ravel()
     df = frame(fp.q_hat).merge(frame(fp.q_bound))
     df["rho"] = df["rho"].map(lambda r: "none" if np.isinf(r) else f"{r:g}")
-    sns.scatterplot(df, x="q_bound", y="q_hat", hue="rho", style="alpha", ax=axes[0])
+    _two_legends(axes[0], df, "q_bound", "q_hat", "rho", "alpha")
     lim = [min(df.q_bound.min(), df.q_hat.min()), max(df.q_bound.max(), df.q_hat.max())]
     axes[0].plot(lim, lim, "k--", lw=0.8)
     axes[0].axvline(1, color="grey", lw=0.6)
-    axes[0].set(xlabel=label(fp.q_bound), ylabel=label(fp.q_hat, wrap=WRAP), xscale="log", yscale="log")
+    axes[0].set(xlabel=label(fp.q_bound), ylabel=label(fp.q_hat, wrap=20), xscale="log", yscale="log")
     finite = fp.sel(rho=[r for r in fp.rho.values if np.isfinite(r)])
     for ax, var in ((axes[1], "iterations"), (axes[2], "converged")):
         sns.lineplot(
@@ -347,7 +376,7 @@ def fg_fixedpoint(inp: Inputs):
                 color="k",
                 label="uncapped",
             )
-        ax.set(xlabel=label(fp.rho) + " (x: uncapped)", ylabel=label(fp[var], wrap=WRAP))
+        ax.set(xlabel=wrap_label(label(fp.rho) + " (x: uncapped)", WRAP), ylabel=label(fp[var], wrap=WRAP))
     df = frame(fp.sensitivity).merge(frame(fp.sensitivity_bound))
     df = df[np.isfinite(df.sensitivity_bound)]
     sns.scatterplot(df, x="sensitivity_bound", y="sensitivity", hue="alpha", ax=axes[3], palette="viridis")
@@ -364,6 +393,36 @@ def fg_fixedpoint(inp: Inputs):
         ylabel=label(fp.sensitivity, wrap=WRAP),
     )
     return fig
+
+
+SCATTER_MARKERS = ("o", "X", "s", "P", "D", "^")
+
+
+def _two_legends(ax, df: pd.DataFrame, x: str, y: str, hue: str, marker: str) -> None:
+    """``df``'s points (``y`` against ``x``) on ``ax`` coloured by ``hue`` and marked by
+    ``marker``, with one short legend for each beside the panel (one legend of both would be
+    too long to read)."""
+    from matplotlib.lines import Line2D
+
+    hues = list(dict.fromkeys(df[hue]))
+    marks = list(dict.fromkeys(df[marker]))
+    colours = dict(zip(hues, sns.color_palette(n_colors=len(hues))))
+    shapes = {m: SCATTER_MARKERS[i % len(SCATTER_MARKERS)] for i, m in enumerate(marks)}
+    sns.scatterplot(df, x=x, y=y, hue=hue, style=marker, palette=colours, markers=shapes, ax=ax, legend=False)
+    kw = {"fontsize": 7, "title_fontsize": 7, "bbox_to_anchor": (1.02, 1.0), "loc": "upper left"}
+    first = ax.legend(
+        [Line2D([], [], ls="none", marker="o", color=c) for c in colours.values()],
+        [str(h) for h in hues],
+        title=typeset(hue),
+        **kw,
+    )
+    ax.add_artist(first)
+    ax.legend(
+        [Line2D([], [], ls="none", marker=shapes[m], color="0.3") for m in marks],
+        [str(m) for m in marks],
+        title=typeset(marker),
+        **{**kw, "bbox_to_anchor": (1.02, 0.0), "loc": "lower left"},
+    )
 
 
 def fh_width(inp: Inputs):
@@ -385,12 +444,8 @@ def fh_width(inp: Inputs):
     return fig
 
 
-VERDICT_COLORS = {
-    "supported": "#009E73",
-    "not supported": "#D55E00",
-    "inconclusive": "#7F7F7F",
-    "by construction": "#56B4E9",
-}
+VERDICT_COLORS = VERDICTS  # one verdict colour set (learndyn.plotting), none a model's colour
+FOREST_FONT = 7.0  # pt: the forest is drawn at about its printed width
 
 
 TASK_MARKERS = ("o", "s", "^", "D", "v", "P")  # the forest's tasks, in order of appearance
@@ -412,7 +467,7 @@ def fi_forest(inp: Inputs):
     fig, axes = plt.subplots(
         nrow,
         ncol,
-        figsize=(7.5, min(9.0, 0.2 * sum(heights) + 0.55 * nrow + 0.4)),  # at most a page
+        figsize=(6.6, min(8.1, 0.2 * sum(heights) + 0.45 * nrow + 0.8)),  # a page less its caption
         squeeze=False,
         gridspec_kw={"height_ratios": heights},
         layout="constrained",
@@ -429,19 +484,37 @@ def fi_forest(inp: Inputs):
             color = VERDICT_COLORS.get(r.verdict, "#000000")
             if np.isfinite(r.ci_low) and np.isfinite(r.ci_high):
                 ax.plot([r.ci_low, r.ci_high], [yi, yi], color=color, lw=1.0)
-            ax.plot([r.effect], [yi], marker[r.task], color=color, ms=3)
+            face = "none" if r.verdict == "by construction" else color
+            ax.plot([r.effect], [yi], marker[r.task], color=color, mfc=face, ms=3.5)
         ax.axvline(0, color="black", lw=0.6)
-        ax.set_yticks(np.arange(len(baselines))[::-1], baselines, fontsize=6)
-        arrow = "higher" if g.better.iloc[0] == "higher" else "lower"
-        ax.set_title(f"{g.claim.iloc[0]} ({arrow} is the claim)", fontsize=6)
-        ax.tick_params(axis="x", labelsize=5)
+        ax.set_yticks(np.arange(len(baselines))[::-1], [display(b) for b in baselines], fontsize=FOREST_FONT)
+        arrow = r"$\uparrow$" if g.better.iloc[0] == "higher" else r"$\downarrow$"
+        ax.set_title(f"{g.claim.iloc[0]} {arrow}", fontsize=FOREST_FONT)
+        ax.tick_params(axis="x", labelsize=FOREST_FONT)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(nbins=4))  # narrow panels: few x labels
         ax.set_ylim(-0.6, len(baselines) - 0.4)
     for ax in axes.ravel()[len(keys) :]:
         ax.axis("off")
-    handles = [plt.Line2D([], [], color=c, marker="o", lw=1.0, ms=3) for c in VERDICT_COLORS.values()]
-    handles += [plt.Line2D([], [], color="#000000", marker=marker[t], lw=0, ms=3) for t in tasks]
-    labels = [*VERDICT_COLORS, *(t.replace("_", " ") for t in tasks)]
-    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=6)
+    # two legends (verdict: colour; task: marker), each short enough to read
+    verdicts = [v for v in VERDICT_COLORS if v in set(df.verdict)] or list(VERDICT_COLORS)
+    fig.legend(
+        [plt.Line2D([], [], color=VERDICT_COLORS[v], marker="o", lw=1.0, ms=3.5) for v in verdicts],
+        verdicts,
+        loc="outside upper center",
+        ncol=len(verdicts),
+        fontsize=FOREST_FONT,
+        title="verdict (Holm)",
+        title_fontsize=FOREST_FONT,
+    )
+    fig.legend(
+        [plt.Line2D([], [], color="#000000", marker=marker[t], lw=0, ms=3.5) for t in tasks],
+        [display(t) for t in tasks],
+        loc="outside lower center",
+        ncol=min(3, len(tasks)),
+        fontsize=FOREST_FONT,
+        title="task",
+        title_fontsize=FOREST_FONT,
+    )
     return fig
 
 
@@ -452,13 +525,17 @@ def fj_tuning(inp: Inputs):
     if "budget" in t:  # successive halving: only the rates that ran the whole tuning budget compare
         t = t.assign(score=t.score.where(t.budget == t.budget.max("lr")))
     tasks = list(t.task.values)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(2.8 * len(tasks), 2.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(min(6.8, 2.3 * len(tasks)), 3.0), squeeze=False)
+    models = []
     for ax, task in zip(axes[0], tasks):
         df = frame(t.score.sel(task=task).where(np.isfinite(t.score.sel(task=task))))
         if not df.empty:
-            sns.lineplot(df, x="lr", y="score", hue="model", **by_model(df, marked=True), ax=ax)
+            sns.lineplot(df, x="lr", y="score", hue="model", **by_model(df, marked=True), ax=ax, legend=False)
+            models += list(df["model"].unique())
         ax.set(xscale="log", yscale="log", xlabel=label(t.lr), ylabel=label(t.score, wrap=WRAP), title=task)
-    _legend_once(axes[0])
+        ax.tick_params(axis="x", labelsize=7)
+    if models:  # one legend under the panels: beside one of them it squeezes the others
+        fig.legend(*legend_handles(models), loc="outside lower center", ncol=4, fontsize=7)
     return fig
 
 
@@ -498,18 +575,19 @@ def fl_alignment(inp: Inputs):
     align = inp.align
     names = [str(v) for v in align.cell_a.values]
     fams = json.loads(align.attrs["families"])
-    fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.4), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(6.6, 3.6), constrained_layout=True)
     for ax, (var, title) in zip(axes, (("cka", "linear CKA"), ("probe_ratio", "cross-probe ratio"))):
         mat = align[var].mean("seed").values
         im = ax.imshow(mat, vmin=0, vmax=max(1.0, float(np.nanmax(mat))), cmap="viridis")
         ax.grid(False)
-        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
-        ax.set_yticks(range(len(names)), names, fontsize=6)
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
         split = len(next(iter(fams.values()))) - 0.5
         for line in (ax.axhline, ax.axvline):
             line(split, color="white", lw=1)
-        ax.set_title(f"{title} ({align.attrs['task']})", fontsize=8)
+        ax.set_title(title, fontsize=8)
         fig.colorbar(im, ax=ax, shrink=0.7)
+    fig.suptitle(f"test inputs of {display(align.attrs['task'])}", fontsize=8)
     return fig
 
 
