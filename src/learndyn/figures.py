@@ -169,16 +169,17 @@ def draw(fig: Figure, datasets: dict, settings: dict):
 
 
 def paper_tex(paper: str | os.PathLike = "paper") -> list[Path]:
-    """The paper's LaTeX sources: ``main.tex`` and ``sections/*.tex``."""
-    return [Path(paper, "main.tex"), *sorted(Path(paper, "sections").glob("*.tex"))]
+    """The paper's LaTeX sources: its documents (``main.tex``, ``supplement.tex``, the shared
+    preamble) and ``sections/*.tex``."""
+    return [*sorted(Path(paper).glob("*.tex")), *sorted(Path(paper, "sections").glob("*.tex"))]
 
 
 def printed_widths(paper: str | os.PathLike = "paper") -> dict[str, float]:
     r"""{figure key: printed width in pt} from the paper's ``\includegraphics`` widths."""
     from .legibility import include_widths, text_width_pt
 
-    main = Path(paper, "main.tex").read_text()
-    return include_widths(paper_tex(paper), text_width_pt(main))
+    documents = "\n".join(p.read_text() for p in sorted(Path(paper).glob("*.tex")))  # class, preamble
+    return include_widths(paper_tex(paper), text_width_pt(documents))
 
 
 def config_ids(config: dict) -> list[str]:

@@ -86,7 +86,7 @@ def shares(datasets, cfg):
     layers 1..L, read-out) at init and at the last snapshot."""
     ds = datasets["combined"]
     models = hue_order(ds.model.values)
-    fig, axes = plt.subplots(len(models), 3, figsize=(6.8, 2.2 * len(models)), squeeze=False)
+    fig, axes = plt.subplots(len(models), 3, figsize=(6.8, 1.8 * len(models) + 0.5), squeeze=False)
     paths = []
     for row, m in zip(axes, models):
         sub = ds.sel(model=m)
@@ -107,7 +107,7 @@ def shares(datasets, cfg):
                     errorbar=("sd", 1),
                     ax=ax,
                 )
-            ax.set_ylabel(YLABELS[var])
+            ax.set_ylabel(wrap_label(YLABELS[var], 16))
             ax.set_title(m, fontsize=8)
         color = palette([m])[m]
         for t, ls in ((0, "--"), (-1, "-")):
@@ -128,7 +128,8 @@ def shares(datasets, cfg):
         no_minor_labels(row[2])
         row[2].set_xlabel("block (0: embedding,\n$L+1$: read-out)")
         row[2].set_ylabel("trace share\nof the block")
-        row[2].legend(fontsize=7)
+        if row is axes[0]:  # line style init/last: the same in every row, one key
+            row[2].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.legend(*legend_handles(paths), title="path", loc="outside lower center", ncol=5, fontsize=7)
     return fig
 
