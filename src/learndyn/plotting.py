@@ -655,14 +655,17 @@ def tidy(fig) -> None:
     minor-tick labels of a short log axis that collide are dropped, and an in-axes legend that
     covers plotted data is moved to the right of its axes, a log axis far wider than its data is
     fitted to them (``fit_log_limits``). Drawing only: no number changes."""
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    for ax in fig.axes:
-        if overlapping_tick_labels(fig, ax, renderer):
-            for axis in ("x", "y"):
-                if (ax.get_xscale() if axis == "x" else ax.get_yscale()) == "log":
-                    no_minor_labels(ax, axis)
+    for ax in fig.axes:  # limits first: they decide which tick labels are drawn
         fit_log_limits(ax)
+    for _ in range(2):  # a second pass: the layout moves once labels are dropped
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            if overlapping_tick_labels(fig, ax, renderer):
+                for axis in ("x", "y"):
+                    if (ax.get_xscale() if axis == "x" else ax.get_yscale()) == "log":
+                        no_minor_labels(ax, axis)
+    for ax in fig.axes:
         legend = ax.get_legend()
         if legend is not None and legend_over_data(fig, ax, renderer):
             legend.set_loc("upper left")

@@ -26,6 +26,7 @@ from ..plotting import (
     label,
     legend_handles,
     markers,
+    no_minor_labels,
     palette,
     style,
     typeset,
@@ -192,7 +193,7 @@ def fc_spectra(inp: Inputs):
     c, s, cfg = inp.cells, inp.spectra, inp.cfg
     task = cfg["studies"]["main"]["tasks"][0]
     models = [m for m in inp.key_models() if m in s.model.values][:2]
-    fig, axes = plt.subplots(2, 3, figsize=(9, 5.2))
+    fig, axes = plt.subplots(2, 3, figsize=(9, 5.6))
     for j, var in enumerate(("A_sv", "J_sv")):
         # the spectrum as singular value against rank (band: sd over seeds and layers)
         df = frame(s[var].sel(task=task, model=models))
@@ -225,6 +226,8 @@ def fc_spectra(inp: Inputs):
             ylabel=label(c[meas], wrap=WRAP),
             title=title + " vs measured\n(hollow: init)",
         )
+        for axis in ("x", "y"):  # a short log range labels its minor ticks: only the decades
+            no_minor_labels(axes[1, j], axis)
     df = pd.merge(frame(c.io_norm), frame(c.io_bound))
     model_scatter(df, "io_bound", "io_norm", axes[1, 2], by="stage" if "stage" in df else None)
     lim = [df[["io_bound", "io_norm"]].min().min(), df[["io_bound", "io_norm"]].max().max()]
