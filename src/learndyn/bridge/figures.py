@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from ..plotting import hue_order, legend_handles, markers, no_minor_labels, palette, style
+from ..plotting import hue_order, legend_handles, markers, no_minor_labels, palette, style, wrap_label
 
 YLABELS = {
     "alignment": "centred kernel-target alignment",
