@@ -31,7 +31,14 @@ MODELS = {
     "struct_fixedalpha": r"structured, fixed $\alpha$",
     "struct_post": "structured, post-activation",
     "struct_noreg": "structured, no regulariser",
+    "struct_reg1em2": r"structured, $\lambda=10^{-2}$",
+    "struct_reg1": r"structured, $\lambda=1$",
+    "mlp_common": "MLP, common rate",
+    "snmlp_common": "SN-MLP, common rate",
 }
+# The bridge's continuum of the structured layer (train.studies.population): pop_<knob><value>,
+# the value with ``p`` for the decimal point.
+_FAMILY = re.compile(r"^pop_(?P<knob>alpha|rho)(?P<value>[0-9]+(?:p[0-9]+)?)$")
 # Tasks of the data stage (config data.tasks).
 TASKS = {
     "teacher": "teacher",
@@ -59,7 +66,13 @@ def display(name) -> str:
     """The name a reader sees for pipeline id ``name``: the registry's, else the id with
     underscores as spaces."""
     key = str(name)
-    return NAMES.get(key, key.replace("_", " "))
+    if key in NAMES:
+        return NAMES[key]
+    family = _FAMILY.match(key)
+    if family:  # the bridge's continuum of the structured layer: pop_alpha0p02, pop_rho1p25
+        value = family["value"].replace("p", ".")
+        return rf"structured, fixed $\alpha={value}$" if family["knob"] == "alpha" else rf"structured, $\rho={value}$"
+    return key.replace("_", " ")
 
 
 def display_text(text: str) -> str:

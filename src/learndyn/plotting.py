@@ -52,6 +52,7 @@ STYLES: dict[str, Style] = {
     # training half: the models of config/config.yaml and config/quick.yaml
     "mlp": Style("#0173B2", "s"),
     "mlp_orth": Style("#4477AA", "d"),  # MLP variants: blues
+    "linear": Style("#004488", "x"),  # the linear network (identity activation); the bridge's linear path
     "mlp_matched": Style("#88CCEE", "8"),
     "resmlp": Style("#029E73", "^"),
     "rezero": Style("#117733", "H"),  # residual family: greens
@@ -65,6 +66,10 @@ STYLES: dict[str, Style] = {
     "struct_fixedalpha": Style("#882255", "h"),
     "struct_post": Style("#999933", "<"),
     "struct_noreg": Style("#56B4E9", ">"),
+    "struct_reg1em2": Style("#6699CC", "3"),
+    "struct_reg1": Style("#997700", "4"),
+    "mlp_common": Style("#7BAFD4", "1"),  # the bridge's common-rate copies: lighter model colours
+    "snmlp_common": Style("#E7B9E0", "2"),
     # theory half: flows and closures
     "weight": Style("#000000", "."),  # weight-space (true) gradient flow
     "closed": Style("#4D4D4D", "o"),  # closed L=1 field system
@@ -81,10 +86,27 @@ STYLES: dict[str, Style] = {
     "L=4": Style("#5EC962", "D"),
     # bridge: the paths of a layer in the kernel decomposition (learndyn.bridge.kernel.PATHS)
     "embedding": Style("#BBBBBB", "."),
-    "linear": Style("#0077BB", "s"),  # the constrained path S(W) (the whole layer of the MLPs)
+    # "linear" (the constrained path S(W), the whole layer of the MLPs) is the linear network's
+    # entry above: one name, one colour
     "correction": Style("#EE3377", "o"),
     "gate": Style("#33BBEE", "^"),
     "readout": Style("#555555", "x"),
+}
+
+# The bridge's continuum of the structured layer (train.studies.population): the fixed gate alpha
+# in greys to black, the cap rho in oranges, light to dark with the value (figures group them).
+STYLES |= {
+    f"pop_alpha{a}": Style(c, "h")
+    for a, c in zip(
+        ("0p02", "0p05", "0p15", "0p2", "0p3", "0p5", "0p7", "1"),
+        ("#D9D9D9", "#BDBDBD", "#A6A6A6", "#8C8C8C", "#737373", "#525252", "#353535", "#111111"),
+    )
+} | {
+    f"pop_rho{r}": Style(c, "o")
+    for r, c in zip(
+        ("0p5", "0p7", "0p8", "0p9", "1p1", "1p25", "1p5", "2"),
+        ("#FDD0A2", "#FDAE6B", "#FD8D3C", "#F16913", "#D94801", "#A63603", "#7F2704", "#4D1702"),
+    )
 }
 
 # Fallback for names not in the registry: colours no registry entry uses, and markers.

@@ -159,7 +159,7 @@ def effects(datasets, cfg):
     df = means[["drift_tn_kept", *EFFECT_AXES]].to_dataframe().reset_index()
     df["log_drift"] = np.log10(df["drift_tn_kept"])
     df["group"] = [_group(m) for m in df["model"]]
-    fig, axes = plt.subplots(1, len(EFFECT_AXES), figsize=(10.0, 2.9), sharey=True)
+    fig, axes = plt.subplots(1, len(EFFECT_AXES), figsize=(6.8, 2.8), sharey=True)
     for ax, (var, words) in zip(axes, EFFECT_AXES.items()):
         sns.scatterplot(
             df, x=var, y="log_drift", hue="group", style="group", ax=ax, legend=ax is axes[0], s=22
@@ -171,7 +171,7 @@ def effects(datasets, cfg):
         ax.set_xlabel(words, fontsize=7)
         ax.set_ylabel(r"$\log_{10}$ trace-normalised drift")
     if axes[0].get_legend() is not None:
-        axes[0].legend(fontsize=6, title=None)
+        axes[0].legend(fontsize=7, title=None)
     return fig
 
 
@@ -192,10 +192,12 @@ def changes(datasets, cfg):
     copies = list(cfg.get("common_rate", {}).values())
     ablations = list(cfg.get("ablations", []))
     order = [m for m in dict.fromkeys(followed + copies + ablations) if m in ds.model.values]
-    fig, axes = plt.subplots(1, len(CHANGE_AXES), figsize=(10.0, 3.2), sharex=True)
+    fig, axes = plt.subplots(1, len(CHANGE_AXES), figsize=(6.8, 3.4), sharex=True)
     for ax, (var, words) in zip(axes, CHANGE_AXES.items()):
         df = _frame(np.log10(ds[var].sel(model=order)), "value")
         sns.stripplot(df, y="model", x="value", order=order, ax=ax, size=3, color="0.3", jitter=0.15)
+        if ax is not axes[0]:
+            ax.tick_params(labelleft=False)
         sns.pointplot(
             df,
             y="model",
