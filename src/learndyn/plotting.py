@@ -52,24 +52,24 @@ STYLES: dict[str, Style] = {
     # training half: the models of config/config.yaml and config/quick.yaml
     "mlp": Style("#0173B2", "s"),
     "mlp_orth": Style("#4477AA", "d"),  # MLP variants: blues
-    "linear": Style("#004488", "x"),  # the linear network (identity activation); the bridge's linear path
+    "linear": Style("#004488", "P"),  # the linear network (identity activation); the bridge's linear path
     "mlp_matched": Style("#88CCEE", "8"),
     "resmlp": Style("#029E73", "^"),
     "rezero": Style("#117733", "H"),  # residual family: greens
     "snmlp": Style("#CC78BC", "v"),
     "structured": Style("#D55E00", "o"),
     "struct_orth": Style("#DE8F05", "D"),
-    "struct_mask": Style("#CA9161", "P"),
+    "struct_mask": Style("#CA9161", "p"),
     "struct_alpha0": Style("#949494", "X"),
     "struct_noshape": Style("#332288", "*"),
     "struct_inputgate": Style("#44AA99", "p"),
     "struct_fixedalpha": Style("#882255", "h"),
     "struct_post": Style("#999933", "<"),
     "struct_noreg": Style("#56B4E9", ">"),
-    "struct_reg1em2": Style("#6699CC", "3"),
-    "struct_reg1": Style("#997700", "4"),
-    "mlp_common": Style("#7BAFD4", "1"),  # the bridge's common-rate copies: lighter model colours
-    "snmlp_common": Style("#E7B9E0", "2"),
+    "struct_reg1em2": Style("#6699CC", "d"),
+    "struct_reg1": Style("#997700", "8"),
+    "mlp_common": Style("#7BAFD4", "s"),  # the bridge's common-rate copies: lighter colour, their model's marker
+    "snmlp_common": Style("#E7B9E0", "v"),
     # theory half: flows and closures
     "weight": Style("#000000", "."),  # weight-space (true) gradient flow
     "closed": Style("#4D4D4D", "o"),  # closed L=1 field system
