@@ -156,7 +156,7 @@ def test_pseudo_condition_rank_deficient_spectrum():
     logc, frac = metrics.pseudo_condition(torch.tensor([4.0, 2.0, 1.0, 0.0, 0.0]))
     assert float(logc) == pytest.approx(np.log10(4.0))
     assert float(frac) == pytest.approx(3 / 5)
-    logc, frac = metrics.pseudo_condition(torch.tensor([4.0, 2.0, 1e-9]), rank_rtol=1e-6)
+    logc, frac = metrics.pseudo_condition(torch.tensor([4.0, 2.0, 1e-9]), rtol=1e-6)
     assert float(logc) == pytest.approx(np.log10(4.0 / 2.0))
     assert float(frac) == pytest.approx(2 / 3)
 

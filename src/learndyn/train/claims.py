@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..stats import holm, min_attainable_p, paired_test, trend_slope, verdict_from_test
+from ..stats import holm, min_attainable_p, paired_test, tost, trend_slope, verdict_from_test
 from .collect import task_kind
+from .selection import ValidationView, match_on_validation, read_at
 
 BY_CONSTRUCTION = "by construction"
 
@@ -104,6 +105,9 @@ class Claim:
     test: str = "t"  # stats.paired_test: "t" (continuous) or "permutation" (discrete, ordinal)
     baselines: Callable[[Context], list[str]] | None = None  # default: train.claims.baselines
     paired: Paired | None = None  # (effect, structured, baseline) for matched comparisons
+    unit: str = "1"  # unit of the effect ("metric": the task's metric, ``metric_unit``)
+    source: str = "main"  # what the rows read (``SOURCES``): selection split, budget, size
+    bound: str = ""  # the bound of the spectral cap that implies the claim's direction (P1, P4)
 
     def baselines_for(self, ctx: Context) -> list[str]:
         return self.baselines(ctx) if self.baselines else list(ctx.claims_cfg["baselines"])
@@ -112,9 +116,19 @@ class Claim:
 CLAIMS: list[Claim] = []
 
 
-def claim(key: str, wording: str, measure: str, better: str, test: str = "t", baselines=None, paired=False):
+def claim(
+    key: str,
+    wording: str,
+    measure: str,
+    better: str,
+    test: str = "t",
+    baselines=None,
+    paired=False,
+    **fields,
+):
     """Register the decorated function as the measurement of a claim: ``values(ctx, model)``,
-    or with ``paired=True`` ``paired(ctx, structured, baseline)``."""
+    or with ``paired=True`` ``paired(ctx, structured, baseline)``; ``fields``: ``unit``,
+    ``source``, ``bound`` of ``Claim``."""
 
     def register(fn):
         CLAIMS.append(
@@ -127,11 +141,18 @@ def claim(key: str, wording: str, measure: str, better: str, test: str = "t", ba
                 test,
                 baselines,
                 fn if paired else None,
+                **fields,
             )
         )
         return fn
 
     return register
+
+
+# what a claim's rows read: the main study's cells at the default size (weights kept on
+# validation), a depth or width sweep's cells (kept on validation), the LR sweep's or the
+# fixed-point study's fixed-budget runs (last weights, no choice made)
+SOURCES = ("main", "depth", "width", "lr", "fp")
 
 
 # Claims measured but not tested, with the reason (quoted in the paper).
@@ -185,6 +206,8 @@ def trend_values(cells: xr.Dataset, name: str) -> xr.DataArray:
     "gradient flow",
     r"slope of $|\log_{10}\|g_0\|/\|g_L\||$ against $L$ (decades per layer)",
     "lower",
+    unit="decades per layer",
+    source="depth",
 )
 def grad_flow(ctx, model):
     got = _sweep(ctx, model, "depth")
@@ -199,44 +222,66 @@ def grad_flow(ctx, model):
     "gradient conditioning",
     r"$\log_{10}\kappa_+(\partial h_L/\partial h_0)$ (active subspace)",
     "lower",
+    unit="log10",
 )
 def conditioning(ctx, model):
     base = ctx.main(model)
     return None if base is None else base.e2e_logcond.sel(stage="final")
 
 
-@claim("Sensitivity", "spectral sensitivity", r"$\log_{10}\|\partial F/\partial x\|_2$", "lower")
+@claim(
+    "Sensitivity",
+    "spectral sensitivity",
+    r"$\log_{10}\|\partial F/\partial x\|_2$",
+    "lower",
+    unit="log10",
+    bound="P4",
+)
 def sensitivity(ctx, model):
     base = ctx.main(model)
     return None if base is None else np.log10(base.io_norm.sel(stage="final"))
 
 
-def _matched(ctx: Context, s_model: str, b_model: str, curve: str, level: dict):
-    """Accuracy drop under a perturbation at matched clean accuracy (``metrics.matched_robustness``):
-    per classification task and seed, both models read at the evaluation whose clean accuracy is
-    closest to the lower of their final clean accuracies (within ``claims.match_tolerance``)."""
-    from .metrics import matched_robustness
+def matched_indices(ctx: Context, s_cell: xr.Dataset, b_cell: xr.Dataset):
+    """The evaluations at which two cells (one task) are compared, chosen on validation alone
+    (``selection.match_on_validation`` over their ``ValidationView``), and the number of seeds
+    dropped: both models have kept weights but no evaluation matches within
+    ``claims.match_tolerance``. Returns ``(idx_s, idx_b, n_dropped)``."""
+    vs, vb = ValidationView.of(s_cell), ValidationView.of(b_cell)
+    i_s, i_b = match_on_validation(vs, vb, ctx.claims_cfg["match_tolerance"])
+    both = np.isfinite(vs.at_kept()) & np.isfinite(vb.at_kept())
+    return i_s, i_b, int((both & (i_s < 0)).sum())
 
+
+def test_drop(cell: xr.Dataset, curve: str, level: dict, idx: np.ndarray) -> np.ndarray:
+    """The accuracy change under a perturbation on the test inputs (tracked ``curve`` at
+    ``level`` minus the clean test accuracy) at each seed's evaluation ``idx`` (NaN at -1):
+    the test split reports, at weights chosen on validation."""
+    order = ("seed", "eval_step")
+    change = (cell[curve].sel(level) - cell.clean_curve).transpose(*order).values
+    return read_at(change, idx)
+
+
+def _matched(ctx: Context, s_model: str, b_model: str, curve: str, level: dict):
+    """Accuracy drop under a perturbation at matched clean accuracy: per classification task
+    and seed, both models read at the evaluation whose clean VALIDATION accuracy is closest to
+    the lower of their kept weights' (``matched_indices``), the drop measured on the TEST
+    inputs there (``test_drop``). The effect carries ``attrs["dropped"]``: per task, the seeds
+    without a match."""
     s_base, b_base = ctx.main(s_model), ctx.main(b_model)
     if s_base is None or b_base is None or not ctx.classification:
         return None
-    tol = ctx.claims_cfg["match_tolerance"]
-    effects, s_drop, b_drop = [], [], []
+    s_drop, b_drop, dropped = [], [], {}
     for task in ctx.classification:
-        order = ("seed", "eval_step")
-        s = s_base.sel(task=task).transpose(*order, ...)
-        b = b_base.sel(task=task).transpose(*order, ...)
-        cs, rs = s.clean_curve.values, s[curve].sel(level).values
-        cb, rb = b.clean_curve.values, b[curve].sel(level).values
-        eff, i_s, i_b = matched_robustness(cs, rs, cb, rb, tol)
-        rows = np.arange(len(eff))
-        pick = lambda r, c, i: np.where(i >= 0, (r - c)[rows, np.maximum(i, 0)], np.nan)
-        effects.append(eff)
-        s_drop.append(pick(rs, cs, i_s))
-        b_drop.append(pick(rb, cb, i_b))
+        s, b = s_base.sel(task=task), b_base.sel(task=task)
+        i_s, i_b, dropped[task] = matched_indices(ctx, s, b)
+        s_drop.append(test_drop(s, curve, level, i_s))
+        b_drop.append(test_drop(b, curve, level, i_b))
     coords = {"task": ctx.classification, "seed": s_base.seed.values}
     da = lambda a: xr.DataArray(np.array(a), dims=("task", "seed"), coords=coords)
-    return da(effects), da(s_drop), da(b_drop)
+    effect = da(s_drop) - da(b_drop)
+    effect.attrs["dropped"] = dropped
+    return effect, da(s_drop), da(b_drop)
 
 
 @claim(
@@ -245,6 +290,7 @@ def _matched(ctx: Context, s_model: str, b_model: str, curve: str, level: dict):
     r"accuracy change under noise $\sigma$, at matched clean accuracy",
     "higher",
     paired=True,
+    unit="accuracy",
 )
 def noise_robust(ctx, s_model, b_model):
     return _matched(ctx, s_model, b_model, "noise_curve", {"track_sigma": ctx.claims_cfg["noise_sigma"]})
@@ -256,12 +302,20 @@ def noise_robust(ctx, s_model, b_model):
     r"accuracy change under FGSM $\epsilon$, at matched clean accuracy",
     "higher",
     paired=True,
+    unit="accuracy",
 )
 def fgsm_robust(ctx, s_model, b_model):
     return _matched(ctx, s_model, b_model, "fgsm_curve", {"track_eps": ctx.claims_cfg["fgsm_eps"]})
 
 
-@claim("LayerRobust", "layer-wise robustness", r"$\log_{10}$ amplification at $h_L$ (gradient dir.)", "lower")
+@claim(
+    "LayerRobust",
+    "layer-wise robustness",
+    r"$\log_{10}$ amplification at $h_L$ (gradient dir.)",
+    "lower",
+    unit="log10",
+    bound="P1",
+)
 def layer_robust(ctx, model):
     base = ctx.main(model)
     if base is None:
@@ -269,7 +323,7 @@ def layer_robust(ctx, model):
     return np.log10(base.amplification.sel(direction="gradient", layer_h=ctx.cfg["depth"]))
 
 
-@claim("LossTV", "smoothness (loss)", r"$\log_{10}$ loss total-variation ratio", "lower")
+@claim("LossTV", "smoothness (loss)", r"$\log_{10}$ loss total-variation ratio", "lower", unit="log10")
 def loss_tv(ctx, model):
     base = ctx.main(model)
     return None if base is None else np.log10(base.loss_tv_ratio)
@@ -287,6 +341,8 @@ def _swept(ctx: Context) -> list[str]:
     "higher",
     test="permutation",
     baselines=_swept,
+    unit="grid steps",
+    source="lr",
 )
 def stable_lr(ctx, model):
     if ctx.lr is None or model not in ctx.lr.model.values:
@@ -294,7 +350,14 @@ def stable_lr(ctx, model):
     return ctx.lr.stable_index.sel(model=model)
 
 
-@claim("DepthScaling", "depth scaling", r"slope of test accuracy against $\log_2 L$", "higher")
+@claim(
+    "DepthScaling",
+    "depth scaling",
+    r"slope of test accuracy against $\log_2 L$",
+    "higher",
+    unit="accuracy per doubling",
+    source="depth",
+)
 def depth_scaling(ctx, model):
     got = _sweep(ctx, model, "depth")
     if got is None:
@@ -304,7 +367,14 @@ def depth_scaling(ctx, model):
     return slope_over(got[0].final_test_metric.sel(task=tasks), dim, log2) if tasks else None
 
 
-@claim("WidthScaling", "across widths", r"slope of test accuracy against $\log_2 d$", "higher")
+@claim(
+    "WidthScaling",
+    "across widths",
+    r"slope of test accuracy against $\log_2 d$",
+    "higher",
+    unit="accuracy per doubling",
+    source="width",
+)
 def width_scaling(ctx, model):
     got = _sweep(ctx, model, "width")
     if got is None:
@@ -314,7 +384,7 @@ def width_scaling(ctx, model):
     return slope_over(got[0].final_test_metric.sel(task=tasks), dim, log2) if tasks else None
 
 
-@claim("Accuracy", "accuracy", r"test accuracy", "higher")
+@claim("Accuracy", "accuracy", r"test accuracy", "higher", unit="accuracy")
 def accuracy(ctx, model):
     base = ctx.main(model)
     if base is None or not ctx.classification:
@@ -322,7 +392,7 @@ def accuracy(ctx, model):
     return base.final_test_metric.sel(task=ctx.classification)
 
 
-@claim("RegressionMSE", "regression error", r"$\log_{10}$ test MSE", "lower")
+@claim("RegressionMSE", "regression error", r"$\log_{10}$ test MSE", "lower", unit="log10 MSE")
 def regression_mse(ctx, model):
     base = ctx.main(model)
     if base is None or not ctx.regression:
@@ -330,7 +400,13 @@ def regression_mse(ctx, model):
     return np.log10(base.final_test_metric.sel(task=ctx.regression))
 
 
-@claim("GenGap", "generalisation", r"gap: train $-$ test accuracy, test $-$ train MSE", "lower")
+@claim(
+    "GenGap",
+    "generalisation",
+    r"gap: train $-$ test accuracy, test/train MSE $-1$",
+    "lower",
+    unit="metric",
+)
 def gen_gap(ctx, model):
     base = ctx.main(model)
     return None if base is None else base.gen_gap
@@ -357,6 +433,8 @@ def alpha_label(alpha: float) -> str:
     "higher",
     test="permutation",
     baselines=_uncapped_baseline,
+    unit="fraction of inputs",
+    source="fp",
 )
 def fixed_point(ctx, model):
     if ctx.fp is None:

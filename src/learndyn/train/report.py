@@ -26,7 +26,7 @@ from ..latex import (
 from ..stats import VERDICTS
 from .claims import BY_CONSTRUCTION, CLAIMS, DROPPED
 from .collect import task_kind
-from .constants import AMPLIFICATION_NORM, RANK_RTOL
+from .constants import AMPLIFICATION_NORM, rank_rtol
 from .spec import LIP, ModelSpec
 
 # images in the shipped Fashion-MNIST subset (sources.FASHION_SUBSET_FILES: the first of the
@@ -265,7 +265,7 @@ def config_macros(cfg: dict) -> dict:
     out["NumTuneSeeds"] = len(cfg["tune"]["seeds"])
     out["NumSweepSeeds"] = len(cfg["lr_sweep"].get("seeds") or cfg["seeds"])
     out["NumFixedPointSeeds"] = len(cfg["fixed_point"].get("seeds") or cfg["seeds"])
-    out["RankRtol"] = fmt_value(RANK_RTOL)
+    out["RankRtol"] = fmt_value(float(f"{rank_rtol(cfg['width']):.2g}"))
     out["AmplificationNorm"] = fmt_value(AMPLIFICATION_NORM)
     out["TuneSteps"] = int(cfg["tune"].get("steps") or cfg["optim"]["steps"])
     out["TuneLrs"] = ", ".join(f"${fmt_value(float(v))}$" for v in sorted(cfg["tune"]["lrs"]))
