@@ -20,6 +20,7 @@ import seaborn as sns
 import xarray as xr
 
 from ..plotting import hue_order, label, legend_handles, markers, palette, style
+from .claims import at_kept
 from .collect import task_kind
 
 BAND = ("sd", 1)
@@ -222,22 +223,22 @@ def fc_spectra(inp: Inputs):
 
 
 def fd_depth(inp: Inputs):
-    """F-D: final test metric and gradient ratio against depth."""
+    """F-D: test metric and gradient ratio of the kept weights against depth."""
     c, cfg = inp.cells, inp.cfg
     st = cfg["studies"].get("depth", cfg["studies"]["main"])
     fig, axes = plt.subplots(len(st["tasks"]), 2, figsize=(7, 2.6 * len(st["tasks"])), squeeze=False)
     for i, task in enumerate(st["tasks"]):
-        sub = c.sel(task=task, width=cfg["width"], model=st["models"]).isel(eval_step=-1)
-        df = frame(sub.test_metric)
-        model_lines(df, "depth", "test_metric", axes[i, 0], marked=True)
+        sub = c.sel(task=task, width=cfg["width"], model=st["models"])
+        df = frame(sub.final_test_metric)
+        model_lines(df, "depth", "final_test_metric", axes[i, 0], marked=True)
         axes[i, 0].set_xscale("log", base=2)
         axes[i, 1].set_xscale("log", base=2)
-        axes[i, 0].set(xlabel=label(c.depth), ylabel=label(c.test_metric), title=task)
-        df = frame(sub.grad_ratio)
+        axes[i, 0].set(xlabel=label(c.depth), ylabel=label(c.final_test_metric, wrap=WRAP), title=task)
+        df = frame(at_kept(sub.grad_ratio, sub).assign_attrs(sub.grad_ratio.attrs))
         axes[i, 1].set_yscale("log")
         model_lines(df, "depth", "grad_ratio", axes[i, 1], marked=True)
         axes[i, 1].axhline(1.0, color="k", lw=0.6, ls="--")
-        axes[i, 1].set(xlabel=label(c.depth), ylabel=label(c.grad_ratio), title=f"{task}, end of training")
+        axes[i, 1].set(xlabel=label(c.depth), ylabel=label(c.grad_ratio), title=f"{task}, kept weights")
     _legend_once(axes.ravel())
     return fig
 
@@ -367,17 +368,17 @@ def fg_fixedpoint(inp: Inputs):
 
 
 def fh_width(inp: Inputs):
-    """F-H: final test metric and gradient ratio against width at the default depth."""
+    """F-H: test metric and gradient ratio of the kept weights against width at the default depth."""
     c, cfg = inp.cells, inp.cfg
     st = cfg["studies"].get("width", cfg["studies"]["main"])
     fig, axes = plt.subplots(1, 2, figsize=(7, 2.8))
-    sub = c.sel(task=st["tasks"][0], depth=cfg["depth"], model=st["models"]).isel(eval_step=-1)
-    df = frame(sub.test_metric)
-    model_lines(df, "width", "test_metric", axes[0], marked=True)
+    sub = c.sel(task=st["tasks"][0], depth=cfg["depth"], model=st["models"])
+    df = frame(sub.final_test_metric)
+    model_lines(df, "width", "final_test_metric", axes[0], marked=True)
     axes[0].set_xscale("log", base=2)
     axes[1].set_xscale("log", base=2)
-    axes[0].set(xlabel=label(c.width), ylabel=label(c.test_metric), title=st["tasks"][0])
-    df = frame(sub.grad_ratio)
+    axes[0].set(xlabel=label(c.width), ylabel=label(c.final_test_metric, wrap=WRAP), title=st["tasks"][0])
+    df = frame(at_kept(sub.grad_ratio, sub).assign_attrs(sub.grad_ratio.attrs))
     axes[1].set_yscale("log")
     model_lines(df, "width", "grad_ratio", axes[1], marked=True)
     axes[1].set(xlabel=label(c.width), ylabel=label(c.grad_ratio))
@@ -390,6 +391,7 @@ VERDICT_COLORS = {
     "not supported": "#D55E00",
     "inconclusive": "#7F7F7F",
     "by construction": "#56B4E9",
+    "excluded": "#CC79A7",
 }
 
 
@@ -397,10 +399,15 @@ TASK_MARKERS = ("o", "s", "^", "D", "v", "P")  # the forest's tasks, in order of
 
 
 def fi_forest(inp: Inputs):
-    """Forest plot: every (claim, baseline, task) effect, structured minus baseline, with its
-    interval, coloured by the Holm-adjusted verdict; one panel per claim (own units), one row per
-    baseline, the tasks side by side within it (marker per task)."""
+    """Forest plot of the claims ledger: every (claim, baseline, task) effect, structured minus
+    baseline, coloured by the verdict within its Holm family, with its interval at the per-row
+    level Holm's adjustment implies (``low_holm``, ``high_holm``: it excludes 0 exactly when the
+    adjusted p is below alpha, for the t-tested rows; the raw interval where a row has no
+    adjusted p); one panel per claim (own units; "by construction" in the title of a claim
+    implied by the cap's bounds), one row per baseline, the tasks side by side within it (marker
+    per task; hollow: a fixed-budget row). The equivalence rows have their own table."""
     df = inp.claims.to_dataframe().reset_index()
+    df = df[df.family != "equivalence"]
     keys = list(dict.fromkeys(df.key))
     tasks = list(dict.fromkeys(df.task))
     marker = {t: TASK_MARKERS[i % len(TASK_MARKERS)] for i, t in enumerate(tasks)}
@@ -427,13 +434,17 @@ def fi_forest(inp: Inputs):
         for r in g.itertuples():
             yi = len(baselines) - 1 - baselines.index(r.baseline) + offsets[r.task]
             color = VERDICT_COLORS.get(r.verdict, "#000000")
-            if np.isfinite(r.ci_low) and np.isfinite(r.ci_high):
-                ax.plot([r.ci_low, r.ci_high], [yi, yi], color=color, lw=1.0)
-            ax.plot([r.effect], [yi], marker[r.task], color=color, ms=3)
+            adjusted = np.isfinite(r.low_holm) and np.isfinite(r.high_holm)
+            low, high = (r.low_holm, r.high_holm) if adjusted else (r.low, r.high)
+            if np.isfinite(low) and np.isfinite(high):
+                ax.plot([low, high], [yi, yi], color=color, lw=1.0, ls="-" if adjusted else ":")
+            face = "none" if r.budget == "fixed" else color
+            ax.plot([r.effect], [yi], marker[r.task], color=color, mfc=face, ms=3)
         ax.axvline(0, color="black", lw=0.6)
         ax.set_yticks(np.arange(len(baselines))[::-1], baselines, fontsize=6)
         arrow = "higher" if g.better.iloc[0] == "higher" else "lower"
-        ax.set_title(f"{g.claim.iloc[0]} ({arrow} is the claim)", fontsize=6)
+        built = ", by construction" if bool(g.by_construction.all()) else ""
+        ax.set_title(f"{g.claim.iloc[0]} ({arrow} is the claim{built})", fontsize=6)
         ax.tick_params(axis="x", labelsize=5)
         ax.set_ylim(-0.6, len(baselines) - 0.4)
     for ax in axes.ravel()[len(keys) :]:
@@ -461,9 +472,10 @@ def fj_tuning(inp: Inputs):
 
 
 def fk_matched(inp: Inputs):
-    """Robustness along training: accuracy under noise (claims sigma) and under FGSM (claims
-    epsilon) against clean accuracy at every evaluation, mean over seeds; the matched comparison
-    reads two models at the same clean accuracy (same x)."""
+    """Robustness along training: test accuracy under noise (claims sigma) and under FGSM
+    (claims epsilon) against clean VALIDATION accuracy at every evaluation, mean over seeds; the
+    matched comparison reads two models at the same validation accuracy (same x) and reports
+    the test accuracy there."""
     c, cfg = inp.cells, inp.cfg
     tasks = inp.classification_tasks(cfg["studies"]["main"]["tasks"])
     models = [m for m in inp.key_models() if m in cfg["studies"]["main"]["models"]]
@@ -478,11 +490,11 @@ def fk_matched(inp: Inputs):
             )
         ):
             keys = ["model", "eval_step"]
-            df = pd.merge(frame(sub.clean_curve, "clean"), frame(curve, "perturbed"), on=keys)
+            df = pd.merge(frame(sub.val_metric, "clean"), frame(curve, "perturbed"), on=keys)
             kw = by_model(df, marked=True)
             sns.lineplot(df, x="clean", y="perturbed", hue="model", **kw, sort=False, ax=axes[i, j])
-            ylabel = f"accuracy under {name}={level:g}"
-            axes[i, j].set(xlabel="clean test accuracy", ylabel=ylabel, title=task)
+            ylabel = f"test accuracy under {name}={level:g}"
+            axes[i, j].set(xlabel="clean validation accuracy", ylabel=ylabel, title=task)
     _legend_once(axes.ravel())
     return fig
 
