@@ -577,7 +577,8 @@ def row_size(c: Claim, ctx: Context) -> tuple[str, str]:
         span = f"{values[0]}-{values[-1]}"
         return (span, width) if c.source == "depth" else (depth, span)
     if c.source == "fp":
-        return "tied", str(cfg["fixed_point"]["width"])
+        fp_width = ctx.fp.attrs.get("width") if ctx.fp is not None else None
+        return "tied", str(fp_width if fp_width is not None else cfg.get("fixed_point", {}).get("width", ""))
     return depth, width
 
 
@@ -692,7 +693,7 @@ def claim_rows(ctx: Context) -> tuple[list[dict], list[np.ndarray]]:
                         "flattened": share,
                         "excluded_reason": excluded_reason(cl, task, base),
                         "note": "; ".join(_flags(diff, s, b, res.n, cl.get("min_seeds", 10))),
-                        "_constructed": constructed,
+                        "constructed": constructed,
                     }
                 )
                 diffs.append(diff)
@@ -755,7 +756,7 @@ def equivalence_rows(ctx: Context) -> tuple[list[dict], list[np.ndarray]]:
                     "flattened": share,
                     "excluded_reason": excluded_reason(cl, task, base),
                     "note": "; ".join(_flags(diff, sv, bv, res.n, cl.get("min_seeds", 10))),
-                    "_constructed": False,
+                    "constructed": False,
                 }
             )
             diffs.append(diff)
@@ -786,7 +787,7 @@ def holm_interval(diff: np.ndarray, test: str, p: float, p_holm: float, alpha: f
 def _verdict(r, alpha: float) -> str:
     if r.excluded_reason:
         return EXCLUDED
-    if r._constructed:
+    if r.constructed:
         return BY_CONSTRUCTION
     if r.test == "tost":
         return EQUIVALENT if np.isfinite(r.p_holm) and r.p_holm < alpha else NOT_EQUIVALENT

@@ -82,9 +82,9 @@ def write_ledger(df: pd.DataFrame, path) -> None:
 
 def read_ledger(path) -> pd.DataFrame:
     """A ledger written by ``write_ledger`` (empty strings stay strings)."""
-    return pd.read_csv(path, keep_default_na=False, na_values=[""]).fillna(
-        {"excluded_reason": "", "note": ""}
-    )
+    text = {c: str for c in ("excluded_reason", "note", "depth", "width")}
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=text)
+    return df.fillna({c: "" for c in text})
 
 
 def family_rows(df: pd.DataFrame, family: str) -> pd.DataFrame:
