@@ -302,7 +302,9 @@ def check_train_references(train: dict, tasks: list[str]) -> list[str]:
     problems += _unknown([claims["structured"]], models, "train.claims.structured", "train.models")
     for i, base in enumerate(claims.get("baselines", [])):
         problems += _unknown([base], models, f"train.claims.baselines[{i}]", "train.models")
-    problems += _unknown(claims.get("favourable_tasks", []), tasks, "train.claims.favourable_tasks", "data.tasks")
+    problems += _unknown(
+        claims.get("favourable_tasks", []), tasks, "train.claims.favourable_tasks", "data.tasks"
+    )
     for i, ex in enumerate(claims.get("exclude", [])):
         where = f"train.claims.exclude[{i}]"
         problems += _unknown([ex["baseline"]], [*models, "uncapped"], f"{where}.baseline", "train.models")

@@ -81,7 +81,8 @@ def claims_diff(a: str | Path, b: str | Path) -> list[str]:
 
     changed = changed_verdicts(read_ledger(a), read_ledger(b))
     return [
-        f"{r.family} {r.key} {r.task} vs {r.baseline} (L={r.depth}, d={r.width}): {r.verdict_a} -> {r.verdict_b}"
+        f"{r.family} {r.key} {r.task} vs {r.baseline} (L={r.depth}, d={r.width}): "
+        f"{r.verdict_a} -> {r.verdict_b}"
         for r in changed.itertuples()
     ]
 
@@ -91,7 +92,8 @@ def main_claims(argv) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m learndyn.reproduce claims", description="Verdicts that differ between two claims ledgers."
+        prog="python -m learndyn.reproduce claims",
+        description="Verdicts that differ between two claims ledgers.",
     )
     parser.add_argument("a", help="claims ledger A (results/paper/claims.csv of one run)")
     parser.add_argument("b", help="claims ledger B")

@@ -667,7 +667,10 @@ def test_favourable_task_is_its_own_holm_family(table):
     assert set(fav.task) == {"sine"} and len(fav) > 0
     # the cap's bounds stay by construction whatever the task; the rest of sine's rows moved
     assert not set(fav.key) & BOUND_KEYS
-    assert set(t[(t.task == "sine") & (t.family != "equivalence")].family) == {"favourable_task", "by_construction"}
+    assert set(t[(t.task == "sine") & (t.family != "equivalence")].family) == {
+        "favourable_task",
+        "by_construction",
+    }
     p = fav.p.to_numpy(float)
     np.testing.assert_allclose(fav.p_holm, multipletests(p, method="holm")[1], rtol=1e-12)
     assert (fav.family_size == len(fav)).all()
@@ -682,7 +685,9 @@ def test_favourable_task_is_its_own_holm_family(table):
 def test_excluded_rows_stay_in_the_ledger_and_leave_the_family(table):
     reason = "trails a stock library reference"
     t = claims_table(
-        Context(CELLS, _with_claims(exclude=[{"task": "spirals", "baseline": "resmlp", "reason": reason}]), LR, FP)
+        Context(
+            CELLS, _with_claims(exclude=[{"task": "spirals", "baseline": "resmlp", "reason": reason}]), LR, FP
+        )
     )
     ex = t[t.excluded_reason != ""]
     assert len(ex) > 0 and set(ex.task) == {"spirals"} and set(ex.baseline) == {"resmlp"}
@@ -691,7 +696,9 @@ def test_excluded_rows_stay_in_the_ledger_and_leave_the_family(table):
     for fam, g in t[t.excluded_reason == ""].groupby("family"):
         assert (g.family_size == np.isfinite(g.p).sum()).all(), fam
     # without a task the entry excludes the baseline everywhere
-    t_all = claims_table(Context(CELLS, _with_claims(exclude=[{"baseline": "resmlp", "reason": reason}]), LR, FP))
+    t_all = claims_table(
+        Context(CELLS, _with_claims(exclude=[{"baseline": "resmlp", "reason": reason}]), LR, FP)
+    )
     assert (t_all[t_all.baseline == "resmlp"].verdict == EXCLUDED).all()
     assert len(t_all) == len(table)
 
@@ -736,7 +743,9 @@ def test_equivalence_rows_are_tost_by_hand(table):
         inside = -margin < r.low_holm and r.high_holm < margin
         assert inside == (r.verdict == EQUIVALENT)
     # a margin far larger than the differences: every task equivalent
-    wide = claims_table(Context(CELLS, _with_claims(equivalence={"baselines": ["resmlp"], "margin": 10.0}), LR, FP))
+    wide = claims_table(
+        Context(CELLS, _with_claims(equivalence={"baselines": ["resmlp"], "margin": 10.0}), LR, FP)
+    )
     assert (wide[wide.family == "equivalence"].verdict == EQUIVALENT).all()
     # none configured: no equivalence rows
     none = claims_table(Context(CELLS, _with_claims(equivalence={}), LR, FP))
@@ -781,7 +790,9 @@ def test_reproduce_claims_prints_the_changed_verdicts(table, tmp_path, capsys):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     write_ledger(table, a)
     changed = table.copy()
-    i = changed.index[(changed.key == "Accuracy") & (changed.task == "digits") & (changed.baseline == "mlp")][0]
+    i = changed.index[(changed.key == "Accuracy") & (changed.task == "digits") & (changed.baseline == "mlp")][
+        0
+    ]
     changed.loc[i, "verdict"] = "inconclusive"
     changed = changed.drop(changed.index[changed.key == "LossTV"][:1])
     write_ledger(changed, b)

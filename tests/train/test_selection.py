@@ -26,7 +26,9 @@ def _classification(seed: int = 0) -> Task:
     x, xt = rng.standard_normal((120, 6)), rng.standard_normal((60, 6))
     w = rng.standard_normal(6)
     flip = lambda y: np.where(rng.random(len(y)) < 0.3, 1 - y, y)
-    return Task("toy_cls", "classification", x, flip((x @ w > 0).astype(int)), xt, (xt @ w > 0).astype(int), 2)
+    return Task(
+        "toy_cls", "classification", x, flip((x @ w > 0).astype(int)), xt, (xt @ w > 0).astype(int), 2
+    )
 
 
 def _poisoned(task: Task) -> Task:
@@ -57,11 +59,21 @@ def test_improved_members_reads_accuracy_for_classification_and_loss_otherwise()
     got = improved_members("best_val", "classification", loss, acc, best)
     assert got.tolist() == [True, False, True]
     assert improved_members("best_val", "regression", loss, acc, best).tolist() == [False, True, True]
-    assert improved_members("best_val_loss", "classification", loss, acc, best).tolist() == [False, True, True]
+    assert improved_members("best_val_loss", "classification", loss, acc, best).tolist() == [
+        False,
+        True,
+        True,
+    ]
     nan = torch.tensor([float("nan")] * 3)
     assert not improved_members("best_val", "classification", nan, nan, best).any()
     # the rule's signature: validation numbers and the kept ones, nothing else
-    assert list(inspect.signature(improved_members).parameters) == ["rule", "kind", "val_loss", "val_metric", "best"]
+    assert list(inspect.signature(improved_members).parameters) == [
+        "rule",
+        "kind",
+        "val_loss",
+        "val_metric",
+        "best",
+    ]
 
 
 def test_classification_keeps_the_best_validation_accuracy():

@@ -610,7 +610,7 @@ def flattened_share(c: Claim, ctx: Context, models: list[str], task: str) -> flo
 
 
 def budget_label(share: float, cfg: dict) -> str:
-    """"converged" when at least ``claims.converged_share`` of the row's runs flattened, else
+    """ "converged" when at least ``claims.converged_share`` of the row's runs flattened, else
     "fixed" (a fixed-budget comparison, as the LR sweep and the fixed-point study are by design)."""
     return "converged" if np.isfinite(share) and share >= cfg.get("converged_share", 0.9) else "fixed"
 
@@ -818,9 +818,7 @@ def claims_table(ctx: Context) -> pd.DataFrame:
         df.loc[mask, "p_holm"] = holm(p[mask])
         df.loc[(df.family == fam).to_numpy(), "family_size"] = int(mask.sum())
     df["verdict"] = [_verdict(r, cl["alpha"]) for r in df.itertuples()]
-    bounds = [
-        holm_interval(d, r.test, r.p, r.p_holm, cl["alpha"]) for d, r in zip(diffs, df.itertuples())
-    ]
+    bounds = [holm_interval(d, r.test, r.p, r.p_holm, cl["alpha"]) for d, r in zip(diffs, df.itertuples())]
     df["low_holm"], df["high_holm"] = [b[0] for b in bounds], [b[1] for b in bounds]
     # a row whose smallest attainable p cannot pass even Holm's first threshold alpha / m
     for i, r in enumerate(df.itertuples()):

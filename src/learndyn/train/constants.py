@@ -13,4 +13,6 @@ FLOAT64_EPS = 2.220446049250313e-16
 def rank_rtol(dim: int) -> float:
     """Relative threshold of the numerical rank of a ``dim``-sized float64 spectrum."""
     return max(int(dim), 1) * FLOAT64_EPS
+
+
 DIFF_FLOOR = 1e-8  # successive differences below this are dominated by float64 rounding

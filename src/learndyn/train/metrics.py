@@ -137,7 +137,9 @@ def _detached_operators(model):
     return model.shaped().detach(), model.alpha_scalar().detach()
 
 
-def spectra(model, x: torch.Tensor, rtol: float | None = None, per_layer: bool = True) -> dict[str, torch.Tensor]:
+def spectra(
+    model, x: torch.Tensor, rtol: float | None = None, per_layer: bool = True
+) -> dict[str, torch.Tensor]:
     """Spectral quantities of the shaped operators and the layer Jacobians (spec §5).
 
     ``A_sv (S, L, d)`` singular values of A_l = S(W_l); ``J_sv (S, L, d)`` those of the layer

@@ -44,7 +44,6 @@ from .spec import LIP, ModelSpec
 # official test set); kept here, not in sources, whose edit would rerun every data job
 FASHION_SHIPPED_COUNT = 2000
 
-
 def claims_dataset(df: pd.DataFrame) -> xr.Dataset:
     """The claims ledger as a dataset (dim ``row``), the same rows and columns as
     results/paper/claims.csv, for results/analysis and the forest plot."""
@@ -412,11 +411,15 @@ def ledger_macros(df: pd.DataFrame, cfg: dict) -> dict:
             out[f"{c.key}{prefix}NumRows"] = len(g)
     out["NumLedgerRows"] = len(df)
     out["NumDroppedSeeds"] = int(df.n_dropped.sum()) if len(df) else 0
-    out["NumFixedBudgetRows"] = int(((df.budget == "fixed") & (df.family != "equivalence")).sum()) if len(df) else 0
+    out["NumFixedBudgetRows"] = (
+        int(((df.budget == "fixed") & (df.family != "equivalence")).sum()) if len(df) else 0
+    )
     out["NumExcludedRows"] = int((df.excluded_reason != "").sum()) if len(df) else 0
     out["NumUnderpoweredRows"] = int(df.note.str.contains("underpowered").sum()) if len(df) else 0
     out["NumZeroVarianceRows"] = int(df.note.str.contains("zero variance").sum()) if len(df) else 0
-    out["FavourableTasks"] = ", ".join(tex_escape(t) for t in cfg["claims"].get("favourable_tasks", [])) or "none"
+    out["FavourableTasks"] = (
+        ", ".join(tex_escape(t) for t in cfg["claims"].get("favourable_tasks", [])) or "none"
+    )
     eq = family_rows(df, "equivalence")
     parts = []
     for r in eq.itertuples():

@@ -48,7 +48,9 @@ class ValidationView:
         return np.where(self.kept >= 0, self.metric[rows, np.maximum(self.kept, 0)], np.nan)
 
 
-def match_on_validation(a: ValidationView, b: ValidationView, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+def match_on_validation(
+    a: ValidationView, b: ValidationView, tolerance: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Per seed, the evaluations ``(idx_a, idx_b)`` at which models a and b have the same clean
     validation accuracy.
 
