@@ -167,7 +167,7 @@ def test_claims_table_shows_the_metric_and_one_format_per_column():
     # fewer seeds than the claim's others (dropped by the matching) and a fixed budget are marked
     rows[0] |= {"n_seeds": 8, "budget": "fixed"}
     frame = report.claims_latex_frame(pd.DataFrame(rows), {"spirals": "acc.", "linear_correction": "MSE"})
-    assert r"^{8,\ddagger}$" in frame["spirals [acc.]"].iloc[0]
+    assert r"}^{8,\ddagger}$" in frame["spirals [acc.]"].iloc[0]
     assert "^" not in frame["spirals [acc.]"].iloc[1]
 
 

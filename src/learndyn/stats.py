@@ -237,8 +237,18 @@ def paired_test(
             alternative="two-sided",
             rng=rng,
         )
+    low, high = bootstrap_interval(d, confidence, rng, n_resamples)
+    return PairedResult(mean, low, high, n, float(perm.pvalue), test)
+
+
+def bootstrap_interval(d, confidence: float, rng, n_resamples: int = 9999) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``d`` (finite entries, at least two that
+    differ) at ``confidence`` (``scipy.stats.bootstrap``); ``rng`` a generator or a seed."""
+    rng = np.random.default_rng(rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
         boot = stats.bootstrap(
-            (d,),
+            (np.asarray(d, float),),
             np.mean,
             vectorized=True,
             n_resamples=n_resamples,
@@ -247,7 +257,7 @@ def paired_test(
             rng=rng,
         )
     ci = boot.confidence_interval
-    return PairedResult(mean, float(ci.low), float(ci.high), n, float(perm.pvalue), test)
+    return float(ci.low), float(ci.high)
 
 
 def zero_variance(diff) -> bool:

@@ -24,7 +24,7 @@ family. No row reads weights chosen on the test split (``selection_split``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -32,6 +32,7 @@ import pandas as pd
 import xarray as xr
 
 from ..stats import (
+    bootstrap_interval,
     holm,
     min_attainable_p,
     paired_ci,
@@ -56,6 +57,7 @@ class Context:
     cfg: dict
     lr: xr.Dataset | None = None
     fp: xr.Dataset | None = None
+    memo: dict = field(default_factory=dict, compare=False, repr=False)  # selections, read once
 
     @property
     def claims_cfg(self) -> dict:
@@ -88,9 +90,12 @@ class Context:
         """The model's cells of the main study at the default size (main tasks), or None."""
         if model not in self.cfg["studies"]["main"]["models"]:
             return None
-        return self.cells.sel(
-            model=model, depth=self.cfg["depth"], width=self.cfg["width"], task=self.main_tasks
-        )
+        key = ("main", model)
+        if key not in self.memo:
+            self.memo[key] = self.cells.sel(
+                model=model, depth=self.cfg["depth"], width=self.cfg["width"], task=self.main_tasks
+            )
+        return self.memo[key]
 
     def study(self, name: str, model: str) -> dict | None:
         """The study ``name`` if it exists and contains ``model``."""
@@ -198,10 +203,13 @@ def _sweep(ctx: Context, model: str, study: str) -> tuple[xr.Dataset, dict] | No
     st = ctx.study(study, model)
     if st is None:
         return None
+    if (study, model) in ctx.memo:
+        return ctx.memo[(study, model)], st
     if study == "depth":
         sub = ctx.cells.sel(model=model, depth=sorted(st["depths"]), width=ctx.cfg["width"], task=st["tasks"])
     else:
         sub = ctx.cells.sel(model=model, width=sorted(st["widths"]), depth=ctx.cfg["depth"], task=st["tasks"])
+    ctx.memo[(study, model)] = sub
     return sub, st
 
 
@@ -780,8 +788,8 @@ def holm_interval(diff: np.ndarray, test: str, p: float, p_holm: float, alpha: f
     if test == "t":
         _, low, high, _ = paired_ci(diff, 1 - level)
         return float(low), float(high)
-    res = paired_test(diff, test, 1 - level)
-    return res.low, res.high
+    d = np.asarray(diff, float)
+    return bootstrap_interval(d[np.isfinite(d)], 1 - level, 0)
 
 
 def _verdict(r, alpha: float) -> str:

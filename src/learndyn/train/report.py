@@ -159,7 +159,7 @@ def _cell(r, style, full: int) -> str:
         marks.append(r"\ddagger")
     sup = "^{" + ",".join(marks) + "}" if marks else ""
     value = fmt_in_style(float(r.effect), style) if np.isfinite(float(r.effect)) else r"\text{--}"
-    return f"${value}{sup}$ {SYMBOL[r.verdict]}"
+    return f"${{{value}}}{sup}$ {SYMBOL[r.verdict]}"  # braces: a value in x10^k takes a superscript
 
 
 FAMILY_NAMES = {
@@ -740,7 +740,7 @@ def checkpoint_frame(ctx: Context) -> pd.DataFrame:
     (regression) under each rule of ``experiments.CHECKPOINTS`` (the kept weights: best
     validation accuracy or lowest validation loss by the task's kind; the last evaluation; the
     lowest validation loss), mean and Student-t interval over seeds (``stats.paired_ci``); one
-    number format for the table."""
+    number format for the table (three decimals)."""
     from ..stats import paired_ci
 
     cl = ctx.claims_cfg
@@ -768,7 +768,7 @@ def checkpoint_frame(ctx: Context) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    style = column_style([v for got in values for t in got for v in t], 2)
+    style = ("fixed", 3)  # accuracies and decades side by side: three decimals for all
     f = lambda v: fmt_in_style(v, style) if np.isfinite(v) else "--"
     for j, cp in enumerate(CHECKPOINT_LABELS.values()):
         df[cp] = [f"${f(got[j][0])}$ $[{f(got[j][1])}, {f(got[j][2])}]$" for got in values]
