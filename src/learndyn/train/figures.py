@@ -451,7 +451,8 @@ def fi_forest(inp: Inputs):
         ax.axis("off")
     handles = [plt.Line2D([], [], color=c, marker="o", lw=1.0, ms=3) for c in VERDICT_COLORS.values()]
     handles += [plt.Line2D([], [], color="#000000", marker=marker[t], lw=0, ms=3) for t in tasks]
-    labels = [*VERDICT_COLORS, *(t.replace("_", " ") for t in tasks)]
+    handles.append(plt.Line2D([], [], color="#000000", marker="o", mfc="none", lw=0, ms=3))
+    labels = [*VERDICT_COLORS, *(t.replace("_", " ") for t in tasks), "fixed budget (hollow)"]
     fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=6)
     return fig
 
