@@ -44,6 +44,7 @@ from .spec import LIP, ModelSpec
 # official test set); kept here, not in sources, whose edit would rerun every data job
 FASHION_SHIPPED_COUNT = 2000
 
+
 def claims_dataset(df: pd.DataFrame) -> xr.Dataset:
     """The claims ledger as a dataset (dim ``row``), the same rows and columns as
     results/paper/claims.csv, for results/analysis and the forest plot."""
