@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from learndyn.stats import (
     TESTS,
@@ -21,7 +22,9 @@ from learndyn.stats import (
     min_attainable_p,
     paired_ci,
     paired_test,
+    tost,
     verdict_from_test,
+    zero_variance,
 )
 
 # any warning (scipy's degenerate-data / precision-loss ones included) fails a test
@@ -215,9 +218,30 @@ def test_one_pair(test):
     assert np.isnan(r.low) and np.isnan(r.high) and np.isnan(r.p)
 
 
-def test_identical_nonzero_t():
-    r = paired_test([2.5, 2.5, 2.5, 2.5], test="t")
-    assert (r.mean, r.low, r.high, r.n, r.p) == (2.5, 2.5, 2.5, 4, 0.0)
+@pytest.mark.parametrize("n", [3, 4, 10])
+def test_identical_nonzero_t_has_the_exact_sign_flip_p_not_zero(n):
+    # a t-test of zero-variance differences would give p = 0 at any n: the exact sign-flip p
+    # (2 of the 2**n patterns reach |mean|) is what n identical seeds can say
+    r = paired_test(np.full(n, 2.5), test="t")
+    assert (r.mean, r.low, r.high, r.n) == (2.5, 2.5, 2.5, n)
+    assert r.p == 2 / 2**n == paired_test(np.full(n, 2.5), test="permutation").p
+    assert zero_variance(np.full(n, 2.5)) and not zero_variance([2.5, 2.6, 2.5])
+
+
+def test_tost_against_two_one_sided_t_tests_by_hand():
+    d = np.array([0.002, -0.004, 0.001, 0.003, -0.001, 0.0, 0.002, -0.002, 0.001, 0.0015])
+    margin = 0.01
+    n, m, se = len(d), d.mean(), d.std(ddof=1) / np.sqrt(len(d))
+    p_low = stats.t.sf((m + margin) / se, n - 1)
+    p_high = stats.t.cdf((m - margin) / se, n - 1)
+    r = tost(d, margin, 0.9)
+    assert r.p == pytest.approx(max(p_low, p_high), rel=1e-10) and r.p < 0.05
+    half = stats.t.ppf(0.95, n - 1) * se
+    assert (r.low, r.high) == pytest.approx((m - half, m + half), rel=1e-10)
+    assert -margin < r.low < r.high < margin  # equivalence at 0.05 <=> the 90% interval inside
+    # a difference beyond the margin is not equivalent; identical differences get 2**-n or 1
+    assert tost(d + 0.05, margin).p > 0.5
+    assert tost(np.full(6, 0.001), margin).p == 2.0**-6 and tost(np.full(6, 0.5), margin).p == 1.0
 
 
 @pytest.mark.parametrize("test", TESTS)
@@ -238,7 +262,7 @@ def test_identical_up_to_rounding(test):
     # 0.1 + 0.2 != 0.3 in binary: scipy would warn of catastrophic cancellation
     r = paired_test([0.1 + 0.2, 0.3, 0.3], test=test)
     assert r.low == r.high == r.mean == pytest.approx(0.3)
-    assert r.p == (0.0 if test == "t" else 2 / 8)
+    assert r.p == 2 / 8  # the exact sign-flip p for both tests
 
 
 def test_paired_result_is_frozen_and_validation():

@@ -91,6 +91,7 @@ def _cells(saturated: bool = False) -> xr.Dataset:
             "grad_ratio": ((*dims, "eval_step"), rng.uniform(0.1, 10, (*shape, 2))),
             "noise_metric": ((*dims, "noise_sigma"), rng.uniform(0.3, 0.9, (*shape, 1))),
             "diverged": (dims, np.zeros(shape)),
+            "selected_step": (dims, np.ones(shape)),  # kept at the last evaluation
             "n_params": (dims[:-1], np.full(shape[:-1], 1000.0)),
         },
         coords={
@@ -153,6 +154,9 @@ def test_claims_table_shows_the_metric_and_one_format_per_column():
                     task=task,
                     effect=effect,
                     verdict="supported",
+                    n_seeds=10,
+                    budget="converged",
+                    family="empirical",
                 )
             )
     frame = report.claims_latex_frame(pd.DataFrame(rows), {"spirals": "acc.", "linear_correction": "MSE"})
@@ -160,6 +164,11 @@ def test_claims_table_shows_the_metric_and_one_format_per_column():
     for c in ("spirals [acc.]", r"linear\_correction [MSE]"):
         assert len({_style_of(v) for v in frame[c]}) == 1
     assert "positive: worse on test" in report.CLAIMS_NOTE
+    # fewer seeds than the claim's others (dropped by the matching) and a fixed budget are marked
+    rows[0] |= {"n_seeds": 8, "budget": "fixed"}
+    frame = report.claims_latex_frame(pd.DataFrame(rows), {"spirals": "acc.", "linear_correction": "MSE"})
+    assert r"}^{8,\ddagger}$" in frame["spirals [acc.]"].iloc[0]
+    assert "^" not in frame["spirals [acc.]"].iloc[1]
 
 
 def test_gap_sign_is_defined_where_a_gap_is_shown():

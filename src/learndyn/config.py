@@ -339,6 +339,16 @@ def check_train_references(train: dict, tasks: list[str]) -> list[str]:
     problems += _unknown([claims["structured"]], models, "train.claims.structured", "train.models")
     for i, base in enumerate(claims.get("baselines", [])):
         problems += _unknown([base], models, f"train.claims.baselines[{i}]", "train.models")
+    problems += _unknown(
+        claims.get("favourable_tasks", []), tasks, "train.claims.favourable_tasks", "data.tasks"
+    )
+    for i, ex in enumerate(claims.get("exclude", [])):
+        where = f"train.claims.exclude[{i}]"
+        problems += _unknown([ex["baseline"]], [*models, "uncapped"], f"{where}.baseline", "train.models")
+        if "task" in ex:
+            problems += _unknown([ex["task"]], tasks, f"{where}.task", "data.tasks")
+    for i, base in enumerate(claims.get("equivalence", {}).get("baselines", [])):
+        problems += _unknown([base], models, f"train.claims.equivalence.baselines[{i}]", "train.models")
     # the claims read these levels and caps from the measurements: they must have been measured
     measure, fp = train.get("measure", {}), train["fixed_point"]
     levels = (

@@ -145,7 +145,33 @@ def png_problem(path: str | os.PathLike) -> str | None:
     return None
 
 
-STRUCTURE = {".nc": netcdf_problem, ".pt": torch_problem, ".pdf": pdf_problem, ".png": png_problem}
+def csv_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is not a complete CSV table (a header, then rows of as many fields, the last
+    line ended by a newline), or None."""
+    import csv
+
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        return "not a text file"
+    if not text:
+        return "empty file"
+    if not text.endswith("\n"):
+        return "truncated: no newline at the end of its last line"
+    rows = list(csv.reader(text.splitlines()))
+    bad = [i + 1 for i, r in enumerate(rows) if len(r) != len(rows[0])]
+    return f"damaged: line {bad[0]} has not the header's {len(rows[0])} fields" if bad else None
+
+
+STRUCTURE = {
+    ".nc": netcdf_problem,
+    ".pt": torch_problem,
+    ".pdf": pdf_problem,
+    ".png": png_problem,
+    ".csv": csv_problem,
+}
 
 
 # ---- content: the checksum recorded at write time --------------------------------------------

@@ -154,7 +154,10 @@ VERDICTS: dict[str, str] = {
     "supported": "#1B7837",  # dark green
     "not supported": "#762A83",  # purple
     "inconclusive": "#A0A0A0",  # grey
-    "by construction": "#543005",  # dark brown (drawn hollow)
+    "by construction": "#543005",  # dark brown
+    "excluded": "#C2A5CF",  # light purple (a baseline outside every family, with its reason)
+    "equivalent": "#5AAE61",  # light green (TOST)
+    "not shown equivalent": "#D9D9D9",  # light grey
 }
 
 

@@ -1,4 +1,5 @@
-"""Comparing two result trees: same data variables, same tables and macros.
+"""Comparing two result trees: same data variables, same tables and macros; and two claims
+ledgers: ``python -m learndyn.reproduce claims A.csv B.csv`` prints the verdicts that changed.
 
 Timing outputs (``results/paper/compute/``, and data variables named ``wall_*``, which hold
 wall-clock seconds) and the LaTeX build directory are not results and are skipped. Used by the
@@ -71,9 +72,46 @@ def diff_results(a: str | Path, b: str | Path, rtol: float | None = None, atol: 
     return problems
 
 
-def main(argv=None) -> int:
+def claims_diff(a: str | Path, b: str | Path) -> list[str]:
+    """One line per comparison of two claims ledgers (``results/paper/claims.csv``) whose verdict
+    changed, or that only one of them has: ``family key task vs baseline (depth, width):
+    verdict A -> verdict B``."""
+    from .train.claims import changed_verdicts
+    from .train.report import read_ledger
+
+    changed = changed_verdicts(read_ledger(a), read_ledger(b))
+    return [
+        f"{r.family} {r.key} {r.task} vs {r.baseline} (L={r.depth}, d={r.width}): "
+        f"{r.verdict_a} -> {r.verdict_b}"
+        for r in changed.itertuples()
+    ]
+
+
+def main_claims(argv) -> int:
+    """``python -m learndyn.reproduce claims A.csv B.csv``: the verdicts that changed."""
     import argparse
 
+    parser = argparse.ArgumentParser(
+        prog="python -m learndyn.reproduce claims",
+        description="Verdicts that differ between two claims ledgers.",
+    )
+    parser.add_argument("a", help="claims ledger A (results/paper/claims.csv of one run)")
+    parser.add_argument("b", help="claims ledger B")
+    args = parser.parse_args(argv)
+    lines = claims_diff(args.a, args.b)
+    for line in lines:
+        print(line)
+    print("no verdict changed" if not lines else f"{len(lines)} verdict(s) changed")
+    return 1 if lines else 0
+
+
+def main(argv=None) -> int:
+    import argparse
+    import sys
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["claims"]:
+        return main_claims(argv[1:])
     parser = argparse.ArgumentParser(description="Compare the results/ trees of two checkouts.")
     parser.add_argument("a")
     parser.add_argument("b")

@@ -199,8 +199,9 @@ def paired_test(
     -------
     PairedResult
         ``n == 0``: all NaN; ``n == 1``: the mean, NaN interval and p. Identical differences
-        ``d``: interval ``[d, d]``; p is 0.0 (t, ``d != 0``), ``2 / 2**n`` (permutation,
-        ``d != 0``) or 1.0 (``d == 0``).
+        ``d`` (zero variance, :func:`zero_variance`): interval ``[d, d]``; p is the exact
+        sign-flip p ``2 / 2**n`` for both tests when ``d != 0`` (a t-test would return 0 at any
+        ``n``, certainty that the seeds cannot give), 1.0 when ``d == 0``.
     """
     _check_test(test)
     if not 0 < confidence < 1:
@@ -217,12 +218,7 @@ def paired_test(
         # zero variance: the t statistic is +-inf (or 0/0), the bootstrap distribution a point;
         # scipy would warn and return NaN. Every sign pattern but the observed one and its
         # mirror image gives a smaller |mean|, so the exact sign-flip p is 2 / 2**n.
-        if mean == 0:
-            p = 1.0
-        elif test == "t":
-            p = 0.0
-        else:
-            p = min(1.0, math.ldexp(1.0, 1 - n))
+        p = 1.0 if mean == 0 else min(1.0, math.ldexp(1.0, 1 - n))
         return PairedResult(mean, mean, mean, n, p, test)
     if test == "t":
         _, low, high, _ = paired_ci(d, confidence)
@@ -241,8 +237,18 @@ def paired_test(
             alternative="two-sided",
             rng=rng,
         )
+    low, high = bootstrap_interval(d, confidence, rng, n_resamples)
+    return PairedResult(mean, low, high, n, float(perm.pvalue), test)
+
+
+def bootstrap_interval(d, confidence: float, rng, n_resamples: int = 9999) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``d`` (finite entries, at least two that
+    differ) at ``confidence`` (``scipy.stats.bootstrap``); ``rng`` a generator or a seed."""
+    rng = np.random.default_rng(rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
         boot = stats.bootstrap(
-            (d,),
+            (np.asarray(d, float),),
             np.mean,
             vectorized=True,
             n_resamples=n_resamples,
@@ -251,7 +257,40 @@ def paired_test(
             rng=rng,
         )
     ci = boot.confidence_interval
-    return PairedResult(mean, float(ci.low), float(ci.high), n, float(perm.pvalue), test)
+    return float(ci.low), float(ci.high)
+
+
+def zero_variance(diff) -> bool:
+    """Whether the finite entries of ``diff`` (at least two) are identical up to rounding: the
+    case :func:`paired_test` answers with the exact sign-flip p instead of a t-test's 0."""
+    d = np.asarray(diff, dtype=float).ravel()
+    d = d[np.isfinite(d)]
+    return len(d) > 1 and _identical(d)
+
+
+def tost(diff, margin: float, confidence: float = 0.90) -> PairedResult:
+    """Two one-sided t-tests of equivalence of the paired differences ``diff`` within
+    ``(-margin, margin)`` (Schuirmann): p = max of the p-values of H0: mean <= -margin and
+    H0: mean >= margin (``scipy.stats.ttest_1samp``, one-sided). Equivalence at level a holds
+    when p < a, i.e. when the ``1 - 2a`` t-interval lies inside the margin; the interval
+    returned is at ``confidence`` (0.90 for a = 0.05). Zero variance: p = 2**-n when the
+    common difference lies inside the margin (every differences' sign flip about a bound but the
+    observed pattern), else 1. Returns a ``PairedResult`` with ``test="tost"``."""
+    if not margin > 0:
+        raise ValueError(f"margin must be > 0, got {margin}")
+    d = np.asarray(diff, dtype=float).ravel()
+    d = d[np.isfinite(d)]
+    n = len(d)
+    if n < 2:
+        return PairedResult(float(d.mean()) if n else np.nan, np.nan, np.nan, n, np.nan, "tost")
+    mean = float(d.mean())
+    if _identical(d):
+        p = math.ldexp(1.0, -n) if abs(mean) < margin else 1.0
+        return PairedResult(mean, mean, mean, n, p, "tost")
+    lower = stats.ttest_1samp(d, -margin, alternative="greater").pvalue
+    upper = stats.ttest_1samp(d, margin, alternative="less").pvalue
+    _, low, high, _ = paired_ci(d, confidence)
+    return PairedResult(mean, float(low), float(high), n, float(max(lower, upper)), "tost")
 
 
 def holm(pvalues) -> np.ndarray:

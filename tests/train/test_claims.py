@@ -21,7 +21,21 @@ import xarray as xr
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from learndyn.train.claims import BY_CONSTRUCTION, CLAIMS, DROPPED, Context, alpha_label, claim, claims_table
+from learndyn.train.claims import (
+    BY_CONSTRUCTION,
+    CLAIMS,
+    DROPPED,
+    EQUIVALENT,
+    EXCLUDED,
+    FAMILIES,
+    LEDGER_COLUMNS,
+    NOT_EQUIVALENT,
+    Context,
+    alpha_label,
+    changed_verdicts,
+    claim,
+    claims_table,
+)
 
 EFFECT_TOL = 1e-10  # effect vs. the mean paired difference built in (float64 round-off)
 CI_TOL = 1e-10  # CI bounds vs. an independent Student-t interval
@@ -57,10 +71,12 @@ LR_TASKS, LR_SEEDS = ["digits"], list(range(16))
 RHOS, ALPHAS, FP_SEEDS = [0.5, 0.95, np.inf], [0.0, 0.1, 0.3], list(range(16))
 ALPHA = 0.05
 
-# matched robustness: clean-accuracy curves over four evaluations (the same for every task and
-# seed). The target is min(final clean) = 0.8: the structured model is read at evaluation 2, the
-# baselines at evaluation 3 (their last). UNMATCHED: a (task, seed) whose structured curve never
-# comes within the tolerance of the target (that seed drops out: n = 4).
+# matched robustness: clean VALIDATION accuracy curves over four evaluations (the same for every
+# task and seed), the kept weights at the last evaluation. The target is min(kept validation
+# accuracy) = 0.8: the structured model is read at evaluation 2, the baselines at evaluation 3
+# (their last). UNMATCHED: a (task, seed) whose structured curve never comes within the
+# tolerance of the target (that seed drops out: n = 4, n_dropped = 1). The clean TEST curves are
+# the validation curves in reverse order: a matching that read them would pick other evaluations.
 EVAL_STEPS = [0, 50, 100, 150]
 CLEAN_BASELINE = [0.2, 0.5, 0.7, 0.8]
 CLEAN_STRUCTURED = [0.2, 0.6, 0.8, 0.95]
@@ -87,8 +103,14 @@ CFG = {
         "fgsm_eps": 0.05,
         "match_tolerance": MATCH_TOLERANCE,
         "fixed_point_rho": 0.95,
+        "min_seeds": len(SEEDS),
+        "converged_share": 0.9,
+        "favourable_tasks": [],
+        "exclude": [],
+        "equivalence": {"baselines": ["resmlp"], "margin": 0.5},
     },
 }
+FIXED_TASK = "sine"  # every run on it is still improving at the end of its budget: fixed-budget
 
 # Built-in effects (structured - mlp, in the claim's units, per task) and the verdicts they imply.
 GRAD_FLOW = -0.05  # slope of |log10 g0/gL| against L (decades per layer): smaller
@@ -140,12 +162,14 @@ IS_REG = xr.DataArray([t in REGRESSION for t in TASKS], coords={"task": TASKS}, 
 
 
 def _curves(level_name: str, levels: list, level: float, effect: float):
-    """(clean_curve, perturbed curve) with dims (..., seed, eval_step[, level]).
+    """(validation clean curve, test clean curve, perturbed test curve) with dims (..., seed,
+    eval_step[, level]).
 
-    Baselines: the accuracy change (perturbed - clean) is uniform in [-0.3, -0.1] at every
-    level but 0 (no perturbation: change 0). Structured: change uniform in [-0.9, -0.6] except at
-    its matched evaluation and ``level``, where it is mlp's change at mlp's matched evaluation +
-    ``effect`` + NOISE. Reading any other evaluation or level gives a very different effect."""
+    Baselines: the accuracy change (perturbed - clean, on test) is uniform in [-0.3, -0.1] at
+    every level but 0 (no perturbation: change 0). Structured: change uniform in [-0.9, -0.6]
+    except at its matched evaluation and ``level``, where it is mlp's change at mlp's matched
+    evaluation + ``effect`` + NOISE. Reading any other evaluation or level gives a very
+    different effect. The test clean curve is the validation curve reversed along eval_step."""
     shape = [len(v) for v in CELL_DIMS.values()]
     clean = np.broadcast_to(np.asarray(CLEAN_BASELINE), (*shape, len(EVAL_STEPS))).copy()
     change = RNG.uniform(-0.3, -0.1, (*shape, len(EVAL_STEPS), len(levels)))
@@ -161,11 +185,12 @@ def _curves(level_name: str, levels: list, level: float, effect: float):
         change[..., levels.index(0.0)] = 0.0
     dims = (*CELL_DIMS, "eval_step")
     coords = {**CELL_DIMS, "eval_step": EVAL_STEPS}
-    clean_da = xr.DataArray(clean, coords=coords, dims=dims)
+    val_da = xr.DataArray(clean, coords=coords, dims=dims)
+    test_clean = clean[..., ::-1].copy()
     pert = xr.DataArray(
-        clean[..., None] + change, coords={**coords, level_name: levels}, dims=(*dims, level_name)
+        test_clean[..., None] + change, coords={**coords, level_name: levels}, dims=(*dims, level_name)
     )
-    return clean_da, pert
+    return val_da, xr.DataArray(test_clean, coords=coords, dims=dims), pert
 
 
 def build_cells() -> xr.Dataset:
@@ -177,9 +202,11 @@ def build_cells() -> xr.Dataset:
         + (DEPTH_SLOPE + NOISE) * (np.log2(DEPTH_DA) - np.log2(DEPTH))
         + (WIDTH_SLOPE + NOISE) * (np.log2(WIDTH_DA) - np.log2(WIDTH))
     )
-    clean, noise = _curves("track_sigma", NOISE_SIGMAS, 0.2, NOISE_ROBUST)
-    clean_fgsm, fgsm = _curves("track_eps", FGSM_EPS, 0.05, FGSM_ROBUST)
+    val, clean, noise = _curves("track_sigma", NOISE_SIGMAS, 0.2, NOISE_ROBUST)
+    _, clean_fgsm, fgsm = _curves("track_eps", FGSM_EPS, 0.05, FGSM_ROBUST)
     np.testing.assert_array_equal(clean.values, clean_fgsm.values)
+    kept = xr.full_like(val.isel(eval_step=-1, drop=True), EVAL_STEPS[-1])  # kept at the last evaluation
+    flat = xr.where(val.task == FIXED_TASK, 0.5, 0.0) * xr.ones_like(kept)  # relative late improvement
     # gaps in each task's units: accuracies of [0, 0.2] (classification), MSE 5-15 (regression)
     gap = _var({}, lambda m: m, low=0.0, high=1.0)
     gap = xr.where(IS_REG, 5 + 10 * gap, 0.2 * gap).transpose(*gap.dims)
@@ -209,6 +236,10 @@ def build_cells() -> xr.Dataset:
             "io_norm": _var(
                 {"stage": STAGES}, lambda m: xr.where(final_stage(m), m * 10 ** (SENSITIVITY + NOISE), m)
             ),
+            "val_metric": val,
+            "val_loss": 1.0 - val,
+            "selected_step": kept,
+            "late_improvement": flat.transpose(*kept.dims),
             "clean_curve": clean,
             "noise_curve": noise,
             "fgsm_curve": fgsm,
@@ -352,6 +383,8 @@ RESMLP_KEYS = {
 }
 
 
+BOUND_KEYS = {"Sensitivity", "LayerRobust"}  # implied by the spectral cap's bounds P4, P1
+
 # --- the registry -------------------------------------------------------------------------------
 
 
@@ -365,6 +398,7 @@ def test_registry_keys_are_unique_letter_macros_in_order():
     assert all((c.values is None) != (c.paired is None) for c in CLAIMS)
     assert {c.key for c in CLAIMS if c.paired is not None} == {"NoiseRobust", "FgsmRobust"}
     assert {c.key for c in CLAIMS if c.test == "permutation"} == {"StableLR", "FixedPoint"}
+    assert {c.key: c.bound for c in CLAIMS if c.bound} == {"Sensitivity": "P4", "LayerRobust": "P1"}
 
 
 def test_dropped_claims_are_not_registered():
@@ -373,36 +407,31 @@ def test_dropped_claims_are_not_registered():
 
 
 def test_table_columns_and_registration_order(table):
-    assert list(table.columns) == [
-        "key",
-        "claim",
-        "measure",
-        "baseline",
-        "task",
-        "better",
-        "test",
-        "structured",
-        "baseline_value",
-        "effect",
-        "ci_low",
-        "ci_high",
-        "n",
-        "p",
-        "note",
-        "p_holm",
-        "verdict",
-        "family_size",
-    ]
-    assert list(dict.fromkeys(table.key)) == EXPECTED_KEYS
-    assert set(table.verdict) <= {"supported", "not supported", "inconclusive", BY_CONSTRUCTION}
+    assert list(table.columns) == LEDGER_COLUMNS
+    for col in ("family", "claim", "task", "model", "baseline", "depth", "width", "n_seeds"):
+        assert col in LEDGER_COLUMNS
+    claims = table[table.family != "equivalence"]
+    assert list(dict.fromkeys(claims.key)) == EXPECTED_KEYS
+    assert set(table.family) <= set(FAMILIES)
+    assert set(claims.verdict) <= {"supported", "not supported", "inconclusive", BY_CONSTRUCTION}
     assert "all" not in set(table.task), "every claim has a task dim: no pooled rows"
-    assert not table.duplicated(["key", "baseline", "task"]).any()
+    assert not table.duplicated(["family", "key", "baseline", "task"]).any()
+    assert (table.model == "structured").all()
+    # no choice on the test split: kept weights and matching on validation, or none at all
+    assert set(table.selection_split) == {"validation", "none"}
+    assert set(table[table.key.isin(["StableLR", "FixedPoint"])].selection_split) == {"none"}
+    # sizes: the default size, the sweeps' ranges, the weight-tied study
+    assert set(table[table.key == "Accuracy"].depth) == {str(DEPTH)}
+    assert set(table[table.key == "GradFlow"].depth) == {f"{DEPTHS[0]}-{DEPTHS[-1]}"}
+    assert set(table[table.key == "WidthScaling"].width) == {f"{WIDTHS[0]}-{WIDTHS[-1]}"}
+    assert set(table[table.key == "FixedPoint"].depth) == {"tied"}
 
 
 def test_rows_per_claim_baseline_and_task(table):
-    got = {(r.key, r.task) for r in table[table.baseline.isin(["mlp", "uncapped"])].itertuples()}
+    claims = table[table.family != "equivalence"]
+    got = {(r.key, r.task) for r in claims[claims.baseline.isin(["mlp", "uncapped"])].itertuples()}
     assert got == set(EXPECTED) | {("FixedPoint", alpha_label(CONSTRUCTED_ALPHA))}
-    assert set(table[table.baseline == "resmlp"].key) == RESMLP_KEYS
+    assert set(claims[claims.baseline == "resmlp"].key) == RESMLP_KEYS
     # gates: only alpha > 0, one row each
     assert set(table[table.key == "FixedPoint"].task) == {alpha_label(a) for a in ALPHAS if a > 0}
 
@@ -415,33 +444,53 @@ def test_effect_interval_n_p_match_hand_computation(table, key, task):
     r = row(table, key, "uncapped" if key == "FixedPoint" else "mlp", task)
     d, verdict = EXPECTED[(key, task)]
     finite = d[np.isfinite(d)]
-    assert r.n == len(finite)
+    assert r.n_seeds == len(finite)
     assert r.effect == pytest.approx(finite.mean(), abs=EFFECT_TOL)
     assert r.better == next(c.better for c in CLAIMS if c.key == key)
     if r.test == "t":
         mean, low, high, _, p = t_test(d, CFG["claims"]["confidence"])
-        assert (r.ci_low, r.ci_high) == pytest.approx((low, high), abs=CI_TOL)
+        assert (r.low, r.high) == pytest.approx((low, high), abs=CI_TOL)
         assert r.p == pytest.approx(p, rel=P_TOL)
     else:  # bootstrap interval (random): only that it brackets the mean within the data's range
-        assert finite.min() - EFFECT_TOL <= r.ci_low <= r.effect <= r.ci_high <= finite.max() + EFFECT_TOL
+        assert finite.min() - EFFECT_TOL <= r.low <= r.effect <= r.high <= finite.max() + EFFECT_TOL
         assert r.p == pytest.approx(sign_flip_p(d), rel=P_TOL)
-    assert r.note == ""
+    # a seed dropped by the matching leaves fewer pairs than the protocol's: flagged
+    assert r.note == ("underpowered" if len(finite) < CFG["claims"]["min_seeds"] else "")
     assert r.verdict == verdict
+    assert r.family == ("by_construction" if key in BOUND_KEYS else "empirical")
 
 
-def test_holm_matches_statsmodels_over_tested_rows(table):
-    p = table.p.to_numpy(dtype=float)
-    tested = np.isfinite(p)
-    assert tested.sum() < len(p), "the by-construction row is not tested"
-    expected = multipletests(p[tested], method="holm")[1]
-    np.testing.assert_allclose(table.p_holm.to_numpy(dtype=float)[tested], expected, rtol=1e-12, atol=0)
-    assert np.isnan(table.p_holm.to_numpy(dtype=float)[~tested]).all()
-    assert (table.family_size == tested.sum()).all()
-    assert (table.p_holm[tested] >= table.p[tested]).all()
+def test_holm_matches_statsmodels_within_each_family(table):
+    assert {"empirical", "by_construction", "equivalence"} <= set(table.family)
+    for fam, g in table.groupby("family"):
+        p = g.p.to_numpy(dtype=float)
+        tested = np.isfinite(p)
+        expected = multipletests(p[tested], method="holm")[1]
+        np.testing.assert_allclose(g.p_holm.to_numpy(dtype=float)[tested], expected, rtol=1e-12, atol=0)
+        assert np.isnan(g.p_holm.to_numpy(dtype=float)[~tested]).all()
+        assert (g.family_size == tested.sum()).all(), fam
+        assert (g.p_holm[tested] >= g.p[tested]).all()
+    built = table[table.family == "by_construction"]
+    assert not np.isfinite(built.p).all(), "the fixed-point row that holds by construction is not tested"
+    # the rows implied by the cap's bounds leave the empirical family: its size is its own rows'
+    emp = table[table.family == "empirical"]
+    assert (emp.family_size == np.isfinite(emp.p).sum()).all()
+    assert set(built.key) == BOUND_KEYS | {"FixedPoint"} and built.by_construction.all()
+    assert not table[table.family == "empirical"].by_construction.any()
+
+
+def test_holm_interval_excludes_zero_exactly_when_the_adjusted_p_passes(table):
+    t_rows = table[(table.test == "t") & np.isfinite(table.p_holm)]
+    assert len(t_rows) > 10
+    for r in t_rows.itertuples():
+        outside = r.low_holm > 0 or r.high_holm < 0
+        assert outside == (r.p_holm < ALPHA), (r.key, r.baseline, r.task)
+        # at least as wide as the unadjusted interval (Holm's level is never looser)
+        assert r.low_holm <= r.low + CI_TOL and r.high_holm >= r.high - CI_TOL
 
 
 def test_verdict_follows_adjusted_p_and_direction(table):
-    tested = table[table.note != BY_CONSTRUCTION]
+    tested = table[(table.verdict != BY_CONSTRUCTION) & (table.family != "equivalence")]
     for r in tested.itertuples():
         assert r.verdict == expected_verdict(r.effect, r.p_holm, r.better), (r.key, r.baseline, r.task)
     # the construction exercises every verdict, and one that the raw p alone would call supported
@@ -454,25 +503,27 @@ def test_verdict_follows_adjusted_p_and_direction(table):
 
 def test_fixed_point_by_construction_kept_out_of_the_family(table):
     r = row(table, "FixedPoint", "uncapped", alpha_label(CONSTRUCTED_ALPHA))
-    assert r.note == BY_CONSTRUCTION and r.verdict == BY_CONSTRUCTION
+    assert r.verdict == BY_CONSTRUCTION and r.by_construction and r.family == "by_construction"
     assert np.isnan(r.p) and np.isnan(r.p_holm)
     d = 1.0 - FP.converged.sel(rho=np.inf, alpha=CONSTRUCTED_ALPHA).values
-    assert r.effect == pytest.approx(d.mean(), abs=EFFECT_TOL) and r.n == len(FP_SEEDS)
-    assert r.structured == pytest.approx(1.0) and r.family_size == np.isfinite(table.p).sum()
-    # one seed with q >= 1 at the tested gate: an empirical test, in the family
+    assert r.effect == pytest.approx(d.mean(), abs=EFFECT_TOL) and r.n_seeds == len(FP_SEEDS)
+    built = table[table.family == "by_construction"]
+    assert r.structured == pytest.approx(1.0) and r.family_size == np.isfinite(built.p).sum()
+    # one seed with q >= 1 at the tested gate: not implied, an empirical test in the empirical family
     tested = row(table, "FixedPoint", "uncapped", alpha_label(TESTED_ALPHA))
-    assert tested.note == "" and np.isfinite(tested.p)
-    # once every seed's q < 1 there too, that row leaves the family and the family shrinks by one
+    assert tested.note == "" and np.isfinite(tested.p) and tested.family == "empirical"
+    # once every seed's q < 1 there too, that row moves to the by-construction rows, untested
     fp = FP.copy(deep=True)
     fp.q_bound.loc[{"rho": 0.95, "alpha": TESTED_ALPHA}] = 0.9
     t2 = claims_table(Context(CELLS, CFG, LR, fp))
     r2 = row(t2, "FixedPoint", "uncapped", alpha_label(TESTED_ALPHA))
-    assert r2.verdict == BY_CONSTRUCTION and np.isnan(r2.p)
-    assert (t2.family_size == r.family_size - 1).all()
+    assert r2.verdict == BY_CONSTRUCTION and np.isnan(r2.p) and r2.family == "by_construction"
+    emp, emp2 = table[table.family == "empirical"], t2[t2.family == "empirical"]
+    assert (emp2.family_size == emp.family_size.iloc[0] - 1).all()
     # a non-finite bound proves nothing: tested again
     fp.q_bound.loc[{"rho": 0.95, "alpha": TESTED_ALPHA, "seed": 0}] = np.nan
     t3 = claims_table(Context(CELLS, CFG, LR, fp))
-    assert row(t3, "FixedPoint", "uncapped", alpha_label(TESTED_ALPHA)).note == ""
+    assert row(t3, "FixedPoint", "uncapped", alpha_label(TESTED_ALPHA)).verdict != BY_CONSTRUCTION
 
 
 def test_fixed_point_compares_with_uncapped(table):
@@ -503,21 +554,26 @@ def test_matched_robustness_reads_the_matched_evaluations(table, key, curve, lev
     s, b = unmatched(s, task), unmatched(b, task)
     d = s - b
     r = row(table, key, "resmlp", task)
-    assert r.n == np.isfinite(d).sum() == len(SEEDS) - (task == UNMATCHED[0])
+    assert r.n_seeds == np.isfinite(d).sum() == len(SEEDS) - (task == UNMATCHED[0])
+    assert r.n_dropped == (task == UNMATCHED[0]) and r.selection_split == "validation"
     assert r.effect == pytest.approx(np.nanmean(d), abs=EFFECT_TOL)
     assert r.structured == pytest.approx(np.nanmean(s), abs=EFFECT_TOL)
     assert r.baseline_value == pytest.approx(np.nanmean(b), abs=EFFECT_TOL)
     # reading both at the last evaluation (final robustness) would give another effect
     final = _drop(curve, level, "structured", task, -1) - _drop(curve, level, "resmlp", task, -1)
     assert abs(np.nanmean(final) - r.effect) > 0.2
+    # the matching reads validation only: the test clean curves, reversed, would match elsewhere
+    # (the structured model's test curve passes 0.8 at evaluation 1, not 2)
+    test_matched = _drop(curve, level, "structured", task, len(EVAL_STEPS) - 1 - I_STRUCTURED)
+    assert abs(np.nanmean(test_matched - b) - r.effect) > 0.2
 
 
 def test_degenerate_row_is_noted_constant(table):
     """StableLR vs resmlp: both grid indices constant over seeds; the difference is a point."""
     r = row(table, "StableLR", "resmlp", "digits")
-    assert r.note == "constant"
+    assert r.note == "zero variance; constant"
     diff = STABLE_STRUCTURED - STABLE_RESMLP
-    assert (r.effect, r.ci_low, r.ci_high, r.n) == (diff, diff, diff, len(LR_SEEDS))
+    assert (r.effect, r.low, r.high, r.n_seeds) == (diff, diff, diff, len(LR_SEEDS))
     assert r.p == pytest.approx(2 / 2 ** len(LR_SEEDS))
     assert r.structured == STABLE_STRUCTURED and r.baseline_value == STABLE_RESMLP
     assert row(table, "StableLR", "mlp", "digits").note == ""  # mlp varies over seeds
@@ -534,7 +590,8 @@ def test_generalisation_gap_rows_per_task_in_own_units():
     assert cls.effect == pytest.approx(built(GEN_GAP, "digits").mean(), abs=EFFECT_TOL)
     assert reg.effect == pytest.approx(built(GEN_GAP_MSE, "sine").mean(), abs=EFFECT_TOL)
     assert cls.baseline_value < 0.2 < 5 < reg.baseline_value  # accuracy units vs MSE units
-    assert reg.n == cls.n == len(SEEDS)
+    assert reg.n_seeds == cls.n_seeds == len(SEEDS)
+    assert (cls.unit, reg.unit) == ("accuracy", "relative MSE")
     # the regression-only claims see the regression task only, the accuracy claims the other
     assert set(t[t.key == "RegressionMSE"].task) == {"sine"}
     assert set(t[t.key == "Accuracy"].task) == {"digits"}
@@ -544,11 +601,13 @@ def test_baselines_outside_a_study_or_the_cells_give_no_rows(table):
     no_resmlp = claims_table(Context(CELLS.sel(model=["mlp", "structured"]), CFG, LR, FP))
     assert "resmlp" not in set(no_resmlp.baseline)
     # the same rows otherwise; Holm's family is smaller, so only the adjusted columns differ
-    raw = [c for c in table.columns if c not in ("p_holm", "verdict", "family_size")]
+    adjusted = ("p_holm", "verdict", "family_size", "low_holm", "high_holm")
+    raw = [c for c in table.columns if c not in adjusted]
     pd.testing.assert_frame_equal(
         no_resmlp[raw].reset_index(drop=True), table[table.baseline != "resmlp"][raw].reset_index(drop=True)
     )
-    assert (no_resmlp.family_size == np.isfinite(no_resmlp.p).sum()).all()
+    emp = no_resmlp[no_resmlp.family == "empirical"]
+    assert (emp.family_size == np.isfinite(emp.p).sum()).all()
     # StableLR only against swept baselines
     lr_mlp_only = LR.sel(model=["mlp", "structured"])
     t = claims_table(Context(CELLS, CFG, lr_mlp_only, FP))
@@ -578,17 +637,170 @@ def extra_claim():
 
 def test_registered_claim_appears_in_table(extra_claim):
     t = claims_table(Context(CELLS, CFG, LR, FP))
-    assert t.key.iloc[-1] == extra_claim
+    assert t[t.family != "equivalence"].key.iloc[-1] == extra_claim
     extra = t[t.key == extra_claim]
     assert list(extra.task) == TASKS and set(extra.baseline) == {"mlp"}
     for task in TASKS:
         r = row(t, extra_claim, "mlp", task)
         gap = GEN_GAP_MSE if task in REGRESSION else GEN_GAP
         assert r.effect == pytest.approx(2 * built(gap, task).mean(), abs=EFFECT_TOL)
-        assert r.n == len(SEEDS) and r.verdict == "not supported"
+        assert r.n_seeds == len(SEEDS) and r.verdict == "not supported"
         assert r.claim == "a claim added by a test" and r.measure == "twice the gap"
-    assert (t.family_size == np.isfinite(t.p).sum()).all()
+    emp = t[t.family == "empirical"]
+    assert (emp.family_size == np.isfinite(emp.p).sum()).all()
 
 
 def test_registry_restored_after_extra_claim():
     assert [c.key for c in CLAIMS] == EXPECTED_KEYS
+
+
+# --- families, exclusions, budget, equivalence -----------------------------------------------
+
+
+def _with_claims(**over) -> dict:
+    return {**CFG, "claims": {**CFG["claims"], **over}}
+
+
+def test_favourable_task_is_its_own_holm_family(table):
+    t = claims_table(Context(CELLS, _with_claims(favourable_tasks=["sine"]), LR, FP))
+    fav = t[t.family == "favourable_task"]
+    assert set(fav.task) == {"sine"} and len(fav) > 0
+    # the cap's bounds stay by construction whatever the task; the rest of sine's rows moved
+    assert not set(fav.key) & BOUND_KEYS
+    assert set(t[(t.task == "sine") & (t.family != "equivalence")].family) == {
+        "favourable_task",
+        "by_construction",
+    }
+    p = fav.p.to_numpy(float)
+    np.testing.assert_allclose(fav.p_holm, multipletests(p, method="holm")[1], rtol=1e-12)
+    assert (fav.family_size == len(fav)).all()
+    emp, emp0 = t[t.family == "empirical"], table[table.family == "empirical"]
+    assert emp.family_size.iloc[0] == emp0.family_size.iloc[0] - len(fav)
+    # the raw numbers do not move with the family
+    key = ["key", "baseline", "task"]
+    merged = pd.merge(fav, table, on=key, suffixes=("", "_0"))
+    np.testing.assert_allclose(merged.p, merged.p_0, rtol=0)
+
+
+def test_excluded_rows_stay_in_the_ledger_and_leave_the_family(table):
+    reason = "trails a stock library reference"
+    t = claims_table(
+        Context(
+            CELLS, _with_claims(exclude=[{"task": "spirals", "baseline": "resmlp", "reason": reason}]), LR, FP
+        )
+    )
+    ex = t[t.excluded_reason != ""]
+    assert len(ex) > 0 and set(ex.task) == {"spirals"} and set(ex.baseline) == {"resmlp"}
+    assert (ex.excluded_reason == reason).all() and (ex.verdict == EXCLUDED).all()
+    assert np.isnan(ex.p_holm).all() and np.isfinite(ex.p).all()
+    for fam, g in t[t.excluded_reason == ""].groupby("family"):
+        assert (g.family_size == np.isfinite(g.p).sum()).all(), fam
+    # without a task the entry excludes the baseline everywhere
+    t_all = claims_table(
+        Context(CELLS, _with_claims(exclude=[{"baseline": "resmlp", "reason": reason}]), LR, FP)
+    )
+    assert (t_all[t_all.baseline == "resmlp"].verdict == EXCLUDED).all()
+    assert len(t_all) == len(table)
+
+
+def test_budget_reads_the_flattened_share_of_the_rows_runs(table):
+    main = table[table.selection_split == "validation"]
+    assert (main[main.task == FIXED_TASK].budget == "fixed").all()
+    assert (main[main.task == FIXED_TASK].flattened == 0.0).all()
+    assert (main[main.task != FIXED_TASK].budget == "converged").all()
+    assert (main[main.task != FIXED_TASK].flattened == 1.0).all()
+    # the LR sweep and the fixed-point study run fixed short budgets by design
+    short = table[table.selection_split == "none"]
+    assert (short.budget == "fixed").all() and np.isnan(short.flattened).all()
+    # one run of the two models' 10 on a task still improving: 90% flattened is still converged
+    cells = CELLS.copy(deep=True)
+    cells.late_improvement.loc[{"task": "spirals", "model": "mlp", "seed": 0}] = 0.5
+    t = claims_table(Context(cells, CFG, LR, FP))
+    r = row(t, "Accuracy", "mlp", "spirals")
+    assert r.flattened == pytest.approx(0.9) and r.budget == "converged"
+    cells.late_improvement.loc[{"task": "spirals", "model": "mlp", "seed": 1}] = 0.5
+    r = row(claims_table(Context(cells, CFG, LR, FP)), "Accuracy", "mlp", "spirals")
+    assert r.flattened == pytest.approx(0.8) and r.budget == "fixed"
+
+
+def test_equivalence_rows_are_tost_by_hand(table):
+    eq = table[table.family == "equivalence"]
+    assert set(eq.task) == set(TASKS) and set(eq.baseline) == {"resmlp"}
+    assert set(eq.test) == {"tost"} and set(eq.verdict) <= {EQUIVALENT, NOT_EQUIVALENT}
+    margin = CFG["claims"]["equivalence"]["margin"]
+    for r in eq.itertuples():
+        s = CELLS.final_test_metric.sel(task=r.task, model="structured", depth=DEPTH, width=WIDTH).values
+        b = CELLS.final_test_metric.sel(task=r.task, model="resmlp", depth=DEPTH, width=WIDTH).values
+        d = s - b if r.task in CLASSIFICATION else s / b - 1
+        n, m, se = len(d), d.mean(), d.std(ddof=1) / np.sqrt(len(d))
+        p = max(stats.t.sf((m + margin) / se, n - 1), stats.t.cdf((m - margin) / se, n - 1))
+        assert r.effect == pytest.approx(m, abs=EFFECT_TOL) and r.p == pytest.approx(p, rel=P_TOL)
+        half = stats.t.ppf(1 - ALPHA, n - 1) * se  # the 1 - 2 alpha interval
+        assert (r.low, r.high) == pytest.approx((m - half, m + half), abs=CI_TOL)
+        assert r.unit == ("accuracy" if r.task in CLASSIFICATION else "relative MSE")
+        assert r.verdict == (EQUIVALENT if r.p_holm < ALPHA else NOT_EQUIVALENT)
+        # Holm-consistent: the adjusted interval lies inside the margin exactly when equivalent
+        inside = -margin < r.low_holm and r.high_holm < margin
+        assert inside == (r.verdict == EQUIVALENT)
+    # a margin far larger than the differences: every task equivalent
+    wide = claims_table(
+        Context(CELLS, _with_claims(equivalence={"baselines": ["resmlp"], "margin": 10.0}), LR, FP)
+    )
+    assert (wide[wide.family == "equivalence"].verdict == EQUIVALENT).all()
+    # none configured: no equivalence rows
+    none = claims_table(Context(CELLS, _with_claims(equivalence={}), LR, FP))
+    assert "equivalence" not in set(none.family)
+
+
+def test_underpowered_flag_fires_for_every_test_kind():
+    """t-tested rows with fewer pairs than min_seeds, permutation rows whose smallest attainable
+    p cannot pass alpha / m."""
+    t = claims_table(Context(CELLS, _with_claims(min_seeds=10), LR, FP))
+    main = t[t.selection_split == "validation"]
+    assert main.note.str.contains("underpowered").all()  # 5 seeds < 10
+    lr_fp = t[t.selection_split == "none"]
+    assert not lr_fp.note.str.contains("underpowered").any()  # 16 seeds, 2/2^16 << alpha/m
+    few = LR.isel(seed=slice(0, 5))  # 2/2^5 = 0.0625 > alpha
+    t5 = claims_table(Context(CELLS, CFG, few, FP))
+    assert t5[t5.key == "StableLR"].note.str.contains("underpowered").all()
+
+
+# --- the ledger as a file, and two runs compared -------------------------------------------------
+
+
+def test_ledger_csv_round_trip_and_integrity(table, tmp_path):
+    from learndyn.integrity import csv_problem, integrity_problem
+    from learndyn.train.report import read_ledger, write_ledger
+
+    path = tmp_path / "results" / "paper" / "claims.csv"
+    write_ledger(table, path)
+    back = read_ledger(path)
+    assert list(back.columns) == LEDGER_COLUMNS and len(back) == len(table)
+    assert list(back.verdict) == list(table.verdict) and list(back.excluded_reason) == [""] * len(table)
+    np.testing.assert_allclose(back.effect, table.effect, rtol=1e-9)
+    assert integrity_problem(path) is None and path.with_name("claims.csv.sha256").exists()
+    path.write_text(path.read_text()[:-40])  # truncated mid-line
+    assert csv_problem(path) and integrity_problem(path)
+
+
+def test_reproduce_claims_prints_the_changed_verdicts(table, tmp_path, capsys):
+    from learndyn.reproduce import main
+    from learndyn.train.report import write_ledger
+
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    write_ledger(table, a)
+    changed = table.copy()
+    i = changed.index[(changed.key == "Accuracy") & (changed.task == "digits") & (changed.baseline == "mlp")][
+        0
+    ]
+    changed.loc[i, "verdict"] = "inconclusive"
+    changed = changed.drop(changed.index[changed.key == "LossTV"][:1])
+    write_ledger(changed, b)
+    assert main(["claims", str(a), str(a)]) == 0
+    assert "no verdict changed" in capsys.readouterr().out
+    assert main(["claims", str(a), str(b)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert "empirical Accuracy digits vs mlp (L=4, d=32): supported -> inconclusive" in out
+    assert any(line.startswith("empirical LossTV") and line.endswith("-> (absent)") for line in out)
+    assert out[-1] == "2 verdict(s) changed"
+    assert len(changed_verdicts(table, changed)) == 2

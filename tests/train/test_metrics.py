@@ -1,5 +1,7 @@
 """Measurements against independent computations, and the claim statistics."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -156,7 +158,7 @@ def test_pseudo_condition_rank_deficient_spectrum():
     logc, frac = metrics.pseudo_condition(torch.tensor([4.0, 2.0, 1.0, 0.0, 0.0]))
     assert float(logc) == pytest.approx(np.log10(4.0))
     assert float(frac) == pytest.approx(3 / 5)
-    logc, frac = metrics.pseudo_condition(torch.tensor([4.0, 2.0, 1e-9]), rank_rtol=1e-6)
+    logc, frac = metrics.pseudo_condition(torch.tensor([4.0, 2.0, 1e-9]), rtol=1e-6)
     assert float(logc) == pytest.approx(np.log10(4.0 / 2.0))
     assert float(frac) == pytest.approx(2 / 3)
 
@@ -173,8 +175,19 @@ def test_pseudo_condition_full_rank_batch_and_zero():
     assert np.isnan(float(logc[1, 0]))  # s_max == 0: no active subspace
 
 
+def test_rank_threshold_is_relative_to_float64_precision():
+    """The active subspace ends at max(dim) * eps(float64) * s_max: a singular value of 1e-9
+    s_max (below the old fixed 1e-6 cut, which capped log10 kappa_+ at 6) counts."""
+    from learndyn.train.constants import rank_rtol
+
+    assert rank_rtol(64) == pytest.approx(64 * np.finfo(np.float64).eps)
+    sv = torch.tensor([1.0, 1e-3, 1e-9, 1e-16], dtype=torch.float64)
+    logc, frac = metrics.pseudo_condition(sv)
+    assert float(logc) == pytest.approx(9.0) and float(frac) == 0.75
+
+
 def test_spectra_relu_mlp_not_capped():
-    """A ReLU MLP's end-to-end Jacobian is rank deficient; kappa_+ stays finite below the old cap."""
+    """A ReLU MLP's end-to-end Jacobian is rank deficient; kappa_+ stays finite below the cap."""
     torch.manual_seed(0)
     m = build_model({"kind": "mlp"}, D_IN, D_OUT, WIDTH, 3, [0, 1, 2]).eval()
     x = torch.randn(8, D_IN)
@@ -185,13 +198,16 @@ def test_spectra_relu_mlp_not_capped():
     assert (sp["e2e_rank"] < 1).any()  # some inputs switch units off
     # member 0 has an input with every unit off (zero Jacobian): left out of the kappa_+ mean,
     # rank 0 in the rank mean. Reference from the per-input spectra:
+    # (in float64, as spectra computes it: float32 rounding would leave singular values of
+    # ~1e-8 s_max where the exact Jacobian has zeros, above the float64 rank threshold)
+    m64, x64 = copy.deepcopy(m).double(), x.double()
     refs_c, refs_r = [], []
     for i in range(8):
         J = torch.autograd.functional.jacobian(
-            lambda h0: m.forward_from(0, h0[None, None].expand(3, 1, -1))[0, 0],
-            m.embed(x[i : i + 1])[0, 0].detach(),
+            lambda h0: m64.forward_from(0, h0[None, None].expand(3, 1, -1))[0, 0],
+            m64.embed(x64[i : i + 1])[0, 0].detach(),
         )
-        sv = torch.linalg.svdvals(J.double())
+        sv = torch.linalg.svdvals(J)
         logc, frac = metrics.pseudo_condition(sv)
         refs_r.append(float(frac))
         if float(sv[0]) > 0:

@@ -189,6 +189,7 @@ def test_train_config_select_and_with_lr():
     assert tuned.lr == 0.05 and isinstance(tuned.lr, float)
     assert {**tuned.__dict__, "lr": cfg.lr} == cfg.__dict__
     assert TrainConfig().select == "best_val"
+    assert TrainConfig.from_config({"select": "best_val_loss"}).select == "best_val_loss"
     with pytest.raises(Exception, match="train.optim.select"):
         TrainConfig.from_config({"select": "best_test"})
 
@@ -228,9 +229,20 @@ def test_run_cell_reports_the_kept_weights(noise_task):
     assert cell.clean_curve.dims == (*CELL_DIMS, "seed", "eval_step")
     assert ds.noise_curve.dims == ("seed", "eval_step", "track_sigma")
     assert ds.fgsm_curve.dims == ("seed", "eval_step", "track_eps")
-    # noise sigma 0 is the clean curve; the gap of a regression task is test minus train MSE
+    # noise sigma 0 is the clean curve; the gap of a regression task is relative: test / train MSE - 1
     np.testing.assert_allclose(ds.noise_curve.sel(track_sigma=0.0), ds.clean_curve)
-    np.testing.assert_allclose(ds.gen_gap, ds.final_test_metric - ds.final_train_metric, rtol=1e-12)
+    np.testing.assert_allclose(ds.gen_gap, ds.final_test_metric / ds.final_train_metric - 1, rtol=1e-12)
+    # the kept weights' step, and the metrics under each checkpoint rule read off the curves
+    np.testing.assert_allclose(ds.selected_step.values, ds.eval_step.values[i])
+    np.testing.assert_allclose(ds.final_val_metric.values, ds.val_metric.values[[0, 1], i], rtol=EVAL_TOL)
+    cp = ds.checkpoint_test_metric
+    np.testing.assert_allclose(cp.sel(checkpoint="kept"), ds.final_test_metric, rtol=EVAL_TOL)
+    np.testing.assert_allclose(cp.sel(checkpoint="last"), ds.test_metric.isel(eval_step=-1))
+    np.testing.assert_allclose(cp.sel(checkpoint="best_val_loss"), ds.test_metric.values[[0, 1], i])
+    np.testing.assert_allclose(
+        ds.checkpoint_gen_gap.sel(checkpoint="last"),
+        ds.test_metric.isel(eval_step=-1) / ds.train_metric.isel(eval_step=-1) - 1,
+    )
 
 
 # --- learning-rate tuning -----------------------------------------------------------------------

@@ -471,6 +471,7 @@ def _cell_coords(cell: CellSettings, width: int) -> dict:
             _attrs("FGSM epsilon (tracked along training)"),
         ),
         "direction": ("direction", list(DIRECTIONS)),
+        "checkpoint": ("checkpoint", list(CHECKPOINTS)),
     }
 
 
@@ -556,7 +557,18 @@ def _kept_vars(res, measured: dict, kind: str, selected_epoch: np.ndarray) -> di
             _attrs(f"test {mname} (kept weights)", munits),
         ),
         "final_val_loss": (("seed",), fm(sel["val_loss"]), _attrs("validation loss (kept weights)")),
+        "final_val_metric": (
+            ("seed",),
+            fm(sel["val_metric"]),
+            _attrs(f"validation {mname} (kept weights)", munits),
+        ),
         "selected_epoch": (("seed",), fm(selected_epoch), _attrs("epoch of the kept weights", "epoch")),
+        "selected_step": (
+            ("seed",),
+            fm(res.eval_steps[res.selected].astype(float)),
+            _attrs("optimisation step of the kept weights", "step"),
+        ),
+        **_checkpoint_vars(res, measured, kind),
         "late_improvement": (
             ("seed",),
             late_improvement(res.val_loss),
@@ -605,15 +617,51 @@ def snapshot_trajectory(res, every: int) -> dict:
 
 GEN_GAP = {
     "classification": "generalisation gap: train minus test accuracy",
-    "regression": "generalisation gap: test minus train MSE",
+    "regression": "relative generalisation gap: test over train MSE minus 1",
 }
 
 
 def _gen_gap(selected: dict, kind: str) -> np.ndarray:
-    """Generalisation gap of the kept weights in the task's own units, positive = the model does
-    worse on test than on train: train minus test accuracy; test minus train MSE (regression)."""
-    gap = selected["train_metric"] - selected["test_metric"]
-    return gap if kind == "classification" else -gap
+    """Generalisation gap, positive = the model does worse on test than on train: train minus
+    test accuracy (classification); test MSE / train MSE - 1 (regression: relative, so it does
+    not shrink with the MSE itself). ``selected``: ``train_metric``, ``test_metric`` (S,)."""
+    train, test = np.asarray(selected["train_metric"], float), np.asarray(selected["test_metric"], float)
+    if kind == "classification":
+        return train - test
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return test / train - 1.0
+
+
+CHECKPOINTS = ("kept", "last", "best_val_loss")  # the checkpoint rules compared (checkpoint table)
+
+
+def checkpoint_indices(res, kind: str) -> dict[str, np.ndarray]:
+    """The evaluation index ``(S,)`` of every checkpoint rule of ``CHECKPOINTS``: the kept weights
+    (``res.selected``), the last evaluation, and the lowest validation loss (first minimum; the
+    last evaluation for a member without a finite validation loss). Validation numbers only."""
+    v = np.where(np.isfinite(res.val_loss), res.val_loss, np.inf)
+    n_eval = v.shape[1]
+    best_loss = np.where(np.isfinite(v).any(1), np.argmin(v, 1), n_eval - 1)
+    return {"kept": np.asarray(res.selected), "last": np.full(len(v), n_eval - 1), "best_val_loss": best_loss}
+
+
+def _checkpoint_vars(res, measured: dict, kind: str) -> dict:
+    """Train and test metric and generalisation gap of every member under each checkpoint rule
+    (``checkpoint_indices``), dims (seed, checkpoint), read off the evaluation curves (the
+    training metric on the evaluation subset, as for the kept weights)."""
+    mname, munits = metric_name(kind)
+    idx = checkpoint_indices(res, kind)
+    rows = np.arange(len(res.selected))
+    pick = lambda curve: np.stack([curve[rows, idx[c]] for c in CHECKPOINTS], 1)
+    train, test = pick(res.train_metric), pick(res.test_metric)
+    fm = lambda a: _mask(a, measured["finite"][:, None] & np.ones(a.shape, bool))
+    gap = _gen_gap({"train_metric": train, "test_metric": test}, kind)
+    sc = ("seed", "checkpoint")
+    return {
+        "checkpoint_test_metric": (sc, fm(test), _attrs(f"test {mname} at the checkpoint", munits)),
+        "checkpoint_train_metric": (sc, fm(train), _attrs(f"training {mname} at the checkpoint", munits)),
+        "checkpoint_gen_gap": (sc, fm(gap), _attrs(GEN_GAP[kind] + " at the checkpoint", munits)),
+    }
 
 
 def resolve_width(

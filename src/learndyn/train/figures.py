@@ -32,6 +32,7 @@ from ..plotting import (
     typeset,
     wrap_label,
 )
+from .claims import at_kept
 from .collect import task_kind
 
 BAND = ("sd", 1)
@@ -246,22 +247,22 @@ def fc_spectra(inp: Inputs):
 
 
 def fd_depth(inp: Inputs):
-    """F-D: final test metric and gradient ratio against depth."""
+    """F-D: test metric and gradient ratio of the kept weights against depth."""
     c, cfg = inp.cells, inp.cfg
     st = cfg["studies"].get("depth", cfg["studies"]["main"])
     fig, axes = plt.subplots(len(st["tasks"]), 2, figsize=(7, 2.6 * len(st["tasks"])), squeeze=False)
     for i, task in enumerate(st["tasks"]):
-        sub = c.sel(task=task, width=cfg["width"], model=st["models"]).isel(eval_step=-1)
-        df = frame(sub.test_metric)
-        model_lines(df, "depth", "test_metric", axes[i, 0], marked=True)
+        sub = c.sel(task=task, width=cfg["width"], model=st["models"])
+        df = frame(sub.final_test_metric)
+        model_lines(df, "depth", "final_test_metric", axes[i, 0], marked=True)
         axes[i, 0].set_xscale("log", base=2)
         axes[i, 1].set_xscale("log", base=2)
-        axes[i, 0].set(xlabel=label(c.depth), ylabel=label(c.test_metric), title=task)
-        df = frame(sub.grad_ratio)
+        axes[i, 0].set(xlabel=label(c.depth), ylabel=label(c.final_test_metric, wrap=WRAP), title=task)
+        df = frame(at_kept(sub.grad_ratio, sub).assign_attrs(sub.grad_ratio.attrs))
         axes[i, 1].set_yscale("log")
         model_lines(df, "depth", "grad_ratio", axes[i, 1], marked=True)
         axes[i, 1].axhline(1.0, color="k", lw=0.6, ls="--")
-        axes[i, 1].set(xlabel=label(c.depth), ylabel=label(c.grad_ratio), title=f"{task}, end of training")
+        axes[i, 1].set(xlabel=label(c.depth), ylabel=label(c.grad_ratio), title=f"{task}, kept weights")
     _legend_once(axes.ravel())
     return fig
 
@@ -429,17 +430,17 @@ def _two_legends(ax, df: pd.DataFrame, x: str, y: str, hue: str, marker: str) ->
 
 
 def fh_width(inp: Inputs):
-    """F-H: final test metric and gradient ratio against width at the default depth."""
+    """F-H: test metric and gradient ratio of the kept weights against width at the default depth."""
     c, cfg = inp.cells, inp.cfg
     st = cfg["studies"].get("width", cfg["studies"]["main"])
     fig, axes = plt.subplots(1, 2, figsize=(7, 2.8))
-    sub = c.sel(task=st["tasks"][0], depth=cfg["depth"], model=st["models"]).isel(eval_step=-1)
-    df = frame(sub.test_metric)
-    model_lines(df, "width", "test_metric", axes[0], marked=True)
+    sub = c.sel(task=st["tasks"][0], depth=cfg["depth"], model=st["models"])
+    df = frame(sub.final_test_metric)
+    model_lines(df, "width", "final_test_metric", axes[0], marked=True)
     axes[0].set_xscale("log", base=2)
     axes[1].set_xscale("log", base=2)
-    axes[0].set(xlabel=label(c.width), ylabel=label(c.test_metric), title=st["tasks"][0])
-    df = frame(sub.grad_ratio)
+    axes[0].set(xlabel=label(c.width), ylabel=label(c.final_test_metric, wrap=WRAP), title=st["tasks"][0])
+    df = frame(at_kept(sub.grad_ratio, sub).assign_attrs(sub.grad_ratio.attrs))
     axes[1].set_yscale("log")
     model_lines(df, "width", "grad_ratio", axes[1], marked=True)
     axes[1].set(xlabel=label(c.width), ylabel=label(c.grad_ratio))
@@ -455,10 +456,15 @@ TASK_MARKERS = ("o", "s", "^", "D", "v", "P")  # the forest's tasks, in order of
 
 
 def fi_forest(inp: Inputs):
-    """Forest plot: every (claim, baseline, task) effect, structured minus baseline, with its
-    interval, coloured by the Holm-adjusted verdict; one panel per claim (own units), one row per
-    baseline, the tasks side by side within it (marker per task)."""
+    """Forest plot of the claims ledger: every (claim, baseline, task) effect, structured minus
+    baseline, coloured by the verdict within its Holm family, with its interval at the per-row
+    level Holm's adjustment implies (``low_holm``, ``high_holm``: it excludes 0 exactly when the
+    adjusted p is below alpha, for the t-tested rows; the raw interval where a row has no
+    adjusted p); one panel per claim (own units; "by construction" in the title of a claim
+    implied by the cap's bounds), one row per baseline, the tasks side by side within it (marker
+    per task; hollow: a fixed-budget row). The equivalence rows have their own table."""
     df = inp.claims.to_dataframe().reset_index()
+    df = df[df.family != "equivalence"]
     keys = list(dict.fromkeys(df.key))
     tasks = list(dict.fromkeys(df.task))
     marker = {t: TASK_MARKERS[i % len(TASK_MARKERS)] for i, t in enumerate(tasks)}
@@ -485,20 +491,23 @@ def fi_forest(inp: Inputs):
         for r in g.itertuples():
             yi = len(baselines) - 1 - baselines.index(r.baseline) + offsets[r.task]
             color = VERDICT_COLORS.get(r.verdict, "#000000")
-            if np.isfinite(r.ci_low) and np.isfinite(r.ci_high):
-                ax.plot([r.ci_low, r.ci_high], [yi, yi], color=color, lw=1.0)
-            face = "none" if r.verdict == "by construction" else color
+            adjusted = np.isfinite(r.low_holm) and np.isfinite(r.high_holm)
+            low, high = (r.low_holm, r.high_holm) if adjusted else (r.low, r.high)
+            if np.isfinite(low) and np.isfinite(high):
+                ax.plot([low, high], [yi, yi], color=color, lw=1.0, ls="-" if adjusted else ":")
+            face = "none" if r.budget == "fixed" else color
             ax.plot([r.effect], [yi], marker[r.task], color=color, mfc=face, ms=3.5)
         ax.axvline(0, color="black", lw=0.6)
         ax.set_yticks(np.arange(len(baselines))[::-1], [display(b) for b in baselines], fontsize=FOREST_FONT)
         arrow = r"$\uparrow$" if g.better.iloc[0] == "higher" else r"$\downarrow$"
-        ax.set_title(f"{g.claim.iloc[0]} {arrow}", fontsize=FOREST_FONT)
+        built = " (by construction)" if bool(g.by_construction.all()) else ""
+        ax.set_title(f"{g.claim.iloc[0]} {arrow}{built}", fontsize=FOREST_FONT)
         ax.tick_params(axis="x", labelsize=FOREST_FONT)
         ax.xaxis.set_major_locator(plt.MaxNLocator(nbins=4))  # narrow panels: few x labels
         ax.set_ylim(-0.6, len(baselines) - 0.4)
     for ax in axes.ravel()[len(keys) :]:
         ax.axis("off")
-    # two legends (verdict: colour; task: marker), each short enough to read
+    # two legends (verdict: colour; task: marker, hollow = fixed budget), each short enough to read
     verdicts = [v for v in VERDICT_COLORS if v in set(df.verdict)] or list(VERDICT_COLORS)
     fig.legend(
         [plt.Line2D([], [], color=VERDICT_COLORS[v], marker="o", lw=1.0, ms=3.5) for v in verdicts],
@@ -510,10 +519,11 @@ def fi_forest(inp: Inputs):
         title_fontsize=FOREST_FONT,
     )
     fig.legend(
-        [plt.Line2D([], [], color="#000000", marker=marker[t], lw=0, ms=3.5) for t in tasks],
-        [display(t) for t in tasks],
+        [plt.Line2D([], [], color="#000000", marker=marker[t], lw=0, ms=3.5) for t in tasks]
+        + [plt.Line2D([], [], color="#000000", marker="o", mfc="none", lw=0, ms=3.5)],
+        [display(t) for t in tasks] + ["fixed budget (hollow)"],
         loc="outside lower center",
-        ncol=min(3, len(tasks)),
+        ncol=min(3, len(tasks) + 1),
         fontsize=FOREST_FONT,
         title="task",
         title_fontsize=FOREST_FONT,
@@ -543,9 +553,10 @@ def fj_tuning(inp: Inputs):
 
 
 def fk_matched(inp: Inputs):
-    """Robustness along training: accuracy under noise (claims sigma) and under FGSM (claims
-    epsilon) against clean accuracy at every evaluation, mean over seeds; the matched comparison
-    reads two models at the same clean accuracy (same x)."""
+    """Robustness along training: test accuracy under noise (claims sigma) and under FGSM
+    (claims epsilon) against clean VALIDATION accuracy at every evaluation, mean over seeds; the
+    matched comparison reads two models at the same validation accuracy (same x) and reports
+    the test accuracy there."""
     c, cfg = inp.cells, inp.cfg
     tasks = inp.classification_tasks(cfg["studies"]["main"]["tasks"])
     models = [m for m in inp.key_models() if m in cfg["studies"]["main"]["models"]]
@@ -560,11 +571,11 @@ def fk_matched(inp: Inputs):
             )
         ):
             keys = ["model", "eval_step"]
-            df = pd.merge(frame(sub.clean_curve, "clean"), frame(curve, "perturbed"), on=keys)
+            df = pd.merge(frame(sub.val_metric, "clean"), frame(curve, "perturbed"), on=keys)
             kw = by_model(df, marked=True)
             sns.lineplot(df, x="clean", y="perturbed", hue="model", **kw, sort=False, ax=axes[i, j])
-            ylabel = f"accuracy under {name}={level:g}"
-            axes[i, j].set(xlabel="clean test accuracy", ylabel=ylabel, title=task)
+            ylabel = f"test accuracy under {name}={level:g}"
+            axes[i, j].set(xlabel="clean validation accuracy", ylabel=ylabel, title=task)
     _legend_once(axes.ravel())
     return fig
 

@@ -10,7 +10,10 @@ Validation and selection: a ``Validation`` split is carved from the task's train
 (``TaskTensors.from_task``); every evaluation records the validation loss, and with
 ``select: best_val`` each member ends with the weights of its evaluation of lowest validation
 loss (early stopping without stopping: the budget is the same for every member, the selection is
-per member). The test split is never used for any choice.
+per member). The checkpoint rule (``select: best_val``) reads the task's kind: classification
+keeps the evaluation of highest validation accuracy (ties: the lower validation loss, then the
+earlier evaluation), regression the lowest validation loss (``improved_members``, which receives
+only validation numbers). The test split is never used for any choice.
 
 Divergence: a member whose loss becomes non-finite or exceeds ``div_factor`` times its
 initial loss is marked diverged (first step recorded); its loss is dropped from the sum and
@@ -38,7 +41,9 @@ from ..settings import ConfigError, from_mapping
 from .optim import BatchedOptimizer, lr_factor
 
 OPTIMIZERS = ("adamw", "sgd")
-SELECTIONS = ("best_val", "last")
+# best_val: best validation accuracy (classification) or lowest validation loss (regression);
+# best_val_loss: lowest validation loss for every kind; last: the last evaluation
+SELECTIONS = ("best_val", "best_val_loss", "last")
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ class TrainConfig:
     eval_samples: int = 1024  # training samples used for the train curve (fixed subset)
     div_factor: float = 1e3  # diverged: loss > div_factor * initial loss, or not finite
     checkpoint_every: int = 0  # steps between resumable checkpoints (0 = never)
-    select: str = "best_val"  # final weights: best_val (lowest validation loss) or last
+    select: str = "best_val"  # kept weights (``SELECTIONS``): best_val, best_val_loss or last
 
     @classmethod
     def from_config(cls, cfg: dict) -> TrainConfig:
@@ -270,6 +275,22 @@ def member_state(model) -> dict[str, torch.Tensor]:
     return state
 
 
+def improved_members(
+    rule: str, kind: str, val_loss: torch.Tensor, val_metric: torch.Tensor, best: dict
+) -> torch.Tensor:
+    """Which members ``(S,)`` improve on their kept checkpoint under ``rule`` (``SELECTIONS``
+    but ``last``), reading only validation numbers: the evaluation's ``val_loss (S,)`` and
+    ``val_metric (S,)`` and the kept ones ``best["val_loss"], best["val_metric"] (S,)``.
+
+    ``best_val`` on classification: a higher validation accuracy, or the same accuracy with a
+    lower validation loss; otherwise (regression, or ``best_val_loss``): a lower validation loss.
+    NaN never improves (a diverged member keeps what it had)."""
+    lower_loss = val_loss < best["val_loss"]
+    if rule == "best_val" and kind == "classification":
+        return (val_metric > best["val_metric"]) | ((val_metric == best["val_metric"]) & lower_loss)
+    return lower_loss
+
+
 @torch.no_grad()
 def keep_best_(best: dict, model, improved: torch.Tensor) -> None:
     """Copy the weights of the ``improved`` members ``(S,)`` into ``best`` (filled on first use)."""
@@ -336,7 +357,8 @@ def train_ensemble(
     n_eval = cfg.steps // cfg.eval_every + 1
     logs = {
         **{name: torch.full((S, n_eval), float("nan"), device=dev) for name in CURVES},
-        "best_val": torch.full((S,), float("inf"), device=dev),
+        "best_val": torch.full((S,), float("inf"), device=dev),  # validation loss of the kept weights
+        "best_val_metric": torch.full((S,), float("-inf"), device=dev),
         "selected": torch.zeros(S, dtype=torch.long, device=dev),
         "best_state": {},
         "step_loss": torch.full((S, cfg.steps), float("nan"), device=dev),
@@ -346,12 +368,12 @@ def train_ensemble(
     }
     start = 0
     resumed = load_checkpoint(checkpoint, model, opt, key) if checkpoint and cfg.checkpoint_every else None
-    if resumed is not None:
+    if resumed is not None and "best_val_metric" in resumed[1]:  # (older checkpoints: start afresh)
         start, logs = resumed
         print(f"resumed from checkpoint {checkpoint} at step {start}/{cfg.steps}", file=sys.stderr)
     n_tr = min(cfg.eval_samples, n)
 
-    select_best = cfg.select == "best_val" and data.has_validation
+    select_best = cfg.select != "last" and data.has_validation
 
     def record(i_eval):
         release_memory()  # keep the resident memory from growing between evaluations
@@ -360,8 +382,12 @@ def train_ensemble(
             logs[name][rows, i_eval] = v
         if select_best:
             alive = logs["diverged_step"] < 0
-            improved = alive & (vals["val_loss"] < logs["best_val"])  # NaN never improves
+            kept = {"val_loss": logs["best_val"], "val_metric": logs["best_val_metric"]}
+            improved = alive & improved_members(
+                cfg.select, data.kind, vals["val_loss"], vals["val_metric"], kept
+            )
             logs["best_val"] = torch.where(improved, vals["val_loss"], logs["best_val"])
+            logs["best_val_metric"] = torch.where(improved, vals["val_metric"], logs["best_val_metric"])
             logs["selected"] = torch.where(
                 improved, torch.full_like(logs["selected"], i_eval), logs["selected"]
             )

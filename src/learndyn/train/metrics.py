@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.func import vjp, vmap
 
-from .constants import AMPLIFICATION_NORM, DIFF_FLOOR, FIXED_POINT_TOL, RANK_RTOL
+from .constants import AMPLIFICATION_NORM, DIFF_FLOOR, FIXED_POINT_TOL, rank_rtol
 from .loop import member_loss, member_metric
 
 
@@ -106,21 +106,23 @@ def hessian_top_eigenvalue(model, x, y, kind: str, iters: int = 10, seed: int = 
 # --- spectra and Jacobians -----------------------------------------------------------
 
 
-def pseudo_condition(sv: torch.Tensor, rank_rtol: float = RANK_RTOL) -> tuple[torch.Tensor, torch.Tensor]:
+def pseudo_condition(sv: torch.Tensor, rtol: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Pseudo-condition number on the active subspace of a spectrum ``sv (..., k)``.
 
-    ``sv`` holds singular values along the last axis, descending. Active = s > rank_rtol *
-    s_max; kappa_+ = s_max / (smallest active s). Returns ``(log10 kappa_+, active fraction)``,
-    each of shape ``sv.shape[:-1]``: log10 kappa_+ is never clipped (it is < -log10(rank_rtol)
-    by construction) and the active fraction (number active / k) lies in (0, 1]. A zero
+    ``sv`` holds singular values along the last axis, descending. Active = s > rtol * s_max,
+    ``rtol`` by default the float64 numerical-rank threshold ``constants.rank_rtol(k)`` = k *
+    eps(float64); kappa_+ = s_max / (smallest active s). Returns ``(log10 kappa_+, active
+    fraction)``, each of shape ``sv.shape[:-1]``: log10 kappa_+ is never clipped (it is <
+    -log10(rtol) by construction) and the active fraction (number active / k) lies in (0, 1]. A zero
     spectrum (s_max == 0) has no active subspace: NaN and 0. Non-finite spectra give NaN, NaN.
 
     Why: a rank-deficient Jacobian (e.g. of a ReLU network) has s_min = 0 and an infinite plain
     condition number; kappa_+ measures the conditioning on the directions the map propagates.
     """
     sv = sv.double()
+    rtol = rank_rtol(sv.shape[-1]) if rtol is None else rtol
     s_max = sv[..., 0]
-    active = sv > rank_rtol * s_max[..., None]
+    active = sv > rtol * s_max[..., None]
     smallest = torch.where(active, sv, torch.full_like(sv, torch.inf)).min(-1).values
     logcond = torch.log10(s_max / smallest)
     frac = active.sum(-1).double() / sv.shape[-1]
@@ -136,7 +138,7 @@ def _detached_operators(model):
 
 
 def spectra(
-    model, x: torch.Tensor, rank_rtol: float = RANK_RTOL, per_layer: bool = True
+    model, x: torch.Tensor, rtol: float | None = None, per_layer: bool = True
 ) -> dict[str, torch.Tensor]:
     """Spectral quantities of the shaped operators and the layer Jacobians (spec §5).
 
@@ -146,7 +148,9 @@ def spectra(
     layer's Lipschitz constant, compared with P1); bounds P1/P2 per layer; ``e2e_logcond (S,)``
     the mean over inputs of log10 kappa_+(d h_L / d h_0), the pseudo-condition number on the
     active subspace, and ``e2e_rank (S,)`` the mean active fraction of its spectrum (see
-    :func:`pseudo_condition`, threshold ``rank_rtol``). Inputs where the Jacobian is exactly
+    :func:`pseudo_condition`, threshold ``rtol``: by default the float64 numerical rank's; every
+    Jacobian is computed in float64 on a float64 copy of the model, so the threshold is not
+    a float32 rounding floor). Inputs where the Jacobian is exactly
     zero (all ReLU units off) have no kappa_+: they are left out of the ``e2e_logcond`` mean
     (NaN if every input is) and count as rank 0 in ``e2e_rank``; non-finite Jacobians give
     NaN. With ``per_layer=False`` the per-layer Jacobian spectra (``J_sv``, ``J_sigma_sup``, one
@@ -160,6 +164,8 @@ def spectra(
     conditioning of the map on the directions it does propagate; ``e2e_rank`` reports how many
     directions that is.
     """
+    model = _double(model)
+    x = x.double()
     with evaluating(model):
         A, alpha = _detached_operators(model)
         with torch.no_grad():
@@ -179,7 +185,7 @@ def spectra(
                 J_sup.append(torch.full(J.shape[:1], float("nan"), dtype=J.dtype, device=J.device))
             J_e2e = J if J_e2e is None else J @ J_e2e
         sv_e2e = torch.linalg.svdvals(J_e2e)
-        logcond, active = pseudo_condition(sv_e2e, rank_rtol)  # (S, n) each
+        logcond, active = pseudo_condition(sv_e2e, rtol)  # (S, n) each
         dead = sv_e2e[..., 0] == 0  # zero Jacobian (e.g. every ReLU unit off): no kappa_+
         alive = (~dead).sum(1)
         logcond = torch.where(dead, 0.0, logcond).sum(1) / alive  # NaN if no input is alive

@@ -24,30 +24,48 @@ from ..latex import (
     tex_escape,
 )
 from ..stats import VERDICTS
-from .claims import BY_CONSTRUCTION, CLAIMS, DROPPED
+from .claims import (
+    BY_CONSTRUCTION,
+    CLAIMS,
+    DROPPED,
+    EQUIVALENT,
+    EXCLUDED,
+    FAMILIES,
+    FLAT_TOL,
+    NOT_EQUIVALENT,
+    Context,
+    at_kept,
+)
 from .collect import task_kind
-from .constants import AMPLIFICATION_NORM, RANK_RTOL
+from .constants import AMPLIFICATION_NORM, rank_rtol
 from .spec import LIP, ModelSpec
 
 # images in the shipped Fashion-MNIST subset (sources.FASHION_SUBSET_FILES: the first of the
 # official test set); kept here, not in sources, whose edit would rerun every data job
 FASHION_SHIPPED_COUNT = 2000
-FLAT_TOL = 0.01  # a run has flattened when its best validation loss improved < 1% in the last quarter
 
 
 def claims_dataset(df: pd.DataFrame) -> xr.Dataset:
-    """The claims table as a dataset (dim ``row``) for results/analysis."""
-    ds = xr.Dataset.from_dataframe(df.reset_index(drop=True).rename_axis("row"))
+    """The claims ledger as a dataset (dim ``row``), the same rows and columns as
+    results/paper/claims.csv, for results/analysis and the forest plot."""
+    df = df.reset_index(drop=True).rename_axis("row").copy()
+    df["by_construction"] = df["by_construction"].astype(np.int8)
+    ds = xr.Dataset.from_dataframe(df)
     units = {
         "structured": "structured model value (mean over seeds)",
         "baseline_value": "baseline value (mean over seeds)",
         "effect": "paired effect structured - baseline (mean over seeds)",
-        "ci_low": "interval lower end",
-        "ci_high": "interval upper end",
-        "n": "number of paired seeds",
+        "low": "interval lower end",
+        "high": "interval upper end",
+        "low_holm": "interval lower end at the per-row level implied by Holm",
+        "high_holm": "interval upper end at the per-row level implied by Holm",
+        "n_seeds": "number of paired seeds",
+        "n_dropped": "seeds without a match at equal validation accuracy",
         "p": "two-sided p-value (raw)",
-        "p_holm": "Holm-adjusted p-value over the family",
-        "family_size": "number of tested rows in the Holm family",
+        "p_holm": "Holm-adjusted p-value within the row's family",
+        "family_size": "number of tested rows in the row's Holm family",
+        "flattened": "share of the row's runs whose validation loss flattened",
+        "by_construction": "implied by construction (1) or not (0)",
     }
     for name in ds.data_vars:
         ds[name].attrs.update(long_name=units.get(name, name), units="1")
@@ -55,11 +73,33 @@ def claims_dataset(df: pd.DataFrame) -> xr.Dataset:
     return ds
 
 
+def write_ledger(df: pd.DataFrame, path) -> None:
+    """The claims ledger as CSV (atomic, with its checksum sidecar), one row per comparison."""
+    from ..io import write_text
+
+    write_text(df.to_csv(index=False, float_format="%.10g"), path)
+
+
+def read_ledger(path) -> pd.DataFrame:
+    """A ledger written by ``write_ledger`` (empty strings stay strings)."""
+    text = {c: str for c in ("excluded_reason", "note", "depth", "width")}
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=text)
+    return df.fillna({c: "" for c in text})
+
+
+def family_rows(df: pd.DataFrame, family: str) -> pd.DataFrame:
+    """The ledger's rows of one Holm family (``claims.FAMILIES``), excluded rows included."""
+    return df[df.family == family] if len(df) else df
+
+
 SYMBOL = {
     "supported": r"$+$",
     "not supported": r"$-$",
     "inconclusive": r"$\cdot$",
     BY_CONSTRUCTION: r"$\circ$",
+    EXCLUDED: r"$\times$",
+    EQUIVALENT: r"$=$",
+    NOT_EQUIVALENT: r"$\cdot$",
 }
 
 
@@ -74,8 +114,11 @@ def task_metrics(cells: xr.Dataset) -> dict[str, str]:
 CLAIMS_NOTE = (
     "Each effect is in the units of its claim's measure (listed in the results); a column's "
     "metric-valued effects (the generalisation gap) are in the task's metric, in the header "
-    "(acc.: accuracy, MSE: mean squared error). Gap: train minus test accuracy, test minus train "
-    "MSE (positive: worse on test). One number format per column."
+    "(acc.: accuracy, MSE: mean squared error). Gap: train minus test accuracy, test over train "
+    "MSE minus one (positive: worse on test). A superscript gives the number of paired seeds "
+    "where it is below the study's (seeds without a match at equal validation accuracy, or "
+    "diverged); ${}^\\ddagger$: fixed-budget row (fewer than the converged share of its runs "
+    "flattened); $\\times$: excluded. One number format per column."
 )
 
 
@@ -99,13 +142,33 @@ def claims_latex_frame(df: pd.DataFrame, metrics: dict | None = None) -> pd.Data
         )
         for t in tasks:
             hit = g[g.task == t]
-            effects[t].append(None if hit.empty else (float(hit.effect.iloc[0]), hit.verdict.iloc[0]))
+            effects[t].append(None if hit.empty else hit.iloc[0])
     out = pd.DataFrame(rows)
+    full = df.groupby("key").n_seeds.max().to_dict()  # a claim's seeds (its study's)
     for t in tasks:
-        style = column_style([e[0] for e in effects[t] if e is not None], 2)
+        style = column_style([float(e.effect) for e in effects[t] if e is not None], 2)
         name = tex_escape(t) + (f" [{metrics[t]}]" if metrics.get(t) else "")
-        out[name] = ["" if e is None else f"${fmt_in_style(e[0], style)}$ {SYMBOL[e[1]]}" for e in effects[t]]
+        out[name] = ["" if e is None else _cell(e, style, int(full[e.key])) for e in effects[t]]
     return out
+
+
+def _cell(r, style, full: int) -> str:
+    """A table cell of a ledger row: the effect, its seeds where fewer than ``full``, the
+    fixed-budget mark and the verdict symbol."""
+    marks = [str(int(r.n_seeds))] if int(r.n_seeds) < full else []
+    if r.budget == "fixed" and r.family != "equivalence":
+        marks.append(r"\ddagger")
+    sup = "^{" + ",".join(marks) + "}" if marks else ""
+    value = fmt_in_style(float(r.effect), style) if np.isfinite(float(r.effect)) else r"\text{--}"
+    return f"${{{value}}}{sup}$ {SYMBOL[r.verdict]}"  # braces: a value in x10^k takes a superscript
+
+
+FAMILY_NAMES = {
+    "empirical": "empirical family",
+    "favourable_task": "favourable task",
+    "by_construction": "by construction",
+    "equivalence": "equivalence",
+}
 
 
 def verdict_list(df: pd.DataFrame) -> str:
@@ -116,9 +179,14 @@ def verdict_list(df: pd.DataFrame) -> str:
         g = df[df.key == c.key] if not df.empty else df
         if g.empty:
             continue
-        counts = {v: int((g.verdict == v).sum()) for v in (*VERDICTS, BY_CONSTRUCTION)}
-        parts = [f"{n} {v}" for v, n in counts.items() if n]
-        items.append(rf"\item \emph{{{c.claim}}} ({c.measure}): " + ", ".join(parts) + f" of {len(g)}.")
+        parts = []
+        for fam in FAMILIES:
+            f = g[g.family == fam]
+            counts = {v: int((f.verdict == v).sum()) for v in (*VERDICTS, BY_CONSTRUCTION, EXCLUDED)}
+            got = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+            if got:
+                parts.append(f"{FAMILY_NAMES[fam]}: {got} of {len(f)}")
+        items.append(rf"\item \emph{{{c.claim}}} ({c.measure}): " + "; ".join(parts) + ".")
     for key, why in DROPPED.items():
         items.append(rf"\item \emph{{{key.lower()}}}: not tested; {tex_escape(why)}.")
     return (
@@ -138,7 +206,7 @@ def _default(cells: xr.Dataset, cfg: dict, task: str, model: str) -> xr.Dataset 
 SUMMARY_NOTE = (
     "Metric: accuracy (acc., fraction of test points, 1 = all correct) on classification tasks, "
     "mean squared error (MSE, squared target units) on regression tasks; columns marked [metric] "
-    "are in the row's metric. Gap: train minus test accuracy, or test minus train MSE, so a "
+    "are in the row's metric. Gap: train minus test accuracy, or test over train MSE minus one, so a "
     "positive gap means worse on the test split. Div.: number of diverged seeds (left out of the "
     "means). Mean $\\pm$ sd over seeds."
 )
@@ -177,7 +245,7 @@ def summary_frame(cells: xr.Dataset, cfg: dict, study: str = "main") -> pd.DataF
                     header("test", "metric"): c.final_test_metric,
                     header("gap", "metric"): c.gen_gap,
                     header(r"$\log_{10}\kappa_+$", "1"): c.e2e_logcond.sel(stage="final"),
-                    header(r"$\|g_0\|/\|g_L\|$", "1"): c.grad_ratio.isel(eval_step=-1),
+                    header(r"$\|g_0\|/\|g_L\|$", "1"): at_kept(c.grad_ratio, c),
                     header(rf"noise $\sigma={sigma:g}$", "metric"): c.noise_metric.sel(noise_sigma=sigma),
                 }
             )
@@ -265,7 +333,7 @@ def config_macros(cfg: dict) -> dict:
     out["NumTuneSeeds"] = len(cfg["tune"]["seeds"])
     out["NumSweepSeeds"] = len(cfg["lr_sweep"].get("seeds") or cfg["seeds"])
     out["NumFixedPointSeeds"] = len(cfg["fixed_point"].get("seeds") or cfg["seeds"])
-    out["RankRtol"] = fmt_value(RANK_RTOL)
+    out["RankRtol"] = fmt_value(float(f"{rank_rtol(cfg['width']):.2g}"))
     out["AmplificationNorm"] = fmt_value(AMPLIFICATION_NORM)
     out["TuneSteps"] = int(cfg["tune"].get("steps") or cfg["optim"]["steps"])
     out["TuneLrs"] = ", ".join(f"${fmt_value(float(v))}$" for v in sorted(cfg["tune"]["lrs"]))
@@ -281,6 +349,12 @@ def config_macros(cfg: dict) -> dict:
     out["BatchSize"] = cfg["optim"]["batch_size"]
     out["WeightDecay"] = fmt_value(float(cfg["optim"]["weight_decay"]))
     out["FlatTol"] = int(round(100 * FLAT_TOL))
+    out["ConvergedShare"] = int(round(100 * cfg["claims"].get("converged_share", 0.9)))
+    out["MinSeeds"] = int(cfg["claims"].get("min_seeds", 10))
+    eq = cfg["claims"].get("equivalence") or {}
+    out["EquivMargin"] = fmt_value(float(eq.get("margin", 0.01)))
+    out["EquivBaselines"] = ", ".join(tex_escape(b) for b in eq.get("baselines", [])) or "none"
+    out["EquivConfidence"] = int(round(100 * (1 - 2 * cfg["claims"]["alpha"])))
     out["Confidence"] = int(round(100 * cfg["claims"]["confidence"]))
     out["MaxDepth"] = int(max(cfg["studies"].get("depth", {}).get("depths", [cfg["depth"]])))
     out["ParamsTask"] = tex_escape(cfg["studies"]["main"]["tasks"][0])
@@ -313,19 +387,65 @@ def config_macros(cfg: dict) -> dict:
     return out
 
 
+def ledger_macros(df: pd.DataFrame, cfg: dict) -> dict:
+    """Counts of the claims ledger the section quotes: per verdict in the empirical family
+    (``Num<Verdict>``, ``NumClaimRows``, ``FamilySize``) and in every family
+    (``<Family>Num<Verdict>``, ``<Family>NumRows``, ``<Family>FamilySize``), per claim in the
+    empirical and favourable-task families, the seeds dropped by the matching, the fixed-budget
+    and excluded rows, and the equivalence rows' effect, interval and verdict."""
+    out = {}
+    verdicts = (*VERDICTS, BY_CONSTRUCTION, EXCLUDED, EQUIVALENT, NOT_EQUIVALENT)
+    emp = family_rows(df, "empirical")
+    for v in verdicts:
+        out["Num" + macro_name(v)] = int((emp.verdict == v).sum()) if len(emp) else 0
+    out["NumClaimRows"] = len(emp)
+    out["FamilySize"] = int(emp.family_size.iloc[0]) if len(emp) else 0
+    for fam in FAMILIES:
+        g = family_rows(df, fam)
+        name = macro_name(fam)
+        out[f"{name}NumRows"] = len(g)
+        out[f"{name}FamilySize"] = int(g.family_size.iloc[0]) if len(g) else 0
+        for v in verdicts:
+            out[f"{name}Num{macro_name(v)}"] = int((g.verdict == v).sum()) if len(g) else 0
+    fav = family_rows(df, "favourable_task")
+    for c in CLAIMS:
+        for prefix, rows in (("", emp), ("Favourable", fav)):
+            g = rows[rows.key == c.key] if len(rows) else rows
+            for v in VERDICTS:
+                out[f"{c.key}{prefix}Num{macro_name(v)}"] = int((g.verdict == v).sum()) if len(g) else 0
+            out[f"{c.key}{prefix}NumRows"] = len(g)
+    out["NumLedgerRows"] = len(df)
+    out["NumDroppedSeeds"] = int(df.n_dropped.sum()) if len(df) else 0
+    out["NumFixedBudgetRows"] = (
+        int(((df.budget == "fixed") & (df.family != "equivalence")).sum()) if len(df) else 0
+    )
+    out["NumExcludedRows"] = int((df.excluded_reason != "").sum()) if len(df) else 0
+    out["NumUnderpoweredRows"] = int(df.note.str.contains("underpowered").sum()) if len(df) else 0
+    out["NumZeroVarianceRows"] = int(df.note.str.contains("zero variance").sum()) if len(df) else 0
+    out["FavourableTasks"] = (
+        ", ".join(tex_escape(t) for t in cfg["claims"].get("favourable_tasks", [])) or "none"
+    )
+    eq = family_rows(df, "equivalence")
+    parts = []
+    for r in eq.itertuples():
+        key = "Equiv" + macro_name(r.task, r.baseline)
+        out[key + "Effect"] = fmt_num(float(r.effect), 3)
+        out[key + "Low"] = fmt_num(float(r.low), 3)
+        out[key + "High"] = fmt_num(float(r.high), 3)
+        out[key + "Verdict"] = r.verdict
+        parts.append(
+            rf"{tex_escape(r.task)} vs {tex_escape(r.baseline)}: ${fmt_num(float(r.effect), 3)}$ "
+            rf"$[{fmt_num(float(r.low), 3)}, {fmt_num(float(r.high), 3)}]$, {r.verdict}"
+        )
+    out["EquivText"] = "; ".join(parts) if parts else "no equivalence baseline was trained"
+    return out
+
+
 def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset | None, tune=None) -> dict:
     """Numbers the section quotes: the protocol (``config_macros``), verdict counts, parameter
     counts, the bounds."""
     out = config_macros(cfg)
-    for v in (*VERDICTS, BY_CONSTRUCTION):
-        out["Num" + macro_name(v)] = int((df.verdict == v).sum()) if not df.empty else 0
-    out["NumClaimRows"] = len(df)
-    out["FamilySize"] = int(df.family_size.iloc[0]) if not df.empty else 0
-    for c in CLAIMS:
-        g = df[df.key == c.key] if not df.empty else df
-        for v in VERDICTS:
-            out[f"{c.key}Num{macro_name(v)}"] = int((g.verdict == v).sum()) if len(g) else 0
-        out[f"{c.key}NumRows"] = len(g)
+    out |= ledger_macros(df, cfg)
     out["NumCells"] = int(np.isfinite(cells.n_params.values).sum())
     out["NumDiverged"] = int(np.nansum(cells.diverged.values))
     flat = cells.late_improvement.values
@@ -387,8 +507,8 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
                 rf"$\hat q={fmt_num(float(qh), 3)}$, converged fraction ${fmt_num(float(conv), 3)}$"
             )
         out["FixedPointText"] = "; ".join(parts)
-    out["VerdictCounts"] = verdict_counts(df)
-    out["TestSplitUse"] = split_use_words(cells)
+    out["VerdictCounts"] = verdict_counts(family_rows(df, "empirical"))
+    out["TestSplitUse"] = split_use_words(df)
     ablation = summary_frame(cells, cfg, "ablation")
     models = [m for m in dict.fromkeys(ablation.get("model", [])) if m != tex_escape(s)]
     out["AblationModels"] = ", ".join(models) if models else "none trained"
@@ -403,15 +523,11 @@ def verdict_counts(df: pd.DataFrame) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def split_use_words(cells: xr.Dataset) -> str:
-    """What the test split is used for, read off the data: the matched-accuracy robustness curves
-    (``clean_curve``) name the split their inputs come from in their ``long_name``."""
-    long_name = str(cells["clean_curve"].attrs.get("long_name", "")) if "clean_curve" in cells else ""
-    if long_name.startswith("test"):
-        return (
-            "chooses no learning rate and no kept weights; only the matched-accuracy reading of the "
-            "robustness claims picks each model's evaluation point on the test inputs"
-        )
+def split_use_words(df: pd.DataFrame) -> str:
+    """What the test split is used for, read off the claims ledger: the split on which each
+    comparison's weights (kept weights, matched evaluations) were chosen."""
+    if len(df) and (df.selection_split == "test").any():
+        return "chooses the weights of some comparisons (the ledger's selection split names them)"
     return "is used for no choice: it only reports"
 
 
@@ -616,3 +732,95 @@ def alignment_macros(df: pd.DataFrame, align: xr.Dataset) -> dict:
         out[f"Align{key}ControlA"] = fmt_num(d[f"{fams[0]}, other seed"], 3)
         out[f"Align{key}ControlB"] = fmt_num(d[f"{fams[1]}, other seed"], 3)
     return out
+
+
+# --- checkpoint rules ---------------------------------------------------------------------------
+
+CHECKPOINT_LABELS = {"kept": "kept", "last": "last evaluation", "best_val_loss": "lowest val. loss"}
+
+
+def checkpoint_frame(ctx: Context) -> pd.DataFrame:
+    """How the main effects move with the checkpoint rule: per main task and baseline, the
+    paired effect structured - baseline of the test accuracy (classification) or log10 test MSE
+    (regression) under each rule of ``experiments.CHECKPOINTS`` (the kept weights: best
+    validation accuracy or lowest validation loss by the task's kind; the last evaluation; the
+    lowest validation loss), mean and Student-t interval over seeds (``stats.paired_ci``); one
+    number format for the table (three decimals)."""
+    from ..stats import paired_ci
+
+    cl = ctx.claims_cfg
+    s_cells = ctx.main(cl["structured"])
+    if s_cells is None or "checkpoint_test_metric" not in ctx.cells:
+        return pd.DataFrame({"task": []})
+    rows, values = [], []
+    for task in ctx.main_tasks:
+        cls = task_kind(ctx.cells, task) == "classification"
+        for base in cl["baselines"]:
+            b_cells = ctx.main(base)
+            if b_cells is None:
+                continue
+            r = {"task": tex_escape(task), "measure": "test acc." if cls else r"$\log_{10}$ test MSE"}
+            r["vs."] = tex_escape(base)
+            got = []
+            for cp in CHECKPOINT_LABELS:
+                sv = s_cells.checkpoint_test_metric.sel(task=task, checkpoint=cp).values
+                bv = b_cells.checkpoint_test_metric.sel(task=task, checkpoint=cp).values
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    d = sv - bv if cls else np.log10(sv) - np.log10(bv)
+                got.append(paired_ci(d, cl["confidence"])[:3])
+            rows.append(r)
+            values.append(got)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    style = ("fixed", 3)  # accuracies and decades side by side: three decimals for all
+    f = lambda v: fmt_in_style(v, style) if np.isfinite(v) else "--"
+    for j, cp in enumerate(CHECKPOINT_LABELS.values()):
+        df[cp] = [f"${f(got[j][0])}$ $[{f(got[j][1])}, {f(got[j][2])}]$" for got in values]
+    return df
+
+
+CHECKPOINT_NOTE = (
+    "Paired effect structured minus baseline, mean and interval over seeds, of the test accuracy "
+    "(classification) or $\\log_{10}$ test MSE (regression) under three checkpoint rules: the kept "
+    "weights (best validation accuracy for classification, lowest validation loss for "
+    "regression), the last evaluation, and the lowest validation loss. Every other table and "
+    "figure reads the kept weights."
+)
+
+
+def column_format(frame: pd.DataFrame, left: int = 3, text_last: bool = False) -> str:
+    """Booktabs column format of a frame: ``left`` text columns, numbers after them, the last
+    column text with ``text_last``."""
+    n = frame.shape[1]
+    left = min(left, n)
+    tail = 1 if text_last and n > left else 0
+    return "l" * left + "r" * (n - left - tail) + "l" * tail
+
+
+def family_latex_frame(df: pd.DataFrame, family: str, metrics: dict | None = None) -> pd.DataFrame:
+    """The compact table (``claims_latex_frame``) of one Holm family of the ledger."""
+    return claims_latex_frame(family_rows(df, family), metrics)
+
+
+def equivalence_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """The linear-equivalence rows of the ledger: per task and baseline, the mean difference
+    (accuracy, or relative MSE), its interval at 1 - 2 alpha, the Holm-adjusted TOST p and the
+    verdict; one number format per column."""
+    eq = family_rows(df, "equivalence")
+    if eq.empty:
+        return pd.DataFrame({"task": []})
+    style = column_style(eq[["effect", "low", "high"]].to_numpy(float).ravel(), 2)
+    p_style = column_style(eq.p_holm.to_numpy(float), 2)
+    f = lambda v, st: fmt_in_style(v, st) if np.isfinite(v) else "--"
+    return pd.DataFrame(
+        {
+            "task": [tex_escape(t) for t in eq.task],
+            "vs.": [tex_escape(b) for b in eq.baseline],
+            "unit": list(eq.unit),
+            "difference": [f"${f(v, style)}$" for v in eq.effect],
+            "interval": [f"$[{f(lo, style)}, {f(hi, style)}]$" for lo, hi in zip(eq.low, eq.high)],
+            r"$p_\mathrm{Holm}$": [f"${f(v, p_style)}$" for v in eq.p_holm.to_numpy(float)],
+            "verdict": list(eq.verdict),
+        }
+    )
