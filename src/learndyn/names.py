@@ -71,7 +71,11 @@ def display(name) -> str:
     family = _FAMILY.match(key)
     if family:  # the bridge's continuum of the structured layer: pop_alpha0p02, pop_rho1p25
         value = family["value"].replace("p", ".")
-        return rf"structured, fixed $\alpha={value}$" if family["knob"] == "alpha" else rf"structured, $\rho={value}$"
+        return (
+            rf"structured, fixed $\alpha={value}$"
+            if family["knob"] == "alpha"
+            else rf"structured, $\rho={value}$"
+        )
     return key.replace("_", " ")
 
 

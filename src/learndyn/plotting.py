@@ -68,7 +68,9 @@ STYLES: dict[str, Style] = {
     "struct_noreg": Style("#56B4E9", ">"),
     "struct_reg1em2": Style("#6699CC", "d"),
     "struct_reg1": Style("#997700", "8"),
-    "mlp_common": Style("#7BAFD4", "s"),  # the bridge's common-rate copies: lighter colour, their model's marker
+    "mlp_common": Style(
+        "#7BAFD4", "s"
+    ),  # the bridge's common-rate copies: lighter colour, their model's marker
     "snmlp_common": Style("#E7B9E0", "v"),
     # theory half: flows and closures
     "weight": Style("#000000", "."),  # weight-space (true) gradient flow

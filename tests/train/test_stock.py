@@ -11,7 +11,15 @@ import pytest
 import xarray as xr
 
 from learndyn.data import Task
-from learndyn.train.stock import StockSettings, compare, excluded, mean_difference, run_stock
+from learndyn.train.stock import (
+    StockSettings,
+    compare,
+    comparison_dataset,
+    exclude_trailing,
+    excluded,
+    mean_difference,
+    run_stock,
+)
 
 TRAIN = {
     "seeds": [0, 1, 2],
@@ -76,3 +84,9 @@ def test_mean_difference_interval_and_trailing_list():
         "stock_mlp": True,
     }
     assert excluded(df) == [{"task": "toy", "baseline": "mlp", "reason": excluded(df)[0]["reason"]}]
+    # the claims job reads the comparison dataset: the trailing pair joins the config's exclusions
+    train = {"claims": {"exclude": [{"task": "other", "baseline": "rezero", "reason": "config"}]}}
+    out = exclude_trailing(train, comparison_dataset(df))
+    assert [e["baseline"] for e in out["claims"]["exclude"]] == ["rezero", "mlp"]
+    assert train["claims"]["exclude"][0]["reason"] == "config" and len(train["claims"]["exclude"]) == 1
+    assert exclude_trailing(train, None) is train

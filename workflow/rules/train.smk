@@ -204,6 +204,7 @@ rule train_claims:
     input:
         **outputs_of("train_collect"),
         **outputs_of("train_align"),
+        stock=files_of("train_stock_report", "comparison"),
         lib=lib("train_claims.py"),
     output:
         **outputs_of("train_claims"),

@@ -230,6 +230,19 @@ def excluded(df: pd.DataFrame, baseline: str = "mlp") -> list[dict]:
     return [{"task": t, "baseline": baseline, "reason": reason} for t in hit.task]
 
 
+def exclude_trailing(train: dict, comparison: xr.Dataset | None, baseline: str = "mlp") -> dict:
+    """``train`` with ``claims.exclude`` extended by the (task, ``baseline``) pairs the stock
+    ``comparison`` (:func:`comparison_dataset`) marks as trailing the stock MLP; unchanged
+    without a comparison. The config's own entries come first (their reasons win)."""
+    if comparison is None:
+        return train
+    df = comparison.to_dataframe().reset_index()
+    df["trails"] = df.trails.astype(bool)
+    claims = dict(train["claims"])
+    claims["exclude"] = [*claims.get("exclude", []), *excluded(df, baseline)]
+    return {**train, "claims": claims}
+
+
 def table(df: pd.DataFrame) -> pd.DataFrame:
     """The paper's table: per task and stock model, mean test accuracies and the difference
     project - stock with its interval."""
