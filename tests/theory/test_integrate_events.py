@@ -11,7 +11,7 @@ from learndyn.theory.dynamics import equivalent_control
 from learndyn.theory.experiments import load_problem
 from learndyn.theory.fields import init_network
 from learndyn.theory.flows import hybrid_flow, weight_flow
-from learndyn.theory.integrate import Settings, dense_output, _dopri_step
+from learndyn.theory.integrate import Settings, _dopri_step, dense_output
 
 RTOL = 1e-8  # the truncation experiment's tolerances
 SETTINGS = Settings(rtol=RTOL, atol=1e-10)
