@@ -160,6 +160,7 @@ def hierarchy_macro_defaults(max_depth: int = 3) -> dict:
             f"ErrVsSwitch{W}Words",
         ):
             out[key] = "not measured in this profile"
+        out[f"HorizonMedian{W}"] = NA
     out["ExpoAlpha"], out["HorizonRuleWords"] = NA, "not measured in this profile"
     return out
 
