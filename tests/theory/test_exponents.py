@@ -94,3 +94,18 @@ def test_two_point_slopes_and_floor():
     Y = np.array([[1.0, 0.5], [1.0, 0.25], [1e-9, 1e-10]])
     assert seed_slopes([10, 20], Y, 1e-6)[:2] == pytest.approx([-1.0, -2.0])
     assert np.isnan(seed_slopes([10, 20], Y, 1e-6)[2])  # under the floor: no slope
+
+
+def test_closure_table_takes_the_shared_range_and_levels_on_part_of_it():
+    """The table's rows: one per closure and depth, over the shared range; a level run on fewer
+    widths (levels_max_width) keeps its two-point fit; exact levels are rows without a fit."""
+    from learndyn.theory.report import hierarchy_rows_from
+
+    ds = synthetic()
+    ds["err"].loc[dict(depth=2, level=1, width=[128, 256])] = np.nan
+    rows = hierarchy_rows_from(exponent_table(ds, floor=0.0), ds)
+    fitted = rows[~rows.exact.astype(bool)]
+    assert len(fitted) == 3 and set(fitted.x_max) == {256, 64}
+    lvl1 = fitted[fitted.closure.str.startswith("operators frozen")].iloc[0]
+    assert (lvl1.x_min, lvl1.x_max) == (32, 64) and lvl1["mean"] == pytest.approx(-2.0, abs=0.1)
+    assert rows.exact.astype(bool).sum() == 1  # level 1 at depth 1

@@ -11,8 +11,8 @@ import xarray as xr
 
 from ..latex import fmt_in_style, fmt_value, header, macro_name, plural
 from ..stats import exponent_interval, fit_exponent, paired_ci
+from .exponents import FLOOR_FACTOR, exponent_table, seed_slopes, shared_widths, trajectory_error
 from .structured_report import comparison_rows, structured_macro_defaults, structured_macros
-from .exponents import FLOOR_FACTOR, exponent_table, shared_widths, trajectory_error
 
 # --- the truncation hierarchy (truncation levels, drift diagnostics) -------------------------------
 
@@ -49,11 +49,9 @@ def hierarchy_rows_from(exponents: pd.DataFrame, truncation) -> pd.DataFrame:
     """The closure table's rows from ``exponents.exponent_table``: per (closure, depth, n) the error
     exponent over the range shared by every depth (``exponents.shared_widths``; the second data
     size over its own part of it), plus one row per level exact by construction."""
-    shared = shared_widths(truncation)
     fits = exponents[(exponents.quantity == "error") & (exponents.kind == "fit")]
-    fits = fits[
-        (fits.width_min == shared.min()) & (fits.width_max == shared.max()) | (fits.n != fits.n.iloc[0])
-    ]
+    # the first fit of each closure is over the shared range (or the part of it where it ran)
+    fits = fits.drop_duplicates(["level", "activation", "depth", "n"], keep="first")
     rows = []
     for k in truncation.level.values:
         for L in truncation.depth.values:
@@ -83,7 +81,7 @@ def hierarchy_rows_from(exponents: pd.DataFrame, truncation) -> pd.DataFrame:
     order = {v: i for i, v in enumerate(LEVEL_LABELS.values())}
     df = pd.DataFrame(rows)
     df["_k"] = [order.get(c, 10 + order.get(c.split(",")[0], 0)) for c in df.closure]
-    return df.sort_values(["_k", "n", "depth"], kind="stable").drop(columns="_k").reset_index(drop=True)
+    return df.sort_values(["_k"], kind="stable").drop(columns="_k").reset_index(drop=True)
 
 
 def smooth_vs_relu(truncation, smooth, confidence=0.95) -> dict:
@@ -308,8 +306,8 @@ def exponent_macros(exponents: pd.DataFrame) -> dict:
 def paired_exponent_difference(x, y_a, y_b, floor, confidence=0.95):
     """Exponent of ``y_a`` minus that of ``y_b`` over the same widths ``x``, paired by seed
     (rows), each fitted over errors >= FLOOR_FACTOR x ``floor``: (mean, low, high, n)."""
-    a = np.asarray(exponent_interval(x, y_a, FLOOR_FACTOR * floor).slopes)
-    b = np.asarray(exponent_interval(x, y_b, FLOOR_FACTOR * floor).slopes)
+    a = seed_slopes(x, y_a, FLOOR_FACTOR * floor)
+    b = seed_slopes(x, y_b, FLOOR_FACTOR * floor)
     return paired_ci(a - b, confidence)
 
 
