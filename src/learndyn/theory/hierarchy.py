@@ -301,7 +301,7 @@ def depth_dataset(n: int, run: DepthRun, tau, runs) -> xr.Dataset:
             ),
             "width": ("width", list(run.widths), _a("hidden width m")),
             "seed": ("seed", list(run.seeds), _a("network seed")),
-            "tau": ("tau", tau, _a("time as a fraction of the horizon t_h (one per depth under the shared rule)")),
+            "tau": ("tau", tau, _a("time as a fraction of the horizon t_h")),
             "flow": ("flow", list(FLOWS), _a("integrated flow")),
             "layer": ("layer", list(range(1, run.depth + 1)), _a("layer l")),
             "mode": ("mode", list(range(1, n + 1)), _a("eigenvalue index")),
@@ -381,7 +381,7 @@ def run_smooth_control(p, run: SmoothRun, log=None) -> xr.Dataset:
             "depth": ("depth", list(depths), _a("number of trained hidden layers L")),
             "width": ("width", list(widths), _a("hidden width m")),
             "seed": ("seed", list(seeds), _a("network seed")),
-            "tau": ("tau", tau, _a("time as a fraction of the horizon t_h (one per depth under the shared rule)")),
+            "tau": ("tau", tau, _a("time as a fraction of the horizon t_h")),
         },
         attrs={
             "activation": activation,
