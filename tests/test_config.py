@@ -259,6 +259,16 @@ BAD_CONFIGS = [
         setter("theory.truncation.horizon.loss_drop", 1.0),
         "theory.truncation.horizon.loss_drop",
     ),
+    (
+        "theory-truncation-horizon-rule-unknown",
+        setter("theory.truncation.horizon.rule", "per_width"),
+        "theory.truncation.horizon.rule",
+    ),
+    (
+        "theory-truncation-smooth-depth-not-run",
+        setter("theory.truncation.smooth", {"activation": "gelu", "depths": [4], "widths": [32, 64]}),
+        "theory.truncation.smooth.depths",
+    ),
     # the bridge (kernel lens)
     ("bridge-unknown-model", setter("bridge.models", ["structured", "nosuchmodel"]), "bridge.models"),
     ("bridge-model-not-trained", setter("bridge.models", ["structured", "mlp_matched"]), "bridge.models[1]"),

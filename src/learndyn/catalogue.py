@@ -321,6 +321,7 @@ def _theory_truncation(config):
     "theory_summary",
     {
         "summary": "results/theory/summary.nc",
+        "exponents": "results/theory/exponents.csv",
         "table": "results/paper/tables/theory_checks.tex",
         "identities": "results/paper/tables/theory_checks_identities.tex",
         "hierarchy": "results/paper/tables/theory_hierarchy.tex",

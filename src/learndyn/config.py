@@ -174,6 +174,13 @@ def check_truncation(theory: dict) -> list[str]:
             return [f"{where}.{name}: {widths} must be strictly increasing"]
     if "max_widths" in tr and len(tr["max_widths"]) != len(tr.get("depths", [])):
         return [f"{where}.max_widths: {len(tr['max_widths'])} caps for {len(tr.get('depths', []))} depths"]
+    rule = (tr.get("horizon") or {}).get("rule", "per_run")
+    extra = sorted(set((tr.get("smooth") or {}).get("depths", [])) - set(tr.get("depths", [])))
+    if rule == "shared" and extra:
+        return [
+            f"{where}.smooth.depths: {extra} not in theory.truncation.depths "
+            "(the shared horizon is the ReLU depth's)"
+        ]
     return []
 
 

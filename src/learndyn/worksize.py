@@ -310,11 +310,14 @@ def size_theory_truncation_depth(config: dict, bench: str, n: str, depth: str) -
     tr, n_job, L = th["truncation"], int(n), int(depth)
     horizon = float(tr.get("horizon", {}).get("t_max", 1.0))
     floor = tr["floor_max_width"] if n_job == int(th["n"]) else 0  # floor runs at the main n only
-    runs = [(m, flows_per_run(tr["levels"], L, m, floor)) for m in widths_at(tr, L, n_job)]
+    cap = tr.get("levels_max_width")
+    runs = [(m, flows_per_run(tr["levels"], L, m, floor, cap)) for m in widths_at(tr, L, n_job)]
     w = len(tr["seeds"]) * sum(k * L * n_job * m**2 for m, k in runs)
     ops = len(tr["seeds"]) * sum(k * flow_ops(n_job, m, L, horizon) for m, k in runs)
-    # memory: one run at a time; its weight trajectory and the integrator's stages
-    mem = max(L * m**2 + n_job * L * m for m, _ in runs) * (tr["n_times"] + 8) * 8
+    # memory: one run at a time; its weight trajectory (W_1 is m x d, deeper layers m x m) and the
+    # integrator's stages
+    d = task_dims(config, th["main_task"])[0]
+    mem = max(m * d + (L - 1) * m**2 + n_job * L * m for m, _ in runs) * (tr["n_times"] + 8) * 8
     return Size("theory_truncation", bench, w, mem, ops=ops)
 
 

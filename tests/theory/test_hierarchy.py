@@ -156,6 +156,39 @@ def test_depth_job_does_not_depend_on_how_seeds_and_widths_are_split():
             np.testing.assert_array_equal(both[name].sel(**sel).values, part[name].values)
 
 
+def test_shared_horizon_is_one_time_per_depth_from_the_smallest_width():
+    """Rule "shared": every width and seed of the depth runs to the median over seeds of the level-0
+    loss-drop time at the smallest width; the level-0 loss there has fallen by loss_drop at it."""
+    p = problem()
+    run = DepthRun(
+        depth=1,
+        widths=(8, 16),
+        seeds=(0, 1, 2),
+        levels=(0,),
+        loss_drop=0.2,
+        t_max=50.0,
+        n_times=3,
+        integrator=Settings(rtol=1e-8, atol=1e-10),
+        gram_max_width=0,
+        floor_max_width=0,
+        horizon_rule="shared",
+    )
+    ds = hierarchy.run_depth(p, run)
+    own = []
+    for seed in run.seeds:
+        Ws, a = init_network([seed], p.d, [8], p.X.device)
+        F0 = training_fields(Ws, a, p.X, p.y)
+        own.append(hierarchy.loss_drop_horizon(kernel(F0.phi, F0.b)[0].numpy(), F0.r[0].numpy(), 0.2, 50.0))
+    assert np.all(ds.horizon.values == np.median(own)) and ds.attrs["horizon_rule"] == "shared"
+    assert len(set(own)) == 3  # the seeds' own times differ: the shared time is a choice, not a tie
+
+
+def test_levels_max_width_caps_the_levels_that_truncate_only():
+    assert runs_level(1, 3, 64, 0, 64) and not runs_level(1, 3, 128, 0, 64) and runs_level(0, 3, 4096, 0, 64)
+    assert runs_level(1, 1, 32, 64, 16)  # the exact floor runs keep their own cap
+    assert flows_per_run((0, 1, 2), 3, 128, 0, 64) == 1 and flows_per_run((0, 1, 2), 3, 64, 0, 64) == 3
+
+
 def test_which_runs_exist():
     assert runs_level(0, 3, 512, 64) and runs_level(1, 3, 512, 64) and runs_level(2, 3, 512, 64)
     assert not runs_level(2, 2, 32, 64) and not runs_level(1, 1, 128, 64) and runs_level(1, 1, 64, 64)

@@ -21,13 +21,14 @@ results = Results(
     second=open_dataset(inp.second_n[0]) if inp.second_n else None,
     structured_closure=open_dataset(inp.structured_closure),
 )
-ds, table, hierarchy, macros = build_summary(results, snakemake.params.tolerances)
+ds, table, hierarchy, macros, exponents = build_summary(results, snakemake.params.tolerances)
 print(table.to_string(), hierarchy.to_string(), sep="\n", file=sys.stderr)
 write_netcdf(ds, snakemake.output.summary, config=snakemake.config)
+write_text(exponents.to_csv(index=False, float_format="%.6g"), snakemake.output.exponents)
 flows, identities = split_checks(table)
 checks_format = r"lp{0.33\linewidth}llll"
 write_table(flows, snakemake.output.table, column_format=checks_format, note=CHECKS_NOTE)
 write_table(identities, snakemake.output.identities, column_format=checks_format, note=CHECKS_NOTE)
-write_table(hierarchy, snakemake.output.hierarchy, column_format="lrrllrr")
+write_table(hierarchy, snakemake.output.hierarchy, column_format=r"p{0.25\linewidth}rrllrrrr")
 write_macros(macros, snakemake.output.macros, prefix="Theory")
 write_text(ledger_csv(results.structured_closure), snakemake.output.structured_ledger)

@@ -68,6 +68,20 @@ def loss_drop_horizon(K0, r0, drop: float, t_max: float) -> float:
     return hi
 
 
+def shared_horizon(p, depth: int, width: int, seeds, drop: float, t_max: float) -> float:
+    """The horizon shared by every width and seed of a depth (rule "shared"): the median over
+    ``seeds`` of the time at which the level-0 (NTK) loss of the ReLU network of ``width`` (the
+    smallest width of the depth's range, where the kernel moves most) has fallen by ``drop``
+    (``loss_drop_horizon``), capped at ``t_max``. Level 0 is the kernel frozen at t = 0, so this
+    costs one kernel per seed and no integration. ``p`` the problem (X (n, d), y (n,))."""
+    times = []
+    for seed in seeds:
+        Ws, a = init_network([seed], p.d, [width] * depth, p.X.device)
+        F0 = training_fields(Ws, a, p.X, p.y)
+        times.append(loss_drop_horizon(_np(kernel(F0.phi, F0.b)[0]), _np(F0.r[0]), drop, t_max))
+    return float(np.median(times))
+
+
 def relative_residual_error(r, r_ref):
     """max_mu |r_mu(t) - r_ref,mu(t)| / max_mu |r_ref,mu(0)| at each time: (T, S, n) -> (T, S)."""
     return (r - r_ref).abs().amax(-1) / r_ref[0].abs().amax(-1)
@@ -156,22 +170,27 @@ def drift_diagnostics(wf, Fw, a, depth: int, width: int, gram_max_width: int):
     return spectrum, c_drift, g_drift
 
 
-def run_one(p, run: DepthRun, width: int, seed: int, tau) -> dict:
-    """One (width, seed) run of ``run_depth``: the horizon t_h, the true flow stored at t_h x
-    ``tau`` (T,), the error of each level of ``run.levels`` (levels, T; NaN where it is not
-    run), loss and switch fraction (T,), events per entry, wall times (flows,) and the drift."""
+def run_one(p, run: DepthRun, width: int, seed: int, tau, t_shared: float | None = None) -> dict:
+    """One (width, seed) run of ``run_depth``: the horizon t_h (``t_shared``, else the run's own
+    level-0 loss-drop time), the true flow stored at t_h x ``tau`` (T,), the error of each level
+    of ``run.levels`` (levels, T; NaN where it is not run), loss and switch fraction (T,), events
+    per entry, wall times (flows,) and the drift."""
     n, depth = p.n, run.depth
     err, wall = np.full((len(run.levels), len(tau)), np.nan), np.full(len(FLOWS), np.nan)
     Ws, a = init_network([seed], p.d, [width] * depth, p.X.device)
     F0 = training_fields(Ws, a, p.X, p.y)
     K0 = kernel(F0.phi, F0.b)
-    t_h = loss_drop_horizon(_np(K0[0]), _np(F0.r[0]), run.loss_drop, run.t_max)
+    t_h = (
+        t_shared
+        if t_shared is not None
+        else loss_drop_horizon(_np(K0[0]), _np(F0.r[0]), run.loss_drop, run.t_max)
+    )
     times = torch.tensor(tau * t_h, dtype=DT)
     wf, wall[0] = timed(weight_flow, Ws, a, p.X, p.y, times, run.integrator)
     Fw = fields_along(wf["W"], a, p.X, p.y)
     r_w = torch.stack([F.r for F in Fw])  # (T, 1, n)
     for k, level in enumerate(run.levels):
-        if not runs_level(level, depth, width, run.floor_max_width):
+        if not runs_level(level, depth, width, run.floor_max_width, run.levels_max_width):
             continue
         if level == 0:
             r_lvl = ntk_residual(K0, F0.r, times)
@@ -197,7 +216,7 @@ def _log_run(run: DepthRun, width: int, seed: int, one: dict, log) -> None:
     done = ", ".join(
         f"level {lv} {np.nanmax(one['err'][k]):.2e}"
         for k, lv in enumerate(run.levels)
-        if runs_level(lv, run.depth, width, run.floor_max_width)
+        if runs_level(lv, run.depth, width, run.floor_max_width, run.levels_max_width)
     )
     print(
         f"L={run.depth} m={width} seed={seed}: t_h={one['horizon']:.3g}, {done}, "
@@ -211,18 +230,22 @@ def run_depth(p, run: DepthRun, log=None) -> xr.Dataset:
     """The levels ``run.levels`` against the true flow at one depth over widths x seeds
     (``settings.depth_run``).
 
-    Each run integrates to its own horizon t_h (``loss_drop_horizon`` of its level-0 loss) and is
-    stored at ``run.n_times`` fractions tau = t / t_h of it (``run_one``). Returns a Dataset with
+    Under ``run.horizon_rule`` "shared" every run integrates to the depth's one ODE time
+    (``shared_horizon``), under "per_run" to its own (``loss_drop_horizon`` of its level-0 loss);
+    stored at ``run.n_times`` fractions tau = t / t_h (``run_one``). Returns a Dataset with
     a length-1 depth dimension (``merge.merge`` concatenates the depth jobs): errors (level,
     width, seed, tau), loss, horizon, switching, wall times, and the drift diagnostics (Γ drift,
     C drift at L = 1, spectrum).
     """
     tau = np.linspace(0.0, 1.0, run.n_times)
+    t_shared = None
+    if run.horizon_rule == "shared":
+        t_shared = shared_horizon(p, run.depth, run.widths[0], run.seeds, run.loss_drop, run.t_max)
     runs = []
     for m in run.widths:
         runs.append([])
         for seed in run.seeds:
-            runs[-1].append(run_one(p, run, m, seed, tau))
+            runs[-1].append(run_one(p, run, m, seed, tau, t_shared))
             if log is not None:
                 _log_run(run, m, seed, runs[-1][-1], log)
     ds = depth_dataset(p.n, run, tau, runs)
@@ -278,7 +301,7 @@ def depth_dataset(n: int, run: DepthRun, tau, runs) -> xr.Dataset:
             ),
             "width": ("width", list(run.widths), _a("hidden width m")),
             "seed": ("seed", list(run.seeds), _a("network seed")),
-            "tau": ("tau", tau, _a("time as a fraction of the run's horizon t_h")),
+            "tau": ("tau", tau, _a("time as a fraction of the horizon t_h")),
             "flow": ("flow", list(FLOWS), _a("integrated flow")),
             "layer": ("layer", list(range(1, run.depth + 1)), _a("layer l")),
             "mode": ("mode", list(range(1, n + 1)), _a("eigenvalue index")),
@@ -286,6 +309,7 @@ def depth_dataset(n: int, run: DepthRun, tau, runs) -> xr.Dataset:
         attrs={
             "loss_drop": run.loss_drop,
             "horizon_t_max": run.t_max,
+            "horizon_rule": run.horizon_rule,
             "integrator_rtol": run.integrator.rtol,
         },
     )
@@ -317,13 +341,19 @@ def run_smooth_control(p, run: SmoothRun, log=None) -> xr.Dataset:
     err = np.full((len(depths), len(widths), len(seeds), n_times), np.nan)
     horizon = np.full((len(depths), len(widths), len(seeds)), np.nan)
     wall = np.full_like(horizon, np.nan)
+    relu_width = dict(run.horizon_widths)
     for i, L in enumerate(depths):
+        t_shared = None
+        if run.horizon_rule == "shared":  # the ReLU depth job's horizon: same ODE time, paired
+            t_shared = shared_horizon(p, L, relu_width[L], seeds, run.loss_drop, run.t_max)
         for j, m in enumerate(widths):
             for s, seed in enumerate(seeds):
                 Ws, a = init_network([seed], p.d, [m] * L, p.X.device)
                 phi, b, r0 = smooth_fields(Ws, a, p.X, p.y, activation)
                 K0 = kernel(phi, b)
-                t_h = loss_drop_horizon(_np(K0[0]), _np(r0[0]), run.loss_drop, run.t_max)
+                t_h = t_shared
+                if t_h is None:
+                    t_h = loss_drop_horizon(_np(K0[0]), _np(r0[0]), run.loss_drop, run.t_max)
                 times = torch.tensor(tau * t_h, dtype=DT)
                 out, wall[i, j, s] = timed(
                     smooth_weight_flow, Ws, a, p.X, p.y, times, run.integrator, activation
@@ -351,9 +381,14 @@ def run_smooth_control(p, run: SmoothRun, log=None) -> xr.Dataset:
             "depth": ("depth", list(depths), _a("number of trained hidden layers L")),
             "width": ("width", list(widths), _a("hidden width m")),
             "seed": ("seed", list(seeds), _a("network seed")),
-            "tau": ("tau", tau, _a("time as a fraction of the run's horizon t_h")),
+            "tau": ("tau", tau, _a("time as a fraction of the horizon t_h")),
         },
-        attrs={"activation": activation, "loss_drop": run.loss_drop, "horizon_t_max": run.t_max},
+        attrs={
+            "activation": activation,
+            "loss_drop": run.loss_drop,
+            "horizon_t_max": run.t_max,
+            "horizon_rule": run.horizon_rule,
+        },
     )
     ds.attrs.update(base_attrs(p, run.integrator))
     return ds

@@ -50,6 +50,17 @@ A = (
 B5 = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0.0)
 B4 = (5179 / 57600, 0.0, 7571 / 16695, 393 / 640, -92097 / 339200, 187 / 2100, 1 / 40)
 E = tuple(b5 - b4 for b5, b4 in zip(B5, B4))
+# Dense output of Dormand-Prince 5(4) (Shampine 1986; Hairer, Nørsett & Wanner §II.6, the
+# coefficients of scipy's RK45): y(t + θh) = y + h sum_j k_j sum_p P[j][p] θ^(p+1), fourth order.
+P = (
+    (1.0, -8048581381 / 2820520608, 8663915743 / 2820520608, -12715105075 / 11282082432),
+    (0.0, 0.0, 0.0, 0.0),
+    (0.0, 131558114200 / 32700410799, -68118460800 / 10900136933, 87487479700 / 32700410799),
+    (0.0, -1754552775 / 470086768, 14199869525 / 1410260304, -10690763975 / 1880347072),
+    (0.0, 127303824393 / 49829197408, -318862633887 / 49829197408, 701980252875 / 199316789632),
+    (0.0, -282668133 / 205662961, 2019193451 / 616988883, -1453857185 / 822651844),
+    (0.0, 40617522 / 29380423, -110615467 / 29380423, 69997945 / 29380423),
+)
 
 
 @dataclass
@@ -63,6 +74,10 @@ class Settings:
     slide_tol: float = 1e-12  # equivalent control: max|ġ| on sliding entries / max|ġ| must stay below
     max_steps: int = 200000
     dt: float = 0.01  # rk4 only
+    # state at a located event: "dense" (the step's fourth-order dense output at the event time,
+    # no extra right-hand sides) or "redo" (a new Dormand-Prince step from the step's start to it,
+    # six more right-hand sides per event: the former scheme, kept for the equivalence test)
+    event_state: str = "dense"
 
     def attrs(self, prefix: str = "integrator_") -> dict:
         return {prefix + k: (int(v) if isinstance(v, bool) else v) for k, v in self.__dict__.items()}
@@ -120,6 +135,21 @@ def hermite(y0, y1, f0, f1, h, theta):
     )
 
 
+def _combine(y, h, coefs, k):
+    """y + h sum_j coefs[j] k[j] over the nonzero coefficients (in-place accumulation)."""
+    acc = None
+    for c, kj in zip(coefs, k):
+        if c != 0.0:
+            acc = kj * c if acc is None else acc.add_(kj, alpha=c)
+    return y if acc is None else y + h * acc
+
+
+def dense_output(y0, h, k, theta):
+    """Dormand-Prince dense output at θ in [0, 1] of a step from y0 of size h with stages k1..k7."""
+    powers = (theta, theta**2, theta**3, theta**4)
+    return _combine(y0, h, [sum(c * q for c, q in zip(row, powers)) for row in P], k)
+
+
 def _call(rhs, t, y, mode):
     """rhs -> (ẏ, effective masks or None); plain rhs returning ẏ alone are allowed."""
     out = rhs(t, y, mode)
@@ -130,7 +160,7 @@ def _dopri_step(rhs, t, y, h, k1, mode):
     """One Dormand-Prince step with the mode fixed; returns (y_new, stages k1..k7, λ at y_new)."""
     k = [k1]
     for i in range(1, 7):
-        yi = y + h * sum(A[i][j] * k[j] for j in range(i) if A[i][j] != 0.0)
+        yi = _combine(y, h, A[i], k)
         ki, lam = _call(rhs, t + C[i] * h, yi, mode)
         k.append(ki)
     return yi, k, lam
@@ -252,7 +282,7 @@ def dopri5(rhs, y0, times, settings: Settings, switching=None, jump=None):
             y_new, k, lam_new = _dopri_step(rhs, t, y, step, k1, mode)
             stats.rhs_evals += 6
             err = _rms_error(
-                step * sum(E[j] * k[j] for j in range(7) if E[j] != 0.0),
+                _combine(0.0, step, E, k),
                 y,
                 y_new,
                 settings.rtol,
@@ -263,7 +293,7 @@ def dopri5(rhs, y0, times, settings: Settings, switching=None, jump=None):
                 h = step * min(5.0, max(0.2, 0.9 * err**-0.2))
                 continue
             factor = min(5.0, max(0.2, 0.9 * max(err, 1e-10) ** -0.2))
-            ev = None
+            ev, full = None, None
             if mode is not None:
                 g0 = g_cache if g_cache is not None else switching(y)
                 consistent0 = ~mode.sliding & ((g0 > 0).to(y.dtype) == mode.masks)
@@ -293,9 +323,13 @@ def dopri5(rhs, y0, times, settings: Settings, switching=None, jump=None):
                     )
                     lam_ev = lam_hi if lam_hi is not None else lam_new
                     if hi < 1.0:
-                        step = max(hi * step, 1e-14 * max(1.0, abs(t)))
-                        y_new, k, lam_new = _dopri_step(rhs, t, y, step, k1, mode)
-                        stats.rhs_evals += 6
+                        if settings.event_state == "redo":
+                            step = max(hi * step, 1e-14 * max(1.0, abs(t)))
+                            y_new, k, lam_new = _dopri_step(rhs, t, y, step, k1, mode)
+                            stats.rhs_evals += 6
+                        else:  # the state at the event from this step's dense output
+                            y_new = dense_output(y, step, k, hi)
+                            full, step = step, hi * step
                         g1 = None
                 else:
                     ev = None
@@ -317,7 +351,8 @@ def dopri5(rhs, y0, times, settings: Settings, switching=None, jump=None):
                 stats.rhs_evals += 1
                 g_cache = None
             y, k1, lam_start = y_new, k[6], lam_new
-            h = step * factor
+            # the next step from the accepted step's proposal (an event does not shrink it, "dense")
+            h = (full if full is not None else step) * factor
         out.append(y)
         stats.modes.append(mode)
     return torch.stack(out), stats

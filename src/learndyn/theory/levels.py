@@ -11,14 +11,23 @@ from __future__ import annotations
 LEVELS = (0, 1, 2)  # 0 = kernel frozen (NTK), 1 = frozen-Gamma, 2 = operators moving, conjugate frozen
 
 
-def runs_level(level: int, depth: int, width: int, floor_max_width: int) -> bool:
-    """Whether level ``level`` is integrated (or, for 0, evaluated) at ``depth`` and ``width``."""
-    return level == 0 or level < depth or (depth == 1 and level == 1 and width <= floor_max_width)
+def runs_level(
+    level: int, depth: int, width: int, floor_max_width: int, levels_max_width: int | None = None
+) -> bool:
+    """Whether level ``level`` is integrated (or, for 0, evaluated) at ``depth`` and ``width``;
+    levels k >= 1 where they truncate only up to ``levels_max_width`` (None: every width)."""
+    if level == 0:
+        return True
+    if level < depth:
+        return levels_max_width is None or width <= levels_max_width
+    return depth == 1 and level == 1 and width <= floor_max_width
 
 
-def flows_per_run(levels, depth: int, width: int, floor_max_width: int) -> int:
+def flows_per_run(levels, depth: int, width: int, floor_max_width: int, levels_max_width=None) -> int:
     """Integrated flows of one (depth, width, seed) run: the true flow and each level >= 1 run."""
-    return 1 + sum(1 for k in levels if k >= 1 and runs_level(k, depth, width, floor_max_width))
+    return 1 + sum(
+        1 for k in levels if k >= 1 and runs_level(k, depth, width, floor_max_width, levels_max_width)
+    )
 
 
 def widths_at(truncation: dict, depth: int, n: int | None = None) -> list[int]:

@@ -11,11 +11,11 @@ import xarray as xr
 
 from ..latex import fmt_in_style, fmt_value, header, macro_name, plural
 from ..stats import exponent_interval, fit_exponent, paired_ci
+from .exponents import FLOOR_FACTOR, exponent_table, seed_slopes, shared_widths, trajectory_error
 from .structured_report import comparison_rows, structured_macro_defaults, structured_macros
 
 # --- the truncation hierarchy (truncation levels, drift diagnostics) -------------------------------
 
-FLOOR_FACTOR = 10  # exponents are fitted over errors at least this many times the integration floor
 LEVEL_LABELS = {
     0: "kernel frozen (NTK)",
     1: r"operators frozen (frozen-$\Gamma$)",
@@ -33,11 +33,6 @@ def eta_slopes(descent) -> dict[int, float]:
     return out
 
 
-def trajectory_error(err: xr.DataArray) -> xr.DataArray:
-    """Largest error over the stored fractions of the horizon (the whole trajectory)."""
-    return err.max("tau", skipna=True)
-
-
 def integration_floor(truncation: xr.Dataset) -> float:
     """Largest trajectory error of the runs exact by construction (level k >= 1 at depth L <= k)."""
     vals = [
@@ -50,85 +45,43 @@ def integration_floor(truncation: xr.Dataset) -> float:
     return max(vals) if vals else 0.0
 
 
-def _exponent_row(closure, depth, n, x, y, floor, confidence, drop=np.nan) -> dict:
-    ex = exponent_interval(x, y, FLOOR_FACTOR * floor, confidence)
-    return dict(
-        closure=closure,
-        depth=int(depth),
-        n=int(n),
-        mean=ex.mean,
-        low=ex.low,
-        high=ex.high,
-        seeds=ex.n_seeds,
-        x_min=ex.x_min,
-        x_max=ex.x_max,
-        loss_drop=drop,
-        exact=False,
-    )
-
-
-def loss_drop_reached(loss: xr.DataArray) -> float:
-    """Mean over runs of the fraction of the loss removed by the horizon, 1 - loss(t_h)/loss(0)."""
-    return float((1 - loss.isel(tau=-1) / loss.isel(tau=0)).mean(skipna=True))
-
-
-def hierarchy_rows(truncation, floor, confidence=0.95, smooth=None, second=None) -> pd.DataFrame:
-    """Exponent p of the trajectory error ~ m^p per (level, depth), mean and t-interval over
-    seeds, fitted over errors >= FLOOR_FACTOR x ``floor``; levels exact by construction are rows
-    without an exponent. ``smooth`` (smooth-activation control) and ``second`` (a depth job at
-    another n) add level-0 rows."""
+def hierarchy_rows_from(exponents: pd.DataFrame, truncation) -> pd.DataFrame:
+    """The closure table's rows from ``exponents.exponent_table``: per (closure, depth, n) the error
+    exponent over the range shared by every depth (``exponents.shared_widths``; the second data
+    size over its own part of it), plus one row per level exact by construction."""
+    fits = exponents[(exponents.quantity == "error") & (exponents.kind == "fit")]
+    # the first fit of each closure is over the shared range (or the part of it where it ran)
+    fits = fits.drop_duplicates(["level", "activation", "depth", "n"], keep="first")
     rows = []
-    n = (
-        int(truncation.sizes["sample"])
-        if "sample" in truncation.dims
-        else int(truncation.attrs.get("data_n", 0))
-    )
     for k in truncation.level.values:
         for L in truncation.depth.values:
             if k >= 1 and k >= L:
-                rows.append(dict(closure=LEVEL_LABELS[int(k)], depth=int(L), n=n, exact=True))
-                continue
-            sup = trajectory_error(truncation.err.sel(level=k, depth=L)).dropna("width", how="all")
-            drop = loss_drop_reached(truncation.loss.sel(depth=L))
-            rows.append(
-                _exponent_row(
-                    LEVEL_LABELS[int(k)], L, n, sup.width.values, sup.values.T, floor, confidence, drop
+                rows.append(
+                    dict(closure=LEVEL_LABELS[int(k)], depth=int(L), n=int(fits.n.iloc[0]), exact=True)
                 )
+    for r in fits.itertuples():
+        label = LEVEL_LABELS[int(r.level)] + ("" if r.activation == "relu" else f", {r.activation.upper()}")
+        rows.append(
+            dict(
+                closure=label,
+                depth=r.depth,
+                n=r.n,
+                mean=r.exponent,
+                low=r.low,
+                high=r.high,
+                seeds=r.n_seeds,
+                x_min=r.width_min,
+                x_max=r.width_max,
+                loss_drop=r.loss_drop if r.activation == "relu" else np.nan,
+                p_half=r.p_minus_half_holm,
+                p_one=r.p_minus_one_holm,
+                exact=False,
             )
-    if smooth is not None:
-        for L in smooth.depth.values:
-            sup = trajectory_error(smooth.err.sel(depth=L))
-            rows.append(
-                _exponent_row(
-                    f"{LEVEL_LABELS[0]}, {smooth.attrs['activation'].upper()}",
-                    L,
-                    n,
-                    sup.width.values,
-                    sup.values.T,
-                    floor,
-                    confidence,
-                )
-            )
-    if second is not None:
-        L = int(second.depth.values[0])
-        n2 = int(second.attrs.get("data_n", 0))
-        for k in second.level.values:
-            if k >= 1 and k >= L:
-                continue
-            sup = trajectory_error(second.err.sel(level=k, depth=L)).dropna("width", how="all")
-            rows.append(
-                _exponent_row(
-                    LEVEL_LABELS[int(k)],
-                    L,
-                    n2,
-                    sup.width.values,
-                    sup.values.T,
-                    floor,
-                    confidence,
-                    loss_drop_reached(second.loss.sel(depth=L)),
-                )
-            )
-    return pd.DataFrame(rows)
+        )
+    order = {v: i for i, v in enumerate(LEVEL_LABELS.values())}
+    df = pd.DataFrame(rows)
+    df["_k"] = [order.get(c, 10 + order.get(c.split(",")[0], 0)) for c in df.closure]
+    return df.sort_values(["_k"], kind="stable").drop(columns="_k").reset_index(drop=True)
 
 
 def smooth_vs_relu(truncation, smooth, confidence=0.95) -> dict:
@@ -141,6 +94,7 @@ def smooth_vs_relu(truncation, smooth, confidence=0.95) -> dict:
         widths = np.intersect1d(
             smooth.width.values, truncation.err.sel(depth=L).dropna("width", how="all").width.values
         )
+        widths = np.intersect1d(widths, shared_widths(truncation))
         seeds = np.intersect1d(smooth.seed.values, truncation.seed.values)
         relu = trajectory_error(truncation.err.sel(level=0, depth=L, width=widths, seed=seeds)).values.T
         soft = trajectory_error(smooth.err.sel(depth=L, width=widths, seed=seeds)).values.T
@@ -154,9 +108,10 @@ def side_exponents(truncation, drift, confidence=0.95) -> dict:
     """Exponents over width (t-intervals over seeds) of the switch fraction at the horizon, of the
     Γ drift of each layer at the horizon: {name: Exponent}. (Wall times are machine-dependent:
     they are stored as ``wall_s`` for the cost model, not reported as results.)"""
-    out = {}
+    out, shared = {}, shared_widths(truncation)
     for L in truncation.depth.values:
         sw = truncation.switch_fraction.sel(depth=L).isel(tau=-1).dropna("width", how="all")
+        sw = sw.sel(width=np.intersect1d(sw.width.values, shared))
         out[("switch", int(L))] = exponent_interval(sw.width.values, sw.values.T, 0.0, confidence)
         for layer in range(1, int(L) + 1):
             g = drift.gram_drift.sel(depth=L, layer=layer).isel(tau=-1).dropna("width", how="all")
@@ -186,6 +141,25 @@ def hierarchy_macro_defaults(max_depth: int = 3) -> dict:
         ]:
             out[key] = "not measured in this profile (compared with)"
         out[f"SwitchMin{W}"] = out[f"SwitchMax{W}"] = NA
+        for key in (f"HalfWidthLvlZero{W}", f"PHalfLvlZero{W}", f"POneLvlZero{W}", f"LocalLvlZero{W}"):
+            out[key] = NA
+        for key in (f"PSwitchHalf{W}", f"PGeluMinusRelu{W}", f"ErrVsSwitch{W}P"):
+            out[key] = NA
+        for suffix in ("", "Lo", "Hi", "Min", "Max", "PHalf", "POne"):
+            out[f"ExpoLongLvlZero{W}{suffix}"] = NA
+        for suffix in ("", "Lo", "Hi"):
+            out[f"ErrVsSwitch{W}{suffix}"] = NA
+        for key in (
+            f"VsHalfLvlZero{W}Words",
+            f"VsOneLvlZero{W}Words",
+            f"ExpoLongLvlZero{W}VsHalfWords",
+            f"ExpoLongLvlZero{W}VsOneWords",
+            f"SwitchVsHalf{W}Words",
+            f"ErrVsSwitch{W}Words",
+        ):
+            out[key] = "not measured in this profile"
+        out[f"HorizonMedian{W}"] = NA
+    out["ExpoAlpha"], out["HorizonRuleWords"] = NA, "not measured in this profile"
     return out
 
 
@@ -254,11 +228,86 @@ def hierarchy_macros(truncation, drift, hier, smooth, floor, confidence) -> dict
     return macros
 
 
+ALPHA = 0.05  # family-wise level of the exponent tests (Holm over the fit rows of exponents.csv)
+
+
+def _verdict(p_holm: float, reference: str) -> str:
+    """Words for one Holm-adjusted test of an exponent against ``reference`` (LaTeX)."""
+    if not np.isfinite(p_holm):
+        return f"not tested against ${reference}$"
+    return f"{'' if p_holm < ALPHA else 'not '}distinguishable from ${reference}$"
+
+
+def exponent_macros(exponents: pd.DataFrame) -> dict:
+    """Macros of exponents.csv the closure section quotes: the level-0 tests against -1/2 and -1
+    per depth (Holm-adjusted p, half-width, words), the L = 1 fit over its full width range, its
+    local exponents, the switching argument (switched fraction against -1/2, error against
+    switched fraction against 1) and the GELU - ReLU tests."""
+    fmt = lambda v: f"{v:.2f}" if np.isfinite(v) else NA
+    fmtp = lambda p: NA if not np.isfinite(p) else ("<0.001" if p < 0.001 else f"{p:.2g}")
+    out = {"ExpoAlpha": f"{ALPHA:g}"}
+    fits = exponents[exponents.kind == "fit"]
+    main_n = int(exponents.n.iloc[0])
+    for L in sorted(set(fits.depth)):
+        W = macro_name(int(L), spell_digits=True)
+        err = fits[(fits.quantity == "error") & (fits.level == 0) & (fits.activation == "relu")]
+        err = err[(err.depth == L) & (err.n == main_n)].sort_values("width_max")
+        if len(err):
+            r = err.iloc[0]  # the shared range
+            out[f"HalfWidthLvlZero{W}"] = fmt(r.half_width)
+            out[f"PHalfLvlZero{W}"], out[f"POneLvlZero{W}"] = (
+                fmtp(r.p_minus_half_holm),
+                fmtp(r.p_minus_one_holm),
+            )
+            out[f"VsHalfLvlZero{W}Words"] = _verdict(r.p_minus_half_holm, "-1/2")
+            out[f"VsOneLvlZero{W}Words"] = _verdict(r.p_minus_one_holm, "-1")
+            if len(err) > 1:  # the depth's full range, wider than the shared one
+                w = err.iloc[-1]
+                key = f"ExpoLongLvlZero{W}"
+                out[key], out[key + "Lo"], out[key + "Hi"] = fmt(w.exponent), fmt(w.low), fmt(w.high)
+                out[key + "Min"], out[key + "Max"] = str(w.width_min), str(w.width_max)
+                out[key + "PHalf"], out[key + "POne"] = fmtp(w.p_minus_half_holm), fmtp(w.p_minus_one_holm)
+                out[key + "VsHalfWords"] = _verdict(w.p_minus_half_holm, "-1/2")
+                out[key + "VsOneWords"] = _verdict(w.p_minus_one_holm, "-1")
+        local = exponents[
+            (exponents.kind == "local") & (exponents.depth == L) & (exponents.activation == "relu")
+        ]
+        local = local[local.n == main_n]
+        out[f"LocalLvlZero{W}"] = (
+            "; ".join(
+                rf"${r.width_min}\to{r.width_max}$: ${fmt(r.exponent)}$ [${fmt(r.low)}$, ${fmt(r.high)}$]"
+                for r in local.itertuples()
+            )
+            or NA
+        )
+        sw = fits[(fits.quantity == "switch_fraction") & (fits.depth == L)].sort_values("width_max")
+        if len(sw):
+            r = sw.iloc[0]
+            out[f"PSwitchHalf{W}"] = fmtp(r.p_minus_half_holm)
+            out[f"SwitchVsHalf{W}Words"] = _verdict(r.p_minus_half_holm, "-1/2")
+        ev = fits[(fits.quantity == "error_vs_switch") & (fits.depth == L)].sort_values("width_max")
+        if len(ev):
+            r = ev.iloc[0]
+            key = f"ErrVsSwitch{W}"
+            out[key], out[key + "Lo"], out[key + "Hi"] = fmt(r.exponent), fmt(r.low), fmt(r.high)
+            out[key + "P"], out[key + "Words"] = fmtp(r.p_reference_holm), _verdict(r.p_reference_holm, "1")
+        gm = fits[(fits.quantity == "gelu_minus_relu") & (fits.depth == L)]
+        if len(gm):
+            out[f"PGeluMinusRelu{W}"] = fmtp(gm.iloc[0].p_reference_holm)
+    rule = str(exponents.horizon_rule.iloc[0])
+    out["HorizonRuleWords"] = (
+        "one ODE time per depth, shared by every width and seed"
+        if rule == "shared"
+        else "each run's own loss-drop time"
+    )
+    return out
+
+
 def paired_exponent_difference(x, y_a, y_b, floor, confidence=0.95):
     """Exponent of ``y_a`` minus that of ``y_b`` over the same widths ``x``, paired by seed
     (rows), each fitted over errors >= FLOOR_FACTOR x ``floor``: (mean, low, high, n)."""
-    a = np.asarray(exponent_interval(x, y_a, FLOOR_FACTOR * floor).slopes)
-    b = np.asarray(exponent_interval(x, y_b, FLOOR_FACTOR * floor).slopes)
+    a = seed_slopes(x, y_a, FLOOR_FACTOR * floor)
+    b = seed_slopes(x, y_b, FLOOR_FACTOR * floor)
     return paired_ci(a - b, confidence)
 
 
@@ -322,8 +371,17 @@ def hierarchy_table(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFram
                 "" if r.exact or not np.isfinite(r.loss_drop) else f"{r.loss_drop:.2f}"
                 for r in rows.itertuples()
             ],
+            r"$p_{-1/2}$": ["" if r.exact else _pval(r.p_half) for r in rows.itertuples()],
+            r"$p_{-1}$": ["" if r.exact else _pval(r.p_one) for r in rows.itertuples()],
         }
     )
+
+
+def _pval(p: float) -> str:
+    """A Holm-adjusted p-value for the table: two significant digits, small ones as a bound."""
+    if not np.isfinite(p):
+        return "n/a"
+    return "$<0.001$" if p < 0.001 else f"{p:.2g}"
 
 
 # --- the checks table: one registered family of checks per experiment ------------------------
@@ -680,11 +738,13 @@ def check_macros(df: pd.DataFrame, results: Results, tol: dict) -> dict:
 
 def build_summary(results: Results, tol: dict, confidence: float = 0.95):
     """Every registered check (experiment, check, data, max error, tolerance, pass) and the
-    hierarchy's exponents; returns (Dataset, checks DataFrame, hierarchy DataFrame, macros)."""
+    hierarchy's exponents; returns (Dataset, checks DataFrame, hierarchy DataFrame, macros,
+    exponents DataFrame (``exponents.exponent_table``: results/theory/exponents.csv))."""
     df = check_rows(results, tol)
     trunc, smooth = results.truncation, results.smooth
     floor = integration_floor(trunc)
-    hier = hierarchy_rows(trunc, floor, confidence, smooth, results.second)
+    exponents = exponent_table(trunc, floor, confidence, smooth, results.second)
+    hier = hierarchy_rows_from(exponents, trunc)
     macros = {**check_macros(df, results, tol), "IntegrationFloor": floor}
     macros.update(hierarchy_macro_defaults())
     macros.update(hierarchy_macros(trunc, results.drift, hier, smooth, floor, confidence))
@@ -693,9 +753,11 @@ def build_summary(results: Results, tol: dict, confidence: float = 0.95):
     if results.structured_closure is not None:
         sc = results.structured_closure
         macros.update(structured_macros(sc, comparison_rows(sc, confidence), confidence))
+    macros.update(exponent_macros(exponents))
     return (
         summary_dataset(df, results, hier, floor),
         checks_table(df),
         hierarchy_table(hier, confidence),
         macros,
+        exponents,
     )

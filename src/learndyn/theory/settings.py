@@ -64,7 +64,7 @@ class TruncationConfig:
     max_widths: tuple  # widths above max_widths[i] are skipped at depths[i]
     levels: tuple  # truncation levels in {0, 1, 2}
     seeds: tuple  # network seeds of this experiment (each run is integrated on its own)
-    horizon: dict  # loss_drop: fraction of the loss drop that ends a run; t_max: cap (a plateau)
+    horizon: dict  # rule (shared | per_run), loss_drop (fraction of the level-0 loss), t_max (cap)
     n_times: int  # stored fractions of each run's horizon
     rtol: float  # integrator tolerances of this experiment (override theory.integrator)
     atol: float
@@ -72,6 +72,7 @@ class TruncationConfig:
     floor_max_width: int  # the L = 1 level-1 (exact) runs that measure the floor, up to this width
     second_n: dict  # {n, depth, widths}: the same at another number of training points ({} = none)
     smooth: dict  # {activation, depths, widths}: level 0 for a smooth activation ({} = none)
+    levels_max_width: int = 1 << 30  # levels >= 1 integrated (where they truncate) up to this width
 
     def widths_at(self, depth: int, n: int | None = None) -> list:
         """Widths integrated at ``depth`` (``levels.widths_at``)."""
@@ -136,8 +137,11 @@ class Job:
 @dataclass(frozen=True)
 class DepthRun:
     """One truncation depth job (``hierarchy.run_depth``): the levels ``levels`` against the true
-    flow at ``depth`` over ``widths`` x ``seeds``, each run to the time its level-0 loss has
-    fallen by ``loss_drop`` (capped at ``t_max``) and stored at ``n_times`` fractions of it."""
+    flow at ``depth`` over ``widths`` x ``seeds``, stored at ``n_times`` fractions of the horizon.
+    ``horizon_rule`` "shared": one ODE time for every width and seed of the depth, the median over
+    seeds of the time at which the level-0 loss at the smallest width has fallen by ``loss_drop``
+    (``hierarchy.shared_horizon``); "per_run": each run to its own level-0 loss-drop time. Both
+    capped at ``t_max``."""
 
     depth: int
     widths: tuple
@@ -149,12 +153,17 @@ class DepthRun:
     integrator: Settings
     gram_max_width: int  # Gram drift measured up to this width
     floor_max_width: int  # exact L = 1 level-1 runs (the integration floor) up to this width
+    levels_max_width: int = 1 << 30  # levels >= 1 integrated up to this width
+    horizon_rule: str = "per_run"
 
 
 @dataclass(frozen=True)
 class SmoothRun:
     """The smooth-activation control (``hierarchy.run_smooth_control``): level 0 against the
-    true flow of a smooth network, with the truncation's horizon rule, times and integrator."""
+    true flow of a smooth network, with the truncation's horizon rule, times and integrator. Under
+    the "shared" rule each depth runs to the ReLU depth job's horizon (same ReLU networks at the
+    width ``horizon_widths[depth]``, the smallest of that job), so GELU and ReLU are paired by
+    seed, width and ODE time."""
 
     control: SmoothControl
     seeds: tuple
@@ -162,6 +171,8 @@ class SmoothRun:
     t_max: float
     n_times: int
     integrator: Settings
+    horizon_rule: str = "per_run"
+    horizon_widths: tuple = ()  # ((depth, smallest ReLU width of the depth job), ...)
 
 
 def configure(name: str, theory: dict) -> Job:
@@ -199,6 +210,8 @@ def depth_run(job: Job, depth: int, n: int) -> DepthRun:
         integrator=job.integrator,
         gram_max_width=exp.gram_max_width,
         floor_max_width=exp.floor_max_width if n == job.n else 0,
+        levels_max_width=exp.levels_max_width,
+        horizon_rule=exp.horizon.get("rule", "per_run"),
     )
 
 
@@ -212,4 +225,6 @@ def smooth_run(job: Job) -> SmoothRun:
         t_max=exp.horizon["t_max"],
         n_times=exp.n_times,
         integrator=job.integrator,
+        horizon_rule=exp.horizon.get("rule", "per_run"),
+        horizon_widths=tuple((int(L), exp.widths_at(int(L), job.n)[0]) for L in exp.depths),
     )
