@@ -337,9 +337,9 @@ def check_train_references(train: dict, tasks: list[str]) -> list[str]:
         problems += _unknown(study["models"], models, f"train.studies.{name}.models", "train.models")
     sweep, claims = train["lr_sweep"], train["claims"]
     stock_tasks = train.get("stock", {}).get("tasks", [])
-    problems += _unknown(
-        stock_tasks, train["studies"]["main"]["tasks"], "train.stock.tasks", "the main study"
-    )
+    main_tasks = train["studies"]["main"]["tasks"]
+    if not _unknown(main_tasks, tasks, "", ""):  # an unknown main task is reported above, once
+        problems += _unknown(stock_tasks, main_tasks, "train.stock.tasks", "the main study")
     problems += _unknown(sweep["models"], models, "train.lr_sweep.models", "train.models")
     problems += _unknown(sweep["tasks"], tasks, "train.lr_sweep.tasks", "data.tasks")
     problems += _unknown([train["fixed_point"]["task"]], tasks, "train.fixed_point.task", "data.tasks")
