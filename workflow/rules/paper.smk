@@ -42,6 +42,22 @@ rule paper_cost:
         "../scripts/paper_cost.py"
 
 
+rule claims_ledger:
+    input:
+        train=files_of("train_claims", "ledger"),
+        bridge=files_of("bridge_report", "claims"),
+        theory=files_of("theory_summary", "structured_ledger"),
+        lib=lib("paper_ledger.py"),
+    output:
+        **outputs_of("claims_ledger"),
+    log:
+        log_of("claims_ledger"),
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/paper_ledger.py"
+
+
 rule paper_sources:
     input:
         datasets=get_paper_artefact_datasets,

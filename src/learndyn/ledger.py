@@ -1,0 +1,54 @@
+"""The paper's claims ledger, ``results/paper/claims.csv``: one row per comparison of the whole
+paper, the rows of each half concatenated (torch-free).
+
+Each half tests its own family and writes its rows (``results/analysis/train_claims.csv``: the
+training half's families, ``learndyn.train.claims``; ``results/bridge/claims.csv``: the bridge;
+``results/theory/structured_closure.csv``: the structured layer's closure). The ledger keeps
+every column any of them has (empty where a half has none) and adds ``half``; every row names
+the unit of its test (``test_unit``: seed, or architecture for the bridge's between-model rows)
+and their number (``n_units``), and has a ``key`` (the claim's name where a half has no key).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+# the columns every row has, first, in this order (the rest follow in the halves' order)
+FIRST = [
+    "half",
+    "family",
+    "key",
+    "claim",
+    "task",
+    "model",
+    "baseline",
+    "depth",
+    "width",
+    "test_unit",
+    "n_units",
+]
+
+
+def read_rows(path: str | os.PathLike, half: str) -> pd.DataFrame:
+    """One half's rows, with ``half``, a ``key`` and the unit of each test (a training row is
+    paired by seed: its unit is the seed, its number the paired seeds)."""
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"depth": str, "width": str})
+    df.insert(0, "half", half)
+    if "key" not in df:
+        df["key"] = df["claim"]
+    if "test_unit" not in df:
+        df["test_unit"] = "seed"
+    if "n_units" not in df:
+        dropped = df["n_dropped"].fillna(0) if "n_dropped" in df else 0
+        df["n_units"] = df["n_seeds"] - dropped
+    return df
+
+
+def combine(parts: dict[str, str | os.PathLike]) -> pd.DataFrame:
+    """The ledger from ``{half: path}``: the halves' rows stacked, ``FIRST`` columns first."""
+    frames = [read_rows(path, half) for half, path in parts.items()]
+    df = pd.concat(frames, ignore_index=True, sort=False)
+    rest = [c for c in df.columns if c not in FIRST]
+    return df[FIRST + rest]
