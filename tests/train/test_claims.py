@@ -804,3 +804,14 @@ def test_reproduce_claims_prints_the_changed_verdicts(table, tmp_path, capsys):
     assert any(line.startswith("empirical LossTV") and line.endswith("-> (absent)") for line in out)
     assert out[-1] == "2 verdict(s) changed"
     assert len(changed_verdicts(table, changed)) == 2
+
+
+def test_descriptive_study_rows_leave_every_family(table):
+    studies = {**CFG["studies"], "depth": {**CFG["studies"]["depth"], "family": "descriptive"}}
+    t = claims_table(Context(CELLS, {**CFG, "studies": studies}, LR, FP))
+    desc = t[t.family == "descriptive"]
+    assert len(desc) > 0 and set(desc.key) == {"GradFlow", "DepthScaling"} & set(table.key)
+    assert (desc.verdict == "descriptive").all() and np.isnan(desc.p_holm).all()
+    assert np.isfinite(desc.low).all() and np.isfinite(desc.high).all()  # intervals stay
+    emp, emp0 = t[t.family == "empirical"], table[table.family == "empirical"]
+    assert emp.family_size.iloc[0] == emp0.family_size.iloc[0] - np.isfinite(desc.p).sum()

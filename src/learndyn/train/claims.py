@@ -43,6 +43,7 @@ from ..stats import (
     zero_variance,
 )
 from .collect import task_kind
+from .grid import descriptive_studies
 from .selection import ValidationView, match_on_validation, read_at
 
 BY_CONSTRUCTION = "by construction"
@@ -534,6 +535,8 @@ EQUIVALENT, NOT_EQUIVALENT = "equivalent", "not shown equivalent"
 # by design (``claims.favourable_tasks``); the rows implied by construction (a bound of the
 # spectral cap, or the fixed-point contraction); the linear-equivalence summary
 FAMILIES = ("empirical", "favourable_task", "by_construction", "equivalence")
+# rows outside every family: trends of a study marked ``family: descriptive`` (interval, no verdict)
+DESCRIPTIVE = "descriptive"
 FLAT_TOL = 0.01  # a run has flattened when its best validation loss improved < 1% in the last quarter
 LEDGER_COLUMNS = [
     "family",
@@ -633,10 +636,14 @@ def excluded_reason(cfg: dict, task: str, baseline: str) -> str:
 
 
 def family_of(c: Claim, cfg: dict, task: str, constructed: bool) -> str:
-    """The Holm family of a row (``FAMILIES``)."""
+    """The Holm family of a row (``FAMILIES``), or ``descriptive`` (no family: a claim read off a
+    study marked ``family: descriptive``, whose trends are reported with their intervals only).
+    ``cfg``: the validated ``train`` config."""
+    if c.source in descriptive_studies(cfg):
+        return DESCRIPTIVE
     if c.bound or constructed:
         return "by_construction"
-    return "favourable_task" if task in cfg.get("favourable_tasks", []) else "empirical"
+    return "favourable_task" if task in cfg["claims"].get("favourable_tasks", []) else "empirical"
 
 
 def _flags(diff: np.ndarray, s: np.ndarray, b: np.ndarray, n: int, min_seeds: int) -> list[str]:
@@ -675,7 +682,7 @@ def claim_rows(ctx: Context) -> tuple[list[dict], list[np.ndarray]]:
                 share = flattened_share(c, ctx, [cl["structured"], base], task)
                 rows.append(
                     {
-                        "family": family_of(c, cl, task, constructed),
+                        "family": family_of(c, ctx.cfg, task, constructed),
                         "key": c.key,
                         "claim": c.claim,
                         "measure": c.measure,
@@ -793,6 +800,8 @@ def holm_interval(diff: np.ndarray, test: str, p: float, p_holm: float, alpha: f
 
 
 def _verdict(r, alpha: float) -> str:
+    if r.family == DESCRIPTIVE:
+        return DESCRIPTIVE
     if r.excluded_reason:
         return EXCLUDED
     if r.constructed:

@@ -464,7 +464,7 @@ def fi_forest(inp: Inputs):
     implied by the cap's bounds), one row per baseline, the tasks side by side within it (marker
     per task; hollow: a fixed-budget row). The equivalence rows have their own table."""
     df = inp.claims.to_dataframe().reset_index()
-    df = df[df.family != "equivalence"]
+    df = df[~df.family.isin(["equivalence", "descriptive"])]  # own table; intervals only
     keys = list(dict.fromkeys(df.key))
     tasks = list(dict.fromkeys(df.task))
     marker = {t: TASK_MARKERS[i % len(TASK_MARKERS)] for i, t in enumerate(tasks)}

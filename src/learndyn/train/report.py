@@ -27,6 +27,7 @@ from ..stats import VERDICTS
 from .claims import (
     BY_CONSTRUCTION,
     CLAIMS,
+    DESCRIPTIVE,
     DROPPED,
     EQUIVALENT,
     EXCLUDED,
@@ -186,6 +187,9 @@ def verdict_list(df: pd.DataFrame) -> str:
             got = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
             if got:
                 parts.append(f"{FAMILY_NAMES[fam]}: {got} of {len(f)}")
+        described = int((g.family == DESCRIPTIVE).sum())
+        if described:
+            parts.append(f"descriptive (a study outside every family; intervals, no verdict): {described}")
         items.append(rf"\item \emph{{{c.claim}}} ({c.measure}): " + "; ".join(parts) + ".")
     for key, why in DROPPED.items():
         items.append(rf"\item \emph{{{key.lower()}}}: not tested; {tex_escape(why)}.")
