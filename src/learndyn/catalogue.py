@@ -207,6 +207,7 @@ def _train_collect(config):
 # linear-equivalence summary) and the checkpoint rules
 TRAIN_TABLES = {
     "table": "claims",
+    "table_more": "claims_more",  # the empirical family's second half (a page each)
     **{
         k: k
         for k in (

@@ -106,6 +106,11 @@ def _link(text: str, path: str, repository: str | None, commit: str, line: int =
     return rf"\href{{{url_escape(target(path, repository, commit, line))}}}{{{shown}}}"
 
 
+# A caption names at most this many datasets with their hashes; the rest are counted (every one,
+# with its hash, is in the appendix table).
+MAX_CAPTION_DATASETS = 6
+
+
 def caption_line(source: Source, hashes: dict[str, str], repository: str | None, commit: str) -> str:
     """The LaTeX line that ends ``source``'s caption: rule, script and each dataset's short hash."""
     rule = _link(source.rule, source.rule_file, repository, commit, source.rule_line)
@@ -115,6 +120,9 @@ def caption_line(source: Source, hashes: dict[str, str], repository: str | None,
     data = [
         rf"\texttt{{{tex_escape(Path(p).name)}}}~\texttt{{{hashes[p][:SHORT_SHA]}}}" for p in source.datasets
     ]
+    if len(data) > MAX_CAPTION_DATASETS:  # many per-cell files: the appendix table lists them all
+        more = len(data) - MAX_CAPTION_DATASETS + 1
+        data = data[: MAX_CAPTION_DATASETS - 1] + [rf"{more} more (Table~\ref{{tab:sources}})"]
     if data:
         parts.append("data " + ", ".join(data))
     if not repository:

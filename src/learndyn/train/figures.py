@@ -128,12 +128,16 @@ def _kind(cfg: dict, model: str) -> str:
 
 
 def structured_variants(inp: Inputs, task: str) -> list[str]:
-    """The MLP, the structured model and every structured variant trained on ``task`` at the
-    default size (main and ablation studies), in registry order."""
-    out = []
-    for st in inp.cfg["studies"].values():
-        if task in st["tasks"] and not st.get("depths") and not st.get("widths"):
-            out += [m for m in st["models"] if m == "mlp" or _kind(inp.cfg, m) == "structured"]
+    """The MLP, the linear network, the structured model and its structured variants of the
+    main study on ``task`` (the ablations have their table; a legend a reader can use), in
+    registry order."""
+    st = inp.cfg["studies"]["main"]
+    keep = ("mlp", "linear")
+    out = (
+        [m for m in st["models"] if m in keep or _kind(inp.cfg, m) == "structured"]
+        if task in st["tasks"]
+        else []
+    )
     return hue_order(dict.fromkeys(out))
 
 

@@ -807,6 +807,18 @@ def family_latex_frame(df: pd.DataFrame, family: str, metrics: dict | None = Non
     return claims_latex_frame(family_rows(df, family), metrics)
 
 
+def split_at_claim(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A claims table in two of about equal length, cut where a claim starts (column ``claim``),
+    so that each half fits a page; the second is empty for a table of one claim."""
+    if frame.empty or "claim" not in frame:
+        return frame, frame.iloc[:0]
+    starts = [i for i in range(1, len(frame)) if frame["claim"].iloc[i] != frame["claim"].iloc[i - 1]]
+    if not starts:
+        return frame, frame.iloc[:0]
+    cut = min(starts, key=lambda i: abs(i - len(frame) / 2))
+    return frame.iloc[:cut].reset_index(drop=True), frame.iloc[cut:].reset_index(drop=True)
+
+
 def equivalence_frame(df: pd.DataFrame) -> pd.DataFrame:
     """The linear-equivalence rows of the ledger: per task and baseline, the mean difference
     (accuracy, or relative MSE), its interval at 1 - 2 alpha, the Holm-adjusted TOST p and the
