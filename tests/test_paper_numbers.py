@@ -41,8 +41,8 @@ ALLOWED_PHRASES = {
     ("structured.tex", "supported", r"not supported\} when it points"): "definition of the verdict",
     ("structured.tex", "flattened", r"flattened\} when its best validation"): "definition of the term",
     ("structured.tex", "improved", r"improved by less than \\TrainFlatTol"): "definition of the term",
-    ("main_structured.tex", "supported", r"\(\$\+\$ supported, \$-\$"): "legend of the table's marks",
-    ("main_structured.tex", "supported", r"\$-\$ not supported, \$\\cdot\$"): "legend of the table's marks",
+    ("structured.tex", "supported", r"\(\$\+\$ supported, \$-\$"): "legend of the table's marks",
+    ("structured.tex", "supported", r"\$-\$ not supported, \$\\cdot\$"): "legend of the table's marks",
 }
 TEST_TOLERANCES = ("10^{-10}", "10^{-11}", "0.15", "1e-10", "1e-11")
 

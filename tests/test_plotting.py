@@ -135,6 +135,9 @@ def _cells(models, tasks=("spirals", "digits"), depths=(2, 4), widths=(16, 32)):
         {v: (dims, rng.random(shape) + 0.1) for v in ("train_metric", "test_metric", "grad_ratio")},
         coords=coords,
     )
+    # the kept weights: each seed's evaluation (here the last) and the metric measured there
+    ds["selected_step"] = ds.test_metric.isel(eval_step=-1, drop=True) * 0 + 20
+    ds["final_test_metric"] = ds.test_metric.isel(eval_step=-1, drop=True)
     for v in ds.variables:
         ds[v].attrs.update(long_name=v, units="1")
     ds.coords["kind"] = ("task", ["classification"] * len(tasks), {"long_name": "task kind", "units": "1"})

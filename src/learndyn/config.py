@@ -216,7 +216,8 @@ def check_bridge(config: dict) -> list[str]:
         )
     elif task not in train["studies"][study]["tasks"]:
         problems.append(f"config error: bridge.width_study: study {study!r} does not train {task!r}")
-    return problems + check_bridge_population(config)
+    # the population and the copies are checked once the followed models are right (one line each)
+    return problems or check_bridge_population(config)
 
 
 def check_bridge_population(config: dict) -> list[str]:

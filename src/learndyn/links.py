@@ -122,7 +122,7 @@ def caption_line(source: Source, hashes: dict[str, str], repository: str | None,
     ]
     if len(data) > MAX_CAPTION_DATASETS:  # many per-cell files: the appendix table lists them all
         more = len(data) - MAX_CAPTION_DATASETS + 1
-        data = data[: MAX_CAPTION_DATASETS - 1] + [rf"{more} more (Table~\ref{{tab:sources}})"]
+        data = data[: MAX_CAPTION_DATASETS - 1] + [f"{more} more (the appendix table of sources)"]
     if data:
         parts.append("data " + ", ".join(data))
     if not repository:

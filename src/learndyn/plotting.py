@@ -159,7 +159,7 @@ VERDICTS: dict[str, str] = {
     "by construction": "#543005",  # dark brown
     "excluded": "#C2A5CF",  # light purple (a baseline outside every family, with its reason)
     "equivalent": "#5AAE61",  # light green (TOST)
-    "not shown equivalent": "#D9D9D9",  # light grey
+    "not shown equivalent": "#C8C8C8",  # light grey
 }
 
 

@@ -11,14 +11,13 @@ import pytest
 import xarray as xr
 
 from learndyn.data import Task
-from learndyn.train.stock import (
-    StockSettings,
+from learndyn.train.stock import StockSettings, run_stock
+from learndyn.train.stock_report import (
     compare,
     comparison_dataset,
     exclude_trailing,
     excluded,
     mean_difference,
-    run_stock,
 )
 
 TRAIN = {

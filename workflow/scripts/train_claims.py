@@ -13,7 +13,7 @@ from learndyn.io import (
 from learndyn.latex import write_macros, write_table
 from learndyn.train import report
 from learndyn.train.claims import Context, claims_table
-from learndyn.train.stock import exclude_trailing
+from learndyn.train.stock_report import exclude_trailing
 
 cells, lr, fp, tune = (open_dataset(snakemake.input[k]) for k in ("cells", "lr", "fp", "tune"))
 # a baseline that trails the stock library reference beyond its interval leaves every family

@@ -9,8 +9,8 @@ import xarray as xr
 
 from learndyn.io import open_dataset, write_netcdf
 from learndyn.latex import write_macros, write_table
-from learndyn.train.stock import (
-    StockConfig,
+from learndyn.train.stock import StockConfig
+from learndyn.train.stock_report import (
     compare,
     comparison_dataset,
     excluded,

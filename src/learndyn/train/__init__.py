@@ -15,8 +15,8 @@ Modules, in the order a cell runs through them (mirrors ``learndyn.theory``):
 * ``alignment``    cross-model representation alignment: CKA, Procrustes, k-NN overlap, probes
 * ``experiments``  one job -> one dataset: a cell, the tuning (successive halving), an LR sweep,
                    the fixed-point study
-* ``stock``        the stock scikit-learn reference (logistic regression, MLP) and the project's
-                   MLP baseline against it (no torch import)
+* ``stock``        the stock scikit-learn reference (logistic regression, MLP), fitted (no torch)
+* ``stock_report`` the project's MLP baseline against it: comparison, exclusions, table, macros
 * ``claims``       the papers' claims as data: a registry of per-seed measurements (§1, §7)
 * ``collect``      every cell, sweep and the fixed-point study combined into tidy datasets
 * ``report``       the claims table as a dataset, LaTeX tables and macros
