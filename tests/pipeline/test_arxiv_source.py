@@ -38,7 +38,8 @@ def test_the_arxiv_source_compiles_alone(quick_run, tmp_path):
         names = tar.getnames()
     for name in DOCUMENTS:
         assert {f"{name}.tex", f"{name}.bbl", f"xr-{name}.aux"} <= set(names), names
-    assert all(n.count("/") == 0 or n.startswith("figures/") for n in names), names
+    # flat sources, the figures, and the rules and scripts the captions link to (anc/)
+    assert all(n.count("/") == 0 or n.startswith(("figures/", "anc/")) for n in names), names
     assert len([n for n in names if n.startswith("figures/")]) == len(figures.FIGURES), "figures shipped"
     assert not any(n.endswith(".pdf") and "/" not in n for n in names), "the paper's own PDF is shipped"
 

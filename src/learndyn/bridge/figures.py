@@ -159,7 +159,7 @@ def effects(datasets, cfg):
     df = means[["drift_tn_kept", *EFFECT_AXES]].to_dataframe().reset_index()
     df["log_drift"] = np.log10(df["drift_tn_kept"])
     df["group"] = [_group(m) for m in df["model"]]
-    fig, axes = plt.subplots(1, len(EFFECT_AXES), figsize=(6.8, 2.8), sharey=True)
+    fig, axes = plt.subplots(1, len(EFFECT_AXES), figsize=(6.8, 3.0), sharey=True, layout="constrained")
     for ax, (var, words) in zip(axes, EFFECT_AXES.items()):
         sns.scatterplot(
             df, x=var, y="log_drift", hue="group", style="group", ax=ax, legend=ax is axes[0], s=22
@@ -170,8 +170,10 @@ def effects(datasets, cfg):
             ax.set_title(rf"$\rho$ = {float(row.effect):.2f} ({str(row.verdict.values)})", fontsize=7)
         ax.set_xlabel(words, fontsize=7)
         ax.set_ylabel(r"$\log_{10}$ trace-normalised drift")
-    if axes[0].get_legend() is not None:
-        axes[0].legend(fontsize=7, title=None)
+    if axes[0].get_legend() is not None:  # one legend under the panels, clear of their labels
+        handles, labels = axes[0].get_legend_handles_labels()
+        axes[0].get_legend().remove()
+        fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=7)
     return fig
 
 
