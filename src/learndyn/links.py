@@ -158,6 +158,10 @@ def appendix_table(sources: list[Source], hashes: dict[str, str]) -> str:
         r"\toprule",
         r"artefact & rule & script & datasets read (\LDHash{}) \tabularnewline",
         r"\midrule",
+        r"\endfirsthead",  # caption and label once; the later pages repeat the header only
+        r"\toprule",
+        r"artefact & rule & script & datasets read (\LDHash{}) \tabularnewline",
+        r"\midrule",
         r"\endhead",
     ]
     for s in sources:
