@@ -68,6 +68,9 @@ def display(name) -> str:
     key = str(name)
     if key in NAMES:
         return NAMES[key]
+    gate = re.fullmatch(r"alpha=([0-9.]+)", key)  # a fixed-point comparison's gate (claims ledger)
+    if gate:
+        return rf"$\alpha={gate[1]}$"
     family = _FAMILY.match(key)
     if family:  # the bridge's continuum of the structured layer: pop_alpha0p02, pop_rho1p25
         value = family["value"].replace("p", ".")

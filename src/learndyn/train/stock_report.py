@@ -10,6 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from ..io import cf_attrs
+from ..names import display
 from .stock import CONFIDENCE, N_BOOT, StockConfig
 
 
@@ -90,7 +91,7 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
     project - stock with its interval."""
     out = pd.DataFrame(
         {
-            "task": df.task.str.replace("_", " "),
+            "task": df.task.map(display),
             "stock model": df.reference.map(
                 {"logistic": "logistic regression", "stock_mlp": "MLP (sklearn)"}
             ),
@@ -125,7 +126,7 @@ def macros(df: pd.DataFrame, stock: xr.Dataset, cfg: StockConfig) -> dict:
         if r.reference == "stock_mlp":
             verdict = "trails" if r.trails else "does not trail"
             sentences.append(
-                f"On {r.task.replace('_', ' ')} the project's MLP baseline "
+                f"On {display(r.task)} the project's MLP baseline "
                 f"(${fmt_num(r.project)}$) {verdict} the stock MLP (${fmt_num(r.stock)}$): "
                 f"difference ${fmt_num(r.effect)}$, "
                 f"{int(CONFIDENCE * 100)}\\% interval $[{fmt_num(r.low)}, {fmt_num(r.high)}]$."
@@ -136,7 +137,7 @@ def macros(df: pd.DataFrame, stock: xr.Dataset, cfg: StockConfig) -> dict:
                 float(stock.chosen.sel(task=task, model=model))
             )
     out["Sentences"] = " ".join(sentences)
-    gone = [e["task"].replace("_", " ") for e in excluded(df)]
+    gone = [display(e["task"]) for e in excluded(df)]
     out["Excluded"] = ", ".join(gone) if gone else "none"
     return out
 
@@ -201,7 +202,7 @@ def gate_sentences(df: pd.DataFrame, model: str = "ReZero") -> str:
     for r in df.itertuples():
         near = "within" if r.low <= 0 <= r.high else "outside"
         out.append(
-            f"On {r.task.replace('_', ' ')} {model} reaches ${fmt_num(r.accuracy)}$ against the logistic "
+            f"On {display(r.task)} {model} reaches ${fmt_num(r.accuracy)}$ against the logistic "
             f"regression's ${fmt_num(r.logistic)}$ (difference ${fmt_num(r.effect)}$, interval "
             f"$[{fmt_num(r.low)}, {fmt_num(r.high)}]$, 0 {near} it), with mean final gate "
             f"$|\\alpha_\\ell|={fmt_num(r.gate)}$."
