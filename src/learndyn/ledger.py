@@ -15,6 +15,13 @@ import os
 
 import pandas as pd
 
+# the columns a half's rows file has at least (the training half's ledger has more, and names
+# its unit and number of units through ``read_rows``)
+HALF_COLUMNS = [
+    "family", "claim", "task", "model", "baseline", "depth", "width", "n_seeds", "selection_split",
+    "effect", "unit", "low", "high", "p", "p_holm", "verdict", "by_construction", "budget",
+    "test_unit", "n_units",
+]  # fmt: skip
 # the columns every row has, first, in this order (the rest follow in the halves' order)
 FIRST = [
     "half",

@@ -226,20 +226,25 @@ def _data_values(ax, which: str) -> np.ndarray:
     return values[np.isfinite(values) & (values > 0)]
 
 
-def loose_log_axes(fig, ax) -> list[str]:
-    """Log axes whose limits reach more than ``LOG_SLACK`` beyond the data they show on either
-    side (a curve clipped to 1e-17 or a reference far from the data stretch the axis and
-    flatten everything else)."""
-    problems = []
+def log_axis_spans(ax):
+    """For each log axis of ``ax`` with data: ``(which, (lo, hi) limits, (dlo, dhi) data range)``,
+    the data of every axes sharing it counted together."""
     for which in ("x", "y"):
         if (ax.get_xscale() if which == "x" else ax.get_yscale()) != "log":
             continue
         shared = (ax.get_shared_x_axes() if which == "x" else ax.get_shared_y_axes()).get_siblings(ax)
         values = np.concatenate([_data_values(other, which) for other in shared])
-        if not values.size:
-            continue
-        lo, hi = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
-        dlo, dhi = values.min(), values.max()
+        if values.size:
+            limits = tuple(sorted(ax.get_xlim() if which == "x" else ax.get_ylim()))
+            yield which, limits, (values.min(), values.max())
+
+
+def loose_log_axes(fig, ax) -> list[str]:
+    """Log axes whose limits reach more than ``LOG_SLACK`` beyond the data they show on either
+    side (a curve clipped to 1e-17 or a reference far from the data stretch the axis and
+    flatten everything else)."""
+    problems = []
+    for which, (lo, hi), (dlo, dhi) in log_axis_spans(ax):
         if lo * LOG_SLACK < dlo * (1 - 1e-9) or hi > dhi * LOG_SLACK * (1 + 1e-9):
             problems.append(
                 f"axes {fig.axes.index(ax)}: the log {which} axis spans {np.log10(hi / lo):.0f} decades "

@@ -662,19 +662,11 @@ def fit_log_limits(ax) -> None:
     """A log axis whose automatic limits reach far beyond its data (matplotlib's 5 % margin of a
     range of many decades is itself decades) is set to the data's range times ``LOG_MARGIN``
     on either side (all axes sharing it see the union of their data)."""
-    from .legibility import LOG_SLACK, _data_values
+    from .legibility import LOG_SLACK, log_axis_spans
 
-    for which in ("x", "y"):
-        if (ax.get_xscale() if which == "x" else ax.get_yscale()) != "log":
-            continue
-        shared = (ax.get_shared_x_axes() if which == "x" else ax.get_shared_y_axes()).get_siblings(ax)
-        values = np.concatenate([_data_values(other, which) for other in shared])
-        if not values.size:
-            continue
-        lo, hi = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
-        if lo * LOG_SLACK < values.min() or hi > values.max() * LOG_SLACK:
-            limits = (values.min() / LOG_MARGIN, values.max() * LOG_MARGIN)
-            (ax.set_xlim if which == "x" else ax.set_ylim)(limits)
+    for which, (lo, hi), (dlo, dhi) in list(log_axis_spans(ax)):
+        if lo * LOG_SLACK < dlo or hi > dhi * LOG_SLACK:
+            (ax.set_xlim if which == "x" else ax.set_ylim)((dlo / LOG_MARGIN, dhi * LOG_MARGIN))
 
 
 def tidy(fig) -> None:

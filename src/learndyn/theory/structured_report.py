@@ -10,34 +10,16 @@ import pandas as pd
 import xarray as xr
 
 from ..latex import macro_name
+from ..ledger import HALF_COLUMNS
 from ..stats import exponent_interval, holm, paired_test, verdict_from_test
 
 FAMILY = "theory_structured_closure"
 # (model, baseline) pairs compared at equal width; effect = model minus baseline
 PAIRS = (("structured", "relu"), ("linear", "relu"), ("structured", "linear"))
+
+
 NAMES = {"structured": "structured layer", "linear": "linear path ($\\alpha=0$)", "relu": "ReLU network"}
-LEDGER_COLUMNS = [
-    "family",
-    "claim",
-    "task",
-    "model",
-    "baseline",
-    "depth",
-    "width",
-    "n_seeds",
-    "selection_split",
-    "effect",
-    "unit",
-    "low",
-    "high",
-    "p",
-    "p_holm",
-    "verdict",
-    "by_construction",
-    "budget",
-    "test_unit",
-    "n_units",
-]
+LEDGER_COLUMNS = HALF_COLUMNS  # the paper ledger's columns (learndyn.ledger)
 NA = r"\text{n/a}"
 
 
