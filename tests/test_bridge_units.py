@@ -103,3 +103,39 @@ def test_scale_free_changes_see_a_change_of_shape(kernels):
     A, B = K1 / np.trace(K1), K0 / np.trace(K0)
     assert metrics.trace_normalised_drift(K1, K0) == pytest.approx(np.linalg.norm(A - B) / np.linalg.norm(B))
     assert 0.0 < metrics.cka_distance(K1, K0) <= 1.0
+
+
+def test_partial_between_removes_a_shared_cause():
+    """x and y both follow z across 20 architectures: their Spearman correlation is resolved, the
+    partial one given z is not; the partial correlation equals the Pearson correlation of the
+    rank residuals from an independent least-squares fit (statsmodels)."""
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(20, 1)) + 0.1 * rng.normal(size=(20, 4))
+    x, y = z + 0.3 * rng.normal(size=(20, 4)), z + 0.3 * rng.normal(size=(20, 4))
+    assert units.between_models(x, y, n_permutations=999, n_bootstrap=200).p < ALPHA
+    rel = units.partial_between(x, y, z, n_permutations=999, n_bootstrap=200)
+    assert rel.unit == "architecture" and rel.n_units == 20 and rel.p > ALPHA
+    assert rel.low <= rel.effect <= rel.high
+    from scipy import stats as sps
+
+    mx, my, mz = (units.model_means(a) for a in (x, y, z))
+    design = sm.add_constant(sps.rankdata(mz))
+    ex = sm.OLS(sps.rankdata(mx), design).fit().resid
+    ey = sm.OLS(sps.rankdata(my), design).fit().resid
+    assert rel.effect == pytest.approx(sps.pearsonr(ex, ey)[0], abs=PARTIAL_TOL)
+
+
+PARTIAL_TOL = 1e-12
+
+
+def test_family_units_collapse_or_leave_out_a_family():
+    x = np.array([[1.0, 3.0], [2.0, np.nan], [10.0, 20.0], [5.0, 5.0]])
+    models = ["a", "b", "c", "d"]
+    families = {"f": ["b", "c", "absent"]}
+    collapsed = units.family_units(x, models, families, "collapsed")
+    np.testing.assert_allclose(collapsed[:, 0], [2.0, 5.0, (2.0 + 15.0) / 2])
+    np.testing.assert_allclose(units.family_units(x, models, families, "excluded")[:, 0], [2.0, 5.0])
+    with pytest.raises(ValueError):
+        units.family_units(x, models, families, "dropped")

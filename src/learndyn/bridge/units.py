@@ -14,6 +14,10 @@ is the number of models, and a pooled p-value treats every seed as a unit. So
   (the null: no relation inside any model, whatever the differences between models) and its
   interval from a bootstrap over models (clusters).
 
+``partial_between`` is the between-model relation of ``x`` and ``y`` with a third measure ``z``
+held fixed (partial Spearman over architectures: the simpler-explanation check of a kernel change
+that may only track the growth of the weights' norm).
+
 ``pooled`` is the procedure these replace (every (model, seed) pair a unit): kept only for the
 test that shows it rejecting on clustered data without a within-model relation.
 
@@ -22,6 +26,7 @@ Arrays are ``(models, seeds)`` with NaN for a seed a model lacks.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,6 +111,79 @@ def between_models(
     return Relation(rho, float(ci.low), float(ci.high), float(perm.pvalue), "architecture", n, n)
 
 
+def _partial_rows(x, y, z) -> np.ndarray:
+    """Partial Spearman correlation of each row triple ``(..., n)``: the Pearson correlation of the
+    ranks of ``x`` and ``y`` after removing their least-squares dependence on the ranks of ``z``,
+    r_xy.z = (r_xy - r_xz r_yz) / sqrt((1 - r_xz^2)(1 - r_yz^2))."""
+    rxy, rxz, ryz = _spearman_rows(x, y), _spearman_rows(x, z), _spearman_rows(y, z)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (rxy - rxz * ryz) / np.sqrt((1 - rxz**2) * (1 - ryz**2))
+
+
+def rank_residuals(a, z) -> np.ndarray:
+    """The ranks of ``a`` minus their least-squares line on the ranks of ``z`` (``(n,)``)."""
+    ra, rz = sps.rankdata(a), sps.rankdata(z)
+    fit = sps.linregress(rz, ra)
+    return ra - (fit.intercept + fit.slope * rz)
+
+
+def partial_between(
+    x, y, z, confidence: float = 0.95, n_permutations: int = 9999, n_bootstrap: int = 2000, seed: int = 0
+) -> Relation:
+    """Partial Spearman correlation over models of the seed-averaged ``x`` and ``y`` given ``z``
+    (each ``(models, seeds)``): one unit per model. p: two-sided permutation test over the
+    pairings of the rank residuals of ``x`` and ``y`` on ``z`` (their Pearson correlation is the
+    partial correlation); interval: percentile bootstrap over models (ranks recomputed in each
+    resample; resamples where the partial correlation is undefined are left out)."""
+    mx, my, mz = model_means(x), model_means(y), model_means(z)
+    keep = np.isfinite(mx) & np.isfinite(my) & np.isfinite(mz)
+    mx, my, mz = mx[keep], my[keep], mz[keep]
+    n = len(mx)
+    if n < 5 or min(np.ptp(mx), np.ptp(my), np.ptp(mz)) == 0:
+        return _nan_relation("architecture", n, n)
+    effect = float(_partial_rows(mx, my, mz))
+    ex, ey = rank_residuals(mx, mz), rank_residuals(my, mz)
+    rng = np.random.default_rng(seed)
+    perm = sps.permutation_test(
+        (ex, ey),
+        lambda a, b, axis: _pearson_rows(a, b),
+        permutation_type="pairings",
+        vectorized=True,
+        n_resamples=n_permutations,
+        alternative="two-sided",
+        rng=rng,
+    )
+    with warnings.catch_warnings():  # the undefined resamples (below) make scipy warn
+        warnings.simplefilter("ignore", sps.DegenerateDataWarning)
+        boot = _bootstrap_partial(mx, my, mz, confidence, n_bootstrap, rng)
+    # a resample in which x or y ranks as a monotone function of z has no partial correlation:
+    # the interval is read off the others
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.nanpercentile(boot.bootstrap_distribution, [tail, 100 - tail])
+    return Relation(effect, float(low), float(high), float(perm.pvalue), "architecture", n, n)
+
+
+def _bootstrap_partial(mx, my, mz, confidence, n_bootstrap, rng):
+    return sps.bootstrap(
+        (mx, my, mz),
+        lambda a, b, c, axis: _partial_rows(a, b, c),
+        paired=True,
+        vectorized=True,
+        n_resamples=n_bootstrap,
+        confidence_level=confidence,
+        method="percentile",
+        rng=rng,
+    )
+
+
+def _pearson_rows(x, y) -> np.ndarray:
+    """Pearson correlation of each row pair of ``x``, ``y`` ``(..., n)``."""
+    x = x - x.mean(-1, keepdims=True)
+    y = y - y.mean(-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (x * y).sum(-1) / np.sqrt((x**2).sum(-1) * (y**2).sum(-1))
+
+
 def _within_statistic(rx: list, ry: list, weights: np.ndarray) -> float:
     """The seed-count-weighted mean of the per-model Spearman correlations of ranked data."""
     r = np.array([_spearman_rows(a, b) for a, b in zip(rx, ry)])
@@ -171,3 +249,28 @@ def pooled(x, y) -> Relation:
     keep = np.isfinite(x) & np.isfinite(y)
     rho, p = sps.spearmanr(x[keep], y[keep])
     return Relation(float(rho), np.nan, np.nan, float(p), "pair", int(keep.sum()), 0)
+
+
+# How a sensitivity analysis treats a one-parameter family of architectures (a continuum): each
+# family as one unit (the mean of its architectures' seed means), or its architectures left out
+SENSITIVITY = ("collapsed", "excluded")
+
+
+def family_units(x, models, families: dict, how: str) -> np.ndarray:
+    """The seed means of ``x`` ``(models, seeds)`` as ``(units, 1)`` with the members of each
+    family of ``families`` (``{name: [model, ...]}``, models absent from ``models`` ignored)
+    replaced by one unit, the mean of their finite seed means (``how="collapsed"``), or left out
+    (``how="excluded"``); every other model one unit, in the order of ``models``."""
+    if how not in SENSITIVITY:
+        raise ValueError(f"how must be one of {SENSITIVITY}, not {how!r}")
+    means = model_means(x)
+    models = [str(m) for m in models]
+    member = {m for group in families.values() for m in group}
+    rows = [means[i] for i, m in enumerate(models) if m not in member]
+    if how == "collapsed":
+        for group in families.values():
+            idx = [models.index(m) for m in group if m in models]
+            vals = means[idx] if idx else np.array([])
+            if np.isfinite(vals).any():
+                rows.append(float(np.nanmean(vals)))
+    return np.asarray(rows, dtype=float)[:, None]
