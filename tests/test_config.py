@@ -292,6 +292,11 @@ BAD_CONFIGS = [
     ),
     ("bridge-ablation-untrained", setter("bridge.ablations", ["struct_mask"]), "bridge.ablations[0]"),
     ("bridge-min-units-two", setter("bridge.min_units", 2), "bridge.min_units"),
+    (
+        "bridge-continuum-unknown",
+        setter("bridge.continua", {"gate": ["structured", "struct_mask"]}),
+        "bridge.continua.gate",
+    ),
     # no NaN or infinity anywhere (YAML .nan/.inf pass "type: number" and every range test)
     ("nan-fixed-point-lr", setter("train.fixed_point.lr", NAN), "train.fixed_point.lr"),
     ("nan-tune-lr", setter("train.tune.lrs", [NAN, 1e-3]), "train.tune.lrs[0]"),

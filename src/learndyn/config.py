@@ -221,9 +221,10 @@ def check_bridge(config: dict) -> list[str]:
 
 
 def check_bridge_population(config: dict) -> list[str]:
-    """``bridge``'s population, common-rate copies and ablations: the population studies exist and
-    hold at least ``min_units`` architectures; each copy is a followed model's spec, trained on the
-    task at the default size; each ablation is trained there."""
+    """``bridge``'s population, common-rate copies, ablations and continua: the population studies
+    exist and hold at least ``min_units`` architectures; each copy is a followed model's spec,
+    trained on the task at the default size; each ablation is trained there; each member of a
+    continuum is an architecture of the population, in one continuum only."""
     from .bridge.cells import population_cells
     from .train.grid import cells
 
@@ -250,6 +251,16 @@ def check_bridge_population(config: dict) -> list[str]:
         if (at[0], model, *at[1:]) not in grid:
             where = f"config error: bridge.ablations[{i}]"
             problems.append(f"{where}: {model!r} is not trained on {at[0]!r} at the default size")
+    population = {m for _, m, _, _ in population_cells(config)}
+    seen: set = set()
+    continua = {} if problems[:1] and "population_studies" in problems[0] else bridge.get("continua", {})
+    for name, members in continua.items():  # (an unknown population study is reported once)
+        for model in members:
+            if model not in population:
+                problems.append(f"config error: bridge.continua.{name}: {model!r} is not in the population")
+            elif model in seen:
+                problems.append(f"config error: bridge.continua.{name}: {model!r} is in two continua")
+            seen.add(model)
     return problems
 
 

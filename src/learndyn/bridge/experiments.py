@@ -377,6 +377,18 @@ ENDPOINT_VARS = {
         ("cka_dist", "1 - CKA"),
     )
 }
+# and the relative change of the weights' norm, init to kept (the simpler explanation of a
+# kernel change: the outputs' sensitivity grows with the weights' scale, whatever their direction)
+ENDPOINT_VARS["wnorm_kept"] = "relative change of the weight norm ||theta_T|| / ||theta_0|| - 1, init to kept"
+
+
+def weight_norm_change(state: dict, start: dict, member: int) -> float:
+    """||theta|| / ||theta_0|| - 1 over every parameter of one member (float64)."""
+
+    def norm(st):
+        return float(torch.sqrt(sum((v[member].detach().double() ** 2).sum() for v in st.values())))
+
+    return norm(state) / norm(start) - 1.0
 
 
 def endpoint_member(model, trajectory: dict, member: int, probe: Probe) -> dict:
@@ -392,6 +404,7 @@ def endpoint_member(model, trajectory: dict, member: int, probe: Probe) -> dict:
     _load_state(model, first)
     K_0 = kernel_summary(model, member, probe.X, probe.y, probe.n_classes)["K"]
     out |= {f"{k}_kept": v for k, v in kernel_change(K_kept, K_0).items()}
+    out["wnorm_kept"] = weight_norm_change(kept, first, member)
     same = all(torch.equal(kept[k][member], last[k][member]) for k in kept)  # kept the last weights
     if same:
         out |= {f"{k}_last": out[f"{k}_kept"] for k in ("drift", "drift_tn", "cka_dist")}

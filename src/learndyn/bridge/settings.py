@@ -32,11 +32,21 @@ class BridgeConfig:
     # control of the laziness rows; the copy has the same spec and seeds)
     common_rate: dict = field(default_factory=dict)
     ablations: tuple = ()  # models whose kernel change is compared with the structured model's
+    # one-parameter families of the population (name -> its architectures): the sensitivity
+    # analysis of the between-model tests collapses each to one unit, or leaves it out
+    continua: dict = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, cfg: dict) -> BridgeConfig:
         out = from_mapping(cls, cfg, "bridge")
-        return cls(**{**out.__dict__, "models": tuple(out.models), "common_rate": dict(out.common_rate)})
+        return cls(
+            **{
+                **out.__dict__,
+                "models": tuple(out.models),
+                "common_rate": dict(out.common_rate),
+                "continua": {k: tuple(v) for k, v in out.continua.items()},
+            }
+        )
 
     def __hash__(self):
         return hash(tuple(sorted((k, repr(v)) for k, v in self.__dict__.items())))
