@@ -233,6 +233,11 @@ def test_endpoints_of_a_cell_with_first_and_last_snapshots(spirals, tmp_path):
         np.testing.assert_allclose(ds[f"{v}_kept"].values, ds[f"{v}_last"].values, rtol=1e-12)
         assert (ds[f"{v}_kept"].values > 0).all()
     assert ds.last_step.values.tolist() == [40]
+    # the weights' norm change, against numpy on the saved first snapshot and the kept weights
+    for s, _ in enumerate(model.seeds):
+        kept = np.sqrt(sum((p.detach().double()[s] ** 2).sum().item() for p in model.parameters()))
+        first = np.sqrt(sum((v[s, 0].double() ** 2).sum().item() for v in trajectory["state"].values()))
+        assert ds.wnorm_kept.values[0, s] == pytest.approx(kept / first - 1, rel=1e-10)
     follow = run_trajectory(spirals, model, trajectory, settings)
     np.testing.assert_allclose(ds.drift_kept.values[0], follow.drift_kept.values, rtol=1e-10)
     np.testing.assert_allclose(ds.cka_dist_last.values[0], follow.cka_dist.isel(step=-1).values, rtol=1e-10)
@@ -289,6 +294,7 @@ def _toy_family_inputs(rng):
 
 
 N_ARCH = 20  # architectures of the toy population
+CONTINUA = {"toy": ["structured", "pop0", "pop1", "pop2"], "other": ["pop3", "pop4"]}  # 6 of them
 
 
 def _toy_population(rng, seeds=6):
@@ -309,6 +315,8 @@ def _toy_population(rng, seeds=6):
     }
     acc = 0.5 + 0.05 * np.log(level)[:, None] + 0.01 * rng.normal(size=(len(names), seeds))
     data |= {
+        # the weights' norm change: rises with the architecture's drift (what the check holds fixed)
+        "wnorm_kept": (("model", "seed"), 0.1 * drift + 0.01 * rng.normal(size=drift.shape)),
         "test_metric": (("model", "seed"), acc),
         "noise_metric": (("model", "seed"), rng.normal(size=(len(names), seeds))),
         "fgsm_metric": (("model", "seed"), rng.normal(size=(len(names), seeds))),
@@ -330,6 +338,7 @@ def toy_family(rng):
         common_rate={"mlp": "mlp_common"},
         ablations=["struct_alpha0"],
         min_units=N_ARCH,
+        continua=CONTINUA,
     )
     return combined, width, _toy_population(rng), settings
 
@@ -367,16 +376,61 @@ def test_claims_rows_have_the_ledger_columns_and_units():
 
     combined, width, pop, settings = toy_family(np.random.default_rng(1))
     df = report.family(combined, width, pop, settings)
-    table = report.claims_table(df, settings, depth=3, width=8, steps=40)
-    assert list(table.columns) == [*LEDGER_COLUMNS, "test_unit", "n_units"]
+    checks = report.checks(combined, width, pop, settings, df)
+    table = report.claims_table(df, settings, depth=3, width=8, steps=40, checks_df=checks)
+    assert list(table.columns) == [*LEDGER_COLUMNS, "test_unit", "n_units", *CHECK_COLUMNS]
     assert set(table["test_unit"]) == {"seed", "architecture"}
-    assert table.loc[table["test_unit"] == "architecture", "n_units"].min() >= settings.bridge.min_units
+    verdict_rows = table[table["family"] == "bridge"]
+    assert (
+        verdict_rows.loc[verdict_rows["test_unit"] == "architecture", "n_units"].min()
+        >= settings.bridge.min_units
+    )
+    # the sensitivity rows: outside the family, no verdict of their own in the verdict column
+    sens = table[table["family"] == report.CHECK_FAMILY]
+    assert (
+        len(sens) and (sens["verdict"] == "sensitivity").all() and (sens["test_unit"] == "architecture").all()
+    )
     words = report.sentence_macros(df, settings)
     assert "changes less than the MLP" in words["LaziermlpSentence"]
     assert "correction path" in words["LazyComponents"]
     assert (
         "positively rank-correlated with the test accuracy across architectures" in words["BetweenSurvivors"]
     )
+
+
+CHECK_COLUMNS = ("check", "sensitivity_of", "check_verdict", "survives")
+
+
+def test_checks_collapse_the_continua_and_hold_the_norm_fixed():
+    """The sensitivity rows: each continuum one unit (N_ARCH - 6 + 2 units) or left out
+    (N_ARCH - 6); the toy's between-architecture relation survives both; the drift follows the
+    weight-norm change (the toy makes it so), and the partial rows exist for every between row.
+    The sign-flip sentence names exactly the pairs of opposite sign."""
+    from learndyn.bridge import report
+
+    combined, width, pop, settings = toy_family(np.random.default_rng(0))
+    df = report.family(combined, width, pop, settings)
+    checks = report.checks(combined, width, pop, settings, df).set_index("key")
+    members = sum(len(v) for v in CONTINUA.values())
+    assert (checks.loc[checks["check"] == "collapsed", "n_units"] == N_ARCH - members + len(CONTINUA)).all()
+    assert (checks.loc[checks["check"] == "excluded", "n_units"] == N_ARCH - members).all()
+    assert checks.loc["BetweenTnTestmetricCollapsed", "survives"] == "yes"
+    assert checks.loc["BetweenTnTestmetricExcluded", "survives"] == "yes"
+    assert checks.loc["NormTn", "effect"] > 0.9 and checks.loc["NormTn", "check_verdict"] == "supported"
+    between = set(df.loc[df["question"] == "between", "key"])
+    assert {k.removesuffix("Partial") for k in checks.index if k.endswith("Partial")} == between
+    assert (checks["p_holm"] >= checks["p"] - 1e-15).all()
+    flips = report.sign_flip_macros(df)
+    opposite = [
+        k
+        for k in between
+        if np.sign(df.set_index("key").loc[k, "effect"])
+        * np.sign(df.set_index("key").loc["Within" + k.removeprefix("Between"), "effect"])
+        < 0
+    ]
+    assert flips["SignFlipCount"] == len(opposite) and flips["SignPairs"] == len(between)
+    macros = report.check_macros(df, checks.reset_index(), settings)
+    assert macros["CollapsedUnits"] == N_ARCH - members + len(CONTINUA)
 
 
 LEDGER_COLUMNS = (

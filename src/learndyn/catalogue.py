@@ -368,6 +368,7 @@ def _bridge_kernels(config):
         "claims": "results/bridge/claims.csv",
         "table": "results/paper/tables/bridge_tests.tex",
         "relations": "results/paper/tables/bridge_relations.tex",
+        "checks": "results/paper/tables/bridge_checks.tex",
         "macros": "results/paper/macros/bridge.tex",
     },
     "logs/bridge/report.log",

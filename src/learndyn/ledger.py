@@ -7,7 +7,10 @@ training half's families, ``learndyn.train.claims``; ``results/bridge/claims.csv
 every column any of them has (empty where a half has none) and adds ``half``; every row names
 the unit of its test (``test_unit``: seed, or architecture for the bridge's between-model rows)
 and their number (``n_units``), and has a ``key`` (the claim's name where a half has no key).
-"""
+The bridge's sensitivity rows (family ``bridge sensitivity``, verdict ``sensitivity``: the
+between-model tests with the continua collapsed or left out, or given the weight-norm change) are
+outside every Holm family; the fewest-units rule of the between-model tests applies to the
+verdict rows (family ``bridge``)."""
 
 from __future__ import annotations
 

@@ -25,13 +25,20 @@ population = report.population(open_dataset(snakemake.input.endpoints), populati
 # the family of tests (Holm within it), its table, the ledger rows and the macros the section quotes
 tests = report.family(combined, width, population, settings)
 print(tests.to_string(), file=sys.stderr)
+# the checks of the between-model rows (continua collapsed or left out, the weight-norm change
+# held fixed), outside the family's Holm adjustment
+checks = report.checks(combined, width, population, settings, tests)
+print(checks.to_string(), file=sys.stderr)
 seeds = combined.seed.values.tolist()
 write_netcdf(combined, snakemake.output.combined, config=snakemake.config, seeds=seeds)
 write_netcdf(
     population, snakemake.output.population, config=snakemake.config, seeds=population.seed.values.tolist()
 )
-write_netcdf(report.tests_dataset(tests), snakemake.output.tests, config=snakemake.config, seeds=seeds)
+write_netcdf(
+    report.tests_dataset(tests, checks), snakemake.output.tests, config=snakemake.config, seeds=seeds
+)
 report.write_tests_tables(tests, snakemake.output.table, snakemake.output.relations)
-report.write_claims(tests, settings, snakemake.config["train"], snakemake.output.claims)
-values = report.macros(tests, combined, width, population, settings)
+report.write_checks_table(tests, checks, snakemake.output.checks)
+report.write_claims(tests, checks, settings, snakemake.config["train"], snakemake.output.claims)
+values = report.macros(tests, combined, width, population, settings, checks)
 report.write_macros_file(values, snakemake.output.macros)

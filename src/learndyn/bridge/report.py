@@ -356,20 +356,36 @@ def _relation_row(key, hypothesis, rel) -> dict:
     return _row(question, key, hypothesis, "Spearman rho", res, "related", test, rel.unit, rel.n_units)
 
 
+# The kernel changes ranked against the effects: variable at the kept weights -> key part
+RELATION_CHANGES = {"drift_kept": "", "drift_tn_kept": "Tn"}
+
+
+def members(population: xr.Dataset) -> xr.Dataset:
+    """The architectures of the population (not the common-rate copies)."""
+    return population.sel(model=population.model.values[population.in_population.values == 1])
+
+
+def relation_args(settings: BridgeSettings) -> dict:
+    cfg = settings.bridge
+    return dict(confidence=cfg.confidence, n_permutations=cfg.permutations, n_bootstrap=cfg.bootstrap)
+
+
+def _values(pop: xr.Dataset, var: str) -> np.ndarray:
+    return pop[var].transpose("model", "seed").values
+
+
 def effects_rows(f: Family) -> list[dict]:
     """(e) the kernel's change (Frobenius and trace-normalised drift at the kept weights) against
     each effect: between architectures (seed-averaged, one unit per architecture of the
     population; a row needs ``bridge.min_units`` of them) and within models (per-model rank
     correlations over seeds, combined; ``units.within_models``)."""
-    cfg, pop = f.settings.bridge, f.population
-    pop = pop.sel(model=pop.model.values[pop.in_population.values == 1])
+    cfg, pop, args = f.settings.bridge, members(f.population), relation_args(f.settings)
     rows = []
-    for var, part in (("drift_kept", ""), ("drift_tn_kept", "Tn")):
+    for var, part in RELATION_CHANGES.items():
         label = CHANGES[var.removesuffix("_kept")][1]
         for effect, words in EFFECTS.items():
-            x, y = pop[var].transpose("model", "seed").values, pop[effect].transpose("model", "seed").values
+            x, y = _values(pop, var), _values(pop, effect)
             name = effect.replace("_", "").title()
-            args = dict(confidence=cfg.confidence, n_permutations=cfg.permutations, n_bootstrap=cfg.bootstrap)
             between = units.between_models(x, y, **args)
             if between.n_units >= cfg.min_units:
                 text = f"the {label} is rank-related to the {words} across architectures"
@@ -447,6 +463,127 @@ def family(
     return holm_verdicts(pd.DataFrame(rows), settings.bridge.alpha)
 
 
+# --- checks of the between-model rows, outside the Holm family ----------------------------------
+# Sensitivity rows: each between-model row repeated with every continuum (``bridge.continua``) as
+# one unit or left out, and with the weights' norm change held fixed (partial Spearman), plus the
+# relation of each kernel change with that norm change. They are not verdict rows: their own Holm
+# adjustment runs within each kind of check (``check``) and says whether a verdict survives.
+CHECK_FAMILY = "bridge sensitivity"
+NORM = "wnorm_kept"  # the weights' relative norm change, init to kept (experiments.ENDPOINT_VARS)
+CHECK_WORDS = {
+    "collapsed": "each continuum one unit",
+    "excluded": "continua left out",
+    "partial": "given the weight-norm change",
+    "norm": "with the weight-norm change",
+}
+
+
+def _check_row(check, key, of, hypothesis, rel) -> dict:
+    row = _relation_row(key, hypothesis, rel)
+    return row | {"question": "sensitivity", "check": check, "sensitivity_of": of}
+
+
+def sensitivity_rows(f: Family) -> list[dict]:
+    """Each between-model row with the continua collapsed to one unit each and left out
+    (``units.family_units``; the unit stays the architecture)."""
+    pop, args, continua = members(f.population), relation_args(f.settings), f.settings.bridge.continua
+    if not continua:
+        return []
+    rows = []
+    for how in units.SENSITIVITY:
+        for var, part in RELATION_CHANGES.items():
+            x = units.family_units(_values(pop, var), pop.model.values, continua, how)
+            for effect, words in EFFECTS.items():
+                y = units.family_units(_values(pop, effect), pop.model.values, continua, how)
+                name = effect.replace("_", "").title()
+                label = CHANGES[var.removesuffix("_kept")][1]
+                rows.append(
+                    _check_row(
+                        how,
+                        f"Between{part}{name}{how.title()}",
+                        f"Between{part}{name}",
+                        f"the {label} and the {words} across architectures, {CHECK_WORDS[how]}",
+                        units.between_models(x, y, **args),
+                    )
+                )
+    return rows
+
+
+def norm_rows(f: Family) -> list[dict]:
+    """The simpler explanation of a kernel change, the growth of the weights' norm: each change's
+    rank correlation with the relative weight-norm change across architectures, and each
+    between-model row with that norm change held fixed (partial Spearman)."""
+    pop, args = members(f.population), relation_args(f.settings)
+    if NORM not in pop:
+        return []
+    z, rows = _values(pop, NORM), []
+    for var, part in RELATION_CHANGES.items():
+        x, label = _values(pop, var), CHANGES[var.removesuffix("_kept")][1]
+        text = f"the {label} and the weight-norm change across architectures"
+        rows.append(_check_row("norm", f"Norm{part}", "", text, units.between_models(x, z, **args)))
+        for effect, words in EFFECTS.items():
+            name = effect.replace("_", "").title()
+            rows.append(
+                _check_row(
+                    "partial",
+                    f"Between{part}{name}Partial",
+                    f"Between{part}{name}",
+                    f"the {label} and the {words} across architectures, {CHECK_WORDS['partial']}",
+                    units.partial_between(x, _values(pop, effect), z, **args),
+                )
+            )
+    return rows
+
+
+def checks(
+    combined: xr.Dataset,
+    width: xr.Dataset,
+    population: xr.Dataset,
+    settings: BridgeSettings,
+    family_df: pd.DataFrame,
+) -> pd.DataFrame:
+    """The sensitivity rows (``sensitivity_rows``, ``norm_rows``), Holm-adjusted within each kind
+    of check; ``check_verdict`` the verdict from that adjustment, ``survives`` whether the row it
+    checks (``sensitivity_of``) is supported in the family and here with the same sign ("yes" /
+    "no"; "" where the checked row is not supported or there is none)."""
+    f = Family.of(combined, width, population, settings)
+    rows = sensitivity_rows(f) + norm_rows(f)
+    if not rows:
+        return pd.DataFrame(
+            columns=[*family_df.columns, "check", "sensitivity_of", "check_verdict", "survives"]
+        )
+    df = pd.DataFrame(rows)
+    parts = [holm_verdicts(g.copy(), f.settings.bridge.alpha) for _, g in df.groupby("check", sort=False)]
+    df = pd.concat(parts).loc[df.index]
+    df["check_verdict"] = df.pop("verdict")
+    main = family_df.set_index("key")
+
+    def survives(r) -> str:
+        if r.sensitivity_of not in main.index or main.loc[r.sensitivity_of, "verdict"] != "supported":
+            return ""
+        same = np.sign(r.effect) == np.sign(main.loc[r.sensitivity_of, "effect"])
+        return "yes" if r.check_verdict == "supported" and same else "no"
+
+    df["survives"] = [survives(r) for r in df.itertuples()]
+    df["verdict"] = "sensitivity"
+    return df
+
+
+def sign_flips(df: pd.DataFrame) -> list[tuple]:
+    """The (between row, within row) pairs of the family whose rank correlations have opposite
+    signs (both finite)."""
+    rows = df.set_index("key")
+    out = []
+    for key in df.loc[df["question"] == "between", "key"]:
+        within = "Within" + key.removeprefix("Between")
+        if within not in rows.index:
+            continue
+        b, w = rows.loc[key], rows.loc[within]
+        if np.isfinite(b.effect) and np.isfinite(w.effect) and np.sign(b.effect) * np.sign(w.effect) < 0:
+            out.append((key, b, w))
+    return out
+
+
 def exponents(width: xr.Dataset, confidence: float) -> dict[str, tuple[float, float, float]]:
     """Per model: the drift-vs-width exponent (mean of per-seed slopes) and its t interval."""
     out = {}
@@ -456,8 +593,12 @@ def exponents(width: xr.Dataset, confidence: float) -> dict[str, tuple[float, fl
     return out
 
 
-def tests_dataset(df: pd.DataFrame) -> xr.Dataset:
-    """The family table as a dataset (dim ``test``)."""
+def tests_dataset(df: pd.DataFrame, checks_df: pd.DataFrame | None = None) -> xr.Dataset:
+    """The family table as a dataset (dim ``test``), with the sensitivity rows after it
+    (``family``: ``bridge`` or ``CHECK_FAMILY``; their p_holm is within their kind of check)."""
+    df = df.assign(family="bridge", check="", sensitivity_of="", check_verdict="", survives="")
+    if checks_df is not None and len(checks_df):
+        df = pd.concat([df, checks_df.assign(family=CHECK_FAMILY)], ignore_index=True)
     ds = xr.Dataset(coords={"test": ("test", df["key"].to_numpy())})
     for col, (long, unit) in {
         "effect": ("effect (see measure)", "1"),
@@ -469,7 +610,8 @@ def tests_dataset(df: pd.DataFrame) -> xr.Dataset:
         "p_holm": ("Holm-adjusted p-value (bridge family)", "1"),
     }.items():
         ds[col] = ("test", df[col].to_numpy(dtype=float), cf_attrs(long, unit))
-    for col in ("question", "hypothesis", "measure", "better", "test", "verdict", "unit"):
+    for col in ("question", "hypothesis", "measure", "better", "test", "verdict", "unit", "family", "check",
+                "sensitivity_of", "check_verdict", "survives"):  # fmt: skip
         ds[f"{col}_text" if col == "test" else col] = (
             "test",
             df[col].astype(str).to_numpy(),
@@ -634,15 +776,178 @@ def sentence_macros(df: pd.DataFrame, settings: BridgeSettings) -> dict:
     return out
 
 
+def _interval(r) -> str:
+    """``$\rho=a$ [$l$, $h$]`` of a relation row (math for the text)."""
+    return f"$\\rho={fmt_num(r.effect, 2)}$ [${fmt_num(r.low, 2)}$, ${fmt_num(r.high, 2)}$]"
+
+
+def _quantity(key: str) -> str:
+    """``BetweenTnTestmetric`` -> ``the trace-normalised drift and the test accuracy``."""
+    rest = key.removeprefix("Between").removeprefix("Within")
+    label = CHANGES["drift_tn" if rest.startswith("Tn") else "drift"][1]
+    rest = rest.removeprefix("Tn")
+    effect = next(w for k, w in EFFECTS.items() if rest.startswith(k.replace("_", "").title()))
+    return f"the {label} and the {effect}"
+
+
+def sign_flip_macros(df: pd.DataFrame) -> dict:
+    """The quantities whose between-architecture and within-model rank correlations have opposite
+    signs, each with both correlations, intervals, Holm-adjusted p and verdicts (``SignFlips``),
+    their count (``SignFlipCount``) and the pairs compared (``SignPairs``)."""
+    flips = sign_flips(df)
+    pairs = int(
+        sum(
+            ("Within" + k.removeprefix("Between")) in set(df["key"])
+            for k in df.loc[df["question"] == "between", "key"]
+        )
+    )
+    text = "; ".join(
+        f"{_quantity(key)}: {_interval(b)} across architectures "
+        f"($p_\\mathrm{{Holm}}={fmt_num(b.p_holm, 2)}$, {b.verdict}) but {_interval(w)} within models "
+        f"($p_\\mathrm{{Holm}}={fmt_num(w.p_holm, 2)}$, {w.verdict})"
+        for key, b, w in flips
+    )
+    return {
+        "SignFlips": text or "no quantity has opposite signs between and within models",
+        "SignFlipCount": len(flips),
+        "SignPairs": pairs,
+    }
+
+
+def check_macros(df: pd.DataFrame, checks_df: pd.DataFrame, settings: BridgeSettings) -> dict:
+    """What the text says of the checks: per check, the units, how many of the supported
+    between-model rows survive it and which do not (a phrase); the kernel changes' rank
+    correlation with the weight-norm change (``Norm``/``NormTn``: effect, interval, p)."""
+    supported = int(((df["question"] == "between") & (df["verdict"] == "supported")).sum())
+    out: dict = {"BetweenSupported": supported, "Continua": len(settings.bridge.continua)}
+    out["ContinuaMembers"] = int(sum(len(v) for v in settings.bridge.continua.values()))
+    for check in (*units.SENSITIVITY, "partial"):
+        rows = checks_df[checks_df["check"] == check] if len(checks_df) else checks_df
+        name = check.title()
+        out[f"{name}Units"] = int(rows["n_units"].min()) if len(rows) else 0
+        out[f"{name}Survive"] = int((rows["survives"] == "yes").sum()) if len(rows) else 0
+        lost = rows[rows["survives"] == "no"] if len(rows) else rows
+        out[f"{name}Lost"] = (
+            "; ".join(f"{_quantity(r.sensitivity_of)} ({_interval(r)})" for r in lost.itertuples())
+            if len(lost)
+            else "none"
+        )
+    out["SensitivitySentence"] = sensitivity_sentence(out)
+    out["NormSentence"] = norm_sentence(checks_df)
+    for part in ("", "Tn"):
+        key = f"Norm{part}"
+        got = checks_df[checks_df["key"] == key] if len(checks_df) else checks_df
+        if len(got):
+            r = got.iloc[0]
+            out |= {
+                f"{key}Effect": r.effect,
+                f"{key}Low": r.low,
+                f"{key}High": r.high,
+                f"{key}P": fmt_num(r.p, 2),
+                f"{key}N": int(r.n_units),
+            }
+        else:
+            _not_run(out, key)
+    return out
+
+
+def sensitivity_sentence(m: dict) -> str:
+    """How many supported between-architecture rows keep their verdict under each check (from
+    ``check_macros``' counts)."""
+    n = m["BetweenSupported"]
+    if n == 0:
+        return "no between-architecture row is supported, so no verdict is at stake in the checks"
+    parts = [f"{m['PartialSurvive']} of the {n} with the weight-norm change held fixed"]
+    if m["Continua"]:
+        parts = [
+            f"{m['CollapsedSurvive']} of the {n} supported between-architecture rows keep their verdict "
+            f"with each one-parameter family as one unit ({m['CollapsedUnits']} architectures)",
+            f"{m['ExcludedSurvive']} with the families left out ({m['ExcludedUnits']})",
+            *parts,
+        ]
+    return "; ".join(parts)
+
+
+def norm_sentence(checks_df: pd.DataFrame) -> str:
+    """What the rank correlation of each kernel change with the weight-norm change says across
+    architectures, by its verdict (Holm over the two)."""
+    rows = checks_df[checks_df["check"] == "norm"] if len(checks_df) else checks_df
+    out = []
+    for r in rows.itertuples():
+        label = CHANGES["drift_tn" if r.key.endswith("Tn") else "drift"][1]
+        if r.check_verdict == "supported":
+            sign = "rises" if r.effect > 0 else "falls"
+            out.append(f"the {label} {sign} with the weight-norm change across architectures")
+        else:
+            out.append(f"no rank correlation of the {label} with the weight-norm change is resolved")
+    return "; ".join(out) if out else "the weight-norm change was not measured"
+
+
+def write_checks_table(df: pd.DataFrame, checks_df: pd.DataFrame, path) -> None:
+    """The between-model rows and their checks, one line per (kernel change, effect): the
+    family's between-architecture and within-model rank correlations (interval, Holm p, verdict)
+    and the between-architecture one with each continuum one unit, with the continua left out
+    and given the weight-norm change (interval and whether the row's verdict survives)."""
+    rows = df.set_index("key")
+    check = checks_df.set_index("key") if len(checks_df) else checks_df
+    eff = column_style(np.r_[df[["effect", "low", "high"]].to_numpy(float).ravel(), 1.0], 2)
+
+    def cell(r, holm=True) -> str:
+        if r is None:
+            return NA_TEXT
+        p = r.p_holm if holm else r.p
+        return (
+            f"${fmt_in_style(r.effect, eff)}$ [${fmt_in_style(r.low, eff)}$, ${fmt_in_style(r.high, eff)}$], "
+            f"$p={fmt_num(p, 2)}$"
+        )
+
+    def get(table, key):
+        return table.loc[key] if len(table) and key in table.index else None
+
+    heads = {}
+    for how in (*units.SENSITIVITY, "partial"):
+        got = checks_df[checks_df["check"] == how] if len(checks_df) else checks_df
+        heads[how] = CHECK_WORDS[how] + (f" ({int(got['n_units'].min())} arch.)" if len(got) else "")
+    lines = []
+    for key in df.loc[df["question"] == "between", "key"]:
+        b, w = rows.loc[key], get(rows, "Within" + key.removeprefix("Between"))
+        line = {
+            "kernel change and effect": _quantity(key).removeprefix("the ").replace(" and the ", " / "),
+            f"between ({int(b.n_units)} arch.)": cell(b) + f", {b.verdict}",
+            "within (seeds)": cell(w) + (f", {w.verdict}" if w is not None else ""),
+        }
+        for how in (*units.SENSITIVITY, "partial"):
+            c = get(check, f"{key}{how.title()}")
+            line[heads[how]] = cell(c) + (f", survives: {c.survives}" if c is not None and c.survives else "")
+        lines.append(line)
+    table = pd.DataFrame(lines)
+    write_table(table, path, column_format="p{2.6cm}" + "p{3.0cm}" * (table.shape[1] - 1))
+
+
+NA_TEXT = "n/a"
+
+
 def claims_table(
-    df: pd.DataFrame, settings: BridgeSettings, depth: int, width: int, steps: int
+    df: pd.DataFrame,
+    settings: BridgeSettings,
+    depth: int,
+    width: int,
+    steps: int,
+    checks_df: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The family's rows in the claims ledger's columns (issue 28) plus ``test_unit`` and
-    ``n_units``; every choice (rates, kept weights) made on the validation split."""
+    ``n_units``; every choice (rates, kept weights) made on the validation split. With
+    ``checks_df``, the sensitivity rows follow (family ``CHECK_FAMILY``, verdict ``sensitivity``,
+    their own columns ``check``, ``sensitivity_of``, ``check_verdict``, ``survives``)."""
     seeds_of = {"seed": lambda r: int(r.n_units), "architecture": lambda r: np.nan}
-    return pd.DataFrame(
+    if checks_df is not None and len(checks_df):
+        # the sensitivity rows after the family's, outside its Holm adjustment (not verdict rows)
+        df = pd.concat([df.assign(family="bridge"), checks_df.assign(family=CHECK_FAMILY)], ignore_index=True)
+    else:
+        df = df.assign(family="bridge")
+    out = pd.DataFrame(
         {
-            "family": "bridge",
+            "family": df["family"],
             "claim": df["key"],
             "task": settings.bridge.task,
             "model": settings.claims.structured,
@@ -664,6 +969,10 @@ def claims_table(
             "n_units": df["n_units"].astype(int),
         }
     )
+    if checks_df is not None and len(checks_df):
+        for col in ("check", "sensitivity_of", "check_verdict", "survives"):
+            out[col] = df[col].fillna("") if col in df else ""
+    return out
 
 
 def _baseline(row) -> str:
@@ -708,9 +1017,21 @@ def macros(
     width: xr.Dataset,
     population: xr.Dataset,
     settings: BridgeSettings,
+    checks_df: pd.DataFrame | None = None,
 ) -> dict:
-    """Every number and verdict sentence the bridge section quotes."""
+    """Every number and verdict sentence the bridge section quotes (``checks_df``: the
+    sensitivity rows, ``checks``)."""
+    checks_df = checks(combined, width, population, settings, df) if checks_df is None else checks_df
     out: dict = sentence_macros(df, settings) | population_macros(population, settings)
+    out |= sign_flip_macros(df) | check_macros(df, checks_df, settings)
+    for r in checks_df.itertuples():
+        key = macro_name(r.key.lower())
+        out |= {f"{key}Effect": r.effect, f"{key}Low": r.low, f"{key}High": r.high}
+        out |= {
+            f"{key}P": fmt_num(r.p_holm, 2),
+            f"{key}N": int(r.n_units),
+            f"{key}Survives": r.survives or "n/a",
+        }
     cfg, structured = settings.bridge, settings.claims.structured
     for r in df.itertuples():
         key = macro_name(r.key.lower())
@@ -774,9 +1095,13 @@ def macros(
     return out
 
 
-def write_claims(df: pd.DataFrame, settings: BridgeSettings, train: dict, path) -> None:
-    """The family's rows in the claims ledger's columns (``claims_table``) as CSV."""
-    table = claims_table(df, settings, int(train["depth"]), int(train["width"]), int(train["optim"]["steps"]))
+def write_claims(
+    df: pd.DataFrame, checks_df: pd.DataFrame, settings: BridgeSettings, train: dict, path
+) -> None:
+    """The family's rows and the sensitivity rows in the claims ledger's columns
+    (``claims_table``) as CSV."""
+    size = (int(train["depth"]), int(train["width"]), int(train["optim"]["steps"]))
+    table = claims_table(df, settings, *size, checks_df=checks_df)
     write_text(table.to_csv(index=False), path)
 
 
