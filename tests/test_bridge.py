@@ -437,3 +437,30 @@ LEDGER_COLUMNS = (
     "family", "claim", "task", "model", "baseline", "depth", "width", "n_seeds", "selection_split",
     "effect", "unit", "low", "high", "p", "p_holm", "verdict", "by_construction", "budget",
 )  # fmt: skip
+
+
+def test_laziness_figure_shows_the_linear_network_and_alpha0_in_their_colours():
+    """The laziness figure (``changes``) has a row for the linear network and the alpha = 0
+    structured net even when they are not listed as ablations, each drawn in its registry colour."""
+    import matplotlib
+    import xarray as xr
+    from matplotlib.colors import to_hex
+
+    matplotlib.use("Agg")
+    from learndyn.bridge import figures
+    from learndyn.plotting import style
+
+    names = ["structured", "mlp", "mlp_common", "linear", "struct_alpha0", "pop_rho2"]
+    rng = np.random.default_rng(0)
+    ds = xr.Dataset(
+        {v: (("model", "seed"), rng.uniform(0.1, 1.0, (len(names), 3))) for v in figures.CHANGE_AXES},
+        coords={"model": names, "seed": [0, 1, 2]},
+    )
+    cfg = {"models": ["structured", "mlp"], "common_rate": {"mlp": "mlp_common"}, "ablations": []}
+    order = figures.laziness_order(ds, cfg)
+    assert order == ["structured", "mlp", "mlp_common", "linear", "struct_alpha0"]
+    fig = figures.changes({"population": ds}, cfg)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == order
+    colours = [to_hex(c.get_facecolor()[0]) for c in ax.collections]
+    assert colours == [style(m).color.lower() for m in order]

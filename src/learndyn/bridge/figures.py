@@ -184,35 +184,42 @@ CHANGE_AXES = {
 }
 
 
-def changes(datasets, cfg):
-    """The three measures of the kernel's change at the last weights (the same step count), per
-    model of the population and the common-rate copies (seeds as points, the mean as a bar), on
-    log axes: the followed models at their tuned rates and at the structured model's rate, and
-    the ablations."""
-    ds = datasets["population"]
+# The simpler references of the laziness figure, shown whenever the population trained them: the
+# linear network (no nonlinearity) and the structured net without its correction path (alpha = 0)
+LAZINESS_REFERENCES = ("linear", "struct_alpha0")
+
+
+def laziness_order(ds, cfg) -> list:
+    """The models of the laziness figure, top to bottom: the followed models, their common-rate
+    copies, the linear network and the alpha = 0 structured net, the other ablations."""
     followed = list(cfg.get("models", []))
     copies = list(cfg.get("common_rate", {}).values())
     ablations = list(cfg.get("ablations", []))
-    order = [m for m in dict.fromkeys(followed + copies + ablations) if m in ds.model.values]
-    fig, axes = plt.subplots(1, len(CHANGE_AXES), figsize=(6.8, 3.4), sharex=True)
+    names = dict.fromkeys(followed + copies + list(LAZINESS_REFERENCES) + ablations)
+    return [m for m in names if m in ds.model.values]
+
+
+def changes(datasets, cfg):
+    """The three measures of the kernel's change at the last weights (the same step count), per
+    model (one row each, in its registry colour and marker; seeds as points, the mean as a bar),
+    on log axes: the followed models at their tuned rates and at the structured model's rate,
+    the linear network, the alpha = 0 structured net and the other ablations."""
+    ds = datasets["population"]
+    order = laziness_order(ds, cfg)
+    colours, marks = palette(order), markers(order)
+    rows = {m: i for i, m in enumerate(order)}
+    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, size=ds.seed.size)
+    fig, axes = plt.subplots(1, len(CHANGE_AXES), figsize=(6.8, 0.3 * len(order) + 1.2), sharey=True)
     for ax, (var, words) in zip(axes, CHANGE_AXES.items()):
-        df = _frame(np.log10(ds[var].sel(model=order)), "value")
-        sns.stripplot(df, y="model", x="value", order=order, ax=ax, size=3, color="0.3", jitter=0.15)
-        if ax is not axes[0]:
-            ax.tick_params(labelleft=False)
-        sns.pointplot(
-            df,
-            y="model",
-            x="value",
-            order=order,
-            ax=ax,
-            errorbar=None,
-            color="C3",
-            markers="|",
-            linestyles="none",
-        )
+        values = np.log10(ds[var].sel(model=order).transpose("model", "seed").values)
+        for m, v in zip(order, values):
+            ok = np.isfinite(v)
+            ax.scatter(v[ok], rows[m] + jitter[ok], color=colours[m], marker=marks[m], s=10, alpha=0.8, lw=0)
+            if ok.any():
+                ax.plot([v[ok].mean()] * 2, [rows[m] - 0.35, rows[m] + 0.35], color=colours[m], lw=2)
         ax.set_xlabel(rf"$\log_{{10}}$ {words}", fontsize=8)
-        ax.set_ylabel("")
+    axes[0].set_yticks(range(len(order)), order)
+    axes[0].set_ylim(len(order) - 0.5, -0.5)
     return fig
 
 
