@@ -816,8 +816,8 @@ def sign_flip_macros(df: pd.DataFrame) -> dict:
 
 def check_macros(df: pd.DataFrame, checks_df: pd.DataFrame, settings: BridgeSettings) -> dict:
     """What the text says of the checks: per check, the units, how many of the supported
-    between-model rows survive it and which do not (a phrase); the kernel changes' rank
-    correlation with the weight-norm change (``Norm``/``NormTn``: effect, interval, p)."""
+    between-model rows survive it and which do not (a phrase), and the sentences of the
+    sensitivity and of the kernel changes' rank correlation with the weight-norm change."""
     supported = int(((df["question"] == "between") & (df["verdict"] == "supported")).sum())
     out: dict = {"BetweenSupported": supported, "Continua": len(settings.bridge.continua)}
     out["ContinuaMembers"] = int(sum(len(v) for v in settings.bridge.continua.values()))
@@ -834,20 +834,6 @@ def check_macros(df: pd.DataFrame, checks_df: pd.DataFrame, settings: BridgeSett
         )
     out["SensitivitySentence"] = sensitivity_sentence(out)
     out["NormSentence"] = norm_sentence(checks_df)
-    for part in ("", "Tn"):
-        key = f"Norm{part}"
-        got = checks_df[checks_df["key"] == key] if len(checks_df) else checks_df
-        if len(got):
-            r = got.iloc[0]
-            out |= {
-                f"{key}Effect": r.effect,
-                f"{key}Low": r.low,
-                f"{key}High": r.high,
-                f"{key}P": fmt_num(r.p, 2),
-                f"{key}N": int(r.n_units),
-            }
-        else:
-            _not_run(out, key)
     return out
 
 
@@ -890,7 +876,7 @@ def write_checks_table(df: pd.DataFrame, checks_df: pd.DataFrame, path) -> None:
     and given the weight-norm change (interval and whether the row's verdict survives)."""
     rows = df.set_index("key")
     check = checks_df.set_index("key") if len(checks_df) else checks_df
-    eff = column_style(np.r_[df[["effect", "low", "high"]].to_numpy(float).ravel(), 1.0], 2)
+    eff = ("fixed", 2)  # rank correlations: in [-1, 1]
 
     def cell(r, holm=True) -> str:
         if r is None:
@@ -1024,6 +1010,9 @@ def macros(
     checks_df = checks(combined, width, population, settings, df) if checks_df is None else checks_df
     out: dict = sentence_macros(df, settings) | population_macros(population, settings)
     out |= sign_flip_macros(df) | check_macros(df, checks_df, settings)
+    for key in ("Norm", "NormTn"):  # quoted: n/a where the weight-norm change was not measured
+        if key not in set(checks_df["key"]):
+            _not_run(out, key)
     for r in checks_df.itertuples():
         key = macro_name(r.key.lower())
         out |= {f"{key}Effect": r.effect, f"{key}Low": r.low, f"{key}High": r.high}
