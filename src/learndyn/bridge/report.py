@@ -833,6 +833,7 @@ def check_macros(df: pd.DataFrame, checks_df: pd.DataFrame, settings: BridgeSett
             else "none"
         )
     out["SensitivitySentence"] = sensitivity_sentence(out)
+    out["SurvivorsCaveat"] = survivors_caveat(out)
     out["NormSentence"] = norm_sentence(checks_df)
     return out
 
@@ -852,6 +853,18 @@ def sensitivity_sentence(m: dict) -> str:
             *parts,
         ]
     return "; ".join(parts)
+
+
+def survivors_caveat(m: dict) -> str:
+    """A parenthesis after the list of surviving between-architecture rows: how many survive the
+    checks ("" when none is supported)."""
+    n = m["BetweenSupported"]
+    if n == 0:
+        return ""
+    parts = [f"{m['PartialSurvive']} of {n} given the weight-norm change"]
+    if m["Continua"]:
+        parts.insert(0, f"{m['CollapsedSurvive']} of {n} with each one-parameter family as one unit")
+    return " (" + ", ".join(parts) + ")"
 
 
 def norm_sentence(checks_df: pd.DataFrame) -> str:

@@ -159,7 +159,8 @@ def partial_between(
     # a resample in which x or y ranks as a monotone function of z has no partial correlation:
     # the interval is read off the others
     tail = 100 * (1 - confidence) / 2
-    low, high = np.nanpercentile(boot.bootstrap_distribution, [tail, 100 - tail])
+    dist = boot.bootstrap_distribution[np.isfinite(boot.bootstrap_distribution)]
+    low, high = np.percentile(dist, [tail, 100 - tail]) if dist.size else (np.nan, np.nan)
     return Relation(effect, float(low), float(high), float(perm.pvalue), "architecture", n, n)
 
 
