@@ -807,9 +807,12 @@ def sign_flip_macros(df: pd.DataFrame) -> dict:
         f"($p_\\mathrm{{Holm}}={fmt_num(w.p_holm, 2)}$, {w.verdict})"
         for key, b, w in flips
     )
+    resolved = [(b.verdict == "supported") + (w.verdict == "supported") for _, b, w in flips]
     return {
         "SignFlips": text or "no quantity has opposite signs between and within models",
         "SignFlipCount": len(flips),
+        "SignFlipResolved": int(sum(r >= 1 for r in resolved)),  # one side or both survive Holm
+        "SignFlipBoth": int(sum(r == 2 for r in resolved)),
         "SignPairs": pairs,
     }
 
@@ -832,6 +835,8 @@ def check_macros(df: pd.DataFrame, checks_df: pd.DataFrame, settings: BridgeSett
             if len(lost)
             else "none"
         )
+    # supported between rows whose within-model row is supported with the opposite sign
+    out["BetweenOpposedWithin"] = sum(b.verdict == w.verdict == "supported" for _, b, w in sign_flips(df))
     out["SensitivitySentence"] = sensitivity_sentence(out)
     out["SurvivorsCaveat"] = survivors_caveat(out)
     out["NormSentence"] = norm_sentence(checks_df)
@@ -844,26 +849,33 @@ def sensitivity_sentence(m: dict) -> str:
     n = m["BetweenSupported"]
     if n == 0:
         return "no between-architecture row is supported, so no verdict is at stake in the checks"
-    parts = [f"{m['PartialSurvive']} of the {n} with the weight-norm change held fixed"]
+    parts = [f"{m['PartialSurvive']} with the weight-norm change held fixed"]
     if m["Continua"]:
         parts = [
-            f"{m['CollapsedSurvive']} of the {n} supported between-architecture rows keep their verdict "
-            f"with each one-parameter family as one unit ({m['CollapsedUnits']} architectures)",
+            f"{m['CollapsedSurvive']} with each one-parameter family as one unit "
+            f"({m['CollapsedUnits']} architectures)",
             f"{m['ExcludedSurvive']} with the families left out ({m['ExcludedUnits']})",
             *parts,
         ]
-    return "; ".join(parts)
+    parts = [f"for {p}" for p in parts]
+    listed = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+    rows = "row" if n == 1 else "rows"
+    return f"of the {n} supported between-architecture {rows}, the verdict survives {listed}"
 
 
 def survivors_caveat(m: dict) -> str:
     """A parenthesis after the list of surviving between-architecture rows: how many survive the
-    checks ("" when none is supported)."""
+    checks, and how many have a resolved within-model correlation of the opposite sign ("" when
+    none is supported)."""
     n = m["BetweenSupported"]
     if n == 0:
         return ""
     parts = [f"{m['PartialSurvive']} of {n} given the weight-norm change"]
     if m["Continua"]:
         parts.insert(0, f"{m['CollapsedSurvive']} of {n} with each one-parameter family as one unit")
+    parts.append(
+        f"{m['BetweenOpposedWithin']} of {n} with a resolved within-model correlation of the opposite sign"
+    )
     return " (" + ", ".join(parts) + ")"
 
 
