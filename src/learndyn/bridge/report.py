@@ -932,7 +932,10 @@ def write_checks_table(df: pd.DataFrame, checks_df: pd.DataFrame, path) -> None:
             line[heads[how]] = cell(c) + (f", survives: {c.survives}" if c is not None and c.survives else "")
         lines.append(line)
     table = pd.DataFrame(lines)
-    write_table(table, path, column_format="p{2.8cm}" + "p{3.5cm}" * (table.shape[1] - 1))
+    ragged = r">{\raggedright\arraybackslash}"  # (array: loaded by siunitx)
+    write_table(
+        table, path, column_format=f"{ragged}p{{2.8cm}}" + f"{ragged}p{{3.5cm}}" * (table.shape[1] - 1)
+    )
 
 
 NA_TEXT = "n/a"
