@@ -225,8 +225,12 @@ FIXTURE = ROOT / "tests" / "data" / "costmodel_runs.json"
 # the issue's targets for the out-of-sample median absolute error per job
 TARGET_TRAIN = 0.30
 TARGET_THEORY = 0.50
-# what this calibration reaches for the theory rules (51 %): a regression bound, above the target
-BOUND_THEORY = 0.60
+# what the default run's jobs are compared on: their CPU seconds. The fixture's default run shared
+# its 2 cores with other work (load average 4-5; its jobs had 14-90 % of a core), so its wall
+# seconds measure that load more than the jobs (training 52 % off per job against them, 27 %
+# against CPU). Snakemake samples CPU time every 30 s after a job's first 15 s, so a longer job's
+# CPU seconds are a lower bound: rerun the default study on a quiet machine to compare walls.
+VALIDATE_ON = "cpu_s"
 
 
 def _fixture_runs(tmp_path):
@@ -242,9 +246,9 @@ def _fixture_runs(tmp_path):
 
 def test_laws_calibrated_on_the_quick_profile_predict_the_default_study_out_of_sample(tmp_path):
     """Laws fitted on a quick run's benchmarks (CPU seconds) and measured step times, never on the
-    default study, predict the default study's jobs (their wall seconds): per job, the median
-    absolute error of the training rules within 30 % and of the theory rules within the bound;
-    one-job rules are reported apart. No default job is in the calibration set."""
+    default study, predict the default study's jobs (their CPU seconds, ``VALIDATE_ON``): per
+    job, the median absolute error of the training rules within 30 % and of the theory rules
+    within 50 %; one-job rules are reported apart. No default job is in the calibration set."""
     dirs, configs, steps = _fixture_runs(tmp_path)
     quick_jobs = {j.bench: j for j in cm.jobs(load_config_file(configs["quick"]))}
     default_jobs = cm.jobs(load_config_file(configs["default"]))
@@ -255,14 +259,14 @@ def test_laws_calibrated_on_the_quick_profile_predict_the_default_study_out_of_s
         for j in shared
     )
     laws = bp.calibrate(str(dirs["quick"]), str(configs["quick"]), step_times=steps, quantity="cpu_s")
-    check = bp.validate(laws, str(dirs["default"]), str(configs["default"]), steps, quantity="wall_s")
+    check = bp.validate(laws, str(dirs["default"]), str(configs["default"]), steps, quantity=VALIDATE_ON)
     # every measured job is predicted (jobs added to the catalogue since the fixture have no record)
     recorded = [j for j in default_jobs if (dirs["default"] / j.bench).is_file()]
     assert len(check["jobs"]) == len(recorded) >= 100
     train, theory = check["families"]["train"], check["families"]["theory"]
     assert train["multi_jobs"] >= 80 and theory["multi_jobs"] >= 8
     assert train["multi_median"] <= TARGET_TRAIN, train
-    assert theory["multi_median"] <= BOUND_THEORY, theory
+    assert theory["multi_median"] <= TARGET_THEORY, theory
     for key, rule in check["rules"].items():
         assert rule["single"] == (rule["jobs"] == 1), key
     text = bp.validation_text(check, "default")

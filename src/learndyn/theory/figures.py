@@ -97,11 +97,19 @@ def _floor(truncation):
     return FLOOR_FACTOR * integration_floor(truncation)
 
 
+MAX_WIDTH_LABELS = 5  # labelled widths on one panel's axis (seven collide in a third of the text width)
+
+
 def _width_ticks(ax, widths):
-    """Log width axis labelled at the widths themselves (no minor-tick labels to collide)."""
+    """Log width axis labelled at the widths themselves (no minor-tick labels to collide): a tick
+    at every width, a label at every one when there are at most ``MAX_WIDTH_LABELS``, else at
+    every other one (every k-th), starting from the smallest."""
     from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
-    ax.xaxis.set_major_locator(FixedLocator(sorted({int(m) for m in widths})))
+    values = sorted({int(m) for m in widths})
+    step = -(-len(values) // MAX_WIDTH_LABELS)
+    ax.xaxis.set_major_locator(FixedLocator(values[::step]))
+    ax.xaxis.set_minor_locator(FixedLocator([m for m in values if m not in values[::step]]))
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_formatter(NullFormatter())
 
