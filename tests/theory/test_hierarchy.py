@@ -227,4 +227,5 @@ def test_depth_seeds_and_level_seeds_choose_the_runs():
     cut = hierarchy.run_depth(p, DepthRun(seeds=(0, 1), level_seeds=1, **settings))
     np.testing.assert_array_equal(cut.err.sel(level=0).values, full.err.sel(level=0).values)
     np.testing.assert_array_equal(cut.err.sel(level=1, seed=0).values, full.err.sel(level=1, seed=0).values)
-    assert np.isnan(cut.err.sel(level=1, seed=1).values).all() and np.isfinite(full.err.sel(level=1, seed=1)).all()
+    assert np.isnan(cut.err.sel(level=1, seed=1).values).all()
+    assert np.isfinite(full.err.sel(level=1, seed=1)).all()

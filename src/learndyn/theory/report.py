@@ -140,7 +140,8 @@ def second_n_text(macros: dict, hier, main_n) -> dict:
         "SecondNClause": f" (and $n={n2}$ at one depth)",
         "SecondNParagraph": (
             f"At $n={n2}$ ($L={int(r.depth)}$) level 0 decays as $m^{{{macros.get(k, NA)}}}$ "
-            f"$[{macros.get(k + 'Lo', NA)}, {macros.get(k + 'Hi', NA)}]$, against $m^{{{macros.get(main, NA)}}}$ "
+            f"$[{macros.get(k + 'Lo', NA)}, {macros.get(k + 'Hi', NA)}]$, "
+            f"against $m^{{{macros.get(main, NA)}}}$ "
             f"$[{macros.get(main + 'Lo', NA)}, {macros.get(main + 'Hi', NA)}]$ at $n={main_n}$: "
             f"{macros.get('SecondNWords', NA)}; the second size is fitted on fewer widths "
             f"(${macros.get(k + 'Min', NA)}$--${macros.get(k + 'Max', NA)}$)."
