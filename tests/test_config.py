@@ -265,6 +265,21 @@ BAD_CONFIGS = [
         "theory.truncation.horizon.rule",
     ),
     (
+        "theory-truncation-depth-seeds-length",
+        setter("theory.truncation.depth_seeds", [10]),
+        "theory.truncation.depth_seeds",
+    ),
+    (
+        "theory-truncation-depth-seeds-too-many",
+        setter("theory.truncation.depth_seeds", [10, 10, 40]),
+        "theory.truncation.depth_seeds",
+    ),
+    (
+        "theory-truncation-level-seeds-zero",
+        setter("theory.truncation.level_seeds", 0),
+        "theory.truncation.level_seeds",
+    ),
+    (
         "theory-truncation-smooth-depth-not-run",
         setter("theory.truncation.smooth", {"activation": "gelu", "depths": [4], "widths": [32, 64]}),
         "theory.truncation.smooth.depths",

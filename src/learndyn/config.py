@@ -174,6 +174,11 @@ def check_truncation(theory: dict) -> list[str]:
             return [f"{where}.{name}: {widths} must be strictly increasing"]
     if "max_widths" in tr and len(tr["max_widths"]) != len(tr.get("depths", [])):
         return [f"{where}.max_widths: {len(tr['max_widths'])} caps for {len(tr.get('depths', []))} depths"]
+    counts = tr.get("depth_seeds") or []
+    if counts and len(counts) != len(tr.get("depths", [])):
+        return [f"{where}.depth_seeds: {len(counts)} seed counts for {len(tr.get('depths', []))} depths"]
+    if counts and max(counts) > len(tr.get("seeds", [])):
+        return [f"{where}.depth_seeds: {max(counts)} seeds asked for, seeds lists {len(tr.get('seeds', []))}"]
     rule = (tr.get("horizon") or {}).get("rule", "per_run")
     extra = sorted(set((tr.get("smooth") or {}).get("depths", [])) - set(tr.get("depths", [])))
     if rule == "shared" and extra:

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 
 from .sources import FIXED_DIMENSIONS
-from .theory.levels import flows_per_run, widths_at
+from .theory.levels import flows_per_run, level_seed_count, seeds_at, widths_at
 from .train.grid import cell_levels, cell_seeds
 from .train.spec import ModelSpec
 
@@ -312,8 +312,11 @@ def size_theory_truncation_depth(config: dict, bench: str, n: str, depth: str) -
     floor = tr["floor_max_width"] if n_job == int(th["n"]) else 0  # floor runs at the main n only
     cap = tr.get("levels_max_width")
     runs = [(m, flows_per_run(tr["levels"], L, m, floor, cap)) for m in widths_at(tr, L, n_job)]
-    w = len(tr["seeds"]) * sum(k * L * n_job * m**2 for m, k in runs)
-    ops = len(tr["seeds"]) * sum(k * flow_ops(n_job, m, L, horizon) for m, k in runs)
+    # every seed of the depth integrates the true flow, the first level_seeds also the levels >= 1
+    seeds, with_levels = len(seeds_at(tr, L)), level_seed_count(tr, L)
+    flows = [(m, seeds + with_levels * (k - 1)) for m, k in runs]
+    w = sum(k * L * n_job * m**2 for m, k in flows)
+    ops = sum(k * flow_ops(n_job, m, L, horizon) for m, k in flows)
     # memory: one run at a time; its weight trajectory (W_1 is m x d, deeper layers m x m) and the
     # integrator's stages
     d = task_dims(config, th["main_task"])[0]
@@ -326,8 +329,9 @@ def size_theory_smooth_control(config: dict, bench: str) -> Size:
     tr, n = th["truncation"], int(th["n"])
     sm = tr["smooth"]
     horizon = float(tr.get("horizon", {}).get("t_max", 1.0))
-    w = len(tr["seeds"]) * sum(int(L) * n * m**2 for L in sm["depths"] for m in sm["widths"])
-    ops = len(tr["seeds"]) * sum(int(L) for L in sm["depths"]) * len(sm["widths"]) * horizon
+    per_depth = [(int(L), len(seeds_at(tr, int(L)))) for L in sm["depths"]]  # paired with ReLU's
+    w = sum(s * L * n * m**2 for L, s in per_depth for m in sm["widths"])
+    ops = sum(s * L for L, s in per_depth) * len(sm["widths"]) * horizon
     L, m = max(int(L) for L in sm["depths"]), max(sm["widths"])
     mem = (L * m**2 + n * L * m) * (tr["n_times"] + 8) * 8
     return Size("theory_smooth_control", bench, w, mem, ops=ops)

@@ -13,7 +13,7 @@ from learndyn.theory.experiments import load_problem
 from learndyn.theory.fields import init_network, kernel, training_fields
 from learndyn.theory.flows import fields_along, hybrid_flow, weight_flow
 from learndyn.theory.integrate import Settings
-from learndyn.theory.levels import flows_per_run, runs_level, widths_at
+from learndyn.theory.levels import flows_per_run, level_seed_count, runs_level, seeds_at, widths_at
 from learndyn.theory.settings import DepthRun
 
 SETTINGS = Settings(rtol=1e-12, atol=1e-14)
@@ -202,3 +202,30 @@ def test_which_runs_exist():
     assert (
         widths_at(tr, 2) == [16, 32] and widths_at(tr, 1, 64) == [8] and widths_at(tr, 1, 32) == [16, 32, 64]
     )
+
+
+def test_depth_seeds_and_level_seeds_choose_the_runs():
+    """depth_seeds: the first k seeds at each depth (level 0); level_seeds: the levels >= 1 only on
+    the first of those; the runs made are those of a full job restricted to them."""
+    tr = {"depths": [1, 3], "seeds": [0, 1, 2, 3], "depth_seeds": [2, 4], "level_seeds": 1}
+    assert seeds_at(tr, 1) == [0, 1] and seeds_at(tr, 3) == [0, 1, 2, 3]
+    assert level_seed_count(tr, 3) == 1 and level_seed_count({**tr, "level_seeds": 9}, 1) == 2
+    assert seeds_at({"depths": [1], "seeds": [5, 6]}, 1) == [5, 6]
+    p = problem()
+    settings = dict(
+        depth=2,
+        widths=(8,),
+        levels=(0, 1),
+        loss_drop=0.5,
+        t_max=0.5,
+        n_times=3,
+        integrator=Settings(rtol=1e-8, atol=1e-10),
+        gram_max_width=0,
+        floor_max_width=0,
+    )
+    full = hierarchy.run_depth(p, DepthRun(seeds=(0, 1), **settings))
+    cut = hierarchy.run_depth(p, DepthRun(seeds=(0, 1), level_seeds=1, **settings))
+    np.testing.assert_array_equal(cut.err.sel(level=0).values, full.err.sel(level=0).values)
+    np.testing.assert_array_equal(cut.err.sel(level=1, seed=0).values, full.err.sel(level=1, seed=0).values)
+    assert np.isnan(cut.err.sel(level=1, seed=1).values).all()
+    assert np.isfinite(full.err.sel(level=1, seed=1)).all()

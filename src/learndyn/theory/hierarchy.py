@@ -170,11 +170,14 @@ def drift_diagnostics(wf, Fw, a, depth: int, width: int, gram_max_width: int):
     return spectrum, c_drift, g_drift
 
 
-def run_one(p, run: DepthRun, width: int, seed: int, tau, t_shared: float | None = None) -> dict:
+def run_one(
+    p, run: DepthRun, width: int, seed: int, tau, t_shared: float | None = None, levels: bool = True
+) -> dict:
     """One (width, seed) run of ``run_depth``: the horizon t_h (``t_shared``, else the run's own
     level-0 loss-drop time), the true flow stored at t_h x ``tau`` (T,), the error of each level
-    of ``run.levels`` (levels, T; NaN where it is not run), loss and switch fraction (T,), events
-    per entry, wall times (flows,) and the drift."""
+    of ``run.levels`` (levels, T; NaN where it is not run: the levels >= 1 only with ``levels``,
+    the seeds within ``run.level_seeds``), loss and switch fraction (T,), events per entry, wall
+    times (flows,) and the drift."""
     n, depth = p.n, run.depth
     err, wall = np.full((len(run.levels), len(tau)), np.nan), np.full(len(FLOWS), np.nan)
     Ws, a = init_network([seed], p.d, [width] * depth, p.X.device)
@@ -191,6 +194,8 @@ def run_one(p, run: DepthRun, width: int, seed: int, tau, t_shared: float | None
     r_w = torch.stack([F.r for F in Fw])  # (T, 1, n)
     for k, level in enumerate(run.levels):
         if not runs_level(level, depth, width, run.floor_max_width, run.levels_max_width):
+            continue
+        if level >= 1 and not levels:
             continue
         if level == 0:
             r_lvl = ntk_residual(K0, F0.r, times)
@@ -216,7 +221,7 @@ def _log_run(run: DepthRun, width: int, seed: int, one: dict, log) -> None:
     done = ", ".join(
         f"level {lv} {np.nanmax(one['err'][k]):.2e}"
         for k, lv in enumerate(run.levels)
-        if runs_level(lv, run.depth, width, run.floor_max_width, run.levels_max_width)
+        if np.isfinite(one["err"][k]).any()
     )
     print(
         f"L={run.depth} m={width} seed={seed}: t_h={one['horizon']:.3g}, {done}, "
@@ -244,8 +249,8 @@ def run_depth(p, run: DepthRun, log=None) -> xr.Dataset:
     runs = []
     for m in run.widths:
         runs.append([])
-        for seed in run.seeds:
-            runs[-1].append(run_one(p, run, m, seed, tau, t_shared))
+        for i, seed in enumerate(run.seeds):
+            runs[-1].append(run_one(p, run, m, seed, tau, t_shared, levels=i < run.level_seeds))
             if log is not None:
                 _log_run(run, m, seed, runs[-1][-1], log)
     ds = depth_dataset(p.n, run, tau, runs)
@@ -343,11 +348,13 @@ def run_smooth_control(p, run: SmoothRun, log=None) -> xr.Dataset:
     wall = np.full_like(horizon, np.nan)
     relu_width = dict(run.horizon_widths)
     for i, L in enumerate(depths):
-        t_shared = None
+        t_shared, at_depth = None, run.seeds_at(L)  # the ReLU depth job's seeds: paired
         if run.horizon_rule == "shared":  # the ReLU depth job's horizon: same ODE time, paired
-            t_shared = shared_horizon(p, L, relu_width[L], seeds, run.loss_drop, run.t_max)
+            t_shared = shared_horizon(p, L, relu_width[L], at_depth, run.loss_drop, run.t_max)
         for j, m in enumerate(widths):
             for s, seed in enumerate(seeds):
+                if seed not in at_depth:
+                    continue
                 Ws, a = init_network([seed], p.d, [m] * L, p.X.device)
                 phi, b, r0 = smooth_fields(Ws, a, p.X, p.y, activation)
                 K0 = kernel(phi, b)

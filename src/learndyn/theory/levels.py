@@ -37,3 +37,17 @@ def widths_at(truncation: dict, depth: int, n: int | None = None) -> list[int]:
         return list(second["widths"])
     cap = list(truncation["max_widths"])[list(truncation["depths"]).index(depth)]
     return [m for m in truncation["widths"] if m <= cap]
+
+
+def seeds_at(truncation: dict, depth: int) -> list:
+    """Seeds of level 0 at ``depth``: the first ``depth_seeds[i]`` of ``seeds`` at ``depths[i]``
+    (all of them without ``depth_seeds``); levels >= 1 run on the first ``level_seeds`` of these."""
+    seeds, counts = list(truncation["seeds"]), list(truncation.get("depth_seeds") or [])
+    if not counts:
+        return seeds
+    return seeds[: counts[list(truncation["depths"]).index(depth)]]
+
+
+def level_seed_count(truncation: dict, depth: int) -> int:
+    """How many seeds of ``depth`` run the levels >= 1 (``level_seeds``, at most the depth's)."""
+    return min(len(seeds_at(truncation, depth)), int(truncation.get("level_seeds", 1 << 30)))

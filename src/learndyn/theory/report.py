@@ -123,10 +123,61 @@ def side_exponents(truncation, drift, confidence=0.95) -> dict:
 NA = r"\text{n/a}"
 
 
+def second_n_text(macros: dict, hier, main_n) -> dict:
+    """The second data size as the text says it: a clause for the limitations and the supplement's
+    paragraph, or that this profile ran one data size (no "n = n/a")."""
+    second = hier[(hier.n != main_n) & ~hier.exact]
+    if not len(second):
+        return {
+            "SecondNClause": "",
+            "SecondNParagraph": f"This profile integrates one data size, $n={main_n}$; the second data size "
+            "of config/paper.yaml was cut for the compute budget.",
+        }
+    n2, r = int(second.n.iloc[0]), second.iloc[0]
+    k = f"ExpoSecondNLvlZero{macro_name(int(r.depth), spell_digits=True)}"
+    main = f"ExpoLvlZero{macro_name(int(r.depth), spell_digits=True)}"
+    return {
+        "SecondNClause": f" (and $n={n2}$ at one depth)",
+        "SecondNParagraph": (
+            f"At $n={n2}$ ($L={int(r.depth)}$) level 0 decays as $m^{{{macros.get(k, NA)}}}$ "
+            f"$[{macros.get(k + 'Lo', NA)}, {macros.get(k + 'Hi', NA)}]$, "
+            f"against $m^{{{macros.get(main, NA)}}}$ "
+            f"$[{macros.get(main + 'Lo', NA)}, {macros.get(main + 'Hi', NA)}]$ at $n={main_n}$: "
+            f"{macros.get('SecondNWords', NA)}; the second size is fitted on fewer widths "
+            f"(${macros.get(k + 'Min', NA)}$--${macros.get(k + 'Max', NA)}$)."
+        ),
+    }
+
+
+def seeds_per_depth(truncation) -> dict:
+    """{depth: seeds with a level-0 error} (``theory.truncation.depth_seeds``)."""
+    ran = np.isfinite(truncation.err.sel(level=0)).any(["width", "tau"])
+    return {int(L): int(ran.sel(depth=L).sum()) for L in truncation.depth.values}
+
+
+def seeds_words(truncation) -> str:
+    """The seeds of the truncation runs as the text says them: per depth, and those of the levels
+    >= 1 (``theory.truncation.level_seeds``) where fewer."""
+    per = seeds_per_depth(truncation)
+    counts = sorted(set(per.values()))
+    if len(counts) == 1:
+        words = f"{counts[0]} seeds"
+    else:
+        depths = ", ".join(str(L) for L in per)
+        words = ", ".join(str(c) for c in per.values()) + f" seeds at $L={depths}$"
+    higher = truncation.err.sel(level=[k for k in truncation.level.values if k >= 1])
+    if higher.sizes["level"]:
+        ran = int(np.isfinite(higher).any(["level", "width", "tau"]).any("depth").sum())
+        if 0 < ran < max(per.values()):
+            words += f" (the levels $\\ge1$ on the first {ran})"
+    return words
+
+
 def hierarchy_macro_defaults(max_depth: int = 3) -> dict:
     """Every macro the closure section quotes, as n/a: a profile without some depth, the second
     data size or the control still builds (the measured values replace these)."""
-    out = {"SecondN": NA, "SecondNWords": "not measured in this profile"}
+    out = {"SecondN": NA, "SecondNWords": "not measured in this profile", "SecondNClause": ""}
+    out["SecondNParagraph"] = "This profile integrates one data size."
     for L in range(1, max_depth + 1):
         W = macro_name(L, spell_digits=True)
         keys = [f"ExpoLvl{macro_name(k, spell_digits=True)}{W}" for k in (0, 1, 2) if k == 0 or k < L]
@@ -158,7 +209,7 @@ def hierarchy_macro_defaults(max_depth: int = 3) -> dict:
             f"ErrVsSwitch{W}Words",
         ):
             out[key] = "not measured in this profile"
-        out[f"HorizonMedian{W}"] = NA
+        out[f"HorizonMedian{W}"] = out[f"TruncSeeds{W}"] = NA
     out["ExpoAlpha"], out["HorizonRuleWords"] = NA, "not measured in this profile"
     return out
 
@@ -173,6 +224,7 @@ def hierarchy_macros(truncation, drift, hier, smooth, floor, confidence) -> dict
         "TruncMaxWidth": int(truncation.width.values.max()),
         "TruncMinWidth": int(truncation.width.values.min()),
         "TruncSeeds": int(truncation.sizes["seed"]),
+        "TruncSeedsWords": seeds_words(truncation),
         "LossDrop": f"{100 * truncation.attrs['loss_drop']:.0f}",
         "HorizonCap": f"{truncation.attrs['horizon_t_max']:g}",
         "TruncRtol": fmt_value(truncation.attrs["integrator_rtol"])
@@ -204,6 +256,9 @@ def hierarchy_macros(truncation, drift, hier, smooth, floor, confidence) -> dict
                 if overlap
                 else "the intervals do not overlap: the exponent depends on $n$ on these sizes"
             )
+    macros.update(second_n_text(macros, hier, main_n))
+    for L, count in seeds_per_depth(truncation).items():
+        macros[f"TruncSeeds{macro_name(L, spell_digits=True)}"] = count
     for L in truncation.depth.values:
         macros[f"HorizonMedian{macro_name(int(L), spell_digits=True)}"] = (
             f"{float(truncation.horizon.sel(depth=L).median()):.3g}"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from ..settings import from_mapping
 from .integrate import Settings
-from .levels import widths_at
+from .levels import seeds_at, widths_at
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,16 @@ class TruncationConfig:
     second_n: dict  # {n, depth, widths}: the same at another number of training points ({} = none)
     smooth: dict  # {activation, depths, widths}: level 0 for a smooth activation ({} = none)
     levels_max_width: int = 1 << 30  # levels >= 1 integrated (where they truncate) up to this width
+    depth_seeds: tuple = ()  # seeds at depths[i]: the first depth_seeds[i] of ``seeds`` (() = all)
+    level_seeds: int = 1 << 30  # levels >= 1 integrated on the first level_seeds seeds of a depth
 
     def widths_at(self, depth: int, n: int | None = None) -> list:
         """Widths integrated at ``depth`` (``levels.widths_at``)."""
         return widths_at(self.__dict__, depth, n)
+
+    def seeds_at(self, depth: int) -> tuple:
+        """Seeds of level 0 at ``depth`` (``levels.seeds_at``)."""
+        return tuple(seeds_at(self.__dict__, depth))
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,7 @@ class DepthRun:
     floor_max_width: int  # exact L = 1 level-1 runs (the integration floor) up to this width
     levels_max_width: int = 1 << 30  # levels >= 1 integrated up to this width
     horizon_rule: str = "per_run"
+    level_seeds: int = 1 << 30  # levels >= 1 integrated on the first level_seeds of ``seeds``
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,11 @@ class SmoothRun:
     integrator: Settings
     horizon_rule: str = "per_run"
     horizon_widths: tuple = ()  # ((depth, smallest ReLU width of the depth job), ...)
+    depth_seeds: tuple = ()  # ((depth, the ReLU depth job's seeds), ...); () = ``seeds`` everywhere
+
+    def seeds_at(self, depth: int) -> tuple:
+        """The seeds run at ``depth``: the ReLU depth job's (paired), else ``seeds``."""
+        return dict(self.depth_seeds).get(depth, self.seeds)
 
 
 def configure(name: str, theory: dict) -> Job:
@@ -202,7 +214,7 @@ def depth_run(job: Job, depth: int, n: int) -> DepthRun:
     return DepthRun(
         depth=depth,
         widths=tuple(exp.widths_at(depth, n)),
-        seeds=job.seeds,
+        seeds=exp.seeds_at(depth),
         levels=exp.levels,
         loss_drop=exp.horizon["loss_drop"],
         t_max=exp.horizon["t_max"],
@@ -212,6 +224,7 @@ def depth_run(job: Job, depth: int, n: int) -> DepthRun:
         floor_max_width=exp.floor_max_width if n == job.n else 0,
         levels_max_width=exp.levels_max_width,
         horizon_rule=exp.horizon.get("rule", "per_run"),
+        level_seeds=exp.level_seeds,
     )
 
 
@@ -227,4 +240,5 @@ def smooth_run(job: Job) -> SmoothRun:
         integrator=job.integrator,
         horizon_rule=exp.horizon.get("rule", "per_run"),
         horizon_widths=tuple((int(L), exp.widths_at(int(L), job.n)[0]) for L in exp.depths),
+        depth_seeds=tuple((int(L), exp.seeds_at(int(L))) for L in exp.depths),
     )
