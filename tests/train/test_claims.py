@@ -904,3 +904,37 @@ def test_verdict_counts_split_by_budget_and_name_degenerate_baselines():
     assert macros["NumDegenerateRows"] == int((t.degenerate != "").sum())
     assert "mlp on spirals" in macros["DegenerateText"].replace("MLP", "mlp")
     assert degenerate_macros(t.assign(degenerate=""))["DegenerateText"] == "none"
+
+
+def test_depth_end_sentence_reads_the_deepest_against_the_default_depth():
+    """Descriptive: the structured model's test accuracy at the sweep's largest depth against the
+    default depth, paired over the sweep's seeds (the others are NaN at the deep end)."""
+    from learndyn.train.report import depth_end_macros
+
+    seeds, depths = np.arange(6), [4, 8, 16]
+    acc = np.full((1, 1, 3, 1, 6), np.nan)
+    rng = np.random.default_rng(3)
+    acc[0, 0, 1] = 0.9 + 0.01 * rng.standard_normal(6)  # default depth: every seed
+    acc[0, 0, 2, 0, :3] = 0.55 + 0.01 * rng.standard_normal(3)  # deepest: the sweep's seeds
+    acc[0, 0, 0, 0, :3] = 0.8
+    cells = xr.Dataset(
+        {"final_test_metric": (("task", "model", "depth", "width", "seed"), acc)},
+        coords={"task": ["spirals"], "model": ["structured"], "depth": depths, "width": [32], "seed": seeds},
+    ).assign_coords(kind=("task", ["classification"]))
+    cfg = {
+        "depth": 8,
+        "width": 32,
+        "studies": {"depth": {"tasks": ["spirals"], "models": ["structured"], "depths": depths}},
+        "claims": {"structured": "structured", "confidence": 0.95},
+    }
+    out = depth_end_macros(cells, cfg)
+    diff = acc[0, 0, 2, 0, :3] - acc[0, 0, 1, 0, :3]
+    assert out["DepthMax"] == 16 and out["DepthEndSpiralsSeeds"] == 3
+    assert float(out["DepthEndSpiralsDiff"]) == pytest.approx(diff.mean(), rel=1e-2)
+    assert float(out["DepthEndSpiralsDefault"]) == pytest.approx(acc[0, 0, 1, 0, :3].mean(), rel=1e-2)
+    assert "test accuracy falls from" in out["DepthEndText"] and "3 seeds" in out["DepthEndText"]
+    flat = cells.copy(deep=True)
+    flat.final_test_metric.loc[dict(depth=16)] = (
+        flat.final_test_metric.sel(depth=8).values + [0.01, -0.01] * 3
+    )
+    assert "does not move beyond its interval" in depth_end_macros(flat, cfg)["DepthEndText"]
