@@ -937,4 +937,4 @@ def test_depth_end_sentence_reads_the_deepest_against_the_default_depth():
     flat.final_test_metric.loc[dict(depth=16)] = (
         flat.final_test_metric.sel(depth=8).values + [0.01, -0.01] * 3
     )
-    assert "does not move beyond its interval" in depth_end_macros(flat, cfg)["DepthEndText"]
+    assert "no change beyond the interval" in depth_end_macros(flat, cfg)["DepthEndText"]

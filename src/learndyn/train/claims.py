@@ -679,7 +679,7 @@ def degenerate_reason(ctx: Context, c: Claim, base: str, task: str, b_vals: np.n
       nonlinearity the baseline failed to use, not the structured layer."""
     if c.source == "fp":
         b = b_vals[np.isfinite(b_vals)]
-        return "never converges (converged fraction 0 at every seed)" if b.size and (b == 0).all() else ""
+        return "never converges: converged fraction 0 at every seed" if b.size and (b == 0).all() else ""
     ref = linear_reference(ctx)
     if ref is None or base == ref or task not in ctx.main_tasks:
         return ""

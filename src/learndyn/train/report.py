@@ -459,8 +459,10 @@ def degenerate_macros(df: pd.DataFrame) -> dict:
     col = df.degenerate.fillna("").astype(str) if len(df) and "degenerate" in df else pd.Series([], dtype=str)
     flagged = df[col != ""] if len(col) else df.iloc[0:0]
     pairs = flagged.drop_duplicates(["baseline", "task"]) if len(flagged) else flagged
+    # a fixed-point row's "task" is its gate: the baseline "at" alpha, "on" a task otherwise
+    where = lambda t: ("at " if str(t).startswith("alpha=") else "on ") + display(t)
     items = [
-        f"{display(r.baseline)} on {display(r.task)} ({tex_escape(r.degenerate)})" for r in pairs.itertuples()
+        f"{display(r.baseline)} {where(r.task)} ({tex_escape(r.degenerate)})" for r in pairs.itertuples()
     ]
     supported = flagged[flagged.verdict == VERDICTS[0]] if len(flagged) else flagged
     return {
@@ -705,11 +707,13 @@ def depth_end_macros(cells: xr.Dataset, cfg: dict) -> dict:
         out[f"DepthEnd{key}Low"] = fmt_num(low, 3)
         out[f"DepthEnd{key}High"] = fmt_num(high, 3)
         out[f"DepthEnd{key}Seeds"] = n
-        word = "falls" if high < 0 else ("rises" if low > 0 else "does not move beyond its interval")
+        ends = (f"${fmt_num(b_mean, 3)}$ at $L={cfg['depth']}$", f"${fmt_num(d_mean, 3)}$ at $L={deepest}$")
+        if high < 0 or low > 0:
+            move = f"{'falls' if high < 0 else 'rises'} from {ends[0]} to {ends[1]}"
+        else:
+            move = f"is {ends[0]} and {ends[1]}, no change beyond the interval"
         parts.append(
-            f"on {display(task)} the structured network's test accuracy {word} from "
-            f"${fmt_num(b_mean, 3)}$ at "
-            f"$L={cfg['depth']}$ to ${fmt_num(d_mean, 3)}$ at $L={deepest}$ (paired difference "
+            f"on {display(task)} the structured network's test accuracy {move} (paired difference "
             f"${fmt_num(mean, 3)}$, {int(round(100 * conf))}\\% interval "
             f"$[{fmt_num(low, 3)}, {fmt_num(high, 3)}]$, {plural(n, 'seed')})"
         )
