@@ -826,14 +826,15 @@ def test_descriptive_study_rows_leave_every_family(table):
 # --- degenerate baselines ------------------------------------------------------------------------
 
 
-def _degenerate_study():
+def _degenerate_study(mlp_spec: dict | None = None):
     """resmlp plays the linear network (kind linear). On spirals the structured model (0.95) is
     above the linear network's interval and mlp sits at the linear level (0.6): degenerate. On
     digits every model sits at 0.6: nothing is degenerate (the task rewards no nonlinearity).
     On sine (MSE) mlp is worse than linear (2.0 vs 1.0) while structured is better (0.5). The
     uncapped fixed-point layer converges for no input at the tested gate."""
     cells = CELLS.copy(deep=True)
-    jitter = lambda: 0.01 * RNG.standard_normal(len(SEEDS))
+    rng = np.random.default_rng(7)  # its own generator: the same study whichever test builds it first
+    jitter = lambda: 0.01 * rng.standard_normal(len(SEEDS))
     values = {
         ("spirals", "resmlp"): 0.6,
         ("spirals", "mlp"): 0.6,
@@ -851,7 +852,11 @@ def _degenerate_study():
         )
     fp = FP.copy(deep=True)
     fp.converged.loc[{"rho": np.inf, "alpha": TESTED_ALPHA}] = 0.0
-    kinds = {"mlp": {"kind": "mlp"}, "resmlp": {"kind": "linear"}, "structured": {"kind": "structured"}}
+    kinds = {
+        "mlp": mlp_spec or {"kind": "mlp"},
+        "resmlp": {"kind": "linear"},
+        "structured": {"kind": "structured"},
+    }
     return claims_table(Context(cells, {**CFG, "models": kinds}, LR, fp))
 
 
@@ -874,6 +879,10 @@ def test_degenerate_baselines_are_read_off_the_data():
     fp_rows = t[t.key == "FixedPoint"].set_index("task").degenerate
     assert fp_rows[alpha_label(TESTED_ALPHA)].startswith("never converges")
     assert fp_rows[alpha_label(CONSTRUCTED_ALPHA)] == ""
+    # a baseline linear by construction (the alpha = 0 structured net) is a reference, never
+    # degenerate, at whatever level it fits
+    alpha0 = _degenerate_study({"kind": "structured", "gate": "fixed", "alpha": 0.0})
+    assert not (alpha0[alpha0.baseline == "mlp"].degenerate != "").any()
     # a flag changes no number and no family
     base = claims_table(Context(CELLS, CFG, LR, FP))
     assert (base.degenerate == "").all() and list(t.columns) == list(base.columns)
@@ -900,6 +909,9 @@ def test_verdict_counts_split_by_budget_and_name_degenerate_baselines():
         f"{n_deg} of the {len(sup)} supported verdicts {verb} against a degenerate baseline"
     )
     assert verdict_counts(emp[emp.budget == "fixed"]).startswith("none converged; among")
+    # excluded rows are counted too: the counts add up to the rows
+    ex = emp.assign(verdict=np.where(emp.index == emp.index[0], "excluded", emp.verdict))
+    assert "1 is excluded" in verdict_counts(ex)
     macros = degenerate_macros(t)
     assert macros["NumDegenerateRows"] == int((t.degenerate != "").sum())
     assert "mlp on spirals" in macros["DegenerateText"].replace("MLP", "mlp")

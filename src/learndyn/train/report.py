@@ -550,8 +550,12 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
 
 
 def _counted(df: pd.DataFrame) -> str:
-    """``14 are supported, 3 are not supported and 10 are inconclusive``."""
+    """``14 are supported, 3 are not supported and 10 are inconclusive`` (``and 2 are
+    excluded`` where rows left the family: the counts add up to the rows)."""
     counts = [(int((df.verdict == v).sum()) if not df.empty else 0, v) for v in VERDICTS]
+    n_excluded = int((df.verdict == EXCLUDED).sum()) if not df.empty else 0
+    if n_excluded:
+        counts.append((n_excluded, EXCLUDED))
     parts = [f"{n} {'is' if n == 1 else 'are'} {v}" for n, v in counts]
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
