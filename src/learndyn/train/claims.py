@@ -668,11 +668,17 @@ def _clean_values(ctx: Context, model: str, task: str) -> np.ndarray | None:
 
 
 def _linear_by_construction(ctx: Context, model: str) -> bool:
-    """Whether ``model``'s spec is a linear network (``spec.ModelSpec.linear``)."""
+    """Whether ``model``'s spec is a linear network by construction: no pointwise nonlinearity
+    on its path and no branch that can act (``spec.ModelSpec``: the linear network, the alpha = 0
+    structured net). Read here, not added to the spec module, whose edit reruns every training
+    job."""
     from .spec import ModelSpec
 
     spec = ctx.cfg.get("models", {}).get(model)
-    return spec is not None and ModelSpec.from_config(spec).linear
+    if spec is None:
+        return False
+    spec = ModelSpec.from_config(spec)
+    return spec.activation is None and not spec.has_correction
 
 
 def degenerate_reason(ctx: Context, c: Claim, base: str, task: str, b_vals: np.ndarray) -> str:
@@ -680,7 +686,7 @@ def degenerate_reason(ctx: Context, c: Claim, base: str, task: str, b_vals: np.n
 
     * a fixed-point baseline none of whose iterations converges (converged fraction 0 at every
       seed): the comparison is with a layer that has no fixed point to find;
-    * a baseline that is nonlinear by construction (``ModelSpec.linear`` false) whose clean test
+    * a baseline that is nonlinear by construction (``_linear_by_construction`` false) whose clean test
       metric (kept weights, default size) is no better than the linear network's beyond that
       network's interval (``linear_reference``; Student-t intervals over seeds at
       ``claims.confidence``), on a task where the structured model's interval lies above the

@@ -109,12 +109,6 @@ class ModelSpec:
         return self.has_branch and not (self.gate_mode == "fixed" and self.alpha == 0)
 
     @property
-    def linear(self) -> bool:
-        """A linear network by construction: no pointwise nonlinearity on the path and no branch
-        that can act (the linear network, the alpha = 0 structured net)."""
-        return self.activation is None and not self.has_correction
-
-    @property
     def learned_gate(self) -> bool:
         """Whether the gate has trainable parameters (scalar or input gate)."""
         return self.gate_mode in ("scalar", "input")
