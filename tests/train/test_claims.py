@@ -340,7 +340,12 @@ def built(effect: float, task: str, noise=NOISE) -> np.ndarray:
 
 def loose_note(task: str) -> str:
     """The note of a matched row: the seed whose structured curve jumps over the level."""
-    return f"loose match (1 of {len(SEEDS)} seeds)" if task == LOOSE[0] else ""
+    above = CLEAN_LOOSE[I_LOOSE] - CLEAN_BASELINE[-1]
+    return (
+        f"loose match (1 of {len(SEEDS)} seeds, up to {above:.2g} above the level)"
+        if task == LOOSE[0]
+        else ""
+    )
 
 
 # (key, task) -> (per-seed differences, verdict) against mlp

@@ -178,6 +178,7 @@ def test_every_seed_of_both_models_matches_at_one_level_per_pair():
     np.testing.assert_allclose(m.above_b, [0.0, 0.0, 0.1], atol=1e-12)
     assert (m.idx_a >= 0).all() and (m.idx_b >= 0).all()  # nobody dropped
     assert m.loose(0.05) == 3 and m.loose(0.2) == 1 and m.loose(0.5) == 0
+    assert m.max_above == pytest.approx(0.35)
     # the chosen evaluations reach the level in both models
     rows = np.arange(3)
     assert (a.val_metric.values[rows, m.idx_a] >= m.level).all()

@@ -287,14 +287,15 @@ def matched_indices(ctx: Context, s_cell: xr.Dataset, b_cell: xr.Dataset):
     """The evaluations at which two cells (one task) are compared, chosen on validation alone
     (``selection.match_on_validation`` over their ``ValidationView``: the level every seed of
     both models reaches), the number of seeds dropped (both models have kept weights but no
-    match: 0 under this rule, counted all the same) and the number matched loosely (a model's
-    validation accuracy there above the level by more than ``claims.match_tolerance``).
-    Returns ``(idx_s, idx_b, n_dropped, n_loose)``."""
+    match: 0 under this rule, counted all the same) and the loose matches: the number of seeds
+    at which a model's validation accuracy there is above the level by more than
+    ``claims.match_tolerance``, and the largest distance above it. Returns ``(idx_s, idx_b,
+    n_dropped, (n_loose, max_above))``."""
     vs, vb = ValidationView.of(s_cell), ValidationView.of(b_cell)
     m = match_on_validation(vs, vb)
     both = np.isfinite(vs.at_kept()) & np.isfinite(vb.at_kept())
     dropped = int((both & ((m.idx_a < 0) | (m.idx_b < 0))).sum())
-    return m.idx_a, m.idx_b, dropped, m.loose(ctx.claims_cfg["match_tolerance"])
+    return m.idx_a, m.idx_b, dropped, (m.loose(ctx.claims_cfg["match_tolerance"]), m.max_above)
 
 
 def test_drop(cell: xr.Dataset, curve: str, level: dict, idx: np.ndarray) -> np.ndarray:
@@ -733,13 +734,14 @@ def family_of(c: Claim, cfg: dict, task: str, constructed: bool) -> str:
 
 
 def _flags(
-    diff: np.ndarray, s: np.ndarray, b: np.ndarray, n: int, min_seeds: int, loose: int = 0
+    diff: np.ndarray, s: np.ndarray, b: np.ndarray, n: int, min_seeds: int, loose=(0, np.nan)
 ) -> list[str]:
     """Notes of a row: ``zero variance`` (identical differences: p is the exact sign-flip p),
     ``constant`` (both models constant over seeds), ``underpowered`` (fewer than ``min_seeds``
     pairs), ``loose match`` (seeds whose matched validation accuracy is above the matching level
-    by more than ``claims.match_tolerance``)."""
-    out = [f"loose match ({loose} of {n} seeds)"] if loose else []
+    by more than ``claims.match_tolerance``; ``loose``: their number and the largest distance)."""
+    k, most = loose
+    out = [f"loose match ({k} of {n} seeds, up to {most:.2g} above the level)"] if k else []
     if zero_variance(diff):
         out.append("zero variance")
     if _constant(s) and _constant(b):
@@ -798,7 +800,7 @@ def claim_rows(ctx: Context) -> tuple[list[dict], list[np.ndarray]]:
                         "excluded_reason": excluded_reason(cl, task, base),
                         "degenerate": degenerate_reason(ctx, c, base, task, b),
                         "note": "; ".join(
-                            _flags(diff, s, b, res.n, cl.get("min_seeds", 10), loose.get(task, 0))
+                            _flags(diff, s, b, res.n, cl.get("min_seeds", 10), loose.get(task, (0, np.nan)))
                         ),
                         "constructed": constructed,
                     }

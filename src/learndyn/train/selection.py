@@ -63,6 +63,13 @@ class Match:
     above_a: np.ndarray
     above_b: np.ndarray
 
+    @property
+    def max_above(self) -> float:
+        """The largest distance above the level of either model's matched evaluation (NaN
+        without a match)."""
+        both = np.concatenate([self.above_a, self.above_b])
+        return float(np.nanmax(both)) if np.isfinite(both).any() else np.nan
+
     def loose(self, tolerance: float) -> int:
         """The seeds at which either model's matched validation accuracy exceeds the level by
         more than ``tolerance`` (its curve jumps over the level between two evaluations)."""
