@@ -44,5 +44,7 @@ def test_halves_stack_with_their_units_and_keys(tmp_path):
     assert df.half.tolist() == ["train", "bridge"]
     assert df.key.tolist() == ["GradFlow", "BetweenTestMetric"]  # the claim where a half has no key
     assert df.test_unit.tolist() == ["seed", "architecture"]
-    assert df.n_units.tolist() == [8, 28]  # paired seeds minus the dropped ones; the bridge's own
+    # the paired seeds (n_seeds already leaves out a dropped seed: not subtracted twice); the
+    # bridge's own
+    assert df.n_units.tolist() == [10, 28]
     assert df.depth.tolist() == ["8", "8"] and df.excluded_reason.isna().all()  # empty in the CSV

@@ -50,9 +50,8 @@ def read_rows(path: str | os.PathLike, half: str) -> pd.DataFrame:
         df["key"] = df["claim"]
     if "test_unit" not in df:
         df["test_unit"] = "seed"
-    if "n_units" not in df:
-        dropped = df["n_dropped"].fillna(0) if "n_dropped" in df else 0
-        df["n_units"] = df["n_seeds"] - dropped
+    if "n_units" not in df:  # n_seeds counts the paired seeds: a dropped seed is already out of it
+        df["n_units"] = df["n_seeds"]
     return df
 
 

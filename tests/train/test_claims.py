@@ -72,17 +72,19 @@ RHOS, ALPHAS, FP_SEEDS = [0.5, 0.95, np.inf], [0.0, 0.1, 0.3], list(range(16))
 ALPHA = 0.05
 
 # matched robustness: clean VALIDATION accuracy curves over four evaluations (the same for every
-# task and seed), the kept weights at the last evaluation. The target is min(kept validation
-# accuracy) = 0.8: the structured model is read at evaluation 2, the baselines at evaluation 3
-# (their last). UNMATCHED: a (task, seed) whose structured curve never comes within the
-# tolerance of the target (that seed drops out: n = 4, n_dropped = 1). The clean TEST curves are
-# the validation curves in reverse order: a matching that read them would pick other evaluations.
+# task and seed), the kept weights at the last evaluation. The level is the highest validation
+# accuracy every seed of both models reaches, 0.8: the structured model is read at evaluation 2,
+# the baselines at evaluation 3 (their last). LOOSE: a (task, seed) whose structured curve jumps
+# over the level (0.4 -> 0.95): it is read at evaluation 3, 0.15 above the level (more than the
+# tolerance: a loose match, noted), and still counts (n = 5, n_dropped = 0). The clean TEST
+# curves are the validation curves in reverse order: a matching that read them would pick other
+# evaluations.
 EVAL_STEPS = [0, 50, 100, 150]
 CLEAN_BASELINE = [0.2, 0.5, 0.7, 0.8]
 CLEAN_STRUCTURED = [0.2, 0.6, 0.8, 0.95]
-CLEAN_UNMATCHED = [0.2, 0.3, 0.4, 0.95]
-I_STRUCTURED, I_BASELINE = 2, 3
-UNMATCHED = ("digits", SEEDS[-1])
+CLEAN_LOOSE = [0.2, 0.3, 0.4, 0.95]
+I_STRUCTURED, I_BASELINE, I_LOOSE = 2, 3, 3
+LOOSE = ("digits", SEEDS[-1])
 MATCH_TOLERANCE = 0.05
 
 CFG = {
@@ -179,8 +181,9 @@ def _curves(level_name: str, levels: list, level: float, effect: float):
     j = levels.index(level)
     mlp_at_match = change[:, MODELS.index("mlp"), ..., I_BASELINE, j]  # (task, depth, width, seed)
     change[:, s, ..., I_STRUCTURED, j] = mlp_at_match + effect + NOISE.values[:, None, None, :]
-    t, k = TASKS.index(UNMATCHED[0]), SEEDS.index(UNMATCHED[1])
-    clean[t, s, :, :, k] = CLEAN_UNMATCHED
+    t, k = TASKS.index(LOOSE[0]), SEEDS.index(LOOSE[1])
+    clean[t, s, :, :, k] = CLEAN_LOOSE
+    change[t, s, :, :, k, I_LOOSE, j] = mlp_at_match[t, :, :, k] + effect + NOISE.values[t, k]
     if 0.0 in levels:
         change[..., levels.index(0.0)] = 0.0
     dims = (*CELL_DIMS, "eval_step")
@@ -335,12 +338,14 @@ def built(effect: float, task: str, noise=NOISE) -> np.ndarray:
     return effect + noise.sel(task=task).values
 
 
-def unmatched(d: np.ndarray, task: str) -> np.ndarray:
-    """NaN for the seed whose structured curve never reaches the matching target."""
-    d = d.copy()
-    if task == UNMATCHED[0]:
-        d[SEEDS.index(UNMATCHED[1])] = np.nan
-    return d
+def loose_note(task: str) -> str:
+    """The note of a matched row: the seed whose structured curve jumps over the level."""
+    above = CLEAN_LOOSE[I_LOOSE] - CLEAN_BASELINE[-1]
+    return (
+        f"loose match (1 of {len(SEEDS)} seeds, up to {above:.2g} above the level)"
+        if task == LOOSE[0]
+        else ""
+    )
 
 
 # (key, task) -> (per-seed differences, verdict) against mlp
@@ -354,8 +359,8 @@ EXPECTED = {
         for t in REGRESSION
     },
     **{("Sensitivity", t): (built(SENSITIVITY, t), "supported") for t in TASKS},
-    **{("NoiseRobust", t): (unmatched(built(NOISE_ROBUST, t), t), "supported") for t in CLASSIFICATION},
-    **{("FgsmRobust", t): (unmatched(built(FGSM_ROBUST, t), t), "supported") for t in CLASSIFICATION},
+    **{("NoiseRobust", t): (built(NOISE_ROBUST, t), "supported") for t in CLASSIFICATION},
+    **{("FgsmRobust", t): (built(FGSM_ROBUST, t), "supported") for t in CLASSIFICATION},
     **{("LayerRobust", t): (built(LAYER_ROBUST, t), "supported") for t in TASKS},
     **{("LossTV", t): (built(LOSS_TV, t), "supported") for t in TASKS},
     ("StableLR", "digits"): (STABLE_STRUCTURED - MLP_STABLE.astype(float), "supported"),
@@ -454,8 +459,10 @@ def test_effect_interval_n_p_match_hand_computation(table, key, task):
     else:  # bootstrap interval (random): only that it brackets the mean within the data's range
         assert finite.min() - EFFECT_TOL <= r.low <= r.effect <= r.high <= finite.max() + EFFECT_TOL
         assert r.p == pytest.approx(sign_flip_p(d), rel=P_TOL)
-    # a seed dropped by the matching leaves fewer pairs than the protocol's: flagged
-    assert r.note == ("underpowered" if len(finite) < CFG["claims"]["min_seeds"] else "")
+    # every seed matches; a seed matched above the level by more than the tolerance is noted
+    matched = key in ("NoiseRobust", "FgsmRobust")
+    assert r.note == (loose_note(task) if matched else "")
+    assert r.n_dropped == 0
     assert r.verdict == verdict
     assert r.family == ("by_construction" if key in BOUND_KEYS else "empirical")
 
@@ -547,15 +554,19 @@ def _drop(curve: xr.DataArray, level: dict, model: str, task: str, i: int) -> np
 @pytest.mark.parametrize("task", CLASSIFICATION)
 def test_matched_robustness_reads_the_matched_evaluations(table, key, curve, level, task):
     """Against resmlp (random drops, nothing built in): the structured model is read where its
-    clean accuracy equals the baseline's final one (evaluation 2), the baseline at its last; a
-    seed without a match within the tolerance drops out."""
+    clean validation accuracy first reaches the level every seed of both reaches (evaluation 2;
+    the seed that jumps over it at its last), the baseline at its last; no seed drops out, the
+    loose match is noted."""
     s = _drop(curve, level, "structured", task, I_STRUCTURED)
+    if task == LOOSE[0]:
+        k = SEEDS.index(LOOSE[1])
+        s[k] = _drop(curve, level, "structured", task, I_LOOSE)[k]
     b = _drop(curve, level, "resmlp", task, I_BASELINE)
-    s, b = unmatched(s, task), unmatched(b, task)
     d = s - b
     r = row(table, key, "resmlp", task)
-    assert r.n_seeds == np.isfinite(d).sum() == len(SEEDS) - (task == UNMATCHED[0])
-    assert r.n_dropped == (task == UNMATCHED[0]) and r.selection_split == "validation"
+    assert r.n_seeds == np.isfinite(d).sum() == len(SEEDS)
+    assert r.n_dropped == 0 and r.selection_split == "validation"
+    assert r.note == loose_note(task)
     assert r.effect == pytest.approx(np.nanmean(d), abs=EFFECT_TOL)
     assert r.structured == pytest.approx(np.nanmean(s), abs=EFFECT_TOL)
     assert r.baseline_value == pytest.approx(np.nanmean(b), abs=EFFECT_TOL)
@@ -815,3 +826,132 @@ def test_descriptive_study_rows_leave_every_family(table):
     assert np.isfinite(desc.low).all() and np.isfinite(desc.high).all()  # intervals stay
     emp, emp0 = t[t.family == "empirical"], table[table.family == "empirical"]
     assert emp.family_size.iloc[0] == emp0.family_size.iloc[0] - np.isfinite(desc.p).sum()
+
+
+# --- degenerate baselines ------------------------------------------------------------------------
+
+
+def _degenerate_study(mlp_spec: dict | None = None):
+    """resmlp plays the linear network (kind linear). On spirals the structured model (0.95) is
+    above the linear network's interval and mlp sits at the linear level (0.6): degenerate. On
+    digits every model sits at 0.6: nothing is degenerate (the task rewards no nonlinearity).
+    On sine (MSE) mlp is worse than linear (2.0 vs 1.0) while structured is better (0.5). The
+    uncapped fixed-point layer converges for no input at the tested gate."""
+    cells = CELLS.copy(deep=True)
+    rng = np.random.default_rng(7)  # its own generator: the same study whichever test builds it first
+    jitter = lambda: 0.01 * rng.standard_normal(len(SEEDS))
+    values = {
+        ("spirals", "resmlp"): 0.6,
+        ("spirals", "mlp"): 0.6,
+        ("spirals", "structured"): 0.95,
+        ("digits", "resmlp"): 0.6,
+        ("digits", "mlp"): 0.6,
+        ("digits", "structured"): 0.6,
+        ("sine", "resmlp"): 1.0,
+        ("sine", "mlp"): 2.0,
+        ("sine", "structured"): 0.5,
+    }
+    for (task, model), v in values.items():
+        cells.final_test_metric.loc[dict(task=task, model=model, depth=DEPTH, width=WIDTH)] = v * (
+            1 + jitter()
+        )
+    fp = FP.copy(deep=True)
+    fp.converged.loc[{"rho": np.inf, "alpha": TESTED_ALPHA}] = 0.0
+    kinds = {
+        "mlp": mlp_spec or {"kind": "mlp"},
+        "resmlp": {"kind": "linear"},
+        "structured": {"kind": "structured"},
+    }
+    return claims_table(Context(cells, {**CFG, "models": kinds}, LR, fp))
+
+
+def test_degenerate_baselines_are_read_off_the_data():
+    t = _degenerate_study()
+    flagged = t[t.degenerate != ""]
+    spirals_mlp = t[(t.task == "spirals") & (t.baseline == "mlp")]
+    assert (
+        len(spirals_mlp)
+        and (spirals_mlp.degenerate.str.contains("within the linear network's interval")).all()
+    )
+    sine_mlp = t[(t.task == "sine") & (t.baseline == "mlp") & (t.family != "equivalence")]
+    assert len(sine_mlp) and sine_mlp.degenerate.str.contains("log10 test MSE").all()
+    assert sine_mlp.degenerate.str.contains("above the linear network's interval").all()
+    # nothing on digits (the structured model is at the linear level too), nothing against the
+    # linear network itself, no equivalence row
+    assert not (flagged.task == "digits").any()
+    assert not (flagged.baseline == "resmlp").any() and not (flagged.family == "equivalence").any()
+    # the uncapped layer that never converges, at that gate only
+    fp_rows = t[t.key == "FixedPoint"].set_index("task").degenerate
+    assert fp_rows[alpha_label(TESTED_ALPHA)].startswith("never converges")
+    assert fp_rows[alpha_label(CONSTRUCTED_ALPHA)] == ""
+    # a baseline linear by construction (the alpha = 0 structured net) is a reference, never
+    # degenerate, at whatever level it fits
+    alpha0 = _degenerate_study({"kind": "structured", "gate": "fixed", "alpha": 0.0})
+    assert not (alpha0[alpha0.baseline == "mlp"].degenerate != "").any()
+    # a flag changes no number and no family
+    base = claims_table(Context(CELLS, CFG, LR, FP))
+    assert (base.degenerate == "").all() and list(t.columns) == list(base.columns)
+    assert list(t.family) == list(base.family)
+
+
+def test_verdict_counts_split_by_budget_and_name_degenerate_baselines():
+    from learndyn.train.report import degenerate_macros, verdict_counts
+
+    t = _degenerate_study()
+    emp = t[t.family == "empirical"]
+    text = verdict_counts(emp)
+    n_conv, n_fixed = int((emp.budget == "converged").sum()), int((emp.budget == "fixed").sum())
+    assert n_conv and n_fixed, "the construction has both budgets (FIXED_TASK)"
+    assert text.startswith(f"among the {n_conv} converged ones, ")
+    assert f"; among the {n_fixed} run at a fixed step budget, " in text
+    for budget, g in emp.groupby("budget"):
+        n = int((g.verdict == "supported").sum())
+        assert f"{n} {'is' if n == 1 else 'are'} supported" in text, budget
+    sup = emp[emp.verdict == "supported"]
+    n_deg = int((sup.degenerate != "").sum())
+    verb = "is" if n_deg == 1 else "are"
+    assert n_deg and text.endswith(
+        f"{n_deg} of the {len(sup)} supported verdicts {verb} against a degenerate baseline"
+    )
+    assert verdict_counts(emp[emp.budget == "fixed"]).startswith("none converged; among")
+    # excluded rows are counted too: the counts add up to the rows
+    ex = emp.assign(verdict=np.where(emp.index == emp.index[0], "excluded", emp.verdict))
+    assert "1 is excluded" in verdict_counts(ex)
+    macros = degenerate_macros(t)
+    assert macros["NumDegenerateRows"] == int((t.degenerate != "").sum())
+    assert "mlp on spirals" in macros["DegenerateText"].replace("MLP", "mlp")
+    assert degenerate_macros(t.assign(degenerate=""))["DegenerateText"] == "none"
+
+
+def test_depth_end_sentence_reads_the_deepest_against_the_default_depth():
+    """Descriptive: the structured model's test accuracy at the sweep's largest depth against the
+    default depth, paired over the sweep's seeds (the others are NaN at the deep end)."""
+    from learndyn.train.report import depth_end_macros
+
+    seeds, depths = np.arange(6), [4, 8, 16]
+    acc = np.full((1, 1, 3, 1, 6), np.nan)
+    rng = np.random.default_rng(3)
+    acc[0, 0, 1] = 0.9 + 0.01 * rng.standard_normal(6)  # default depth: every seed
+    acc[0, 0, 2, 0, :3] = 0.55 + 0.01 * rng.standard_normal(3)  # deepest: the sweep's seeds
+    acc[0, 0, 0, 0, :3] = 0.8
+    cells = xr.Dataset(
+        {"final_test_metric": (("task", "model", "depth", "width", "seed"), acc)},
+        coords={"task": ["spirals"], "model": ["structured"], "depth": depths, "width": [32], "seed": seeds},
+    ).assign_coords(kind=("task", ["classification"]))
+    cfg = {
+        "depth": 8,
+        "width": 32,
+        "studies": {"depth": {"tasks": ["spirals"], "models": ["structured"], "depths": depths}},
+        "claims": {"structured": "structured", "confidence": 0.95},
+    }
+    out = depth_end_macros(cells, cfg)
+    diff = acc[0, 0, 2, 0, :3] - acc[0, 0, 1, 0, :3]
+    assert out["DepthMax"] == 16 and out["DepthEndSpiralsSeeds"] == 3
+    assert float(out["DepthEndSpiralsDiff"]) == pytest.approx(diff.mean(), rel=1e-2)
+    assert float(out["DepthEndSpiralsDefault"]) == pytest.approx(acc[0, 0, 1, 0, :3].mean(), rel=1e-2)
+    assert "test accuracy falls from" in out["DepthEndText"] and "3 seeds" in out["DepthEndText"]
+    flat = cells.copy(deep=True)
+    flat.final_test_metric.loc[dict(depth=16)] = (
+        flat.final_test_metric.sel(depth=8).values + [0.01, -0.01] * 3
+    )
+    assert "no change beyond the interval" in depth_end_macros(flat, cfg)["DepthEndText"]

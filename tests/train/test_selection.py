@@ -129,9 +129,12 @@ def _cell(val_metric, kept_step, seed_count=3, rng=None) -> xr.Dataset:
 def test_matching_reads_validation_only():
     a = _cell([0.2, 0.5, 0.7, 0.8, 0.9], kept_step=40)
     b = _cell([0.2, 0.4, 0.6, 0.7, 0.65], kept_step=30)
-    ia, ib = match_on_validation(ValidationView.of(a), ValidationView.of(b), 0.02)
-    # target: the lower kept validation accuracy, 0.7 (b's kept); a reaches it at evaluation 2
-    assert ia.tolist() == [2, 2, 2] and ib.tolist() == [3, 3, 3]
+    m = match_on_validation(ValidationView.of(a), ValidationView.of(b))
+    # the level: the highest validation accuracy every seed of both reaches, 0.7 (b's best); a
+    # reaches it at evaluation 2, b at evaluation 3
+    assert m.level == pytest.approx(0.7)
+    assert m.idx_a.tolist() == [2, 2, 2] and m.idx_b.tolist() == [3, 3, 3]
+    np.testing.assert_allclose(m.above_a, 0, atol=1e-12)
     # the view is built from the validation variables alone: dropping or poisoning every test
     # variable changes nothing
     test_vars = [v for v in a.data_vars if v not in VALIDATION_VARS]
@@ -139,26 +142,68 @@ def test_matching_reads_validation_only():
     bare = ValidationView.of(a.drop_vars(test_vars))
     np.testing.assert_array_equal(bare.metric, ValidationView.of(a).metric)
     poisoned = a.assign(test_metric=a.test_metric[:, ::-1] * 0 + 0.7, clean_curve=a.clean_curve * np.nan)
-    again = match_on_validation(ValidationView.of(poisoned), ValidationView.of(b), 0.02)
-    np.testing.assert_array_equal(again[0], ia)
-    assert set(inspect.signature(match_on_validation).parameters) == {"a", "b", "tolerance"}
+    again = match_on_validation(ValidationView.of(poisoned), ValidationView.of(b))
+    np.testing.assert_array_equal(again.idx_a, m.idx_a)
+    assert again.level == m.level
+    assert set(inspect.signature(match_on_validation).parameters) == {"a", "b"}
 
 
-def test_matching_drops_seeds_without_a_match_and_reads_at_minus_one_as_nan():
-    a = _cell([0.2, 0.3, 0.4, 0.5, 0.95], kept_step=40)  # jumps over the target
+def _seeds(curves, kept_steps) -> xr.Dataset:
+    """A cell whose seeds have their own validation curves."""
+    cell = _cell(curves[0], kept_step=0, seed_count=len(curves))
+    val = np.asarray(curves, float)
+    return cell.assign(
+        val_metric=(("seed", "eval_step"), val),
+        val_loss=(("seed", "eval_step"), 1 - val),
+        selected_step=("seed", np.asarray(kept_steps, float)),
+    )
+
+
+def test_every_seed_of_both_models_matches_at_one_level_per_pair():
+    """The level is the lowest of the seeds' best validation accuracies over both models: a
+    weak seed lowers it for all, and no seed drops out; each seed is read where its curve is
+    lowest at or above the level (a curve that jumps over it is read past it: a loose match)."""
+    a = _seeds(
+        [[0.2, 0.5, 0.7, 0.9, 0.9], [0.2, 0.3, 0.4, 0.5, 0.95], [0.2, 0.6, 0.6, 0.6, 0.6]], [30, 40, 10]
+    )
+    b = _seeds(
+        [[0.2, 0.4, 0.6, 0.8, 0.8], [0.2, 0.55, 0.6, 0.7, 0.7], [0.2, 0.7, 0.8, 0.8, 0.8]], [30, 30, 20]
+    )
+    m = match_on_validation(ValidationView.of(a), ValidationView.of(b))
+    assert m.level == pytest.approx(0.6)  # seed 2 of a: best 0.6
+    # a: seed 0 at 0.7 (evaluation 2), seed 1 jumps from 0.5 to 0.95 (evaluation 4, 0.35 above),
+    # seed 2 at its last 0.6 (ties: the later one); b: the first 0.6 or the lowest above it
+    assert m.idx_a.tolist() == [2, 4, 4] and m.idx_b.tolist() == [2, 2, 1]
+    np.testing.assert_allclose(m.above_a, [0.1, 0.35, 0.0], atol=1e-12)
+    np.testing.assert_allclose(m.above_b, [0.0, 0.0, 0.1], atol=1e-12)
+    assert (m.idx_a >= 0).all() and (m.idx_b >= 0).all()  # nobody dropped
+    assert m.loose(0.05) == 3 and m.loose(0.2) == 1 and m.loose(0.5) == 0
+    assert m.max_above == pytest.approx(0.35)
+    # the chosen evaluations reach the level in both models
+    rows = np.arange(3)
+    assert (a.val_metric.values[rows, m.idx_a] >= m.level).all()
+    assert (b.val_metric.values[rows, m.idx_b] >= m.level).all()
+
+
+def test_matching_reads_at_minus_one_as_nan_without_kept_weights():
+    # a seed without kept weights (a diverged seed) has no match and does not set the level
+    c = _seeds(
+        [[0.2, 0.3, 0.3, 0.3, 0.3], [0.2, 0.4, 0.6, 0.8, 0.9], [0.2, 0.4, 0.6, 0.8, 0.9]], [np.nan, 40, 40]
+    )
     b = _cell([0.2, 0.4, 0.6, 0.8, 0.8], kept_step=40)
-    ia, ib = match_on_validation(ValidationView.of(a), ValidationView.of(b), 0.02)
-    assert ia.tolist() == ib.tolist() == [-1, -1, -1]
-    assert np.isnan(read_at(np.ones((3, 5)), ia)).all()
-    # without kept weights (a diverged seed) there is no target either
-    c = _cell([0.2, 0.4, 0.6, 0.8, 0.9], kept_step=40).assign(selected_step=("seed", [np.nan, 40.0, 40.0]))
-    ic, _ = match_on_validation(ValidationView.of(c), ValidationView.of(b), 0.5)
-    assert ic[0] == -1 and (ic[1:] >= 0).all()
+    m = match_on_validation(ValidationView.of(c), ValidationView.of(b))
+    assert m.level == pytest.approx(0.8)
+    assert m.idx_a.tolist() == [-1, 3, 3] and m.idx_b.tolist() == [-1, 4, 4]  # ties: the later
+    assert np.isnan(read_at(np.ones((3, 5)), m.idx_a))[0] and np.isnan(m.above_a[0])
+    assert m.loose(0.0) == 0
+    # no seed with kept weights in both: no level, no match
+    none = c.assign(selected_step=("seed", [np.nan] * 3))
+    m = match_on_validation(ValidationView.of(none), ValidationView.of(b))
+    assert np.isnan(m.level) and (m.idx_a == -1).all() and (m.idx_b == -1).all()
 
 
-@pytest.mark.parametrize("tolerance", [0.0, 0.05])
-def test_ties_take_the_later_evaluation(tolerance):
+def test_ties_take_the_later_evaluation():
     a = _cell([0.2, 0.7, 0.7, 0.7, 0.7], kept_step=10)
     b = _cell([0.2, 0.7, 0.7, 0.7, 0.7], kept_step=10)
-    ia, _ = match_on_validation(ValidationView.of(a), ValidationView.of(b), tolerance)
-    assert ia.tolist() == [4, 4, 4]
+    m = match_on_validation(ValidationView.of(a), ValidationView.of(b))
+    assert m.idx_a.tolist() == [4, 4, 4]

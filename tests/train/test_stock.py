@@ -89,3 +89,37 @@ def test_mean_difference_interval_and_trailing_list():
     assert [e["baseline"] for e in out["claims"]["exclude"]] == ["rezero", "mlp"]
     assert train["claims"]["exclude"][0]["reason"] == "config" and len(train["claims"]["exclude"]) == 1
     assert exclude_trailing(train, None) is train
+
+
+def test_structured_headline_against_the_stock_models():
+    """The structured network's test accuracy next to each stock model's, each with its
+    Student-t interval, and the difference with its bootstrap interval and where it lies."""
+    from scipy import stats
+
+    from learndyn.train.stock_report import headline, headline_macros
+
+    rng = np.random.default_rng(2)
+    mine = 0.80 + 0.01 * rng.standard_normal(10)
+    logistic, stock_mlp = 0.70 + 0.01 * rng.standard_normal(10), 0.80 + 0.01 * rng.standard_normal(10)
+    cells = xr.Dataset(
+        {"final_test_metric": (("task", "model", "depth", "width", "seed"), mine.reshape(1, 1, 1, 1, 10))},
+        coords={"task": ["toy"], "model": ["structured"], "depth": [8], "width": [64], "seed": np.arange(10)},
+    )
+    stock = xr.Dataset(
+        {"test_accuracy": (("task", "model", "seed"), np.stack([logistic, stock_mlp])[None])},
+        coords={"task": ["toy"], "model": ["logistic", "stock_mlp"], "seed": np.arange(10)},
+    )
+    df = headline(cells, stock, {"depth": 8, "width": 64, "structured": "structured"}).set_index("reference")
+    half = stats.t.ppf(0.975, 9) * mine.std(ddof=1) / np.sqrt(10)
+    assert df.loc["logistic", "model"] == pytest.approx(mine.mean(), abs=1e-12)
+    assert df.loc["logistic", "model_high"] - df.loc["logistic", "model"] == pytest.approx(half, rel=1e-9)
+    assert df.loc["stock_mlp", "stock"] == pytest.approx(stock_mlp.mean(), abs=1e-12)
+    assert df.loc["logistic", "effect"] == pytest.approx(mine.mean() - logistic.mean(), abs=1e-12)
+    assert df.loc["logistic", "low"] > 0  # far above the logistic regression
+    assert df.loc["stock_mlp", "low"] < 0 < df.loc["stock_mlp", "high"]
+    text = headline_macros(df.reset_index())["HeadlineToy"]
+    assert "structured network reaches test accuracy" in text
+    assert "logistic regression" in text and "scikit-learn MLP" in text
+    assert ": above)" in text and ": no difference beyond the interval)" in text
+    # no structured model trained: no rows
+    assert headline(cells.assign_coords(model=["mlp"]), stock, {"depth": 8, "width": 64}).empty

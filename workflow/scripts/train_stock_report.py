@@ -16,6 +16,8 @@ from learndyn.train.stock_report import (
     excluded,
     gate_check,
     gate_sentences,
+    headline,
+    headline_macros,
     macros,
     table,
 )
@@ -33,5 +35,9 @@ print(df.to_string(), file=sys.stderr)
 print(f"train.claims.exclude entries: {excluded(df)}", file=sys.stderr)
 write_netcdf(comparison_dataset(df), snakemake.output.comparison, config=snakemake.config)
 write_table(table(df), snakemake.output.table)
+# the structured network against the stock models: the paper's headline on the stock tasks
+heads = headline(cells, combined, train)
+print(heads.to_string(), file=sys.stderr)
 values = macros(df, combined, StockConfig.from_train(train)) | {"RezeroSentences": gate_sentences(gates)}
+values |= headline_macros(heads)
 write_macros(values, snakemake.output.macros, prefix="Stock")

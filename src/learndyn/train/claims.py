@@ -18,7 +18,12 @@ cap, ``Claim.bound``: P1, P4; the fixed-point claim where q < 1 holds for every 
 tested); the equivalence summary. Holm's method adjusts the p-values within each family; the
 verdict is read off the adjusted p and the sign of the effect (``stats.verdict_from_test``).
 A row listed in ``train.claims.exclude`` stays in the ledger with its reason and leaves every
-family. No row reads weights chosen on the test split (``selection_split``).
+family. A row whose baseline is degenerate on its task (``degenerate_reason``: a clean fit at
+the linear network's level where the structured model is above it, or a fixed-point layer that
+never converges; read off the data, never by name) carries the reason in ``degenerate`` and
+stays in its family. No row reads weights chosen on the test split (``selection_split``); the
+matched robustness rows read every seed with kept weights (one matching level per pair of
+cells, ``selection.match_on_validation``), so ``n_dropped`` counts no matching losses.
 """
 
 from __future__ import annotations
@@ -280,13 +285,17 @@ def sensitivity(ctx, model):
 
 def matched_indices(ctx: Context, s_cell: xr.Dataset, b_cell: xr.Dataset):
     """The evaluations at which two cells (one task) are compared, chosen on validation alone
-    (``selection.match_on_validation`` over their ``ValidationView``), and the number of seeds
-    dropped: both models have kept weights but no evaluation matches within
-    ``claims.match_tolerance``. Returns ``(idx_s, idx_b, n_dropped)``."""
+    (``selection.match_on_validation`` over their ``ValidationView``: the level every seed of
+    both models reaches), the number of seeds dropped (both models have kept weights but no
+    match: 0 under this rule, counted all the same) and the loose matches: the number of seeds
+    at which a model's validation accuracy there is above the level by more than
+    ``claims.match_tolerance``, and the largest distance above it. Returns ``(idx_s, idx_b,
+    n_dropped, (n_loose, max_above))``."""
     vs, vb = ValidationView.of(s_cell), ValidationView.of(b_cell)
-    i_s, i_b = match_on_validation(vs, vb, ctx.claims_cfg["match_tolerance"])
+    m = match_on_validation(vs, vb)
     both = np.isfinite(vs.at_kept()) & np.isfinite(vb.at_kept())
-    return i_s, i_b, int((both & (i_s < 0)).sum())
+    dropped = int((both & ((m.idx_a < 0) | (m.idx_b < 0))).sum())
+    return m.idx_a, m.idx_b, dropped, (m.loose(ctx.claims_cfg["match_tolerance"]), m.max_above)
 
 
 def test_drop(cell: xr.Dataset, curve: str, level: dict, idx: np.ndarray) -> np.ndarray:
@@ -300,23 +309,24 @@ def test_drop(cell: xr.Dataset, curve: str, level: dict, idx: np.ndarray) -> np.
 
 def _matched(ctx: Context, s_model: str, b_model: str, curve: str, level: dict):
     """Accuracy drop under a perturbation at matched clean accuracy: per classification task
-    and seed, both models read at the evaluation whose clean VALIDATION accuracy is closest to
-    the lower of their kept weights' (``matched_indices``), the drop measured on the TEST
-    inputs there (``test_drop``). The effect carries ``attrs["dropped"]``: per task, the seeds
-    without a match."""
+    and seed, both models read at the evaluation whose clean VALIDATION accuracy is the lowest
+    at or above the task's matching level (``matched_indices``), the drop measured on the TEST
+    inputs there (``test_drop``). The effect carries ``attrs["dropped"]`` and
+    ``attrs["loose"]``: per task, the seeds without a match and those matched loosely."""
     s_base, b_base = ctx.main(s_model), ctx.main(b_model)
     if s_base is None or b_base is None or not ctx.classification:
         return None
-    s_drop, b_drop, dropped = [], [], {}
+    s_drop, b_drop, dropped, loose = [], [], {}, {}
     for task in ctx.classification:
         s, b = s_base.sel(task=task), b_base.sel(task=task)
-        i_s, i_b, dropped[task] = matched_indices(ctx, s, b)
+        i_s, i_b, dropped[task], loose[task] = matched_indices(ctx, s, b)
         s_drop.append(test_drop(s, curve, level, i_s))
         b_drop.append(test_drop(b, curve, level, i_b))
     coords = {"task": ctx.classification, "seed": s_base.seed.values}
     da = lambda a: xr.DataArray(np.array(a), dims=("task", "seed"), coords=coords)
     effect = da(s_drop) - da(b_drop)
     effect.attrs["dropped"] = dropped
+    effect.attrs["loose"] = loose
     return effect, da(s_drop), da(b_drop)
 
 
@@ -569,6 +579,7 @@ LEDGER_COLUMNS = [
     "budget",
     "flattened",
     "excluded_reason",
+    "degenerate",
     "note",
 ]
 
@@ -635,6 +646,82 @@ def excluded_reason(cfg: dict, task: str, baseline: str) -> str:
     return ""
 
 
+def linear_reference(ctx: Context) -> str | None:
+    """The main study's linear network (the first model of ``kind: linear``), or None."""
+    models = ctx.cfg.get("models", {})
+    for m in ctx.cfg["studies"]["main"]["models"]:
+        if models.get(m, {}).get("kind") == "linear" and m in ctx.cells.model.values:
+            return m
+    return None
+
+
+def _clean_values(ctx: Context, model: str, task: str) -> np.ndarray | None:
+    """The clean test metric of ``model`` on ``task`` at the default size, per seed, oriented so
+    that higher is better (accuracy; minus log10 MSE on regression); None when not trained."""
+    c = default_cells(ctx, model, task)
+    if c is None:
+        return None
+    v = np.asarray(c.final_test_metric.values, float)
+    if task_kind(ctx.cells, task) == "classification":
+        return v
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -np.log10(v)
+
+
+def _linear_by_construction(ctx: Context, model: str) -> bool:
+    """Whether ``model``'s spec is a linear network by construction: no pointwise nonlinearity
+    on its path and no branch that can act (``spec.ModelSpec``: the linear network, the alpha = 0
+    structured net). Read here, not added to the spec module, whose edit reruns every training
+    job."""
+    from .spec import ModelSpec
+
+    spec = ctx.cfg.get("models", {}).get(model)
+    if spec is None:
+        return False
+    spec = ModelSpec.from_config(spec)
+    return spec.activation is None and not spec.has_correction
+
+
+def degenerate_reason(ctx: Context, c: Claim, base: str, task: str, b_vals: np.ndarray) -> str:
+    """Why a row's baseline is degenerate on its task, read off the data ("" when it is not):
+
+    * a fixed-point baseline none of whose iterations converges (converged fraction 0 at every
+      seed): the comparison is with a layer that has no fixed point to find;
+    * a baseline that is nonlinear by construction (``_linear_by_construction`` false) whose clean test
+      metric (kept weights, default size) is no better than the linear network's beyond that
+      network's interval (``linear_reference``; Student-t intervals over seeds at
+      ``claims.confidence``), on a task where the structured model's interval lies above the
+      linear network's: the baseline's fit stayed at the level of a linear model on a task
+      that rewards a nonlinear one, so the comparison measures the nonlinearity the baseline
+      left unused, not the structured layer. A linear baseline (the linear network, the
+      alpha = 0 structured net) is a reference, never degenerate."""
+    if c.source == "fp":
+        b = b_vals[np.isfinite(b_vals)]
+        return "never converges: converged fraction 0 at every seed" if b.size and (b == 0).all() else ""
+    ref = linear_reference(ctx)
+    if ref is None or task not in ctx.main_tasks or _linear_by_construction(ctx, base):
+        return ""
+    got = [_clean_values(ctx, m, task) for m in (ref, base, ctx.claims_cfg["structured"])]
+    if any(g is None for g in got):
+        return ""
+    lin, bv, sv = got
+    conf = ctx.claims_cfg["confidence"]
+    _, low, high, n = paired_ci(lin, conf)
+    s_mean, s_low, _, _ = paired_ci(sv, conf)
+    b_mean = float(np.nanmean(bv))
+    if not (n >= 2 and np.isfinite(high) and np.isfinite(s_low) and b_mean <= high < s_low):
+        return ""
+    cls = task_kind(ctx.cells, task) == "classification"
+    sign = 1.0 if cls else -1.0  # back to log10 MSE
+    what = "test accuracy" if cls else "log10 test MSE"
+    lo_hi = sorted((sign * low, sign * high))
+    where = "within" if b_mean >= low else ("below" if cls else "above")
+    return (
+        f"clean fit at the linear network's level: {what} {sign * b_mean:.3g}, {where} the "
+        f"linear network's interval [{lo_hi[0]:.3g}, {lo_hi[1]:.3g}]; structured {sign * s_mean:.3g}"
+    )
+
+
 def family_of(c: Claim, cfg: dict, task: str, constructed: bool) -> str:
     """The Holm family of a row (``FAMILIES``), or ``descriptive`` (no family: a claim read off a
     study marked ``family: descriptive``, whose trends are reported with their intervals only).
@@ -646,11 +733,15 @@ def family_of(c: Claim, cfg: dict, task: str, constructed: bool) -> str:
     return "favourable_task" if task in cfg["claims"].get("favourable_tasks", []) else "empirical"
 
 
-def _flags(diff: np.ndarray, s: np.ndarray, b: np.ndarray, n: int, min_seeds: int) -> list[str]:
+def _flags(
+    diff: np.ndarray, s: np.ndarray, b: np.ndarray, n: int, min_seeds: int, loose=(0, np.nan)
+) -> list[str]:
     """Notes of a row: ``zero variance`` (identical differences: p is the exact sign-flip p),
     ``constant`` (both models constant over seeds), ``underpowered`` (fewer than ``min_seeds``
-    pairs)."""
-    out = []
+    pairs), ``loose match`` (seeds whose matched validation accuracy is above the matching level
+    by more than ``claims.match_tolerance``; ``loose``: their number and the largest distance)."""
+    k, most = loose
+    out = [f"loose match ({k} of {n} seeds, up to {most:.2g} above the level)"] if k else []
     if zero_variance(diff):
         out.append("zero variance")
     if _constant(s) and _constant(b):
@@ -672,7 +763,7 @@ def claim_rows(ctx: Context) -> tuple[list[dict], list[np.ndarray]]:
             if got is None:
                 continue
             effect, s_vals, b_vals = got
-            dropped = effect.attrs.get("dropped", {})
+            dropped, loose = effect.attrs.get("dropped", {}), effect.attrs.get("loose", {})
             for task in effect.task.values:
                 task = str(task)
                 diff = effect.sel(task=task).values
@@ -707,7 +798,10 @@ def claim_rows(ctx: Context) -> tuple[list[dict], list[np.ndarray]]:
                         "budget": budget_label(share, cl),
                         "flattened": share,
                         "excluded_reason": excluded_reason(cl, task, base),
-                        "note": "; ".join(_flags(diff, s, b, res.n, cl.get("min_seeds", 10))),
+                        "degenerate": degenerate_reason(ctx, c, base, task, b),
+                        "note": "; ".join(
+                            _flags(diff, s, b, res.n, cl.get("min_seeds", 10), loose.get(task, (0, np.nan)))
+                        ),
                         "constructed": constructed,
                     }
                 )
@@ -770,6 +864,7 @@ def equivalence_rows(ctx: Context) -> tuple[list[dict], list[np.ndarray]]:
                     "budget": budget_label(share, cl),
                     "flattened": share,
                     "excluded_reason": excluded_reason(cl, task, base),
+                    "degenerate": "",
                     "note": "; ".join(_flags(diff, sv, bv, res.n, cl.get("min_seeds", 10))),
                     "constructed": False,
                 }

@@ -23,6 +23,7 @@ from ..latex import (
     plural,
     tex_escape,
 )
+from ..names import display
 from ..stats import VERDICTS
 from .claims import (
     BY_CONSTRUCTION,
@@ -83,7 +84,7 @@ def write_ledger(df: pd.DataFrame, path) -> None:
 
 def read_ledger(path) -> pd.DataFrame:
     """A ledger written by ``write_ledger`` (empty strings stay strings)."""
-    text = {c: str for c in ("excluded_reason", "note", "depth", "width")}
+    text = {c: str for c in ("excluded_reason", "degenerate", "note", "depth", "width")}
     df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=text)
     return df.fillna({c: "" for c in text})
 
@@ -119,7 +120,9 @@ CLAIMS_NOTE = (
     "MSE minus one (positive: worse on test). A superscript gives the number of paired seeds "
     "where it is below the study's (seeds without a match at equal validation accuracy, or "
     "diverged); ${}^\\ddagger$: fixed-budget row (fewer than the converged share of its runs "
-    "flattened); $\\times$: excluded. One number format per column."
+    "flattened); ${}^\\S$: the baseline is degenerate on this task (its clean fit at the linear "
+    "network's level, or no convergence; the ledger's degenerate column gives the reason); "
+    "$\\times$: excluded. One number format per column."
 )
 
 
@@ -159,6 +162,8 @@ def _cell(r, style, full: int) -> str:
     marks = [str(int(r.n_seeds))] if int(r.n_seeds) < full else []
     if r.budget == "fixed" and r.family != "equivalence":
         marks.append(r"\ddagger")
+    if str(getattr(r, "degenerate", "") or ""):
+        marks.append(r"\S")
     sup = "^{" + ",".join(marks) + "}" if marks else ""
     value = fmt_in_style(float(r.effect), style) if np.isfinite(float(r.effect)) else r"\text{--}"
     return f"${{{value}}}{sup}$ {SYMBOL[r.verdict]}"  # braces: a value in x10^k takes a superscript
@@ -426,6 +431,7 @@ def ledger_macros(df: pd.DataFrame, cfg: dict) -> dict:
     out["NumExcludedRows"] = int((df.excluded_reason != "").sum()) if len(df) else 0
     out["NumUnderpoweredRows"] = int(df.note.str.contains("underpowered").sum()) if len(df) else 0
     out["NumZeroVarianceRows"] = int(df.note.str.contains("zero variance").sum()) if len(df) else 0
+    out["NumLooseRows"] = int(df.note.str.contains("loose match").sum()) if len(df) else 0
     out["FavourableTasks"] = (
         ", ".join(tex_escape(t) for t in cfg["claims"].get("favourable_tasks", [])) or "none"
     )
@@ -438,11 +444,33 @@ def ledger_macros(df: pd.DataFrame, cfg: dict) -> dict:
         out[key + "High"] = fmt_num(float(r.high), 3)
         out[key + "Verdict"] = r.verdict
         parts.append(
-            rf"{tex_escape(r.task)} vs {tex_escape(r.baseline)}: ${fmt_num(float(r.effect), 3)}$ "
+            rf"{display(r.task)} vs {display(r.baseline)}: ${fmt_num(float(r.effect), 3)}$ "
             rf"$[{fmt_num(float(r.low), 3)}, {fmt_num(float(r.high), 3)}]$, {r.verdict}"
         )
     out["EquivText"] = "; ".join(parts) if parts else "no equivalence baseline was trained"
+    out |= degenerate_macros(df)
     return out
+
+
+def degenerate_macros(df: pd.DataFrame) -> dict:
+    """The degenerate baselines of the ledger (``claims.degenerate_reason``): how many rows and
+    (baseline, task) pairs are flagged, and one generated phrase listing each pair with its
+    reason (``DegenerateText``)."""
+    col = df.degenerate.fillna("").astype(str) if len(df) and "degenerate" in df else pd.Series([], dtype=str)
+    flagged = df[col != ""] if len(col) else df.iloc[0:0]
+    pairs = flagged.drop_duplicates(["baseline", "task"]) if len(flagged) else flagged
+    # a fixed-point row's "task" is its gate: the baseline "at" alpha, "on" a task otherwise
+    where = lambda t: ("at " if str(t).startswith("alpha=") else "on ") + display(t)
+    items = [
+        f"{display(r.baseline)} {where(r.task)} ({tex_escape(r.degenerate)})" for r in pairs.itertuples()
+    ]
+    supported = flagged[flagged.verdict == VERDICTS[0]] if len(flagged) else flagged
+    return {
+        "NumDegenerateRows": len(flagged),
+        "NumDegeneratePairs": len(pairs),
+        "NumDegenerateSupported": len(supported),
+        "DegenerateText": "; ".join(items) if items else "none",
+    }
 
 
 def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset | None, tune=None) -> dict:
@@ -512,6 +540,8 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
             )
         out["FixedPointText"] = "; ".join(parts)
     out["VerdictCounts"] = verdict_counts(family_rows(df, "empirical"))
+    out["VerdictCountsAll"] = _counted(family_rows(df, "empirical"))
+    out |= depth_end_macros(cells, cfg)
     out["TestSplitUse"] = split_use_words(df)
     ablation = summary_frame(cells, cfg, "ablation")
     models = [m for m in dict.fromkeys(ablation.get("model", [])) if m != tex_escape(s)]
@@ -519,12 +549,45 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
     return out
 
 
-def verdict_counts(df: pd.DataFrame) -> str:
-    """The claims' verdicts counted in words: ``14 are supported, 3 are not supported and 10 are
-    inconclusive`` (the verdict names are the data's, never typed in the paper)."""
+def _counted(df: pd.DataFrame) -> str:
+    """``14 are supported, 3 are not supported and 10 are inconclusive`` (``and 2 are
+    excluded`` where rows left the family: the counts add up to the rows)."""
     counts = [(int((df.verdict == v).sum()) if not df.empty else 0, v) for v in VERDICTS]
+    n_excluded = int((df.verdict == EXCLUDED).sum()) if not df.empty else 0
+    if n_excluded:
+        counts.append((n_excluded, EXCLUDED))
     parts = [f"{n} {'is' if n == 1 else 'are'} {v}" for n, v in counts]
     return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+# the ledger's budget labels (``claims.budget_label``) as the sentence names them
+# (the group, the empty group)
+BUDGET_WORDS = {
+    "converged": ("converged ones", "none converged"),
+    "fixed": ("run at a fixed step budget", "none run at a fixed step budget"),
+}
+
+
+def verdict_counts(df: pd.DataFrame) -> str:
+    """The claims' verdicts counted in words, the converged and the fixed-budget comparisons
+    apart (the ledger's ``budget``): ``among the 12 converged ones, 5 are supported, ...; among
+    the 15 at a fixed step budget, ...``, and how many supported verdicts are against a
+    degenerate baseline (``claims.degenerate_reason``). The verdict names are the data's, never
+    typed in the paper."""
+    parts = []
+    for budget, (words, empty) in BUDGET_WORDS.items():
+        g = df[df.budget == budget] if len(df) else df
+        parts.append(f"among the {len(g)} {words}, {_counted(g)}" if len(g) else empty)
+    text = "; ".join(parts)
+    if len(df) and "degenerate" in df:
+        supported = df[df.verdict == VERDICTS[0]]
+        n = int((supported.degenerate.fillna("") != "").sum())
+        if n:
+            text += (
+                f"; {n} of the {len(supported)} {VERDICTS[0]} verdicts "
+                f"{'is' if n == 1 else 'are'} against a degenerate baseline"
+            )
+    return text
 
 
 def split_use_words(df: pd.DataFrame) -> str:
@@ -605,6 +668,61 @@ def trend_frame(cells: xr.Dataset, cfg: dict) -> pd.DataFrame:
         ],
     )
     return df
+
+
+def depth_end_macros(cells: xr.Dataset, cfg: dict) -> dict:
+    """The depth sweep's deepest point against the default depth (descriptive: the rate tuned at
+    the default depth is reused at every depth, and the sweep is outside every family): per
+    classification task of the depth study, the structured model's test accuracy (kept weights)
+    at the largest depth and at the default depth, their paired difference over the sweep's
+    seeds with its Student-t interval at ``claims.confidence``, and one generated sentence per
+    task (``DepthEndText``): the accuracy falls or rises where the interval excludes 0."""
+    from ..stats import paired_ci
+
+    st = cfg["studies"].get("depth")
+    model = cfg["claims"]["structured"]
+    out, parts = {}, []
+    if not st or model not in st["models"] or model not in cells.model.values:
+        return {
+            "DepthEndText": "the depth sweep did not train the structured model",
+            "DepthMax": cfg["depth"],
+        }
+    deepest = int(max(st["depths"]))
+    out["DepthMax"] = deepest
+    conf = cfg["claims"]["confidence"]
+    for task in st["tasks"]:
+        if task not in cells.task.values or task_kind(cells, task) != "classification":
+            continue
+        at = lambda depth: cells.final_test_metric.sel(
+            task=task, model=model, depth=depth, width=cfg["width"]
+        )
+        deep, base = at(deepest), at(cfg["depth"])
+        deep, base = xr.align(deep, base, join="inner")
+        diff = (deep - base).values
+        mean, low, high, n = paired_ci(diff, conf)
+        if n < 2:
+            continue
+        ok = np.isfinite(diff)
+        d_mean, b_mean = float(np.nanmean(deep.values[ok])), float(np.nanmean(base.values[ok]))
+        key = macro_name(task)
+        out[f"DepthEnd{key}Deep"] = fmt_num(d_mean, 3)
+        out[f"DepthEnd{key}Default"] = fmt_num(b_mean, 3)
+        out[f"DepthEnd{key}Diff"] = fmt_num(mean, 3)
+        out[f"DepthEnd{key}Low"] = fmt_num(low, 3)
+        out[f"DepthEnd{key}High"] = fmt_num(high, 3)
+        out[f"DepthEnd{key}Seeds"] = n
+        ends = (f"${fmt_num(b_mean, 3)}$ at $L={cfg['depth']}$", f"${fmt_num(d_mean, 3)}$ at $L={deepest}$")
+        if high < 0 or low > 0:
+            move = f"{'falls' if high < 0 else 'rises'} from {ends[0]} to {ends[1]}"
+        else:
+            move = f"is {ends[0]} and {ends[1]}, no change beyond the interval"
+        parts.append(
+            f"on {display(task)} the structured network's test accuracy {move} (paired difference "
+            f"${fmt_num(mean, 3)}$, {int(round(100 * conf))}\\% interval "
+            f"$[{fmt_num(low, 3)}, {fmt_num(high, 3)}]$, {plural(n, 'seed')})"
+        )
+    out["DepthEndText"] = "; ".join(parts) if parts else "no classification task in the depth sweep"
+    return out
 
 
 # --- cross-model alignment ----------------------------------------------------------------------

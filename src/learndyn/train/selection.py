@@ -1,7 +1,8 @@
 """Every choice of the claims made on validation data only (spec structured-layers.md §5, §7).
 
-The matched robustness comparison reads each model at the evaluation whose clean accuracy
-matches the other's. That choice is a selection: it is made here, on a ``ValidationView`` (the
+The matched robustness comparison reads both models at evaluations of the same clean
+accuracy: one level per pair of cells, the highest validation accuracy every seed of both models
+reaches (``match_on_validation``). That choice is a selection: it is made here, on a ``ValidationView`` (the
 validation curves of one model's seeds and the index of its kept weights, which the training
 loop chose on validation too), and nothing in this module receives a test number. The test
 split then only reports: the accuracy drop under a perturbation is read on the test inputs at
@@ -12,6 +13,7 @@ No torch import (the claims job reads this).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,32 +50,62 @@ class ValidationView:
         return np.where(self.kept >= 0, self.metric[rows, np.maximum(self.kept, 0)], np.nan)
 
 
-def match_on_validation(
-    a: ValidationView, b: ValidationView, tolerance: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per seed, the evaluations ``(idx_a, idx_b)`` at which models a and b have the same clean
-    validation accuracy.
+@dataclass(frozen=True)
+class Match:
+    """The evaluations at which two models are compared: ``idx_a``, ``idx_b`` ``(S,)`` (-1: a
+    seed without kept weights in either model, no match), the matching ``level`` (one validation
+    accuracy per pair of cells) and each model's validation accuracy above it at the chosen
+    evaluation, ``above_a``, ``above_b`` ``(S,)`` (>= 0; NaN at -1)."""
 
-    The target is the lower of the two kept weights' validation accuracies; each model is read
-    at the evaluation whose validation accuracy is closest to the target (ties: the later one).
-    A seed whose target is NaN or where either model has no evaluation within ``tolerance`` of it
-    is dropped: both indices -1. Why matched: a model that fits the clean data less well
-    typically also loses less under a perturbation, so robustness is compared at equal clean
-    accuracy. Returns two ``(S,)`` integer arrays."""
-    target = np.minimum(a.at_kept(), b.at_kept())  # propagates NaN
-    rows = np.arange(len(target))
+    idx_a: np.ndarray
+    idx_b: np.ndarray
+    level: float
+    above_a: np.ndarray
+    above_b: np.ndarray
+
+    @property
+    def max_above(self) -> float:
+        """The largest distance above the level of either model's matched evaluation (NaN
+        without a match)."""
+        both = np.concatenate([self.above_a, self.above_b])
+        return float(np.nanmax(both)) if np.isfinite(both).any() else np.nan
+
+    def loose(self, tolerance: float) -> int:
+        """The seeds at which either model's matched validation accuracy exceeds the level by
+        more than ``tolerance`` (its curve jumps over the level between two evaluations)."""
+        with np.errstate(invalid="ignore"):
+            return int(((self.above_a > tolerance) | (self.above_b > tolerance)).sum())
+
+
+def match_on_validation(a: ValidationView, b: ValidationView) -> Match:
+    """Per seed, the evaluations ``(idx_a, idx_b)`` at which models a and b are compared at the
+    same clean validation accuracy, and the level they are matched at.
+
+    The level is one per pair of cells (one task): the highest validation accuracy that every
+    seed of both models reaches at some evaluation, min over seeds and models of the best
+    validation accuracy along training (seeds with kept weights in both models). Each model is
+    read at the evaluation whose validation accuracy is the lowest at or above the level (ties:
+    the later one), so every seed with kept weights matches; a seed without kept weights in
+    either model (a diverged seed) has no match: both indices -1. Why matched: a model that fits
+    the clean data less well typically also loses less under a perturbation, so robustness is
+    compared at equal clean accuracy."""
+    both = (a.kept >= 0) & (b.kept >= 0)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no kept weights
+        best = np.minimum(np.nanmax(a.metric, axis=1), np.nanmax(b.metric, axis=1))
+    ok = both & np.isfinite(best)
+    level = float(best[ok].min()) if ok.any() else np.nan
 
     def match(metric):
         with np.errstate(invalid="ignore"):
-            dist = np.abs(metric - target[:, None])
-        dist = np.where(np.isfinite(dist), dist, np.inf)
-        idx = metric.shape[1] - 1 - np.argmin(dist[:, ::-1], axis=1)  # reversed: the later point
-        return idx, dist[rows, idx] <= tolerance
+            above = metric - level
+        above = np.where(np.isfinite(above) & (above >= 0), above, np.inf)
+        idx = metric.shape[1] - 1 - np.argmin(above[:, ::-1], axis=1)  # reversed: the later point
+        return np.where(ok, idx, -1).astype(int), np.where(ok, above[np.arange(len(idx)), idx], np.nan)
 
-    idx_a, ok_a = match(a.metric)
-    idx_b, ok_b = match(b.metric)
-    ok = ok_a & ok_b & np.isfinite(target)
-    return np.where(ok, idx_a, -1).astype(int), np.where(ok, idx_b, -1).astype(int)
+    idx_a, above_a = match(a.metric)
+    idx_b, above_b = match(b.metric)
+    return Match(idx_a, idx_b, level, above_a, above_b)
 
 
 def read_at(curve: np.ndarray, idx: np.ndarray) -> np.ndarray:

@@ -142,6 +142,93 @@ def macros(df: pd.DataFrame, stock: xr.Dataset, cfg: StockConfig) -> dict:
     return out
 
 
+def _word(low: float, high: float) -> str:
+    """Where a difference's interval lies: above 0, below 0, or across it."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "no interval"
+    return "above" if low > 0 else ("below" if high < 0 else "no difference beyond the interval")
+
+
+def headline(cells: xr.Dataset, stock: xr.Dataset, train: dict) -> pd.DataFrame:
+    """The structured model (``train["structured"]``; kept weights, the main study's size)
+    against each stock model per task: both mean test accuracies with their Student-t
+    intervals over seeds at ``CONFIDENCE`` (``stats.paired_ci`` of one sample), and the
+    difference structured - stock with a bootstrap interval (``mean_difference``: independent
+    seeds). Columns task, reference, model, model_low, model_high, stock, stock_low,
+    stock_high, effect, low, high. Empty when the structured model was not trained."""
+    from ..stats import paired_ci
+
+    model = train.get("structured", "structured")
+    cols = ["task", "reference", "model", "model_low", "model_high", "stock", "stock_low", "stock_high"]
+    if "model" not in cells.dims or model not in cells.model.values:
+        return pd.DataFrame(columns=[*cols, "effect", "low", "high"])
+    df = compare(cells, stock, train, baseline=model)
+    rows = []
+    for r in df.itertuples():
+        sel = dict(task=r.task, model=model, depth=train["depth"], width=train["width"])
+        mine = cells.final_test_metric.sel(**sel).values
+        theirs = stock.test_accuracy.sel(task=r.task, model=r.reference).values
+        m, m_lo, m_hi, _ = paired_ci(mine, CONFIDENCE)
+        s, s_lo, s_hi, _ = paired_ci(theirs, CONFIDENCE)
+        rows.append(
+            {
+                "task": r.task,
+                "reference": r.reference,
+                "model": m,
+                "model_low": m_lo,
+                "model_high": m_hi,
+                "stock": s,
+                "stock_low": s_lo,
+                "stock_high": s_hi,
+                "effect": r.effect,
+                "low": r.low,
+                "high": r.high,
+            }
+        )
+    return pd.DataFrame(rows, columns=[*cols, "effect", "low", "high"])
+
+
+STOCK_WORDS = {"stock_mlp": "the stock scikit-learn MLP's", "logistic": "the logistic regression's"}
+
+
+def headline_macros(df: pd.DataFrame) -> dict:
+    """Per task (``Headline<Task>``): one generated sentence, the structured network's test
+    accuracy with its interval, each stock model's with its interval, and the difference
+    structured - stock with its interval and where it lies; the numbers also one macro each
+    (``<Task>Structured{Acc,Low,High}``, ``<Task><Reference>{AccLow,AccHigh}``,
+    ``<Task>StructuredVs<Reference>{Diff,Low,High}``)."""
+    from ..latex import fmt_num, macro_name
+
+    out = {}
+    ci = f"{int(round(CONFIDENCE * 100))}\\%"
+    for task, g in df.groupby("task", sort=False):
+        key = macro_name(task)
+        first = g.iloc[0]
+        out[f"{key}StructuredAcc"] = fmt_num(first.model)
+        out[f"{key}StructuredLow"] = fmt_num(first.model_low)
+        out[f"{key}StructuredHigh"] = fmt_num(first.model_high)
+        parts = []
+        for r in g.itertuples():
+            ref = macro_name(r.reference)
+            out[f"{key}{ref}AccLow"] = fmt_num(r.stock_low)
+            out[f"{key}{ref}AccHigh"] = fmt_num(r.stock_high)
+            out[f"{key}StructuredVs{ref}Diff"] = fmt_num(r.effect)
+            out[f"{key}StructuredVs{ref}Low"] = fmt_num(r.low)
+            out[f"{key}StructuredVs{ref}High"] = fmt_num(r.high)
+            parts.append(
+                f"{STOCK_WORDS.get(r.reference, display(r.reference))} ${fmt_num(r.stock)}$ "
+                f"$[{fmt_num(r.stock_low)}, {fmt_num(r.stock_high)}]$ (structured minus stock "
+                f"${fmt_num(r.effect)}$ $[{fmt_num(r.low)}, {fmt_num(r.high)}]$: "
+                f"{_word(r.low, r.high)})"
+            )
+        out[f"Headline{key}"] = (
+            f"on {display(task)} the structured network reaches test accuracy "
+            f"${fmt_num(first.model)}$ ({ci} interval $[{fmt_num(first.model_low)}, "
+            f"{fmt_num(first.model_high)}]$), against " + " and ".join(parts)
+        )
+    return out
+
+
 def comparison_dataset(df: pd.DataFrame) -> xr.Dataset:
     """The comparison as a dataset along (task, reference), with ``trails`` (the list of
     (task, mlp) pairs for ``train.claims.exclude``)."""
