@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from learndyn.ledger import FIRST, combine
+from learndyn.ledger import FIRST, combine, split_descriptive
 
 
 def test_halves_stack_with_their_units_and_keys(tmp_path):
@@ -48,3 +48,12 @@ def test_halves_stack_with_their_units_and_keys(tmp_path):
     # bridge's own
     assert df.n_units.tolist() == [10, 28]
     assert df.depth.tolist() == ["8", "8"] and df.excluded_reason.isna().all()  # empty in the CSV
+
+
+def test_descriptive_rows_leave_the_ledger_for_their_own_file():
+    df = pd.DataFrame(
+        {"family": ["empirical", "descriptive", "bridge"], "claim": ["a", "b", "c"], "n_seeds": [10, 5, 10]}
+    )
+    claims, descriptive = split_descriptive(df)
+    assert list(claims.claim) == ["a", "c"] and list(descriptive.claim) == ["b"]
+    assert (claims.n_seeds >= 10).all()

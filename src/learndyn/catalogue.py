@@ -380,7 +380,7 @@ def _bridge_report(config):
 
 @rule(
     "claims_ledger",
-    {"ledger": "results/paper/claims.csv"},
+    {"ledger": "results/paper/claims.csv", "descriptive": "results/paper/descriptive.csv"},
     "logs/paper/claims_ledger.log",
 )
 def _claims_ledger(config):

@@ -10,7 +10,9 @@ and their number (``n_units``), and has a ``key`` (the claim's name where a half
 The bridge's sensitivity rows (family ``bridge sensitivity``, verdict ``sensitivity``: the
 between-model tests with the continua collapsed or left out, or given the weight-norm change) are
 outside every Holm family; the fewest-units rule of the between-model tests applies to the
-verdict rows (family ``bridge``)."""
+verdict rows (family ``bridge``). Rows of a study marked ``family: descriptive`` (a trend with its
+interval, no verdict, e.g. the depth sweep at its own seed count) are not claims: they go to
+``results/paper/descriptive.csv`` beside the ledger (``split_descriptive``)."""
 
 from __future__ import annotations
 
@@ -61,3 +63,13 @@ def combine(parts: dict[str, str | os.PathLike]) -> pd.DataFrame:
     df = pd.concat(frames, ignore_index=True, sort=False)
     rest = [c for c in df.columns if c not in FIRST]
     return df[FIRST + rest]
+
+
+DESCRIPTIVE = "descriptive"  # the family of a descriptive study's rows (``train.claims.DESCRIPTIVE``)
+
+
+def split_descriptive(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(claims, descriptive): the ledger's rows that carry a verdict or a check, and the rows of
+    descriptive studies (intervals only, no verdict, outside every family)."""
+    descriptive = df["family"] == DESCRIPTIVE
+    return df[~descriptive].reset_index(drop=True), df[descriptive].reset_index(drop=True)

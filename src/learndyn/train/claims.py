@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .. import ledger
 from ..stats import (
     bootstrap_interval,
     holm,
@@ -546,7 +547,7 @@ EQUIVALENT, NOT_EQUIVALENT = "equivalent", "not shown equivalent"
 # spectral cap, or the fixed-point contraction); the linear-equivalence summary
 FAMILIES = ("empirical", "favourable_task", "by_construction", "equivalence")
 # rows outside every family: trends of a study marked ``family: descriptive`` (interval, no verdict)
-DESCRIPTIVE = "descriptive"
+DESCRIPTIVE = ledger.DESCRIPTIVE
 FLAT_TOL = 0.01  # a run has flattened when its best validation loss improved < 1% in the last quarter
 LEDGER_COLUMNS = [
     "family",
