@@ -88,15 +88,7 @@ def between_models(
         return _nan_relation("architecture", n, n)
     rho = float(sps.spearmanr(mx, my)[0])
     rng = np.random.default_rng(seed)
-    perm = sps.permutation_test(
-        (mx, my),
-        lambda a, b, axis: _spearman_rows(a, b),
-        permutation_type="pairings",
-        vectorized=True,
-        n_resamples=n_permutations,
-        alternative="two-sided",
-        rng=rng,
-    )
+    p = _pairings_p(mx, my, _spearman_rows, n_permutations, rng)
     boot = sps.bootstrap(
         (mx, my),
         lambda a, b, axis: _spearman_rows(a, b),
@@ -108,7 +100,22 @@ def between_models(
         rng=rng,
     )
     ci = boot.confidence_interval
-    return Relation(rho, float(ci.low), float(ci.high), float(perm.pvalue), "architecture", n, n)
+    return Relation(rho, float(ci.low), float(ci.high), p, "architecture", n, n)
+
+
+def _pairings_p(a, b, statistic, n_permutations: int, rng) -> float:
+    """Two-sided permutation p of ``statistic(a, b)`` (row-vectorised) over the pairings of a and b
+    (exact when there are no more than ``n_permutations`` pairings)."""
+    perm = sps.permutation_test(
+        (a, b),
+        lambda x, y, axis: statistic(x, y),
+        permutation_type="pairings",
+        vectorized=True,
+        n_resamples=n_permutations,
+        alternative="two-sided",
+        rng=rng,
+    )
+    return float(perm.pvalue)
 
 
 def _partial_rows(x, y, z) -> np.ndarray:
@@ -144,15 +151,7 @@ def partial_between(
     effect = float(_partial_rows(mx, my, mz))
     ex, ey = rank_residuals(mx, mz), rank_residuals(my, mz)
     rng = np.random.default_rng(seed)
-    perm = sps.permutation_test(
-        (ex, ey),
-        lambda a, b, axis: _pearson_rows(a, b),
-        permutation_type="pairings",
-        vectorized=True,
-        n_resamples=n_permutations,
-        alternative="two-sided",
-        rng=rng,
-    )
+    p = _pairings_p(ex, ey, _pearson_rows, n_permutations, rng)
     with warnings.catch_warnings():  # the undefined resamples (below) make scipy warn
         warnings.simplefilter("ignore", sps.DegenerateDataWarning)
         boot = _bootstrap_partial(mx, my, mz, confidence, n_bootstrap, rng)
@@ -161,7 +160,7 @@ def partial_between(
     tail = 100 * (1 - confidence) / 2
     dist = boot.bootstrap_distribution[np.isfinite(boot.bootstrap_distribution)]
     low, high = np.percentile(dist, [tail, 100 - tail]) if dist.size else (np.nan, np.nan)
-    return Relation(effect, float(low), float(high), float(perm.pvalue), "architecture", n, n)
+    return Relation(effect, float(low), float(high), p, "architecture", n, n)
 
 
 def _bootstrap_partial(mx, my, mz, confidence, n_bootstrap, rng):
