@@ -24,8 +24,8 @@ from ..plotting import (
     VERDICTS,
     hue_order,
     label,
-    legend_handles,
     markers,
+    model_legends,
     no_minor_labels,
     palette,
     style,
@@ -184,7 +184,7 @@ def fb_gradflow(inp: Inputs):
             axes[i, j].set_yscale("log")
             model_lines(df, "layer_h", "grad_h", axes[i, j])
             axes[i, j].set(
-                xlabel=label(c.layer_h, wrap=WRAP),
+                xlabel=label(c.layer_h, wrap=18),  # the right panel: a short line stays in the figure
                 ylabel=label(c.grad_h, wrap=20),
                 title=f"{task}, $L={depth}$,\n{name}",
             )
@@ -290,14 +290,14 @@ def fe_robustness(inp: Inputs):
     model_lines_by(df, "layer_h", "amplification", axes[2], "direction", dict(zip(directions, LINESTYLES)))
     kinds = ",\n".join(f"{d}: {name}" for d, name in zip(directions, LINESTYLE_NAMES))
     axes[2].set(
-        xlabel=label(c.layer_h, wrap=WRAP),
+        xlabel=label(c.layer_h, wrap=18),  # the right panel: a short line stays in the figure
         ylabel=label(c.amplification, wrap=WRAP),
         title=f"{task}\n({kinds})",
     )
     for ax in axes:  # one legend beside the panels: the noise curves fill the first panel
         if ax.get_legend():
             ax.get_legend().remove()
-    fig.legend(*legend_handles(df["model"].unique()), loc="outside lower center", ncol=4, fontsize=7)
+    model_legends(fig, df["model"].unique())
     return fig
 
 
@@ -346,7 +346,7 @@ def ff_smoothness(inp: Inputs):
     for ax in axes:  # one legend under the panels (beside one, it squeezes the others)
         if ax.get_legend():
             ax.get_legend().remove()
-    fig.legend(*legend_handles(sub.model.values), loc="outside lower center", ncol=4, fontsize=7)
+    model_legends(fig, sub.model.values)
     return fig
 
 
@@ -542,17 +542,22 @@ def fj_tuning(inp: Inputs):
     if "budget" in t:  # successive halving: only the rates that ran the whole tuning budget compare
         t = t.assign(score=t.score.where(t.budget == t.budget.max("lr")))
     tasks = list(t.task.values)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(min(6.8, 2.3 * len(tasks)), 3.0), squeeze=False)
+    ncol = min(2, len(tasks))  # two panels a row: each keeps room for its axis labels
+    nrow = int(np.ceil(len(tasks) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(6.6, 2.4 * nrow + 0.8), squeeze=False)
     models = []
-    for ax, task in zip(axes[0], tasks):
+    for i, (ax, task) in enumerate(zip(axes.ravel(), tasks)):
         df = frame(t.score.sel(task=task).where(np.isfinite(t.score.sel(task=task))))
         if not df.empty:
             sns.lineplot(df, x="lr", y="score", hue="model", **by_model(df, marked=True), ax=ax, legend=False)
             models += list(df["model"].unique())
-        ax.set(xscale="log", yscale="log", xlabel=label(t.lr), ylabel=label(t.score, wrap=WRAP), title=task)
+        ax.set(xscale="log", yscale="log", xlabel=label(t.lr), title=task)
+        ax.set_ylabel(label(t.score, wrap=WRAP) if i % ncol == 0 else "")  # the row's left panel
         ax.tick_params(axis="x", labelsize=7)
+    for ax in axes.ravel()[len(tasks) :]:
+        ax.axis("off")
     if models:  # one legend under the panels: beside one of them it squeezes the others
-        fig.legend(*legend_handles(models), loc="outside lower center", ncol=4, fontsize=7)
+        model_legends(fig, models)
     return fig
 
 
@@ -565,7 +570,8 @@ def fk_matched(inp: Inputs):
     tasks = inp.classification_tasks(cfg["studies"]["main"]["tasks"])
     models = [m for m in inp.key_models() if m in cfg["studies"]["main"]["models"]]
     cl = cfg["claims"]
-    fig, axes = plt.subplots(max(1, len(tasks)), 2, figsize=(7, 2.6 * max(1, len(tasks))), squeeze=False)
+    # drawn at about its printed width (0.8 of the text width), so its legends print at 6 pt or more
+    fig, axes = plt.subplots(max(1, len(tasks)), 2, figsize=(5.4, 2.6 * max(1, len(tasks))), squeeze=False)
     for i, task in enumerate(tasks):
         sub = c.sel(task=task, depth=cfg["depth"], width=cfg["width"], model=models).mean("seed")
         for j, (curve, level, name) in enumerate(
@@ -578,9 +584,12 @@ def fk_matched(inp: Inputs):
             df = pd.merge(frame(sub.val_metric, "clean"), frame(curve, "perturbed"), on=keys)
             kw = by_model(df, marked=True)
             sns.lineplot(df, x="clean", y="perturbed", hue="model", **kw, sort=False, ax=axes[i, j])
-            ylabel = f"test accuracy under {name}={level:g}"
+            ylabel = wrap_label(f"test accuracy under {name}={level:g}", 22)
             axes[i, j].set(xlabel="clean validation accuracy", ylabel=ylabel, title=task)
-    _legend_once(axes.ravel())
+    for ax in axes.ravel():  # one legend under the panels (the models of every panel)
+        if ax.get_legend():
+            ax.get_legend().remove()
+    model_legends(fig, models, ncol=3)
     return fig
 
 
