@@ -459,35 +459,64 @@ FOREST_FONT = 7.0  # pt: the forest is drawn at about its printed width
 TASK_MARKERS = ("o", "s", "^", "D", "v", "P")  # the forest's tasks, in order of appearance
 
 
+FOREST_ROW_IN = 0.16  # inches per baseline row of the forest: a 7 pt label each, none overlapping
+FOREST_COLS = 3  # panels a row; the baselines are named on the row's left panel only
+FOREST_MAIN = ("empirical",)  # the main text's forest; the other families go to the supplement's
+FAMILY_NOTE = {"favourable_task": " (favourable task)"}  # a panel title's note on its family
+
+
 def fi_forest(inp: Inputs):
-    """Forest plot of the claims ledger: every (claim, baseline, task) effect, structured minus
+    """Forest plot of the claims ledger's empirical family (the main text's; the other families
+    are in ``fi_forest_more``): every (claim, baseline, task) effect, structured minus
     baseline, coloured by the verdict within its Holm family, with its interval at the per-row
     level Holm's adjustment implies (``low_holm``, ``high_holm``: it excludes 0 exactly when the
     adjusted p is below alpha, for the t-tested rows; the raw interval where a row has no
-    adjusted p); one panel per claim (own units; "by construction" in the title of a claim
-    implied by the cap's bounds), one row per baseline, the tasks side by side within it (marker
-    per task; hollow: a fixed-budget row). The equivalence rows have their own table."""
+    adjusted p); one panel per claim (own units), one row per baseline, the tasks side by side
+    within it (marker per task; hollow: a fixed-budget row). The equivalence rows have their own
+    table."""
+    return _forest(inp, FOREST_MAIN)
+
+
+def fi_forest_more(inp: Inputs):
+    """The forest plot of the claims outside the empirical family: the claims implied by the
+    cap's bounds (by construction) and those on the favourable task (supplement)."""
     df = inp.claims.to_dataframe().reset_index()
-    df = df[~df.family.isin(["equivalence", "descriptive"])]  # own table; intervals only
-    keys = list(dict.fromkeys(df.key))
+    rest = [f for f in dict.fromkeys(df.family) if f not in (*FOREST_MAIN, "equivalence", "descriptive")]
+    return _forest(inp, tuple(rest))
+
+
+def _forest(inp: Inputs, families: tuple):
+    """The forest of the claims of ``families``: one panel per (family, claim), ``FOREST_COLS``
+    panels a row sharing their baseline rows (named on the left panel)."""
+    df = inp.claims.to_dataframe().reset_index()
+    df = df[df.family.isin(families)]
+    panels = list(dict.fromkeys(zip(df.family, df.key)))
+    panels.sort(key=lambda p: -df[(df.family == p[0]) & (df.key == p[1])].baseline.nunique())  # stable
     tasks = list(dict.fromkeys(df.task))
     marker = {t: TASK_MARKERS[i % len(TASK_MARKERS)] for i, t in enumerate(tasks)}
-    ncol = 2
-    nrow = int(np.ceil(len(keys) / ncol))
-    heights = [
-        max(df[df.key == k].baseline.nunique() for k in keys[i * ncol : (i + 1) * ncol]) for i in range(nrow)
-    ]
+    order = list(dict.fromkeys(df.baseline))
+    ncol = min(FOREST_COLS, max(1, len(panels)))
+    nrow = int(np.ceil(len(panels) / ncol))
+    rows = []  # the baselines of each row of panels, in the ledger's order
+    for i in range(nrow):
+        here = {
+            b
+            for f, k in panels[i * ncol : (i + 1) * ncol]
+            for b in df[(df.family == f) & (df.key == k)].baseline
+        }
+        rows.append([b for b in order if b in here])
+    heights = [len(r) for r in rows]
     fig, axes = plt.subplots(
         nrow,
         ncol,
-        figsize=(6.6, min(8.1, 0.2 * sum(heights) + 0.45 * nrow + 0.8)),  # a page less its caption
+        figsize=(6.6, FOREST_ROW_IN * sum(heights) + 0.42 * nrow + 0.8),
         squeeze=False,
         gridspec_kw={"height_ratios": heights},
         layout="constrained",
     )
-    for ax, key in zip(axes.ravel(), keys):
-        g = df[df.key == key].reset_index(drop=True)
-        baselines = list(dict.fromkeys(g.baseline))
+    for n, (ax, (family, key)) in enumerate(zip(axes.ravel(), panels)):
+        g = df[(df.family == family) & (df.key == key)].reset_index(drop=True)
+        baselines = rows[n // ncol]
         here = [t for t in tasks if t in set(g.task)]
         offsets = {
             t: (0.0 if len(here) == 1 else 0.5 * (i / (len(here) - 1) - 0.5)) for i, t in enumerate(here)
@@ -502,14 +531,15 @@ def fi_forest(inp: Inputs):
             face = "none" if r.budget == "fixed" else color
             ax.plot([r.effect], [yi], marker[r.task], color=color, mfc=face, ms=3.5)
         ax.axvline(0, color="black", lw=0.6)
-        ax.set_yticks(np.arange(len(baselines))[::-1], [display(b) for b in baselines], fontsize=FOREST_FONT)
+        names = [display(b) for b in baselines] if n % ncol == 0 else [""] * len(baselines)
+        ax.set_yticks(np.arange(len(baselines))[::-1], names, fontsize=FOREST_FONT)
         arrow = r"$\uparrow$" if g.better.iloc[0] == "higher" else r"$\downarrow$"
-        built = " (by construction)" if bool(g.by_construction.all()) else ""
-        ax.set_title(f"{g.claim.iloc[0]} {arrow}{built}", fontsize=FOREST_FONT)
+        built = " (by construction)" if bool(g.by_construction.all()) else FAMILY_NOTE.get(family, "")
+        ax.set_title(wrap_label(f"{g.claim.iloc[0]} {arrow}{built}", 26), fontsize=FOREST_FONT)
         ax.tick_params(axis="x", labelsize=FOREST_FONT)
-        ax.xaxis.set_major_locator(plt.MaxNLocator(nbins=4))  # narrow panels: few x labels
+        ax.xaxis.set_major_locator(plt.MaxNLocator(nbins=3))  # narrow panels: few x labels
         ax.set_ylim(-0.6, len(baselines) - 0.4)
-    for ax in axes.ravel()[len(keys) :]:
+    for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     # two legends (verdict: colour; task: marker, hollow = fixed budget), each short enough to read
     verdicts = [v for v in VERDICT_COLORS if v in set(df.verdict)] or list(VERDICT_COLORS)
@@ -636,6 +666,7 @@ FIGURES = {
         fg_fixedpoint,
         fh_width,
         fi_forest,
+        fi_forest_more,
         fj_tuning,
         fk_matched,
         fl_alignment,
