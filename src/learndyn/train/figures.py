@@ -459,7 +459,8 @@ FOREST_FONT = 7.0  # pt: the forest is drawn at about its printed width
 TASK_MARKERS = ("o", "s", "^", "D", "v", "P")  # the forest's tasks, in order of appearance
 
 
-FOREST_ROW_IN = 0.16  # inches per baseline row of the forest: a 7 pt label each, none overlapping
+FOREST_ROW_IN = 0.13  # inches per baseline row of the forest: a 7 pt label each, none overlapping
+FOREST_PANEL_IN = 0.55  # a row of panels: its two-line titles and x tick labels
 FOREST_COLS = 3  # panels a row; the baselines are named on the row's left panel only
 FOREST_MAIN = ("empirical",)  # the main text's forest; the other families go to the supplement's
 FAMILY_NOTE = {"favourable_task": " (favourable task)"}  # a panel title's note on its family
@@ -509,7 +510,7 @@ def _forest(inp: Inputs, families: tuple):
     fig, axes = plt.subplots(
         nrow,
         ncol,
-        figsize=(6.6, FOREST_ROW_IN * sum(heights) + 0.42 * nrow + 0.8),
+        figsize=(6.6, FOREST_ROW_IN * sum(heights) + FOREST_PANEL_IN * nrow + 1.1),
         squeeze=False,
         gridspec_kw={"height_ratios": heights},
         layout="constrained",
