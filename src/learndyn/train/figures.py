@@ -510,7 +510,7 @@ def _forest(inp: Inputs, families: tuple):
     fig, axes = plt.subplots(
         nrow,
         ncol,
-        figsize=(6.6, FOREST_ROW_IN * sum(heights) + FOREST_PANEL_IN * nrow + 1.1),
+        figsize=(6.6, FOREST_ROW_IN * sum(heights) + FOREST_PANEL_IN * nrow + 1.0),
         squeeze=False,
         gridspec_kw={"height_ratios": heights},
         layout="constrained",
