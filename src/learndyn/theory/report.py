@@ -695,14 +695,15 @@ def by_data(table: pd.DataFrame) -> pd.DataFrame:
     on every data set."""
     err, keys = header("Max error", "relative"), ["Part", "Check", "Tolerance"]
     datas = list(dict.fromkeys(table["Data"]))
+    heads = {d: header(d, "max error") for d in datas}
     rows = []
     for key, g in table.groupby(keys, sort=False):
         row = dict(zip(keys, key))
         for d in datas:
-            row[d] = g.loc[g["Data"] == d, err].iloc[0] if (g["Data"] == d).any() else "--"
+            row[heads[d]] = g.loc[g["Data"] == d, err].iloc[0] if (g["Data"] == d).any() else "--"
         row["Pass"] = "yes" if (g["Pass"] == "yes").all() else r"\textbf{no}"
         rows.append(row)
-    return pd.DataFrame(rows, columns=["Part", "Check", *datas, "Tolerance", "Pass"])
+    return pd.DataFrame(rows, columns=["Part", "Check", *heads.values(), "Tolerance", "Pass"])
 
 
 def checks_format(frame: pd.DataFrame) -> str:
