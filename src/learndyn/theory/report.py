@@ -707,8 +707,10 @@ def by_data(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def checks_format(frame: pd.DataFrame) -> str:
-    """Column format of a checks table: the check's wording in a paragraph column."""
-    return r"lp{0.3\linewidth}" + "l" * (frame.shape[1] - 2)
+    """Column format of a checks table: the check's wording in a paragraph column, each data
+    set's errors in a narrow ragged one (its header wraps between name and unit)."""
+    ragged = r">{\raggedright\arraybackslash}p{1.6cm}"
+    return r"lp{0.3\linewidth}" + ragged * (frame.shape[1] - 4) + "ll"
 
 
 def check_macros(df: pd.DataFrame, results: Results, tol: dict) -> dict:
