@@ -73,6 +73,7 @@ _TRAIN = [
     "fg_fixedpoint",
     "fh_width",
     "fi_forest",
+    "fi_forest_more",
     "fj_tuning",
     "fk_matched",
     "fl_alignment",

@@ -178,6 +178,28 @@ def legend_handles(names: Iterable) -> tuple[list, list]:
     ]
 
 
+LEGEND_GROUP = 8  # entries of one legend at most (learndyn.legibility.MAX_LEGEND_ENTRIES)
+
+
+def model_legends(fig, names: Iterable, ncol: int = 4, fontsize: float = 7) -> None:
+    """The models of ``names`` as figure legends under the panels, in registry order: the
+    baselines in one legend and the structured models in another (each at most
+    ``LEGEND_GROUP`` entries, a longer group split), side by side when there are two."""
+    order = hue_order(names)
+    structured = [n for n in order if str(n).startswith("struct")]
+    groups = [g for g in ([n for n in order if n not in structured], structured) if g]
+    if len(groups) == 1 or sum(map(len, groups)) <= LEGEND_GROUP:
+        groups = [order]
+    groups = [g[i : i + LEGEND_GROUP] for g in groups for i in range(0, len(g), LEGEND_GROUP)]
+    if len(groups) == 1:
+        fig.legend(*legend_handles(groups[0]), loc="outside lower center", ncol=ncol, fontsize=fontsize)
+        return
+    locs = ["outside lower left", "outside lower right", "outside lower center"]
+    for group, loc in zip(groups, locs):
+        cols = min(len(group), max(1, ncol - 1)) if loc != locs[1] else 1
+        fig.legend(*legend_handles(group), loc=loc, ncol=cols, fontsize=fontsize)
+
+
 def no_minor_labels(ax, axis: str = "y") -> None:
     """No labels at the minor ticks of a log axis (labelled minor ticks of a short log axis,
     ``3x10^-2`` next to ``4x10^-2``, collide)."""

@@ -6,7 +6,7 @@ sys.stderr = open(snakemake.log[0], "w")
 
 from learndyn.io import open_dataset, open_per_task, write_netcdf, write_text
 from learndyn.latex import write_macros, write_table
-from learndyn.theory.report import CHECKS_NOTE, Results, build_summary, split_checks
+from learndyn.theory.report import CHECKS_NOTE, Results, build_summary, checks_format, split_checks
 from learndyn.theory.structured_report import ledger_csv
 
 inp = snakemake.input
@@ -26,9 +26,8 @@ print(table.to_string(), hierarchy.to_string(), sep="\n", file=sys.stderr)
 write_netcdf(ds, snakemake.output.summary, config=snakemake.config)
 write_text(exponents.to_csv(index=False, float_format="%.6g"), snakemake.output.exponents)
 flows, identities = split_checks(table)
-checks_format = r"lp{0.33\linewidth}llll"
-write_table(flows, snakemake.output.table, column_format=checks_format, note=CHECKS_NOTE)
-write_table(identities, snakemake.output.identities, column_format=checks_format, note=CHECKS_NOTE)
+for part, path in ((flows, snakemake.output.table), (identities, snakemake.output.identities)):
+    write_table(part, path, column_format=checks_format(part), note=CHECKS_NOTE)
 write_table(hierarchy, snakemake.output.hierarchy, column_format=r"p{0.25\linewidth}rrllrrrr")
 write_macros(macros, snakemake.output.macros, prefix="Theory")
 write_text(ledger_csv(results.structured_closure), snakemake.output.structured_ledger)

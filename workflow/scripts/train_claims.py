@@ -43,7 +43,7 @@ for frame, path in (
 ):
     write_table(frame, path, column_format=report.column_format(frame), note=report.CLAIMS_NOTE)
 frame = report.equivalence_frame(claims)
-write_table(frame, snakemake.output.equivalence, column_format=report.column_format(frame, text_last=True))
+write_table(frame, snakemake.output.equivalence, column_format=report.equivalence_format(frame))
 write_text(report.verdict_list(claims), snakemake.output.verdicts)
 
 # the main effects under the three checkpoint rules
@@ -60,7 +60,7 @@ protocol = report.protocol_frame(cells, tune, train)
 write_table(
     protocol,
     snakemake.output.protocol,
-    column_format="lrr" + "l" * (protocol.shape[1] - 3),
+    column_format=report.protocol_format(protocol),
     note=report.PROTOCOL_NOTE,
 )
 for study, path in (("main", snakemake.output.summary), ("ablation", snakemake.output.ablation)):

@@ -653,7 +653,8 @@ def write_tests_table(df: pd.DataFrame, path) -> None:
             "verdict": df["verdict"],
         }
     )
-    write_table(table, path, column_format="lp{3.0cm}lrll")
+    ragged = r">{\raggedright\arraybackslash}"  # the hypothesis wraps instead of widening the table
+    write_table(table, path, column_format=f"{ragged}p{{6.0cm}}{ragged}p{{3.0cm}}lrll")
 
 
 # What the width-exponent difference (structured minus MLP) says, by its Holm verdict: the

@@ -442,8 +442,9 @@ def _pval(p: float) -> str:
 # --- the checks table: one registered family of checks per experiment ------------------------
 
 CHECKS_NOTE = (
-    "Max error: the largest relative error over the check's samples, times or parameters (a pure "
-    "number); slope rows give the fitted log-log slope of the one-step residual error against "
+    "Per data set (one column each; --: not checked on it): the largest relative error over the "
+    "check's samples, times or parameters (a pure number); Pass: on every data set. Slope rows "
+    "give the fitted log-log slope of the one-step residual error against "
     r"$\eta$ instead, which passes within the tolerance of 2."
 )
 
@@ -740,7 +741,31 @@ def split_checks(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The checks table in two page-sized parts: the flows (closed and hybrid systems against
     weight-space flow) and the identities with gradient descent."""
     flows = table["Part"].isin(FLOW_PARTS)
-    return table[flows].reset_index(drop=True), table[~flows].reset_index(drop=True)
+    return by_data(table[flows]), by_data(table[~flows])
+
+
+def by_data(table: pd.DataFrame) -> pd.DataFrame:
+    """The checks table with one row per check and one error column per data set (the same check
+    on two data sets in one row: half the rows, so each part fits a page); passed when it passes
+    on every data set."""
+    err, keys = header("Max error", "relative"), ["Part", "Check", "Tolerance"]
+    datas = list(dict.fromkeys(table["Data"]))
+    heads = {d: header(d, "max error") for d in datas}
+    rows = []
+    for key, g in table.groupby(keys, sort=False):
+        row = dict(zip(keys, key))
+        for d in datas:
+            row[heads[d]] = g.loc[g["Data"] == d, err].iloc[0] if (g["Data"] == d).any() else "--"
+        row["Pass"] = "yes" if (g["Pass"] == "yes").all() else r"\textbf{no}"
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["Part", "Check", *heads.values(), "Tolerance", "Pass"])
+
+
+def checks_format(frame: pd.DataFrame) -> str:
+    """Column format of a checks table: the check's wording in a paragraph column, each data
+    set's errors in a narrow ragged one (its header wraps between name and unit)."""
+    ragged = r">{\raggedright\arraybackslash}p{1.6cm}"
+    return r"lp{0.3\linewidth}" + ragged * (frame.shape[1] - 4) + "ll"
 
 
 def check_macros(df: pd.DataFrame, results: Results, tol: dict) -> dict:

@@ -24,8 +24,8 @@ from ..plotting import (
     VERDICTS,
     hue_order,
     label,
-    legend_handles,
     markers,
+    model_legends,
     no_minor_labels,
     palette,
     style,
@@ -184,7 +184,7 @@ def fb_gradflow(inp: Inputs):
             axes[i, j].set_yscale("log")
             model_lines(df, "layer_h", "grad_h", axes[i, j])
             axes[i, j].set(
-                xlabel=label(c.layer_h, wrap=WRAP),
+                xlabel=label(c.layer_h, wrap=18),  # the right panel: a short line stays in the figure
                 ylabel=label(c.grad_h, wrap=20),
                 title=f"{task}, $L={depth}$,\n{name}",
             )
@@ -290,14 +290,14 @@ def fe_robustness(inp: Inputs):
     model_lines_by(df, "layer_h", "amplification", axes[2], "direction", dict(zip(directions, LINESTYLES)))
     kinds = ",\n".join(f"{d}: {name}" for d, name in zip(directions, LINESTYLE_NAMES))
     axes[2].set(
-        xlabel=label(c.layer_h, wrap=WRAP),
+        xlabel=label(c.layer_h, wrap=18),  # the right panel: a short line stays in the figure
         ylabel=label(c.amplification, wrap=WRAP),
         title=f"{task}\n({kinds})",
     )
     for ax in axes:  # one legend beside the panels: the noise curves fill the first panel
         if ax.get_legend():
             ax.get_legend().remove()
-    fig.legend(*legend_handles(df["model"].unique()), loc="outside lower center", ncol=4, fontsize=7)
+    model_legends(fig, df["model"].unique())
     return fig
 
 
@@ -346,7 +346,7 @@ def ff_smoothness(inp: Inputs):
     for ax in axes:  # one legend under the panels (beside one, it squeezes the others)
         if ax.get_legend():
             ax.get_legend().remove()
-    fig.legend(*legend_handles(sub.model.values), loc="outside lower center", ncol=4, fontsize=7)
+    model_legends(fig, sub.model.values)
     return fig
 
 
@@ -459,35 +459,65 @@ FOREST_FONT = 7.0  # pt: the forest is drawn at about its printed width
 TASK_MARKERS = ("o", "s", "^", "D", "v", "P")  # the forest's tasks, in order of appearance
 
 
+FOREST_ROW_IN = 0.13  # inches per baseline row of the forest: a 7 pt label each, none overlapping
+FOREST_PANEL_IN = 0.55  # a row of panels: its two-line titles and x tick labels
+FOREST_COLS = 3  # panels a row; the baselines are named on the row's left panel only
+FOREST_MAIN = ("empirical",)  # the main text's forest; the other families go to the supplement's
+FAMILY_NOTE = {"favourable_task": " (favourable task)"}  # a panel title's note on its family
+
+
 def fi_forest(inp: Inputs):
-    """Forest plot of the claims ledger: every (claim, baseline, task) effect, structured minus
+    """Forest plot of the claims ledger's empirical family (the main text's; the other families
+    are in ``fi_forest_more``): every (claim, baseline, task) effect, structured minus
     baseline, coloured by the verdict within its Holm family, with its interval at the per-row
     level Holm's adjustment implies (``low_holm``, ``high_holm``: it excludes 0 exactly when the
     adjusted p is below alpha, for the t-tested rows; the raw interval where a row has no
-    adjusted p); one panel per claim (own units; "by construction" in the title of a claim
-    implied by the cap's bounds), one row per baseline, the tasks side by side within it (marker
-    per task; hollow: a fixed-budget row). The equivalence rows have their own table."""
+    adjusted p); one panel per claim (own units), one row per baseline, the tasks side by side
+    within it (marker per task; hollow: a fixed-budget row). The equivalence rows have their own
+    table."""
+    return _forest(inp, FOREST_MAIN)
+
+
+def fi_forest_more(inp: Inputs):
+    """The forest plot of the claims outside the empirical family: the claims implied by the
+    cap's bounds (by construction) and those on the favourable task (supplement)."""
     df = inp.claims.to_dataframe().reset_index()
-    df = df[~df.family.isin(["equivalence", "descriptive"])]  # own table; intervals only
-    keys = list(dict.fromkeys(df.key))
+    rest = [f for f in dict.fromkeys(df.family) if f not in (*FOREST_MAIN, "equivalence", "descriptive")]
+    return _forest(inp, tuple(rest))
+
+
+def _forest(inp: Inputs, families: tuple):
+    """The forest of the claims of ``families``: one panel per (family, claim), ``FOREST_COLS``
+    panels a row sharing their baseline rows (named on the left panel)."""
+    df = inp.claims.to_dataframe().reset_index()
+    df = df[df.family.isin(families)]
+    panels = list(dict.fromkeys(zip(df.family, df.key)))
+    panels.sort(key=lambda p: -df[(df.family == p[0]) & (df.key == p[1])].baseline.nunique())  # stable
     tasks = list(dict.fromkeys(df.task))
     marker = {t: TASK_MARKERS[i % len(TASK_MARKERS)] for i, t in enumerate(tasks)}
-    ncol = 2
-    nrow = int(np.ceil(len(keys) / ncol))
-    heights = [
-        max(df[df.key == k].baseline.nunique() for k in keys[i * ncol : (i + 1) * ncol]) for i in range(nrow)
-    ]
+    order = list(dict.fromkeys(df.baseline))
+    ncol = min(FOREST_COLS, max(1, len(panels)))
+    nrow = int(np.ceil(len(panels) / ncol))
+    rows = []  # the baselines of each row of panels, in the ledger's order
+    for i in range(nrow):
+        here = {
+            b
+            for f, k in panels[i * ncol : (i + 1) * ncol]
+            for b in df[(df.family == f) & (df.key == k)].baseline
+        }
+        rows.append([b for b in order if b in here])
+    heights = [len(r) for r in rows]
     fig, axes = plt.subplots(
         nrow,
         ncol,
-        figsize=(6.6, min(8.1, 0.2 * sum(heights) + 0.45 * nrow + 0.8)),  # a page less its caption
+        figsize=(6.6, FOREST_ROW_IN * sum(heights) + FOREST_PANEL_IN * nrow + 1.0),
         squeeze=False,
         gridspec_kw={"height_ratios": heights},
         layout="constrained",
     )
-    for ax, key in zip(axes.ravel(), keys):
-        g = df[df.key == key].reset_index(drop=True)
-        baselines = list(dict.fromkeys(g.baseline))
+    for n, (ax, (family, key)) in enumerate(zip(axes.ravel(), panels)):
+        g = df[(df.family == family) & (df.key == key)].reset_index(drop=True)
+        baselines = rows[n // ncol]
         here = [t for t in tasks if t in set(g.task)]
         offsets = {
             t: (0.0 if len(here) == 1 else 0.5 * (i / (len(here) - 1) - 0.5)) for i, t in enumerate(here)
@@ -502,14 +532,15 @@ def fi_forest(inp: Inputs):
             face = "none" if r.budget == "fixed" else color
             ax.plot([r.effect], [yi], marker[r.task], color=color, mfc=face, ms=3.5)
         ax.axvline(0, color="black", lw=0.6)
-        ax.set_yticks(np.arange(len(baselines))[::-1], [display(b) for b in baselines], fontsize=FOREST_FONT)
+        names = [display(b) for b in baselines] if n % ncol == 0 else [""] * len(baselines)
+        ax.set_yticks(np.arange(len(baselines))[::-1], names, fontsize=FOREST_FONT)
         arrow = r"$\uparrow$" if g.better.iloc[0] == "higher" else r"$\downarrow$"
-        built = " (by construction)" if bool(g.by_construction.all()) else ""
-        ax.set_title(f"{g.claim.iloc[0]} {arrow}{built}", fontsize=FOREST_FONT)
+        built = " (by construction)" if bool(g.by_construction.all()) else FAMILY_NOTE.get(family, "")
+        ax.set_title(wrap_label(f"{g.claim.iloc[0]} {arrow}{built}", 26), fontsize=FOREST_FONT)
         ax.tick_params(axis="x", labelsize=FOREST_FONT)
-        ax.xaxis.set_major_locator(plt.MaxNLocator(nbins=4))  # narrow panels: few x labels
+        ax.xaxis.set_major_locator(plt.MaxNLocator(nbins=3))  # narrow panels: few x labels
         ax.set_ylim(-0.6, len(baselines) - 0.4)
-    for ax in axes.ravel()[len(keys) :]:
+    for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     # two legends (verdict: colour; task: marker, hollow = fixed budget), each short enough to read
     verdicts = [v for v in VERDICT_COLORS if v in set(df.verdict)] or list(VERDICT_COLORS)
@@ -542,17 +573,22 @@ def fj_tuning(inp: Inputs):
     if "budget" in t:  # successive halving: only the rates that ran the whole tuning budget compare
         t = t.assign(score=t.score.where(t.budget == t.budget.max("lr")))
     tasks = list(t.task.values)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(min(6.8, 2.3 * len(tasks)), 3.0), squeeze=False)
+    ncol = min(2, len(tasks))  # two panels a row: each keeps room for its axis labels
+    nrow = int(np.ceil(len(tasks) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(6.6, 2.4 * nrow + 0.8), squeeze=False)
     models = []
-    for ax, task in zip(axes[0], tasks):
+    for i, (ax, task) in enumerate(zip(axes.ravel(), tasks)):
         df = frame(t.score.sel(task=task).where(np.isfinite(t.score.sel(task=task))))
         if not df.empty:
             sns.lineplot(df, x="lr", y="score", hue="model", **by_model(df, marked=True), ax=ax, legend=False)
             models += list(df["model"].unique())
-        ax.set(xscale="log", yscale="log", xlabel=label(t.lr), ylabel=label(t.score, wrap=WRAP), title=task)
+        ax.set(xscale="log", yscale="log", xlabel=label(t.lr), title=task)
+        ax.set_ylabel(label(t.score, wrap=WRAP) if i % ncol == 0 else "")  # the row's left panel
         ax.tick_params(axis="x", labelsize=7)
+    for ax in axes.ravel()[len(tasks) :]:
+        ax.axis("off")
     if models:  # one legend under the panels: beside one of them it squeezes the others
-        fig.legend(*legend_handles(models), loc="outside lower center", ncol=4, fontsize=7)
+        model_legends(fig, models)
     return fig
 
 
@@ -565,7 +601,8 @@ def fk_matched(inp: Inputs):
     tasks = inp.classification_tasks(cfg["studies"]["main"]["tasks"])
     models = [m for m in inp.key_models() if m in cfg["studies"]["main"]["models"]]
     cl = cfg["claims"]
-    fig, axes = plt.subplots(max(1, len(tasks)), 2, figsize=(7, 2.6 * max(1, len(tasks))), squeeze=False)
+    # drawn at about its printed width (0.8 of the text width), so its legends print at 6 pt or more
+    fig, axes = plt.subplots(max(1, len(tasks)), 2, figsize=(5.4, 2.6 * max(1, len(tasks))), squeeze=False)
     for i, task in enumerate(tasks):
         sub = c.sel(task=task, depth=cfg["depth"], width=cfg["width"], model=models).mean("seed")
         for j, (curve, level, name) in enumerate(
@@ -578,9 +615,12 @@ def fk_matched(inp: Inputs):
             df = pd.merge(frame(sub.val_metric, "clean"), frame(curve, "perturbed"), on=keys)
             kw = by_model(df, marked=True)
             sns.lineplot(df, x="clean", y="perturbed", hue="model", **kw, sort=False, ax=axes[i, j])
-            ylabel = f"test accuracy under {name}={level:g}"
+            ylabel = wrap_label(f"test accuracy under {name}={level:g}", 22)
             axes[i, j].set(xlabel="clean validation accuracy", ylabel=ylabel, title=task)
-    _legend_once(axes.ravel())
+    for ax in axes.ravel():  # one legend under the panels (the models of every panel)
+        if ax.get_legend():
+            ax.get_legend().remove()
+    model_legends(fig, models, ncol=3)
     return fig
 
 
@@ -627,6 +667,7 @@ FIGURES = {
         fg_fixedpoint,
         fh_width,
         fi_forest,
+        fi_forest_more,
         fj_tuning,
         fk_matched,
         fl_alignment,

@@ -911,6 +911,27 @@ CHECKPOINT_NOTE = (
 )
 
 
+RAGGED = r">{\raggedright\arraybackslash}"  # a ragged-right paragraph column (array: loaded by siunitx)
+
+
+def protocol_format(frame: pd.DataFrame) -> str:
+    """Column format of the protocol table: ragged paragraph columns narrow enough for the text
+    width with the main study's nine models and four tasks (a task's cell breaks after its rate,
+    a header between its name and unit)."""
+    n = frame.shape[1]
+    first, counts, tasks = f"{RAGGED}p{{2.5cm}}", f"{RAGGED}p{{1.2cm}}", f"{RAGGED}p{{2.0cm}}"
+    return first + counts * min(2, n - 1) + tasks * max(0, n - 3)
+
+
+def equivalence_format(frame: pd.DataFrame) -> str:
+    """Column format of the equivalence table: task and verdict in ragged paragraph columns
+    (a long task name or verdict wraps instead of widening the table)."""
+    n = frame.shape[1]
+    if n < 3:
+        return "l" * n
+    return f"{RAGGED}p{{2.2cm}}" + "ll" + "r" * (n - 4) + f"{RAGGED}p{{2.0cm}}"
+
+
 def column_format(frame: pd.DataFrame, left: int = 3, text_last: bool = False) -> str:
     """Booktabs column format of a frame: ``left`` text columns, numbers after them, the last
     column text with ``text_last``."""
