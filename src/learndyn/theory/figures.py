@@ -137,17 +137,24 @@ def _panels_with_legends(n: int, width: float, height: float, legend_rows: float
     return fig, axes, legends
 
 
+def _ci(ex) -> str:
+    """A fitted exponent with its interval, as a legend shows it."""
+    return f"${ex.mean:.2f}$ [${ex.low:.2f}$, ${ex.high:.2f}$]"
+
+
 def truncation_vs_width(truncation, smooth=None):
     """Trajectory error (largest over the horizon) vs width, one panel per level (one shared
     width and error range), per depth: geometric mean over seeds with a ±1 sd band in log space,
     the per-seed fit (mean exponent and 95% interval in the legend under each panel), the fit
     threshold (10x the integration floor) dotted."""
     from ..stats import exponent_interval
+    from .exponents import shared_widths
     from .report import trajectory_error
 
     set_style()
+    shared = shared_widths(truncation)
     levels = [int(k) for k in truncation.level.values]
-    fig, axes, legend_axes = _panels_with_legends(len(levels), 6.5, 3.4, legend_rows=1.3)
+    fig, axes, legend_axes = _panels_with_legends(len(levels), 6.5, 3.4, legend_rows=1.5)
     thresh = _floor(truncation)
     for ax, lax, k in zip(axes, legend_axes, levels):
         for L in truncation.depth.values:
@@ -159,18 +166,22 @@ def truncation_vs_width(truncation, smooth=None):
             m, vals = sup.width.values, sup.values.T
             st = style(depth(L))
             mid = _band_log(ax, m, vals, st.color)
-            ex = exponent_interval(m, vals, thresh)
-            lab = (
-                f"$L={L}$: ${ex.mean:.2f}$ [${ex.low:.2f}$, ${ex.high:.2f}$]"
-                if np.isfinite(ex.mean)
-                else f"$L={L}$"
-            )
+            # the exponent over the widths every depth has (the text's fit range), and over the
+            # depth's own wider range beside it where it has one
+            common = np.isin(m, shared) if len(shared) > 1 else np.ones(len(m), bool)
+            ex = exponent_interval(m[common], vals[:, common], thresh)
+            lab = f"$L={L}$: {_ci(ex)}" if np.isfinite(ex.mean) else f"$L={L}$"
+            if not common.all():
+                wide = exponent_interval(m, vals, thresh)
+                lab += f"; to {m.max()}: {_ci(wide)}" if np.isfinite(wide.mean) else ""
             ax.loglog(m, mid, ls="-", lw=0.8, marker=st.marker, ms=3, color=st.color, label=lab)
         if smooth is not None and k == 0:
             for L in smooth.depth.values:
                 sup = trajectory_error(smooth.err.sel(depth=L))
                 st = style(depth(L))
                 m, vals = sup.width.values, sup.values.T
+                keep = np.isfinite(vals).any(1)  # the seeds run at this depth (paired with ReLU's)
+                vals = vals[keep]
                 ex = exponent_interval(m, vals, thresh)
                 mid = np.exp(np.nanmean(np.log(vals), 0))
                 ax.loglog(
@@ -181,7 +192,7 @@ def truncation_vs_width(truncation, smooth=None):
                     marker=style("gelu").marker,
                     ms=3,
                     color=st.color,
-                    label=f"GELU $L={L}$: ${ex.mean:.2f}$",
+                    label=f"GELU $L={L}$: {_ci(ex)}",
                 )
         ax.axhline(thresh, color=style("tolerance").color, lw=0.8, ls=":")
         _width_ticks(ax, [*truncation.width.values, *([] if smooth is None else smooth.width.values)])

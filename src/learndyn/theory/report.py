@@ -155,6 +155,14 @@ def seeds_per_depth(truncation) -> dict:
     return {int(L): int(ran.sel(depth=L).sum()) for L in truncation.depth.values}
 
 
+def level_seed_count(truncation) -> int:
+    """Seeds with a level >= 1 run (``theory.truncation.level_seeds``; 0 without such levels)."""
+    higher = truncation.err.sel(level=[k for k in truncation.level.values if k >= 1])
+    if not higher.sizes["level"]:
+        return 0
+    return int(np.isfinite(higher).any(["level", "width", "tau"]).any("depth").sum())
+
+
 def seeds_words(truncation) -> str:
     """The seeds of the truncation runs as the text says them: per depth, and those of the levels
     >= 1 (``theory.truncation.level_seeds``) where fewer."""
@@ -165,11 +173,9 @@ def seeds_words(truncation) -> str:
     else:
         depths = ", ".join(str(L) for L in per)
         words = ", ".join(str(c) for c in per.values()) + f" seeds at $L={depths}$"
-    higher = truncation.err.sel(level=[k for k in truncation.level.values if k >= 1])
-    if higher.sizes["level"]:
-        ran = int(np.isfinite(higher).any(["level", "width", "tau"]).any("depth").sum())
-        if 0 < ran < max(per.values()):
-            words += f" (the levels $\\ge1$ on the first {ran})"
+    ran = level_seed_count(truncation)
+    if 0 < ran < max(per.values()):
+        words += f" (the levels $\\ge1$ on the first {ran})"
     return words
 
 
@@ -200,6 +206,10 @@ def hierarchy_macro_defaults(max_depth: int = 3) -> dict:
             out[f"ExpoLongLvlZero{W}{suffix}"] = NA
         for suffix in ("", "Lo", "Hi"):
             out[f"ErrVsSwitch{W}{suffix}"] = NA
+        for key in (f"SwitchLong{W}", f"ErrVsSwitchLong{W}"):
+            for suffix in ("", "Lo", "Hi", "Min", "Max"):
+                out[key + suffix] = NA
+            out[key + "Words"] = "not measured in this profile"
         for key in (
             f"VsHalfLvlZero{W}Words",
             f"VsOneLvlZero{W}Words",
@@ -225,6 +235,7 @@ def hierarchy_macros(truncation, drift, hier, smooth, floor, confidence) -> dict
         "TruncMinWidth": int(truncation.width.values.min()),
         "TruncSeeds": int(truncation.sizes["seed"]),
         "TruncSeedsWords": seeds_words(truncation),
+        "TruncLevelSeeds": level_seed_count(truncation),
         "LossDrop": f"{100 * truncation.attrs['loss_drop']:.0f}",
         "HorizonCap": f"{truncation.attrs['horizon_t_max']:g}",
         "TruncRtol": fmt_value(truncation.attrs["integrator_rtol"])
@@ -346,9 +357,27 @@ def exponent_macros(exponents: pd.DataFrame) -> dict:
             key = f"ErrVsSwitch{W}"
             out[key], out[key + "Lo"], out[key + "Hi"] = fmt(r.exponent), fmt(r.low), fmt(r.high)
             out[key + "P"], out[key + "Words"] = fmtp(r.p_reference_holm), _verdict(r.p_reference_holm, "1")
+        # the depth's widest range beside the shared one (switching and error against it)
+        for rows, key, ref in ((sw, f"SwitchLong{W}", "-1/2"), (ev, f"ErrVsSwitchLong{W}", "1")):
+            if len(rows) > 1:
+                w = rows.iloc[-1]
+                p = w.p_minus_half_holm if ref == "-1/2" else w.p_reference_holm
+                out[key], out[key + "Lo"], out[key + "Hi"] = fmt(w.exponent), fmt(w.low), fmt(w.high)
+                out[key + "Min"], out[key + "Max"], out[key + "Words"] = (
+                    str(w.width_min),
+                    str(w.width_max),
+                    _verdict(p, ref),
+                )
         gm = fits[(fits.quantity == "gelu_minus_relu") & (fits.depth == L)]
         if len(gm):
-            out[f"PGeluMinusRelu{W}"] = fmtp(gm.iloc[0].p_reference_holm)
+            r = gm.iloc[0]
+            out[f"PGeluMinusRelu{W}"] = fmtp(r.p_reference_holm)
+            # the words follow the Holm-adjusted test (the quoted interval is unadjusted)
+            out[f"GeluVsRelu{W}Words"] = (
+                ("steeper than" if r.exponent < 0 else "shallower than")
+                if np.isfinite(r.p_reference_holm) and r.p_reference_holm < ALPHA
+                else "not distinguishable (after Holm's adjustment) from"
+            )
     rule = str(exponents.horizon_rule.iloc[0])
     out["HorizonRuleWords"] = (
         "one ODE time per depth, shared by every width and seed"

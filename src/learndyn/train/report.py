@@ -435,17 +435,17 @@ def ledger_macros(df: pd.DataFrame, cfg: dict) -> dict:
     out["FavourableTasks"] = (
         ", ".join(tex_escape(t) for t in cfg["claims"].get("favourable_tasks", [])) or "none"
     )
-    eq = family_rows(df, "equivalence")
+    eq, eq_cfg = family_rows(df, "equivalence"), cfg["claims"].get("equivalence", {})
     parts = []
     for r in eq.itertuples():
         key = "Equiv" + macro_name(r.task, r.baseline)
         out[key + "Effect"] = fmt_num(float(r.effect), 3)
         out[key + "Low"] = fmt_num(float(r.low), 3)
         out[key + "High"] = fmt_num(float(r.high), 3)
-        out[key + "Verdict"] = r.verdict
+        out[key + "Verdict"] = equivalence_words(r, float(eq_cfg.get("margin", 0.01)))
         parts.append(
             rf"{display(r.task)} vs {display(r.baseline)}: ${fmt_num(float(r.effect), 3)}$ "
-            rf"$[{fmt_num(float(r.low), 3)}, {fmt_num(float(r.high), 3)}]$, {r.verdict}"
+            rf"$[{fmt_num(float(r.low), 3)}, {fmt_num(float(r.high), 3)}]$, {out[key + 'Verdict']}"
         )
     out["EquivText"] = "; ".join(parts) if parts else "no equivalence baseline was trained"
     out |= degenerate_macros(df)
@@ -979,3 +979,16 @@ def equivalence_frame(df: pd.DataFrame) -> pd.DataFrame:
             "verdict": list(eq.verdict),
         }
     )
+
+
+def equivalence_words(row, margin: float) -> str:
+    """The verdict of an equivalence row (TOST at +-margin) in words that keep a clear difference
+    apart from an undecided one: an interval wholly outside the margin is a difference beyond it,
+    one that excludes 0 but reaches inside the margin a difference smaller than shown equivalent."""
+    if row.verdict != NOT_EQUIVALENT or not (np.isfinite(row.low) and np.isfinite(row.high)):
+        return row.verdict
+    if row.low > margin or row.high < -margin:
+        return "different beyond the margin"
+    if row.low > 0 or row.high < 0:
+        return "not shown equivalent (different from 0)"
+    return "not shown equivalent (undecided)"

@@ -199,32 +199,34 @@ def headline_macros(df: pd.DataFrame) -> dict:
     ``<Task>StructuredVs<Reference>{Diff,Low,High}``)."""
     from ..latex import fmt_num, macro_name
 
+    acc = lambda v: f"{v:.3f}" if np.isfinite(v) else r"\text{n/a}"  # accuracies: three decimals
+
     out = {}
     ci = f"{int(round(CONFIDENCE * 100))}\\%"
     for task, g in df.groupby("task", sort=False):
         key = macro_name(task)
         first = g.iloc[0]
-        out[f"{key}StructuredAcc"] = fmt_num(first.model)
-        out[f"{key}StructuredLow"] = fmt_num(first.model_low)
-        out[f"{key}StructuredHigh"] = fmt_num(first.model_high)
+        out[f"{key}StructuredAcc"] = acc(first.model)
+        out[f"{key}StructuredLow"] = acc(first.model_low)
+        out[f"{key}StructuredHigh"] = acc(first.model_high)
         parts = []
         for r in g.itertuples():
             ref = macro_name(r.reference)
-            out[f"{key}{ref}AccLow"] = fmt_num(r.stock_low)
-            out[f"{key}{ref}AccHigh"] = fmt_num(r.stock_high)
+            out[f"{key}{ref}AccLow"] = acc(r.stock_low)
+            out[f"{key}{ref}AccHigh"] = acc(r.stock_high)
             out[f"{key}StructuredVs{ref}Diff"] = fmt_num(r.effect)
             out[f"{key}StructuredVs{ref}Low"] = fmt_num(r.low)
             out[f"{key}StructuredVs{ref}High"] = fmt_num(r.high)
             parts.append(
-                f"{STOCK_WORDS.get(r.reference, display(r.reference))} ${fmt_num(r.stock)}$ "
-                f"$[{fmt_num(r.stock_low)}, {fmt_num(r.stock_high)}]$ (structured minus stock "
+                f"{STOCK_WORDS.get(r.reference, display(r.reference))} ${acc(r.stock)}$ "
+                f"$[{acc(r.stock_low)}, {acc(r.stock_high)}]$ (structured minus stock "
                 f"${fmt_num(r.effect)}$ $[{fmt_num(r.low)}, {fmt_num(r.high)}]$: "
                 f"{_word(r.low, r.high)})"
             )
         out[f"Headline{key}"] = (
             f"on {display(task)} the structured network reaches test accuracy "
-            f"${fmt_num(first.model)}$ ({ci} interval $[{fmt_num(first.model_low)}, "
-            f"{fmt_num(first.model_high)}]$), against " + " and ".join(parts)
+            f"${acc(first.model)}$ ({ci} interval $[{acc(first.model_low)}, "
+            f"{acc(first.model_high)}]$), against " + " and ".join(parts)
         )
     return out
 
