@@ -154,7 +154,7 @@ def truncation_vs_width(truncation, smooth=None):
     set_style()
     shared = shared_widths(truncation)
     levels = [int(k) for k in truncation.level.values]
-    fig, axes, legend_axes = _panels_with_legends(len(levels), 6.5, 3.4, legend_rows=1.5)
+    fig, axes, legend_axes = _panels_with_legends(len(levels), 6.5, 3.6, legend_rows=1.6)
     thresh = _floor(truncation)
     for ax, lax, k in zip(axes, legend_axes, levels):
         for L in truncation.depth.values:
@@ -166,14 +166,11 @@ def truncation_vs_width(truncation, smooth=None):
             m, vals = sup.width.values, sup.values.T
             st = style(depth(L))
             mid = _band_log(ax, m, vals, st.color)
-            # the exponent over the widths every depth has (the text's fit range), and over the
-            # depth's own wider range beside it where it has one
+            # the exponent over the widths every depth has (the text's fit range; the text gives
+            # a depth's wider range where it has one)
             common = np.isin(m, shared) if len(shared) > 1 else np.ones(len(m), bool)
             ex = exponent_interval(m[common], vals[:, common], thresh)
             lab = f"$L={L}$: {_ci(ex)}" if np.isfinite(ex.mean) else f"$L={L}$"
-            if not common.all():
-                wide = exponent_interval(m, vals, thresh)
-                lab += f"; to {m.max()}: {_ci(wide)}" if np.isfinite(wide.mean) else ""
             ax.loglog(m, mid, ls="-", lw=0.8, marker=st.marker, ms=3, color=st.color, label=lab)
         if smooth is not None and k == 0:
             for L in smooth.depth.values:
@@ -192,7 +189,7 @@ def truncation_vs_width(truncation, smooth=None):
                     marker=style("gelu").marker,
                     ms=3,
                     color=st.color,
-                    label=f"GELU $L={L}$: {_ci(ex)}",
+                    label=f"GELU $L={L}$: ${ex.mean:.2f}$",
                 )
         ax.axhline(thresh, color=style("tolerance").color, lw=0.8, ls=":")
         _width_ticks(ax, [*truncation.width.values, *([] if smooth is None else smooth.width.values)])
