@@ -209,7 +209,7 @@ def changes(datasets, cfg):
     colours, marks = palette(order), markers(order)
     rows = {m: i for i, m in enumerate(order)}
     jitter = np.random.default_rng(0).uniform(-0.15, 0.15, size=ds.seed.size)
-    fig, axes = plt.subplots(1, len(CHANGE_AXES), figsize=(6.8, 0.3 * len(order) + 1.2), sharey=True)
+    fig, axes = plt.subplots(1, len(CHANGE_AXES), figsize=(6.8, 0.38 * len(order) + 1.4), sharey=True)
     for ax, (var, words) in zip(axes, CHANGE_AXES.items()):
         values = np.log10(ds[var].sel(model=order).transpose("model", "seed").values)
         for m, v in zip(order, values):
