@@ -89,17 +89,7 @@ def between_models(
     rho = float(sps.spearmanr(mx, my)[0])
     rng = np.random.default_rng(seed)
     p = _pairings_p(mx, my, _spearman_rows, n_permutations, rng)
-    boot = sps.bootstrap(
-        (mx, my),
-        lambda a, b, axis: _spearman_rows(a, b),
-        paired=True,
-        vectorized=True,
-        n_resamples=n_bootstrap,
-        confidence_level=confidence,
-        method="percentile",
-        rng=rng,
-    )
-    ci = boot.confidence_interval
+    ci = _paired_bootstrap((mx, my), _spearman_rows, confidence, n_bootstrap, rng).confidence_interval
     return Relation(rho, float(ci.low), float(ci.high), p, "architecture", n, n)
 
 
@@ -164,9 +154,15 @@ def partial_between(
 
 
 def _bootstrap_partial(mx, my, mz, confidence, n_bootstrap, rng):
+    return _paired_bootstrap((mx, my, mz), _partial_rows, confidence, n_bootstrap, rng)
+
+
+def _paired_bootstrap(samples, statistic, confidence, n_bootstrap, rng):
+    """Percentile bootstrap over units of ``statistic(*samples)`` (row-vectorised), the samples
+    resampled together (paired)."""
     return sps.bootstrap(
-        (mx, my, mz),
-        lambda a, b, c, axis: _partial_rows(a, b, c),
+        samples,
+        lambda *args, axis: statistic(*args),
         paired=True,
         vectorized=True,
         n_resamples=n_bootstrap,
