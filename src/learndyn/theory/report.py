@@ -403,9 +403,9 @@ def _compare(diff, steeper: str, shallower: str, same: str) -> str:
     return steeper if high < 0 else (shallower if low > 0 else same)
 
 
-def hierarchy_verdicts(truncation, smooth, floor, confidence=0.95) -> dict:
+def hierarchy_verdicts(truncation, floor, confidence=0.95) -> dict:
     """Paired-by-seed differences of exponents between consecutive levels (same depth, widths,
-    seeds) and ReLU vs GELU at level 0, as numbers and as the words the text uses."""
+    seeds), as numbers and as the words the text uses."""
     fmt = lambda v: f"{v:.2f}" if np.isfinite(v) else r"\text{n/a}"
     macros = {}
     for L in truncation.depth.values:
@@ -420,12 +420,7 @@ def hierarchy_verdicts(truncation, smooth, floor, confidence=0.95) -> dict:
             macros[key + "Words"] = _compare(diff, "steeper than", "shallower than", "indistinguishable from")
             ratio = (hi / lo).median("seed").values
             macros[key + "Ratio"] = f"{float(np.nanmax(ratio)):.2g}"
-    if smooth is not None:
-        for L, diff in smooth_vs_relu(truncation, smooth, confidence).items():
-            macros[f"GeluVsRelu{macro_name(L, spell_digits=True)}Words"] = _compare(
-                diff, "steeper than", "shallower than", "indistinguishable from"
-            )
-    return macros
+    return macros  # GELU vs ReLU: words from the Holm-adjusted test (``exponent_macros``)
 
 
 def _interval(mean, low, high) -> str:
@@ -857,7 +852,7 @@ def build_summary(results: Results, tol: dict, confidence: float = 0.95):
     macros = {**check_macros(df, results, tol), "IntegrationFloor": floor}
     macros.update(hierarchy_macro_defaults())
     macros.update(hierarchy_macros(trunc, results.drift, hier, smooth, floor, confidence))
-    macros.update(hierarchy_verdicts(trunc, smooth, floor, confidence))
+    macros.update(hierarchy_verdicts(trunc, floor, confidence))
     macros.update(structured_macro_defaults())
     if results.structured_closure is not None:
         sc = results.structured_closure
