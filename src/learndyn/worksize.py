@@ -223,8 +223,9 @@ def size_train_stock(config: dict, bench: str, task: str) -> Size:
     """scikit-learn fits: (grid values x tuning seeds + evaluation seeds) per model; work ~ fits
     x training points x (d_in x the first hidden layer + the hidden layers' products)."""
     train, stock = config["train"], config["train"]["stock"]
-    fits = len(stock.get("Cs", [0] * 4)) * len(train["tune"]["seeds"]) + len(train["seeds"])
-    fits += len(stock.get("alphas", [0] * 2)) * len(train["tune"]["seeds"]) + len(train["seeds"])
+    tune_seeds = len(stock.get("seeds") or train["tune"]["seeds"])
+    fits = len(stock.get("Cs", [0] * 4)) * tune_seeds + len(train["seeds"])
+    fits += len(stock.get("alphas", [0] * 2)) * tune_seeds + len(train["seeds"])
     d_in, _ = task_dims(config, task)
     hidden = [int(h) for h in stock.get("hidden", [256, 128, 100])]
     macs = d_in * hidden[0] + sum(a * b for a, b in zip(hidden, hidden[1:]))

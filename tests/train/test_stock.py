@@ -123,3 +123,9 @@ def test_structured_headline_against_the_stock_models():
     assert ": above)" in text and ": no difference beyond the interval)" in text
     # no structured model trained: no rows
     assert headline(cells.assign_coords(model=["mlp"]), stock, {"depth": 8, "width": 64}).empty
+
+
+def test_stock_choice_seeds_default_to_the_tuning_seeds_and_can_be_set():
+    assert StockSettings.from_job(SimpleNamespace(train=TRAIN)).tune_seeds == (100, 101)
+    own = {**TRAIN, "tune": {"seeds": [100]}, "stock": {**TRAIN["stock"], "seeds": [100, 101, 102]}}
+    assert StockSettings.from_job(SimpleNamespace(train=own)).tune_seeds == (100, 101, 102)

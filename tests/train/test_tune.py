@@ -142,3 +142,27 @@ def test_linear_model_is_affine_in_its_input():
         assert not torch.allclose(mlp(x1 + x2), mlp(x1) + mlp(x2) - mlp(torch.zeros(7, 5)), atol=1e-3)
     W = model.W.detach()  # orthogonal init: W W^T = I, gain 1
     torch.testing.assert_close(W @ W.mT, torch.eye(8).expand_as(W @ W.mT), rtol=0, atol=1e-5)
+
+
+def test_regret_is_the_chosen_rates_full_budget_score_over_the_best():
+    from learndyn.bench.tune import regret
+
+    lrs, score = np.array([1e-3, 3e-3, 1e-2]), np.array([1.2, 1.0, np.inf])
+    assert regret(score, lrs, 3e-3) == 0.0
+    assert regret(score, lrs, 1e-3) == pytest.approx(0.2)
+    assert np.isinf(regret(score, lrs, 1e-2))  # a diverged choice
+    assert np.isnan(regret(score, lrs, 3e-2))  # added beyond the reference's grid
+
+
+def test_pooled_score_takes_the_median_over_both_references_seeds():
+    import xarray as xr
+
+    from learndyn.bench.tune import pooled_score
+
+    def ref(values, lrs=(1e-3, 1e-2)):
+        return xr.Dataset({"best_val_loss": (("lr", "seed"), np.asarray(values, float))}, coords={"lr": list(lrs)})
+
+    a, b = ref([[1.0, 3.0], [2.0, 2.0]]), ref([[5.0, 0.0], [2.0, 4.0]])
+    assert pooled_score(a, b).tolist() == [2.0, 2.0]  # medians of (1, 3, 5, 0) and (2, 2, 2, 4)
+    with pytest.raises(ValueError, match="different rates"):
+        pooled_score(a, ref([[1.0, 1.0], [1.0, 1.0]], lrs=(1e-3, 3e-2)))

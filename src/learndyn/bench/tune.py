@@ -1,12 +1,23 @@
 """Cheap tuning against full-budget tuning: ``python -m learndyn.bench tune``.
 
 For every (task, model) tuned in a reference run at the full budget (``REFERENCE/train/tune/
-{task}/{model}.nc``, e.g. a default study's ``results``), run the tuning of ``--configfile``
-(``train.tune``: successive halving, edge extension) on the reference's own task data and
-report whether it picks the same rate, the distance in grid steps, and the cost: training
-steps summed over members (exact) and wall time of the tuning (``--time-full`` also times the
-full-budget tuning of the same pair in the same process, alternating, for a like-for-like
-ratio; otherwise the reference's benchmark files are the full-budget times).
+{task}/{model}.nc``), run the tuning of ``--configfile`` (``train.tune``: successive halving,
+edge extension) on the reference's own task data and report whether it picks the same rate,
+the distance in grid steps, and the cost: training steps summed over members (exact) and CPU
+and wall time of the tuning (``--time-full`` also times the full-budget tuning of the same pair
+in the same process, for a like-for-like ratio). ``--grid-only`` compares on the reference's
+grid (no extension beyond its edges).
+
+A full-budget tuning with two seeds is itself a noisy choice where rates score within the
+seeds' spread. ``--replicate DIR``, a second full-budget reference with other tuning seeds,
+measures that noise: how often the two references agree with each other (the ceiling for
+any tuning not sharing the reference's seeds), how often the cheap choice agrees with the
+replicate, and the regret of every choice, its full-budget score (the median over the seeds of
+both references) over the best one's, minus 1.
+
+``--write-full OUT [--tune-seeds ...]`` makes such a reference: the full-budget tuning of every
+pair of ``--reference`` (every rate, the whole ``train.optim`` budget, no halving, no
+extension) written to ``OUT/train/tune``, with ``OUT/data`` linked to the reference's tasks.
 """
 
 from __future__ import annotations
@@ -49,9 +60,33 @@ def grid_steps(chosen: float, reference: float, grid) -> int:
     return index[float(f"{chosen:.6g}")] - index[float(f"{reference:.6g}")]
 
 
-def tune_pair(config: dict, reference: Path, task: str, model: str, full: bool = False):
-    """Run the tuning of ``config`` (``full``: every rate at the whole budget, no extension)
-    for one pair on the reference's task file; returns the tuning dataset."""
+def regret(score: np.ndarray, lrs: np.ndarray, chosen: float) -> float:
+    """Full-budget regret of the rate ``chosen``: its score over the best finite score of
+    ``score`` (over the ascending rates ``lrs``), minus 1; NaN when ``chosen`` is not among
+    ``lrs`` (a rate added beyond the reference's grid)."""
+    i = np.flatnonzero(np.isclose(lrs, chosen, rtol=1e-6, atol=0))
+    finite = score[np.isfinite(score)]
+    if len(i) == 0 or len(finite) == 0:
+        return float("nan")
+    return float(score[i[0]] / finite.min() - 1.0)
+
+
+def pooled_score(*refs) -> np.ndarray:
+    """Median over the tuning seeds of every reference of the lowest validation loss, per rate
+    (the references share their rate grid); ``best_val_loss (lr, seed)`` each."""
+    lrs = refs[0].lr.values
+    for ref in refs[1:]:
+        if not np.allclose(ref.lr.values, lrs):
+            raise ValueError("the references tried different rates; compare runs of one grid")
+    return np.median(np.concatenate([r.best_val_loss.values for r in refs], axis=1), axis=1)
+
+
+def tune_pair(
+    config: dict, reference: Path, task: str, model: str, full: bool = False, grid_only: bool = False
+):
+    """Run the tuning of ``config`` (``full``: every rate at the whole budget, no extension;
+    ``grid_only``: no extension) for one pair on the reference's task file; returns the tuning
+    dataset."""
     import dataclasses
 
     from ..data import load_task
@@ -66,6 +101,8 @@ def tune_pair(config: dict, reference: Path, task: str, model: str, full: bool =
     if full:  # every rate for the whole train.optim budget, no halving, no extension
         tune = dataclasses.replace(job.tune, steps=0, rungs=(), extend=0)
         job = dataclasses.replace(job, tune=tune, optim=tune.optim(train))
+    elif grid_only:
+        job = dataclasses.replace(job, tune=dataclasses.replace(job.tune, extend=0))
     return run_tune(load_task(reference / "data" / f"{task}.nc"), job)
 
 
@@ -78,11 +115,14 @@ def run(args) -> dict:
     setup_torch(args.threads, "cpu")
     config = load_config_file(args.configfile)
     reference = Path(args.reference)
+    if args.write_full:
+        return write_full(config, reference, Path(args.write_full), args)
+    replicate = Path(args.replicate) if args.replicate else None
     rows = []
     for task, model in _pairs(reference, args.tasks, args.models):
         ref = _open(reference / "train" / "tune" / task / f"{model}.nc")
         c0 = time.process_time()
-        ds = tune_pair(config, reference, task, model).squeeze()
+        ds = tune_pair(config, reference, task, model, grid_only=args.grid_only).squeeze()
         cpu = time.process_time() - c0
         row = {
             "task": task,
@@ -98,6 +138,17 @@ def run(args) -> dict:
             "cpu_s": cpu,
             "reference_bench_s": _bench_seconds(reference, task, model),
         }
+        if replicate is not None:
+            rep = _open(replicate / "train" / "tune" / task / f"{model}.nc")
+            pooled, lrs = pooled_score(ref, rep), ref.lr.values
+            row |= {
+                "replicate_lr": float(rep.chosen_lr),
+                "replicate_steps_off": grid_steps(float(ds.chosen_lr), float(rep.chosen_lr), lrs),
+                "references_agree": bool(np.isclose(float(rep.chosen_lr), float(ref.chosen_lr))),
+                "regret": regret(pooled, lrs, float(ds.chosen_lr)),
+                "reference_regret": regret(pooled, lrs, float(ref.chosen_lr)),
+                "replicate_regret": regret(pooled, lrs, float(rep.chosen_lr)),
+            }
         if args.time_full:
             t0, c0 = time.perf_counter(), time.process_time()
             tune_pair(config, reference, task, model, full=True)
@@ -117,16 +168,62 @@ def run(args) -> dict:
         "max_steps_off": int(max(off, default=0)),
         "member_steps_ratio": cost,
         "wall_s": sum(r["wall_s"] for r in rows),
+        "cpu_s": sum(r["cpu_s"] for r in rows),
         "reference_bench_s": sum(r["reference_bench_s"] for r in rows),
+        "grid_only": bool(args.grid_only),
         "rows": rows,
     }
+    if replicate is not None and rows:
+        out |= {
+            "replicate": str(replicate),
+            "references_agree_fraction": float(np.mean([r["references_agree"] for r in rows])),
+            "same_rate_as_replicate_fraction": float(np.mean([r["replicate_steps_off"] == 0 for r in rows])),
+        }
+        for key in ("regret", "reference_regret", "replicate_regret"):
+            v = np.array([r[key] for r in rows], float)
+            out[key] = {
+                "mean": float(np.nanmean(v)),
+                "median": float(np.nanmedian(v)),
+                "max": float(np.nanmax(v)),
+                "above_1pct": int(np.sum(v > 0.01)),
+                "outside_grid": int(np.isnan(v).sum()),
+            }
     if args.time_full:
         out["full_wall_s"] = sum(r["full_wall_s"] for r in rows)
         out["wall_ratio"] = out["wall_s"] / out["full_wall_s"]
-        out["cpu_s"] = sum(r["cpu_s"] for r in rows)
         out["full_cpu_s"] = sum(r["full_cpu_s"] for r in rows)
         out["cpu_ratio"] = out["cpu_s"] / out["full_cpu_s"]
     return out
+
+
+def write_full(config: dict, reference: Path, out: Path, args) -> dict:
+    """The full-budget tuning of every pair of ``reference`` (``--tasks``/``--models`` filter),
+    with ``args.tune_seeds`` (default: the config's) as tuning seeds, each written atomically to
+    ``out/train/tune/{task}/{model}.nc``; ``out/data`` links to the reference's task files. A
+    pair already written is kept (a killed run resumes)."""
+    from ..io import atomic_write
+
+    train = config["train"]
+    if args.tune_seeds:
+        train["tune"] = {**train["tune"], "seeds": [int(s) for s in args.tune_seeds]}
+    (out / "train" / "tune").mkdir(parents=True, exist_ok=True)
+    if not (out / "data").exists():
+        (out / "data").symlink_to((reference / "data").resolve(), target_is_directory=True)
+    rows = []
+    for task, model in _pairs(reference, args.tasks, args.models):
+        path = out / "train" / "tune" / task / f"{model}.nc"
+        if path.exists():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        c0 = time.process_time()
+        ds = tune_pair(config, reference, task, model, full=True)
+        with atomic_write(path, ".nc") as tmp:
+            ds.to_netcdf(tmp)
+        row = {"task": task, "model": model, "chosen_lr": float(ds.squeeze().chosen_lr)}
+        row["cpu_s"] = time.process_time() - c0
+        print(row, flush=True)
+        rows.append(row)
+    return {"benchmark": "tune", "wrote": str(out), "tune_seeds": train["tune"]["seeds"], "rows": rows}
 
 
 def _open(path):
@@ -143,4 +240,8 @@ def add_parser(sub) -> None:
     tu.add_argument("--models", nargs="*", default=[])
     tu.add_argument("--threads", type=int, default=1)
     tu.add_argument("--time-full", action="store_true", help="also time the full-budget tuning, same process")
+    tu.add_argument("--grid-only", action="store_true", help="no extension beyond the grid's edges")
+    tu.add_argument("--replicate", default="", help="a second full-budget reference (other tuning seeds)")
+    tu.add_argument("--write-full", default="", help="write the full-budget tuning of every pair here")
+    tu.add_argument("--tune-seeds", nargs="*", type=int, default=[], help="tuning seeds of --write-full")
     tu.set_defaults(func=run)

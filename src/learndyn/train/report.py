@@ -20,6 +20,7 @@ from ..latex import (
     header,
     macro_name,
     mean_sd_column,
+    number_word,
     plural,
     tex_escape,
 )
@@ -345,6 +346,19 @@ def config_macros(cfg: dict) -> dict:
     out["RankRtol"] = fmt_value(float(f"{rank_rtol(cfg['width']):.2g}"))
     out["AmplificationNorm"] = fmt_value(AMPLIFICATION_NORM)
     out["TuneSteps"] = int(cfg["tune"].get("steps") or cfg["optim"]["steps"])
+    n_tune = len(cfg["tune"]["seeds"])
+    out["TuneScoreWords"] = (
+        "the lowest validation loss on one tuning seed"
+        if n_tune == 1
+        else f"the lowest median validation loss over {number_word(n_tune)} tuning seeds"
+    )
+    out["TuneSeedsWords"] = f"{number_word(n_tune)} tuning seed{'s' if n_tune != 1 else ''}"
+    full_schedule = out["TuneSteps"] == int(cfg["optim"]["steps"])
+    out["TuneScheduleWords"] = (
+        f"tuning runs follow the cells' own schedule of {out['TuneSteps']} steps"
+        if full_schedule
+        else f"tuning runs take {out['TuneSteps']} steps (with their own warm-up and cosine decay)"
+    )
     out["TuneLrs"] = ", ".join(f"${fmt_value(float(v))}$" for v in sorted(cfg["tune"]["lrs"]))
     rungs = cfg["tune"].get("rungs") or []
     out["TuneRungs"] = ", ".join(f"${fmt_value(float(r))}$" for r in sorted(rungs)) or "none"

@@ -44,6 +44,7 @@ class StockConfig:
     alphas: tuple = (1e-4, 1e-2)  # L2 penalties of the MLP
     hidden: tuple = (256, 128, 100)  # hidden layer sizes of the MLP (the published benchmark row's)
     max_iter: int = 200  # epochs at most (the MLP stops early on its own 10 % split of the fit part)
+    seeds: tuple = ()  # seeds of the hyper-parameter choice (empty: train.tune.seeds)
 
     @classmethod
     def from_train(cls, train: dict) -> StockConfig:
@@ -54,6 +55,7 @@ class StockConfig:
             tuple(float(a) for a in out.alphas),
             tuple(int(h) for h in out.hidden),
             int(out.max_iter),
+            tuple(int(s) for s in out.seeds),
         )
 
 
@@ -63,7 +65,7 @@ class StockSettings:
 
     stock: StockConfig
     seeds: tuple  # evaluation seeds (train.seeds)
-    tune_seeds: tuple  # seeds of the hyper-parameter choice (train.tune.seeds)
+    tune_seeds: tuple  # seeds of the hyper-parameter choice (train.stock.seeds, else train.tune.seeds)
     fraction: float  # validation share (train.validation)
     split_seed: int
 
@@ -71,10 +73,11 @@ class StockSettings:
     def from_job(cls, params) -> StockSettings:
         train = params.train
         val = train.get("validation", {})
+        stock = StockConfig.from_train(train)
         values = {
-            "stock": StockConfig.from_train(train),
+            "stock": stock,
             "seeds": tuple(int(s) for s in train["seeds"]),
-            "tune_seeds": tuple(int(s) for s in train["tune"]["seeds"]),
+            "tune_seeds": stock.seeds or tuple(int(s) for s in train["tune"]["seeds"]),
             "fraction": float(val.get("fraction", 0.2)),
             "split_seed": int(val.get("seed", 0)),
         }
