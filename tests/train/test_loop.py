@@ -256,3 +256,32 @@ def test_fused_stack_runs_gelu_on_contiguous_preactivations():
     assert torch.equal(Z, torch.nn.functional.gelu(PRE))
     h1 = torch.baddbmm(bc[:, 0, None], h, AV[:, 0].mT)
     assert torch.equal(PRE[0], h1[..., d:])  # V_1 h_0 + c_1
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"kind": "rezero", "alpha": 0.0},  # learned gate, no power-iteration buffer
+        {"kind": "structured", "shaping": "orthogonal"},  # A computed from W (Cayley)
+        {"kind": "structured", "shaping": "identity"},
+        {"kind": "structured"},
+        {"kind": "mlp"},
+    ],
+)
+def test_curves_evaluate_the_current_weights(spec):
+    """Every evaluation along training reads the weights of that step: the last point of the
+    curves equals a fresh evaluation of the final weights. (The fused AdamW kernel does not bump
+    the parameters' version counters; the evaluation's operator cache is keyed on them, and
+    without the optimiser's bump ReZero's gate and the orthogonal shaping stayed at their
+    values of the first evaluation.)"""
+    from learndyn.train.loop import evaluate
+
+    task = make_task("toy", {"generator": "spirals", "n_train": 256, "n_test": 64, "d": 8, "seed": 0})
+    data = TaskTensors.from_task(task)
+    model = build_model(spec, data.d_in, data.d_out, 8, 2, [0, 1])
+    cfg = TrainConfig(steps=40, batch_size=32, eval_every=20, lr=3e-2, select="last")
+    res = train_ensemble(model, data, cfg)
+    model._operators_cache = None  # a fresh evaluation computes the operators anew
+    fresh = evaluate(model, data, cfg.eval_samples)
+    np.testing.assert_array_equal(res.test_loss[:, -1], fresh["test_loss"].numpy())
+    assert not np.array_equal(res.test_loss[:, -1], res.test_loss[:, 0])

@@ -123,6 +123,10 @@ class BatchedOptimizer:
                 amsgrad=False,
                 maximize=False,
             )
+        # the fused kernel writes the parameters without bumping their version counters; bump
+        # them, or a cache keyed on versions (``EnsembleNet.operators`` in evaluation) would keep
+        # the operators of the first evaluation for the whole run
+        torch.autograd.graph.increment_version([self.params[i] for i in live])
 
     def state_dict(self):
         return {"t": self.t, "m": self.state["m"], "v": self.state["v"]}
