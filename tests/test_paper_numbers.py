@@ -191,9 +191,19 @@ def test_weight_decay_macro_follows_the_config():
         ("optim.steps", 500, "Steps", 500),
         ("claims.alpha", 0.01, "HolmAlpha", "0.01"),
         ("tune.lrs", [1.0e-4, 0.1], "TuneLrs", "$10^{-4}$, $0.1$"),
-        ("tune.seeds", [100, 101], "TuneScoreWords", "the lowest median validation loss over two tuning seeds"),
+        (
+            "tune.seeds",
+            [100, 101],
+            "TuneScoreWords",
+            "the lowest median validation loss over two tuning seeds",
+        ),
         ("tune.seeds", [100], "TuneSeedsWords", "one tuning seed"),
-        ("tune.steps", 400, "TuneScheduleWords", "tuning runs take 400 steps (with their own warm-up and cosine decay)"),
+        (
+            "tune.steps",
+            400,
+            "TuneScheduleWords",
+            "tuning runs take 400 steps (with their own warm-up and cosine decay)",
+        ),
         ("tune.steps", 0, "TuneScheduleWords", "tuning runs follow the cells' own schedule of 1000 steps"),
     ],
 )

@@ -160,7 +160,8 @@ def test_pooled_score_takes_the_median_over_both_references_seeds():
     from learndyn.bench.tune import pooled_score
 
     def ref(values, lrs=(1e-3, 1e-2)):
-        return xr.Dataset({"best_val_loss": (("lr", "seed"), np.asarray(values, float))}, coords={"lr": list(lrs)})
+        values = np.asarray(values, float)
+        return xr.Dataset({"best_val_loss": (("lr", "seed"), values)}, coords={"lr": list(lrs)})
 
     a, b = ref([[1.0, 3.0], [2.0, 2.0]]), ref([[5.0, 0.0], [2.0, 4.0]])
     assert pooled_score(a, b).tolist() == [2.0, 2.0]  # medians of (1, 3, 5, 0) and (2, 2, 2, 4)
