@@ -955,3 +955,15 @@ def test_depth_end_sentence_reads_the_deepest_against_the_default_depth():
         flat.final_test_metric.sel(depth=8).values + [0.01, -0.01] * 3
     )
     assert "no change beyond the interval" in depth_end_macros(flat, cfg)["DepthEndText"]
+
+
+def test_a_row_mostly_read_above_the_matching_level_is_not_matched():
+    from learndyn.train.claims import loose_reason
+
+    cfg = {"match_tolerance": 0.02, "loose_exclude_share": 0.5}
+    assert loose_reason(cfg, (0, np.nan), 10) == ""
+    assert loose_reason(cfg, (4, 0.1), 10) == ""  # a minority of loose seeds: noted only
+    assert loose_reason(cfg, (5, 0.14), 10) == (
+        "not matched: 5 of 10 seeds read more than 0.02 above the matching level (up to 0.14)"
+    )
+    assert loose_reason({**cfg, "loose_exclude_share": 1.0}, (9, 0.1), 10) == ""

@@ -647,6 +647,21 @@ def excluded_reason(cfg: dict, task: str, baseline: str) -> str:
     return ""
 
 
+def loose_reason(cfg: dict, loose: tuple, n: int) -> str:
+    """The exclusion reason of a matched comparison that did not match: at least
+    ``claims.loose_exclude_share`` of its ``n`` seeds were read more than ``match_tolerance`` above
+    the matching level (``loose = (seeds, largest distance)``), so the two models are not
+    compared at equal clean accuracy; "" otherwise (and for unmatched measures)."""
+    k, most = loose
+    share = float(cfg.get("loose_exclude_share", 0.5))
+    if not k or not n or k < share * n:
+        return ""
+    return (
+        f"not matched: {k} of {n} seeds read more than {cfg['match_tolerance']:g} above the "
+        f"matching level (up to {most:.2g})"
+    )
+
+
 def linear_reference(ctx: Context) -> str | None:
     """The main study's linear network (the first model of ``kind: linear``), or None."""
     models = ctx.cfg.get("models", {})
@@ -798,7 +813,8 @@ def claim_rows(ctx: Context) -> tuple[list[dict], list[np.ndarray]]:
                         "by_construction": bool(c.bound) or constructed,
                         "budget": budget_label(share, cl),
                         "flattened": share,
-                        "excluded_reason": excluded_reason(cl, task, base),
+                        "excluded_reason": excluded_reason(cl, task, base)
+                        or loose_reason(cl, loose.get(task, (0, np.nan)), res.n),
                         "degenerate": degenerate_reason(ctx, c, base, task, b),
                         "note": "; ".join(
                             _flags(diff, s, b, res.n, cl.get("min_seeds", 10), loose.get(task, (0, np.nan)))

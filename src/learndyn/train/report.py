@@ -276,6 +276,20 @@ def summary_note(frame: pd.DataFrame) -> str:
     return SUMMARY_NOTE + (" " + DEGENERATE_NOTE if marked else "")
 
 
+def stability_edge(tune: xr.Dataset, task: str, model: str) -> bool:
+    """Whether the chosen rate of (task, model) sits just below divergence: the next larger rate
+    tried diverged on some tuning seed (the best rate is then at the edge of stability, not of
+    the grid, and a neighbouring seed may diverge at it)."""
+    t = tune.sel(task=task, model=model)
+    lrs, budget = t.lr.values, t.budget.values
+    tried = np.isfinite(budget)
+    above = np.flatnonzero(tried & (lrs > float(t.chosen_lr.values) * (1 + 1e-9)))
+    if not np.isfinite(float(t.chosen_lr.values)) or not len(above):
+        return False
+    nxt = t.isel(lr=above[0])
+    return bool(np.nansum(nxt.diverged.values) > 0 or np.isinf(float(nxt.score.values)))
+
+
 def protocol_frame(cells: xr.Dataset, tune: xr.Dataset, cfg: dict) -> pd.DataFrame:
     """The fair protocol per model of the main study: parameters and width at the default size,
     and per task the tuned learning rate (``*``: at the edge of the grid), the share of seeds
@@ -295,10 +309,11 @@ def protocol_frame(cells: xr.Dataset, tune: xr.Dataset, cfg: dict) -> pd.DataFra
             if c is None:
                 continue
             edge = bool(tune.at_edge.sel(task=task, model=model).values) if tune is not None else False
+            stable = stability_edge(tune, task, model) if tune is not None else False
             flat = np.asarray(c.late_improvement.values, float)
             share = np.mean(flat[np.isfinite(flat)] < FLAT_TOL) if np.isfinite(flat).any() else np.nan
             epoch = np.nanmedian(c.selected_epoch.values)
-            parts.append((model, task, float(c.lr.values), edge, share, epoch))
+            parts.append((model, task, float(c.lr.values), edge, stable, share, epoch))
         rows.append(r)
     df = pd.DataFrame(rows)
     # one format for every rate of the table (the grid's values, compared across columns)
@@ -306,10 +321,14 @@ def protocol_frame(cells: xr.Dataset, tune: xr.Dataset, cfg: dict) -> pd.DataFra
     for task in st["tasks"]:
         col = tex_escape(task) + r" [rate; \%; epoch]"
         cells_ = {}
-        for model, t, lr, edge, share, epoch in parts:
+        for model, t, lr, edge, stable, share, epoch in parts:
             if t == task:
                 pct = "--" if not np.isfinite(share) else f"{100 * share:.0f}"
-                rate = f"${fmt_in_style(lr, style)}$" + ("*" if edge else "")
+                rate = (
+                    f"${fmt_in_style(lr, style)}$"
+                    + ("*" if edge else "")
+                    + (r"$^\diamond$" if stable else "")
+                )
                 cells_[tex_escape(model)] = f"{rate}, {pct}, {epoch:.0f}"
         if len(df):
             df[col] = df.model.map(cells_).fillna("--")
@@ -317,7 +336,8 @@ def protocol_frame(cells: xr.Dataset, tune: xr.Dataset, cfg: dict) -> pd.DataFra
 
 
 PROTOCOL_NOTE = (
-    "Per task: the tuned peak learning rate (${}^*$: at the edge of the grid), the share of seeds "
+    "Per task: the tuned peak learning rate (${}^*$: at the edge of the rates tried; ${}^\\diamond$: the "
+    "next larger rate tried diverged on a tuning seed), the share of seeds "
     "whose validation loss had flattened [\\%], and the median epoch (evaluation index) of the "
     "kept weights. Width: hidden units per layer."
 )
@@ -338,6 +358,7 @@ def config_macros(cfg: dict) -> dict:
     out = {}
     out["HolmAlpha"] = fmt_value(cfg["claims"]["alpha"])
     out["MatchTolerance"] = fmt_value(cfg["claims"]["match_tolerance"])
+    out["LooseExcludeShare"] = int(round(100 * float(cfg["claims"].get("loose_exclude_share", 0.5))))
     out["FixedPointRho"] = fmt_value(cfg["claims"]["fixed_point_rho"])
     out["NumSeeds"] = len(cfg["seeds"])
     out["NumTuneSeeds"] = len(cfg["tune"]["seeds"])
@@ -446,6 +467,7 @@ def ledger_macros(df: pd.DataFrame, cfg: dict) -> dict:
     out["NumUnderpoweredRows"] = int(df.note.str.contains("underpowered").sum()) if len(df) else 0
     out["NumZeroVarianceRows"] = int(df.note.str.contains("zero variance").sum()) if len(df) else 0
     out["NumLooseRows"] = int(df.note.str.contains("loose match").sum()) if len(df) else 0
+    out["NumNotMatchedRows"] = int(df.excluded_reason.str.startswith("not matched").sum()) if len(df) else 0
     out["FavourableTasks"] = (
         ", ".join(tex_escape(t) for t in cfg["claims"].get("favourable_tasks", [])) or "none"
     )
@@ -501,6 +523,11 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
     if tune is not None:
         out["NumTuned"] = int(np.isfinite(tune.chosen_lr.values).sum())
         out["NumTunedAtEdge"] = int(np.nansum(tune.at_edge.values))
+        out["NumTunedExtended"] = int(np.nansum(tune.n_extended.values > 0))
+        pairs = [(str(t), str(m)) for t in tune.task.values for m in tune.model.values]
+        out["NumTunedStabilityEdge"] = sum(
+            stability_edge(tune, t, m) for t, m in pairs if np.isfinite(tune.chosen_lr.sel(task=t, model=m))
+        )
     task0 = cfg["studies"]["main"]["tasks"][0]
     for model in cells.model.values:
         c = _default(cells, cfg, task0, str(model))
