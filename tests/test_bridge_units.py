@@ -139,3 +139,23 @@ def test_family_units_collapse_or_leave_out_a_family():
     np.testing.assert_allclose(units.family_units(x, models, families, "excluded")[:, 0], [2.0, 5.0])
     with pytest.raises(ValueError):
         units.family_units(x, models, families, "dropped")
+
+
+def test_the_abstract_leads_with_the_strictest_check_of_the_between_rows():
+    from learndyn.bridge.report import between_abstract
+
+    m = {
+        "BetweenUnits": 32,
+        "BetweenSurvivors": "the drift is negatively rank-correlated with the accuracy",
+        "BetweenSupported": 1,
+        "Continua": True,
+        "CollapsedSurvive": 0,
+        "CollapsedUnits": 15,
+        "BetweenOpposedWithin": 1,
+        "SurvivorsCaveat": " (caveat)",
+    }
+    text = between_abstract(m)
+    assert text.startswith("with each one-parameter family as one unit (15 architectures) no ")
+    assert "only across 32 architectures pooled" in text and "caveat" not in text
+    assert between_abstract({**m, "CollapsedSurvive": 1}).endswith(" (caveat)")
+    assert between_abstract({**m, "BetweenSupported": 0}).startswith("across 32 architectures pooled")

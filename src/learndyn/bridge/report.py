@@ -880,6 +880,24 @@ def survivors_caveat(m: dict) -> str:
     return " (" + ", ".join(parts) + ")"
 
 
+def between_abstract(m: dict) -> str:
+    """The between-architecture result for the abstract, led by its strictest check: where no
+    supported row survives with each one-parameter family as one unit, that comes first and the
+    pooled result second; otherwise the pooled result with its caveat."""
+    pooled = (
+        f"across {m['BetweenUnits']} architectures pooled (the members of each one-parameter family "
+        f"counted as separate units), {m['BetweenSurvivors']}"
+    )
+    if m["BetweenSupported"] == 0 or not m["Continua"] or m["CollapsedSurvive"] > 0:
+        return pooled + m["SurvivorsCaveat"]
+    return (
+        f"with each one-parameter family as one unit ({m['CollapsedUnits']} architectures) no "
+        f"between-architecture rank correlation survives; only {pooled} "
+        f"({m['BetweenOpposedWithin']} of {m['BetweenSupported']} with a resolved within-model "
+        "correlation of the opposite sign)"
+    )
+
+
 def norm_sentence(checks_df: pd.DataFrame) -> str:
     """What the rank correlation of each kernel change with the weight-norm change says across
     architectures, by its verdict (Holm over the two)."""
@@ -1039,6 +1057,7 @@ def macros(
     checks_df = checks(combined, width, population, settings, df) if checks_df is None else checks_df
     out: dict = sentence_macros(df, settings) | population_macros(population, settings)
     out |= sign_flip_macros(df) | check_macros(df, checks_df, settings)
+    out["BetweenAbstract"] = between_abstract(out)
     for key in ("Norm", "NormTn"):  # quoted: n/a where the weight-norm change was not measured
         if key not in set(checks_df["key"]):
             _not_run(out, key)
