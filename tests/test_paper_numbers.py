@@ -291,3 +291,16 @@ def test_plural_words():
     assert plural(1, "power iteration", words=True) == "one power iteration"
     assert plural(3, "model", words=True) == "three models"
     assert number_word(12) == "12"
+
+
+def test_halving_words_follow_the_tuning_config():
+    from learndyn.train.report import halving_words
+
+    cfg = _train(**{"tune.rungs": [0.4], "tune.keep": 0.4, "tune.steps": 0})
+    assert halving_words(cfg) == "after 400 of the 1000 steps the best 2 of the 5 rates run on"
+    two = halving_words(_train(**{"tune.rungs": [0.2, 0.6], "tune.keep": 0.5, "tune.steps": 0}))
+    assert two == (
+        "after 200 of the 1000 steps the best 3 of the 5 rates run on; "
+        "after 600 of the 1000 steps the best 2 of the 3 rates run on"
+    )
+    assert halving_words(_train(**{"tune.rungs": []})) == "every rate runs every step"

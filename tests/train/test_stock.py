@@ -129,3 +129,24 @@ def test_stock_choice_seeds_default_to_the_tuning_seeds_and_can_be_set():
     assert StockSettings.from_job(SimpleNamespace(train=TRAIN)).tune_seeds == (100, 101)
     own = {**TRAIN, "tune": {"seeds": [100]}, "stock": {**TRAIN["stock"], "seeds": [100, 101, 102]}}
     assert StockSettings.from_job(SimpleNamespace(train=own)).tune_seeds == (100, 101, 102)
+
+
+def test_linear_reach_counts_the_models_below_the_logistic_regression():
+    import xarray as xr
+
+    from learndyn.train.stock_report import linear_reach_macros
+
+    acc = np.array([[[[0.70, 0.72]]], [[[0.90, 0.92]]]])  # (model, task, depth, width... seed)
+    cells = xr.Dataset(
+        {"final_test_metric": (("model", "task", "depth", "width", "seed"), acc[:, :, :, None, :])},
+        coords={"model": ["mlp", "rezero"], "task": ["toy"], "depth": [2], "width": [8], "seed": [0, 1]},
+    )
+    stock = xr.Dataset(
+        {"test_accuracy": (("task", "model", "seed"), np.array([[[0.8, 0.8]]]))},
+        coords={"task": ["toy"], "model": ["logistic"], "seed": [0, 1]},
+    )
+    train = {"depth": 2, "width": 8, "main_models": ["mlp", "rezero"]}
+    text = linear_reach_macros(cells, stock, train)["LinearReachToy"]
+    assert "is above that of 1 of the 2 models" in text and "0.910" in text and "little room" not in text
+    cells["final_test_metric"] = cells.final_test_metric - 0.2
+    assert "little room" in linear_reach_macros(cells, stock, train)["LinearReachToy"]

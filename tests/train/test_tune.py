@@ -167,3 +167,33 @@ def test_pooled_score_takes_the_median_over_both_references_seeds():
     assert pooled_score(a, b).tolist() == [2.0, 2.0]  # medians of (1, 3, 5, 0) and (2, 2, 2, 4)
     with pytest.raises(ValueError, match="different rates"):
         pooled_score(a, ref([[1.0, 1.0], [1.0, 1.0]], lrs=(1e-3, 3e-2)))
+
+
+def test_near_tie_and_stability_edge_read_the_tuning_dataset():
+    import xarray as xr
+
+    from learndyn.train.report import near_tie, stability_edge
+
+    def tune(score, best, diverged, chosen, budget=(1000, 1000, 1000)):
+        ds = xr.Dataset(
+            {
+                "score": (("task", "model", "lr"), np.asarray(score, float)[None, None]),
+                "best_val_loss": (("task", "model", "lr", "seed"), np.asarray(best, float)[None, None]),
+                "diverged": (("task", "model", "lr", "seed"), np.asarray(diverged, float)[None, None]),
+                "budget": (("task", "model", "lr"), np.asarray(budget, float)[None, None]),
+                "chosen_lr": (("task", "model"), np.array([[chosen]])),
+            },
+            coords={"task": ["t"], "model": ["m"], "lr": [1e-3, 1e-2, 1e-1], "seed": [100, 101]},
+        )
+        return ds
+
+    no_div = np.zeros((3, 2))
+    close = tune(
+        [1.0, 1.05, np.inf], [[0.9, 1.1], [1.0, 1.1], [np.inf, np.inf]], [[0, 0], [0, 0], [1, 1]], 1e-3
+    )
+    assert near_tie(close, "t", "m")  # gap 0.05 < the chosen rate's seed range 0.2
+    assert not stability_edge(close, "t", "m")  # the next rate up (1e-2) did not diverge
+    apart = tune([1.0, 2.0, 3.0], [[0.99, 1.01], [2.0, 2.0], [3.0, 3.0]], no_div, 1e-2 / 10)
+    assert not near_tie(apart, "t", "m")
+    edge = tune([2.0, 1.0, np.inf], [[2.0, 2.0], [1.0, 1.0], [np.inf, 5.0]], [[0, 0], [0, 0], [1, 0]], 1e-2)
+    assert stability_edge(edge, "t", "m")

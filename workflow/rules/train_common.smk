@@ -67,7 +67,10 @@ def get_stock_settings(wildcards):
 
 
 def get_stock_report_settings(wildcards=None):
-    return {k: TRAIN[k] for k in ("depth", "width", "stock")} | {"structured": TRAIN["claims"]["structured"]}
+    return {k: TRAIN[k] for k in ("depth", "width", "stock")} | {
+        "structured": TRAIN["claims"]["structured"],
+        "main_models": TRAIN["studies"]["main"]["models"],
+    }
 
 
 def get_fixed_point_settings(wildcards):

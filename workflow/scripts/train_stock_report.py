@@ -18,6 +18,7 @@ from learndyn.train.stock_report import (
     gate_sentences,
     headline,
     headline_macros,
+    linear_reach_macros,
     macros,
     table,
 )
@@ -39,5 +40,5 @@ write_table(table(df), snakemake.output.table)
 heads = headline(cells, combined, train)
 print(heads.to_string(), file=sys.stderr)
 values = macros(df, combined, StockConfig.from_train(train)) | {"RezeroSentences": gate_sentences(gates)}
-values |= headline_macros(heads)
+values |= headline_macros(heads) | linear_reach_macros(cells, combined, train)
 write_macros(values, snakemake.output.macros, prefix="Stock")

@@ -290,6 +290,23 @@ def stability_edge(tune: xr.Dataset, task: str, model: str) -> bool:
     return bool(np.nansum(nxt.diverged.values) > 0 or np.isinf(float(nxt.score.values)))
 
 
+def near_tie(tune: xr.Dataset, task: str, model: str) -> bool:
+    """Whether the choice of (task, model) is a near-tie: the runner-up among the rates that ran
+    every tuning step scores closer to the chosen rate than the chosen rate's tuning seeds lie
+    apart (range of their lowest validation losses); False with one seed or one finished rate."""
+    t = tune.sel(task=task, model=model)
+    if t.sizes.get("seed", 1) < 2 or not np.isfinite(float(t.chosen_lr.values)):
+        return False
+    budget, score = t.budget.values, t.score.values
+    done = np.isfinite(budget) & (budget >= np.nanmax(budget)) & np.isfinite(score)
+    if done.sum() < 2:
+        return False
+    i = int(np.flatnonzero(np.isclose(t.lr.values, float(t.chosen_lr.values)))[0])
+    gap = np.sort(score[done])[1] - score[i]
+    spread = float(np.ptp(t.best_val_loss.values[i]))
+    return bool(gap < spread)
+
+
 def protocol_frame(cells: xr.Dataset, tune: xr.Dataset, cfg: dict) -> pd.DataFrame:
     """The fair protocol per model of the main study: parameters and width at the default size,
     and per task the tuned learning rate (``*``: at the edge of the grid), the share of seeds
@@ -351,6 +368,22 @@ def fraction_of(ratio: float, symbol: str) -> str:
     return rf"{fmt_value(ratio)}\,{symbol}"
 
 
+def halving_words(cfg: dict) -> str:
+    """Successive halving in plain words: ``after 400 of the 1000 steps the best 2 of the 5
+    rates run on`` (one clause per rung, each at its evaluation point); ``every rate runs every
+    step`` without rungs."""
+    tune, optim = cfg["tune"], cfg["optim"]
+    steps, every = int(tune.get("steps") or optim["steps"]), int(optim["eval_every"])
+    n_eval, rates, keep = steps // every, len(tune["lrs"]), float(tune.get("keep", 0.5))
+    rungs = sorted({min(n_eval - 1, max(1, round(float(r) * n_eval))) for r in tune.get("rungs") or []})
+    parts = []
+    for r in rungs:
+        kept = max(1, math.ceil(keep * rates - 1e-9))
+        parts.append(f"after {r * every} of the {steps} steps the best {kept} of the {rates} rates run on")
+        rates = kept
+    return "; ".join(parts) if parts else "every rate runs every step"
+
+
 def config_macros(cfg: dict) -> dict:
     """The numbers of the protocol the section quotes, from the training config alone (no
     result): seeds, sizes, budget, optimiser, the structured model's settings, the claims'
@@ -374,6 +407,7 @@ def config_macros(cfg: dict) -> dict:
         else f"the lowest median validation loss over {number_word(n_tune)} tuning seeds"
     )
     out["TuneSeedsWords"] = f"{number_word(n_tune)} tuning seed{'s' if n_tune != 1 else ''}"
+    out["TuneHalvingWords"] = halving_words(cfg)
     full_schedule = out["TuneSteps"] == int(cfg["optim"]["steps"])
     out["TuneScheduleWords"] = (
         f"tuning runs follow the cells' own schedule of {out['TuneSteps']} steps"
@@ -525,6 +559,9 @@ def claims_macros(df: pd.DataFrame, cells: xr.Dataset, cfg: dict, fp: xr.Dataset
         out["NumTunedAtEdge"] = int(np.nansum(tune.at_edge.values))
         out["NumTunedExtended"] = int(np.nansum(tune.n_extended.values > 0))
         pairs = [(str(t), str(m)) for t in tune.task.values for m in tune.model.values]
+        out["NumTunedNearTie"] = sum(
+            near_tie(tune, t, m) for t, m in pairs if np.isfinite(tune.chosen_lr.sel(task=t, model=m))
+        )
         out["NumTunedStabilityEdge"] = sum(
             stability_edge(tune, t, m) for t, m in pairs if np.isfinite(tune.chosen_lr.sel(task=t, model=m))
         )

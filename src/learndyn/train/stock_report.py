@@ -231,6 +231,40 @@ def headline_macros(df: pd.DataFrame) -> dict:
     return out
 
 
+def linear_reach_macros(cells: xr.Dataset, stock: xr.Dataset, train: dict) -> dict:
+    """Per stock task (``LinearReach<Task>``): how many of the main study's models trained on it
+    have a mean test accuracy (kept weights, default size) below the logistic regression's mean,
+    and the best of them: the simpler explanation that a near-linear task leaves little for a
+    nonlinear path to add."""
+    from ..latex import macro_name
+
+    out = {}
+    models = [str(m) for m in train.get("main_models", cells.model.values) if m in cells.model.values]
+    for task in stock.task.values:
+        if task not in cells.task.values or "logistic" not in stock.model.values:
+            continue
+        logistic = float(np.nanmean(stock.test_accuracy.sel(task=task, model="logistic").values))
+        sel = dict(task=task, depth=train["depth"], width=train["width"])
+        means = {m: float(np.nanmean(cells.final_test_metric.sel(model=m, **sel).values)) for m in models}
+        means = {m: v for m, v in means.items() if np.isfinite(v)}
+        if not means:
+            continue
+        best = max(means, key=means.get)
+        below = sum(v < logistic for v in means.values())
+        text = (
+            f"the logistic regression's mean test accuracy ${logistic:.3f}$ is above that of "
+            f"{below} of the {len(means)} models of the main study trained on {display(str(task))} "
+            f"(the best, {display(best)}, ${means[best]:.3f}$)"
+        )
+        if below == len(means):
+            text += (
+                ", so on this task a linear read-out of the inputs does at least as well as every "
+                "network here and the effects measured on it have little room"
+            )
+        out[f"LinearReach{macro_name(str(task))}"] = text
+    return out
+
+
 def comparison_dataset(df: pd.DataFrame) -> xr.Dataset:
     """The comparison as a dataset along (task, reference), with ``trails`` (the list of
     (task, mlp) pairs for ``train.claims.exclude``)."""
@@ -300,6 +334,7 @@ def gate_sentences(df: pd.DataFrame, model: str = "ReZero") -> str:
         return ""
     lead = (
         f"{model} next to the logistic regression (a linear classifier), with its mean final gate "
-        "over layers and seeds (a gate near zero leaves the linear embedding and read-out): "
+        "over layers and seeds (the gate starts at zero; how far it grows measures how far the "
+        "network leaves its linear embedding and read-out): "
     )
     return lead + " ".join(out)
