@@ -157,5 +157,15 @@ def test_the_abstract_leads_with_the_strictest_check_of_the_between_rows():
     text = between_abstract(m)
     assert text.startswith("with each one-parameter family as one unit (15 architectures) no ")
     assert "only across 32 architectures pooled" in text and "caveat" not in text
-    assert between_abstract({**m, "CollapsedSurvive": 1}).endswith(" (caveat)")
+    assert between_abstract({**m, "CollapsedSurvive": 1}).endswith(" (caveat)")  # all survive
+    some = {
+        **m,
+        "BetweenSupported": 3,
+        "CollapsedSurvive": 1,
+        "CollapsedKept": "KEPT",
+        "CollapsedLost": "LOST",
+    }
+    text = between_abstract(some)
+    assert text.startswith("with each one-parameter family as one unit (15 architectures), KEPT")
+    assert "2 further rows supported only with the 32 members pooled" in text and text.endswith("(LOST)")
     assert between_abstract({**m, "BetweenSupported": 0}).startswith("across 32 architectures pooled")

@@ -836,6 +836,9 @@ def check_macros(df: pd.DataFrame, checks_df: pd.DataFrame, settings: BridgeSett
             if len(lost)
             else "none"
         )
+    collapsed = checks_df[checks_df["check"] == "collapsed"] if len(checks_df) else checks_df
+    kept = set(collapsed[collapsed["survives"] == "yes"]["sensitivity_of"]) if len(collapsed) else set()
+    out["CollapsedKept"] = "; ".join(relation_sentence(r) for r in df[df["key"].isin(kept)].itertuples())
     # supported between rows whose within-model row is supported with the opposite sign
     out["BetweenOpposedWithin"] = sum(b.verdict == w.verdict == "supported" for _, b, w in sign_flips(df))
     out["SensitivitySentence"] = sensitivity_sentence(out)
@@ -888,8 +891,18 @@ def between_abstract(m: dict) -> str:
         f"across {m['BetweenUnits']} architectures pooled (the members of each one-parameter family "
         f"counted as separate units), {m['BetweenSurvivors']}"
     )
-    if m["BetweenSupported"] == 0 or not m["Continua"] or m["CollapsedSurvive"] > 0:
+    if m["BetweenSupported"] == 0 or not m["Continua"] or m["CollapsedSurvive"] >= m["BetweenSupported"]:
         return pooled + m["SurvivorsCaveat"]
+    if m["CollapsedSurvive"] > 0:
+        lost = m["BetweenSupported"] - m["CollapsedSurvive"]
+        return (
+            f"with each one-parameter family as one unit ({m['CollapsedUnits']} architectures), "
+            f"{m['CollapsedKept']} ({m['BetweenOpposedWithin']} of {m['BetweenSupported']} "
+            f"supported rows with a resolved within-model correlation of the opposite sign); "
+            f"{lost} further {'row' if lost == 1 else 'rows'} supported only with the "
+            f"{m['BetweenUnits']} members pooled as separate units do not survive that check "
+            f"({m['CollapsedLost']})"
+        )
     return (
         f"with each one-parameter family as one unit ({m['CollapsedUnits']} architectures) no "
         f"between-architecture rank correlation survives; only {pooled} "
