@@ -248,8 +248,8 @@ def regression(datasets, cfg):
         ax=ax,
     )
     ax.set_ylabel(r"$R^2$ of the predicted test outputs")
-    if ax.get_legend() is not None:  # beside the axes, clear of the points
-        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, title_fontsize=7)
+    if ax.get_legend() is not None:  # the lower right holds no point (trained kernels fit well)
+        sns.move_legend(ax, "lower right")
     return fig
 
 
