@@ -475,7 +475,10 @@ CHECK_WORDS = {
     "excluded": "continua left out",
     "partial": "given the weight-norm change",
     "norm": "with the weight-norm change",
+    "clean": "given the clean test accuracy",
 }
+CLEAN = "test_metric"  # the clean accuracy a robustness effect may only track
+ROBUSTNESS = ("noise_metric", "fgsm_metric")
 
 
 def _check_row(check, key, of, hypothesis, rel) -> dict:
@@ -535,6 +538,30 @@ def norm_rows(f: Family) -> list[dict]:
     return rows
 
 
+def clean_rows(f: Family) -> list[dict]:
+    """The simpler explanation of a robustness relation, the clean accuracy: each between-model
+    row of a robustness effect (accuracy under noise, under FGSM) with the clean test accuracy
+    held fixed (partial Spearman over architectures)."""
+    pop, args = members(f.population), relation_args(f.settings)
+    if CLEAN not in pop:
+        return []
+    z, rows = _values(pop, CLEAN), []
+    for var, part in RELATION_CHANGES.items():
+        x, label = _values(pop, var), CHANGES[var.removesuffix("_kept")][1]
+        for effect in ROBUSTNESS:
+            name = effect.replace("_", "").title()
+            rows.append(
+                _check_row(
+                    "clean",
+                    f"Between{part}{name}Clean",
+                    f"Between{part}{name}",
+                    f"the {label} and the {EFFECTS[effect]} across architectures, {CHECK_WORDS['clean']}",
+                    units.partial_between(x, _values(pop, effect), z, **args),
+                )
+            )
+    return rows
+
+
 def checks(
     combined: xr.Dataset,
     width: xr.Dataset,
@@ -547,7 +574,7 @@ def checks(
     checks (``sensitivity_of``) is supported in the family and here with the same sign ("yes" /
     "no"; "" where the checked row is not supported or there is none)."""
     f = Family.of(combined, width, population, settings)
-    rows = sensitivity_rows(f) + norm_rows(f)
+    rows = sensitivity_rows(f) + norm_rows(f) + clean_rows(f)
     if not rows:
         return pd.DataFrame(
             columns=[*family_df.columns, "check", "sensitivity_of", "check_verdict", "survives"]
@@ -825,11 +852,12 @@ def check_macros(df: pd.DataFrame, checks_df: pd.DataFrame, settings: BridgeSett
     supported = int(((df["question"] == "between") & (df["verdict"] == "supported")).sum())
     out: dict = {"BetweenSupported": supported, "Continua": len(settings.bridge.continua)}
     out["ContinuaMembers"] = int(sum(len(v) for v in settings.bridge.continua.values()))
-    for check in (*units.SENSITIVITY, "partial"):
+    for check in (*units.SENSITIVITY, "partial", "clean"):
         rows = checks_df[checks_df["check"] == check] if len(checks_df) else checks_df
         name = check.title()
         out[f"{name}Units"] = int(rows["n_units"].min()) if len(rows) else 0
         out[f"{name}Survive"] = int((rows["survives"] == "yes").sum()) if len(rows) else 0
+        out[f"{name}Checked"] = int(rows["survives"].isin(["yes", "no"]).sum()) if len(rows) else 0
         lost = rows[rows["survives"] == "no"] if len(rows) else rows
         out[f"{name}Lost"] = (
             "; ".join(f"{_quantity(r.sensitivity_of)} ({_interval(r)})" for r in lost.itertuples())
@@ -854,6 +882,11 @@ def sensitivity_sentence(m: dict) -> str:
     if n == 0:
         return "no between-architecture row is supported, so no verdict is at stake in the checks"
     parts = [f"{m['PartialSurvive']} with the weight-norm change held fixed"]
+    if m.get("CleanChecked"):
+        parts.append(
+            f"{m['CleanSurvive']} of the {m['CleanChecked']} robustness "
+            f"{'row' if m['CleanChecked'] == 1 else 'rows'} with the clean test accuracy held fixed"
+        )
     if m["Continua"]:
         parts = [
             f"{m['CollapsedSurvive']} with each one-parameter family as one unit "
