@@ -524,17 +524,26 @@ def norm_rows(f: Family) -> list[dict]:
         x, label = _values(pop, var), CHANGES[var.removesuffix("_kept")][1]
         text = f"the {label} and the weight-norm change across architectures"
         rows.append(_check_row("norm", f"Norm{part}", "", text, units.between_models(x, z, **args)))
-        for effect, words in EFFECTS.items():
-            name = effect.replace("_", "").title()
-            rows.append(
-                _check_row(
-                    "partial",
-                    f"Between{part}{name}Partial",
-                    f"Between{part}{name}",
-                    f"the {label} and the {words} across architectures, {CHECK_WORDS['partial']}",
-                    units.partial_between(x, _values(pop, effect), z, **args),
-                )
+        rows += partial_rows(pop, args, "partial", part, label, x, z, EFFECTS)
+    return rows
+
+
+def partial_rows(pop, args, check: str, part: str, label: str, x, z, effects) -> list[dict]:
+    """The between-model rows of kernel change ``x`` (``part``, ``label``) against each of
+    ``effects`` with ``z`` held fixed (partial Spearman over architectures), as check rows of
+    kind ``check`` (``Between{part}{Effect}{Check}``, checking ``Between{part}{Effect}``)."""
+    rows = []
+    for effect in effects:
+        name = effect.replace("_", "").title()
+        rows.append(
+            _check_row(
+                check,
+                f"Between{part}{name}{check.title()}",
+                f"Between{part}{name}",
+                f"the {label} and the {EFFECTS[effect]} across architectures, {CHECK_WORDS[check]}",
+                units.partial_between(x, _values(pop, effect), z, **args),
             )
+        )
     return rows
 
 
@@ -547,18 +556,8 @@ def clean_rows(f: Family) -> list[dict]:
         return []
     z, rows = _values(pop, CLEAN), []
     for var, part in RELATION_CHANGES.items():
-        x, label = _values(pop, var), CHANGES[var.removesuffix("_kept")][1]
-        for effect in ROBUSTNESS:
-            name = effect.replace("_", "").title()
-            rows.append(
-                _check_row(
-                    "clean",
-                    f"Between{part}{name}Clean",
-                    f"Between{part}{name}",
-                    f"the {label} and the {EFFECTS[effect]} across architectures, {CHECK_WORDS['clean']}",
-                    units.partial_between(x, _values(pop, effect), z, **args),
-                )
-            )
+        label = CHANGES[var.removesuffix("_kept")][1]
+        rows += partial_rows(pop, args, "clean", part, label, _values(pop, var), z, ROBUSTNESS)
     return rows
 
 
