@@ -37,7 +37,8 @@ def use_deterministic_algorithms() -> None:
     """``torch.use_deterministic_algorithms(True, warn_only=True)`` without its import of
     ``torch._inductor.config``, which drags in TorchDynamo: 1.6 s of every job's start on 2 cores
     (py-spy of a quick-profile tuning job: a third of its wall time). That import only serves to
-    set inductor's own flag, read by ``torch.compile``, which the project never calls; the flag
+    set inductor's own flag, read by ``torch.compile``, which no job calls (only the training
+    bench's compiled-kernel ceiling, which loads inductor before calling this); the flag
     is still set when inductor is already loaded. The global flag that eager kernels read is the
     same one the public function sets, so no number changes. New tensors are not NaN-filled
     (``torch.utils.deterministic.fill_uninitialized_memory``; see below)."""

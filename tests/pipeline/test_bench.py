@@ -17,6 +17,10 @@ def test_train_bench_smoke():
     assert out["gemm_flops"] > 0 and row["peer_s"] > 0 and row["ours_s"] > 0
     assert row["speedup"] == row["peer_s"] / row["ours_s"]
     assert "machine" in out
+    # the evaluation cadence it ran at: the smoke run's own interval, the jobs' sample count
+    from learndyn.bench.train import jobs_cadence
+
+    assert out["eval_every"] == 2 and out["eval_samples"] == jobs_cadence()[1]
 
 
 def test_theory_bench_smoke():

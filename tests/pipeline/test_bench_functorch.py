@@ -172,3 +172,39 @@ def test_the_mlp_peer_trains_the_same_network_shape(task):
     assert sum(p.numel() for p in peer.parameters()) == ours.param_count()
     out = bench_train.torch_func_train(task, WIDTH, DEPTH, SEEDS, cfg(8), model="mlp")
     assert np.isfinite(out["step_loss"]).all() and (out["train_loss"][:, -1] < out["train_loss"][:, 0]).all()
+
+
+def test_jobs_cadence_reads_the_config(tmp_path):
+    """The bench evaluates at the training jobs' cadence, read from the config it is given."""
+    import yaml
+
+    cfg_text = open("config/config.yaml").read()
+    config = yaml.safe_load(cfg_text)
+    config["train"]["optim"] |= {"eval_every": 37, "eval_samples": 99}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert bench_train.jobs_cadence(str(path)) == (37, 99)
+
+
+def test_compile_harness_trains_like_the_loop(task):
+    """The per-step harness of ``--compile-ceiling`` (eager) takes the jobs' steps: the same
+    minibatch losses as ``train_ensemble`` of the same ensemble, step for step."""
+    steps = 3
+    out = bench_train.compiled_step(task, WIDTH, DEPTH, SEEDS, 32, steps, compile=False)
+    data = TaskTensors.from_task(task)
+    c = TrainConfig(steps=steps + 4, batch_size=32, eval_every=100)
+    net = bench_train.build_model(
+        bench_train.MODELS["structured"], data.d_in, data.d_out, WIDTH, DEPTH, SEEDS
+    )
+    ref = bench_train.train_ensemble(net, data, c)
+    np.testing.assert_array_equal(out["step_loss"], ref.step_loss)
+    assert out["first_s"] > 0 and out["step_ms"] > 0
+
+
+@pytest.mark.slow
+def test_compiled_step_matches_eager(task):
+    """torch.compile of the unfused layers gives the eager losses to float rounding (the
+    ceiling measurement times the same training)."""
+    eager = bench_train.compiled_step(task, WIDTH, DEPTH, SEEDS, 32, 3, compile=False)
+    comp = bench_train.compiled_step(task, WIDTH, DEPTH, SEEDS, 32, 3, compile=True)
+    np.testing.assert_allclose(comp["step_loss"], eager["step_loss"], rtol=1e-4, atol=1e-6)

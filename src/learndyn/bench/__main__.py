@@ -88,7 +88,25 @@ def main(argv=None):
     tr.add_argument("--model", choices=["structured", "mlp"], default="structured")
     tr.add_argument("--depth", type=int, default=8)
     tr.add_argument("--seeds", type=int, default=10, help="ensemble size (seeds 0..S-1)")
-    tr.add_argument("--steps", type=int, default=100)
+    tr.add_argument("--steps", type=int, default=200)
+    tr.add_argument(
+        "--eval-every",
+        type=int,
+        default=0,
+        help="steps between evaluations (0: the jobs' train.optim.eval_every of --configfile)",
+    )
+    tr.add_argument(
+        "--eval-samples",
+        type=int,
+        default=0,
+        help="training rows per evaluation (0: the jobs' train.optim.eval_samples of --configfile)",
+    )
+    tr.add_argument("--configfile", default="config/config.yaml", help="the jobs' evaluation cadence")
+    tr.add_argument(
+        "--compile-ceiling",
+        action="store_true",
+        help="per-step times of ours eager, ours under torch.compile and the peer (no evaluations)",
+    )
     tr.add_argument("--batch", type=int, default=128)
     tr.add_argument("--repeats", type=int, default=5, help="alternating runs of each (A B A B ...)")
     tr.add_argument("--threads", type=int, default=1, help="intra-op threads (the training jobs use 1)")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import math
 import statistics
+import sys
 import time
 
 import torch
@@ -375,11 +376,107 @@ def ratio_summary(other: list[float], ours: list[float]) -> dict:
     return {"median": statistics.median(pairs), "min": min(pairs), "max": max(pairs), "pairs": pairs}
 
 
+def jobs_cadence(configfile="config/config.yaml") -> tuple[int, int]:
+    """``(eval_every, eval_samples)`` of the training jobs: ``train.optim`` of ``configfile``
+    (the default study's: one evaluation every 100 steps on 512 training rows and the test
+    split)."""
+    from ..config import load_config_file
+
+    optim = load_config_file(configfile)["train"]["optim"]
+    return int(optim["eval_every"]), int(optim["eval_samples"])
+
+
+def compiled_step(task, width, depth, seeds, batch, steps, compile: bool) -> dict:
+    """Seconds of the first training step and milliseconds per step of the last ``steps`` of
+    ``steps + 4`` (after the first and three warm-up steps) of ours, eager (the fused stack, as
+    the jobs run) or with the forward pass and loss under ``torch.compile`` (TorchInductor's
+    generated kernels; the unfused layers, since the fused stack's hand-written backward is
+    only once differentiable; AOTAutograd derives the backward). The same minibatches, loss,
+    schedule and fused AdamW as ``train_ensemble`` over ``steps + 4`` steps, without its
+    divergence bookkeeping and evaluations: what compiled kernels would buy per step, and what
+    they cost to build in every job process (``first_s``). ``step_loss (S, steps + 4)``: each
+    member's minibatch loss at every step."""
+    from ..train.loop import member_loss
+    from ..train.optim import BatchedOptimizer
+
+    data = TaskTensors.from_task(task)
+    net = build_model(MODELS["structured"], task.d_in, task.d_out, width, depth, seeds)
+    net.train()
+    total = steps + 4
+    cfg = TrainConfig(steps=total, batch_size=batch)
+    opt = BatchedOptimizer(net.parameters(), torch.full((len(seeds),), cfg.lr), cfg)
+    n = len(data.x_train)
+    step_loss = torch.zeros(len(seeds), total)
+
+    def losses(x, y):
+        return member_loss(net(x), y, data.kind)
+
+    if compile:
+        net.fused = lambda: False  # this instance only: the unfused layers, plain autograd
+        losses = torch.compile(losses)
+
+    def step(i):
+        idx = member_batches(net.seeds, i, n, batch, data.x_train.device)
+        loss = losses(gather_rows(data.x_train, idx), gather_rows(data.y_train, idx))
+        step_loss[:, i] = loss.detach()
+        for p in net.parameters():
+            p.grad = None
+        loss.sum().backward()
+        opt.step(lr_factor(i, total, cfg.warmup_frac))
+
+    first_s = timed(lambda: step(0))[1]
+    for i in range(1, 4):
+        step(i)
+    elapsed = timed(lambda: [step(i) for i in range(4, total)])[1]
+    return {"first_s": first_s, "step_ms": 1e3 * elapsed / steps, "step_loss": step_loss.numpy()}
+
+
+def peer_step_ms(task, width, depth, seeds, batch, steps) -> float:
+    """The torch.func peer's milliseconds per training step alone: (T(2N) - T(N)) / N with no
+    evaluation after the initial one (set-up and that evaluation cancel)."""
+
+    def run_steps(k):
+        cfg = TrainConfig(steps=k, batch_size=batch, eval_every=k + 1)
+        return timed(lambda: torch_func_train(task, width, depth, seeds, cfg))[1]
+
+    run_steps(2)
+    return 1e3 * (run_steps(2 * steps) - run_steps(steps)) / steps
+
+
+def compile_ceiling(widths=(32, 64, 128), depth=8, seeds=tuple(range(10)), steps=100, batch=128, threads=1):
+    """Per width: ms per training step of ours eager, ours compiled (``compiled_step``) and the
+    torch.func peer (``peer_step_ms``), the ratios peer / ours, and the compile seconds of the
+    first step, under the jobs' run-time settings (inductor loaded first, so that
+    ``setup_torch``'s deterministic mode reaches its flag too)."""
+    import torch._inductor.config  # noqa: F401
+
+    setup_torch(threads, "cpu")
+    task = make_task("bench", {"generator": "spirals", "n_train": 4096, "n_test": 1024, "d": 32, "seed": 0})
+    rows = []
+    for width in widths:
+        eager = compiled_step(task, width, depth, seeds, batch, steps, compile=False)
+        comp = compiled_step(task, width, depth, seeds, batch, steps, compile=True)
+        peer = peer_step_ms(task, width, depth, seeds, batch, steps)
+        rows.append(
+            {
+                "width": width,
+                "eager_step_ms": eager["step_ms"],
+                "compiled_step_ms": comp["step_ms"],
+                "compile_first_step_s": comp["first_s"],
+                "peer_step_ms": peer,
+                "peer_over_eager": peer / eager["step_ms"],
+                "peer_over_compiled": peer / comp["step_ms"],
+            }
+        )
+        print(rows[-1], file=sys.stderr, flush=True)
+    return {"benchmark": "train_compile_ceiling", "threads": threads, "steps": steps, "rows": rows}
+
+
 def run(
     widths=(32, 64, 128),
     depth=8,
     seeds=tuple(range(10)),
-    steps=100,
+    steps=200,
     batch=128,
     repeats=5,
     threads=1,
@@ -389,10 +486,16 @@ def run(
     optimizer="best",
     loop_peer=False,
     gemm=True,
+    eval_every=100,
+    eval_samples=512,
 ) -> dict:
     """Ours vs the torch.func expert peer (and the per-seed loop with ``loop_peer``), end to end
     (same steps and evaluations), per width: ``repeats`` runs of each in alternation, the
     per-repeat ratios and their median (``speedup_torch_func``; above 1: ours is faster).
+
+    Evaluations: every ``eval_every`` steps (and at step 0), loss and metric on the first
+    ``eval_samples`` training rows and the test split; the defaults are the training jobs'
+    cadence (``jobs_cadence``; ``bench`` reads it from the default config).
 
     ``torch_func_grads``: the peer's per-member gradients (see ``torch_func_train``);
     ``optimizer``: its AdamW implementation (``peer_adamw``; ``best`` = fused where available).
@@ -407,7 +510,7 @@ def run(
     task = make_task(
         "bench", task_spec or {"generator": "spirals", "n_train": 4096, "n_test": 1024, "d": 32, "seed": 0}
     )
-    cfg = TrainConfig(steps=steps, batch_size=batch, eval_every=max(1, steps // 10), eval_samples=1024)
+    cfg = TrainConfig(steps=steps, batch_size=batch, eval_every=eval_every, eval_samples=eval_samples)
     peak = gemm_flops()
     impl = peer_adamw([torch.zeros(2, requires_grad=True)], cfg, optimizer)[1]  # float32, the device's
     rows = []
@@ -466,6 +569,8 @@ def run(
         "torch_func_grads": torch_func_grads,
         "torch_func_optimizer": impl,
         "repeats": repeats,
+        "eval_every": eval_every,
+        "eval_samples": eval_samples,
         "rows": rows,
     }
 
@@ -475,6 +580,12 @@ def bench(args) -> dict:
     functional_call, one fused AdamW), and with ``--loop-peer`` a per-seed PyTorch loop."""
     if args.smoke:
         args.widths, args.steps, args.repeats, args.seeds = [16], 4, 1, 2
+    if args.compile_ceiling:
+        return compile_ceiling(
+            args.widths, args.depth, tuple(range(args.seeds)), args.steps, args.batch, args.threads
+        )
+    every, samples = jobs_cadence(args.configfile)
+    every = args.eval_every or (2 if args.smoke else every)
     out = run(
         widths=args.widths,
         depth=args.depth,
@@ -488,5 +599,7 @@ def bench(args) -> dict:
         optimizer=args.peer_optimizer,
         loop_peer=args.loop_peer or args.smoke,
         gemm=not args.no_gemm,
+        eval_every=every,
+        eval_samples=args.eval_samples or samples,
     )
     return {"benchmark": "train", **out}
