@@ -12,8 +12,9 @@ A full-budget tuning with two seeds is itself a noisy choice where rates score w
 seeds' spread. ``--replicate DIR``, a second full-budget reference with other tuning seeds,
 measures that noise: how often the two references agree with each other (the ceiling for
 any tuning not sharing the reference's seeds), how often the cheap choice agrees with the
-replicate, and the regret of every choice, its full-budget score (the median over the seeds of
-both references) over the best one's, minus 1.
+replicate and with the best rate of the two references pooled (their 4 seeds), and the
+regret of every choice, its full-budget score (the median over the seeds of both references)
+over the best one's, minus 1.
 
 ``--write-full OUT [--tune-seeds ...]`` makes such a reference: the full-budget tuning of every
 pair of ``--reference`` (every rate, the whole ``train.optim`` budget, no halving, no
@@ -141,7 +142,12 @@ def run(args) -> dict:
         if replicate is not None:
             rep = _open(replicate / "train" / "tune" / task / f"{model}.nc")
             pooled, lrs = pooled_score(ref, rep), ref.lr.values
+            best = float(lrs[np.nanargmin(np.where(np.isfinite(pooled), pooled, np.nan))])
             row |= {
+                "pooled_best_lr": best,
+                "same_as_pooled": bool(np.isclose(float(ds.chosen_lr), best)),
+                "reference_same_as_pooled": bool(np.isclose(float(ref.chosen_lr), best)),
+                "replicate_same_as_pooled": bool(np.isclose(float(rep.chosen_lr), best)),
                 "replicate_lr": float(rep.chosen_lr),
                 "replicate_steps_off": grid_steps(float(ds.chosen_lr), float(rep.chosen_lr), lrs),
                 "references_agree": bool(np.isclose(float(rep.chosen_lr), float(ref.chosen_lr))),
@@ -178,6 +184,12 @@ def run(args) -> dict:
             "replicate": str(replicate),
             "references_agree_fraction": float(np.mean([r["references_agree"] for r in rows])),
             "same_rate_as_replicate_fraction": float(np.mean([r["replicate_steps_off"] == 0 for r in rows])),
+            # against the best rate of both references pooled (4 seeds; each reference is half
+            # of that pool, so its own agreement is biased upwards)
+            **{
+                f"{who}same_as_pooled_fraction": float(np.mean([r[f"{who}same_as_pooled"] for r in rows]))
+                for who in ("", "reference_", "replicate_")
+            },
         }
         for key in ("regret", "reference_regret", "replicate_regret"):
             v = np.array([r[key] for r in rows], float)
