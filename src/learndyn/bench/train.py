@@ -336,24 +336,31 @@ def gemm_flops(n: int = 2048, repeats: int = 7) -> float:
     return 2 * n**3 / statistics.median(times)
 
 
-def step_time(task, width, depth, seeds, steps, batch, repeats, model="structured") -> tuple[list, list]:
-    """Seconds per training step of the ensemble alone, and the large-GEMM FLOP/s measured
-    right before it, per repeat. A step time is (T(2N) - T(N)) / N with no evaluation after
-    the initial one, so model set-up, evaluation and read-back cancel. The GEMM rate of
-    these shared machines drifts by tens of percent within seconds, so each repeat gets its
-    own adjacent reference."""
+def seconds_per_step(train, steps: int, batch: int) -> float:
+    """Seconds per training step of ``train(cfg)`` (a run of ``cfg.steps`` steps): (T(2N) - T(N))
+    / N with no evaluation after the initial one, so set-up, that evaluation and read-back
+    cancel."""
 
     def run_steps(n):
-        cfg = TrainConfig(steps=n, batch_size=batch, eval_every=n + 1)
-        t0 = time.perf_counter()
-        ensemble_train(task, width, depth, seeds, cfg, model)
-        return time.perf_counter() - t0
+        return timed(lambda: train(TrainConfig(steps=n, batch_size=batch, eval_every=n + 1)))[1]
 
-    run_steps(2)  # warm-up
+    return (run_steps(2 * steps) - run_steps(steps)) / steps
+
+
+def step_time(task, width, depth, seeds, steps, batch, repeats, model="structured") -> tuple[list, list]:
+    """Seconds per training step of the ensemble alone (``seconds_per_step``), and the
+    large-GEMM FLOP/s measured right before it, per repeat. The GEMM rate of these shared
+    machines drifts by tens of percent within seconds, so each repeat gets its own adjacent
+    reference."""
+
+    def train(cfg):
+        return ensemble_train(task, width, depth, seeds, cfg, model)
+
+    seconds_per_step(train, 1, batch)  # warm-up
     steps_s, peaks = [], []
     for _ in range(repeats):
         peaks.append(gemm_flops(repeats=3))
-        steps_s.append((run_steps(2 * steps) - run_steps(steps)) / steps)
+        steps_s.append(seconds_per_step(train, steps, batch))
     return steps_s, peaks
 
 
@@ -432,15 +439,13 @@ def compiled_step(task, width, depth, seeds, batch, steps, compile: bool) -> dic
 
 
 def peer_step_ms(task, width, depth, seeds, batch, steps) -> float:
-    """The torch.func peer's milliseconds per training step alone: (T(2N) - T(N)) / N with no
-    evaluation after the initial one (set-up and that evaluation cancel)."""
+    """The torch.func peer's milliseconds per training step alone (``seconds_per_step``)."""
 
-    def run_steps(k):
-        cfg = TrainConfig(steps=k, batch_size=batch, eval_every=k + 1)
-        return timed(lambda: torch_func_train(task, width, depth, seeds, cfg))[1]
+    def train(cfg):
+        return torch_func_train(task, width, depth, seeds, cfg)
 
-    run_steps(2)
-    return 1e3 * (run_steps(2 * steps) - run_steps(steps)) / steps
+    seconds_per_step(train, 1, batch)  # warm-up
+    return 1e3 * seconds_per_step(train, steps, batch)
 
 
 def compile_ceiling(widths=(32, 64, 128), depth=8, seeds=tuple(range(10)), steps=100, batch=128, threads=1):
