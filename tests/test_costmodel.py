@@ -316,3 +316,19 @@ def test_the_appendix_reads_the_plan_and_names_every_job_by_its_rule():
     macros = cm.plan_macros(result)
     assert macros["PlanJobs"] == len(cm.jobs(config)) == sum(r["jobs"] for r in rows)
     assert macros["PlanCpuHours"] == round(result["total_cpu_h"], 1)
+
+
+def test_validation_text_says_when_a_family_has_no_multi_job_rules():
+    nan = float("nan")
+    fam = {"single_median": 0.08, "single_worst": 0.08, "single_jobs": 1, "target": nan}
+    v = {
+        "rules": {},
+        "median_abs_rel_error": 0.1,
+        "families": {
+            "bridge": fam | {"multi_median": nan, "multi_worst": nan, "multi_jobs": nan},
+            "train": fam | {"multi_median": 0.09, "multi_worst": 0.88, "multi_jobs": 134, "target": 0.3},
+        },
+    }
+    text = bp.validation_text(v, "RUN")
+    assert "bridge: no multi-job rules; single-job rules 8%" in text and "nan" not in text
+    assert "train: median |error| per job 9% (worst 88%, 134 jobs of multi-job rules; target 30%)" in text

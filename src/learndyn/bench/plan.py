@@ -224,9 +224,14 @@ def validation_text(v: dict, run: str) -> str:
             + ("  (single job)" if r["single"] else "")
         )
     for name, f in v["families"].items():
+        multi = (
+            f"median |error| per job {f['multi_median']:.0%} (worst {f['multi_worst']:.0%}, "
+            f"{f['multi_jobs']} jobs of multi-job rules; target {f['target']:.0%})"
+            if f["multi_jobs"] == f["multi_jobs"] and f["multi_jobs"]  # NaN or 0: none
+            else "no multi-job rules"
+        )
         lines.append(
-            f"  {name}: median |error| per job {f['multi_median']:.0%} (worst {f['multi_worst']:.0%}, "
-            f"{f['multi_jobs']} jobs of multi-job rules; target {f['target']:.0%}); single-job rules "
+            f"  {name}: {multi}; single-job rules "
             f"{f['single_median']:.0%} (worst {f['single_worst']:.0%}, {f['single_jobs']} jobs)"
         )
     lines.append(f"  median absolute error over all jobs: {v['median_abs_rel_error']:.0%}")
