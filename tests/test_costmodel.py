@@ -265,6 +265,8 @@ def test_laws_calibrated_on_the_quick_profile_predict_the_default_study_out_of_s
     assert len(check["jobs"]) == len(recorded) >= 100
     train, theory = check["families"]["train"], check["families"]["theory"]
     assert train["multi_jobs"] >= 80 and theory["multi_jobs"] >= 8
+    # a family whose rules are all single-job counts 0 multi-job jobs (a count, never NaN)
+    assert all(f["multi_jobs"] >= 0 for f in check["families"].values())
     assert train["multi_median"] <= TARGET_TRAIN, train
     assert theory["multi_median"] <= TARGET_THEORY, theory
     for key, rule in check["rules"].items():
@@ -325,7 +327,7 @@ def test_validation_text_says_when_a_family_has_no_multi_job_rules():
         "rules": {},
         "median_abs_rel_error": 0.1,
         "families": {
-            "bridge": fam | {"multi_median": nan, "multi_worst": nan, "multi_jobs": nan},
+            "bridge": fam | {"multi_median": nan, "multi_worst": nan, "multi_jobs": 0},
             "train": fam | {"multi_median": 0.09, "multi_worst": 0.88, "multi_jobs": 134, "target": 0.3},
         },
     }

@@ -196,7 +196,7 @@ def validate(
     summary = {}
     for name, f in sorted(families.items()):
         summary[name] = {
-            f"{part}_{what}": (fn(f[part]) if f[part] else float("nan"))
+            f"{part}_{what}": (fn(f[part]) if f[part] or what == "jobs" else float("nan"))
             for part in ("multi", "single")
             for what, fn in (("jobs", len), ("median", statistics.median), ("worst", max))
         }
@@ -227,7 +227,7 @@ def validation_text(v: dict, run: str) -> str:
         multi = (
             f"median |error| per job {f['multi_median']:.0%} (worst {f['multi_worst']:.0%}, "
             f"{f['multi_jobs']} jobs of multi-job rules; target {f['target']:.0%})"
-            if f["multi_jobs"] == f["multi_jobs"] and f["multi_jobs"]  # NaN or 0: none
+            if f["multi_jobs"]
             else "no multi-job rules"
         )
         lines.append(
