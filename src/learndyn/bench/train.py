@@ -83,6 +83,8 @@ class PeerStructuredLayer(nn.Module):
 
 
 MLP = {"kind": "mlp"}
+# the bench's task: spirals, 4096 training and 1024 test points in 32 dimensions
+TASK = {"generator": "spirals", "n_train": 4096, "n_test": 1024, "d": 32, "seed": 0}
 MODELS = {"structured": STRUCTURED, "mlp": MLP}
 
 
@@ -456,7 +458,7 @@ def compile_ceiling(widths=(32, 64, 128), depth=8, seeds=tuple(range(10)), steps
     import torch._inductor.config  # noqa: F401
 
     setup_torch(threads, "cpu")
-    task = make_task("bench", {"generator": "spirals", "n_train": 4096, "n_test": 1024, "d": 32, "seed": 0})
+    task = make_task("bench", TASK)
     rows = []
     for width in widths:
         eager = compiled_step(task, width, depth, seeds, batch, steps, compile=False)
@@ -491,16 +493,16 @@ def run(
     optimizer="best",
     loop_peer=False,
     gemm=True,
-    eval_every=100,
-    eval_samples=512,
+    eval_every=None,
+    eval_samples=None,
 ) -> dict:
     """Ours vs the torch.func expert peer (and the per-seed loop with ``loop_peer``), end to end
     (same steps and evaluations), per width: ``repeats`` runs of each in alternation, the
     per-repeat ratios and their median (``speedup_torch_func``; above 1: ours is faster).
 
     Evaluations: every ``eval_every`` steps (and at step 0), loss and metric on the first
-    ``eval_samples`` training rows and the test split; the defaults are the training jobs'
-    cadence (``jobs_cadence``; ``bench`` reads it from the default config).
+    ``eval_samples`` training rows and the test split; None: the training jobs' cadence
+    (``jobs_cadence`` of the default config).
 
     ``torch_func_grads``: the peer's per-member gradients (see ``torch_func_train``);
     ``optimizer``: its AdamW implementation (``peer_adamw``; ``best`` = fused where available).
@@ -512,9 +514,10 @@ def run(
     ``threads`` intra-op threads, 1 as the workflow's training jobs, deterministic mode, the
     allocator keeping freed memory), float32."""
     setup_torch(threads, "cpu")
-    task = make_task(
-        "bench", task_spec or {"generator": "spirals", "n_train": 4096, "n_test": 1024, "d": 32, "seed": 0}
-    )
+    task = make_task("bench", task_spec or TASK)
+    if eval_every is None or eval_samples is None:
+        every, samples = jobs_cadence()
+        eval_every, eval_samples = eval_every or every, eval_samples or samples
     cfg = TrainConfig(steps=steps, batch_size=batch, eval_every=eval_every, eval_samples=eval_samples)
     peak = gemm_flops()
     impl = peer_adamw([torch.zeros(2, requires_grad=True)], cfg, optimizer)[1]  # float32, the device's
